@@ -1,0 +1,743 @@
+//! The content catalog: a [`CatalogSpec`] (serde, strings) validated and compiled into a
+//! [`Catalog`] (ids, bitmasks, flat arrays) that `select` scans. Compilation is the only
+//! place a spec is checked; every error names the creative and the field.
+//!
+//! Layout: the fields every eligibility check reads sit together in one small record
+//! per creative ([`Rules`], one or two cache lines fetched per candidate), persona tags
+//! and context rules live in flat shared arrays, and each placement holds its candidate
+//! list. Strings (ids, payloads) sit in separate arrays the hot path never touches.
+
+mod spec;
+mod targeting;
+
+use ahash::AHashMap;
+use serde_json::value::RawValue;
+
+pub use spec::{
+    parse_rfc3339, AttributeRuleSpec, BoostSpec, CatalogSpec, ConditionSpec, CreativeSpec,
+    FrequencyCapSpec, ScheduleSpec, Timestamp,
+};
+pub(crate) use targeting::{Condition, ConditionPool, Moment, Span};
+
+use crate::error::{Error, Result};
+use crate::persona::{PersonaId, PersonaMenu};
+use crate::profile::{DataClass, DataClasses};
+use crate::symbol::Symbol;
+
+/// Dense id of a creative in one compiled catalog: its position in the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CreativeId(pub u32);
+
+impl CreativeId {
+    /// The id as an index into per-creative arrays.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Dense id of a placement in one compiled catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlacementId(pub u16);
+
+/// How personal a creative feels. Capped by the person's relationship stage.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Intimacy {
+    /// Speaks to everyone ("Winter sale").
+    Generic = 0,
+    /// Speaks to a segment ("For the luxury traveller").
+    Segment = 1,
+    /// Uses what we know of this person ("Your next trip to Lisbon?").
+    Personal = 2,
+    /// Feels like an old friend ("Happy anniversary, Ana").
+    Intimate = 3,
+}
+
+impl Intimacy {
+    /// Every level, in order.
+    pub const ALL: [Intimacy; 4] = [
+        Intimacy::Generic,
+        Intimacy::Segment,
+        Intimacy::Personal,
+        Intimacy::Intimate,
+    ];
+
+    /// The name used in specs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Intimacy::Generic => "generic",
+            Intimacy::Segment => "segment",
+            Intimacy::Personal => "personal",
+            Intimacy::Intimate => "intimate",
+        }
+    }
+
+    /// Parses a spec name.
+    pub fn parse(text: &str) -> Option<Intimacy> {
+        Intimacy::ALL.into_iter().find(|i| i.name() == text)
+    }
+}
+
+/// What part of a composed message a creative is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Component {
+    /// A headline.
+    Headline = 1,
+    /// An image.
+    Image = 2,
+    /// A call to action.
+    CallToAction = 3,
+    /// An offer.
+    Offer = 4,
+    /// A whole banner.
+    Banner = 5,
+    /// A block of an email.
+    EmailBlock = 6,
+}
+
+impl Component {
+    /// Every kind.
+    pub const ALL: [Component; 6] = [
+        Component::Headline,
+        Component::Image,
+        Component::CallToAction,
+        Component::Offer,
+        Component::Banner,
+        Component::EmailBlock,
+    ];
+
+    /// The name used in specs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Headline => "headline",
+            Component::Image => "image",
+            Component::CallToAction => "call_to_action",
+            Component::Offer => "offer",
+            Component::Banner => "banner",
+            Component::EmailBlock => "email_block",
+        }
+    }
+
+    /// Parses a spec name.
+    pub fn parse(text: &str) -> Option<Component> {
+        Component::ALL.into_iter().find(|c| c.name() == text)
+    }
+}
+
+/// A compiled frequency cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrequencyCap {
+    /// Most impressions per window.
+    pub impressions: u32,
+    /// Window length in seconds.
+    pub window_seconds: u32,
+}
+
+/// Sentinel for "none" in `u32` index fields.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The hot, fixed-size part of one creative: everything eligibility and scoring read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rules {
+    pub start: i64,
+    pub end: i64,
+    pub priority: f32,
+    /// Index into `conditions`, or [`NONE`].
+    pub targeting: u32,
+    /// Index into `groups`, or [`NONE`].
+    pub group: u32,
+    pub tags: Span,
+    pub boosts: Span,
+    /// 0 = no cap.
+    pub cap_impressions: u32,
+    pub cap_window: u32,
+    /// The persona with the largest tag weight (the creative's theme), or `u16::MAX`.
+    pub theme: u16,
+    pub intimacy: Intimacy,
+    pub needs: DataClasses,
+    pub fallback: bool,
+}
+
+/// One placement: its name and the creatives that fit it.
+#[derive(Clone, Debug)]
+pub(crate) struct Placement {
+    pub name: String,
+    /// Non-fallback creatives, in catalog order.
+    pub candidates: Vec<CreativeId>,
+    /// Fallback creatives, best priority first (ties: catalog order).
+    pub fallbacks: Vec<CreativeId>,
+}
+
+/// The most creatives a catalog may hold.
+pub const MAX_CREATIVES: usize = 1_000_000;
+/// The most placements a catalog may declare.
+pub const MAX_PLACEMENTS: usize = 4_096;
+/// The longest creative id or placement name, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+/// The most persona tags on one creative.
+pub const MAX_TAGS: usize = 64;
+/// The most boosts on one creative (each is reported as one bit of a `u16`).
+pub const MAX_BOOSTS: usize = 16;
+/// The largest payload of one creative, in bytes of JSON text.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// A validated, compiled content catalog. Immutable; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Catalog {
+    pub(crate) version: String,
+    pub(crate) menu: PersonaMenu,
+    pub(crate) placements: Vec<Placement>,
+    placement_index: AHashMap<String, PlacementId>,
+    pub(crate) ids: Vec<Box<str>>,
+    creative_index: AHashMap<Symbol, CreativeId>,
+    pub(crate) keys: Vec<Symbol>,
+    payloads: Vec<Option<Box<RawValue>>>,
+    components: Vec<Option<Component>>,
+    pub(crate) rules: Vec<Rules>,
+    pub(crate) tag_persona: Vec<PersonaId>,
+    pub(crate) tag_weight: Vec<f32>,
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) boost_condition: Vec<Condition>,
+    pub(crate) boost_factor: Vec<f32>,
+    pub(crate) pool: ConditionPool,
+    groups: Vec<String>,
+}
+
+impl Catalog {
+    /// Parses and compiles a JSON catalog spec.
+    pub fn from_json(json: &str) -> Result<Self> {
+        Catalog::compile(&CatalogSpec::from_json(json)?)
+    }
+
+    /// Reads, parses and compiles a JSON catalog spec file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Catalog::from_json(&json)
+    }
+
+    /// Validates `spec` and compiles it. Errors name the creative and field at fault:
+    /// duplicate ids, unknown personas or placements, bad weights, schedules that end
+    /// before they start, creatives with no placement, an empty catalog, and more.
+    pub fn compile(spec: &CatalogSpec) -> Result<Self> {
+        let menu = PersonaMenu::new(spec.personas.iter().cloned())?;
+        if menu.is_empty() {
+            return Err(Error::invalid(
+                "catalog",
+                "personas",
+                "the persona menu is empty",
+            ));
+        }
+        if spec.placements.is_empty() {
+            return Err(Error::invalid(
+                "catalog",
+                "placements",
+                "no placements declared",
+            ));
+        }
+        if spec.placements.len() > MAX_PLACEMENTS {
+            return Err(Error::invalid(
+                "catalog",
+                "placements",
+                format!(
+                    "{} placements (at most {MAX_PLACEMENTS})",
+                    spec.placements.len()
+                ),
+            ));
+        }
+        if spec.creatives.is_empty() {
+            return Err(Error::invalid(
+                "catalog",
+                "creatives",
+                "the catalog has no creatives",
+            ));
+        }
+        if spec.creatives.len() > MAX_CREATIVES {
+            return Err(Error::invalid(
+                "catalog",
+                "creatives",
+                format!(
+                    "{} creatives (at most {MAX_CREATIVES})",
+                    spec.creatives.len()
+                ),
+            ));
+        }
+        let mut placement_index = AHashMap::new();
+        let mut placements = Vec::with_capacity(spec.placements.len());
+        for (i, name) in spec.placements.iter().enumerate() {
+            let field = format!("placements[{i}]");
+            if name.trim().is_empty() {
+                return Err(Error::invalid("catalog", field, "placement name is empty"));
+            }
+            if name.len() > MAX_ID_LEN {
+                return Err(Error::invalid(
+                    "catalog",
+                    field,
+                    format!("placement name longer than {MAX_ID_LEN} bytes"),
+                ));
+            }
+            if placement_index
+                .insert(name.clone(), PlacementId(i as u16))
+                .is_some()
+            {
+                return Err(Error::invalid(
+                    "catalog",
+                    field,
+                    format!("duplicate placement '{name}'"),
+                ));
+            }
+            placements.push(Placement {
+                name: name.clone(),
+                candidates: Vec::new(),
+                fallbacks: Vec::new(),
+            });
+        }
+
+        let n = spec.creatives.len();
+        let mut catalog = Catalog {
+            version: spec.version.clone(),
+            menu,
+            placements,
+            placement_index,
+            ids: Vec::with_capacity(n),
+            creative_index: AHashMap::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            components: Vec::with_capacity(n),
+            rules: Vec::with_capacity(n),
+            tag_persona: Vec::new(),
+            tag_weight: Vec::new(),
+            conditions: Vec::new(),
+            boost_condition: Vec::new(),
+            boost_factor: Vec::new(),
+            pool: ConditionPool::default(),
+            groups: Vec::new(),
+        };
+        let mut group_index: AHashMap<String, u32> = AHashMap::new();
+        for (i, c) in spec.creatives.iter().enumerate() {
+            catalog.add_creative(i, c, &mut group_index)?;
+        }
+        for p in &mut catalog.placements {
+            let rules = &catalog.rules;
+            p.fallbacks.sort_by(|a, b| {
+                rules[b.index()]
+                    .priority
+                    .total_cmp(&rules[a.index()].priority)
+                    .then(a.cmp(b))
+            });
+        }
+        catalog.tag_persona.shrink_to_fit();
+        catalog.tag_weight.shrink_to_fit();
+        Ok(catalog)
+    }
+
+    fn add_creative(
+        &mut self,
+        index: usize,
+        c: &CreativeSpec,
+        groups: &mut AHashMap<String, u32>,
+    ) -> Result<()> {
+        let id = c.id.as_str();
+        if id.trim().is_empty() {
+            return Err(Error::creative(
+                &format!("#{index}"),
+                "id",
+                "creative id is empty",
+            ));
+        }
+        if id.len() > MAX_ID_LEN {
+            return Err(Error::creative(
+                id,
+                "id",
+                format!("id is {} bytes long (at most {MAX_ID_LEN})", id.len()),
+            ));
+        }
+        let key = Symbol::of(id);
+        let cid = CreativeId(index as u32);
+        if let Some(prev) = self.creative_index.insert(key, cid) {
+            let problem = if &*self.ids[prev.index()] == id {
+                format!("duplicate creative id (also creative #{})", prev.0)
+            } else {
+                format!(
+                    "id collides with the key of '{}' (rename one)",
+                    self.ids[prev.index()]
+                )
+            };
+            return Err(Error::creative(id, "id", problem));
+        }
+
+        // Placements.
+        if c.placements.is_empty() {
+            return Err(Error::creative(id, "placements", "lists no placement"));
+        }
+        let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
+        for name in &c.placements {
+            let pid = *self.placement_index.get(name).ok_or_else(|| {
+                Error::creative(id, "placements", format!("unknown placement '{name}'"))
+            })?;
+            if seen_placements.contains(&pid) {
+                return Err(Error::creative(
+                    id,
+                    "placements",
+                    format!("placement '{name}' listed twice"),
+                ));
+            }
+            seen_placements.push(pid);
+        }
+
+        // Persona tags.
+        if c.personas.len() > MAX_TAGS {
+            return Err(Error::creative(
+                id,
+                "personas",
+                format!("{} persona tags (at most {MAX_TAGS})", c.personas.len()),
+            ));
+        }
+        let tags = Span {
+            start: self.tag_persona.len() as u32,
+            len: c.personas.len() as u32,
+        };
+        let mut theme = (u16::MAX, 0.0f64);
+        for (name, weight) in &c.personas {
+            let pid = self.menu.get(name).ok_or_else(|| {
+                Error::creative(id, "personas", format!("unknown persona '{name}'"))
+            })?;
+            if !weight.is_finite() || *weight < 0.0 {
+                return Err(Error::creative(
+                    id,
+                    "personas",
+                    format!("weight of '{name}' is {weight} (must be finite and ≥ 0)"),
+                ));
+            }
+            if *weight > theme.1 {
+                theme = (pid.0, *weight);
+            }
+            self.tag_persona.push(pid);
+            self.tag_weight.push(*weight as f32);
+        }
+
+        // Targeting and boosts.
+        let targeting = match &c.targeting {
+            Some(t) => {
+                let cond = self.pool.compile(id, "targeting", t)?;
+                self.conditions.push(cond);
+                (self.conditions.len() - 1) as u32
+            }
+            None => NONE,
+        };
+        if c.boosts.len() > MAX_BOOSTS {
+            return Err(Error::creative(
+                id,
+                "boosts",
+                format!("{} boosts (at most {MAX_BOOSTS})", c.boosts.len()),
+            ));
+        }
+        let boosts = Span {
+            start: self.boost_factor.len() as u32,
+            len: c.boosts.len() as u32,
+        };
+        for b in &c.boosts {
+            if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
+                return Err(Error::creative(
+                    id,
+                    "boosts",
+                    format!("factor {} must be finite, > 0 and ≤ 100", b.factor),
+                ));
+            }
+            let cond = self.pool.compile(id, "boosts", &b.when)?;
+            self.boost_condition.push(cond);
+            self.boost_factor.push(b.factor as f32);
+        }
+
+        // Schedule.
+        let (mut start, mut end) = (i64::MIN, i64::MAX);
+        if let Some(s) = &c.schedule {
+            if let Some(t) = &s.start {
+                start = t
+                    .to_unix()
+                    .map_err(|e| Error::creative(id, "schedule.start", e))?;
+            }
+            if let Some(t) = &s.end {
+                end = t
+                    .to_unix()
+                    .map_err(|e| Error::creative(id, "schedule.end", e))?;
+            }
+            if end <= start {
+                return Err(Error::creative(id, "schedule", "end is not after start"));
+            }
+        }
+
+        // Priority, cap, intimacy, data needs, component, group, payload.
+        if !c.priority.is_finite() || c.priority <= 0.0 || c.priority > 1e6 {
+            return Err(Error::creative(
+                id,
+                "priority",
+                format!("{} must be finite, > 0 and ≤ 1e6", c.priority),
+            ));
+        }
+        let (cap_impressions, cap_window) = match c.frequency_cap {
+            Some(cap) => {
+                if cap.impressions == 0 {
+                    return Err(Error::creative(
+                        id,
+                        "frequency_cap.impressions",
+                        "must be at least 1",
+                    ));
+                }
+                if cap.window_seconds == 0 || cap.window_seconds > 366 * 86_400 {
+                    return Err(Error::creative(
+                        id,
+                        "frequency_cap.window_seconds",
+                        format!(
+                            "{} must be between 1 and {} (366 days)",
+                            cap.window_seconds,
+                            366 * 86_400
+                        ),
+                    ));
+                }
+                (cap.impressions, cap.window_seconds as u32)
+            }
+            None => (0, 0),
+        };
+        let intimacy = Intimacy::parse(&c.intimacy).ok_or_else(|| {
+            Error::creative(
+                id,
+                "intimacy",
+                format!(
+                    "unknown level '{}' (generic, segment, personal, intimate)",
+                    c.intimacy
+                ),
+            )
+        })?;
+        let mut needs = DataClasses::NONE;
+        for name in &c.data_classes {
+            let class = DataClass::parse(name).ok_or_else(|| {
+                Error::creative(
+                    id,
+                    "data_classes",
+                    format!(
+                        "unknown data class '{name}' (behavioral, purchase, location, demographic, declared, third_party)"
+                    ),
+                )
+            })?;
+            needs = needs.with(class);
+        }
+        let component = match &c.component {
+            Some(name) => Some(Component::parse(name).ok_or_else(|| {
+                Error::creative(
+                    id,
+                    "component",
+                    format!("unknown component '{name}' (headline, image, call_to_action, offer, banner, email_block)"),
+                )
+            })?),
+            None => None,
+        };
+        let group = match &c.exclusion_group {
+            Some(g) if g.trim().is_empty() => {
+                return Err(Error::creative(
+                    id,
+                    "exclusion_group",
+                    "group name is empty",
+                ));
+            }
+            Some(g) => {
+                let next = self.groups.len() as u32;
+                let gid = *groups.entry(g.clone()).or_insert(next);
+                if gid == next {
+                    self.groups.push(g.clone());
+                }
+                gid
+            }
+            None => NONE,
+        };
+        if let Some(p) = &c.payload {
+            if p.get().len() > MAX_PAYLOAD {
+                return Err(Error::creative(
+                    id,
+                    "payload",
+                    format!("payload is {} bytes (at most {MAX_PAYLOAD})", p.get().len()),
+                ));
+            }
+        }
+        if c.fallback {
+            let problem = if c.targeting.is_some() {
+                Some("targeting")
+            } else if c.schedule.is_some() {
+                Some("a schedule")
+            } else if !c.data_classes.is_empty() {
+                Some("data_classes")
+            } else if intimacy != Intimacy::Generic {
+                Some("an intimacy above generic")
+            } else if c.frequency_cap.is_some() {
+                Some("a frequency_cap")
+            } else {
+                None
+            };
+            if let Some(what) = problem {
+                return Err(Error::creative(
+                    id,
+                    "fallback",
+                    format!("a fallback must be safe to show anyone at any time, but this one has {what}"),
+                ));
+            }
+        }
+
+        for pid in seen_placements {
+            let placement = &mut self.placements[pid.0 as usize];
+            if c.fallback {
+                placement.fallbacks.push(cid);
+            } else {
+                placement.candidates.push(cid);
+            }
+        }
+        self.rules.push(Rules {
+            start,
+            end,
+            priority: c.priority as f32,
+            targeting,
+            group,
+            tags,
+            boosts,
+            cap_impressions,
+            cap_window,
+            theme: theme.0,
+            intimacy,
+            needs,
+            fallback: c.fallback,
+        });
+        self.ids.push(id.into());
+        self.keys.push(key);
+        self.payloads.push(c.payload.clone());
+        self.components.push(component);
+        Ok(())
+    }
+
+    /// The persona menu.
+    pub fn menu(&self) -> &PersonaMenu {
+        &self.menu
+    }
+
+    /// The catalog's version label.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Number of creatives.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when the catalog has no creatives (never, for a compiled catalog).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The id of placement `name`, or [`Error::UnknownPlacement`].
+    pub fn placement(&self, name: &str) -> Result<PlacementId> {
+        self.placement_index
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::UnknownPlacement {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The name of a placement (`"?"` for an id from another catalog).
+    pub fn placement_name(&self, id: PlacementId) -> &str {
+        self.placements
+            .get(id.0 as usize)
+            .map_or("?", |p| p.name.as_str())
+    }
+
+    /// Number of placements.
+    pub fn placement_count(&self) -> usize {
+        self.placements.len()
+    }
+
+    /// Number of non-fallback candidates in a placement (0 for an unknown id).
+    pub fn candidate_count(&self, id: PlacementId) -> usize {
+        self.placements
+            .get(id.0 as usize)
+            .map_or(0, |p| p.candidates.len())
+    }
+
+    /// The id of creative `id`, or [`Error::UnknownCreative`].
+    pub fn creative(&self, id: &str) -> Result<CreativeId> {
+        self.creative_index
+            .get(&Symbol::of(id))
+            .copied()
+            .filter(|c| &*self.ids[c.index()] == id)
+            .ok_or_else(|| Error::UnknownCreative { id: id.to_owned() })
+    }
+
+    /// The string id of a creative (`"?"` for an id from another catalog).
+    pub fn creative_id(&self, id: CreativeId) -> &str {
+        self.ids.get(id.index()).map_or("?", |s| s)
+    }
+
+    /// The stable key of a creative, as stored in profiles (`Symbol::of(id string)`).
+    pub fn creative_key(&self, id: CreativeId) -> Option<Symbol> {
+        self.keys.get(id.index()).copied()
+    }
+
+    /// The creative's payload as the exact JSON text of the spec, if it has one.
+    pub fn payload(&self, id: CreativeId) -> Option<&str> {
+        self.payloads
+            .get(id.index())
+            .and_then(|p| p.as_deref())
+            .map(RawValue::get)
+    }
+
+    /// The creative's component kind, if it has one.
+    pub fn component(&self, id: CreativeId) -> Option<Component> {
+        self.components.get(id.index()).copied().flatten()
+    }
+
+    /// The creative's intimacy level.
+    pub fn intimacy(&self, id: CreativeId) -> Option<Intimacy> {
+        self.rules.get(id.index()).map(|r| r.intimacy)
+    }
+
+    /// The data classes the creative relies on.
+    pub fn data_needs(&self, id: CreativeId) -> Option<DataClasses> {
+        self.rules.get(id.index()).map(|r| r.needs)
+    }
+
+    /// The creative's persona tags with their weights.
+    pub fn tags(&self, id: CreativeId) -> impl Iterator<Item = (PersonaId, f32)> + '_ {
+        let span = self
+            .rules
+            .get(id.index())
+            .map_or(Span::default(), |r| r.tags);
+        span.range()
+            .map(move |i| (self.tag_persona[i], self.tag_weight[i]))
+    }
+
+    /// The creative's exclusion group name, if any.
+    pub fn exclusion_group(&self, id: CreativeId) -> Option<&str> {
+        let g = self.rules.get(id.index())?.group;
+        self.groups.get(g as usize).map(String::as_str)
+    }
+
+    /// The creative's frequency cap, if any.
+    pub fn frequency_cap(&self, id: CreativeId) -> Option<FrequencyCap> {
+        let r = self.rules.get(id.index())?;
+        (r.cap_impressions > 0).then_some(FrequencyCap {
+            impressions: r.cap_impressions,
+            window_seconds: r.cap_window,
+        })
+    }
+
+    /// True when the creative is a fallback.
+    pub fn is_fallback(&self, id: CreativeId) -> bool {
+        self.rules.get(id.index()).is_some_and(|r| r.fallback)
+    }
+}

@@ -1,0 +1,447 @@
+//! The catalog spec: the serde, string-keyed form of a content catalog that people write
+//! by hand, diff and ship as JSON. It is only data; [`Catalog::compile`](super::Catalog::compile)
+//! validates it and turns it into the compiled form `select` reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::profile::ordered_map;
+
+/// A whole content catalog: the persona menu, the placements and the creatives.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSpec {
+    /// A label for this version of the catalog (shown in explanations and logs).
+    #[serde(default)]
+    pub version: String,
+    /// The persona menu, in order: creatives and profiles may only name these.
+    pub personas: Vec<String>,
+    /// The placements (slots on pages, emails, apps) creatives may fill.
+    pub placements: Vec<String>,
+    /// The creatives.
+    pub creatives: Vec<CreativeSpec>,
+}
+
+impl CatalogSpec {
+    /// Parses a catalog spec from JSON. Unknown fields are errors (a typo must not be
+    /// silently ignored).
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "catalog spec",
+            source,
+        })
+    }
+
+    /// Writes the spec as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|source| Error::Json {
+            what: "catalog spec",
+            source,
+        })
+    }
+}
+
+/// One creative of the content library, as written in a spec. Enumerated values
+/// (devices, intimacy, data classes, ...) are strings here so that a wrong value is
+/// reported with the creative and field it is in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeSpec {
+    /// Unique id, handed back on every pick.
+    pub id: String,
+    /// Placements this creative fits (at least one).
+    pub placements: Vec<String>,
+    /// Persona name → weight (finite, ≥ 0): which personas this creative speaks to.
+    #[serde(default, with = "ordered_map")]
+    pub personas: Vec<(String, f64)>,
+    /// Hard context rules: the creative is eligible only when all of them hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<ConditionSpec>,
+    /// Soft context rules: each that holds multiplies the score by its factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boosts: Vec<BoostSpec>,
+    /// When the creative may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// Business priority, a multiplier (finite, > 0). Default 1.
+    #[serde(default = "one")]
+    pub priority: f64,
+    /// At most this many impressions per person per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap: Option<FrequencyCapSpec>,
+    /// How personal the creative feels: `generic` (default), `segment`, `personal`,
+    /// `intimate`.
+    #[serde(default = "generic")]
+    pub intimacy: String,
+    /// Data classes the creative relies on (`behavioral`, `purchase`, `location`,
+    /// `demographic`, `declared`, `third_party`): shown only with consent to all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_classes: Vec<String>,
+    /// Optional component kind: `headline`, `image`, `call_to_action`, `offer`, `banner`,
+    /// `email_block`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// A fallback is shown only when nothing else in the placement is eligible.
+    #[serde(default)]
+    pub fallback: bool,
+    /// Creatives of one exclusion group never appear together in one selection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusion_group: Option<String>,
+    /// Opaque payload (any JSON: asset URL, text...), handed back byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Box<RawValue>>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn generic() -> String {
+    "generic".to_owned()
+}
+
+impl CreativeSpec {
+    /// A generic creative with this id and nothing else; add to it with the builder
+    /// methods.
+    pub fn new(id: impl Into<String>) -> Self {
+        CreativeSpec {
+            id: id.into(),
+            placements: Vec::new(),
+            personas: Vec::new(),
+            targeting: None,
+            boosts: Vec::new(),
+            schedule: None,
+            priority: 1.0,
+            frequency_cap: None,
+            intimacy: generic(),
+            data_classes: Vec::new(),
+            component: None,
+            fallback: false,
+            exclusion_group: None,
+            payload: None,
+        }
+    }
+
+    /// Adds a placement.
+    pub fn placement(mut self, name: &str) -> Self {
+        self.placements.push(name.to_owned());
+        self
+    }
+
+    /// Adds a persona tag.
+    pub fn persona(mut self, name: &str, weight: f64) -> Self {
+        self.personas.push((name.to_owned(), weight));
+        self
+    }
+
+    /// Sets the hard targeting rules.
+    pub fn targeting(mut self, rules: ConditionSpec) -> Self {
+        self.targeting = Some(rules);
+        self
+    }
+
+    /// Adds a context boost.
+    pub fn boost(mut self, when: ConditionSpec, factor: f64) -> Self {
+        self.boosts.push(BoostSpec { when, factor });
+        self
+    }
+
+    /// Sets the schedule (Unix seconds; `None` for open-ended).
+    pub fn schedule(mut self, start: Option<i64>, end: Option<i64>) -> Self {
+        self.schedule = Some(ScheduleSpec {
+            start: start.map(Timestamp::Unix),
+            end: end.map(Timestamp::Unix),
+        });
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: f64) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets a frequency cap.
+    pub fn frequency_cap(mut self, impressions: u32, window_seconds: u64) -> Self {
+        self.frequency_cap = Some(FrequencyCapSpec {
+            impressions,
+            window_seconds,
+        });
+        self
+    }
+
+    /// Sets the intimacy level by name.
+    pub fn intimacy(mut self, level: &str) -> Self {
+        self.intimacy = level.to_owned();
+        self
+    }
+
+    /// Adds a data class the creative relies on.
+    pub fn needs(mut self, class: &str) -> Self {
+        self.data_classes.push(class.to_owned());
+        self
+    }
+
+    /// Sets the component kind.
+    pub fn component(mut self, kind: &str) -> Self {
+        self.component = Some(kind.to_owned());
+        self
+    }
+
+    /// Marks the creative as the placement's fallback.
+    pub fn fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+
+    /// Puts the creative in an exclusion group.
+    pub fn exclusion_group(mut self, group: &str) -> Self {
+        self.exclusion_group = Some(group.to_owned());
+        self
+    }
+
+    /// Sets the payload from JSON text. Errors when `json` is not valid JSON.
+    pub fn payload_json(mut self, json: &str) -> Result<Self> {
+        let raw = RawValue::from_string(json.to_owned()).map_err(|source| Error::Json {
+            what: "payload",
+            source,
+        })?;
+        self.payload = Some(raw);
+        Ok(self)
+    }
+}
+
+/// Context rules. Every non-empty `x` list must contain the context's value; every
+/// `not_x` list must not. All listed rules must hold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConditionSpec {
+    /// Allowed devices (`desktop`, `mobile`, `tablet`, `tv`, `unknown`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<String>,
+    /// Excluded devices.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_device: Vec<String>,
+    /// Allowed channels (`web`, `app`, `email`, `push`, `in_store`, `unknown`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channel: Vec<String>,
+    /// Excluded channels.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_channel: Vec<String>,
+    /// Allowed dayparts (`morning`, `midday`, `afternoon`, `evening`, `night`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub daypart: Vec<String>,
+    /// Excluded dayparts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_daypart: Vec<String>,
+    /// Allowed weekdays (`monday` … `sunday`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weekday: Vec<String>,
+    /// Excluded weekdays.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_weekday: Vec<String>,
+    /// Allowed weather (`clear`, `cloudy`, `rain`, `snow`, `hot`, `cold`, `unknown`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weather: Vec<String>,
+    /// Excluded weather.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_weather: Vec<String>,
+    /// Allowed region codes (exact strings, e.g. `FR`, `US-CA`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub region: Vec<String>,
+    /// Excluded region codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_region: Vec<String>,
+    /// Rules on free attributes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeRuleSpec>,
+}
+
+/// A rule on one free context attribute: its value must be in `in` (when non-empty) and
+/// not in `not_in`. An absent attribute fails a non-empty `in` and passes `not_in`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeRuleSpec {
+    /// The attribute's key.
+    pub key: String,
+    /// Allowed values.
+    #[serde(default, rename = "in", skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<String>,
+    /// Excluded values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in: Vec<String>,
+}
+
+/// A soft context rule: when `when` holds, the creative's score is multiplied by
+/// `factor` (finite, > 0; above 1 promotes, below 1 demotes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoostSpec {
+    /// The rule.
+    pub when: ConditionSpec,
+    /// The multiplier.
+    pub factor: f64,
+}
+
+/// When a creative may run: from `start` (inclusive) to `end` (exclusive). Each is
+/// Unix seconds or an RFC 3339 string such as `"2026-12-01T00:00:00Z"`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// First moment it may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    /// First moment it may no longer run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Timestamp>,
+}
+
+/// A frequency cap: at most `impressions` per person per `window_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCapSpec {
+    /// Most impressions in the window (≥ 1).
+    pub impressions: u32,
+    /// The window's length in seconds (1 ..= 366 days).
+    pub window_seconds: u64,
+}
+
+/// A moment: Unix seconds, or an RFC 3339 date-time string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Timestamp {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    Unix(i64),
+    /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, or a plain date `YYYY-MM-DD` (midnight UTC).
+    Text(String),
+}
+
+impl Timestamp {
+    /// Unix seconds, or a message saying what is wrong with the text.
+    pub fn to_unix(&self) -> std::result::Result<i64, String> {
+        match self {
+            Timestamp::Unix(s) => Ok(*s),
+            Timestamp::Text(t) => parse_rfc3339(t),
+        }
+    }
+}
+
+/// Parses the RFC 3339 subset used in specs. Written here rather than pulling in a date
+/// crate: specs only need this one format.
+pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
+    let bad = || format!("'{text}' is not a date-time like 2026-12-01T00:00:00Z");
+    let b = text.as_bytes();
+    let num = |from: usize, len: usize| -> std::result::Result<i64, String> {
+        let part = b.get(from..from + len).ok_or_else(bad)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        Ok(part
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+    };
+    let sep = |at: usize, want: &[u8]| b.get(at).is_some_and(|c| want.contains(c));
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if !sep(4, b"-") || !sep(7, b"-") {
+        return Err(bad());
+    }
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(format!("'{text}' is not a real date"));
+    }
+    let mut seconds = days_from_civil(year, month, day) * 86_400;
+    if b.len() == 10 {
+        return Ok(seconds);
+    }
+    if !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
+        return Err(bad());
+    }
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(format!("'{text}' is not a real time of day"));
+    }
+    seconds += hour * 3_600 + minute * 60 + second.min(59);
+    let mut i = 19;
+    if sep(i, b".") {
+        i += 1;
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        i += digits;
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') if b.len() == i + 1 => Ok(seconds),
+        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && sep(i + 3, b":") => {
+            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            let offset = oh * 3_600 + om * 60;
+            Ok(if *sign == b'+' {
+                seconds - offset
+            } else {
+                seconds + offset
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339_with_offsets_and_fractions() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_rfc3339("2026-11-23T12:30:00Z"), Ok(1_795_437_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-23T13:30:00.250+01:00"),
+            Ok(1_795_437_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-23T07:30:00-05:00"),
+            Ok(1_795_437_000)
+        );
+        assert_eq!(parse_rfc3339("2026-11-23"), Ok(1_795_392_000));
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Ok(1_709_164_800));
+    }
+
+    #[test]
+    fn rejects_malformed_dates_with_the_text() {
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-23T25:00:00Z",
+            "2026-11-23T12:00:00",
+            "2026-11-23T12:00:00+1",
+            "tomorrow",
+        ] {
+            let err = parse_rfc3339(bad).unwrap_err();
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Context rules compiled to bitmasks and hashed value lists. Checking a rule against a
+//! [`Context`] is a handful of mask tests and short integer scans: no strings, no
+//! allocation.
+
+use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday};
+use crate::error::{Error, Result};
+use crate::symbol::Symbol;
+
+use super::spec::ConditionSpec;
+
+/// A half-open range into one of the catalog's shared pools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    #[inline]
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// One attribute rule: the value of `key` must (or must not) be among `values`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttributeRule {
+    pub key: Symbol,
+    pub values: Span,
+    pub negate: bool,
+}
+
+/// A compiled condition. Enumerated dimensions are sets of allowed values (bit i =
+/// value i allowed); regions and attributes point into shared pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Condition {
+    pub device: u8,
+    pub channel: u8,
+    pub daypart: u8,
+    pub weekday: u8,
+    pub weather: u8,
+    pub region_in: Span,
+    pub region_not: Span,
+    pub attributes: Span,
+}
+
+/// Shared storage for the variable-length parts of conditions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConditionPool {
+    pub symbols: Vec<Symbol>,
+    pub attribute_rules: Vec<AttributeRule>,
+}
+
+impl ConditionPool {
+    /// Compiles `spec`; errors name `creative` and the field path under `field`.
+    pub fn compile(
+        &mut self,
+        creative: &str,
+        field: &'static str,
+        spec: &ConditionSpec,
+    ) -> Result<Condition> {
+        let device = mask(
+            creative,
+            field,
+            "device",
+            &spec.device,
+            &spec.not_device,
+            Device::parse,
+            |d| d.bit(),
+        )?;
+        let channel = mask(
+            creative,
+            field,
+            "channel",
+            &spec.channel,
+            &spec.not_channel,
+            Channel::parse,
+            |d| d.bit(),
+        )?;
+        let daypart = mask(
+            creative,
+            field,
+            "daypart",
+            &spec.daypart,
+            &spec.not_daypart,
+            Daypart::parse,
+            |d| d.bit(),
+        )?;
+        let weekday = mask(
+            creative,
+            field,
+            "weekday",
+            &spec.weekday,
+            &spec.not_weekday,
+            Weekday::parse,
+            |d| d.bit(),
+        )?;
+        let weather = mask(
+            creative,
+            field,
+            "weather",
+            &spec.weather,
+            &spec.not_weather,
+            Weather::parse,
+            |d| d.bit(),
+        )?;
+        let region_in = self.symbols_span(creative, field, "region", &spec.region)?;
+        let region_not = self.symbols_span(creative, field, "not_region", &spec.not_region)?;
+        let mut rules = Vec::new();
+        for rule in &spec.attributes {
+            if rule.key.is_empty() {
+                return Err(Error::creative(
+                    creative,
+                    field,
+                    "attribute rule has an empty key",
+                ));
+            }
+            if rule.any_of.is_empty() && rule.not_in.is_empty() {
+                return Err(Error::creative(
+                    creative,
+                    field,
+                    format!(
+                        "attribute rule on '{}' lists no values ('in' or 'not_in')",
+                        rule.key
+                    ),
+                ));
+            }
+            let key = Symbol::of(&rule.key);
+            if !rule.any_of.is_empty() {
+                let values = self.symbols_span(creative, field, "attributes.in", &rule.any_of)?;
+                rules.push(AttributeRule {
+                    key,
+                    values,
+                    negate: false,
+                });
+            }
+            if !rule.not_in.is_empty() {
+                let values =
+                    self.symbols_span(creative, field, "attributes.not_in", &rule.not_in)?;
+                rules.push(AttributeRule {
+                    key,
+                    values,
+                    negate: true,
+                });
+            }
+        }
+        let attributes = Span {
+            start: self.attribute_rules.len() as u32,
+            len: rules.len() as u32,
+        };
+        self.attribute_rules.extend(rules);
+        Ok(Condition {
+            device,
+            channel,
+            daypart,
+            weekday,
+            weather,
+            region_in,
+            region_not,
+            attributes,
+        })
+    }
+
+    fn symbols_span(
+        &mut self,
+        creative: &str,
+        field: &'static str,
+        what: &str,
+        values: &[String],
+    ) -> Result<Span> {
+        if values.iter().any(|v| v.is_empty()) {
+            return Err(Error::creative(
+                creative,
+                field,
+                format!("'{what}' lists an empty value"),
+            ));
+        }
+        let span = Span {
+            start: self.symbols.len() as u32,
+            len: values.len() as u32,
+        };
+        self.symbols.extend(values.iter().map(|v| Symbol::of(v)));
+        Ok(span)
+    }
+
+    /// True when `cond` holds in the moment described by `now`.
+    #[inline]
+    pub fn matches(&self, cond: &Condition, now: &Moment) -> bool {
+        if cond.device & now.device == 0
+            || cond.channel & now.channel == 0
+            || cond.daypart & now.daypart == 0
+            || cond.weekday & now.weekday == 0
+            || cond.weather & now.weather == 0
+        {
+            return false;
+        }
+        if cond.region_in.len > 0 || cond.region_not.len > 0 {
+            let region = now.context.region;
+            let listed =
+                |span: Span| region.is_some_and(|r| self.symbols[span.range()].contains(&r));
+            if cond.region_in.len > 0 && !listed(cond.region_in) {
+                return false;
+            }
+            if listed(cond.region_not) {
+                return false;
+            }
+        }
+        for rule in &self.attribute_rules[cond.attributes.range()] {
+            let listed = now
+                .context
+                .attribute(rule.key)
+                .is_some_and(|v| self.symbols[rule.values.range()].contains(&v));
+            if listed == rule.negate {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The context reduced to the bits conditions test, computed once per `select`.
+pub(crate) struct Moment<'a> {
+    pub context: &'a Context,
+    pub device: u8,
+    pub channel: u8,
+    pub daypart: u8,
+    pub weekday: u8,
+    pub weather: u8,
+}
+
+impl<'a> Moment<'a> {
+    pub fn of(context: &'a Context) -> Self {
+        Moment {
+            context,
+            device: context.device.bit() as u8,
+            channel: context.channel.bit() as u8,
+            daypart: context.daypart().bit() as u8,
+            weekday: context.weekday().bit() as u8,
+            weather: context.weather.bit() as u8,
+        }
+    }
+}
+
+/// The allowed set for one enumerated dimension: everything when `allow` is empty,
+/// minus everything in `deny`. Unknown names are errors naming the creative and field.
+fn mask<T: Copy>(
+    creative: &str,
+    field: &'static str,
+    what: &str,
+    allow: &[String],
+    deny: &[String],
+    parse: fn(&str) -> Option<T>,
+    bit: fn(T) -> u32,
+) -> Result<u8> {
+    let set = |names: &[String], negated: bool| -> Result<u8> {
+        let mut m = 0u32;
+        for name in names {
+            let value = parse(name).ok_or_else(|| {
+                let key = if negated {
+                    format!("not_{what}")
+                } else {
+                    what.to_owned()
+                };
+                Error::creative(creative, field, format!("{key}: unknown {what} '{name}'"))
+            })?;
+            m |= bit(value);
+        }
+        Ok(m as u8)
+    };
+    let allowed = if allow.is_empty() {
+        u8::MAX
+    } else {
+        set(allow, false)?
+    };
+    let allowed = allowed & !set(deny, true)?;
+    if allowed == 0 {
+        return Err(Error::creative(
+            creative,
+            field,
+            format!("{what}: the rules allow no {what} at all"),
+        ));
+    }
+    Ok(allowed)
+}

@@ -1,0 +1,110 @@
+//! The one error type of the crate. Every variant carries what a user needs to fix the
+//! input: the creative, the field, the value. Nothing in this crate panics on user data;
+//! it returns one of these instead.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when building or using the engine.
+///
+/// Messages are written for the person who has to fix the input, e.g.
+/// `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A persona name is not on the persona menu.
+    #[error("unknown persona '{name}'")]
+    UnknownPersona {
+        /// The name that was not found.
+        name: String,
+    },
+    /// A persona score outside `0..=9`.
+    #[error("persona '{persona}': score {score} is out of range (scores are 0..=9)")]
+    ScoreOutOfRange {
+        /// The persona the score was for.
+        persona: String,
+        /// The offending score.
+        score: i64,
+    },
+    /// A placement name that the catalog does not declare.
+    #[error("unknown placement '{name}'")]
+    UnknownPlacement {
+        /// The name that was not found.
+        name: String,
+    },
+    /// A creative id that the catalog does not contain.
+    #[error("unknown creative '{id}'")]
+    UnknownCreative {
+        /// The id that was not found.
+        id: String,
+    },
+    /// A creative in a catalog spec is invalid.
+    #[error("creative '{creative}': field '{field}': {problem}")]
+    InvalidCreative {
+        /// The creative's id (or `#<index>` when it has no usable id).
+        creative: String,
+        /// The field that is wrong.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A spec-level problem that does not belong to one creative (persona menu,
+    /// placements, model, configuration).
+    #[error("{what}: field '{field}': {problem}")]
+    Invalid {
+        /// Which document or object: `catalog`, `persona model`, `selector config`, ...
+        what: &'static str,
+        /// The field that is wrong.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A JSON document could not be parsed into the expected shape.
+    #[error("{what}: invalid JSON: {source}")]
+    Json {
+        /// Which document: `catalog spec`, `profile`, ...
+        what: &'static str,
+        /// The parser's message, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file path.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an [`Error::Invalid`].
+    pub(crate) fn invalid(
+        what: &'static str,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            what,
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Builds an [`Error::InvalidCreative`].
+    pub(crate) fn creative(
+        creative: &str,
+        field: &'static str,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::InvalidCreative {
+            creative: creative.to_owned(),
+            field,
+            problem: problem.into(),
+        }
+    }
+}

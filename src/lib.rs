@@ -1,0 +1,60 @@
+//! # persona-engine
+//!
+//! Picks the right creative for the right person at the right moment, in process, in
+//! microseconds, without allocating.
+//!
+//! The 30-second tour:
+//! - a [`CatalogSpec`] (JSON) lists the persona menu, the placements and the creatives,
+//!   each tagged with the personas it speaks to; [`Catalog::compile`] validates it;
+//! - a [`Profile`] holds a person's persona scores (0..=9), consent per data class,
+//!   relationship stage and declared likes/dislikes; a [`PersonaModel`] can compute the
+//!   scores from signals;
+//! - a [`Context`] describes the moment (time, device, channel, region, weather);
+//! - [`Selector::select`] returns the best k creatives with a score, a propensity and a
+//!   [`Reason`], into a caller-owned [`Selection`].
+//!
+//! ```
+//! use persona_engine::{sample, Context, Device, Selector, SelectorConfig};
+//!
+//! let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+//! let hero = selector.placement("home_hero").unwrap();
+//! let now = sample::NOW;
+//! let mut person = selector.new_profile(now - 90 * 86_400);
+//! person.visits = 12;
+//! person.consent = persona_engine::DataClasses::ALL;
+//! person.set_score(selector.catalog().menu(), "Luxury Travel", 9, persona_engine::DataClasses::NONE).unwrap();
+//! let ctx = Context::at(now).with_device(Device::Desktop);
+//! let mut picks = selector.new_selection(3);
+//! selector.select(&person, &ctx, hero, &mut picks).unwrap();
+//! for pick in picks.picks() {
+//!     println!("{} because {}", selector.catalog().creative_id(pick.creative), selector.explain(pick));
+//! }
+//! ```
+#![deny(unsafe_code, missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod catalog;
+pub mod context;
+pub mod error;
+pub mod model;
+pub mod persona;
+pub mod profile;
+pub mod sample;
+pub mod select;
+pub mod symbol;
+
+pub use catalog::{
+    Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId,
+};
+pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
+pub use error::{Error, Result};
+pub use model::{PersonaModel, PersonaModelSpec};
+pub use persona::{PersonaId, PersonaMenu, PersonaScores};
+pub use profile::{
+    Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal,
+};
+pub use select::{Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
+pub use symbol::Symbol;

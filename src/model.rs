@@ -1,0 +1,225 @@
+//! The persona model: turns a profile's signals into persona scores with one logistic
+//! model per persona (bias + weights over named signals), signals decaying with a
+//! half-life and counted only when the person consented to their data class. It can say
+//! which signals moved a score. Runs off the hot path (when a profile changes).
+
+use ahash::AHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
+use crate::profile::ordered_map;
+use crate::profile::{DataClass, DataClasses, Profile, Signal};
+
+/// The serializable form of a [`PersonaModel`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaModelSpec {
+    /// A signal's weight halves every this many days (finite, > 0). Default 30.
+    #[serde(default = "thirty")]
+    pub half_life_days: f64,
+    /// Persona name → its logistic model.
+    #[serde(with = "ordered_map")]
+    pub personas: Vec<(String, PersonaWeights)>,
+}
+
+fn thirty() -> f64 {
+    30.0
+}
+
+/// One persona's logistic model: `p = sigmoid(bias + Σ weight[signal] · decayed value)`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaWeights {
+    /// The intercept.
+    #[serde(default)]
+    pub bias: f64,
+    /// Signal name → weight.
+    #[serde(with = "ordered_map")]
+    pub weights: Vec<(String, f64)>,
+}
+
+/// How much one signal moved one persona's logit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    /// The signal's name.
+    pub signal: String,
+    /// Its data class.
+    pub class: DataClass,
+    /// Weight × decayed value, summed over that signal's observations.
+    pub contribution: f64,
+}
+
+/// A compiled persona model for one menu.
+#[derive(Clone, Debug)]
+pub struct PersonaModel {
+    half_life_seconds: f64,
+    /// Per modelled persona: (persona, bias).
+    personas: Vec<(PersonaId, f64)>,
+    /// Signal name → list of (index into `personas`, weight).
+    weights: AHashMap<String, Vec<(usize, f64)>>,
+}
+
+impl PersonaModel {
+    /// Validates and compiles a model spec against `menu`.
+    pub fn compile(menu: &PersonaMenu, spec: &PersonaModelSpec) -> Result<Self> {
+        if !spec.half_life_days.is_finite() || spec.half_life_days <= 0.0 {
+            return Err(Error::invalid(
+                "persona model",
+                "half_life_days",
+                format!("{} must be finite and > 0", spec.half_life_days),
+            ));
+        }
+        let mut personas = Vec::with_capacity(spec.personas.len());
+        let mut weights: AHashMap<String, Vec<(usize, f64)>> = AHashMap::new();
+        for (slot, (name, w)) in spec.personas.iter().enumerate() {
+            let field = format!("personas.{name}");
+            let id = menu.get(name).ok_or_else(|| {
+                Error::invalid(
+                    "persona model",
+                    field.clone(),
+                    format!("unknown persona '{name}'"),
+                )
+            })?;
+            if !w.bias.is_finite() {
+                return Err(Error::invalid(
+                    "persona model",
+                    format!("{field}.bias"),
+                    format!("{} is not finite", w.bias),
+                ));
+            }
+            personas.push((id, w.bias));
+            for (signal, weight) in &w.weights {
+                if signal.trim().is_empty() {
+                    return Err(Error::invalid(
+                        "persona model",
+                        format!("{field}.weights"),
+                        "empty signal name",
+                    ));
+                }
+                if !weight.is_finite() {
+                    return Err(Error::invalid(
+                        "persona model",
+                        format!("{field}.weights.{signal}"),
+                        format!("{weight} is not finite"),
+                    ));
+                }
+                weights
+                    .entry(signal.clone())
+                    .or_default()
+                    .push((slot, *weight));
+            }
+        }
+        Ok(PersonaModel {
+            half_life_seconds: spec.half_life_days * 86_400.0,
+            personas,
+            weights,
+        })
+    }
+
+    /// Parses and compiles a JSON model spec.
+    pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
+        let spec: PersonaModelSpec = serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "persona model",
+            source,
+        })?;
+        PersonaModel::compile(menu, &spec)
+    }
+
+    /// The weight of a signal observed at `at`, seen from `now`: halves every half-life.
+    /// A signal from the future counts fully.
+    pub fn decay(&self, at: i64, now: i64) -> f64 {
+        let age = now.saturating_sub(at).max(0) as f64;
+        (-age / self.half_life_seconds * std::f64::consts::LN_2).exp()
+    }
+
+    fn usable<'a>(
+        &'a self,
+        profile: &'a Profile,
+    ) -> impl Iterator<Item = (&'a Signal, &'a Vec<(usize, f64)>)> + 'a {
+        profile
+            .signals
+            .iter()
+            .filter(|s| profile.consent.has(s.class))
+            .filter_map(|s| self.weights.get(&s.name).map(|w| (s, w)))
+    }
+
+    /// Scores every modelled persona from the profile's consented signals at `now`.
+    /// Personas the model does not cover are left at 0. Each score's sources are the
+    /// classes of the signals that moved it.
+    pub fn score(&self, profile: &Profile, now: i64) -> PersonaScores {
+        let mut logits: Vec<f64> = self.personas.iter().map(|(_, bias)| *bias).collect();
+        let mut sources = vec![DataClasses::NONE; self.personas.len()];
+        for (signal, weights) in self.usable(profile) {
+            let x = f64::from(signal.value) * self.decay(signal.at, now);
+            for &(slot, w) in weights {
+                if w != 0.0 && x != 0.0 {
+                    logits[slot] += w * x;
+                    sources[slot] = sources[slot].with(signal.class);
+                }
+            }
+        }
+        let mut scores = PersonaScores::new(profile.scores.len());
+        for (slot, &(persona, _)) in self.personas.iter().enumerate() {
+            // `set` cannot fail: `to_score` is at most MAX_SCORE.
+            let _ = scores.set(persona, to_score(logits[slot]), sources[slot]);
+        }
+        scores
+    }
+
+    /// Recomputes the modelled personas' scores of `profile` in place; scores of
+    /// personas the model does not cover (imported ones) are kept.
+    pub fn apply(&self, profile: &mut Profile, now: i64) {
+        let scores = self.score(profile, now);
+        for &(persona, _) in &self.personas {
+            let _ = profile
+                .scores
+                .set(persona, scores.get(persona), scores.sources(persona));
+        }
+    }
+
+    /// The signals that moved `persona`'s logit for this profile at `now`, largest
+    /// absolute contribution first, one entry per signal name and class. Signals without
+    /// consent do not appear: they did not count.
+    pub fn explain(&self, profile: &Profile, persona: PersonaId, now: i64) -> Vec<Contribution> {
+        let Some(slot) = self.personas.iter().position(|(p, _)| *p == persona) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Contribution> = Vec::new();
+        for (signal, weights) in self.usable(profile) {
+            for &(s, w) in weights {
+                if s != slot {
+                    continue;
+                }
+                let c = w * f64::from(signal.value) * self.decay(signal.at, now);
+                match out
+                    .iter_mut()
+                    .find(|e| e.signal == signal.name && e.class == signal.class)
+                {
+                    Some(e) => e.contribution += c,
+                    None => out.push(Contribution {
+                        signal: signal.name.clone(),
+                        class: signal.class,
+                        contribution: c,
+                    }),
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            b.contribution
+                .abs()
+                .total_cmp(&a.contribution.abs())
+                .then_with(|| a.signal.cmp(&b.signal))
+        });
+        out
+    }
+}
+
+/// Maps a logit to a decile score: `floor(sigmoid(z) · 10)`, capped at 9.
+pub fn to_score(logit: f64) -> u8 {
+    let p = 1.0 / (1.0 + (-logit).exp());
+    if p.is_nan() {
+        return 0;
+    }
+    ((p * 10.0).floor() as u8).min(MAX_SCORE)
+}

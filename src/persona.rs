@@ -1,0 +1,215 @@
+//! The persona menu (names interned once into dense ids) and a person's persona scores
+//! (0..=9 per persona, with the data classes each score was derived from). Names are
+//! resolved here, at the edge; the hot path only ever sees [`PersonaId`]s.
+
+use ahash::AHashMap;
+
+use crate::error::{Error, Result};
+use crate::profile::DataClasses;
+
+/// Dense id of a persona on a [`PersonaMenu`]: `0..menu.len()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonaId(pub u16);
+
+impl PersonaId {
+    /// The id as an index into dense per-persona arrays.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The highest persona score. Scores are deciles of an affinity model: `0..=9`.
+pub const MAX_SCORE: u8 = 9;
+
+/// The most personas a menu may hold. Real menus have 5 to ~100.
+pub const MAX_PERSONAS: usize = 1024;
+
+/// The longest persona name, in bytes.
+pub const MAX_PERSONA_NAME: usize = 128;
+
+/// The marketers' persona menu: an ordered list of unique names, each interned to a
+/// dense [`PersonaId`] (its position on the menu).
+#[derive(Clone, Debug, Default)]
+pub struct PersonaMenu {
+    names: Vec<String>,
+    index: AHashMap<String, PersonaId>,
+}
+
+impl PersonaMenu {
+    /// Builds a menu from names, in order. Errors on an empty or over-long name, a
+    /// duplicate, or more than [`MAX_PERSONAS`] names.
+    pub fn new<I, S>(names: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut menu = PersonaMenu::default();
+        for name in names {
+            menu.push(name.into())?;
+        }
+        Ok(menu)
+    }
+
+    fn push(&mut self, name: String) -> Result<PersonaId> {
+        let field = format!("personas[{}]", self.names.len());
+        if name.trim().is_empty() {
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                "persona name is empty",
+            ));
+        }
+        if name.len() > MAX_PERSONA_NAME {
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                format!(
+                    "persona name is {} bytes long (at most {MAX_PERSONA_NAME})",
+                    name.len()
+                ),
+            ));
+        }
+        if self.index.contains_key(&name) {
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                format!("duplicate persona '{name}'"),
+            ));
+        }
+        if self.names.len() >= MAX_PERSONAS {
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                format!("too many personas (at most {MAX_PERSONAS})"),
+            ));
+        }
+        let id = PersonaId(self.names.len() as u16);
+        self.index.insert(name.clone(), id);
+        self.names.push(name);
+        Ok(id)
+    }
+
+    /// The id of `name`, if it is on the menu.
+    pub fn get(&self, name: &str) -> Option<PersonaId> {
+        self.index.get(name).copied()
+    }
+
+    /// The id of `name`, or [`Error::UnknownPersona`].
+    pub fn id(&self, name: &str) -> Result<PersonaId> {
+        self.get(name).ok_or_else(|| Error::UnknownPersona {
+            name: name.to_owned(),
+        })
+    }
+
+    /// The name of `id`, or `"?"` for an id from another menu.
+    pub fn name(&self, id: PersonaId) -> &str {
+        self.names.get(id.index()).map_or("?", String::as_str)
+    }
+
+    /// Number of personas on the menu.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when the menu has no personas.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// All `(id, name)` pairs, in menu order.
+    pub fn iter(&self) -> impl Iterator<Item = (PersonaId, &str)> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (PersonaId(i as u16), n.as_str()))
+    }
+
+    /// The names, in menu order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// A person's score on each persona of a menu (`0..=9`, 0 when unknown), together with the
+/// data classes each score was derived from, so the selector can ignore a score built on
+/// data the person did not consent to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonaScores {
+    scores: Vec<u8>,
+    sources: Vec<DataClasses>,
+}
+
+impl PersonaScores {
+    /// All-zero scores for a menu of `personas` personas.
+    pub fn new(personas: usize) -> Self {
+        PersonaScores {
+            scores: vec![0; personas],
+            sources: vec![DataClasses::NONE; personas],
+        }
+    }
+
+    /// Sets the score of `persona`, derived from data of the classes in `sources`.
+    /// Errors when `score > 9`. The scores grow to hold `persona` if needed.
+    pub fn set(&mut self, persona: PersonaId, score: u8, sources: DataClasses) -> Result<()> {
+        if score > MAX_SCORE {
+            return Err(Error::ScoreOutOfRange {
+                persona: format!("#{}", persona.0),
+                score: score.into(),
+            });
+        }
+        let i = persona.index();
+        if i >= self.scores.len() {
+            self.scores.resize(i + 1, 0);
+            self.sources.resize(i + 1, DataClasses::NONE);
+        }
+        self.scores[i] = score;
+        self.sources[i] = sources;
+        Ok(())
+    }
+
+    /// The score of `persona` (0 when never set).
+    #[inline]
+    pub fn get(&self, persona: PersonaId) -> u8 {
+        self.scores.get(persona.index()).copied().unwrap_or(0)
+    }
+
+    /// The data classes the score of `persona` was derived from.
+    #[inline]
+    pub fn sources(&self, persona: PersonaId) -> DataClasses {
+        self.sources
+            .get(persona.index())
+            .copied()
+            .unwrap_or(DataClasses::NONE)
+    }
+
+    /// Number of persona slots held.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// True when no persona slot is held.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    /// Scores in persona-id order.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.scores
+    }
+
+    /// The persona with the highest score among those whose sources are within
+    /// `consent` (ties go to the lower id), or `None` when every usable score is 0.
+    pub fn top(&self, consent: DataClasses) -> Option<(PersonaId, u8)> {
+        let mut best: Option<(PersonaId, u8)> = None;
+        for (i, &s) in self.scores.iter().enumerate() {
+            if s == 0 || !consent.contains(self.sources[i]) {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((PersonaId(i as u16), s));
+            }
+        }
+        best
+    }
+}

@@ -183,3 +183,178 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     });
     Ok(people)
 }
+
+/// A deterministic generator (SplitMix64) for synthetic catalogs and people.
+#[derive(Clone, Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (((self.next() >> 32) * n as u64) >> 32) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Shape of a synthetic catalog: how many personas, placements and creatives.
+#[derive(Clone, Copy, Debug)]
+pub struct Synthetic {
+    /// Personas on the menu (`persona-0` …).
+    pub personas: usize,
+    /// Placements (`placement-0` …); every creative fits one of them.
+    pub placements: usize,
+    /// Creatives, not counting one fallback per placement.
+    pub creatives: usize,
+    /// Seed: the same shape and seed give the same catalog.
+    pub seed: u64,
+}
+
+impl Synthetic {
+    /// A catalog spec that looks like a real one: creatives tagged with 1–3 personas,
+    /// context rules on about a fifth of them, boosts, schedules (a few not running at
+    /// [`NOW`]), intimacy levels, data needs, frequency caps, exclusion groups, and one
+    /// fallback per placement.
+    pub fn spec(&self) -> CatalogSpec {
+        use crate::catalog::{ConditionSpec, CreativeSpec};
+        let mut rng = SplitMix(self.seed);
+        let personas: Vec<String> = (0..self.personas.max(1))
+            .map(|i| format!("persona-{i}"))
+            .collect();
+        let placements: Vec<String> = (0..self.placements.max(1))
+            .map(|i| format!("placement-{i}"))
+            .collect();
+        let mut creatives = Vec::with_capacity(self.creatives + placements.len());
+        let dayparts = ["morning", "midday", "afternoon", "evening", "night"];
+        let devices = ["desktop", "mobile", "tablet"];
+        for i in 0..self.creatives {
+            let mut c = CreativeSpec::new(format!("creative-{i}"))
+                .placement(&placements[i % placements.len()]);
+            let tags = 1 + rng.below(3);
+            for _ in 0..tags {
+                let p = &personas[rng.below(personas.len())];
+                if !c.personas.iter().any(|(n, _)| n == p) {
+                    c = c.persona(p, 0.3 + 0.7 * rng.unit());
+                }
+            }
+            c = c.priority(0.5 + rng.unit());
+            let roll = rng.below(100);
+            if roll < 10 {
+                c = c.targeting(ConditionSpec {
+                    device: vec![devices[rng.below(3)].into()],
+                    ..Default::default()
+                });
+            } else if roll < 20 {
+                let a = dayparts[rng.below(5)];
+                let b = dayparts[rng.below(5)];
+                c = c.targeting(ConditionSpec {
+                    daypart: vec![a.into(), b.into()],
+                    ..Default::default()
+                });
+            }
+            if rng.below(10) == 0 {
+                c = c.boost(
+                    ConditionSpec {
+                        device: vec![devices[rng.below(3)].into()],
+                        ..Default::default()
+                    },
+                    1.25,
+                );
+            }
+            match rng.below(20) {
+                0 => c = c.schedule(Some(NOW - 30 * DAY), Some(NOW + 30 * DAY)),
+                1 => c = c.schedule(Some(NOW + 10 * DAY), None),
+                _ => {}
+            }
+            c = match rng.below(10) {
+                0..=3 => c.intimacy("segment").needs("behavioral"),
+                4 => c.intimacy("personal").needs("purchase"),
+                _ => c,
+            };
+            if rng.below(10) == 0 {
+                c = c.frequency_cap(3, DAY as u64);
+            }
+            if rng.below(25) == 0 {
+                c = c.exclusion_group(&format!("group-{}", rng.below(8)));
+            }
+            creatives.push(c);
+        }
+        for p in &placements {
+            creatives.push(
+                CreativeSpec::new(format!("fallback-{p}"))
+                    .placement(p)
+                    .fallback()
+                    .priority(0.5),
+            );
+        }
+        CatalogSpec {
+            version: format!("synthetic-{}", self.seed),
+            personas,
+            placements,
+            creatives,
+        }
+    }
+
+    /// `n` varied people with their moments, for a catalog of this shape: each has 1–4
+    /// high personas (7–9) and some low ones, a consent set, a relationship stage, and
+    /// a context with varied device, daypart, weather and region.
+    pub fn people(&self, n: usize) -> Vec<(Profile, Context)> {
+        let mut rng = SplitMix(self.seed ^ 0x5eed_0f9e_091e);
+        let personas = self.personas.max(1);
+        let devices = [
+            Device::Desktop,
+            Device::Mobile,
+            Device::Tablet,
+            Device::Unknown,
+        ];
+        let weather = [
+            Weather::Clear,
+            Weather::Rain,
+            Weather::Snow,
+            Weather::Unknown,
+        ];
+        (0..n)
+            .map(|i| {
+                let mut p = Profile::new(personas, NOW - rng.below(400) as i64 * DAY);
+                p.visits = 1 + rng.below(60) as u32;
+                p.consent = match rng.below(4) {
+                    0 => DataClasses::NONE,
+                    1 => DataClasses::only(DataClass::Behavioral),
+                    _ => DataClasses::ALL,
+                };
+                let sources = DataClasses::only(DataClass::Behavioral);
+                for _ in 0..1 + rng.below(4) {
+                    let _ = p.scores.set(
+                        crate::PersonaId(rng.below(personas) as u16),
+                        7 + rng.below(3) as u8,
+                        sources,
+                    );
+                }
+                for _ in 0..rng.below(6) {
+                    let _ = p.scores.set(
+                        crate::PersonaId(rng.below(personas) as u16),
+                        rng.below(7) as u8,
+                        sources,
+                    );
+                }
+                let ctx = Context::at(NOW + rng.below(7 * 24) as i64 * 3_600)
+                    .with_device(devices[i % devices.len()])
+                    .with_weather(weather[rng.below(weather.len())])
+                    .with_region(["FR", "US", "GB", "DE"][rng.below(4)])
+                    .with_seed(rng.next());
+                (p, ctx)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,79 @@
+//! The quickstart: very different people arrive at Wanderly's home page, app and inbox;
+//! the engine shows what each is shown and why.
+//!
+//! Run with `cargo run --release --example quickstart`.
+
+use persona_engine::{sample, Selector, SelectorConfig};
+
+fn main() -> Result<(), persona_engine::Error> {
+    let selector = Selector::new(sample::catalog()?, SelectorConfig::default())?;
+    let catalog = selector.catalog();
+    let menu = catalog.menu();
+    println!(
+        "Wanderly sample catalog '{}': {} personas, {} creatives, {} placements\n",
+        catalog.version(),
+        menu.len(),
+        catalog.len(),
+        catalog.placement_count()
+    );
+    let placements = ["home_hero", "sidebar", "app_banner", "email_block"];
+    let mut selection = selector.new_selection(3);
+    for person in sample::people(menu)? {
+        let p = &person.profile;
+        let stage = p.stage(&selector.config().stages, person.context.at);
+        let consent: Vec<&str> = p.consent.iter().map(|c| c.name()).collect();
+        // High scores built on data the person did not consent to are marked: the
+        // engine ignores them.
+        let high: Vec<String> = menu
+            .iter()
+            .filter(|(id, _)| p.scores.get(*id) >= selector.config().threshold)
+            .map(|(id, name)| {
+                let usable = p.consent.contains(p.scores.sources(id));
+                format!(
+                    "{name} {}{}",
+                    p.scores.get(id),
+                    if usable { "" } else { " (no consent: ignored)" }
+                )
+            })
+            .collect();
+        println!("== {}", person.name);
+        println!(
+            "   stage {:?}, {} {}, {:?} on {:?}, consent [{}], high personas [{}]{}",
+            stage,
+            person.context.weekday().name(),
+            person.context.daypart().name(),
+            person.context.device,
+            person.context.channel,
+            consent.join(", "),
+            high.join(", "),
+            if p.dislikes.is_empty() {
+                String::new()
+            } else {
+                let d: Vec<&str> = p.dislikes.iter().map(|d| menu.name(*d)).collect();
+                format!(", not interested in [{}]", d.join(", "))
+            }
+        );
+        println!(
+            "   {:<12} {:<34} {:>6}  why",
+            "placement", "creative", "score"
+        );
+        for name in placements {
+            let placement = selector.placement(name)?;
+            selector.select(p, &person.context, placement, &mut selection)?;
+            for (i, pick) in selection.picks().iter().enumerate() {
+                println!(
+                    "   {:<12} {:<34} {:>6.3}  {}",
+                    if i == 0 { name } else { "" },
+                    catalog.creative_id(pick.creative),
+                    pick.score,
+                    selector.explain(pick)
+                );
+            }
+            if selection.is_empty() {
+                println!("   {name:<12} (nothing eligible and no fallback)");
+            }
+        }
+        println!();
+    }
+    Ok(())
+}

@@ -39,6 +39,8 @@
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod feedback;
+pub mod learn;
 pub mod model;
 pub mod persona;
 pub mod profile;
@@ -56,5 +58,7 @@ pub use persona::{PersonaId, PersonaMenu, PersonaScores};
 pub use profile::{
     Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal,
 };
-pub use select::{Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
+pub use feedback::{Feedback, FeedbackKind};
+pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
+pub use select::{FatigueConfig, Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
 pub use symbol::Symbol;

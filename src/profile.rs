@@ -226,6 +226,8 @@ pub const MAX_EXPOSURES: usize = 256;
 pub const MAX_SUPPRESSED: usize = 256;
 /// The most signals a profile keeps; the oldest ages out first.
 pub const MAX_SIGNALS: usize = 1024;
+/// The most engagements (clicks, conversions, thumbs up) a profile remembers.
+pub const MAX_ENGAGEMENTS: usize = 256;
 
 /// Everything the engine knows about one person, compiled against one persona menu.
 ///
@@ -254,6 +256,9 @@ pub struct Profile {
     /// Creatives this person rejected (thumbs down, dismiss): never shown again.
     /// Oldest first, at most [`MAX_SUPPRESSED`].
     pub suppressed: Vec<Symbol>,
+    /// Recent engagements (clicks, conversions, thumbs up), oldest first, at most
+    /// [`MAX_ENGAGEMENTS`]: an engagement resets a creative's fatigue.
+    pub engagements: Vec<Exposure>,
 }
 
 impl Profile {
@@ -341,6 +346,15 @@ impl Profile {
         self.exposures.push(Exposure { creative, at });
     }
 
+    /// Remembers that the person engaged with a creative at `at` (a click, a conversion,
+    /// a thumbs up); the oldest ages out past [`MAX_ENGAGEMENTS`].
+    pub fn remember_engagement(&mut self, creative: Symbol, at: i64) {
+        if self.engagements.len() >= MAX_ENGAGEMENTS {
+            self.engagements.remove(0);
+        }
+        self.engagements.push(Exposure { creative, at });
+    }
+
     /// Never show this creative to this person again. The oldest suppression ages out
     /// past [`MAX_SUPPRESSED`].
     pub fn suppress(&mut self, creative: Symbol) {
@@ -409,6 +423,7 @@ impl Profile {
                 .collect(),
             exposures: self.exposures.clone(),
             suppressed: self.suppressed.clone(),
+            engagements: self.engagements.clone(),
         }
     }
 
@@ -478,6 +493,14 @@ impl Profile {
         for key in spec.suppressed {
             profile.suppress(key);
         }
+        if spec.engagements.len() > MAX_ENGAGEMENTS {
+            return Err(Error::invalid(
+                "profile",
+                "engagements",
+                format!("{} engagements (at most {MAX_ENGAGEMENTS})", spec.engagements.len()),
+            ));
+        }
+        profile.engagements = spec.engagements;
         Ok(profile)
     }
 
@@ -586,6 +609,8 @@ pub struct ProfileSpec {
     pub exposures: Vec<Exposure>,
     /// Keys of rejected creatives.
     pub suppressed: Vec<Symbol>,
+    /// Recent engagements.
+    pub engagements: Vec<Exposure>,
 }
 
 /// Serde helpers for JSON objects kept as ordered `Vec<(String, V)>`, rejecting

@@ -4,6 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, PlacementId, NONE};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::persona::{PersonaId, MAX_SCORE};
+use crate::learn::{Evidence, LearnedStats, LearningConfig, Policy, Posterior, Rng, NO_SEGMENT};
 use crate::profile::{Profile, RelationshipStage, StageRules};
 
 /// The most picks one selection may ask for.
@@ -56,8 +58,28 @@ impl IntimacyTable {
     }
 }
 
-/// Configuration of the scoring contract and the trust rules. Every constant of the
-/// contract lives here; the defaults are what the README documents.
+/// Fatigue: repeated impressions of a creative without engagement lower its score for
+/// that person, and the effect fades with time. After `n` recent unengaged impressions
+/// the multiplier is `max(floor, 1 − per_impression · Σ 2^(−age/half_life))`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FatigueConfig {
+    /// Score lost per fresh unengaged impression (0..1, default 0.15; 0 turns fatigue off).
+    pub per_impression: f32,
+    /// Hours for an impression's weight to halve (> 0, default 24).
+    pub half_life_hours: f32,
+    /// The lowest the multiplier goes (0..=1, default 0.3).
+    pub floor: f32,
+}
+
+impl Default for FatigueConfig {
+    fn default() -> Self {
+        FatigueConfig { per_impression: 0.15, half_life_hours: 24.0, floor: 0.3 }
+    }
+}
+
+/// Configuration of the scoring contract, the trust rules and learning. Every constant
+/// of the contract lives here; the defaults are what the README documents.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SelectorConfig {
@@ -73,6 +95,10 @@ pub struct SelectorConfig {
     pub stages: StageRules,
     /// The highest intimacy allowed at each stage.
     pub intimacy: IntimacyTable,
+    /// Fatigue from repeated unengaged impressions.
+    pub fatigue: FatigueConfig,
+    /// Learning and exploration.
+    pub learning: LearningConfig,
 }
 
 impl Default for SelectorConfig {
@@ -83,11 +109,28 @@ impl Default for SelectorConfig {
             max_per_persona: 2,
             stages: StageRules::default(),
             intimacy: IntimacyTable::default(),
+            fatigue: FatigueConfig::default(),
+            learning: LearningConfig::default(),
         }
     }
 }
 
 impl SelectorConfig {
+    /// The default configuration with another exploration policy.
+    pub fn with_policy(policy: Policy) -> Self {
+        let mut c = SelectorConfig::default();
+        c.learning.policy = policy;
+        c
+    }
+
+    /// Parses a configuration from JSON (missing fields take their defaults).
+    pub fn from_json(json: &str) -> Result<Self> {
+        let config: SelectorConfig =
+            serde_json::from_str(json).map_err(|source| Error::Json { what: "selector config", source })?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.threshold > MAX_SCORE {
@@ -98,13 +141,27 @@ impl SelectorConfig {
             ));
         }
         if !self.prior.is_finite() || self.prior < 0.0 {
+            return Err(Error::invalid("selector config", "prior", format!("{} must be finite and ≥ 0", self.prior)));
+        }
+        let f = &self.fatigue;
+        if !(0.0..1.0).contains(&f.per_impression) {
             return Err(Error::invalid(
                 "selector config",
-                "prior",
-                format!("{} must be finite and ≥ 0", self.prior),
+                "fatigue.per_impression",
+                format!("{} must be in [0, 1)", f.per_impression),
             ));
         }
-        Ok(())
+        if !(f.half_life_hours.is_finite() && f.half_life_hours > 0.0) {
+            return Err(Error::invalid(
+                "selector config",
+                "fatigue.half_life_hours",
+                format!("{} must be finite and > 0", f.half_life_hours),
+            ));
+        }
+        if !(0.0..=1.0).contains(&f.floor) {
+            return Err(Error::invalid("selector config", "fatigue.floor", format!("{} must be in [0, 1]", f.floor)));
+        }
+        self.learning.validate()
     }
 }
 
@@ -112,12 +169,16 @@ impl SelectorConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ReasonKind {
-    /// It matches one of the person's high personas.
+    /// It matches one of the person's high personas (and learning has little data yet).
     PersonaMatch = 0,
     /// No high persona matched; it ranked on priority and context.
     Priority = 1,
     /// Nothing else was eligible; this is the placement's fallback.
     Fallback = 2,
+    /// It ranked first on what was learned from reactions to it.
+    Learned = 3,
+    /// The exploration policy chose it over the current best, to learn.
+    Exploring = 4,
 }
 
 /// The explanation attached to every pick. It names personas and rules, never raw
@@ -138,6 +199,14 @@ pub struct Reason {
     pub boosts_matched: u16,
     /// True when the creative has hard targeting rules (all of which held).
     pub targeted: bool,
+    /// The fatigue multiplier for this person (1.0 when fresh).
+    pub fatigue: f32,
+    /// The rules score `priority · (prior + match) · boost · fatigue`.
+    pub base: f32,
+    /// The estimated click rate (posterior mean), or 0 under [`Policy::Rules`].
+    pub estimate: f32,
+    /// Impressions behind the estimate (the segment's own plus borrowed backing data).
+    pub evidence: f32,
 }
 
 /// One picked creative.
@@ -145,10 +214,12 @@ pub struct Reason {
 pub struct Pick {
     /// The creative (resolve with [`Catalog::creative_id`] / [`Catalog::payload`]).
     pub creative: CreativeId,
-    /// Its final score.
+    /// Its final score: the rules score under [`Policy::Rules`], otherwise
+    /// `priority · estimated click rate` (for Thompson, the drawn rate).
     pub score: f32,
-    /// The probability that this policy picks this creative for this slot given the
-    /// inputs (1.0 for deterministic choices).
+    /// The probability that the policy gives this slot to this creative, given the
+    /// request and the picks before it: 1.0 for deterministic choices, exact for
+    /// epsilon-greedy and softmax, a Monte Carlo estimate for Thompson (see the README).
     pub propensity: f32,
     /// Why.
     pub reason: Reason,
@@ -158,14 +229,30 @@ pub struct Pick {
 #[derive(Clone, Copy, Debug)]
 struct Scored {
     creative: CreativeId,
-    score: f32,
+    /// What the active policy ranks by.
+    key: f32,
+    base: f32,
+    mean: f32,
+    sd: f32,
+    evidence: f32,
     priority: f32,
-    persona: u16,
-    persona_score: u8,
-    taken: bool,
-    boosts_matched: u16,
     persona_match: f32,
     context_boost: f32,
+    fatigue: f32,
+    persona: u16,
+    boosts_matched: u16,
+    persona_score: u8,
+    taken: bool,
+}
+
+/// What the person's memory says about one creative (scratch, sorted by creative).
+#[derive(Clone, Copy, Debug, Default)]
+struct Memo {
+    creative: u32,
+    at: i64,
+    /// Raw: 0 exposure, 1 engagement, 2 rejection. Compacted: 1 when blocked.
+    kind: u8,
+    fatigue: f32,
 }
 
 /// The caller-owned output of [`Selector::select`], reused across calls (like `regex`'s
@@ -175,9 +262,12 @@ struct Scored {
 pub struct Selection {
     k: usize,
     picks: Vec<Pick>,
+    shadow: Vec<Pick>,
     excluded: SmallVec<[CreativeId; 8]>,
     scored: Vec<Scored>,
     persona_weight: Vec<f32>,
+    memo: Vec<Memo>,
+    memo_bloom: [u64; 4],
 }
 
 impl Selection {
@@ -186,11 +276,7 @@ impl Selection {
     /// `select` does not allocate either.
     pub fn new(k: usize) -> Self {
         let k = k.clamp(1, MAX_K);
-        Selection {
-            k,
-            picks: Vec::with_capacity(k),
-            ..Selection::default()
-        }
+        Selection { k, picks: Vec::with_capacity(k), shadow: Vec::with_capacity(k), ..Selection::default() }
     }
 
     /// How many picks are asked for.
@@ -201,6 +287,12 @@ impl Selection {
     /// The picks of the last `select`, best first.
     pub fn picks(&self) -> &[Pick] {
         &self.picks
+    }
+
+    /// For a placement in shadow mode: what the learning policy would have picked (the
+    /// served picks are the rules' picks). Empty otherwise.
+    pub fn shadow_picks(&self) -> &[Pick] {
+        &self.shadow
     }
 
     /// Number of picks.
@@ -230,24 +322,34 @@ impl Selection {
     pub fn exclusions(&self) -> &[CreativeId] {
         &self.excluded
     }
+
+    fn memo_of(&self, creative: CreativeId) -> Option<&Memo> {
+        let bit = creative.0 as usize & 255;
+        if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
+            return None;
+        }
+        self.memo.binary_search_by_key(&creative.0, |m| m.creative).ok().map(|i| &self.memo[i])
+    }
 }
 
-/// Picks creatives for people. Immutable once built, `Send + Sync`: share one behind an
-/// `Arc` and call `select` from many threads.
+/// Picks creatives for people and learns from their reactions. `Send + Sync`: share
+/// one behind an `Arc` and call `select` and `record` from many threads.
 #[derive(Debug)]
 pub struct Selector {
     catalog: Arc<Catalog>,
     config: SelectorConfig,
+    pub(crate) stats: LearnedStats,
+    shadow: Box<[AtomicBool]>,
 }
 
 impl Selector {
-    /// A selector over `catalog` with `config` (validated).
+    /// A selector over `catalog` with `config` (validated), with empty statistics.
     pub fn new(catalog: impl Into<Arc<Catalog>>, config: SelectorConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Selector {
-            catalog: catalog.into(),
-            config,
-        })
+        let catalog: Arc<Catalog> = catalog.into();
+        let stats = LearnedStats::new(catalog.len(), config.learning.segment_cells);
+        let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
+        Ok(Selector { catalog, config, stats, shadow })
     }
 
     /// The catalog.
@@ -255,9 +357,19 @@ impl Selector {
         &self.catalog
     }
 
+    /// The catalog, shared.
+    pub fn catalog_arc(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SelectorConfig {
         &self.config
+    }
+
+    /// The learned statistics.
+    pub fn stats(&self) -> &LearnedStats {
+        &self.stats
     }
 
     /// Resolves a placement name once, before the hot path.
@@ -270,6 +382,23 @@ impl Selector {
         self.catalog.creative(id)
     }
 
+    /// Puts a placement in (or out of) shadow mode: it serves what the rules pick
+    /// (priority and persona match, no learning) while the learning policy's picks are
+    /// reported in [`Selection::shadow_picks`] and it keeps learning from the outcomes.
+    pub fn set_shadow(&self, placement: PlacementId, shadow: bool) -> Result<()> {
+        let flag = self
+            .shadow
+            .get(placement.0 as usize)
+            .ok_or_else(|| Error::UnknownPlacement { name: format!("#{}", placement.0) })?;
+        flag.store(shadow, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// True when the placement is in shadow mode.
+    pub fn is_shadow(&self, placement: PlacementId) -> bool {
+        self.shadow.get(placement.0 as usize).is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     /// An empty profile sized for this catalog's persona menu.
     pub fn new_profile(&self, now: i64) -> Profile {
         Profile::new(self.catalog.menu.len(), now)
@@ -279,16 +408,24 @@ impl Selector {
     /// placement, so `select` never allocates.
     pub fn new_selection(&self, k: usize) -> Selection {
         let mut s = Selection::new(k);
-        let most = self
-            .catalog
-            .placements
-            .iter()
-            .map(|p| p.candidates.len())
-            .max()
-            .unwrap_or(0);
+        let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         s.scored.reserve(most);
         s.persona_weight.reserve(self.catalog.menu.len());
+        s.memo.reserve(
+            crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
+        );
         s
+    }
+
+    /// The person's segment for learning: their top counted persona (a declared like
+    /// counts as 9; dislikes and unconsented scores do not count), or "no high persona".
+    pub fn segment(&self, profile: &Profile) -> Option<PersonaId> {
+        let mut weights = Vec::new();
+        self.prepare_persona_weights(profile, &mut weights);
+        match top_segment(&weights) {
+            NO_SEGMENT => None,
+            s => Some(PersonaId(s)),
+        }
     }
 
     /// Picks up to `selection.k()` distinct creatives for `profile` in `context` at
@@ -298,14 +435,16 @@ impl Selector {
     /// Eligibility (hard filters, before any scoring): the placement, the schedule, the
     /// creative's targeting rules, consent to every data class it relies on, intimacy
     /// allowed by the relationship stage, the frequency cap, the person's own rejections,
-    /// declared dislikes, and the caller's exclusions. Score:
-    /// `priority · (prior + Σ w·s/9 over personas with s ≥ threshold) · boosts`, where a
-    /// score counts only when the person consented to the data it came from and a
-    /// declared like counts as 9. With k > 1, at most `max_per_persona` picks share a
-    /// theme and no two share an exclusion group. Ties break on priority, then catalog
-    /// order. When nothing is eligible, the placement's fallbacks are used; the result
-    /// is empty only when the placement has none left (or the caller or the person
-    /// excluded them).
+    /// declared dislikes, and the caller's exclusions. Rules score:
+    /// `priority · (prior + Σ w·s/9 over personas with s ≥ threshold) · boosts · fatigue`,
+    /// where a score counts only when the person consented to the data it came from and a
+    /// declared like counts as 9. Unless the policy is [`Policy::Rules`], that score sets
+    /// the prior of a learned click-rate estimate and picks rank by
+    /// `priority · estimate` under the exploration policy, with randomness seeded from
+    /// `context.seed`. With k > 1, at most `max_per_persona` picks share a theme and no
+    /// two share an exclusion group. Ties break on priority, then catalog order. When
+    /// nothing is eligible, the placement's fallbacks are used; the result is empty only
+    /// when the placement has none left (or the caller or the person excluded them).
     ///
     /// Errors only for a placement id that is not from this catalog.
     pub fn select(
@@ -316,63 +455,49 @@ impl Selector {
         selection: &mut Selection,
     ) -> Result<usize> {
         selection.picks.clear();
+        selection.shadow.clear();
         selection.scored.clear();
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
-            return Err(Error::UnknownPlacement {
-                name: format!("#{}", placement.0),
-            });
+            return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
         };
         self.prepare_persona_weights(profile, &mut selection.persona_weight);
-        let max_intimacy = self
-            .config
-            .intimacy
-            .max_for(profile.stage(&self.config.stages, context.at));
+        self.prepare_memo(profile, context.at, selection);
+        let segment = top_segment(&selection.persona_weight);
+        let max_intimacy = self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at));
         let moment = Moment::of(context);
         let now = context.at;
         let consent = profile.consent;
+        let shadow = self.is_shadow(placement);
+        let policy = self.config.learning.policy;
+        let learning = policy != Policy::Rules;
+        let (device, daypart) = (context.device as usize, context.daypart() as usize);
+        let mut rng = Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
 
         for &cid in &place.candidates {
             let i = cid.index();
             let r = &cat.rules[i];
-            if now < r.start
-                || now >= r.end
-                || r.intimacy > max_intimacy
-                || !consent.contains(r.needs)
-            {
+            if now < r.start || now >= r.end || r.intimacy > max_intimacy || !consent.contains(r.needs) {
                 continue;
             }
-            if r.targeting != NONE
-                && !cat
-                    .pool
-                    .matches(&cat.conditions[r.targeting as usize], &moment)
-            {
+            if r.targeting != NONE && !cat.pool.matches(&cat.conditions[r.targeting as usize], &moment) {
                 continue;
             }
             if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
                 continue;
             }
-            let key = cat.keys[i];
-            if profile.is_suppressed(key) {
-                continue;
-            }
-            if r.cap_impressions > 0
-                && profile.exposures_since(key, now.saturating_sub(i64::from(r.cap_window)))
-                    >= r.cap_impressions
-            {
-                continue;
-            }
+            let fatigue = match selection.memo_of(cid) {
+                Some(m) if m.kind != 0 => continue,
+                Some(m) => m.fatigue,
+                None => 1.0,
+            };
             // Persona match; a declared dislike on any tag makes the creative ineligible.
             let mut persona_match = 0.0f32;
             let mut best = (u16::MAX, 0.0f32);
             let mut disliked = false;
             for t in r.tags.range() {
                 let p = cat.tag_persona[t];
-                let w = selection
-                    .persona_weight
-                    .get(p.index())
-                    .copied()
-                    .unwrap_or(0.0);
+                let w = selection.persona_weight.get(p.index()).copied().unwrap_or(0.0);
                 if w < 0.0 {
                     disliked = true;
                     break;
@@ -394,28 +519,56 @@ impl Selector {
                     boosts_matched |= 1 << j;
                 }
             }
-            let score = r.priority * (self.config.prior + persona_match) * context_boost;
-            let persona_score = if best.0 == u16::MAX {
-                0
-            } else {
-                self.effective_score(profile, PersonaId(best.0))
-            };
+            let x = (self.config.prior + persona_match) * context_boost * fatigue;
+            let base = r.priority * x;
+            let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
+            if learning || shadow {
+                let ev: Evidence = self.stats.evidence(i, segment, device, daypart);
+                let m0 = self.config.learning.prior_mean(f64::from(x), f64::from(self.config.prior));
+                let post = Posterior::new(m0, &self.config.learning, &ev);
+                mean = r.priority * post.mean() as f32;
+                sd = r.priority * post.sd() as f32;
+                evidence = post.evidence as f32;
+                key = match policy {
+                    Policy::Rules => base,
+                    Policy::Thompson => r.priority * post.sample(&mut rng) as f32,
+                    _ => mean,
+                };
+            }
+            let persona_score = if best.0 == u16::MAX { 0 } else { self.effective_score(profile, PersonaId(best.0)) };
             selection.scored.push(Scored {
                 creative: cid,
-                score,
+                key,
+                base,
+                mean,
+                sd,
+                evidence,
                 priority: r.priority,
-                persona: best.0,
-                persona_score,
-                taken: false,
-                boosts_matched,
                 persona_match,
                 context_boost,
+                fatigue,
+                persona: best.0,
+                boosts_matched,
+                persona_score,
+                taken: false,
             });
         }
 
-        self.choose(selection);
+        if shadow && learning {
+            // Serve the rules; record what the learner would have done.
+            let key_rules = |s: &Scored| s.base;
+            self.choose(selection, Policy::Rules, key_rules, &mut rng, false);
+            for s in selection.scored.iter_mut() {
+                s.taken = false;
+            }
+            self.choose(selection, policy, |s| s.key, &mut rng, true);
+        } else if learning {
+            self.choose(selection, policy, |s| s.key, &mut rng, false);
+        } else {
+            self.choose(selection, Policy::Rules, |s| s.base, &mut rng, false);
+        }
         if selection.picks.is_empty() {
-            self.fallback(profile, place.fallbacks.as_slice(), selection);
+            self.fallback(place.fallbacks.as_slice(), selection);
         }
         Ok(selection.picks.len())
     }
@@ -430,10 +583,7 @@ impl Selector {
         for (p, slot) in weights.iter_mut().enumerate() {
             let id = PersonaId(p as u16);
             let s = profile.scores.get(id);
-            if s >= self.config.threshold
-                && s > 0
-                && profile.consent.contains(profile.scores.sources(id))
-            {
+            if s >= self.config.threshold && s > 0 && profile.consent.contains(profile.scores.sources(id)) {
                 *slot = f32::from(s) / f32::from(MAX_SCORE);
             }
         }
@@ -449,6 +599,66 @@ impl Selector {
         }
     }
 
+    /// Condenses the person's memory (rejections, exposures, engagements) into one entry
+    /// per creative: blocked (rejected or capped) or its fatigue multiplier. Sorted by
+    /// creative with a small Bloom filter in front, so each candidate costs one bit test.
+    fn prepare_memo(&self, profile: &Profile, now: i64, selection: &mut Selection) {
+        let cat = &*self.catalog;
+        let memo = &mut selection.memo;
+        memo.clear();
+        selection.memo_bloom = [0; 4];
+        let mut push = |key, at, kind| {
+            if let Some(c) = cat.creative_by_key(key) {
+                memo.push(Memo { creative: c.0, at, kind, fatigue: 1.0 });
+            }
+        };
+        for &key in &profile.suppressed {
+            push(key, i64::MIN, 2);
+        }
+        for e in &profile.exposures {
+            push(e.creative, e.at, 0);
+        }
+        for e in &profile.engagements {
+            push(e.creative, e.at, 1);
+        }
+        if memo.is_empty() {
+            return;
+        }
+        // Engagements sort after exposures of the same second, so they reset them.
+        memo.sort_unstable_by_key(|m| (m.creative, m.at, m.kind));
+        let fatigue = &self.config.fatigue;
+        let half_life = f64::from(fatigue.half_life_hours) * 3_600.0;
+        let (mut write, mut read) = (0, 0);
+        while read < memo.len() {
+            let creative = memo[read].creative;
+            let r = &cat.rules[creative as usize];
+            let window_start = now.saturating_sub(i64::from(r.cap_window));
+            let (mut blocked, mut capped, mut weight) = (false, 0u32, 0.0f64);
+            while read < memo.len() && memo[read].creative == creative {
+                let m = memo[read];
+                match m.kind {
+                    2 => blocked = true,
+                    1 => weight = 0.0,
+                    _ => {
+                        if r.cap_impressions > 0 && m.at >= window_start {
+                            capped += 1;
+                        }
+                        let age = now.saturating_sub(m.at).max(0) as f64;
+                        weight += (-age / half_life).exp2();
+                    }
+                }
+                read += 1;
+            }
+            blocked |= r.cap_impressions > 0 && capped >= r.cap_impressions;
+            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor)) as f32;
+            memo[write] = Memo { creative, at: 0, kind: u8::from(blocked), fatigue: f };
+            let bit = creative as usize & 255;
+            selection.memo_bloom[bit >> 6] |= 1 << (bit & 63);
+            write += 1;
+        }
+        memo.truncate(write);
+    }
+
     fn effective_score(&self, profile: &Profile, persona: PersonaId) -> u8 {
         if profile.likes.contains(&persona) {
             MAX_SCORE
@@ -457,39 +667,66 @@ impl Selector {
         }
     }
 
-    /// Takes the best k scored candidates under the diversity rules.
-    fn choose(&self, selection: &mut Selection) {
+    /// Fills up to k slots under `policy`, ranking by `key`, respecting the diversity
+    /// rules; into the shadow picks when `shadow`.
+    fn choose(&self, selection: &mut Selection, policy: Policy, key: impl Fn(&Scored) -> f32, rng: &mut Rng, shadow: bool) {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
-        while selection.picks.len() < selection.k {
-            let mut best: Option<usize> = None;
+        let learning = &self.config.learning;
+        loop {
+            let picks = if shadow { &selection.shadow } else { &selection.picks };
+            if picks.len() >= selection.k {
+                break;
+            }
+            // The best allowed candidate by key (ties: priority, then catalog order), the
+            // best by posterior mean, and how many are allowed.
+            let (mut best, mut best_mean, mut allowed) = (None::<usize>, None::<usize>, 0usize);
             for (i, s) in selection.scored.iter().enumerate() {
-                if s.taken {
+                if s.taken || !diverse(rules, picks, s.creative, max_theme) {
                     continue;
                 }
-                if let Some(b) = best {
-                    let b = &selection.scored[b];
-                    if !(s.score > b.score || (s.score == b.score && s.priority > b.priority)) {
-                        continue;
+                allowed += 1;
+                if best.is_none_or(|b| beats(key(s), s.priority, key(&selection.scored[b]), selection.scored[b].priority)) {
+                    best = Some(i);
+                }
+                if best_mean.is_none_or(|b| beats(s.mean, s.priority, selection.scored[b].mean, selection.scored[b].priority)) {
+                    best_mean = Some(i);
+                }
+            }
+            let Some(greedy) = best else { break };
+            let (chosen, propensity) = match policy {
+                Policy::Rules | Policy::Greedy => (greedy, 1.0),
+                Policy::EpsilonGreedy { epsilon } => {
+                    if rng.unit() < epsilon {
+                        let target = rng.below(allowed);
+                        let c = self.nth_allowed(selection, picks_of(selection, shadow), target, max_theme).unwrap_or(greedy);
+                        let p = epsilon / allowed as f64 + if c == greedy { 1.0 - epsilon } else { 0.0 };
+                        (c, p)
+                    } else {
+                        (greedy, 1.0 - epsilon + epsilon / allowed as f64)
                     }
                 }
-                if !diverse(rules, &selection.picks, s.creative, max_theme) {
-                    continue;
+                Policy::Softmax { temperature } => self.softmax(selection, shadow, greedy, &key, temperature, rng),
+                Policy::Thompson => {
+                    (greedy, self.thompson_propensity(selection, shadow, greedy, learning.propensity_draws, rng))
                 }
-                best = Some(i);
-            }
-            let Some(b) = best else { break };
-            let s = &mut selection.scored[b];
+            };
+            let s = &mut selection.scored[chosen];
             s.taken = true;
-            let kind = if s.persona_match > 0.0 {
+            let s = *s;
+            let kind = if chosen != best_mean.unwrap_or(chosen) && policy != Policy::Rules && policy != Policy::Greedy {
+                ReasonKind::Exploring
+            } else if policy != Policy::Rules && s.evidence >= 1.0 {
+                ReasonKind::Learned
+            } else if s.persona_match > 0.0 {
                 ReasonKind::PersonaMatch
             } else {
                 ReasonKind::Priority
             };
-            selection.picks.push(Pick {
+            let pick = Pick {
                 creative: s.creative,
-                score: s.score,
-                propensity: 1.0,
+                score: if policy == Policy::Rules { s.base } else { key(&s) },
+                propensity: propensity as f32,
                 reason: Reason {
                     kind,
                     persona: (s.persona != u16::MAX).then_some(PersonaId(s.persona)),
@@ -498,26 +735,128 @@ impl Selector {
                     context_boost: s.context_boost,
                     boosts_matched: s.boosts_matched,
                     targeted: rules[s.creative.index()].targeting != NONE,
+                    fatigue: s.fatigue,
+                    base: s.base,
+                    estimate: if policy == Policy::Rules || s.priority <= 0.0 { 0.0 } else { s.mean / s.priority },
+                    evidence: s.evidence,
                 },
-            });
+            };
+            if shadow {
+                selection.shadow.push(pick);
+            } else {
+                selection.picks.push(pick);
+            }
         }
     }
 
-    fn fallback(&self, profile: &Profile, fallbacks: &[CreativeId], selection: &mut Selection) {
+    /// The index of the `target`-th allowed candidate.
+    fn nth_allowed(&self, selection: &Selection, picks: &[Pick], target: usize, max_theme: usize) -> Option<usize> {
+        let rules = &self.catalog.rules;
+        selection
+            .scored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.taken && diverse(rules, picks, s.creative, max_theme))
+            .nth(target)
+            .map(|(i, _)| i)
+    }
+
+    /// Draws a slot with probability ∝ exp((key/best − 1)/T); returns it and its exact
+    /// probability.
+    fn softmax(
+        &self,
+        selection: &Selection,
+        shadow: bool,
+        greedy: usize,
+        key: &impl Fn(&Scored) -> f32,
+        temperature: f64,
+        rng: &mut Rng,
+    ) -> (usize, f64) {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = picks_of(selection, shadow);
+        let top = f64::from(key(&selection.scored[greedy])).max(f64::MIN_POSITIVE);
+        let weight = |s: &Scored| ((f64::from(key(s)) / top - 1.0) / temperature).exp();
+        let allowed = |s: &&Scored| !s.taken && diverse(rules, picks, s.creative, max_theme);
+        let total: f64 = selection.scored.iter().filter(allowed).map(weight).sum();
+        let mut target = rng.unit() * total;
+        let mut last = greedy;
+        for (i, s) in selection.scored.iter().enumerate() {
+            if !allowed(&s) {
+                continue;
+            }
+            let w = weight(s);
+            last = i;
+            if target < w {
+                return (i, w / total);
+            }
+            target -= w;
+        }
+        (last, weight(&selection.scored[last]) / total)
+    }
+
+    /// Thompson's propensity for `chosen`: the share of `draws` fresh posterior draws in
+    /// which it beats the eight strongest allowed rivals (by posterior mean), never below
+    /// half a draw. 1.0 when it has no rival or `draws` is 0.
+    fn thompson_propensity(&self, selection: &Selection, shadow: bool, chosen: usize, draws: u32, rng: &mut Rng) -> f64 {
+        const RIVALS: usize = 8;
+        if draws == 0 {
+            return 1.0;
+        }
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = picks_of(selection, shadow);
+        let mut rivals: [(f32, f32); RIVALS] = [(f32::NEG_INFINITY, 0.0); RIVALS];
+        let mut count = 0;
+        for (i, s) in selection.scored.iter().enumerate() {
+            if i == chosen || s.taken || !diverse(rules, picks, s.creative, max_theme) {
+                continue;
+            }
+            // Keep the RIVALS strongest by mean (insertion into a tiny sorted array).
+            let mut j = count.min(RIVALS);
+            if j == RIVALS && s.mean <= rivals[RIVALS - 1].0 {
+                continue;
+            }
+            if j == RIVALS {
+                j -= 1;
+            }
+            while j > 0 && rivals[j - 1].0 < s.mean {
+                rivals[j] = rivals[j - 1];
+                j -= 1;
+            }
+            rivals[j] = (s.mean, s.sd);
+            count = (count + 1).min(RIVALS);
+        }
+        if count == 0 {
+            return 1.0;
+        }
+        let me = &selection.scored[chosen];
+        let mut wins = 0u32;
+        for _ in 0..draws {
+            let mine = me.mean + me.sd * rng.normal() as f32;
+            if rivals[..count].iter().all(|(m, sd)| mine >= m + sd * rng.normal() as f32) {
+                wins += 1;
+            }
+        }
+        (f64::from(wins).max(0.5) / f64::from(draws)).min(1.0)
+    }
+
+    fn fallback(&self, fallbacks: &[CreativeId], selection: &mut Selection) {
         let cat = &*self.catalog;
         for &cid in fallbacks {
             if selection.picks.len() >= selection.k {
                 break;
             }
             if selection.excluded.contains(&cid)
-                || profile.is_suppressed(cat.keys[cid.index()])
+                || selection.memo_of(cid).is_some_and(|m| m.kind != 0)
                 || !diverse(&cat.rules, &selection.picks, cid, 0)
             {
                 continue;
             }
+            let priority = cat.rules[cid.index()].priority;
             selection.picks.push(Pick {
                 creative: cid,
-                score: cat.rules[cid.index()].priority,
+                score: priority,
                 propensity: 1.0,
                 reason: Reason {
                     kind: ReasonKind::Fallback,
@@ -527,59 +866,58 @@ impl Selector {
                     context_boost: 1.0,
                     boosts_matched: 0,
                     targeted: false,
+                    fatigue: 1.0,
+                    base: priority,
+                    estimate: 0.0,
+                    evidence: 0.0,
                 },
             });
         }
     }
 
     /// A one-line, human-readable explanation of a pick: which persona, which rules,
-    /// fallback or not. Names personas and rules, never raw personal data. Allocates;
-    /// call it off the hot path.
+    /// what was learned, fallback or not. Names personas and rules, never raw personal
+    /// data. Allocates; call it off the hot path.
     pub fn explain(&self, pick: &Pick) -> String {
         let cat = &*self.catalog;
         let r = &pick.reason;
         let mut out = String::new();
+        let persona = |out: &mut String| {
+            if let Some(p) = r.persona {
+                let _ = write!(out, "persona '{}' (score {}/9), match {:.2}", cat.menu.name(p), r.persona_score, r.persona_match);
+            } else {
+                out.push_str("no high persona matched");
+            }
+        };
         match r.kind {
             ReasonKind::Fallback => out.push_str("fallback: nothing else was eligible"),
-            ReasonKind::Priority => {
-                out.push_str("no high persona matched; ranked by priority and context")
+            ReasonKind::Priority => out.push_str("no high persona matched; ranked by priority and context"),
+            ReasonKind::PersonaMatch => persona(&mut out),
+            ReasonKind::Learned => {
+                persona(&mut out);
+                let _ = write!(out, "; learned click rate {:.2}% from {:.0} impressions", r.estimate * 100.0, r.evidence);
             }
-            ReasonKind::PersonaMatch => {
-                let name = r.persona.map_or("?", |p| cat.menu.name(p));
-                let _ = write!(
-                    out,
-                    "persona '{name}' (score {}/9), match {:.2}",
-                    r.persona_score, r.persona_match
-                );
+            ReasonKind::Exploring => {
+                persona(&mut out);
+                let _ = write!(out, "; exploring (probability {:.2})", pick.propensity);
             }
         }
         if r.targeted {
-            let _ = write!(
-                out,
-                "; targeting held ({})",
-                self.targeting_dimensions(pick.creative)
-            );
+            let _ = write!(out, "; targeting held ({})", self.targeting_dimensions(pick.creative));
         }
         if r.boosts_matched != 0 {
             let _ = write!(out, "; context boost x{:.2}", r.context_boost);
         }
-        let _ = write!(
-            out,
-            "; priority {}",
-            cat.rules
-                .get(pick.creative.index())
-                .map_or(0.0, |x| x.priority)
-        );
+        if r.fatigue < 1.0 {
+            let _ = write!(out, "; fatigue x{:.2}", r.fatigue);
+        }
+        let _ = write!(out, "; priority {}", cat.rules.get(pick.creative.index()).map_or(0.0, |x| x.priority));
         out
     }
 
     fn targeting_dimensions(&self, creative: CreativeId) -> String {
         let cat = &*self.catalog;
-        let Some(c) = cat
-            .rules
-            .get(creative.index())
-            .and_then(|r| cat.conditions.get(r.targeting as usize))
-        else {
+        let Some(c) = cat.rules.get(creative.index()).and_then(|r| cat.conditions.get(r.targeting as usize)) else {
             return String::new();
         };
         let mut dims: Vec<&str> = Vec::new();
@@ -604,14 +942,35 @@ impl Selector {
     }
 }
 
+fn picks_of(selection: &Selection, shadow: bool) -> &[Pick] {
+    if shadow {
+        &selection.shadow
+    } else {
+        &selection.picks
+    }
+}
+
+/// True when (a, priority a) ranks strictly above (b, priority b).
+#[inline]
+fn beats(a: f32, pa: f32, b: f32, pb: f32) -> bool {
+    a > b || (a == b && pa > pb)
+}
+
+/// The segment of a person from their persona weights: the highest positive weight
+/// (ties: lower id), or [`NO_SEGMENT`].
+fn top_segment(weights: &[f32]) -> u16 {
+    let mut best = (NO_SEGMENT, 0.0f32);
+    for (p, &w) in weights.iter().enumerate() {
+        if w > best.1 {
+            best = (p as u16, w);
+        }
+    }
+    best.0
+}
+
 /// True when adding `creative` keeps the picks diverse: no shared exclusion group, and
 /// (when `max_theme > 0`) fewer than `max_theme` picks with its theme.
-fn diverse(
-    rules: &[crate::catalog::Rules],
-    picks: &[Pick],
-    creative: CreativeId,
-    max_theme: usize,
-) -> bool {
+fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId, max_theme: usize) -> bool {
     let r = &rules[creative.index()];
     let mut same_theme = 0;
     for p in picks {

@@ -4,7 +4,17 @@
 mod common;
 
 use common::*;
-use persona_engine::{CreativeSpec, ReasonKind, SelectorConfig};
+use persona_engine::{CreativeSpec, Policy, ReasonKind, SelectorConfig};
+
+/// These tests pin the rules score itself, so they run under the rules policy (the
+/// learning policies' use of it is covered in tests/learning.rs).
+fn rules() -> SelectorConfig {
+    SelectorConfig::with_policy(Policy::Rules)
+}
+
+fn selector(creatives: Vec<CreativeSpec>) -> persona_engine::Selector {
+    selector_with(creatives, rules())
+}
 
 fn scored(
     sel: &persona_engine::Selector,
@@ -44,7 +54,7 @@ fn score_follows_the_contract() {
 fn the_threshold_is_configurable() {
     let config = SelectorConfig {
         threshold: 5,
-        ..SelectorConfig::default()
+        ..rules()
     };
     let sel = selector_with(vec![tagged("c", "Budget")], config);
     let p = person(&sel, &[("Budget", 6)]);
@@ -101,7 +111,7 @@ fn ties_break_on_priority_then_catalog_order() {
     let config = SelectorConfig {
         max_per_persona: 0,
         prior: 0.0,
-        ..SelectorConfig::default()
+        ..rules()
     };
     let sel = selector_with(
         vec![
@@ -129,7 +139,7 @@ fn ties_break_on_priority_then_catalog_order() {
 fn picks_are_distinct_and_best_first() {
     let config = SelectorConfig {
         max_per_persona: 0,
-        ..SelectorConfig::default()
+        ..rules()
     };
     let sel = selector_with(
         (0..20)
@@ -165,7 +175,7 @@ fn at_most_m_picks_share_a_persona_theme() {
         creatives,
         SelectorConfig {
             max_per_persona: 1,
-            ..SelectorConfig::default()
+            ..rules()
         },
     );
     let ids: Vec<String> = scored(&one, &p, 4).into_iter().map(|x| x.0).collect();
@@ -235,7 +245,7 @@ fn every_pick_says_why() {
 fn config_errors_name_the_field() {
     let bad = SelectorConfig {
         threshold: 10,
-        ..SelectorConfig::default()
+        ..rules()
     };
     let cat = persona_engine::Catalog::compile(&spec(vec![tagged("a", "Luxury")])).unwrap();
     let err = persona_engine::Selector::new(cat, bad).unwrap_err();

@@ -678,6 +678,12 @@ impl Catalog {
             .ok_or_else(|| Error::UnknownCreative { id: id.to_owned() })
     }
 
+    /// The creative whose key (`Symbol::of(id)`) is `key`, as stored in profiles.
+    #[inline]
+    pub fn creative_by_key(&self, key: Symbol) -> Option<CreativeId> {
+        self.creative_index.get(&key).copied()
+    }
+
     /// The string id of a creative (`"?"` for an id from another catalog).
     pub fn creative_id(&self, id: CreativeId) -> &str {
         self.ids.get(id.index()).map_or("?", |s| s)

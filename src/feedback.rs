@@ -1,0 +1,140 @@
+//! Feedback: what people did with what they were shown (impressions, clicks,
+//! conversions, thumbs up/down, dismissals) and its two effects: on the person's own
+//! memory (rejections obeyed on the very next pick, caps, fatigue, small affinity nudges)
+//! and on the shared learned statistics every later selection uses.
+
+use crate::catalog::CreativeId;
+use crate::context::{Context, Daypart, Device};
+use crate::error::{Error, Result};
+use crate::learn::{Counts, NO_SEGMENT};
+use crate::persona::MAX_SCORE;
+use crate::profile::{DataClass, Profile};
+use crate::select::Selector;
+
+/// The largest conversion value accepted, in currency units.
+pub const MAX_CONVERSION_VALUE: f64 = 1e9;
+
+/// What the person did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FeedbackKind {
+    /// The creative was shown.
+    Impression,
+    /// The person clicked it.
+    Click,
+    /// The person converted after it, for `value` (finite, 0 ..= 1e9 currency units).
+    Conversion {
+        /// The conversion's value.
+        value: f64,
+    },
+    /// The person said they liked it.
+    ThumbsUp,
+    /// The person said they did not: never shown to them again.
+    ThumbsDown,
+    /// The person closed it: never shown to them again.
+    Dismiss,
+}
+
+/// One reaction to one creative, with the moment it happened.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Feedback {
+    /// The creative reacted to.
+    pub creative: CreativeId,
+    /// What happened.
+    pub kind: FeedbackKind,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// The device it happened on.
+    pub device: Device,
+    /// The local daypart it happened in.
+    pub daypart: Daypart,
+}
+
+impl Feedback {
+    /// A reaction to `creative` in the moment `context` describes.
+    pub fn new(creative: CreativeId, kind: FeedbackKind, context: &Context) -> Self {
+        Feedback { creative, kind, at: context.at, device: context.device, daypart: context.daypart() }
+    }
+}
+
+impl Selector {
+    /// Records a reaction: updates the person's memory and the shared statistics.
+    ///
+    /// - impression: remembered for frequency caps and fatigue; counted.
+    /// - click, conversion: counted (with the conversion's value); reset fatigue.
+    /// - thumbs up: resets fatigue and raises the person's score of each persona the
+    ///   creative is tagged with by one point (up to 9).
+    /// - thumbs down: the creative is never picked for this person again, and each of
+    ///   its personas loses one point (down to 0).
+    /// - dismiss: never picked for this person again.
+    ///
+    /// Declared likes and dislikes are untouched by the nudges and still win over them.
+    /// The statistics are counted under the person's current segment (their top
+    /// persona). Lock-free: call it from any thread while others select.
+    ///
+    /// Errors for a creative not in this catalog or a conversion value that is negative,
+    /// not finite, or above [`MAX_CONVERSION_VALUE`]; nothing is changed then.
+    pub fn record(&self, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
+        let cat = self.catalog();
+        let key = cat.creative_key(feedback.creative).ok_or_else(|| Error::UnknownCreative {
+            id: format!("#{}", feedback.creative.0),
+        })?;
+        let mut counts = Counts::default();
+        match feedback.kind {
+            FeedbackKind::Impression => {
+                profile.remember_exposure(key, feedback.at);
+                counts.impressions = 1;
+            }
+            FeedbackKind::Click => {
+                profile.remember_engagement(key, feedback.at);
+                counts.clicks = 1;
+            }
+            FeedbackKind::Conversion { value } => {
+                if !(value.is_finite() && (0.0..=MAX_CONVERSION_VALUE).contains(&value)) {
+                    return Err(Error::invalid(
+                        "feedback",
+                        "value",
+                        format!("conversion value {value} must be finite and between 0 and {MAX_CONVERSION_VALUE}"),
+                    ));
+                }
+                profile.remember_engagement(key, feedback.at);
+                counts.conversions = 1;
+                counts.value_micros = (value * 1e6).round() as u64;
+            }
+            FeedbackKind::ThumbsUp => {
+                profile.remember_engagement(key, feedback.at);
+                self.nudge(profile, feedback.creative, 1);
+            }
+            FeedbackKind::ThumbsDown => {
+                profile.suppress(key);
+                self.nudge(profile, feedback.creative, -1);
+            }
+            FeedbackKind::Dismiss => profile.suppress(key),
+        }
+        if !counts.is_zero() {
+            let segment = self.segment(profile).map_or(NO_SEGMENT, |p| p.0);
+            self.stats.add(
+                feedback.creative.index(),
+                segment,
+                feedback.device as usize,
+                feedback.daypart as usize,
+                &counts,
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves the person's score of each persona the creative is tagged with by `delta`
+    /// points, keeping it in 0..=9; the score now also rests on behavioural data.
+    fn nudge(&self, profile: &mut Profile, creative: CreativeId, delta: i8) {
+        for (persona, weight) in self.catalog().tags(creative) {
+            if weight <= 0.0 || profile.likes.contains(&persona) || profile.dislikes.contains(&persona) {
+                continue;
+            }
+            let score = profile.scores.get(persona) as i8;
+            let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
+            let sources = profile.scores.sources(persona).with(DataClass::Behavioral);
+            // `set` only fails for scores above 9, which `clamp` rules out.
+            let _ = profile.scores.set(persona, next, sources);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Feedback has immediate, personal effects: rejections are obeyed on the very next
+//! pick, caps hold, fatigue builds and fades, affinities move a little, memory is bounded.
+
+mod common;
+
+use common::*;
+use persona_engine::profile::{MAX_ENGAGEMENTS, MAX_EXPOSURES};
+use persona_engine::{Context, CreativeSpec, Feedback, FeedbackKind, Policy, SelectorConfig};
+use proptest::prelude::*;
+
+fn thompson() -> SelectorConfig {
+    SelectorConfig::with_policy(Policy::Thompson)
+}
+
+fn five_luxury() -> Vec<CreativeSpec> {
+    (0..5).map(|i| tagged(&format!("lux{i}"), "Luxury")).chain([tagged("fam", "Family")]).collect()
+}
+
+fn record(sel: &persona_engine::Selector, p: &mut persona_engine::Profile, id: &str, kind: FeedbackKind, at: i64) {
+    let creative = sel.creative(id).unwrap();
+    sel.record(p, &Feedback::new(creative, kind, &Context::at(at))).unwrap();
+}
+
+#[test]
+fn thumbs_down_is_obeyed_on_next_pick() {
+    let sel = selector_with(five_luxury(), thompson());
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(3);
+    record(&sel, &mut p, "lux2", FeedbackKind::ThumbsDown, NOW);
+    record(&sel, &mut p, "lux4", FeedbackKind::Dismiss, NOW);
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..5_000u64 {
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
+        for pick in s.picks() {
+            let id = sel.catalog().creative_id(pick.creative);
+            assert!(id != "lux2" && id != "lux4", "rejected creative {id} came back (seed {seed})");
+            seen.insert(id.to_owned());
+        }
+    }
+    // Exploration was really on: every other creative showed up.
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
+
+#[test]
+fn thumbs_nudge_affinity_but_declared_preferences_win() {
+    let sel = selector(vec![
+        CreativeSpec::new("lux-fam").placement("hero").persona("Luxury", 1.0).persona("Family", 0.5),
+        tagged("adv", "Adventure"),
+    ]);
+    let menu = sel.catalog().menu();
+    let (lux, fam, adv) = (menu.id("Luxury").unwrap(), menu.id("Family").unwrap(), menu.id("Adventure").unwrap());
+    let mut p = person(&sel, &[("Luxury", 7), ("Family", 3)]);
+    record(&sel, &mut p, "lux-fam", FeedbackKind::ThumbsUp, NOW);
+    assert_eq!((p.scores.get(lux), p.scores.get(fam)), (8, 4));
+    record(&sel, &mut p, "adv", FeedbackKind::ThumbsDown, NOW);
+    assert_eq!(p.scores.get(adv), 0, "never below 0");
+    for _ in 0..5 {
+        record(&sel, &mut p, "lux-fam", FeedbackKind::ThumbsUp, NOW);
+    }
+    assert_eq!(p.scores.get(lux), 9, "never above 9");
+    // A declared dislike is not undone by thumbs up, and still excludes the creative.
+    p.declare_dislike(menu, "Family").unwrap();
+    let before = p.scores.get(fam);
+    let mut q = p.clone();
+    q.suppressed.clear();
+    record(&sel, &mut q, "lux-fam", FeedbackKind::ThumbsUp, NOW);
+    assert_eq!(q.scores.get(fam), before);
+    assert!(!picks(&sel, &q, &ctx(), 2).contains(&"lux-fam".to_owned()));
+}
+
+#[test]
+fn memory_is_bounded() {
+    let sel = selector(five_luxury());
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    for i in 0..3_000 {
+        record(&sel, &mut p, &format!("lux{}", i % 5), FeedbackKind::Impression, NOW + i);
+        record(&sel, &mut p, &format!("lux{}", i % 5), FeedbackKind::Click, NOW + i);
+    }
+    assert_eq!(p.exposures.len(), MAX_EXPOSURES);
+    assert_eq!(p.engagements.len(), MAX_ENGAGEMENTS);
+    assert_eq!(p.exposures.last().unwrap().at, NOW + 2_999, "the newest are kept");
+}
+
+#[test]
+fn fatigue_builds_without_engagement_and_fades() {
+    let sel = selector_with(
+        vec![tagged("lux", "Luxury"), tagged("lux-b", "Luxury").priority(0.9)],
+        SelectorConfig::with_policy(Policy::Rules),
+    );
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(1);
+    sel.select(&p, &ctx(), hero, &mut s).unwrap();
+    assert_eq!(s.picks()[0].reason.fatigue, 1.0);
+    for i in 0..3 {
+        record(&sel, &mut p, "lux", FeedbackKind::Impression, NOW - 60 + i);
+    }
+    sel.select(&p, &ctx(), hero, &mut s).unwrap();
+    assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "lux-b", "a tired creative yields");
+    // Three fresh impressions: 1 − 0.15·3 ≈ 0.55 for "lux".
+    let mut all = sel.new_selection(2);
+    sel.select(&p, &ctx(), hero, &mut all).unwrap();
+    let tired = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((tired.reason.fatigue - 0.55).abs() < 0.01, "{}", tired.reason.fatigue);
+    assert!(sel.explain(tired).contains("fatigue x0.55"));
+    // Two days later the impressions weigh a quarter: 1 − 0.45/4.
+    sel.select(&p, &Context::at(NOW + 2 * DAY - 60), hero, &mut all).unwrap();
+    let rested = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((rested.reason.fatigue - (1.0 - 0.45 / 4.0)).abs() < 0.01, "{}", rested.reason.fatigue);
+    // A click resets fatigue.
+    record(&sel, &mut p, "lux", FeedbackKind::Click, NOW - 1);
+    sel.select(&p, &ctx(), hero, &mut s).unwrap();
+    assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "lux");
+    assert_eq!(s.picks()[0].reason.fatigue, 1.0);
+}
+
+#[test]
+fn bad_feedback_is_an_error_and_changes_nothing() {
+    let sel = selector(five_luxury());
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let before = p.clone();
+    let lux = sel.creative("lux0").unwrap();
+    for value in [-1.0, f64::NAN, f64::INFINITY, 2e9] {
+        let err = sel.record(&mut p, &Feedback::new(lux, FeedbackKind::Conversion { value }, &ctx())).unwrap_err();
+        assert!(err.to_string().starts_with("feedback: field 'value': conversion value"), "{err}");
+    }
+    let err = sel
+        .record(&mut p, &Feedback::new(persona_engine::CreativeId(999), FeedbackKind::Click, &ctx()))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "unknown creative '#999'");
+    assert_eq!(p, before);
+    assert_eq!(sel.stats().overall(lux), persona_engine::Counts::default());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the order and timing of requests, a capped creative is never shown more
+    /// than its cap within any window, with exploration on.
+    #[test]
+    fn frequency_caps_are_never_exceeded(
+        steps in proptest::collection::vec((0i64..2_000, any::<u64>()), 1..120),
+        cap in 1u32..4,
+    ) {
+        let window = 3_600u64;
+        let sel = selector_with(
+            vec![
+                tagged("capped", "Luxury").priority(5.0).frequency_cap(cap, window),
+                tagged("other", "Family"),
+            ],
+            thompson(),
+        );
+        let mut p = person(&sel, &[("Luxury", 9), ("Family", 7)]);
+        let hero = sel.placement("hero").unwrap();
+        let mut s = sel.new_selection(2);
+        let mut now = NOW;
+        let mut shown: Vec<i64> = Vec::new();
+        for (dt, seed) in steps {
+            now += dt;
+            let moment = Context::at(now).with_seed(seed);
+            sel.select(&p, &moment, hero, &mut s).unwrap();
+            let chosen: Vec<_> = s.picks().iter().map(|x| x.creative).collect();
+            for c in chosen {
+                if sel.catalog().creative_id(c) == "capped" {
+                    shown.push(now);
+                }
+                sel.record(&mut p, &Feedback::new(c, FeedbackKind::Impression, &moment)).unwrap();
+            }
+        }
+        for (i, &t) in shown.iter().enumerate() {
+            let in_window = shown[..=i].iter().filter(|&&u| u > t - window as i64).count();
+            prop_assert!(in_window as u32 <= cap, "{} impressions within {}s at {}", in_window, window, t);
+        }
+    }
+}

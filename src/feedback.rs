@@ -52,7 +52,13 @@ pub struct Feedback {
 impl Feedback {
     /// A reaction to `creative` in the moment `context` describes.
     pub fn new(creative: CreativeId, kind: FeedbackKind, context: &Context) -> Self {
-        Feedback { creative, kind, at: context.at, device: context.device, daypart: context.daypart() }
+        Feedback {
+            creative,
+            kind,
+            at: context.at,
+            device: context.device,
+            daypart: context.daypart(),
+        }
     }
 }
 
@@ -75,9 +81,11 @@ impl Selector {
     /// not finite, or above [`MAX_CONVERSION_VALUE`]; nothing is changed then.
     pub fn record(&self, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
         let cat = self.catalog();
-        let key = cat.creative_key(feedback.creative).ok_or_else(|| Error::UnknownCreative {
-            id: format!("#{}", feedback.creative.0),
-        })?;
+        let key = cat
+            .creative_key(feedback.creative)
+            .ok_or_else(|| Error::UnknownCreative {
+                id: format!("#{}", feedback.creative.0),
+            })?;
         let mut counts = Counts::default();
         match feedback.kind {
             FeedbackKind::Impression => {
@@ -127,7 +135,10 @@ impl Selector {
     /// points, keeping it in 0..=9; the score now also rests on behavioural data.
     fn nudge(&self, profile: &mut Profile, creative: CreativeId, delta: i8) {
         for (persona, weight) in self.catalog().tags(creative) {
-            if weight <= 0.0 || profile.likes.contains(&persona) || profile.dislikes.contains(&persona) {
+            if weight <= 0.0
+                || profile.likes.contains(&persona)
+                || profile.dislikes.contains(&persona)
+            {
                 continue;
             }
             let score = profile.scores.get(persona) as i8;

@@ -53,12 +53,12 @@ pub use catalog::{
 };
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
 pub use error::{Error, Result};
+pub use feedback::{Feedback, FeedbackKind};
+pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
 pub use model::{PersonaModel, PersonaModelSpec};
 pub use persona::{PersonaId, PersonaMenu, PersonaScores};
 pub use profile::{
     Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal,
 };
-pub use feedback::{Feedback, FeedbackKind};
-pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
 pub use select::{FatigueConfig, Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
 pub use symbol::Symbol;

@@ -497,7 +497,10 @@ impl Profile {
             return Err(Error::invalid(
                 "profile",
                 "engagements",
-                format!("{} engagements (at most {MAX_ENGAGEMENTS})", spec.engagements.len()),
+                format!(
+                    "{} engagements (at most {MAX_ENGAGEMENTS})",
+                    spec.engagements.len()
+                ),
             ));
         }
         profile.engagements = spec.engagements;

@@ -13,8 +13,8 @@ use smallvec::SmallVec;
 use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, PlacementId, NONE};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::persona::{PersonaId, MAX_SCORE};
 use crate::learn::{Evidence, LearnedStats, LearningConfig, Policy, Posterior, Rng, NO_SEGMENT};
+use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{Profile, RelationshipStage, StageRules};
 
 /// The most picks one selection may ask for.
@@ -74,7 +74,11 @@ pub struct FatigueConfig {
 
 impl Default for FatigueConfig {
     fn default() -> Self {
-        FatigueConfig { per_impression: 0.15, half_life_hours: 24.0, floor: 0.3 }
+        FatigueConfig {
+            per_impression: 0.15,
+            half_life_hours: 24.0,
+            floor: 0.3,
+        }
     }
 }
 
@@ -125,8 +129,10 @@ impl SelectorConfig {
 
     /// Parses a configuration from JSON (missing fields take their defaults).
     pub fn from_json(json: &str) -> Result<Self> {
-        let config: SelectorConfig =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "selector config", source })?;
+        let config: SelectorConfig = serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "selector config",
+            source,
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -141,7 +147,11 @@ impl SelectorConfig {
             ));
         }
         if !self.prior.is_finite() || self.prior < 0.0 {
-            return Err(Error::invalid("selector config", "prior", format!("{} must be finite and ≥ 0", self.prior)));
+            return Err(Error::invalid(
+                "selector config",
+                "prior",
+                format!("{} must be finite and ≥ 0", self.prior),
+            ));
         }
         let f = &self.fatigue;
         if !(0.0..1.0).contains(&f.per_impression) {
@@ -159,7 +169,11 @@ impl SelectorConfig {
             ));
         }
         if !(0.0..=1.0).contains(&f.floor) {
-            return Err(Error::invalid("selector config", "fatigue.floor", format!("{} must be in [0, 1]", f.floor)));
+            return Err(Error::invalid(
+                "selector config",
+                "fatigue.floor",
+                format!("{} must be in [0, 1]", f.floor),
+            ));
         }
         self.learning.validate()
     }
@@ -276,7 +290,12 @@ impl Selection {
     /// `select` does not allocate either.
     pub fn new(k: usize) -> Self {
         let k = k.clamp(1, MAX_K);
-        Selection { k, picks: Vec::with_capacity(k), shadow: Vec::with_capacity(k), ..Selection::default() }
+        Selection {
+            k,
+            picks: Vec::with_capacity(k),
+            shadow: Vec::with_capacity(k),
+            ..Selection::default()
+        }
     }
 
     /// How many picks are asked for.
@@ -328,7 +347,10 @@ impl Selection {
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
             return None;
         }
-        self.memo.binary_search_by_key(&creative.0, |m| m.creative).ok().map(|i| &self.memo[i])
+        self.memo
+            .binary_search_by_key(&creative.0, |m| m.creative)
+            .ok()
+            .map(|i| &self.memo[i])
     }
 }
 
@@ -348,8 +370,15 @@ impl Selector {
         config.validate()?;
         let catalog: Arc<Catalog> = catalog.into();
         let stats = LearnedStats::new(catalog.len(), config.learning.segment_cells);
-        let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
-        Ok(Selector { catalog, config, stats, shadow })
+        let shadow = (0..catalog.placements.len())
+            .map(|_| AtomicBool::new(false))
+            .collect();
+        Ok(Selector {
+            catalog,
+            config,
+            stats,
+            shadow,
+        })
     }
 
     /// The catalog.
@@ -386,17 +415,21 @@ impl Selector {
     /// (priority and persona match, no learning) while the learning policy's picks are
     /// reported in [`Selection::shadow_picks`] and it keeps learning from the outcomes.
     pub fn set_shadow(&self, placement: PlacementId, shadow: bool) -> Result<()> {
-        let flag = self
-            .shadow
-            .get(placement.0 as usize)
-            .ok_or_else(|| Error::UnknownPlacement { name: format!("#{}", placement.0) })?;
+        let flag =
+            self.shadow
+                .get(placement.0 as usize)
+                .ok_or_else(|| Error::UnknownPlacement {
+                    name: format!("#{}", placement.0),
+                })?;
         flag.store(shadow, Ordering::Relaxed);
         Ok(())
     }
 
     /// True when the placement is in shadow mode.
     pub fn is_shadow(&self, placement: PlacementId) -> bool {
-        self.shadow.get(placement.0 as usize).is_some_and(|f| f.load(Ordering::Relaxed))
+        self.shadow
+            .get(placement.0 as usize)
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// An empty profile sized for this catalog's persona menu.
@@ -408,11 +441,19 @@ impl Selector {
     /// placement, so `select` never allocates.
     pub fn new_selection(&self, k: usize) -> Selection {
         let mut s = Selection::new(k);
-        let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
+        let most = self
+            .catalog
+            .placements
+            .iter()
+            .map(|p| p.candidates.len())
+            .max()
+            .unwrap_or(0);
         s.scored.reserve(most);
         s.persona_weight.reserve(self.catalog.menu.len());
         s.memo.reserve(
-            crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
+            crate::profile::MAX_EXPOSURES
+                + crate::profile::MAX_SUPPRESSED
+                + crate::profile::MAX_ENGAGEMENTS,
         );
         s
     }
@@ -459,12 +500,17 @@ impl Selector {
         selection.scored.clear();
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
-            return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
+            return Err(Error::UnknownPlacement {
+                name: format!("#{}", placement.0),
+            });
         };
         self.prepare_persona_weights(profile, &mut selection.persona_weight);
         self.prepare_memo(profile, context.at, selection);
         let segment = top_segment(&selection.persona_weight);
-        let max_intimacy = self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at));
+        let max_intimacy = self
+            .config
+            .intimacy
+            .max_for(profile.stage(&self.config.stages, context.at));
         let moment = Moment::of(context);
         let now = context.at;
         let consent = profile.consent;
@@ -472,15 +518,24 @@ impl Selector {
         let policy = self.config.learning.policy;
         let learning = policy != Policy::Rules;
         let (device, daypart) = (context.device as usize, context.daypart() as usize);
-        let mut rng = Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
+        let mut rng =
+            Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
 
         for &cid in &place.candidates {
             let i = cid.index();
             let r = &cat.rules[i];
-            if now < r.start || now >= r.end || r.intimacy > max_intimacy || !consent.contains(r.needs) {
+            if now < r.start
+                || now >= r.end
+                || r.intimacy > max_intimacy
+                || !consent.contains(r.needs)
+            {
                 continue;
             }
-            if r.targeting != NONE && !cat.pool.matches(&cat.conditions[r.targeting as usize], &moment) {
+            if r.targeting != NONE
+                && !cat
+                    .pool
+                    .matches(&cat.conditions[r.targeting as usize], &moment)
+            {
                 continue;
             }
             if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
@@ -497,7 +552,11 @@ impl Selector {
             let mut disliked = false;
             for t in r.tags.range() {
                 let p = cat.tag_persona[t];
-                let w = selection.persona_weight.get(p.index()).copied().unwrap_or(0.0);
+                let w = selection
+                    .persona_weight
+                    .get(p.index())
+                    .copied()
+                    .unwrap_or(0.0);
                 if w < 0.0 {
                     disliked = true;
                     break;
@@ -524,7 +583,10 @@ impl Selector {
             let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
             if learning || shadow {
                 let ev: Evidence = self.stats.evidence(i, segment, device, daypart);
-                let m0 = self.config.learning.prior_mean(f64::from(x), f64::from(self.config.prior));
+                let m0 = self
+                    .config
+                    .learning
+                    .prior_mean(f64::from(x), f64::from(self.config.prior));
                 let post = Posterior::new(m0, &self.config.learning, &ev);
                 mean = r.priority * post.mean() as f32;
                 sd = r.priority * post.sd() as f32;
@@ -535,7 +597,11 @@ impl Selector {
                     _ => mean,
                 };
             }
-            let persona_score = if best.0 == u16::MAX { 0 } else { self.effective_score(profile, PersonaId(best.0)) };
+            let persona_score = if best.0 == u16::MAX {
+                0
+            } else {
+                self.effective_score(profile, PersonaId(best.0))
+            };
             selection.scored.push(Scored {
                 creative: cid,
                 key,
@@ -583,7 +649,10 @@ impl Selector {
         for (p, slot) in weights.iter_mut().enumerate() {
             let id = PersonaId(p as u16);
             let s = profile.scores.get(id);
-            if s >= self.config.threshold && s > 0 && profile.consent.contains(profile.scores.sources(id)) {
+            if s >= self.config.threshold
+                && s > 0
+                && profile.consent.contains(profile.scores.sources(id))
+            {
                 *slot = f32::from(s) / f32::from(MAX_SCORE);
             }
         }
@@ -609,7 +678,12 @@ impl Selector {
         selection.memo_bloom = [0; 4];
         let mut push = |key, at, kind| {
             if let Some(c) = cat.creative_by_key(key) {
-                memo.push(Memo { creative: c.0, at, kind, fatigue: 1.0 });
+                memo.push(Memo {
+                    creative: c.0,
+                    at,
+                    kind,
+                    fatigue: 1.0,
+                });
             }
         };
         for &key in &profile.suppressed {
@@ -650,8 +724,14 @@ impl Selector {
                 read += 1;
             }
             blocked |= r.cap_impressions > 0 && capped >= r.cap_impressions;
-            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor)) as f32;
-            memo[write] = Memo { creative, at: 0, kind: u8::from(blocked), fatigue: f };
+            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor))
+                as f32;
+            memo[write] = Memo {
+                creative,
+                at: 0,
+                kind: u8::from(blocked),
+                fatigue: f,
+            };
             let bit = creative as usize & 255;
             selection.memo_bloom[bit >> 6] |= 1 << (bit & 63);
             write += 1;
@@ -669,12 +749,23 @@ impl Selector {
 
     /// Fills up to k slots under `policy`, ranking by `key`, respecting the diversity
     /// rules; into the shadow picks when `shadow`.
-    fn choose(&self, selection: &mut Selection, policy: Policy, key: impl Fn(&Scored) -> f32, rng: &mut Rng, shadow: bool) {
+    fn choose(
+        &self,
+        selection: &mut Selection,
+        policy: Policy,
+        key: impl Fn(&Scored) -> f32,
+        rng: &mut Rng,
+        shadow: bool,
+    ) {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
         let learning = &self.config.learning;
         loop {
-            let picks = if shadow { &selection.shadow } else { &selection.picks };
+            let picks = if shadow {
+                &selection.shadow
+            } else {
+                &selection.picks
+            };
             if picks.len() >= selection.k {
                 break;
             }
@@ -686,10 +777,24 @@ impl Selector {
                     continue;
                 }
                 allowed += 1;
-                if best.is_none_or(|b| beats(key(s), s.priority, key(&selection.scored[b]), selection.scored[b].priority)) {
+                if best.is_none_or(|b| {
+                    beats(
+                        key(s),
+                        s.priority,
+                        key(&selection.scored[b]),
+                        selection.scored[b].priority,
+                    )
+                }) {
                     best = Some(i);
                 }
-                if best_mean.is_none_or(|b| beats(s.mean, s.priority, selection.scored[b].mean, selection.scored[b].priority)) {
+                if best_mean.is_none_or(|b| {
+                    beats(
+                        s.mean,
+                        s.priority,
+                        selection.scored[b].mean,
+                        selection.scored[b].priority,
+                    )
+                }) {
                     best_mean = Some(i);
                 }
             }
@@ -699,22 +804,37 @@ impl Selector {
                 Policy::EpsilonGreedy { epsilon } => {
                     if rng.unit() < epsilon {
                         let target = rng.below(allowed);
-                        let c = self.nth_allowed(selection, picks_of(selection, shadow), target, max_theme).unwrap_or(greedy);
-                        let p = epsilon / allowed as f64 + if c == greedy { 1.0 - epsilon } else { 0.0 };
+                        let c = self
+                            .nth_allowed(selection, picks_of(selection, shadow), target, max_theme)
+                            .unwrap_or(greedy);
+                        let p = epsilon / allowed as f64
+                            + if c == greedy { 1.0 - epsilon } else { 0.0 };
                         (c, p)
                     } else {
                         (greedy, 1.0 - epsilon + epsilon / allowed as f64)
                     }
                 }
-                Policy::Softmax { temperature } => self.softmax(selection, shadow, greedy, &key, temperature, rng),
-                Policy::Thompson => {
-                    (greedy, self.thompson_propensity(selection, shadow, greedy, learning.propensity_draws, rng))
+                Policy::Softmax { temperature } => {
+                    self.softmax(selection, shadow, greedy, &key, temperature, rng)
                 }
+                Policy::Thompson => (
+                    greedy,
+                    self.thompson_propensity(
+                        selection,
+                        shadow,
+                        greedy,
+                        learning.propensity_draws,
+                        rng,
+                    ),
+                ),
             };
             let s = &mut selection.scored[chosen];
             s.taken = true;
             let s = *s;
-            let kind = if chosen != best_mean.unwrap_or(chosen) && policy != Policy::Rules && policy != Policy::Greedy {
+            let kind = if chosen != best_mean.unwrap_or(chosen)
+                && policy != Policy::Rules
+                && policy != Policy::Greedy
+            {
                 ReasonKind::Exploring
             } else if policy != Policy::Rules && s.evidence >= 1.0 {
                 ReasonKind::Learned
@@ -725,7 +845,11 @@ impl Selector {
             };
             let pick = Pick {
                 creative: s.creative,
-                score: if policy == Policy::Rules { s.base } else { key(&s) },
+                score: if policy == Policy::Rules {
+                    s.base
+                } else {
+                    key(&s)
+                },
                 propensity: propensity as f32,
                 reason: Reason {
                     kind,
@@ -737,7 +861,11 @@ impl Selector {
                     targeted: rules[s.creative.index()].targeting != NONE,
                     fatigue: s.fatigue,
                     base: s.base,
-                    estimate: if policy == Policy::Rules || s.priority <= 0.0 { 0.0 } else { s.mean / s.priority },
+                    estimate: if policy == Policy::Rules || s.priority <= 0.0 {
+                        0.0
+                    } else {
+                        s.mean / s.priority
+                    },
                     evidence: s.evidence,
                 },
             };
@@ -750,7 +878,13 @@ impl Selector {
     }
 
     /// The index of the `target`-th allowed candidate.
-    fn nth_allowed(&self, selection: &Selection, picks: &[Pick], target: usize, max_theme: usize) -> Option<usize> {
+    fn nth_allowed(
+        &self,
+        selection: &Selection,
+        picks: &[Pick],
+        target: usize,
+        max_theme: usize,
+    ) -> Option<usize> {
         let rules = &self.catalog.rules;
         selection
             .scored
@@ -798,7 +932,14 @@ impl Selector {
     /// Thompson's propensity for `chosen`: the share of `draws` fresh posterior draws in
     /// which it beats the eight strongest allowed rivals (by posterior mean), never below
     /// half a draw. 1.0 when it has no rival or `draws` is 0.
-    fn thompson_propensity(&self, selection: &Selection, shadow: bool, chosen: usize, draws: u32, rng: &mut Rng) -> f64 {
+    fn thompson_propensity(
+        &self,
+        selection: &Selection,
+        shadow: bool,
+        chosen: usize,
+        draws: u32,
+        rng: &mut Rng,
+    ) -> f64 {
         const RIVALS: usize = 8;
         if draws == 0 {
             return 1.0;
@@ -834,7 +975,10 @@ impl Selector {
         let mut wins = 0u32;
         for _ in 0..draws {
             let mine = me.mean + me.sd * rng.normal() as f32;
-            if rivals[..count].iter().all(|(m, sd)| mine >= m + sd * rng.normal() as f32) {
+            if rivals[..count]
+                .iter()
+                .all(|(m, sd)| mine >= m + sd * rng.normal() as f32)
+            {
                 wins += 1;
             }
         }
@@ -884,18 +1028,31 @@ impl Selector {
         let mut out = String::new();
         let persona = |out: &mut String| {
             if let Some(p) = r.persona {
-                let _ = write!(out, "persona '{}' (score {}/9), match {:.2}", cat.menu.name(p), r.persona_score, r.persona_match);
+                let _ = write!(
+                    out,
+                    "persona '{}' (score {}/9), match {:.2}",
+                    cat.menu.name(p),
+                    r.persona_score,
+                    r.persona_match
+                );
             } else {
                 out.push_str("no high persona matched");
             }
         };
         match r.kind {
             ReasonKind::Fallback => out.push_str("fallback: nothing else was eligible"),
-            ReasonKind::Priority => out.push_str("no high persona matched; ranked by priority and context"),
+            ReasonKind::Priority => {
+                out.push_str("no high persona matched; ranked by priority and context")
+            }
             ReasonKind::PersonaMatch => persona(&mut out),
             ReasonKind::Learned => {
                 persona(&mut out);
-                let _ = write!(out, "; learned click rate {:.2}% from {:.0} impressions", r.estimate * 100.0, r.evidence);
+                let _ = write!(
+                    out,
+                    "; learned click rate {:.2}% from {:.0} impressions",
+                    r.estimate * 100.0,
+                    r.evidence
+                );
             }
             ReasonKind::Exploring => {
                 persona(&mut out);
@@ -903,7 +1060,11 @@ impl Selector {
             }
         }
         if r.targeted {
-            let _ = write!(out, "; targeting held ({})", self.targeting_dimensions(pick.creative));
+            let _ = write!(
+                out,
+                "; targeting held ({})",
+                self.targeting_dimensions(pick.creative)
+            );
         }
         if r.boosts_matched != 0 {
             let _ = write!(out, "; context boost x{:.2}", r.context_boost);
@@ -911,13 +1072,23 @@ impl Selector {
         if r.fatigue < 1.0 {
             let _ = write!(out, "; fatigue x{:.2}", r.fatigue);
         }
-        let _ = write!(out, "; priority {}", cat.rules.get(pick.creative.index()).map_or(0.0, |x| x.priority));
+        let _ = write!(
+            out,
+            "; priority {}",
+            cat.rules
+                .get(pick.creative.index())
+                .map_or(0.0, |x| x.priority)
+        );
         out
     }
 
     fn targeting_dimensions(&self, creative: CreativeId) -> String {
         let cat = &*self.catalog;
-        let Some(c) = cat.rules.get(creative.index()).and_then(|r| cat.conditions.get(r.targeting as usize)) else {
+        let Some(c) = cat
+            .rules
+            .get(creative.index())
+            .and_then(|r| cat.conditions.get(r.targeting as usize))
+        else {
             return String::new();
         };
         let mut dims: Vec<&str> = Vec::new();
@@ -970,7 +1141,12 @@ fn top_segment(weights: &[f32]) -> u16 {
 
 /// True when adding `creative` keeps the picks diverse: no shared exclusion group, and
 /// (when `max_theme > 0`) fewer than `max_theme` picks with its theme.
-fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId, max_theme: usize) -> bool {
+fn diverse(
+    rules: &[crate::catalog::Rules],
+    picks: &[Pick],
+    creative: CreativeId,
+    max_theme: usize,
+) -> bool {
     let r = &rules[creative.index()];
     let mut same_theme = 0;
     for p in picks {

@@ -107,3 +107,71 @@ fn select_never_allocates() {
     // The run did real work: most requests got picks, k = 5 ones several.
     assert!(picked > 12_000 * 2, "only {picked} picks");
 }
+
+#[test]
+fn select_with_learning_and_exploration_never_allocates_between_records() {
+    use persona_engine::{Feedback, FeedbackKind, Policy};
+    let shape = Synthetic {
+        personas: 40,
+        placements: 3,
+        creatives: 600,
+        seed: 11,
+    };
+    let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec()).unwrap());
+    let policies = [
+        Policy::Greedy,
+        Policy::EpsilonGreedy { epsilon: 0.1 },
+        Policy::Softmax { temperature: 0.2 },
+        Policy::Thompson,
+    ];
+    let mut people = shape.people(300);
+    for policy in policies {
+        let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
+        let placements: Vec<_> = (0..3)
+            .map(|i| selector.placement(&format!("placement-{i}")).unwrap())
+            .collect();
+        selector.set_shadow(placements[2], true).unwrap();
+        let mut selection = selector.new_selection(3);
+        let mut total = 0u64;
+        for round in 0..10 {
+            for (i, (profile, context)) in people.iter_mut().enumerate() {
+                let placement = placements[(i + round) % 3];
+                let (n, picked) = allocations(|| {
+                    selector
+                        .select(profile, context, placement, &mut selection)
+                        .unwrap_or(0)
+                });
+                total += n;
+                assert!(picked > 0 || selection.is_empty());
+                // Feedback between selections (allowed to allocate: it grows the profile).
+                if let Some(pick) = selection.picks().first() {
+                    let c = pick.creative;
+                    selector
+                        .record(
+                            profile,
+                            &Feedback::new(c, FeedbackKind::Impression, context),
+                        )
+                        .unwrap();
+                    if (i + round) % 7 == 0 {
+                        selector
+                            .record(profile, &Feedback::new(c, FeedbackKind::Click, context))
+                            .unwrap();
+                    }
+                    if (i + round) % 29 == 0 {
+                        selector
+                            .record(
+                                profile,
+                                &Feedback::new(c, FeedbackKind::ThumbsDown, context),
+                            )
+                            .unwrap();
+                    }
+                }
+                context.seed = context.seed.wrapping_add(1);
+            }
+        }
+        assert_eq!(
+            total, 0,
+            "{policy:?}: select allocated {total} times over 3,000 selections"
+        );
+    }
+}

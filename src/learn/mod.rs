@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use rng::{inverse_normal_cdf, Rng};
-pub use snapshot::{CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+pub use snapshot::{
+    CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
 
 use crate::error::{Error, Result};
 
@@ -84,34 +86,64 @@ impl Default for LearningConfig {
 impl LearningConfig {
     /// Checks every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, problem: String| Err(Error::invalid("selector config", format!("learning.{field}"), problem));
+        let bad = |field: &str, problem: String| {
+            Err(Error::invalid(
+                "selector config",
+                format!("learning.{field}"),
+                problem,
+            ))
+        };
         match self.policy {
             Policy::EpsilonGreedy { epsilon } if !(0.0..=1.0).contains(&epsilon) => {
-                return bad("policy.epsilon", format!("{epsilon} must be between 0 and 1"));
+                return bad(
+                    "policy.epsilon",
+                    format!("{epsilon} must be between 0 and 1"),
+                );
             }
             Policy::Softmax { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
-                return bad("policy.temperature", format!("{temperature} must be finite and > 0"));
+                return bad(
+                    "policy.temperature",
+                    format!("{temperature} must be finite and > 0"),
+                );
             }
             _ => {}
         }
-        for (field, v) in [("ctr_no_match", self.ctr_no_match), ("ctr_perfect_match", self.ctr_perfect_match)] {
+        for (field, v) in [
+            ("ctr_no_match", self.ctr_no_match),
+            ("ctr_perfect_match", self.ctr_perfect_match),
+        ] {
             if !(v > 0.0 && v < 1.0) {
                 return bad(field, format!("{v} must be strictly between 0 and 1"));
             }
         }
         if self.ctr_perfect_match < self.ctr_no_match {
-            return bad("ctr_perfect_match", format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match));
+            return bad(
+                "ctr_perfect_match",
+                format!(
+                    "{} is below ctr_no_match {}",
+                    self.ctr_perfect_match, self.ctr_no_match
+                ),
+            );
         }
-        for (field, v) in [("prior_strength", self.prior_strength), ("backoff_strength", self.backoff_strength)] {
+        for (field, v) in [
+            ("prior_strength", self.prior_strength),
+            ("backoff_strength", self.backoff_strength),
+        ] {
             if !(v.is_finite() && v > 0.0 && v <= 1e9) {
                 return bad(field, format!("{v} must be finite, > 0 and ≤ 1e9"));
             }
         }
         if self.propensity_draws > 1024 {
-            return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
+            return bad(
+                "propensity_draws",
+                format!("{} is above 1024", self.propensity_draws),
+            );
         }
         if self.segment_cells > 1 << 24 {
-            return bad("segment_cells", format!("{} is above 2^24", self.segment_cells));
+            return bad(
+                "segment_cells",
+                format!("{} is above 2^24", self.segment_cells),
+            );
         }
         Ok(())
     }
@@ -188,7 +220,10 @@ impl Cell {
 
     #[inline]
     fn rate(&self) -> (f64, f64) {
-        (self.impressions.load(Relaxed) as f64, self.clicks.load(Relaxed) as f64)
+        (
+            self.impressions.load(Relaxed) as f64,
+            self.clicks.load(Relaxed) as f64,
+        )
     }
 
     pub fn add(&self, c: &Counts) {
@@ -312,7 +347,11 @@ impl LearnedStats {
     /// Empty statistics for `creatives` creatives, with `cells` (creative, segment)
     /// slots (0: eight per creative, at least 1,024, at most 2^20).
     pub fn new(creatives: usize, cells: usize) -> Self {
-        let cells = if cells == 0 { (creatives * 8).clamp(1_024, 1 << 20) } else { cells.clamp(64, 1 << 24) };
+        let cells = if cells == 0 {
+            (creatives * 8).clamp(1_024, 1 << 20)
+        } else {
+            cells.clamp(64, 1 << 24)
+        };
         let cells = cells.next_power_of_two();
         let make = |n: usize| -> Box<[Cell]> { (0..n).map(|_| Cell::default()).collect() };
         LearnedStats {
@@ -381,7 +420,13 @@ impl LearnedStats {
 
     /// The evidence for one creative, segment, device and daypart index.
     #[inline]
-    pub(crate) fn evidence(&self, creative: usize, segment: u16, device: usize, daypart: usize) -> Evidence {
+    pub(crate) fn evidence(
+        &self,
+        creative: usize,
+        segment: u16,
+        device: usize,
+        daypart: usize,
+    ) -> Evidence {
         if creative >= self.creatives {
             return Evidence::default();
         }
@@ -395,7 +440,14 @@ impl LearnedStats {
 
     /// Adds `counts` to every cell an event on `creative` for `segment` on `device` in
     /// `daypart` belongs to.
-    pub(crate) fn add(&self, creative: usize, segment: u16, device: usize, daypart: usize, counts: &Counts) {
+    pub(crate) fn add(
+        &self,
+        creative: usize,
+        segment: u16,
+        device: usize,
+        daypart: usize,
+        counts: &Counts,
+    ) {
         if creative >= self.creatives {
             return;
         }
@@ -412,30 +464,47 @@ impl LearnedStats {
 
     /// Totals of one creative across segments, devices and dayparts.
     pub fn overall(&self, creative: crate::CreativeId) -> Counts {
-        self.overall.get(creative.index()).map_or(Counts::default(), Cell::load)
+        self.overall
+            .get(creative.index())
+            .map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one (creative, segment) cell; `segment` is a persona id or `None` for
     /// "no high persona".
-    pub fn segment(&self, creative: crate::CreativeId, segment: Option<crate::PersonaId>) -> Counts {
-        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0)).map_or(Counts::default(), Cell::load)
+    pub fn segment(
+        &self,
+        creative: crate::CreativeId,
+        segment: Option<crate::PersonaId>,
+    ) -> Counts {
+        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0))
+            .map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one creative on one device.
     pub fn device(&self, creative: crate::CreativeId, device: crate::Device) -> Counts {
-        self.by_device.get(creative.index() * DEVICES + device as usize).map_or(Counts::default(), Cell::load)
+        self.by_device
+            .get(creative.index() * DEVICES + device as usize)
+            .map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one creative in one daypart.
     pub fn daypart(&self, creative: crate::CreativeId, daypart: crate::Daypart) -> Counts {
-        self.by_daypart.get(creative.index() * DAYPARTS + daypart as usize).map_or(Counts::default(), Cell::load)
+        self.by_daypart
+            .get(creative.index() * DAYPARTS + daypart as usize)
+            .map_or(Counts::default(), Cell::load)
     }
 
     /// Every non-empty (creative index, segment, counts) cell.
     pub(crate) fn segment_cells(&self) -> impl Iterator<Item = (usize, u16, Counts)> + '_ {
         self.slots.iter().filter_map(|s| {
             let key = s.key.load(Relaxed);
-            (key != 0).then(|| (((key >> 16) - 1) as usize, (key & 0xffff) as u16, s.cell.load()))
+            (key != 0).then(|| {
+                (
+                    ((key >> 16) - 1) as usize,
+                    (key & 0xffff) as u16,
+                    s.cell.load(),
+                )
+            })
         })
     }
 }

@@ -92,24 +92,38 @@ impl Baseline {
     }
 }
 
+/// Which cell of a creative a staged count goes to.
+#[derive(Clone, Copy)]
+enum Target {
+    Overall,
+    Device(usize),
+    Daypart(usize),
+    Segment(u16),
+}
+
 /// A checked snapshot, in dense ids, ready to apply.
 struct Staged {
-    cells: Vec<(usize, Option<usize>, Option<usize>, Option<u16>, Counts)>,
+    cells: Vec<(usize, Target, Counts)>,
     report: LoadReport,
 }
 
 impl StatsSnapshot {
     /// Parses a snapshot from JSON, checking its format and version.
     pub fn from_json(json: &str) -> Result<Self> {
-        let snap: StatsSnapshot =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
+        let snap: StatsSnapshot = serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "stats snapshot",
+            source,
+        })?;
         snap.check_header()?;
         Ok(snap)
     }
 
     /// Writes the snapshot as JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|source| Error::Json { what: "stats snapshot", source })
+        serde_json::to_string(self).map_err(|source| Error::Json {
+            what: "stats snapshot",
+            source,
+        })
     }
 
     fn check_header(&self) -> Result<()> {
@@ -124,7 +138,10 @@ impl StatsSnapshot {
             return Err(Error::invalid(
                 "stats snapshot",
                 "version",
-                format!("version {} is not supported (this build reads {SNAPSHOT_VERSION})", self.version),
+                format!(
+                    "version {} is not supported (this build reads {SNAPSHOT_VERSION})",
+                    self.version
+                ),
             ));
         }
         Ok(())
@@ -132,11 +149,18 @@ impl StatsSnapshot {
 
     fn stage(&self, catalog: &Catalog) -> Result<Staged> {
         self.check_header()?;
-        let mut staged = Staged { cells: Vec::new(), report: LoadReport::default() };
+        let mut staged = Staged {
+            cells: Vec::new(),
+            report: LoadReport::default(),
+        };
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
-                return Err(Error::invalid("stats snapshot", format!("creatives.{id}"), "listed twice"));
+                return Err(Error::invalid(
+                    "stats snapshot",
+                    format!("creatives.{id}"),
+                    "listed twice",
+                ));
             }
             let Ok(creative) = catalog.creative(id) else {
                 staged.report.unknown_creatives.push(id.clone());
@@ -144,18 +168,26 @@ impl StatsSnapshot {
             };
             let c = creative.index();
             staged.report.creatives += 1;
-            staged.cells.push((c, None, None, None, stats.overall));
+            staged.cells.push((c, Target::Overall, stats.overall));
             for (name, counts) in &stats.devices {
                 let d = Device::parse(name).ok_or_else(|| {
-                    Error::invalid("stats snapshot", format!("creatives.{id}.devices"), format!("unknown device '{name}'"))
+                    Error::invalid(
+                        "stats snapshot",
+                        format!("creatives.{id}.devices"),
+                        format!("unknown device '{name}'"),
+                    )
                 })?;
-                staged.cells.push((c, Some(d as usize), None, None, *counts));
+                staged.cells.push((c, Target::Device(d as usize), *counts));
             }
             for (name, counts) in &stats.dayparts {
                 let d = Daypart::parse(name).ok_or_else(|| {
-                    Error::invalid("stats snapshot", format!("creatives.{id}.dayparts"), format!("unknown daypart '{name}'"))
+                    Error::invalid(
+                        "stats snapshot",
+                        format!("creatives.{id}.dayparts"),
+                        format!("unknown daypart '{name}'"),
+                    )
                 })?;
-                staged.cells.push((c, None, Some(d as usize), None, *counts));
+                staged.cells.push((c, Target::Daypart(d as usize), *counts));
             }
             for (name, counts) in &stats.segments {
                 let segment = if name == NO_SEGMENT_NAME {
@@ -166,7 +198,7 @@ impl StatsSnapshot {
                     staged.report.unknown_segments += 1;
                     continue;
                 };
-                staged.cells.push((c, None, None, Some(segment), *counts));
+                staged.cells.push((c, Target::Segment(segment), *counts));
             }
         }
         Ok(staged)
@@ -177,10 +209,17 @@ impl LearnedStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, Baseline> {
         // A panic while holding the lock cannot leave the baseline half-written in a way
         // that matters more than losing it; keep going with what is there.
-        self.exported.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn build(&self, catalog: &Catalog, kind: SnapshotKind, base: Option<&mut Baseline>) -> StatsSnapshot {
+    fn build(
+        &self,
+        catalog: &Catalog,
+        kind: SnapshotKind,
+        base: Option<&mut Baseline>,
+    ) -> StatsSnapshot {
         let n = self.creatives.min(catalog.len());
         let mut per: Vec<CreativeStats> = vec![CreativeStats::default(); n];
         let mut base = base;
@@ -200,26 +239,37 @@ impl LearnedStats {
         for (c, stats) in per.iter_mut().enumerate() {
             let b = base.as_deref_mut();
             let (bo, bd, bp) = match b {
-                Some(b) => (Some(&mut b.overall[c]), Some(&mut b.device[c * DEVICES..(c + 1) * DEVICES]), Some(&mut b.daypart[c * DAYPARTS..(c + 1) * DAYPARTS])),
+                Some(b) => (
+                    Some(&mut b.overall[c]),
+                    Some(&mut b.device[c * DEVICES..(c + 1) * DEVICES]),
+                    Some(&mut b.daypart[c * DAYPARTS..(c + 1) * DAYPARTS]),
+                ),
                 None => (None, None, None),
             };
             stats.overall = take(self.overall[c].load(), bo);
             let mut bd = bd;
             for (d, device) in Device::ALL.iter().enumerate() {
-                let counts = take(self.by_device[c * DEVICES + d].load(), bd.as_deref_mut().map(|s| &mut s[d]));
+                let counts = take(
+                    self.by_device[c * DEVICES + d].load(),
+                    bd.as_deref_mut().map(|s| &mut s[d]),
+                );
                 if !counts.is_zero() {
                     stats.devices.push((device.name().to_owned(), counts));
                 }
             }
             let mut bp = bp;
             for (d, daypart) in Daypart::ALL.iter().enumerate() {
-                let counts = take(self.by_daypart[c * DAYPARTS + d].load(), bp.as_deref_mut().map(|s| &mut s[d]));
+                let counts = take(
+                    self.by_daypart[c * DAYPARTS + d].load(),
+                    bp.as_deref_mut().map(|s| &mut s[d]),
+                );
                 if !counts.is_zero() {
                     stats.dayparts.push((daypart.name().to_owned(), counts));
                 }
             }
         }
-        let mut segments: Vec<(usize, u16, Counts)> = self.segment_cells().filter(|(c, _, _)| *c < n).collect();
+        let mut segments: Vec<(usize, u16, Counts)> =
+            self.segment_cells().filter(|(c, _, _)| *c < n).collect();
         segments.sort_by_key(|(c, s, _)| (*c, *s));
         for (c, s, now) in segments {
             let counts = match base.as_deref_mut() {
@@ -229,7 +279,11 @@ impl LearnedStats {
             if counts.is_zero() {
                 continue;
             }
-            let name = if s == NO_SEGMENT { NO_SEGMENT_NAME } else { catalog.menu().name(crate::PersonaId(s)) };
+            let name = if s == NO_SEGMENT {
+                NO_SEGMENT_NAME
+            } else {
+                catalog.menu().name(crate::PersonaId(s))
+            };
             per[c].segments.push((name.to_owned(), counts));
         }
         StatsSnapshot {
@@ -240,8 +294,18 @@ impl LearnedStats {
             creatives: per
                 .into_iter()
                 .enumerate()
-                .filter(|(_, s)| !(s.overall.is_zero() && s.devices.is_empty() && s.dayparts.is_empty() && s.segments.is_empty()))
-                .map(|(c, s)| (catalog.creative_id(crate::CreativeId(c as u32)).to_owned(), s))
+                .filter(|(_, s)| {
+                    !(s.overall.is_zero()
+                        && s.devices.is_empty()
+                        && s.dayparts.is_empty()
+                        && s.segments.is_empty())
+                })
+                .map(|(c, s)| {
+                    (
+                        catalog.creative_id(crate::CreativeId(c as u32)).to_owned(),
+                        s,
+                    )
+                })
                 .collect(),
         }
     }
@@ -264,12 +328,21 @@ impl LearnedStats {
     /// serving: events recorded while it runs may be overwritten.
     pub fn load(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         if snapshot.kind != SnapshotKind::Full {
-            return Err(Error::invalid("stats snapshot", "kind", "load takes a full snapshot; merge a delta instead"));
+            return Err(Error::invalid(
+                "stats snapshot",
+                "kind",
+                "load takes a full snapshot; merge a delta instead",
+            ));
         }
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
         let zero = Counts::default();
-        for cell in self.overall.iter().chain(self.by_device.iter()).chain(self.by_daypart.iter()) {
+        for cell in self
+            .overall
+            .iter()
+            .chain(self.by_device.iter())
+            .chain(self.by_daypart.iter())
+        {
             cell.store(&zero);
         }
         for slot in self.slots.iter() {
@@ -293,33 +366,58 @@ impl LearnedStats {
     }
 
     fn apply(&self, staged: &Staged, base: &mut Baseline) {
-        for &(c, device, daypart, segment, counts) in &staged.cells {
+        for &(c, target, counts) in &staged.cells {
             if c >= self.creatives {
                 continue;
             }
-            match (device, daypart, segment) {
-                (Some(d), _, _) => {
+            match target {
+                Target::Device(d) => {
                     self.by_device[c * DEVICES + d].add(&counts);
                     base.device[c * DEVICES + d].add(&counts);
                 }
-                (_, Some(d), _) => {
+                Target::Daypart(d) => {
                     self.by_daypart[c * DAYPARTS + d].add(&counts);
                     base.daypart[c * DAYPARTS + d].add(&counts);
                 }
-                (_, _, Some(s)) => match self.find_or_insert(c, s) {
+                Target::Segment(s) => match self.find_or_insert(c, s) {
                     Some(cell) => {
                         cell.add(&counts);
                         base.segments.entry((c, s)).or_default().add(&counts);
                     }
                     None => {
-                        self.overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.overflow
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 },
-                _ => {
+                Target::Overall => {
                     self.overall[c].add(&counts);
                     base.overall[c].add(&counts);
                 }
             }
         }
+    }
+}
+
+impl crate::Selector {
+    /// A full snapshot of the learned statistics (see [`LearnedStats::snapshot`]).
+    pub fn save_stats(&self) -> StatsSnapshot {
+        self.stats.snapshot(self.catalog())
+    }
+
+    /// Replaces the learned statistics with a full snapshot, matched by creative id
+    /// (see [`LearnedStats::load`]).
+    pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        self.stats.load(self.catalog(), snapshot)
+    }
+
+    /// The events recorded here since the previous export (see
+    /// [`LearnedStats::export_delta`]).
+    pub fn export_delta(&self) -> StatsSnapshot {
+        self.stats.export_delta(self.catalog())
+    }
+
+    /// Adds another instance's delta (see [`LearnedStats::merge`]).
+    pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        self.stats.merge(self.catalog(), snapshot)
     }
 }

@@ -29,11 +29,7 @@ fn main() -> Result<(), persona_engine::Error> {
             .filter(|(id, _)| p.scores.get(*id) >= selector.config().threshold)
             .map(|(id, name)| {
                 let usable = p.consent.contains(p.scores.sources(id));
-                format!(
-                    "{name} {}{}",
-                    p.scores.get(id),
-                    if usable { "" } else { " (no consent: ignored)" }
-                )
+                format!("{name} {}{}", p.scores.get(id), if usable { "" } else { " (no consent: ignored)" })
             })
             .collect();
         println!("== {}", person.name);
@@ -53,10 +49,7 @@ fn main() -> Result<(), persona_engine::Error> {
                 format!(", not interested in [{}]", d.join(", "))
             }
         );
-        println!(
-            "   {:<12} {:<34} {:>6}  why",
-            "placement", "creative", "score"
-        );
+        println!("   {:<12} {:<34} {:>6}  why", "placement", "creative", "score");
         for name in placements {
             let placement = selector.placement(name)?;
             selector.select(p, &person.context, placement, &mut selection)?;

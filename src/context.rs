@@ -179,10 +179,7 @@ pub struct Context {
 impl Context {
     /// A context at `at` (Unix seconds, UTC) with everything else unknown.
     pub fn at(at: i64) -> Self {
-        Context {
-            at,
-            ..Context::default()
-        }
+        Context { at, ..Context::default() }
     }
 
     /// Sets the UTC offset in minutes (clamped to ±18 h).
@@ -239,18 +236,13 @@ impl Context {
     /// The value of attribute `key`, if set.
     #[inline]
     pub fn attribute(&self, key: Symbol) -> Option<Symbol> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+        self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     /// Local time in seconds since the epoch (UTC time shifted by the offset).
     fn local(&self) -> i64 {
-        let offset = i64::from(
-            self.utc_offset_minutes
-                .clamp(-MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES),
-        );
+        let offset =
+            i64::from(self.utc_offset_minutes.clamp(-MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES));
         self.at.saturating_add(offset * 60)
     }
 
@@ -287,16 +279,10 @@ mod tests {
         assert_eq!(ctx.daypart(), Daypart::Midday);
         // Same instant in New York (UTC-5): 07:30 Monday morning.
         let ny = ctx.clone().with_utc_offset(-300);
-        assert_eq!(
-            (ny.hour(), ny.daypart(), ny.weekday()),
-            (7, Daypart::Morning, Weekday::Monday)
-        );
+        assert_eq!((ny.hour(), ny.daypart(), ny.weekday()), (7, Daypart::Morning, Weekday::Monday));
         // In Auckland (UTC+13): 01:30 on Tuesday, night.
         let akl = ctx.with_utc_offset(13 * 60);
-        assert_eq!(
-            (akl.hour(), akl.daypart(), akl.weekday()),
-            (1, Daypart::Night, Weekday::Tuesday)
-        );
+        assert_eq!((akl.hour(), akl.daypart(), akl.weekday()), (1, Daypart::Night, Weekday::Tuesday));
     }
 
     #[test]
@@ -308,13 +294,8 @@ mod tests {
 
     #[test]
     fn attributes_replace_by_key() {
-        let ctx = Context::at(0)
-            .with_attribute("tier", "gold")
-            .with_attribute("tier", "silver");
+        let ctx = Context::at(0).with_attribute("tier", "gold").with_attribute("tier", "silver");
         assert_eq!(ctx.attributes.len(), 1);
-        assert_eq!(
-            ctx.attribute(Symbol::of("tier")),
-            Some(Symbol::of("silver"))
-        );
+        assert_eq!(ctx.attribute(Symbol::of("tier")), Some(Symbol::of("silver")));
     }
 }

@@ -83,28 +83,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Builds an [`Error::Invalid`].
-    pub(crate) fn invalid(
-        what: &'static str,
-        field: impl Into<String>,
-        problem: impl Into<String>,
-    ) -> Self {
-        Error::Invalid {
-            what,
-            field: field.into(),
-            problem: problem.into(),
-        }
+    pub(crate) fn invalid(what: &'static str, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Invalid { what, field: field.into(), problem: problem.into() }
     }
 
     /// Builds an [`Error::InvalidCreative`].
-    pub(crate) fn creative(
-        creative: &str,
-        field: &'static str,
-        problem: impl Into<String>,
-    ) -> Self {
-        Error::InvalidCreative {
-            creative: creative.to_owned(),
-            field,
-            problem: problem.into(),
-        }
+    pub(crate) fn creative(creative: &str, field: &'static str, problem: impl Into<String>) -> Self {
+        Error::InvalidCreative { creative: creative.to_owned(), field, problem: problem.into() }
     }
 }

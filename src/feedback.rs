@@ -52,13 +52,7 @@ pub struct Feedback {
 impl Feedback {
     /// A reaction to `creative` in the moment `context` describes.
     pub fn new(creative: CreativeId, kind: FeedbackKind, context: &Context) -> Self {
-        Feedback {
-            creative,
-            kind,
-            at: context.at,
-            device: context.device,
-            daypart: context.daypart(),
-        }
+        Feedback { creative, kind, at: context.at, device: context.device, daypart: context.daypart() }
     }
 }
 
@@ -83,9 +77,7 @@ impl Selector {
         let cat = self.catalog();
         let key = cat
             .creative_key(feedback.creative)
-            .ok_or_else(|| Error::UnknownCreative {
-                id: format!("#{}", feedback.creative.0),
-            })?;
+            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
         let mut counts = Counts::default();
         match feedback.kind {
             FeedbackKind::Impression => {
@@ -126,7 +118,10 @@ impl Selector {
                 feedback.device as usize,
                 feedback.daypart as usize,
                 &counts,
+                &self.config().learning,
+                self.unmatched_prior_mean(feedback.creative.index()),
             );
+            self.note_learned(feedback.creative);
         }
         Ok(())
     }
@@ -135,10 +130,7 @@ impl Selector {
     /// points, keeping it in 0..=9; the score now also rests on behavioural data.
     fn nudge(&self, profile: &mut Profile, creative: CreativeId, delta: i8) {
         for (persona, weight) in self.catalog().tags(creative) {
-            if weight <= 0.0
-                || profile.likes.contains(&persona)
-                || profile.dislikes.contains(&persona)
-            {
+            if weight <= 0.0 || profile.likes.contains(&persona) || profile.dislikes.contains(&persona) {
                 continue;
             }
             let score = profile.scores.get(persona) as i8;

@@ -31,10 +31,7 @@
 //! }
 //! ```
 #![deny(unsafe_code, missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod catalog;
 pub mod context;
@@ -48,17 +45,13 @@ pub mod sample;
 pub mod select;
 pub mod symbol;
 
-pub use catalog::{
-    Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId,
-};
+pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, FeedbackKind};
 pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
 pub use model::{PersonaModel, PersonaModelSpec};
 pub use persona::{PersonaId, PersonaMenu, PersonaScores};
-pub use profile::{
-    Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal,
-};
+pub use profile::{Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal};
 pub use select::{FatigueConfig, Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
 pub use symbol::Symbol;

@@ -75,11 +75,7 @@ impl PersonaModel {
         for (slot, (name, w)) in spec.personas.iter().enumerate() {
             let field = format!("personas.{name}");
             let id = menu.get(name).ok_or_else(|| {
-                Error::invalid(
-                    "persona model",
-                    field.clone(),
-                    format!("unknown persona '{name}'"),
-                )
+                Error::invalid("persona model", field.clone(), format!("unknown persona '{name}'"))
             })?;
             if !w.bias.is_finite() {
                 return Err(Error::invalid(
@@ -104,25 +100,16 @@ impl PersonaModel {
                         format!("{weight} is not finite"),
                     ));
                 }
-                weights
-                    .entry(signal.clone())
-                    .or_default()
-                    .push((slot, *weight));
+                weights.entry(signal.clone()).or_default().push((slot, *weight));
             }
         }
-        Ok(PersonaModel {
-            half_life_seconds: spec.half_life_days * 86_400.0,
-            personas,
-            weights,
-        })
+        Ok(PersonaModel { half_life_seconds: spec.half_life_days * 86_400.0, personas, weights })
     }
 
     /// Parses and compiles a JSON model spec.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
-        let spec: PersonaModelSpec = serde_json::from_str(json).map_err(|source| Error::Json {
-            what: "persona model",
-            source,
-        })?;
+        let spec: PersonaModelSpec =
+            serde_json::from_str(json).map_err(|source| Error::Json { what: "persona model", source })?;
         PersonaModel::compile(menu, &spec)
     }
 
@@ -172,9 +159,7 @@ impl PersonaModel {
     pub fn apply(&self, profile: &mut Profile, now: i64) {
         let scores = self.score(profile, now);
         for &(persona, _) in &self.personas {
-            let _ = profile
-                .scores
-                .set(persona, scores.get(persona), scores.sources(persona));
+            let _ = profile.scores.set(persona, scores.get(persona), scores.sources(persona));
         }
     }
 
@@ -192,10 +177,7 @@ impl PersonaModel {
                     continue;
                 }
                 let c = w * f64::from(signal.value) * self.decay(signal.at, now);
-                match out
-                    .iter_mut()
-                    .find(|e| e.signal == signal.name && e.class == signal.class)
-                {
+                match out.iter_mut().find(|e| e.signal == signal.name && e.class == signal.class) {
                     Some(e) => e.contribution += c,
                     None => out.push(Contribution {
                         signal: signal.name.clone(),
@@ -206,10 +188,7 @@ impl PersonaModel {
             }
         }
         out.sort_by(|a, b| {
-            b.contribution
-                .abs()
-                .total_cmp(&a.contribution.abs())
-                .then_with(|| a.signal.cmp(&b.signal))
+            b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.signal.cmp(&b.signal))
         });
         out
     }

@@ -54,28 +54,17 @@ impl PersonaMenu {
     fn push(&mut self, name: String) -> Result<PersonaId> {
         let field = format!("personas[{}]", self.names.len());
         if name.trim().is_empty() {
-            return Err(Error::invalid(
-                "persona menu",
-                field,
-                "persona name is empty",
-            ));
+            return Err(Error::invalid("persona menu", field, "persona name is empty"));
         }
         if name.len() > MAX_PERSONA_NAME {
             return Err(Error::invalid(
                 "persona menu",
                 field,
-                format!(
-                    "persona name is {} bytes long (at most {MAX_PERSONA_NAME})",
-                    name.len()
-                ),
+                format!("persona name is {} bytes long (at most {MAX_PERSONA_NAME})", name.len()),
             ));
         }
         if self.index.contains_key(&name) {
-            return Err(Error::invalid(
-                "persona menu",
-                field,
-                format!("duplicate persona '{name}'"),
-            ));
+            return Err(Error::invalid("persona menu", field, format!("duplicate persona '{name}'")));
         }
         if self.names.len() >= MAX_PERSONAS {
             return Err(Error::invalid(
@@ -97,9 +86,7 @@ impl PersonaMenu {
 
     /// The id of `name`, or [`Error::UnknownPersona`].
     pub fn id(&self, name: &str) -> Result<PersonaId> {
-        self.get(name).ok_or_else(|| Error::UnknownPersona {
-            name: name.to_owned(),
-        })
+        self.get(name).ok_or_else(|| Error::UnknownPersona { name: name.to_owned() })
     }
 
     /// The name of `id`, or `"?"` for an id from another menu.
@@ -119,10 +106,7 @@ impl PersonaMenu {
 
     /// All `(id, name)` pairs, in menu order.
     pub fn iter(&self) -> impl Iterator<Item = (PersonaId, &str)> {
-        self.names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (PersonaId(i as u16), n.as_str()))
+        self.names.iter().enumerate().map(|(i, n)| (PersonaId(i as u16), n.as_str()))
     }
 
     /// The names, in menu order.
@@ -143,20 +127,14 @@ pub struct PersonaScores {
 impl PersonaScores {
     /// All-zero scores for a menu of `personas` personas.
     pub fn new(personas: usize) -> Self {
-        PersonaScores {
-            scores: vec![0; personas],
-            sources: vec![DataClasses::NONE; personas],
-        }
+        PersonaScores { scores: vec![0; personas], sources: vec![DataClasses::NONE; personas] }
     }
 
     /// Sets the score of `persona`, derived from data of the classes in `sources`.
     /// Errors when `score > 9`. The scores grow to hold `persona` if needed.
     pub fn set(&mut self, persona: PersonaId, score: u8, sources: DataClasses) -> Result<()> {
         if score > MAX_SCORE {
-            return Err(Error::ScoreOutOfRange {
-                persona: format!("#{}", persona.0),
-                score: score.into(),
-            });
+            return Err(Error::ScoreOutOfRange { persona: format!("#{}", persona.0), score: score.into() });
         }
         let i = persona.index();
         if i >= self.scores.len() {
@@ -177,10 +155,7 @@ impl PersonaScores {
     /// The data classes the score of `persona` was derived from.
     #[inline]
     pub fn sources(&self, persona: PersonaId) -> DataClasses {
-        self.sources
-            .get(persona.index())
-            .copied()
-            .unwrap_or(DataClasses::NONE)
+        self.sources.get(persona.index()).copied().unwrap_or(DataClasses::NONE)
     }
 
     /// Number of persona slots held.

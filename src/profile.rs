@@ -265,12 +265,7 @@ impl Profile {
     /// An empty profile for a menu of `personas` personas: no scores, no consent,
     /// first seen at `now` with one visit.
     pub fn new(personas: usize, now: i64) -> Self {
-        Profile {
-            scores: PersonaScores::new(personas),
-            first_seen: now,
-            visits: 1,
-            ..Profile::default()
-        }
+        Profile { scores: PersonaScores::new(personas), first_seen: now, visits: 1, ..Profile::default() }
     }
 
     /// Sets the score of a persona by name, as imported from elsewhere, with the data
@@ -284,10 +279,7 @@ impl Profile {
     ) -> Result<()> {
         let id = menu.id(persona)?;
         if score > MAX_SCORE {
-            return Err(Error::ScoreOutOfRange {
-                persona: persona.to_owned(),
-                score: score.into(),
-            });
+            return Err(Error::ScoreOutOfRange { persona: persona.to_owned(), score: score.into() });
         }
         self.scores.set(id, score, sources)
     }
@@ -305,11 +297,7 @@ impl Profile {
 
     /// Grants or withdraws consent for one class of data.
     pub fn set_consent(&mut self, class: DataClass, granted: bool) {
-        self.consent = if granted {
-            self.consent.with(class)
-        } else {
-            self.consent.without(class)
-        };
+        self.consent = if granted { self.consent.with(class) } else { self.consent.without(class) };
     }
 
     /// Declares that the person likes a persona (and no longer dislikes it).
@@ -396,13 +384,7 @@ impl Profile {
         for (id, name) in menu.iter() {
             let score = self.scores.get(id);
             if score > 0 {
-                persona_scores.push((
-                    name.to_owned(),
-                    ScoreSpec {
-                        score,
-                        sources: self.scores.sources(id),
-                    },
-                ));
+                persona_scores.push((name.to_owned(), ScoreSpec { score, sources: self.scores.sources(id) }));
             }
         }
         ProfileSpec {
@@ -411,16 +393,8 @@ impl Profile {
             consent: self.consent,
             first_seen: self.first_seen,
             visits: self.visits,
-            likes: self
-                .likes
-                .iter()
-                .map(|p| menu.name(*p).to_owned())
-                .collect(),
-            dislikes: self
-                .dislikes
-                .iter()
-                .map(|p| menu.name(*p).to_owned())
-                .collect(),
+            likes: self.likes.iter().map(|p| menu.name(*p).to_owned()).collect(),
+            dislikes: self.dislikes.iter().map(|p| menu.name(*p).to_owned()).collect(),
             exposures: self.exposures.clone(),
             suppressed: self.suppressed.clone(),
             engagements: self.engagements.clone(),
@@ -434,17 +408,10 @@ impl Profile {
         profile.consent = spec.consent;
         for (name, s) in &spec.persona_scores {
             let id = menu.id(name).map_err(|_| {
-                Error::invalid(
-                    "profile",
-                    "persona_scores",
-                    format!("unknown persona '{name}'"),
-                )
+                Error::invalid("profile", "persona_scores", format!("unknown persona '{name}'"))
             })?;
             if s.score > MAX_SCORE {
-                return Err(Error::ScoreOutOfRange {
-                    persona: name.clone(),
-                    score: s.score.into(),
-                });
+                return Err(Error::ScoreOutOfRange { persona: name.clone(), score: s.score.into() });
             }
             profile.scores.set(id, s.score, s.sources)?;
         }
@@ -460,23 +427,20 @@ impl Profile {
         }
         profile.signals = spec.signals;
         for name in &spec.likes {
-            profile.declare_like(menu, name).map_err(|_| {
-                Error::invalid("profile", "likes", format!("unknown persona '{name}'"))
-            })?;
+            profile
+                .declare_like(menu, name)
+                .map_err(|_| Error::invalid("profile", "likes", format!("unknown persona '{name}'")))?;
         }
         for name in &spec.dislikes {
-            profile.declare_dislike(menu, name).map_err(|_| {
-                Error::invalid("profile", "dislikes", format!("unknown persona '{name}'"))
-            })?;
+            profile
+                .declare_dislike(menu, name)
+                .map_err(|_| Error::invalid("profile", "dislikes", format!("unknown persona '{name}'")))?;
         }
         if spec.exposures.len() > MAX_EXPOSURES {
             return Err(Error::invalid(
                 "profile",
                 "exposures",
-                format!(
-                    "{} exposures (at most {MAX_EXPOSURES})",
-                    spec.exposures.len()
-                ),
+                format!("{} exposures (at most {MAX_EXPOSURES})", spec.exposures.len()),
             ));
         }
         profile.exposures = spec.exposures;
@@ -484,10 +448,7 @@ impl Profile {
             return Err(Error::invalid(
                 "profile",
                 "suppressed",
-                format!(
-                    "{} suppressed creatives (at most {MAX_SUPPRESSED})",
-                    spec.suppressed.len()
-                ),
+                format!("{} suppressed creatives (at most {MAX_SUPPRESSED})", spec.suppressed.len()),
             ));
         }
         for key in spec.suppressed {
@@ -497,10 +458,7 @@ impl Profile {
             return Err(Error::invalid(
                 "profile",
                 "engagements",
-                format!(
-                    "{} engagements (at most {MAX_ENGAGEMENTS})",
-                    spec.engagements.len()
-                ),
+                format!("{} engagements (at most {MAX_ENGAGEMENTS})", spec.engagements.len()),
             ));
         }
         profile.engagements = spec.engagements;
@@ -509,38 +467,27 @@ impl Profile {
 
     /// Parses a profile from JSON in the [`ProfileSpec`] shape.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
-        let spec: ProfileSpec = serde_json::from_str(json).map_err(|source| Error::Json {
-            what: "profile",
-            source,
-        })?;
+        let spec: ProfileSpec =
+            serde_json::from_str(json).map_err(|source| Error::Json { what: "profile", source })?;
         Profile::from_spec(menu, spec)
     }
 
     /// Writes the profile as JSON in the [`ProfileSpec`] shape.
     pub fn to_json(&self, menu: &PersonaMenu) -> Result<String> {
-        serde_json::to_string_pretty(&self.to_spec(menu)).map_err(|source| Error::Json {
-            what: "profile",
-            source,
-        })
+        serde_json::to_string_pretty(&self.to_spec(menu))
+            .map_err(|source| Error::Json { what: "profile", source })
     }
 }
 
 fn check_signal(signal: &Signal, index: usize) -> Result<()> {
     if signal.name.trim().is_empty() {
-        return Err(Error::invalid(
-            "profile",
-            format!("signals[{index}].name"),
-            "signal name is empty",
-        ));
+        return Err(Error::invalid("profile", format!("signals[{index}].name"), "signal name is empty"));
     }
     if !signal.value.is_finite() {
         return Err(Error::invalid(
             "profile",
             format!("signals[{index}].value"),
-            format!(
-                "signal '{}' has value {} (must be finite)",
-                signal.name, signal.value
-            ),
+            format!("signal '{}' has value {} (must be finite)", signal.name, signal.value),
         ));
     }
     Ok(())
@@ -577,14 +524,8 @@ impl<'de> Deserialize<'de> for ScoreSpec {
                 "a persona score is a number 0..=9 or {\"score\": 0..=9, \"sources\": [...]}",
             )
         })? {
-            Either::Bare(score) => Ok(ScoreSpec {
-                score,
-                sources: DataClasses::NONE,
-            }),
-            Either::Full(f) => Ok(ScoreSpec {
-                score: f.score,
-                sources: f.sources,
-            }),
+            Either::Bare(score) => Ok(ScoreSpec { score, sources: DataClasses::NONE }),
+            Either::Full(f) => Ok(ScoreSpec { score: f.score, sources: f.sources }),
         }
     }
 }
@@ -626,10 +567,7 @@ pub(crate) mod ordered_map {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize>(
-        v: &[(String, V)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, V: Serialize>(v: &[(String, V)], s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(v.len()))?;
         for (k, val) in v {
             map.serialize_entry(k, val)?;

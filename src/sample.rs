@@ -48,12 +48,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     p.consent = DataClasses::ALL;
     p.set_score(menu, "Luxury Travel", 9, behavioral_purchase)?;
     p.set_score(menu, "Wellness & Spa", 8, behavioral_purchase)?;
-    p.set_score(
-        menu,
-        "Beach Lover",
-        7,
-        DataClasses::only(DataClass::Behavioral),
-    )?;
+    p.set_score(menu, "Beach Lover", 7, DataClasses::only(DataClass::Behavioral))?;
     p.set_score(menu, "Budget Traveller", 1, behavioral_purchase)?;
     people.push(Person {
         name: "luxury traveller, desktop, evening",
@@ -70,22 +65,10 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     // A parent on mobile at lunch in London (a regular).
     let mut p = Profile::new(menu.len(), NOW - 60 * DAY);
     p.visits = 9;
-    p.consent = DataClasses::only(DataClass::Behavioral)
-        .with(DataClass::Purchase)
-        .with(DataClass::Location);
+    p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase).with(DataClass::Location);
     p.set_score(menu, "Family Activities", 9, behavioral_purchase)?;
-    p.set_score(
-        menu,
-        "Budget Traveller",
-        7,
-        DataClasses::only(DataClass::Purchase),
-    )?;
-    p.set_score(
-        menu,
-        "Beach Lover",
-        6,
-        DataClasses::only(DataClass::Behavioral),
-    )?;
+    p.set_score(menu, "Budget Traveller", 7, DataClasses::only(DataClass::Purchase))?;
+    p.set_score(menu, "Beach Lover", 6, DataClasses::only(DataClass::Behavioral))?;
     people.push(Person {
         name: "parent, mobile, lunchtime",
         profile: p,
@@ -99,25 +82,12 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     // A first-time visitor who gave no consent. Their scores came from third-party
     // data, so none of them may be used.
     let mut p = Profile::new(menu.len(), NOW);
-    p.set_score(
-        menu,
-        "Adventure Seeker",
-        9,
-        DataClasses::only(DataClass::ThirdParty),
-    )?;
-    p.set_score(
-        menu,
-        "Early Adopter",
-        8,
-        DataClasses::only(DataClass::ThirdParty),
-    )?;
+    p.set_score(menu, "Adventure Seeker", 9, DataClasses::only(DataClass::ThirdParty))?;
+    p.set_score(menu, "Early Adopter", 8, DataClasses::only(DataClass::ThirdParty))?;
     people.push(Person {
         name: "first visit, no consent",
         profile: p,
-        context: Context::at(NOW)
-            .with_device(Device::Mobile)
-            .with_channel(Channel::Web)
-            .with_region("DE"),
+        context: Context::at(NOW).with_device(Device::Mobile).with_channel(Channel::Web).with_region("DE"),
     });
 
     // A returning city-breaker who told us they are not interested in luxury travel,
@@ -125,18 +95,8 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     let mut p = Profile::new(menu.len(), NOW - 20 * DAY);
     p.visits = 4;
     p.consent = DataClasses::ALL;
-    p.set_score(
-        menu,
-        "Luxury Travel",
-        9,
-        DataClasses::only(DataClass::Behavioral),
-    )?;
-    p.set_score(
-        menu,
-        "City Breaks",
-        8,
-        DataClasses::only(DataClass::Behavioral),
-    )?;
+    p.set_score(menu, "Luxury Travel", 9, DataClasses::only(DataClass::Behavioral))?;
+    p.set_score(menu, "City Breaks", 8, DataClasses::only(DataClass::Behavioral))?;
     p.set_score(menu, "Foodie", 7, DataClasses::only(DataClass::Behavioral))?;
     p.declare_dislike(menu, "Luxury Travel")?;
     p.declare_like(menu, "Eco Conscious")?;
@@ -153,24 +113,9 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     let mut p = Profile::new(menu.len(), NOW - 30 * DAY);
     p.visits = 6;
     p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Declared);
-    p.set_score(
-        menu,
-        "Security Conscious",
-        9,
-        DataClasses::only(DataClass::Declared),
-    )?;
-    p.set_score(
-        menu,
-        "Early Adopter",
-        8,
-        DataClasses::only(DataClass::Behavioral),
-    )?;
-    p.set_score(
-        menu,
-        "Business Traveller",
-        7,
-        DataClasses::only(DataClass::Purchase),
-    )?;
+    p.set_score(menu, "Security Conscious", 9, DataClasses::only(DataClass::Declared))?;
+    p.set_score(menu, "Early Adopter", 8, DataClasses::only(DataClass::Behavioral))?;
+    p.set_score(menu, "Business Traveller", 7, DataClasses::only(DataClass::Purchase))?;
     people.push(Person {
         name: "security-minded early adopter",
         profile: p,
@@ -229,18 +174,14 @@ impl Synthetic {
     pub fn spec(&self) -> CatalogSpec {
         use crate::catalog::{ConditionSpec, CreativeSpec};
         let mut rng = SplitMix(self.seed);
-        let personas: Vec<String> = (0..self.personas.max(1))
-            .map(|i| format!("persona-{i}"))
-            .collect();
-        let placements: Vec<String> = (0..self.placements.max(1))
-            .map(|i| format!("placement-{i}"))
-            .collect();
+        let personas: Vec<String> = (0..self.personas.max(1)).map(|i| format!("persona-{i}")).collect();
+        let placements: Vec<String> = (0..self.placements.max(1)).map(|i| format!("placement-{i}")).collect();
         let mut creatives = Vec::with_capacity(self.creatives + placements.len());
         let dayparts = ["morning", "midday", "afternoon", "evening", "night"];
         let devices = ["desktop", "mobile", "tablet"];
         for i in 0..self.creatives {
-            let mut c = CreativeSpec::new(format!("creative-{i}"))
-                .placement(&placements[i % placements.len()]);
+            let mut c =
+                CreativeSpec::new(format!("creative-{i}")).placement(&placements[i % placements.len()]);
             let tags = 1 + rng.below(3);
             for _ in 0..tags {
                 let p = &personas[rng.below(personas.len())];
@@ -258,17 +199,11 @@ impl Synthetic {
             } else if roll < 20 {
                 let a = dayparts[rng.below(5)];
                 let b = dayparts[rng.below(5)];
-                c = c.targeting(ConditionSpec {
-                    daypart: vec![a.into(), b.into()],
-                    ..Default::default()
-                });
+                c = c.targeting(ConditionSpec { daypart: vec![a.into(), b.into()], ..Default::default() });
             }
             if rng.below(10) == 0 {
                 c = c.boost(
-                    ConditionSpec {
-                        device: vec![devices[rng.below(3)].into()],
-                        ..Default::default()
-                    },
+                    ConditionSpec { device: vec![devices[rng.below(3)].into()], ..Default::default() },
                     1.25,
                 );
             }
@@ -291,19 +226,9 @@ impl Synthetic {
             creatives.push(c);
         }
         for p in &placements {
-            creatives.push(
-                CreativeSpec::new(format!("fallback-{p}"))
-                    .placement(p)
-                    .fallback()
-                    .priority(0.5),
-            );
+            creatives.push(CreativeSpec::new(format!("fallback-{p}")).placement(p).fallback().priority(0.5));
         }
-        CatalogSpec {
-            version: format!("synthetic-{}", self.seed),
-            personas,
-            placements,
-            creatives,
-        }
+        CatalogSpec { version: format!("synthetic-{}", self.seed), personas, placements, creatives }
     }
 
     /// `n` varied people with their moments, for a catalog of this shape: each has 1–4
@@ -312,18 +237,8 @@ impl Synthetic {
     pub fn people(&self, n: usize) -> Vec<(Profile, Context)> {
         let mut rng = SplitMix(self.seed ^ 0x5eed_0f9e_091e);
         let personas = self.personas.max(1);
-        let devices = [
-            Device::Desktop,
-            Device::Mobile,
-            Device::Tablet,
-            Device::Unknown,
-        ];
-        let weather = [
-            Weather::Clear,
-            Weather::Rain,
-            Weather::Snow,
-            Weather::Unknown,
-        ];
+        let devices = [Device::Desktop, Device::Mobile, Device::Tablet, Device::Unknown];
+        let weather = [Weather::Clear, Weather::Rain, Weather::Snow, Weather::Unknown];
         (0..n)
             .map(|i| {
                 let mut p = Profile::new(personas, NOW - rng.below(400) as i64 * DAY);

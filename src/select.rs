@@ -4,18 +4,20 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, PlacementId, NONE};
+use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, Placement, PlacementId, NONE};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::learn::{Evidence, LearnedStats, LearningConfig, Policy, Posterior, Rng, NO_SEGMENT};
 use crate::persona::{PersonaId, MAX_SCORE};
-use crate::profile::{Profile, RelationshipStage, StageRules};
+use crate::profile::{DataClasses, Profile, RelationshipStage, StageRules};
 
 /// The most picks one selection may ask for.
 pub const MAX_K: usize = 256;
@@ -74,11 +76,7 @@ pub struct FatigueConfig {
 
 impl Default for FatigueConfig {
     fn default() -> Self {
-        FatigueConfig {
-            per_impression: 0.15,
-            half_life_hours: 24.0,
-            floor: 0.3,
-        }
+        FatigueConfig { per_impression: 0.15, half_life_hours: 24.0, floor: 0.3 }
     }
 }
 
@@ -103,6 +101,9 @@ pub struct SelectorConfig {
     pub fatigue: FatigueConfig,
     /// Learning and exploration.
     pub learning: LearningConfig,
+    /// Use the per-persona index and upper-bound pruning (default true). Turning it off
+    /// scores every candidate: the same picks, slower; for tests and benchmarks.
+    pub prune: bool,
 }
 
 impl Default for SelectorConfig {
@@ -115,6 +116,7 @@ impl Default for SelectorConfig {
             intimacy: IntimacyTable::default(),
             fatigue: FatigueConfig::default(),
             learning: LearningConfig::default(),
+            prune: true,
         }
     }
 }
@@ -129,10 +131,8 @@ impl SelectorConfig {
 
     /// Parses a configuration from JSON (missing fields take their defaults).
     pub fn from_json(json: &str) -> Result<Self> {
-        let config: SelectorConfig = serde_json::from_str(json).map_err(|source| Error::Json {
-            what: "selector config",
-            source,
-        })?;
+        let config: SelectorConfig =
+            serde_json::from_str(json).map_err(|source| Error::Json { what: "selector config", source })?;
         config.validate()?;
         Ok(config)
     }
@@ -282,6 +282,7 @@ pub struct Selection {
     persona_weight: Vec<f32>,
     memo: Vec<Memo>,
     memo_bloom: [u64; 4],
+    topk: Vec<f32>,
 }
 
 impl Selection {
@@ -294,6 +295,7 @@ impl Selection {
             k,
             picks: Vec::with_capacity(k),
             shadow: Vec::with_capacity(k),
+            topk: Vec::with_capacity(k + 1),
             ..Selection::default()
         }
     }
@@ -347,10 +349,7 @@ impl Selection {
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
             return None;
         }
-        self.memo
-            .binary_search_by_key(&creative.0, |m| m.creative)
-            .ok()
-            .map(|i| &self.memo[i])
+        self.memo.binary_search_by_key(&creative.0, |m| m.creative).ok().map(|i| &self.memo[i])
     }
 }
 
@@ -362,6 +361,59 @@ pub struct Selector {
     config: SelectorConfig,
     pub(crate) stats: LearnedStats,
     shadow: Box<[AtomicBool]>,
+    /// The pruning order, rebuilt (off the hot path) as learning raises bounds.
+    prune: ArcSwap<PruneIndex>,
+    /// Per creative: the generation of the pruning order in which it was raised.
+    raised_gen: Box<[AtomicU32]>,
+    rebuild: Mutex<()>,
+}
+
+/// Per placement, the candidates by the most they can score without a persona match,
+/// highest first, as of one generation; plus the creatives whose bound rose since.
+#[derive(Debug)]
+struct PruneIndex {
+    generation: u32,
+    orders: Vec<Vec<(f32, CreativeId)>>,
+    /// Per creative: its bound when the orders were built.
+    bound: Box<[f32]>,
+    raised: Box<[AtomicU32]>,
+    raised_len: AtomicUsize,
+}
+
+/// What `select` computes once per request and every candidate check reads.
+struct Env<'a> {
+    now: i64,
+    consent: DataClasses,
+    max_intimacy: Intimacy,
+    moment: Moment<'a>,
+    segment: u16,
+    device: usize,
+    daypart: usize,
+    policy: Policy,
+    learning: bool,
+}
+
+/// Keeps the k largest keys seen, largest first.
+#[inline]
+fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
+    if top.len() >= k && top.last().is_some_and(|&last| key <= last) {
+        return;
+    }
+    let at = top.iter().position(|&x| key > x).unwrap_or(top.len());
+    if top.len() >= k {
+        top.pop();
+    }
+    top.insert(at, key);
+}
+
+/// The k-th largest key seen, or −∞ when fewer than k were.
+#[inline]
+fn kth(top: &[f32], k: usize) -> f32 {
+    if top.len() >= k {
+        top.last().copied().unwrap_or(f32::NEG_INFINITY)
+    } else {
+        f32::NEG_INFINITY
+    }
 }
 
 impl Selector {
@@ -370,15 +422,26 @@ impl Selector {
         config.validate()?;
         let catalog: Arc<Catalog> = catalog.into();
         let stats = LearnedStats::new(catalog.len(), config.learning.segment_cells);
-        let shadow = (0..catalog.placements.len())
-            .map(|_| AtomicBool::new(false))
-            .collect();
-        Ok(Selector {
+        let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
+        let raised_gen = (0..catalog.len()).map(|_| AtomicU32::new(u32::MAX)).collect();
+        let empty = PruneIndex {
+            generation: 0,
+            orders: Vec::new(),
+            bound: Box::new([]),
+            raised: Box::new([]),
+            raised_len: AtomicUsize::new(0),
+        };
+        let selector = Selector {
             catalog,
             config,
             stats,
             shadow,
-        })
+            prune: ArcSwap::from_pointee(empty),
+            raised_gen,
+            rebuild: Mutex::new(()),
+        };
+        selector.prune.store(Arc::new(selector.build_prune_index(0)));
+        Ok(selector)
     }
 
     /// The catalog.
@@ -415,21 +478,17 @@ impl Selector {
     /// (priority and persona match, no learning) while the learning policy's picks are
     /// reported in [`Selection::shadow_picks`] and it keeps learning from the outcomes.
     pub fn set_shadow(&self, placement: PlacementId, shadow: bool) -> Result<()> {
-        let flag =
-            self.shadow
-                .get(placement.0 as usize)
-                .ok_or_else(|| Error::UnknownPlacement {
-                    name: format!("#{}", placement.0),
-                })?;
+        let flag = self
+            .shadow
+            .get(placement.0 as usize)
+            .ok_or_else(|| Error::UnknownPlacement { name: format!("#{}", placement.0) })?;
         flag.store(shadow, Ordering::Relaxed);
         Ok(())
     }
 
     /// True when the placement is in shadow mode.
     pub fn is_shadow(&self, placement: PlacementId) -> bool {
-        self.shadow
-            .get(placement.0 as usize)
-            .is_some_and(|f| f.load(Ordering::Relaxed))
+        self.shadow.get(placement.0 as usize).is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// An empty profile sized for this catalog's persona menu.
@@ -438,22 +497,17 @@ impl Selector {
     }
 
     /// A selection of up to `k` picks with scratch space for this catalog's largest
-    /// placement, so `select` never allocates.
+    /// placement, so `select` never allocates. Create it on the thread that will use
+    /// it: that also registers the thread with the lock-free pointer the pruning order
+    /// lives behind (`arc-swap` allocates once per thread, on first use).
     pub fn new_selection(&self, k: usize) -> Selection {
+        drop(self.prune.load());
         let mut s = Selection::new(k);
-        let most = self
-            .catalog
-            .placements
-            .iter()
-            .map(|p| p.candidates.len())
-            .max()
-            .unwrap_or(0);
+        let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         s.scored.reserve(most);
         s.persona_weight.reserve(self.catalog.menu.len());
         s.memo.reserve(
-            crate::profile::MAX_EXPOSURES
-                + crate::profile::MAX_SUPPRESSED
-                + crate::profile::MAX_ENGAGEMENTS,
+            crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
         s
     }
@@ -500,143 +554,358 @@ impl Selector {
         selection.scored.clear();
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
-            return Err(Error::UnknownPlacement {
-                name: format!("#{}", placement.0),
-            });
+            return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
         };
         self.prepare_persona_weights(profile, &mut selection.persona_weight);
         self.prepare_memo(profile, context.at, selection);
-        let segment = top_segment(&selection.persona_weight);
-        let max_intimacy = self
-            .config
-            .intimacy
-            .max_for(profile.stage(&self.config.stages, context.at));
-        let moment = Moment::of(context);
-        let now = context.at;
-        let consent = profile.consent;
-        let shadow = self.is_shadow(placement);
         let policy = self.config.learning.policy;
-        let learning = policy != Policy::Rules;
-        let (device, daypart) = (context.device as usize, context.daypart() as usize);
-        let mut rng =
-            Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
+        let shadow = self.is_shadow(placement);
+        let env = Env {
+            now: context.at,
+            consent: profile.consent,
+            max_intimacy: self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at)),
+            moment: Moment::of(context),
+            segment: top_segment(&selection.persona_weight),
+            device: context.device as usize,
+            daypart: context.daypart() as usize,
+            policy,
+            learning: policy != Policy::Rules || shadow,
+        };
+        let mut rng = Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
+        let key = |s: &Scored| s.key;
+        let rules_key = |s: &Scored| s.base;
 
-        for &cid in &place.candidates {
-            let i = cid.index();
-            let r = &cat.rules[i];
-            if now < r.start
-                || now >= r.end
-                || r.intimacy > max_intimacy
-                || !consent.contains(r.needs)
-            {
-                continue;
-            }
-            if r.targeting != NONE
-                && !cat
-                    .pool
-                    .matches(&cat.conditions[r.targeting as usize], &moment)
-            {
-                continue;
-            }
-            if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
-                continue;
-            }
-            let fatigue = match selection.memo_of(cid) {
-                Some(m) if m.kind != 0 => continue,
-                Some(m) => m.fatigue,
-                None => 1.0,
-            };
-            // Persona match; a declared dislike on any tag makes the creative ineligible.
-            let mut persona_match = 0.0f32;
-            let mut best = (u16::MAX, 0.0f32);
-            let mut disliked = false;
-            for t in r.tags.range() {
-                let p = cat.tag_persona[t];
-                let w = selection
-                    .persona_weight
-                    .get(p.index())
-                    .copied()
-                    .unwrap_or(0.0);
-                if w < 0.0 {
-                    disliked = true;
-                    break;
-                }
-                let c = cat.tag_weight[t] * w;
-                persona_match += c;
-                if c > best.1 {
-                    best = (p.0, c);
-                }
-            }
-            if disliked {
-                continue;
-            }
-            let mut context_boost = 1.0f32;
-            let mut boosts_matched = 0u16;
-            for (j, b) in r.boosts.range().enumerate() {
-                if cat.pool.matches(&cat.boost_condition[b], &moment) {
-                    context_boost *= cat.boost_factor[b];
-                    boosts_matched |= 1 << j;
-                }
-            }
-            let x = (self.config.prior + persona_match) * context_boost * fatigue;
-            let base = r.priority * x;
-            let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
-            if learning || shadow {
-                let ev: Evidence = self.stats.evidence(i, segment, device, daypart);
-                let m0 = self
-                    .config
-                    .learning
-                    .prior_mean(f64::from(x), f64::from(self.config.prior));
-                let post = Posterior::new(m0, &self.config.learning, &ev);
-                mean = r.priority * post.mean() as f32;
-                sd = r.priority * post.sd() as f32;
-                evidence = post.evidence as f32;
-                key = match policy {
-                    Policy::Rules => base,
-                    Policy::Thompson => r.priority * post.sample(&mut rng) as f32,
-                    _ => mean,
-                };
-            }
-            let persona_score = if best.0 == u16::MAX {
-                0
-            } else {
-                self.effective_score(profile, PersonaId(best.0))
-            };
-            selection.scored.push(Scored {
-                creative: cid,
-                key,
-                base,
-                mean,
-                sd,
-                evidence,
-                priority: r.priority,
-                persona_match,
-                context_boost,
-                fatigue,
-                persona: best.0,
-                boosts_matched,
-                persona_score,
-                taken: false,
-            });
-        }
-
-        if shadow && learning {
-            // Serve the rules; record what the learner would have done.
-            let key_rules = |s: &Scored| s.base;
-            self.choose(selection, Policy::Rules, key_rules, &mut rng, false);
+        if shadow && policy != Policy::Rules {
+            // Serve the rules; record what the learner would have done. Full scan: the
+            // two policies rank differently, so neither's bound prunes for both.
+            self.scan_all(place, profile, &env, selection, &mut rng);
+            self.choose(selection, Policy::Rules, rules_key, &mut rng, false);
             for s in selection.scored.iter_mut() {
                 s.taken = false;
             }
-            self.choose(selection, policy, |s| s.key, &mut rng, true);
-        } else if learning {
-            self.choose(selection, policy, |s| s.key, &mut rng, false);
+            self.choose(selection, policy, key, &mut rng, true);
+        } else if !self.config.prune || matches!(policy, Policy::EpsilonGreedy { .. } | Policy::Softmax { .. }) {
+            // Every eligible creative has a chance: nothing can be pruned.
+            self.scan_all(place, profile, &env, selection, &mut rng);
+            self.choose(selection, policy, key, &mut rng, false);
         } else {
-            self.choose(selection, Policy::Rules, |s| s.base, &mut rng, false);
+            self.scan_pruned(placement, place, profile, &env, selection, &mut rng);
         }
         if selection.picks.is_empty() {
             self.fallback(place.fallbacks.as_slice(), selection);
         }
         Ok(selection.picks.len())
+    }
+
+    /// Scores every candidate of the placement.
+    fn scan_all(
+        &self,
+        place: &Placement,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+    ) {
+        for &cid in &place.candidates {
+            if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+                selection.scored.push(s);
+            }
+        }
+    }
+
+    /// The pruned scan (rules, greedy, Thompson): every candidate tagged with one of the
+    /// person's counted personas is scored; the rest are visited from the highest
+    /// possible score down and only until they can no longer reach the top k. Exact for
+    /// the rules and greedy (the bound is a true upper bound, and the diversity rules
+    /// are re-checked); for Thompson it skips creatives whose draw would have to exceed
+    /// their posterior by more than 4.5 standard deviations.
+    fn scan_pruned(
+        &self,
+        placement: PlacementId,
+        place: &Placement,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+    ) {
+        let cat = &*self.catalog;
+        let index = self.prune.load();
+        let key = |s: &Scored| if env.policy == Policy::Rules { s.base } else { s.key };
+        let policy = if env.policy == Policy::Rules { Policy::Rules } else { env.policy };
+        selection.topk.clear();
+        // 1. Creatives tagged with a counted persona, each once (under its first counted
+        //    tag).
+        for p in 0..selection.persona_weight.len() {
+            if selection.persona_weight[p] <= 0.0 {
+                continue;
+            }
+            for &cid in place.tagged(p) {
+                if self.first_counted_tag(cid, &selection.persona_weight) != Some(p) {
+                    continue;
+                }
+                if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+                    push_top(&mut selection.topk, selection.k, key(&s));
+                    selection.scored.push(s);
+                }
+            }
+        }
+        // 2. Unmatched creatives whose learned bound rose since the order was built.
+        let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
+        for slot in &index.raised[..raised] {
+            let cid = CreativeId(slot.load(Ordering::Relaxed));
+            if cid.index() >= cat.len()
+                || self.raised_gen[cid.index()].load(Ordering::Relaxed) != index.generation
+                || place.candidates.binary_search(&cid).is_err()
+                || self.touches_persona(cid, &selection.persona_weight)
+            {
+                continue;
+            }
+            if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+                push_top(&mut selection.topk, selection.k, key(&s));
+                selection.scored.push(s);
+            }
+        }
+        // 3. The rest, highest bound first, while they can still enter the top k.
+        let order = index.orders.get(placement.0 as usize).map_or(&[][..], Vec::as_slice);
+        let mut pos = 0;
+        let mut floor = kth(&selection.topk, selection.k);
+        loop {
+            while let Some(&(bound, cid)) = order.get(pos) {
+                if bound < floor {
+                    break;
+                }
+                pos += 1;
+                if self.raised_gen[cid.index()].load(Ordering::Relaxed) == index.generation
+                    || self.touches_persona(cid, &selection.persona_weight)
+                {
+                    continue;
+                }
+                if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+                    push_top(&mut selection.topk, selection.k, key(&s));
+                    floor = floor.max(kth(&selection.topk, selection.k));
+                    selection.scored.push(s);
+                }
+            }
+            self.choose(selection, policy, key, rng, false);
+            let Some(&(next, _)) = order.get(pos) else { break };
+            // The diversity rules may have skipped some of the raw top k: the picks are
+            // final only when nothing left could beat the last of them.
+            let last = if selection.picks.len() >= selection.k {
+                selection.picks.last().map_or(f32::NEG_INFINITY, |p| p.score)
+            } else {
+                f32::NEG_INFINITY
+            };
+            if next < last {
+                break;
+            }
+            selection.picks.clear();
+            for s in selection.scored.iter_mut() {
+                s.taken = false;
+            }
+            floor = last;
+        }
+    }
+
+    /// The first tag of `cid` (in tag order) on a persona this person counts, if any.
+    #[inline]
+    fn first_counted_tag(&self, cid: CreativeId, weights: &[f32]) -> Option<usize> {
+        let cat = &*self.catalog;
+        cat.rules[cid.index()]
+            .tags
+            .range()
+            .map(|t| cat.tag_persona[t].index())
+            .find(|&p| weights.get(p).is_some_and(|&w| w > 0.0))
+    }
+
+    /// True when `cid` is tagged with a persona the person counts or dislikes.
+    #[inline]
+    fn touches_persona(&self, cid: CreativeId, weights: &[f32]) -> bool {
+        let cat = &*self.catalog;
+        cat.rules[cid.index()]
+            .tags
+            .range()
+            .any(|t| weights.get(cat.tag_persona[t].index()).is_some_and(|&w| w != 0.0))
+    }
+
+    /// Checks every eligibility rule for one candidate and scores it; `None` when it is
+    /// not eligible.
+    #[inline]
+    fn evaluate(
+        &self,
+        cid: CreativeId,
+        profile: &Profile,
+        env: &Env,
+        selection: &Selection,
+        rng: &mut Rng,
+    ) -> Option<Scored> {
+        let cat = &*self.catalog;
+        let i = cid.index();
+        let r = &cat.rules[i];
+        if env.now < r.start
+            || env.now >= r.end
+            || r.intimacy > env.max_intimacy
+            || !env.consent.contains(r.needs)
+        {
+            return None;
+        }
+        if r.targeting != NONE && !cat.pool.matches(&cat.conditions[r.targeting as usize], &env.moment) {
+            return None;
+        }
+        if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
+            return None;
+        }
+        let fatigue = match selection.memo_of(cid) {
+            Some(m) if m.kind != 0 => return None,
+            Some(m) => m.fatigue,
+            None => 1.0,
+        };
+        // Persona match; a declared dislike on any tag makes the creative ineligible.
+        let mut persona_match = 0.0f32;
+        let mut best = (u16::MAX, 0.0f32);
+        for t in r.tags.range() {
+            let p = cat.tag_persona[t];
+            let w = selection.persona_weight.get(p.index()).copied().unwrap_or(0.0);
+            if w < 0.0 {
+                return None;
+            }
+            let c = cat.tag_weight[t] * w;
+            persona_match += c;
+            if c > best.1 {
+                best = (p.0, c);
+            }
+        }
+        let mut context_boost = 1.0f32;
+        let mut boosts_matched = 0u16;
+        for (j, b) in r.boosts.range().enumerate() {
+            if cat.pool.matches(&cat.boost_condition[b], &env.moment) {
+                context_boost *= cat.boost_factor[b];
+                boosts_matched |= 1 << j;
+            }
+        }
+        let x = (self.config.prior + persona_match) * context_boost * fatigue;
+        let base = r.priority * x;
+        let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
+        if env.learning {
+            let ev: Evidence = self.stats.evidence(i, env.segment, env.device, env.daypart);
+            let m0 = self.config.learning.prior_mean(f64::from(x), f64::from(self.config.prior));
+            let post = Posterior::new(m0, &self.config.learning, &ev);
+            mean = r.priority * post.mean() as f32;
+            sd = r.priority * post.sd() as f32;
+            evidence = post.evidence as f32;
+            key = match env.policy {
+                Policy::Rules => base,
+                Policy::Thompson => r.priority * post.sample(rng) as f32,
+                _ => mean,
+            };
+        }
+        let persona_score =
+            if best.0 == u16::MAX { 0 } else { self.effective_score(profile, PersonaId(best.0)) };
+        Some(Scored {
+            creative: cid,
+            key,
+            base,
+            mean,
+            sd,
+            evidence,
+            priority: r.priority,
+            persona_match,
+            context_boost,
+            fatigue,
+            persona: best.0,
+            boosts_matched,
+            persona_score,
+            taken: false,
+        })
+    }
+
+    /// The highest prior mean click rate creative `c` can have for a person it does not
+    /// match (no persona, its largest boost, no fatigue).
+    pub(crate) fn unmatched_prior_mean(&self, c: usize) -> f64 {
+        let r = &self.catalog.rules[c];
+        let prior = f64::from(self.config.prior);
+        self.config.learning.prior_mean(prior * f64::from(r.max_boost), prior)
+    }
+
+    /// The most creative `c` can score, under this selector's policy, for a person none of
+    /// whose counted personas it is tagged with.
+    fn unmatched_bound(&self, c: usize) -> f32 {
+        let r = &self.catalog.rules[c];
+        match self.config.learning.policy {
+            Policy::Rules => r.priority * self.config.prior * r.max_boost,
+            policy => {
+                let rate = (self.unmatched_prior_mean(c) as f32).max(self.stats.learned_cap(c));
+                let rate = if policy == Policy::Thompson {
+                    let n0 = self.config.learning.prior_strength as f32;
+                    let q = rate.min(0.5);
+                    rate + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()
+                } else {
+                    rate
+                };
+                r.priority * rate.min(1.0)
+            }
+        }
+    }
+
+    /// Builds the pruning order of every placement from the current bounds.
+    fn build_prune_index(&self, generation: u32) -> PruneIndex {
+        let n = self.catalog.len();
+        let bound: Box<[f32]> = (0..n).map(|c| self.unmatched_bound(c)).collect();
+        let orders = self
+            .catalog
+            .placements
+            .iter()
+            .map(|p| {
+                let mut order: Vec<(f32, CreativeId)> =
+                    p.candidates.iter().map(|c| (bound[c.index()], *c)).collect();
+                order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                order
+            })
+            .collect();
+        PruneIndex {
+            generation,
+            orders,
+            bound,
+            raised: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            raised_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// After `record` raised what `creative` may score: if it now exceeds the bound it
+    /// was sorted by, list it as raised; rebuild the order once many have been.
+    pub(crate) fn note_learned(&self, creative: CreativeId) {
+        let c = creative.index();
+        let index = self.prune.load();
+        if c >= index.bound.len() || self.unmatched_bound(c) <= index.bound[c] {
+            return;
+        }
+        if self.raised_gen[c].swap(index.generation, Ordering::Relaxed) == index.generation {
+            return;
+        }
+        let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
+        if let Some(slot) = index.raised.get(at) {
+            slot.store(creative.0, Ordering::Relaxed);
+        }
+        // Publish the entry: readers load raised_len with Acquire after this store.
+        let _ = index.raised_len.fetch_add(0, Ordering::Release);
+        if at + 1 >= (index.bound.len() / 16).max(64) {
+            if let Ok(_guard) = self.rebuild.try_lock() {
+                if self.prune.load().generation == index.generation {
+                    self.rebuild_prune_index();
+                }
+            }
+        }
+    }
+
+    fn rebuild_prune_index(&self) {
+        let generation = self.prune.load().generation.wrapping_add(1);
+        self.prune.store(Arc::new(self.build_prune_index(generation)));
+    }
+
+    /// After a load or merge changed many statistics at once.
+    pub(crate) fn after_bulk_change(&self) {
+        self.stats.refresh_caps(&self.config.learning, |c| self.unmatched_prior_mean(c));
+        let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.rebuild_prune_index();
     }
 
     /// Fills the per-persona weight `s/9` this person brings to a match: 0 below the
@@ -649,10 +918,7 @@ impl Selector {
         for (p, slot) in weights.iter_mut().enumerate() {
             let id = PersonaId(p as u16);
             let s = profile.scores.get(id);
-            if s >= self.config.threshold
-                && s > 0
-                && profile.consent.contains(profile.scores.sources(id))
-            {
+            if s >= self.config.threshold && s > 0 && profile.consent.contains(profile.scores.sources(id)) {
                 *slot = f32::from(s) / f32::from(MAX_SCORE);
             }
         }
@@ -678,12 +944,7 @@ impl Selector {
         selection.memo_bloom = [0; 4];
         let mut push = |key, at, kind| {
             if let Some(c) = cat.creative_by_key(key) {
-                memo.push(Memo {
-                    creative: c.0,
-                    at,
-                    kind,
-                    fatigue: 1.0,
-                });
+                memo.push(Memo { creative: c.0, at, kind, fatigue: 1.0 });
             }
         };
         for &key in &profile.suppressed {
@@ -724,14 +985,8 @@ impl Selector {
                 read += 1;
             }
             blocked |= r.cap_impressions > 0 && capped >= r.cap_impressions;
-            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor))
-                as f32;
-            memo[write] = Memo {
-                creative,
-                at: 0,
-                kind: u8::from(blocked),
-                fatigue: f,
-            };
+            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor)) as f32;
+            memo[write] = Memo { creative, at: 0, kind: u8::from(blocked), fatigue: f };
             let bit = creative as usize & 255;
             selection.memo_bloom[bit >> 6] |= 1 << (bit & 63);
             write += 1;
@@ -761,11 +1016,7 @@ impl Selector {
         let max_theme = usize::from(self.config.max_per_persona);
         let learning = &self.config.learning;
         loop {
-            let picks = if shadow {
-                &selection.shadow
-            } else {
-                &selection.picks
-            };
+            let picks = if shadow { &selection.shadow } else { &selection.picks };
             if picks.len() >= selection.k {
                 break;
             }
@@ -778,22 +1029,12 @@ impl Selector {
                 }
                 allowed += 1;
                 if best.is_none_or(|b| {
-                    beats(
-                        key(s),
-                        s.priority,
-                        key(&selection.scored[b]),
-                        selection.scored[b].priority,
-                    )
+                    beats(key(s), s.priority, key(&selection.scored[b]), selection.scored[b].priority)
                 }) {
                     best = Some(i);
                 }
                 if best_mean.is_none_or(|b| {
-                    beats(
-                        s.mean,
-                        s.priority,
-                        selection.scored[b].mean,
-                        selection.scored[b].priority,
-                    )
+                    beats(s.mean, s.priority, selection.scored[b].mean, selection.scored[b].priority)
                 }) {
                     best_mean = Some(i);
                 }
@@ -807,8 +1048,7 @@ impl Selector {
                         let c = self
                             .nth_allowed(selection, picks_of(selection, shadow), target, max_theme)
                             .unwrap_or(greedy);
-                        let p = epsilon / allowed as f64
-                            + if c == greedy { 1.0 - epsilon } else { 0.0 };
+                        let p = epsilon / allowed as f64 + if c == greedy { 1.0 - epsilon } else { 0.0 };
                         (c, p)
                     } else {
                         (greedy, 1.0 - epsilon + epsilon / allowed as f64)
@@ -819,13 +1059,7 @@ impl Selector {
                 }
                 Policy::Thompson => (
                     greedy,
-                    self.thompson_propensity(
-                        selection,
-                        shadow,
-                        greedy,
-                        learning.propensity_draws,
-                        rng,
-                    ),
+                    self.thompson_propensity(selection, shadow, greedy, learning.propensity_draws, rng),
                 ),
             };
             let s = &mut selection.scored[chosen];
@@ -845,11 +1079,7 @@ impl Selector {
             };
             let pick = Pick {
                 creative: s.creative,
-                score: if policy == Policy::Rules {
-                    s.base
-                } else {
-                    key(&s)
-                },
+                score: if policy == Policy::Rules { s.base } else { key(&s) },
                 propensity: propensity as f32,
                 reason: Reason {
                     kind,
@@ -975,10 +1205,7 @@ impl Selector {
         let mut wins = 0u32;
         for _ in 0..draws {
             let mine = me.mean + me.sd * rng.normal() as f32;
-            if rivals[..count]
-                .iter()
-                .all(|(m, sd)| mine >= m + sd * rng.normal() as f32)
-            {
+            if rivals[..count].iter().all(|(m, sd)| mine >= m + sd * rng.normal() as f32) {
                 wins += 1;
             }
         }
@@ -1041,9 +1268,7 @@ impl Selector {
         };
         match r.kind {
             ReasonKind::Fallback => out.push_str("fallback: nothing else was eligible"),
-            ReasonKind::Priority => {
-                out.push_str("no high persona matched; ranked by priority and context")
-            }
+            ReasonKind::Priority => out.push_str("no high persona matched; ranked by priority and context"),
             ReasonKind::PersonaMatch => persona(&mut out),
             ReasonKind::Learned => {
                 persona(&mut out);
@@ -1060,11 +1285,7 @@ impl Selector {
             }
         }
         if r.targeted {
-            let _ = write!(
-                out,
-                "; targeting held ({})",
-                self.targeting_dimensions(pick.creative)
-            );
+            let _ = write!(out, "; targeting held ({})", self.targeting_dimensions(pick.creative));
         }
         if r.boosts_matched != 0 {
             let _ = write!(out, "; context boost x{:.2}", r.context_boost);
@@ -1072,22 +1293,14 @@ impl Selector {
         if r.fatigue < 1.0 {
             let _ = write!(out, "; fatigue x{:.2}", r.fatigue);
         }
-        let _ = write!(
-            out,
-            "; priority {}",
-            cat.rules
-                .get(pick.creative.index())
-                .map_or(0.0, |x| x.priority)
-        );
+        let _ =
+            write!(out, "; priority {}", cat.rules.get(pick.creative.index()).map_or(0.0, |x| x.priority));
         out
     }
 
     fn targeting_dimensions(&self, creative: CreativeId) -> String {
         let cat = &*self.catalog;
-        let Some(c) = cat
-            .rules
-            .get(creative.index())
-            .and_then(|r| cat.conditions.get(r.targeting as usize))
+        let Some(c) = cat.rules.get(creative.index()).and_then(|r| cat.conditions.get(r.targeting as usize))
         else {
             return String::new();
         };
@@ -1141,15 +1354,13 @@ fn top_segment(weights: &[f32]) -> u16 {
 
 /// True when adding `creative` keeps the picks diverse: no shared exclusion group, and
 /// (when `max_theme > 0`) fewer than `max_theme` picks with its theme.
-fn diverse(
-    rules: &[crate::catalog::Rules],
-    picks: &[Pick],
-    creative: CreativeId,
-    max_theme: usize,
-) -> bool {
+fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId, max_theme: usize) -> bool {
     let r = &rules[creative.index()];
     let mut same_theme = 0;
     for p in picks {
+        if p.creative == creative {
+            return false;
+        }
         let q = &rules[p.creative.index()];
         if r.group != NONE && q.group == r.group {
             return false;

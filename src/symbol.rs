@@ -22,9 +22,7 @@ impl<'de> Deserialize<'de> for Symbol {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         if text.len() != 16 {
-            return Err(serde::de::Error::custom(format!(
-                "a key is 16 hex digits, got '{text}'"
-            )));
+            return Err(serde::de::Error::custom(format!("a key is 16 hex digits, got '{text}'")));
         }
         u64::from_str_radix(&text, 16)
             .map(Symbol)

@@ -72,21 +72,11 @@ fn the_counter_sees_a_known_allocation() {
 
 #[test]
 fn select_never_allocates() {
-    let shape = Synthetic {
-        personas: 40,
-        placements: 3,
-        creatives: 600,
-        seed: 7,
-    };
-    let selector = Selector::new(
-        Catalog::compile(&shape.spec()).unwrap(),
-        SelectorConfig::default(),
-    )
-    .unwrap();
+    let shape = Synthetic { personas: 40, placements: 3, creatives: 600, seed: 7 };
+    let selector =
+        Selector::new(Catalog::compile(&shape.spec()).unwrap(), SelectorConfig::default()).unwrap();
     let people = shape.people(500);
-    let placements: Vec<_> = (0..3)
-        .map(|i| selector.placement(&format!("placement-{i}")).unwrap())
-        .collect();
+    let placements: Vec<_> = (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
     let mut selections = [selector.new_selection(1), selector.new_selection(5)];
     let exclude = selector.creative("creative-3").unwrap();
     selections[1].exclude(exclude);
@@ -96,9 +86,7 @@ fn select_never_allocates() {
         for round in 0..24 {
             for (i, (profile, context)) in people.iter().enumerate() {
                 let s = &mut selections[(i + round) % 2];
-                picked += selector
-                    .select(profile, context, placements[(i + round) % 3], s)
-                    .unwrap_or(0);
+                picked += selector.select(profile, context, placements[(i + round) % 3], s).unwrap_or(0);
             }
         }
         picked
@@ -111,12 +99,7 @@ fn select_never_allocates() {
 #[test]
 fn select_with_learning_and_exploration_never_allocates_between_records() {
     use persona_engine::{Feedback, FeedbackKind, Policy};
-    let shape = Synthetic {
-        personas: 40,
-        placements: 3,
-        creatives: 600,
-        seed: 11,
-    };
+    let shape = Synthetic { personas: 40, placements: 3, creatives: 600, seed: 11 };
     let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec()).unwrap());
     let policies = [
         Policy::Greedy,
@@ -127,51 +110,53 @@ fn select_with_learning_and_exploration_never_allocates_between_records() {
     let mut people = shape.people(300);
     for policy in policies {
         let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
-        let placements: Vec<_> = (0..3)
-            .map(|i| selector.placement(&format!("placement-{i}")).unwrap())
-            .collect();
+        let placements: Vec<_> =
+            (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
         selector.set_shadow(placements[2], true).unwrap();
         let mut selection = selector.new_selection(3);
-        let mut total = 0u64;
+            let mut total = 0u64;
         for round in 0..10 {
             for (i, (profile, context)) in people.iter_mut().enumerate() {
                 let placement = placements[(i + round) % 3];
-                let (n, picked) = allocations(|| {
-                    selector
-                        .select(profile, context, placement, &mut selection)
-                        .unwrap_or(0)
-                });
+                let (n, picked) =
+                    allocations(|| selector.select(profile, context, placement, &mut selection).unwrap_or(0));
                 total += n;
                 assert!(picked > 0 || selection.is_empty());
                 // Feedback between selections (allowed to allocate: it grows the profile).
                 if let Some(pick) = selection.picks().first() {
                     let c = pick.creative;
-                    selector
-                        .record(
-                            profile,
-                            &Feedback::new(c, FeedbackKind::Impression, context),
-                        )
-                        .unwrap();
+                    selector.record(profile, &Feedback::new(c, FeedbackKind::Impression, context)).unwrap();
                     if (i + round) % 7 == 0 {
-                        selector
-                            .record(profile, &Feedback::new(c, FeedbackKind::Click, context))
-                            .unwrap();
+                        selector.record(profile, &Feedback::new(c, FeedbackKind::Click, context)).unwrap();
                     }
                     if (i + round) % 29 == 0 {
                         selector
-                            .record(
-                                profile,
-                                &Feedback::new(c, FeedbackKind::ThumbsDown, context),
-                            )
+                            .record(profile, &Feedback::new(c, FeedbackKind::ThumbsDown, context))
                             .unwrap();
                     }
                 }
                 context.seed = context.seed.wrapping_add(1);
             }
         }
-        assert_eq!(
-            total, 0,
-            "{policy:?}: select allocated {total} times over 3,000 selections"
-        );
+        assert_eq!(total, 0, "{policy:?}: select allocated {total} times over 3,000 selections");
     }
+}
+
+#[test]
+fn the_first_select_on_a_new_thread_does_not_allocate_when_the_selection_was_made_there() {
+    let shape = Synthetic { personas: 8, placements: 1, creatives: 50, seed: 3 };
+    let selector = std::sync::Arc::new(
+        Selector::new(Catalog::compile(&shape.spec()).unwrap(), SelectorConfig::default()).unwrap(),
+    );
+    let people = shape.people(1);
+    let placement = selector.placement("placement-0").unwrap();
+    let s2 = selector.clone();
+    let n = std::thread::spawn(move || {
+        let mut selection = s2.new_selection(2);
+        let (profile, context) = &people[0];
+        allocations(|| s2.select(profile, context, placement, &mut selection)).0
+    })
+    .join()
+    .unwrap();
+    assert_eq!(n, 0);
 }

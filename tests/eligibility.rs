@@ -5,16 +5,12 @@ mod common;
 use common::*;
 use persona_engine::catalog::AttributeRuleSpec;
 use persona_engine::select::IntimacyTable;
-use persona_engine::{
-    Channel, DataClass, DataClasses, Intimacy, Selection, SelectorConfig, Symbol, Weather,
-};
+use persona_engine::{Channel, DataClass, DataClasses, Intimacy, Selection, SelectorConfig, Symbol, Weather};
 
 #[test]
 fn a_creative_is_only_shown_in_its_placements() {
     let sel = selector(vec![
-        CreativeSpec::new("side-only")
-            .placement("sidebar")
-            .persona("Luxury", 1.0),
+        CreativeSpec::new("side-only").placement("sidebar").persona("Luxury", 1.0),
         tagged("hero-generic", "Budget"),
     ]);
     let p = person(&sel, &[("Luxury", 9)]);
@@ -30,22 +26,10 @@ fn schedules_include_start_and_exclude_end() {
         tagged("always", "Budget"),
     ]);
     let p = person(&sel, &[("Luxury", 9)]);
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(NOW - 1), 1),
-        ["always"]
-    );
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(NOW), 1),
-        ["winter"]
-    );
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(NOW + DAY - 1), 1),
-        ["winter"]
-    );
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(NOW + DAY), 1),
-        ["always"]
-    );
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW - 1), 1), ["always"]);
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW), 1), ["winter"]);
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW + DAY - 1), 1), ["winter"]);
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW + DAY), 1), ["always"]);
 }
 
 #[test]
@@ -61,25 +45,15 @@ fn schedules_accept_rfc3339_text() {
     .unwrap();
     let mut p = sel.new_profile(NOW - 400 * DAY);
     p.visits = 30;
-    p.set_score(sel.catalog().menu(), "A", 9, DataClasses::NONE)
-        .unwrap();
+    p.set_score(sel.catalog().menu(), "A", 9, DataClasses::NONE).unwrap();
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["bf"]);
     // 2026-11-30T23:00:00Z is the end instant.
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(1_796_079_600), 1),
-        ["other"]
-    );
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(1_796_079_599), 1),
-        ["bf"]
-    );
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(1_796_079_600), 1), ["other"]);
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(1_796_079_599), 1), ["bf"]);
 }
 
 fn targeted(rules: ConditionSpec) -> Selector {
-    selector(vec![
-        tagged("targeted", "Luxury").targeting(rules).priority(10.0),
-        tagged("plain", "Budget"),
-    ])
+    selector(vec![tagged("targeted", "Luxury").targeting(rules).priority(10.0), tagged("plain", "Budget")])
 }
 
 use persona_engine::catalog::ConditionSpec;
@@ -93,83 +67,41 @@ use persona_engine::Selector;
 
 #[test]
 fn device_rules_allow_and_deny() {
-    let sel = targeted(ConditionSpec {
-        device: strings(&["mobile", "tablet"]),
-        ..when()
-    });
-    assert!(shown(
-        &sel,
-        &ctx().with_device(persona_engine::Device::Mobile)
-    ));
-    assert!(!shown(
-        &sel,
-        &ctx().with_device(persona_engine::Device::Desktop)
-    ));
-    assert!(
-        !shown(&sel, &ctx().with_device(persona_engine::Device::Unknown)),
-        "unknown fails an allow-list"
-    );
-    let sel = targeted(ConditionSpec {
-        not_device: strings(&["mobile"]),
-        ..when()
-    });
-    assert!(!shown(
-        &sel,
-        &ctx().with_device(persona_engine::Device::Mobile)
-    ));
-    assert!(
-        shown(&sel, &ctx().with_device(persona_engine::Device::Unknown)),
-        "unknown passes a deny-list"
-    );
+    let sel = targeted(ConditionSpec { device: strings(&["mobile", "tablet"]), ..when() });
+    assert!(shown(&sel, &ctx().with_device(persona_engine::Device::Mobile)));
+    assert!(!shown(&sel, &ctx().with_device(persona_engine::Device::Desktop)));
+    assert!(!shown(&sel, &ctx().with_device(persona_engine::Device::Unknown)), "unknown fails an allow-list");
+    let sel = targeted(ConditionSpec { not_device: strings(&["mobile"]), ..when() });
+    assert!(!shown(&sel, &ctx().with_device(persona_engine::Device::Mobile)));
+    assert!(shown(&sel, &ctx().with_device(persona_engine::Device::Unknown)), "unknown passes a deny-list");
 }
 
 #[test]
 fn daypart_and_weekday_rules_follow_local_time() {
     // NOW is Monday 20:00 UTC: evening. At UTC-9 it is Monday 11:00 (midday).
-    let sel = targeted(ConditionSpec {
-        daypart: strings(&["evening"]),
-        weekday: strings(&["monday"]),
-        ..when()
-    });
+    let sel =
+        targeted(ConditionSpec { daypart: strings(&["evening"]), weekday: strings(&["monday"]), ..when() });
     assert!(shown(&sel, &ctx()));
     assert!(!shown(&sel, &ctx().with_utc_offset(-9 * 60)));
-    assert!(
-        !shown(&sel, &persona_engine::Context::at(NOW + DAY)),
-        "tuesday"
-    );
-    let sel = targeted(ConditionSpec {
-        not_daypart: strings(&["midday"]),
-        ..when()
-    });
+    assert!(!shown(&sel, &persona_engine::Context::at(NOW + DAY)), "tuesday");
+    let sel = targeted(ConditionSpec { not_daypart: strings(&["midday"]), ..when() });
     assert!(shown(&sel, &ctx()));
     assert!(!shown(&sel, &ctx().with_utc_offset(-9 * 60)));
 }
 
 #[test]
 fn weather_channel_and_region_rules() {
-    let sel = targeted(ConditionSpec {
-        weather: strings(&["rain", "snow"]),
-        ..when()
-    });
+    let sel = targeted(ConditionSpec { weather: strings(&["rain", "snow"]), ..when() });
     assert!(shown(&sel, &ctx().with_weather(Weather::Rain)));
     assert!(!shown(&sel, &ctx().with_weather(Weather::Clear)));
-    let sel = targeted(ConditionSpec {
-        channel: strings(&["email"]),
-        ..when()
-    });
+    let sel = targeted(ConditionSpec { channel: strings(&["email"]), ..when() });
     assert!(shown(&sel, &ctx().with_channel(Channel::Email)));
     assert!(!shown(&sel, &ctx().with_channel(Channel::Web)));
-    let sel = targeted(ConditionSpec {
-        region: strings(&["FR", "BE"]),
-        ..when()
-    });
+    let sel = targeted(ConditionSpec { region: strings(&["FR", "BE"]), ..when() });
     assert!(shown(&sel, &ctx().with_region("BE")));
     assert!(!shown(&sel, &ctx().with_region("DE")));
     assert!(!shown(&sel, &ctx()), "no region fails an allow-list");
-    let sel = targeted(ConditionSpec {
-        not_region: strings(&["US"]),
-        ..when()
-    });
+    let sel = targeted(ConditionSpec { not_region: strings(&["US"]), ..when() });
     assert!(!shown(&sel, &ctx().with_region("US")));
     assert!(shown(&sel, &ctx().with_region("CA")));
     assert!(shown(&sel, &ctx()), "no region passes a deny-list");
@@ -177,27 +109,14 @@ fn weather_channel_and_region_rules() {
 
 #[test]
 fn attribute_rules_with_negation() {
-    let rule = AttributeRuleSpec {
-        key: "tier".into(),
-        any_of: strings(&["gold", "platinum"]),
-        not_in: vec![],
-    };
-    let sel = targeted(ConditionSpec {
-        attributes: vec![rule],
-        ..when()
-    });
+    let rule =
+        AttributeRuleSpec { key: "tier".into(), any_of: strings(&["gold", "platinum"]), not_in: vec![] };
+    let sel = targeted(ConditionSpec { attributes: vec![rule], ..when() });
     assert!(shown(&sel, &ctx().with_attribute("tier", "gold")));
     assert!(!shown(&sel, &ctx().with_attribute("tier", "silver")));
     assert!(!shown(&sel, &ctx()));
-    let rule = AttributeRuleSpec {
-        key: "tier".into(),
-        any_of: vec![],
-        not_in: strings(&["banned"]),
-    };
-    let sel = targeted(ConditionSpec {
-        attributes: vec![rule],
-        ..when()
-    });
+    let rule = AttributeRuleSpec { key: "tier".into(), any_of: vec![], not_in: strings(&["banned"]) };
+    let sel = targeted(ConditionSpec { attributes: vec![rule], ..when() });
     assert!(!shown(&sel, &ctx().with_attribute("tier", "banned")));
     assert!(shown(&sel, &ctx().with_attribute("tier", "gold")));
     assert!(shown(&sel, &ctx()));
@@ -218,14 +137,10 @@ fn no_creative_needs_data_the_person_did_not_consent_to() {
 
 #[test]
 fn scores_built_on_unconsented_data_do_not_count() {
-    let sel = selector(vec![
-        tagged("lux", "Luxury"),
-        tagged("budget", "Budget").priority(1.5),
-    ]);
+    let sel = selector(vec![tagged("lux", "Luxury"), tagged("budget", "Budget").priority(1.5)]);
     let mut p = person(&sel, &[]);
     let menu = sel.catalog().menu();
-    p.set_score(menu, "Luxury", 9, DataClasses::only(DataClass::ThirdParty))
-        .unwrap();
+    p.set_score(menu, "Luxury", 9, DataClasses::only(DataClass::ThirdParty)).unwrap();
     p.consent = DataClasses::only(DataClass::Behavioral);
     // Without third-party consent the Luxury score is ignored: priority decides.
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["budget"]);
@@ -235,18 +150,11 @@ fn scores_built_on_unconsented_data_do_not_count() {
 
 #[test]
 fn intimacy_is_capped_by_relationship_stage() {
-    let no_theme_limit = SelectorConfig {
-        max_per_persona: 0,
-        ..SelectorConfig::default()
-    };
+    let no_theme_limit = SelectorConfig { max_per_persona: 0, ..SelectorConfig::default() };
     let sel = selector_with(
         vec![
-            tagged("anniversary", "Luxury")
-                .intimacy("intimate")
-                .priority(9.0),
-            tagged("your-trip", "Luxury")
-                .intimacy("personal")
-                .priority(5.0),
+            tagged("anniversary", "Luxury").intimacy("intimate").priority(9.0),
+            tagged("your-trip", "Luxury").intimacy("personal").priority(5.0),
             tagged("for-travellers", "Luxury").intimacy("segment"),
         ],
         no_theme_limit,
@@ -262,19 +170,13 @@ fn intimacy_is_capped_by_relationship_stage() {
     // Loyal: everything.
     p.first_seen = NOW - 200 * DAY;
     p.visits = 40;
-    assert_eq!(
-        picks(&sel, &p, &ctx(), 3),
-        ["anniversary", "your-trip", "for-travellers"]
-    );
+    assert_eq!(picks(&sel, &p, &ctx(), 3), ["anniversary", "your-trip", "for-travellers"]);
 }
 
 #[test]
 fn the_intimacy_table_is_configurable() {
     let config = SelectorConfig {
-        intimacy: IntimacyTable {
-            new: Intimacy::Generic,
-            ..IntimacyTable::default()
-        },
+        intimacy: IntimacyTable { new: Intimacy::Generic, ..IntimacyTable::default() },
         ..SelectorConfig::default()
     };
     let sel = selector_with(
@@ -294,10 +196,7 @@ fn the_intimacy_table_is_configurable() {
 fn declared_dislikes_exclude_every_creative_tagged_with_them() {
     let sel = selector(vec![
         tagged("lux", "Luxury").priority(3.0),
-        CreativeSpec::new("lux-family")
-            .placement("hero")
-            .persona("Family", 1.0)
-            .persona("Luxury", 0.1),
+        CreativeSpec::new("lux-family").placement("hero").persona("Family", 1.0).persona("Luxury", 0.1),
         tagged("budget", "Budget"),
     ]);
     let mut p = person(&sel, &[("Luxury", 9), ("Family", 9)]);
@@ -316,10 +215,7 @@ fn rejected_creatives_are_never_shown_again() {
 
 #[test]
 fn frequency_caps_count_exposures_in_the_window() {
-    let sel = selector(vec![
-        tagged("lux", "Luxury").frequency_cap(2, 3_600),
-        tagged("budget", "Budget"),
-    ]);
+    let sel = selector(vec![tagged("lux", "Luxury").frequency_cap(2, 3_600), tagged("budget", "Budget")]);
     let mut p = person(&sel, &[("Luxury", 9)]);
     p.remember_exposure(Symbol::of("lux"), NOW - 7_200); // outside the window
     p.remember_exposure(Symbol::of("lux"), NOW - 600);
@@ -327,10 +223,7 @@ fn frequency_caps_count_exposures_in_the_window() {
     p.remember_exposure(Symbol::of("lux"), NOW - 60);
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["budget"]);
     // An hour later the window has passed.
-    assert_eq!(
-        picks(&sel, &p, &persona_engine::Context::at(NOW + 3_600), 1),
-        ["lux"]
-    );
+    assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW + 3_600), 1), ["lux"]);
 }
 
 #[test]
@@ -341,11 +234,7 @@ fn the_caller_can_exclude_creatives_already_on_the_page() {
     let mut s: Selection = sel.new_selection(2);
     s.exclude(sel.creative("lux").unwrap());
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
-    let ids: Vec<_> = s
-        .picks()
-        .iter()
-        .map(|x| sel.catalog().creative_id(x.creative))
-        .collect();
+    let ids: Vec<_> = s.picks().iter().map(|x| sel.catalog().creative_id(x.creative)).collect();
     assert_eq!(ids, ["budget"]);
     s.clear_exclusions();
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
@@ -356,35 +245,23 @@ fn the_caller_can_exclude_creatives_already_on_the_page() {
 fn fallback_is_used_only_when_nothing_else_is_eligible() {
     let sel = selector(vec![
         tagged("lux", "Luxury").needs("purchase"),
-        CreativeSpec::new("house-ad")
-            .placement("hero")
-            .fallback()
-            .priority(0.5),
+        CreativeSpec::new("house-ad").placement("hero").fallback().priority(0.5),
     ]);
     let mut p = person(&sel, &[("Luxury", 9)]);
-    assert_eq!(
-        picks(&sel, &p, &ctx(), 3),
-        ["lux"],
-        "fallback does not pad the selection"
-    );
+    assert_eq!(picks(&sel, &p, &ctx(), 3), ["lux"], "fallback does not pad the selection");
     p.consent = DataClasses::NONE;
     assert_eq!(picks(&sel, &p, &ctx(), 3), ["house-ad"]);
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(1);
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
-    assert_eq!(
-        s.picks()[0].reason.kind,
-        persona_engine::ReasonKind::Fallback
-    );
+    assert_eq!(s.picks()[0].reason.kind, persona_engine::ReasonKind::Fallback);
 }
 
 #[test]
 fn empty_only_when_the_placement_has_no_fallback() {
     let sel = selector(vec![
         tagged("lux", "Luxury").needs("purchase"),
-        CreativeSpec::new("side-house-ad")
-            .placement("sidebar")
-            .fallback(),
+        CreativeSpec::new("side-house-ad").placement("sidebar").fallback(),
     ]);
     let mut p = person(&sel, &[("Luxury", 9)]);
     p.consent = DataClasses::NONE;
@@ -396,8 +273,6 @@ fn a_placement_id_from_elsewhere_is_an_error() {
     let sel = selector(vec![tagged("lux", "Luxury")]);
     let p = person(&sel, &[]);
     let mut s = sel.new_selection(1);
-    let err = sel
-        .select(&p, &ctx(), persona_engine::PlacementId(99), &mut s)
-        .unwrap_err();
+    let err = sel.select(&p, &ctx(), persona_engine::PlacementId(99), &mut s).unwrap_err();
     assert_eq!(err.to_string(), "unknown placement '#99'");
 }

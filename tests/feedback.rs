@@ -13,10 +13,7 @@ fn thompson() -> SelectorConfig {
 }
 
 fn five_luxury() -> Vec<CreativeSpec> {
-    (0..5)
-        .map(|i| tagged(&format!("lux{i}"), "Luxury"))
-        .chain([tagged("fam", "Family")])
-        .collect()
+    (0..5).map(|i| tagged(&format!("lux{i}"), "Luxury")).chain([tagged("fam", "Family")]).collect()
 }
 
 fn record(
@@ -27,8 +24,7 @@ fn record(
     at: i64,
 ) {
     let creative = sel.creative(id).unwrap();
-    sel.record(p, &Feedback::new(creative, kind, &Context::at(at)))
-        .unwrap();
+    sel.record(p, &Feedback::new(creative, kind, &Context::at(at))).unwrap();
 }
 
 #[test]
@@ -41,14 +37,10 @@ fn thumbs_down_is_obeyed_on_next_pick() {
     record(&sel, &mut p, "lux4", FeedbackKind::Dismiss, NOW);
     let mut seen = std::collections::HashSet::new();
     for seed in 0..5_000u64 {
-        sel.select(&p, &ctx().with_seed(seed), hero, &mut s)
-            .unwrap();
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
         for pick in s.picks() {
             let id = sel.catalog().creative_id(pick.creative);
-            assert!(
-                id != "lux2" && id != "lux4",
-                "rejected creative {id} came back (seed {seed})"
-            );
+            assert!(id != "lux2" && id != "lux4", "rejected creative {id} came back (seed {seed})");
             seen.insert(id.to_owned());
         }
     }
@@ -59,18 +51,12 @@ fn thumbs_down_is_obeyed_on_next_pick() {
 #[test]
 fn thumbs_nudge_affinity_but_declared_preferences_win() {
     let sel = selector(vec![
-        CreativeSpec::new("lux-fam")
-            .placement("hero")
-            .persona("Luxury", 1.0)
-            .persona("Family", 0.5),
+        CreativeSpec::new("lux-fam").placement("hero").persona("Luxury", 1.0).persona("Family", 0.5),
         tagged("adv", "Adventure"),
     ]);
     let menu = sel.catalog().menu();
-    let (lux, fam, adv) = (
-        menu.id("Luxury").unwrap(),
-        menu.id("Family").unwrap(),
-        menu.id("Adventure").unwrap(),
-    );
+    let (lux, fam, adv) =
+        (menu.id("Luxury").unwrap(), menu.id("Family").unwrap(), menu.id("Adventure").unwrap());
     let mut p = person(&sel, &[("Luxury", 7), ("Family", 3)]);
     record(&sel, &mut p, "lux-fam", FeedbackKind::ThumbsUp, NOW);
     assert_eq!((p.scores.get(lux), p.scores.get(fam)), (8, 4));
@@ -95,37 +81,18 @@ fn memory_is_bounded() {
     let sel = selector(five_luxury());
     let mut p = person(&sel, &[("Luxury", 9)]);
     for i in 0..3_000 {
-        record(
-            &sel,
-            &mut p,
-            &format!("lux{}", i % 5),
-            FeedbackKind::Impression,
-            NOW + i,
-        );
-        record(
-            &sel,
-            &mut p,
-            &format!("lux{}", i % 5),
-            FeedbackKind::Click,
-            NOW + i,
-        );
+        record(&sel, &mut p, &format!("lux{}", i % 5), FeedbackKind::Impression, NOW + i);
+        record(&sel, &mut p, &format!("lux{}", i % 5), FeedbackKind::Click, NOW + i);
     }
     assert_eq!(p.exposures.len(), MAX_EXPOSURES);
     assert_eq!(p.engagements.len(), MAX_ENGAGEMENTS);
-    assert_eq!(
-        p.exposures.last().unwrap().at,
-        NOW + 2_999,
-        "the newest are kept"
-    );
+    assert_eq!(p.exposures.last().unwrap().at, NOW + 2_999, "the newest are kept");
 }
 
 #[test]
 fn fatigue_builds_without_engagement_and_fades() {
     let sel = selector_with(
-        vec![
-            tagged("lux", "Luxury"),
-            tagged("lux-b", "Luxury").priority(0.9),
-        ],
+        vec![tagged("lux", "Luxury"), tagged("lux-b", "Luxury").priority(0.9)],
         SelectorConfig::with_policy(Policy::Rules),
     );
     let mut p = person(&sel, &[("Luxury", 9)]);
@@ -137,38 +104,17 @@ fn fatigue_builds_without_engagement_and_fades() {
         record(&sel, &mut p, "lux", FeedbackKind::Impression, NOW - 60 + i);
     }
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
-    assert_eq!(
-        sel.catalog().creative_id(s.picks()[0].creative),
-        "lux-b",
-        "a tired creative yields"
-    );
+    assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "lux-b", "a tired creative yields");
     // Three fresh impressions: 1 − 0.15·3 ≈ 0.55 for "lux".
     let mut all = sel.new_selection(2);
     sel.select(&p, &ctx(), hero, &mut all).unwrap();
-    let tired = all
-        .picks()
-        .iter()
-        .find(|x| sel.catalog().creative_id(x.creative) == "lux")
-        .unwrap();
-    assert!(
-        (tired.reason.fatigue - 0.55).abs() < 0.01,
-        "{}",
-        tired.reason.fatigue
-    );
+    let tired = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((tired.reason.fatigue - 0.55).abs() < 0.01, "{}", tired.reason.fatigue);
     assert!(sel.explain(tired).contains("fatigue x0.55"));
     // Two days later the impressions weigh a quarter: 1 − 0.45/4.
-    sel.select(&p, &Context::at(NOW + 2 * DAY - 60), hero, &mut all)
-        .unwrap();
-    let rested = all
-        .picks()
-        .iter()
-        .find(|x| sel.catalog().creative_id(x.creative) == "lux")
-        .unwrap();
-    assert!(
-        (rested.reason.fatigue - (1.0 - 0.45 / 4.0)).abs() < 0.01,
-        "{}",
-        rested.reason.fatigue
-    );
+    sel.select(&p, &Context::at(NOW + 2 * DAY - 60), hero, &mut all).unwrap();
+    let rested = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((rested.reason.fatigue - (1.0 - 0.45 / 4.0)).abs() < 0.01, "{}", rested.reason.fatigue);
     // A click resets fatigue.
     record(&sel, &mut p, "lux", FeedbackKind::Click, NOW - 1);
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
@@ -183,23 +129,12 @@ fn bad_feedback_is_an_error_and_changes_nothing() {
     let before = p.clone();
     let lux = sel.creative("lux0").unwrap();
     for value in [-1.0, f64::NAN, f64::INFINITY, 2e9] {
-        let err = sel
-            .record(
-                &mut p,
-                &Feedback::new(lux, FeedbackKind::Conversion { value }, &ctx()),
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("feedback: field 'value': conversion value"),
-            "{err}"
-        );
+        let err =
+            sel.record(&mut p, &Feedback::new(lux, FeedbackKind::Conversion { value }, &ctx())).unwrap_err();
+        assert!(err.to_string().starts_with("feedback: field 'value': conversion value"), "{err}");
     }
     let err = sel
-        .record(
-            &mut p,
-            &Feedback::new(persona_engine::CreativeId(999), FeedbackKind::Click, &ctx()),
-        )
+        .record(&mut p, &Feedback::new(persona_engine::CreativeId(999), FeedbackKind::Click, &ctx()))
         .unwrap_err();
     assert_eq!(err.to_string(), "unknown creative '#999'");
     assert_eq!(p, before);

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use common::*;
 use persona_engine::{
-    Context, CreativeSpec, Device, Feedback, FeedbackKind, Policy, ReasonKind, Selector,
-    SelectorConfig,
+    Context, CreativeSpec, Device, Feedback, FeedbackKind, Policy, ReasonKind, Selector, SelectorConfig,
 };
 
 fn with(policy: Policy, creatives: Vec<CreativeSpec>) -> Selector {
@@ -18,11 +17,7 @@ fn with(policy: Policy, creatives: Vec<CreativeSpec>) -> Selector {
 }
 
 fn three() -> Vec<CreativeSpec> {
-    vec![
-        tagged("lux", "Luxury"),
-        tagged("fam", "Family"),
-        tagged("adv", "Adventure"),
-    ]
+    vec![tagged("lux", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]
 }
 
 /// Shows `id` `n` times to someone like `p` with `clicks` clicks.
@@ -31,11 +26,9 @@ fn teach(sel: &Selector, p: &persona_engine::Profile, id: &str, n: u32, clicks: 
     let mut q = p.clone();
     for i in 0..n {
         let moment = ctx();
-        sel.record(&mut q, &Feedback::new(c, FeedbackKind::Impression, &moment))
-            .unwrap();
+        sel.record(&mut q, &Feedback::new(c, FeedbackKind::Impression, &moment)).unwrap();
         if i < clicks {
-            sel.record(&mut q, &Feedback::new(c, FeedbackKind::Click, &moment))
-                .unwrap();
+            sel.record(&mut q, &Feedback::new(c, FeedbackKind::Click, &moment)).unwrap();
         }
         q.exposures.clear();
     }
@@ -47,8 +40,7 @@ fn counts(sel: &Selector, p: &persona_engine::Profile, seeds: u64) -> HashMap<St
     let mut out = HashMap::new();
     for seed in 0..seeds {
         sel.select(p, &ctx().with_seed(seed), hero, &mut s).unwrap();
-        *out.entry(sel.catalog().creative_id(s.picks()[0].creative).to_owned())
-            .or_default() += 1;
+        *out.entry(sel.catalog().creative_id(s.picks()[0].creative).to_owned()).or_default() += 1;
     }
     out
 }
@@ -65,8 +57,7 @@ fn cold_start_follows_the_personas() {
     let sel = with(Policy::Greedy, three());
     let p = person(&sel, &[("Family", 9)]);
     let mut s = sel.new_selection(1);
-    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s)
-        .unwrap();
+    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     let r = s.picks()[0].reason;
     assert!((r.estimate - 0.05).abs() < 1e-6, "{r:?}");
     assert_eq!(r.kind, ReasonKind::PersonaMatch);
@@ -81,36 +72,18 @@ fn clicks_teach_which_creative_works_for_a_persona() {
     teach(&sel, &p, "adv", 400, 60); // 15%
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["adv"]);
     let mut s = sel.new_selection(1);
-    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s)
-        .unwrap();
+    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     let pick = s.picks()[0];
     assert_eq!(pick.reason.kind, ReasonKind::Learned);
-    assert!(
-        sel.explain(&pick).contains("learned click rate"),
-        "{}",
-        sel.explain(&pick)
-    );
+    assert!(sel.explain(&pick).contains("learned click rate"), "{}", sel.explain(&pick));
     // The counts landed in every cell.
     let adv = sel.creative("adv").unwrap();
     let stats = sel.stats();
-    assert_eq!(
-        (stats.overall(adv).impressions, stats.overall(adv).clicks),
-        (400, 60)
-    );
-    assert_eq!(
-        stats
-            .segment(adv, sel.catalog().menu().get("Family"))
-            .clicks,
-        60
-    );
+    assert_eq!((stats.overall(adv).impressions, stats.overall(adv).clicks), (400, 60));
+    assert_eq!(stats.segment(adv, sel.catalog().menu().get("Family")).clicks, 60);
     assert_eq!(stats.segment(adv, None).clicks, 0);
     assert_eq!(stats.device(adv, Device::Desktop).impressions, 400);
-    assert_eq!(
-        stats
-            .daypart(adv, persona_engine::Daypart::Evening)
-            .impressions,
-        400
-    );
+    assert_eq!(stats.daypart(adv, persona_engine::Daypart::Evening).impressions, 400);
 }
 
 #[test]
@@ -122,13 +95,8 @@ fn sparse_segments_borrow_strength_from_the_creative() {
                                              // daypart record lifts it above its no-match prior.
     let lux = person(&sel, &[("Luxury", 9)]);
     let mut s = sel.new_selection(3);
-    sel.select(&lux, &ctx(), sel.placement("hero").unwrap(), &mut s)
-        .unwrap();
-    let adv = s
-        .picks()
-        .iter()
-        .find(|x| sel.catalog().creative_id(x.creative) == "adv")
-        .unwrap();
+    sel.select(&lux, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
+    let adv = s.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "adv").unwrap();
     assert!(adv.reason.estimate > 0.05, "{:?}", adv.reason);
     assert!(adv.reason.evidence > 0.0);
 }
@@ -139,18 +107,9 @@ fn a_new_creative_starts_from_its_persona_match() {
     let p = person(&sel, &[("Luxury", 9)]);
     teach(&sel, &p, "fam", 1_000, 10);
     let mut s = sel.new_selection(3);
-    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s)
-        .unwrap();
-    let lux = s
-        .picks()
-        .iter()
-        .find(|x| sel.catalog().creative_id(x.creative) == "lux")
-        .unwrap();
-    assert!(
-        (lux.reason.estimate - 0.05).abs() < 1e-6,
-        "{:?}",
-        lux.reason
-    );
+    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
+    let lux = s.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((lux.reason.estimate - 0.05).abs() < 1e-6, "{:?}", lux.reason);
 }
 
 #[test]
@@ -158,8 +117,7 @@ fn greedy_propensity_is_one_and_epsilon_is_exact() {
     let sel = with(Policy::Greedy, three());
     let p = person(&sel, &[("Family", 9)]);
     let mut s = sel.new_selection(3);
-    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s)
-        .unwrap();
+    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     assert!(s.picks().iter().all(|x| x.propensity == 1.0));
 
     let sel = with(Policy::EpsilonGreedy { epsilon: 0.3 }, three());
@@ -169,8 +127,7 @@ fn greedy_propensity_is_one_and_epsilon_is_exact() {
     let mut seen: HashMap<String, u32> = HashMap::new();
     let n = 20_000;
     for seed in 0..n {
-        sel.select(&p, &ctx().with_seed(seed), hero, &mut s)
-            .unwrap();
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
         let pick = s.picks()[0];
         let id = sel.catalog().creative_id(pick.creative).to_owned();
         *seen.entry(id.clone()).or_default() += 1;
@@ -180,19 +137,13 @@ fn greedy_propensity_is_one_and_epsilon_is_exact() {
     assert!((reported["lux"] - 0.1).abs() < 1e-6, "{reported:?}");
     for (id, p) in &reported {
         let freq = f64::from(seen[id]) / n as f64;
-        assert!(
-            (freq - f64::from(*p)).abs() < 0.015,
-            "{id}: frequency {freq} vs propensity {p}"
-        );
+        assert!((freq - f64::from(*p)).abs() < 0.015, "{id}: frequency {freq} vs propensity {p}");
     }
 }
 
 #[test]
 fn softmax_and_thompson_propensities_match_how_often_they_pick() {
-    for (policy, tolerance) in [
-        (Policy::Softmax { temperature: 0.3 }, 0.015),
-        (Policy::Thompson, 0.06),
-    ] {
+    for (policy, tolerance) in [(Policy::Softmax { temperature: 0.3 }, 0.015), (Policy::Thompson, 0.06)] {
         let sel = with(policy, three());
         let p = person(&sel, &[("Family", 8), ("Luxury", 7)]);
         let hero = sel.placement("hero").unwrap();
@@ -201,8 +152,7 @@ fn softmax_and_thompson_propensities_match_how_often_they_pick() {
         let mut seen: HashMap<String, u32> = HashMap::new();
         let n = 10_000;
         for seed in 0..n {
-            sel.select(&p, &ctx().with_seed(seed), hero, &mut s)
-                .unwrap();
+            sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
             let pick = s.picks()[0];
             assert!(pick.propensity > 0.0 && pick.propensity <= 1.0);
             let id = sel.catalog().creative_id(pick.creative).to_owned();
@@ -225,22 +175,17 @@ fn softmax_and_thompson_propensities_match_how_often_they_pick() {
 fn the_same_seed_replays_the_same_picks() {
     let sel = with(
         Policy::Thompson,
-        (0..30)
-            .map(|i| tagged(&format!("c{i}"), ["Luxury", "Family"][i % 2]))
-            .collect(),
+        (0..30).map(|i| tagged(&format!("c{i}"), ["Luxury", "Family"][i % 2])).collect(),
     );
     let p = person(&sel, &[("Family", 8), ("Luxury", 8)]);
     let hero = sel.placement("hero").unwrap();
     let (mut a, mut b) = (sel.new_selection(5), sel.new_selection(5));
     let mut differs = 0;
     for seed in 0..200 {
-        sel.select(&p, &ctx().with_seed(seed), hero, &mut a)
-            .unwrap();
-        sel.select(&p, &ctx().with_seed(seed), hero, &mut b)
-            .unwrap();
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut a).unwrap();
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut b).unwrap();
         assert_eq!(a.picks(), b.picks());
-        sel.select(&p, &ctx().with_seed(seed + 1_000), hero, &mut b)
-            .unwrap();
+        sel.select(&p, &ctx().with_seed(seed + 1_000), hero, &mut b).unwrap();
         differs += usize::from(a.picks() != b.picks());
     }
     assert!(differs > 150, "seeds barely matter: {differs}");
@@ -257,36 +202,18 @@ fn shadow_mode_serves_the_rules_and_reports_the_learner() {
     assert!(sel.is_shadow(hero));
     let mut s = sel.new_selection(1);
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
-    assert_eq!(
-        sel.catalog().creative_id(s.picks()[0].creative),
-        "fam",
-        "served by the rules"
-    );
+    assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "fam", "served by the rules");
     assert_eq!(s.picks()[0].propensity, 1.0);
-    assert_eq!(
-        sel.catalog().creative_id(s.shadow_picks()[0].creative),
-        "adv",
-        "what learning would show"
-    );
+    assert_eq!(sel.catalog().creative_id(s.shadow_picks()[0].creative), "adv", "what learning would show");
     // It keeps learning from outcomes while in shadow.
-    let before = sel
-        .stats()
-        .overall(sel.creative("fam").unwrap())
-        .impressions;
+    let before = sel.stats().overall(sel.creative("fam").unwrap()).impressions;
     teach(&sel, &p, "fam", 10, 0);
-    assert_eq!(
-        sel.stats()
-            .overall(sel.creative("fam").unwrap())
-            .impressions,
-        before + 10
-    );
+    assert_eq!(sel.stats().overall(sel.creative("fam").unwrap()).impressions, before + 10);
     sel.set_shadow(hero, false).unwrap();
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
     assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "adv");
     assert!(s.shadow_picks().is_empty());
-    assert!(sel
-        .set_shadow(persona_engine::PlacementId(9), true)
-        .is_err());
+    assert!(sel.set_shadow(persona_engine::PlacementId(9), true).is_err());
 }
 
 #[test]
@@ -303,25 +230,16 @@ fn learning_config_errors_name_the_field() {
     ];
     for (policy, want) in bad {
         let cat = persona_engine::Catalog::compile(&spec(three())).unwrap();
-        assert_eq!(
-            Selector::new(cat, SelectorConfig::with_policy(policy))
-                .unwrap_err()
-                .to_string(),
-            want
-        );
+        assert_eq!(Selector::new(cat, SelectorConfig::with_policy(policy)).unwrap_err().to_string(), want);
     }
-    let err = SelectorConfig::from_json(
-        r#"{"learning":{"policy":{"kind":"thompson"},"ctr_no_match":2}}"#,
-    )
-    .unwrap_err();
+    let err = SelectorConfig::from_json(r#"{"learning":{"policy":{"kind":"thompson"},"ctr_no_match":2}}"#)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "selector config: field 'learning.ctr_no_match': 2 must be strictly between 0 and 1"
     );
-    let ok = SelectorConfig::from_json(
-        r#"{"learning":{"policy":{"kind":"epsilon_greedy","epsilon":0.05}}}"#,
-    )
-    .unwrap();
+    let ok = SelectorConfig::from_json(r#"{"learning":{"policy":{"kind":"epsilon_greedy","epsilon":0.05}}}"#)
+        .unwrap();
     assert_eq!(ok.learning.policy, Policy::EpsilonGreedy { epsilon: 0.05 });
     let err = SelectorConfig::from_json(r#"{"learning":{"policy":{"kind":"ucb"}}}"#).unwrap_err();
     assert!(err.to_string().contains("unknown variant `ucb`"), "{err}");
@@ -340,8 +258,7 @@ fn record_from_one_thread_while_others_select() {
                 let mut s = sel.new_selection(2);
                 let mut n = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    sel.select(&p, &ctx().with_seed(n * 2 + t), hero, &mut s)
-                        .unwrap();
+                    sel.select(&p, &ctx().with_seed(n * 2 + t), hero, &mut s).unwrap();
                     assert_eq!(s.len(), 2);
                     n += 1;
                 }
@@ -353,24 +270,15 @@ fn record_from_one_thread_while_others_select() {
     let mut q = p.clone();
     for i in 0..20_000 {
         let moment = Context::at(NOW + i).with_device(Device::Mobile);
-        sel.record(
-            &mut q,
-            &Feedback::new(adv, FeedbackKind::Impression, &moment),
-        )
-        .unwrap();
+        sel.record(&mut q, &Feedback::new(adv, FeedbackKind::Impression, &moment)).unwrap();
         if i % 10 == 0 {
-            sel.record(&mut q, &Feedback::new(adv, FeedbackKind::Click, &moment))
-                .unwrap();
+            sel.record(&mut q, &Feedback::new(adv, FeedbackKind::Click, &moment)).unwrap();
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let selections: u64 = readers.into_iter().map(|h| h.join().unwrap()).sum();
     assert!(selections > 0);
     let c = sel.stats().overall(adv);
-    assert_eq!(
-        (c.impressions, c.clicks),
-        (20_000, 2_000),
-        "no event lost or counted twice"
-    );
+    assert_eq!((c.impressions, c.clicks), (20_000, 2_000), "no event lost or counted twice");
     assert_eq!(sel.stats().device(adv, Device::Mobile).impressions, 20_000);
 }

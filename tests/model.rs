@@ -19,23 +19,15 @@ const MODEL: &str = r#"{
 }"#;
 
 fn signal(name: &str, value: f32, class: DataClass, at: i64) -> Signal {
-    Signal {
-        name: name.into(),
-        value,
-        class,
-        at,
-    }
+    Signal { name: name.into(), value, class, at }
 }
 
 fn profile(consent: DataClasses) -> Profile {
     let mut p = Profile::new(3, NOW - 100 * DAY);
     p.consent = consent;
-    p.add_signal(signal("viewed_5star", 2.0, DataClass::Behavioral, NOW))
-        .unwrap();
-    p.add_signal(signal("bought_first_class", 1.0, DataClass::Purchase, NOW))
-        .unwrap();
-    p.add_signal(signal("income_band_high", 1.0, DataClass::ThirdParty, NOW))
-        .unwrap();
+    p.add_signal(signal("viewed_5star", 2.0, DataClass::Behavioral, NOW)).unwrap();
+    p.add_signal(signal("bought_first_class", 1.0, DataClass::Purchase, NOW)).unwrap();
+    p.add_signal(signal("income_band_high", 1.0, DataClass::ThirdParty, NOW)).unwrap();
     p
 }
 
@@ -58,9 +50,7 @@ fn consented_signals_score_and_record_their_sources() {
     assert_eq!(all.get(lux), 9);
     assert_eq!(
         all.sources(lux),
-        DataClasses::only(DataClass::Behavioral)
-            .with(DataClass::Purchase)
-            .with(DataClass::ThirdParty)
+        DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase).with(DataClass::ThirdParty)
     );
     // Only behavioural consent: logit = -2 + 2 = 0 → 5, built on behavioural data only.
     let some = model.score(&profile(DataClasses::only(DataClass::Behavioral)), NOW);
@@ -79,20 +69,10 @@ fn signals_decay_with_the_half_life() {
     assert!((model.decay(NOW, NOW) - 1.0).abs() < 1e-12);
     assert!((model.decay(NOW - 10 * DAY, NOW) - 0.5).abs() < 1e-12);
     assert!((model.decay(NOW - 20 * DAY, NOW) - 0.25).abs() < 1e-12);
-    assert_eq!(
-        model.decay(NOW + DAY, NOW),
-        1.0,
-        "a future signal counts fully"
-    );
+    assert_eq!(model.decay(NOW + DAY, NOW), 1.0, "a future signal counts fully");
     let mut p = Profile::new(3, NOW);
     p.consent = DataClasses::ALL;
-    p.add_signal(signal(
-        "bought_first_class",
-        2.0,
-        DataClass::Purchase,
-        NOW - 10 * DAY,
-    ))
-    .unwrap();
+    p.add_signal(signal("bought_first_class", 2.0, DataClass::Purchase, NOW - 10 * DAY)).unwrap();
     let lux = menu.id("Luxury").unwrap();
     // Fresh: -2 + 4 = 2 → 8. Ten days old: -2 + 2 = 0 → 5. Sixty days: ≈ -1.97 → 1.
     assert_eq!(model.score(&p, NOW - 10 * DAY).get(lux), 8);
@@ -105,13 +85,9 @@ fn the_model_explains_which_signals_moved_a_score() {
     let menu = menu();
     let model = PersonaModel::from_json(&menu, MODEL).unwrap();
     let mut p = profile(DataClasses::ALL.without(DataClass::ThirdParty));
-    p.add_signal(signal("viewed_5star", 1.0, DataClass::Behavioral, NOW))
-        .unwrap();
+    p.add_signal(signal("viewed_5star", 1.0, DataClass::Behavioral, NOW)).unwrap();
     let why = model.explain(&p, menu.id("Luxury").unwrap(), NOW);
-    let names: Vec<(&str, f64)> = why
-        .iter()
-        .map(|c| (c.signal.as_str(), c.contribution))
-        .collect();
+    let names: Vec<(&str, f64)> = why.iter().map(|c| (c.signal.as_str(), c.contribution)).collect();
     // viewed_5star: 2 + 1 observations → 3.0; bought_first_class: 2.0; third party absent.
     assert_eq!(names, [("viewed_5star", 3.0), ("bought_first_class", 2.0)]);
 }
@@ -121,8 +97,7 @@ fn apply_keeps_imported_scores_for_unmodelled_personas() {
     let menu = menu();
     let model = PersonaModel::from_json(&menu, MODEL).unwrap();
     let mut p = profile(DataClasses::ALL);
-    p.set_score(&menu, "Budget", 8, DataClasses::only(DataClass::Purchase))
-        .unwrap();
+    p.set_score(&menu, "Budget", 8, DataClasses::only(DataClass::Purchase)).unwrap();
     model.apply(&mut p, NOW);
     assert_eq!(p.scores.get(menu.id("Luxury").unwrap()), 9);
     assert_eq!(p.scores.get(menu.id("Budget").unwrap()), 8);
@@ -132,53 +107,31 @@ fn apply_keeps_imported_scores_for_unmodelled_personas() {
 fn model_errors_name_the_field() {
     let menu = menu();
     let err = PersonaModel::from_json(&menu, r#"{"personas":{"Lux":{"weights":{}}}}"#).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "persona model: field 'personas.Lux': unknown persona 'Lux'"
-    );
+    assert_eq!(err.to_string(), "persona model: field 'personas.Lux': unknown persona 'Lux'");
     let err = PersonaModel::from_json(&menu, r#"{"half_life_days":0,"personas":{}}"#).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "persona model: field 'half_life_days': 0 must be finite and > 0"
-    );
-    let err = PersonaModel::from_json(&menu, r#"{"personas":{"Luxury":{"weights":{"x":1e400}}}}"#)
-        .unwrap_err();
-    assert!(
-        err.to_string().starts_with("persona model: invalid JSON"),
-        "{err}"
-    );
+    assert_eq!(err.to_string(), "persona model: field 'half_life_days': 0 must be finite and > 0");
+    let err =
+        PersonaModel::from_json(&menu, r#"{"personas":{"Luxury":{"weights":{"x":1e400}}}}"#).unwrap_err();
+    assert!(err.to_string().starts_with("persona model: invalid JSON"), "{err}");
     let spec = persona_engine::PersonaModelSpec {
         half_life_days: 1.0,
         personas: vec![(
             "Luxury".into(),
-            persona_engine::model::PersonaWeights {
-                bias: 0.0,
-                weights: vec![("x".into(), f64::NAN)],
-            },
+            persona_engine::model::PersonaWeights { bias: 0.0, weights: vec![("x".into(), f64::NAN)] },
         )],
     };
     let err = PersonaModel::compile(&menu, &spec).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "persona model: field 'personas.Luxury.weights.x': NaN is not finite"
-    );
+    assert_eq!(err.to_string(), "persona model: field 'personas.Luxury.weights.x': NaN is not finite");
 }
 
 #[test]
 fn bad_signals_are_rejected() {
     let mut p = Profile::new(3, NOW);
-    let err = p
-        .add_signal(signal("x", f32::NAN, DataClass::Behavioral, NOW))
-        .unwrap_err();
+    let err = p.add_signal(signal("x", f32::NAN, DataClass::Behavioral, NOW)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "profile: field 'signals[0].value': signal 'x' has value NaN (must be finite)"
     );
-    let err = p
-        .add_signal(signal("", 1.0, DataClass::Behavioral, NOW))
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "profile: field 'signals[0].name': signal name is empty"
-    );
+    let err = p.add_signal(signal("", 1.0, DataClass::Behavioral, NOW)).unwrap_err();
+    assert_eq!(err.to_string(), "profile: field 'signals[0].name': signal name is empty");
 }

@@ -11,21 +11,10 @@ fn a_profile_round_trips_through_json() {
     let sel = selector(vec![tagged("a", "Luxury")]);
     let menu = sel.catalog().menu();
     let mut p = person(&sel, &[("Luxury", 9), ("Budget", 3)]);
-    p.set_score(
-        menu,
-        "Family",
-        7,
-        DataClasses::only(DataClass::Purchase).with(DataClass::Declared),
-    )
-    .unwrap();
+    p.set_score(menu, "Family", 7, DataClasses::only(DataClass::Purchase).with(DataClass::Declared)).unwrap();
     p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Location);
-    p.add_signal(Signal {
-        name: "viewed".into(),
-        value: 2.5,
-        class: DataClass::Behavioral,
-        at: NOW - 5,
-    })
-    .unwrap();
+    p.add_signal(Signal { name: "viewed".into(), value: 2.5, class: DataClass::Behavioral, at: NOW - 5 })
+        .unwrap();
     p.declare_like(menu, "Adventure").unwrap();
     p.declare_dislike(menu, "Budget").unwrap();
     p.remember_exposure(Symbol::of("a"), NOW - 60);
@@ -42,10 +31,7 @@ fn bare_scores_and_defaults_are_accepted() {
     let menu = sel.catalog().menu();
     let p = Profile::from_json(menu, r#"{"persona_scores":{"Luxury":8}}"#).unwrap();
     assert_eq!(p.scores.get(menu.id("Luxury").unwrap()), 8);
-    assert_eq!(
-        p.scores.sources(menu.id("Luxury").unwrap()),
-        DataClasses::NONE
-    );
+    assert_eq!(p.scores.sources(menu.id("Luxury").unwrap()), DataClasses::NONE);
     assert_eq!(p.consent, DataClasses::NONE);
 }
 
@@ -54,52 +40,27 @@ fn bad_profile_json_names_the_problem() {
     let sel = selector(vec![tagged("a", "Luxury")]);
     let menu = sel.catalog().menu();
     let cases = [
-        (
-            r#"{"persona_scores":{"Lux":8}}"#,
-            "profile: field 'persona_scores': unknown persona 'Lux'",
-        ),
+        (r#"{"persona_scores":{"Lux":8}}"#, "profile: field 'persona_scores': unknown persona 'Lux'"),
         (
             r#"{"persona_scores":{"Luxury":12}}"#,
             "persona 'Luxury': score 12 is out of range (scores are 0..=9)",
         ),
-        (
-            r#"{"dislikes":["Nope"]}"#,
-            "profile: field 'dislikes': unknown persona 'Nope'",
-        ),
-        (
-            r#"{"likes":["Nope"]}"#,
-            "profile: field 'likes': unknown persona 'Nope'",
-        ),
+        (r#"{"dislikes":["Nope"]}"#, "profile: field 'dislikes': unknown persona 'Nope'"),
+        (r#"{"likes":["Nope"]}"#, "profile: field 'likes': unknown persona 'Nope'"),
     ];
     for (json, want) in cases {
-        assert_eq!(
-            Profile::from_json(menu, json).unwrap_err().to_string(),
-            want,
-            "{json}"
-        );
+        assert_eq!(Profile::from_json(menu, json).unwrap_err().to_string(), want, "{json}");
     }
     for (json, want) in [
         (r#"{"consent":["browsing"]}"#, "unknown variant `browsing`"),
-        (
-            r#"{"persona_scores":{"Luxury":-1}}"#,
-            "a persona score is a number 0..=9",
-        ),
-        (
-            r#"{"suppressed":["xyz"]}"#,
-            "a key is 16 hex digits, got 'xyz'",
-        ),
+        (r#"{"persona_scores":{"Luxury":-1}}"#, "a persona score is a number 0..=9"),
+        (r#"{"suppressed":["xyz"]}"#, "a key is 16 hex digits, got 'xyz'"),
         (r#"{"visits":1,"visits":2}"#, "duplicate field `visits`"),
         (r#"{"vists":1}"#, "unknown field `vists`"),
-        (
-            r#"{"persona_scores":{"Luxury":1,"Luxury":2}}"#,
-            "duplicate key 'Luxury'",
-        ),
+        (r#"{"persona_scores":{"Luxury":1,"Luxury":2}}"#, "duplicate key 'Luxury'"),
     ] {
         let err = Profile::from_json(menu, json).unwrap_err().to_string();
-        assert!(
-            err.starts_with("profile: invalid JSON") && err.contains(want),
-            "{json}: {err}"
-        );
+        assert!(err.starts_with("profile: invalid JSON") && err.contains(want), "{json}: {err}");
     }
 }
 
@@ -109,10 +70,7 @@ fn a_catalog_spec_round_trips_through_json() {
     let json = spec.to_json().unwrap();
     let again = CatalogSpec::from_json(&json).unwrap();
     assert_eq!(again.to_json().unwrap(), json);
-    let (a, b) = (
-        Catalog::compile(&spec).unwrap(),
-        Catalog::compile(&again).unwrap(),
-    );
+    let (a, b) = (Catalog::compile(&spec).unwrap(), Catalog::compile(&again).unwrap());
     assert_eq!(a.len(), b.len());
     for i in 0..a.len() {
         let id = persona_engine::CreativeId(i as u32);

@@ -14,17 +14,8 @@ fn top_picks(sel: &Selector, who: &sample::Person) -> Vec<Vec<String>> {
     PLACEMENTS
         .iter()
         .map(|name| {
-            sel.select(
-                &who.profile,
-                &who.context,
-                sel.placement(name).unwrap(),
-                &mut s,
-            )
-            .unwrap();
-            s.picks()
-                .iter()
-                .map(|p| sel.catalog().creative_id(p.creative).to_owned())
-                .collect()
+            sel.select(&who.profile, &who.context, sel.placement(name).unwrap(), &mut s).unwrap();
+            s.picks().iter().map(|p| sel.catalog().creative_id(p.creative).to_owned()).collect()
         })
         .collect()
 }
@@ -35,32 +26,14 @@ fn the_sample_catalog_is_realistic() {
     assert!(spec.personas.len() >= 12);
     assert!(spec.creatives.len() >= 60);
     assert!(spec.placements.len() >= 3);
-    assert!(
-        spec.creatives
-            .iter()
-            .filter(|c| c.schedule.is_some())
-            .count()
-            >= 5
-    );
-    assert!(
-        spec.creatives
-            .iter()
-            .filter(|c| c.targeting.is_some())
-            .count()
-            >= 10
-    );
+    assert!(spec.creatives.iter().filter(|c| c.schedule.is_some()).count() >= 5);
+    assert!(spec.creatives.iter().filter(|c| c.targeting.is_some()).count() >= 10);
     for level in ["generic", "segment", "personal", "intimate"] {
-        assert!(
-            spec.creatives.iter().any(|c| c.intimacy == level),
-            "no {level} creative"
-        );
+        assert!(spec.creatives.iter().any(|c| c.intimacy == level), "no {level} creative");
     }
     let cat = Catalog::compile(&spec).unwrap();
     for name in PLACEMENTS {
-        assert!(
-            cat.candidate_count(cat.placement(name).unwrap()) >= 12,
-            "{name}"
-        );
+        assert!(cat.candidate_count(cat.placement(name).unwrap()) >= 12, "{name}");
     }
 }
 
@@ -87,30 +60,15 @@ fn different_people_see_different_things() {
 fn the_person_without_consent_only_sees_what_needs_no_data() {
     let sel = selector();
     let people = sample::people(sel.catalog().menu()).unwrap();
-    let visitor = people
-        .iter()
-        .find(|p| p.profile.consent == DataClasses::NONE)
-        .unwrap();
+    let visitor = people.iter().find(|p| p.profile.consent == DataClasses::NONE).unwrap();
     let mut s = sel.new_selection(5);
     for name in PLACEMENTS {
-        sel.select(
-            &visitor.profile,
-            &visitor.context,
-            sel.placement(name).unwrap(),
-            &mut s,
-        )
-        .unwrap();
+        sel.select(&visitor.profile, &visitor.context, sel.placement(name).unwrap(), &mut s).unwrap();
         assert!(!s.is_empty(), "{name}");
         for pick in s.picks() {
-            assert_eq!(
-                sel.catalog().data_needs(pick.creative),
-                Some(DataClasses::NONE)
-            );
+            assert_eq!(sel.catalog().data_needs(pick.creative), Some(DataClasses::NONE));
             assert!(sel.catalog().intimacy(pick.creative) <= Some(Intimacy::Segment));
-            assert_eq!(
-                pick.reason.persona, None,
-                "third-party scores must not be used"
-            );
+            assert_eq!(pick.reason.persona, None, "third-party scores must not be used");
         }
     }
 }
@@ -121,19 +79,10 @@ fn the_person_who_declared_a_dislike_never_sees_it() {
     let menu = sel.catalog().menu();
     let luxury = menu.id("Luxury Travel").unwrap();
     let people = sample::people(menu).unwrap();
-    let who = people
-        .iter()
-        .find(|p| p.profile.dislikes.contains(&luxury))
-        .unwrap();
+    let who = people.iter().find(|p| p.profile.dislikes.contains(&luxury)).unwrap();
     let mut s = sel.new_selection(10);
     for name in PLACEMENTS {
-        sel.select(
-            &who.profile,
-            &who.context,
-            sel.placement(name).unwrap(),
-            &mut s,
-        )
-        .unwrap();
+        sel.select(&who.profile, &who.context, sel.placement(name).unwrap(), &mut s).unwrap();
         for pick in s.picks() {
             assert!(
                 sel.catalog().tags(pick.creative).all(|(p, _)| p != luxury),
@@ -146,12 +95,7 @@ fn the_person_who_declared_a_dislike_never_sees_it() {
 
 #[test]
 fn synthetic_catalogs_are_deterministic_and_valid() {
-    let shape = Synthetic {
-        personas: 40,
-        placements: 3,
-        creatives: 1_000,
-        seed: 42,
-    };
+    let shape = Synthetic { personas: 40, placements: 3, creatives: 1_000, seed: 42 };
     let a = shape.spec().to_json().unwrap();
     assert_eq!(a, shape.spec().to_json().unwrap());
     let cat = Catalog::compile(&shape.spec()).unwrap();

@@ -16,18 +16,11 @@ fn selector(creatives: Vec<CreativeSpec>) -> persona_engine::Selector {
     selector_with(creatives, rules())
 }
 
-fn scored(
-    sel: &persona_engine::Selector,
-    p: &persona_engine::Profile,
-    k: usize,
-) -> Vec<(String, f32)> {
+fn scored(sel: &persona_engine::Selector, p: &persona_engine::Profile, k: usize) -> Vec<(String, f32)> {
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(k);
     sel.select(p, &ctx(), hero, &mut s).unwrap();
-    s.picks()
-        .iter()
-        .map(|x| (sel.catalog().creative_id(x.creative).to_owned(), x.score))
-        .collect()
+    s.picks().iter().map(|x| (sel.catalog().creative_id(x.creative).to_owned(), x.score)).collect()
 }
 
 fn close(a: f32, b: f32) -> bool {
@@ -52,10 +45,7 @@ fn score_follows_the_contract() {
 
 #[test]
 fn the_threshold_is_configurable() {
-    let config = SelectorConfig {
-        threshold: 5,
-        ..rules()
-    };
+    let config = SelectorConfig { threshold: 5, ..rules() };
     let sel = selector_with(vec![tagged("c", "Budget")], config);
     let p = person(&sel, &[("Budget", 6)]);
     assert!(close(scored(&sel, &p, 1)[0].1, 0.05 + 6.0 / 9.0));
@@ -63,11 +53,7 @@ fn the_threshold_is_configurable() {
 
 #[test]
 fn the_best_persona_match_wins() {
-    let sel = selector(vec![
-        tagged("lux", "Luxury"),
-        tagged("family", "Family"),
-        tagged("adv", "Adventure"),
-    ]);
+    let sel = selector(vec![tagged("lux", "Luxury"), tagged("family", "Family"), tagged("adv", "Adventure")]);
     let p = person(&sel, &[("Family", 9), ("Luxury", 7)]);
     let ids: Vec<String> = scored(&sel, &p, 3).into_iter().map(|x| x.0).collect();
     assert_eq!(ids, ["family", "lux", "adv"]);
@@ -84,16 +70,9 @@ fn without_a_high_persona_priority_and_context_rank() {
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(3);
     sel.select(&p, &ctx(), hero, &mut s).unwrap();
-    let ids: Vec<_> = s
-        .picks()
-        .iter()
-        .map(|x| sel.catalog().creative_id(x.creative))
-        .collect();
+    let ids: Vec<_> = s.picks().iter().map(|x| sel.catalog().creative_id(x.creative)).collect();
     assert_eq!(ids, ["boosted", "high", "low"]);
-    assert!(s
-        .picks()
-        .iter()
-        .all(|x| x.reason.kind == ReasonKind::Priority));
+    assert!(s.picks().iter().all(|x| x.reason.kind == ReasonKind::Priority));
 }
 
 #[test]
@@ -108,20 +87,13 @@ fn declared_likes_beat_inferred_scores() {
 
 #[test]
 fn ties_break_on_priority_then_catalog_order() {
-    let config = SelectorConfig {
-        max_per_persona: 0,
-        prior: 0.0,
-        ..rules()
-    };
+    let config = SelectorConfig { max_per_persona: 0, prior: 0.0, ..rules() };
     let sel = selector_with(
         vec![
             tagged("a", "Luxury").priority(1.0),
             tagged("b", "Luxury").priority(1.0),
             // Same score as a and b (2 · 0.5 = 1 · 1), higher priority.
-            CreativeSpec::new("c")
-                .placement("hero")
-                .persona("Luxury", 0.5)
-                .priority(2.0),
+            CreativeSpec::new("c").placement("hero").persona("Luxury", 0.5).priority(2.0),
         ],
         config,
     );
@@ -137,14 +109,9 @@ fn ties_break_on_priority_then_catalog_order() {
 
 #[test]
 fn picks_are_distinct_and_best_first() {
-    let config = SelectorConfig {
-        max_per_persona: 0,
-        ..rules()
-    };
+    let config = SelectorConfig { max_per_persona: 0, ..rules() };
     let sel = selector_with(
-        (0..20)
-            .map(|i| tagged(&format!("c{i}"), "Luxury").priority(1.0 + i as f64))
-            .collect(),
+        (0..20).map(|i| tagged(&format!("c{i}"), "Luxury").priority(1.0 + i as f64)).collect(),
         config,
     );
     let p = person(&sel, &[("Luxury", 9)]);
@@ -166,18 +133,8 @@ fn at_most_m_picks_share_a_persona_theme() {
     let sel = selector(creatives.clone());
     let p = person(&sel, &[("Luxury", 9), ("Family", 8)]);
     let ids: Vec<String> = scored(&sel, &p, 4).into_iter().map(|x| x.0).collect();
-    assert_eq!(
-        ids,
-        ["lux1", "lux2", "family", "budget"],
-        "default: at most 2 per theme"
-    );
-    let one = selector_with(
-        creatives,
-        SelectorConfig {
-            max_per_persona: 1,
-            ..rules()
-        },
-    );
+    assert_eq!(ids, ["lux1", "lux2", "family", "budget"], "default: at most 2 per theme");
+    let one = selector_with(creatives, SelectorConfig { max_per_persona: 1, ..rules() });
     let ids: Vec<String> = scored(&one, &p, 4).into_iter().map(|x| x.0).collect();
     assert_eq!(ids, ["lux1", "family", "budget"]);
 }
@@ -185,12 +142,8 @@ fn at_most_m_picks_share_a_persona_theme() {
 #[test]
 fn an_exclusion_group_never_appears_twice() {
     let sel = selector(vec![
-        tagged("offer-large", "Luxury")
-            .exclusion_group("winter-offer")
-            .priority(3.0),
-        tagged("offer-small", "Family")
-            .exclusion_group("winter-offer")
-            .priority(2.0),
+        tagged("offer-large", "Luxury").exclusion_group("winter-offer").priority(3.0),
+        tagged("offer-small", "Family").exclusion_group("winter-offer").priority(2.0),
         tagged("other", "Budget"),
     ]);
     let p = person(&sel, &[("Luxury", 9), ("Family", 9)]);
@@ -204,24 +157,9 @@ fn every_pick_says_why() {
         .placement("hero")
         .persona("Luxury", 1.0)
         .persona("Family", 0.2)
-        .targeting(persona_engine::catalog::ConditionSpec {
-            device: strings(&["desktop"]),
-            ..when()
-        })
-        .boost(
-            persona_engine::catalog::ConditionSpec {
-                daypart: strings(&["evening"]),
-                ..when()
-            },
-            1.2,
-        )
-        .boost(
-            persona_engine::catalog::ConditionSpec {
-                daypart: strings(&["morning"]),
-                ..when()
-            },
-            2.0,
-        )]);
+        .targeting(persona_engine::catalog::ConditionSpec { device: strings(&["desktop"]), ..when() })
+        .boost(persona_engine::catalog::ConditionSpec { daypart: strings(&["evening"]), ..when() }, 1.2)
+        .boost(persona_engine::catalog::ConditionSpec { daypart: strings(&["morning"]), ..when() }, 2.0)]);
     let p = person(&sel, &[("Luxury", 8), ("Family", 9)]);
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(1);
@@ -243,24 +181,12 @@ fn every_pick_says_why() {
 
 #[test]
 fn config_errors_name_the_field() {
-    let bad = SelectorConfig {
-        threshold: 10,
-        ..rules()
-    };
+    let bad = SelectorConfig { threshold: 10, ..rules() };
     let cat = persona_engine::Catalog::compile(&spec(vec![tagged("a", "Luxury")])).unwrap();
     let err = persona_engine::Selector::new(cat, bad).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "selector config: field 'threshold': 10 is above the top score 9"
-    );
-    let bad = SelectorConfig {
-        prior: f32::NAN,
-        ..SelectorConfig::default()
-    };
+    assert_eq!(err.to_string(), "selector config: field 'threshold': 10 is above the top score 9");
+    let bad = SelectorConfig { prior: f32::NAN, ..SelectorConfig::default() };
     let cat = persona_engine::Catalog::compile(&spec(vec![tagged("a", "Luxury")])).unwrap();
     let err = persona_engine::Selector::new(cat, bad).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "selector config: field 'prior': NaN must be finite and ≥ 0"
-    );
+    assert_eq!(err.to_string(), "selector config: field 'prior': NaN must be finite and ≥ 0");
 }

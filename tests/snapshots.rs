@@ -8,30 +8,17 @@ use persona_engine::learn::{SnapshotKind, StatsSnapshot};
 use persona_engine::{Context, CreativeSpec, Device, Feedback, FeedbackKind, Selector};
 
 fn catalog() -> Vec<CreativeSpec> {
-    vec![
-        tagged("lux", "Luxury"),
-        tagged("fam", "Family"),
-        tagged("adv", "Adventure"),
-    ]
+    vec![tagged("lux", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]
 }
 
-fn events(
-    sel: &Selector,
-    who: &[(&str, u8)],
-    id: &str,
-    impressions: u32,
-    clicks: u32,
-    device: Device,
-) {
+fn events(sel: &Selector, who: &[(&str, u8)], id: &str, impressions: u32, clicks: u32, device: Device) {
     let mut p = person(sel, who);
     let c = sel.creative(id).unwrap();
     for i in 0..impressions {
         let moment = Context::at(NOW + i64::from(i)).with_device(device);
-        sel.record(&mut p, &Feedback::new(c, FeedbackKind::Impression, &moment))
-            .unwrap();
+        sel.record(&mut p, &Feedback::new(c, FeedbackKind::Impression, &moment)).unwrap();
         if i < clicks {
-            sel.record(&mut p, &Feedback::new(c, FeedbackKind::Click, &moment))
-                .unwrap();
+            sel.record(&mut p, &Feedback::new(c, FeedbackKind::Click, &moment)).unwrap();
         }
     }
 }
@@ -42,11 +29,7 @@ fn busy() -> Selector {
     events(&sel, &[], "fam", 12, 1, Device::Mobile);
     let mut p = person(&sel, &[("Family", 8)]);
     let fam = sel.creative("fam").unwrap();
-    sel.record(
-        &mut p,
-        &Feedback::new(fam, FeedbackKind::Conversion { value: 129.99 }, &ctx()),
-    )
-    .unwrap();
+    sel.record(&mut p, &Feedback::new(fam, FeedbackKind::Conversion { value: 129.99 }, &ctx())).unwrap();
     sel
 }
 
@@ -55,9 +38,7 @@ fn statistics_survive_a_restart() {
     let sel = busy();
     let json = sel.save_stats().to_json().unwrap();
     let restarted = selector(catalog());
-    let report = restarted
-        .load_stats(&StatsSnapshot::from_json(&json).unwrap())
-        .unwrap();
+    let report = restarted.load_stats(&StatsSnapshot::from_json(&json).unwrap()).unwrap();
     assert_eq!(report.creatives, 2);
     assert_eq!(restarted.save_stats(), sel.save_stats());
     let fam = restarted.creative("fam").unwrap();
@@ -70,25 +51,13 @@ fn statistics_survive_a_catalog_change_by_creative_id() {
     let sel = busy();
     let snapshot = sel.save_stats();
     // The new version drops "lux", reorders, and adds "new".
-    let next = selector(vec![
-        tagged("new", "Luxury"),
-        tagged("fam", "Family"),
-        tagged("adv", "Adventure"),
-    ]);
+    let next = selector(vec![tagged("new", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]);
     let report = next.load_stats(&snapshot).unwrap();
     assert_eq!(report.creatives, 1);
     assert_eq!(report.unknown_creatives, ["lux"]);
     let fam = next.creative("fam").unwrap();
-    assert_eq!(
-        next.stats().overall(fam),
-        sel.stats().overall(sel.creative("fam").unwrap())
-    );
-    assert_eq!(
-        next.stats()
-            .overall(next.creative("new").unwrap())
-            .impressions,
-        0
-    );
+    assert_eq!(next.stats().overall(fam), sel.stats().overall(sel.creative("fam").unwrap()));
+    assert_eq!(next.stats().overall(next.creative("new").unwrap()).impressions, 0);
 }
 
 #[test]
@@ -98,16 +67,11 @@ fn corrupt_or_truncated_snapshots_are_rejected_and_change_nothing() {
     let before = sel.save_stats();
     for cut in [0, 1, json.len() / 3, json.len() / 2, json.len() - 1] {
         let err = StatsSnapshot::from_json(&json[..cut]).unwrap_err();
-        assert!(
-            err.to_string().starts_with("stats snapshot: invalid JSON"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("stats snapshot: invalid JSON"), "{err}");
     }
     let wrong_format = json.replacen("persona-engine/learned-stats", "something-else", 1);
     assert_eq!(
-        StatsSnapshot::from_json(&wrong_format)
-            .unwrap_err()
-            .to_string(),
+        StatsSnapshot::from_json(&wrong_format).unwrap_err().to_string(),
         "stats snapshot: field 'format': 'something-else' is not 'persona-engine/learned-stats'"
     );
     let future = json.replacen("\"version\":1", "\"version\":2", 1);
@@ -117,10 +81,7 @@ fn corrupt_or_truncated_snapshots_are_rejected_and_change_nothing() {
         .contains("version 2 is not supported"));
     // Valid JSON with a bad value deep inside: nothing is applied, not even the good part.
     let mut snap = sel.save_stats();
-    snap.creatives[1]
-        .1
-        .devices
-        .push(("toaster".into(), Default::default()));
+    snap.creatives[1].1.devices.push(("toaster".into(), Default::default()));
     let err = sel.load_stats(&snap).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -129,59 +90,24 @@ fn corrupt_or_truncated_snapshots_are_rejected_and_change_nothing() {
             snap.creatives[1].0
         )
     );
-    assert_eq!(
-        sel.merge_stats(&snap).unwrap_err().to_string(),
-        err.to_string()
-    );
+    assert_eq!(sel.merge_stats(&snap).unwrap_err().to_string(), err.to_string());
     assert_eq!(sel.save_stats(), before);
     let mut delta = sel.export_delta();
     delta.kind = SnapshotKind::Delta;
-    assert!(sel
-        .load_stats(&delta)
-        .unwrap_err()
-        .to_string()
-        .contains("load takes a full snapshot"));
+    assert!(sel.load_stats(&delta).unwrap_err().to_string().contains("load takes a full snapshot"));
 }
 
 #[test]
 fn deltas_merge_in_any_order_to_identical_statistics() {
     // Three instances each see their own traffic and export a delta.
     let instances: Vec<Selector> = (0..3).map(|_| selector(catalog())).collect();
-    events(
-        &instances[0],
-        &[("Luxury", 9)],
-        "lux",
-        30,
-        4,
-        Device::Desktop,
-    );
-    events(
-        &instances[1],
-        &[("Luxury", 9)],
-        "lux",
-        10,
-        3,
-        Device::Mobile,
-    );
-    events(
-        &instances[1],
-        &[("Family", 9)],
-        "fam",
-        25,
-        2,
-        Device::Tablet,
-    );
+    events(&instances[0], &[("Luxury", 9)], "lux", 30, 4, Device::Desktop);
+    events(&instances[1], &[("Luxury", 9)], "lux", 10, 3, Device::Mobile);
+    events(&instances[1], &[("Family", 9)], "fam", 25, 2, Device::Tablet);
     events(&instances[2], &[], "adv", 17, 5, Device::Desktop);
     let deltas: Vec<StatsSnapshot> = instances.iter().map(Selector::export_delta).collect();
     assert!(deltas.iter().all(|d| d.kind == SnapshotKind::Delta));
-    let orders = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
+    let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     let results: Vec<StatsSnapshot> = orders
         .iter()
         .map(|order| {
@@ -204,13 +130,7 @@ fn deltas_merge_in_any_order_to_identical_statistics() {
     hub.merge_stats(&deltas[2]).unwrap();
     assert_eq!(hub.save_stats(), results[0]);
     let lux = hub.creative("lux").unwrap();
-    assert_eq!(
-        (
-            hub.stats().overall(lux).impressions,
-            hub.stats().overall(lux).clicks
-        ),
-        (40, 7)
-    );
+    assert_eq!((hub.stats().overall(lux).impressions, hub.stats().overall(lux).clicks), (40, 7));
 }
 
 #[test]
@@ -220,10 +140,7 @@ fn a_delta_holds_only_what_is_new_and_merged_events_are_not_echoed() {
     events(&a, &[("Luxury", 9)], "lux", 5, 1, Device::Desktop);
     let first = a.export_delta();
     assert_eq!(first.creatives.len(), 1);
-    assert!(
-        a.export_delta().creatives.is_empty(),
-        "nothing new since the last export"
-    );
+    assert!(a.export_delta().creatives.is_empty(), "nothing new since the last export");
     b.merge_stats(&first).unwrap();
     events(&b, &[], "fam", 3, 0, Device::Mobile);
     let from_b = b.export_delta();

@@ -12,59 +12,39 @@ fn compile_err(creatives: Vec<CreativeSpec>) -> String {
 
 #[test]
 fn duplicate_creative_ids() {
-    let err = compile_err(vec![
-        tagged("a", "Luxury"),
-        tagged("b", "Luxury"),
-        tagged("a", "Family"),
-    ]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'id': duplicate creative id (also creative #0)"
-    );
+    let err = compile_err(vec![tagged("a", "Luxury"), tagged("b", "Luxury"), tagged("a", "Family")]);
+    assert_eq!(err, "creative 'a': field 'id': duplicate creative id (also creative #0)");
 }
 
 #[test]
 fn unknown_persona_and_placement() {
     let err = compile_err(vec![tagged("a", "Luxury Travle")]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'personas': unknown persona 'Luxury Travle'"
-    );
+    assert_eq!(err, "creative 'a': field 'personas': unknown persona 'Luxury Travle'");
     let err = compile_err(vec![CreativeSpec::new("a").placement("footer")]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'placements': unknown placement 'footer'"
-    );
+    assert_eq!(err, "creative 'a': field 'placements': unknown placement 'footer'");
 }
 
 #[test]
 fn weights_must_be_finite_and_not_negative() {
     for (w, shown) in [(-0.5, "-0.5"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
-        let err = compile_err(vec![CreativeSpec::new("a")
-            .placement("hero")
-            .persona("Luxury", w)]);
-        assert_eq!(err, format!("creative 'a': field 'personas': weight of 'Luxury' is {shown} (must be finite and ≥ 0)"));
+        let err = compile_err(vec![CreativeSpec::new("a").placement("hero").persona("Luxury", w)]);
+        assert_eq!(
+            err,
+            format!("creative 'a': field 'personas': weight of 'Luxury' is {shown} (must be finite and ≥ 0)")
+        );
     }
 }
 
 #[test]
 fn schedules_must_end_after_they_start() {
     let err = compile_err(vec![tagged("a", "Luxury").schedule(Some(NOW), Some(NOW))]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'schedule': end is not after start"
-    );
+    assert_eq!(err, "creative 'a': field 'schedule': end is not after start");
     let mut c = tagged("b", "Luxury");
     c.schedule = Some(persona_engine::catalog::ScheduleSpec {
-        start: Some(persona_engine::catalog::Timestamp::Text(
-            "2026-02-30".into(),
-        )),
+        start: Some(persona_engine::catalog::Timestamp::Text("2026-02-30".into())),
         end: None,
     });
-    assert_eq!(
-        compile_err(vec![c]),
-        "creative 'b': field 'schedule.start': '2026-02-30' is not a real date"
-    );
+    assert_eq!(compile_err(vec![c]), "creative 'b': field 'schedule.start': '2026-02-30' is not a real date");
 }
 
 #[test]
@@ -73,17 +53,9 @@ fn creatives_need_a_placement_and_catalogs_need_creatives() {
         compile_err(vec![CreativeSpec::new("a")]),
         "creative 'a': field 'placements': lists no placement"
     );
-    assert_eq!(
-        compile_err(vec![]),
-        "catalog: field 'creatives': the catalog has no creatives"
-    );
-    let err = compile_err(vec![CreativeSpec::new("a")
-        .placement("hero")
-        .placement("hero")]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'placements': placement 'hero' listed twice"
-    );
+    assert_eq!(compile_err(vec![]), "catalog: field 'creatives': the catalog has no creatives");
+    let err = compile_err(vec![CreativeSpec::new("a").placement("hero").placement("hero")]);
+    assert_eq!(err, "creative 'a': field 'placements': placement 'hero' listed twice");
 }
 
 #[test]
@@ -100,10 +72,7 @@ fn menu_and_placement_declarations() {
         Catalog::compile(&s).unwrap_err().to_string(),
         "catalog: field 'placements[2]': duplicate placement 'hero'"
     );
-    let s = CatalogSpec {
-        personas: vec![],
-        ..spec(vec![])
-    };
+    let s = CatalogSpec { personas: vec![], ..spec(vec![]) };
     assert_eq!(
         Catalog::compile(&s).unwrap_err().to_string(),
         "catalog: field 'personas': the persona menu is empty"
@@ -113,66 +82,43 @@ fn menu_and_placement_declarations() {
 #[test]
 fn enumerated_values_are_checked_with_their_field() {
     let err = compile_err(vec![tagged("a", "Luxury").intimacy("cosy")]);
-    assert_eq!(err, "creative 'a': field 'intimacy': unknown level 'cosy' (generic, segment, personal, intimate)");
+    assert_eq!(
+        err,
+        "creative 'a': field 'intimacy': unknown level 'cosy' (generic, segment, personal, intimate)"
+    );
     let err = compile_err(vec![tagged("a", "Luxury").needs("browsing")]);
-    assert!(
-        err.starts_with("creative 'a': field 'data_classes': unknown data class 'browsing'"),
-        "{err}"
-    );
+    assert!(err.starts_with("creative 'a': field 'data_classes': unknown data class 'browsing'"), "{err}");
     let err = compile_err(vec![tagged("a", "Luxury").component("video")]);
-    assert!(
-        err.starts_with("creative 'a': field 'component': unknown component 'video'"),
-        "{err}"
-    );
-    let err = compile_err(vec![tagged("a", "Luxury").targeting(ConditionSpec {
-        device: strings(&["phone"]),
-        ..when()
-    })]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'targeting': device: unknown device 'phone'"
-    );
-    let err = compile_err(vec![tagged("a", "Luxury").boost(
-        ConditionSpec {
-            not_weather: strings(&["sunny"]),
-            ..when()
-        },
-        1.2,
-    )]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'boosts': not_weather: unknown weather 'sunny'"
-    );
+    assert!(err.starts_with("creative 'a': field 'component': unknown component 'video'"), "{err}");
+    let err = compile_err(vec![
+        tagged("a", "Luxury").targeting(ConditionSpec { device: strings(&["phone"]), ..when() })
+    ]);
+    assert_eq!(err, "creative 'a': field 'targeting': device: unknown device 'phone'");
+    let err = compile_err(vec![
+        tagged("a", "Luxury").boost(ConditionSpec { not_weather: strings(&["sunny"]), ..when() }, 1.2)
+    ]);
+    assert_eq!(err, "creative 'a': field 'boosts': not_weather: unknown weather 'sunny'");
     let err = compile_err(vec![tagged("a", "Luxury").targeting(ConditionSpec {
         device: strings(&["mobile"]),
         not_device: strings(&["mobile"]),
         ..when()
     })]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'targeting': device: the rules allow no device at all"
-    );
+    assert_eq!(err, "creative 'a': field 'targeting': device: the rules allow no device at all");
 }
 
 #[test]
 fn numbers_are_range_checked() {
     let err = compile_err(vec![tagged("a", "Luxury").priority(0.0)]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'priority': 0 must be finite, > 0 and ≤ 1e6"
-    );
+    assert_eq!(err, "creative 'a': field 'priority': 0 must be finite, > 0 and ≤ 1e6");
     let err = compile_err(vec![tagged("a", "Luxury").boost(when(), f64::NAN)]);
-    assert_eq!(
-        err,
-        "creative 'a': field 'boosts': factor NaN must be finite, > 0 and ≤ 100"
-    );
+    assert_eq!(err, "creative 'a': field 'boosts': factor NaN must be finite, > 0 and ≤ 100");
     let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(0, 60)]);
+    assert_eq!(err, "creative 'a': field 'frequency_cap.impressions': must be at least 1");
+    let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(1, 0)]);
     assert_eq!(
         err,
-        "creative 'a': field 'frequency_cap.impressions': must be at least 1"
+        "creative 'a': field 'frequency_cap.window_seconds': 0 must be between 1 and 31622400 (366 days)"
     );
-    let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(1, 0)]);
-    assert_eq!(err, "creative 'a': field 'frequency_cap.window_seconds': 0 must be between 1 and 31622400 (366 days)");
 }
 
 #[test]
@@ -183,10 +129,7 @@ fn fallbacks_must_be_safe_for_anyone() {
         "creative 'a': field 'fallback': a fallback must be safe to show anyone at any time, but this one has data_classes"
     );
     let err = compile_err(vec![tagged("a", "Luxury").fallback().intimacy("personal")]);
-    assert!(
-        err.ends_with("but this one has an intimacy above generic"),
-        "{err}"
-    );
+    assert!(err.ends_with("but this one has an intimacy above generic"), "{err}");
 }
 
 #[test]
@@ -197,22 +140,18 @@ fn ids_must_be_present_and_bounded() {
     );
     let long = "x".repeat(300);
     let err = compile_err(vec![CreativeSpec::new(long.clone()).placement("hero")]);
-    assert_eq!(
-        err,
-        format!("creative '{long}': field 'id': id is 300 bytes long (at most 256)")
-    );
+    assert_eq!(err, format!("creative '{long}': field 'id': id is 300 bytes long (at most 256)"));
 }
 
 #[test]
 fn json_errors_say_where() {
-    let err = Catalog::from_json(r#"{"personas":["A"],"placements":["p"],"creatives":[{"id":"a","placements":["p"],"prority":2}]}"#)
-        .unwrap_err();
+    let err = Catalog::from_json(
+        r#"{"personas":["A"],"placements":["p"],"creatives":[{"id":"a","placements":["p"],"prority":2}]}"#,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Json { .. }));
     let text = err.to_string();
-    assert!(
-        text.starts_with("catalog spec: invalid JSON: unknown field `prority`"),
-        "{text}"
-    );
+    assert!(text.starts_with("catalog spec: invalid JSON: unknown field `prority`"), "{text}");
     assert!(text.contains("line 1 column"), "{text}");
     let err = Catalog::from_json(r#"{"personas":["A"],"placements":["p"],"creatives":[{"id":"a","placements":["p"],"personas":{"A":1,"A":2}}]}"#)
         .unwrap_err()
@@ -229,21 +168,9 @@ fn the_payload_is_handed_back_byte_for_byte() {
         {"id":"b","placements":["p"],"payload":"https://cdn.example/b.jpg"},
         {"id":"c","placements":["p"]}]}"#;
     let cat = Catalog::from_json(json).unwrap();
-    assert_eq!(
-        cat.payload(cat.creative("a").unwrap()),
-        Some(r#"{"b": 1.50, "a":"x\u00e9",  "n":null}"#)
-    );
-    assert_eq!(
-        cat.payload(cat.creative("b").unwrap()),
-        Some(r#""https://cdn.example/b.jpg""#)
-    );
+    assert_eq!(cat.payload(cat.creative("a").unwrap()), Some(r#"{"b": 1.50, "a":"x\u00e9",  "n":null}"#));
+    assert_eq!(cat.payload(cat.creative("b").unwrap()), Some(r#""https://cdn.example/b.jpg""#));
     assert_eq!(cat.payload(cat.creative("c").unwrap()), None);
-    assert_eq!(
-        cat.creative("zzz").unwrap_err().to_string(),
-        "unknown creative 'zzz'"
-    );
-    assert_eq!(
-        cat.placement("footer").unwrap_err().to_string(),
-        "unknown placement 'footer'"
-    );
+    assert_eq!(cat.creative("zzz").unwrap_err().to_string(), "unknown creative 'zzz'");
+    assert_eq!(cat.placement("footer").unwrap_err().to_string(), "unknown placement 'footer'");
 }

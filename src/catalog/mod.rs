@@ -14,8 +14,8 @@ use ahash::AHashMap;
 use serde_json::value::RawValue;
 
 pub use spec::{
-    parse_rfc3339, AttributeRuleSpec, BoostSpec, CatalogSpec, ConditionSpec, CreativeSpec,
-    FrequencyCapSpec, ScheduleSpec, Timestamp,
+    parse_rfc3339, AttributeRuleSpec, BoostSpec, CatalogSpec, ConditionSpec, CreativeSpec, FrequencyCapSpec,
+    ScheduleSpec, Timestamp,
 };
 pub(crate) use targeting::{Condition, ConditionPool, Moment, Span};
 
@@ -41,9 +41,7 @@ impl CreativeId {
 pub struct PlacementId(pub u16);
 
 /// How personal a creative feels. Capped by the person's relationship stage.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Intimacy {
@@ -59,12 +57,8 @@ pub enum Intimacy {
 
 impl Intimacy {
     /// Every level, in order.
-    pub const ALL: [Intimacy; 4] = [
-        Intimacy::Generic,
-        Intimacy::Segment,
-        Intimacy::Personal,
-        Intimacy::Intimate,
-    ];
+    pub const ALL: [Intimacy; 4] =
+        [Intimacy::Generic, Intimacy::Segment, Intimacy::Personal, Intimacy::Intimate];
 
     /// The name used in specs.
     pub fn name(self) -> &'static str {
@@ -158,6 +152,8 @@ pub(crate) struct Rules {
     pub cap_window: u32,
     /// The persona with the largest tag weight (the creative's theme), or `u16::MAX`.
     pub theme: u16,
+    /// The largest context boost the creative can get (product of its factors above 1).
+    pub max_boost: f32,
     pub intimacy: Intimacy,
     pub needs: DataClasses,
     pub fallback: bool,
@@ -171,6 +167,21 @@ pub(crate) struct Placement {
     pub candidates: Vec<CreativeId>,
     /// Fallback creatives, best priority first (ties: catalog order).
     pub fallbacks: Vec<CreativeId>,
+    /// Per-persona index (CSR): the candidates tagged with persona `p` (weight > 0) are
+    /// `persona_members[persona_offsets[p]..persona_offsets[p + 1]]`, in catalog order.
+    pub persona_offsets: Vec<u32>,
+    pub persona_members: Vec<CreativeId>,
+}
+
+impl Placement {
+    /// The candidates tagged with `persona`.
+    #[inline]
+    pub fn tagged(&self, persona: usize) -> &[CreativeId] {
+        match (self.persona_offsets.get(persona), self.persona_offsets.get(persona + 1)) {
+            (Some(&a), Some(&b)) => &self.persona_members[a as usize..b as usize],
+            _ => &[],
+        }
+    }
 }
 
 /// The most creatives a catalog may hold.
@@ -217,10 +228,8 @@ impl Catalog {
     /// Reads, parses and compiles a JSON catalog spec file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let json = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let json = std::fs::read_to_string(path)
+            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         Catalog::from_json(&json)
     }
 
@@ -230,44 +239,26 @@ impl Catalog {
     pub fn compile(spec: &CatalogSpec) -> Result<Self> {
         let menu = PersonaMenu::new(spec.personas.iter().cloned())?;
         if menu.is_empty() {
-            return Err(Error::invalid(
-                "catalog",
-                "personas",
-                "the persona menu is empty",
-            ));
+            return Err(Error::invalid("catalog", "personas", "the persona menu is empty"));
         }
         if spec.placements.is_empty() {
-            return Err(Error::invalid(
-                "catalog",
-                "placements",
-                "no placements declared",
-            ));
+            return Err(Error::invalid("catalog", "placements", "no placements declared"));
         }
         if spec.placements.len() > MAX_PLACEMENTS {
             return Err(Error::invalid(
                 "catalog",
                 "placements",
-                format!(
-                    "{} placements (at most {MAX_PLACEMENTS})",
-                    spec.placements.len()
-                ),
+                format!("{} placements (at most {MAX_PLACEMENTS})", spec.placements.len()),
             ));
         }
         if spec.creatives.is_empty() {
-            return Err(Error::invalid(
-                "catalog",
-                "creatives",
-                "the catalog has no creatives",
-            ));
+            return Err(Error::invalid("catalog", "creatives", "the catalog has no creatives"));
         }
         if spec.creatives.len() > MAX_CREATIVES {
             return Err(Error::invalid(
                 "catalog",
                 "creatives",
-                format!(
-                    "{} creatives (at most {MAX_CREATIVES})",
-                    spec.creatives.len()
-                ),
+                format!("{} creatives (at most {MAX_CREATIVES})", spec.creatives.len()),
             ));
         }
         let mut placement_index = AHashMap::new();
@@ -284,20 +275,15 @@ impl Catalog {
                     format!("placement name longer than {MAX_ID_LEN} bytes"),
                 ));
             }
-            if placement_index
-                .insert(name.clone(), PlacementId(i as u16))
-                .is_some()
-            {
-                return Err(Error::invalid(
-                    "catalog",
-                    field,
-                    format!("duplicate placement '{name}'"),
-                ));
+            if placement_index.insert(name.clone(), PlacementId(i as u16)).is_some() {
+                return Err(Error::invalid("catalog", field, format!("duplicate placement '{name}'")));
             }
             placements.push(Placement {
                 name: name.clone(),
                 candidates: Vec::new(),
                 fallbacks: Vec::new(),
+                persona_offsets: Vec::new(),
+                persona_members: Vec::new(),
             });
         }
 
@@ -325,14 +311,37 @@ impl Catalog {
         for (i, c) in spec.creatives.iter().enumerate() {
             catalog.add_creative(i, c, &mut group_index)?;
         }
+        let personas = catalog.menu.len();
         for p in &mut catalog.placements {
             let rules = &catalog.rules;
             p.fallbacks.sort_by(|a, b| {
-                rules[b.index()]
-                    .priority
-                    .total_cmp(&rules[a.index()].priority)
-                    .then(a.cmp(b))
+                rules[b.index()].priority.total_cmp(&rules[a.index()].priority).then(a.cmp(b))
             });
+            // Per-persona index: a counting sort into CSR.
+            let mut offsets = vec![0u32; personas + 1];
+            for c in &p.candidates {
+                for t in rules[c.index()].tags.range() {
+                    if catalog.tag_weight[t] > 0.0 {
+                        offsets[catalog.tag_persona[t].index() + 1] += 1;
+                    }
+                }
+            }
+            for i in 1..offsets.len() {
+                offsets[i] += offsets[i - 1];
+            }
+            let mut next = offsets.clone();
+            let mut members = vec![CreativeId(0); offsets[personas] as usize];
+            for c in &p.candidates {
+                for t in rules[c.index()].tags.range() {
+                    if catalog.tag_weight[t] > 0.0 {
+                        let slot = &mut next[catalog.tag_persona[t].index()];
+                        members[*slot as usize] = *c;
+                        *slot += 1;
+                    }
+                }
+            }
+            p.persona_offsets = offsets;
+            p.persona_members = members;
         }
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();
@@ -347,11 +356,7 @@ impl Catalog {
     ) -> Result<()> {
         let id = c.id.as_str();
         if id.trim().is_empty() {
-            return Err(Error::creative(
-                &format!("#{index}"),
-                "id",
-                "creative id is empty",
-            ));
+            return Err(Error::creative(&format!("#{index}"), "id", "creative id is empty"));
         }
         if id.len() > MAX_ID_LEN {
             return Err(Error::creative(
@@ -366,10 +371,7 @@ impl Catalog {
             let problem = if &*self.ids[prev.index()] == id {
                 format!("duplicate creative id (also creative #{})", prev.0)
             } else {
-                format!(
-                    "id collides with the key of '{}' (rename one)",
-                    self.ids[prev.index()]
-                )
+                format!("id collides with the key of '{}' (rename one)", self.ids[prev.index()])
             };
             return Err(Error::creative(id, "id", problem));
         }
@@ -380,15 +382,12 @@ impl Catalog {
         }
         let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
         for name in &c.placements {
-            let pid = *self.placement_index.get(name).ok_or_else(|| {
-                Error::creative(id, "placements", format!("unknown placement '{name}'"))
-            })?;
+            let pid = *self
+                .placement_index
+                .get(name)
+                .ok_or_else(|| Error::creative(id, "placements", format!("unknown placement '{name}'")))?;
             if seen_placements.contains(&pid) {
-                return Err(Error::creative(
-                    id,
-                    "placements",
-                    format!("placement '{name}' listed twice"),
-                ));
+                return Err(Error::creative(id, "placements", format!("placement '{name}' listed twice")));
             }
             seen_placements.push(pid);
         }
@@ -401,15 +400,13 @@ impl Catalog {
                 format!("{} persona tags (at most {MAX_TAGS})", c.personas.len()),
             ));
         }
-        let tags = Span {
-            start: self.tag_persona.len() as u32,
-            len: c.personas.len() as u32,
-        };
+        let tags = Span { start: self.tag_persona.len() as u32, len: c.personas.len() as u32 };
         let mut theme = (u16::MAX, 0.0f64);
         for (name, weight) in &c.personas {
-            let pid = self.menu.get(name).ok_or_else(|| {
-                Error::creative(id, "personas", format!("unknown persona '{name}'"))
-            })?;
+            let pid = self
+                .menu
+                .get(name)
+                .ok_or_else(|| Error::creative(id, "personas", format!("unknown persona '{name}'")))?;
             if !weight.is_finite() || *weight < 0.0 {
                 return Err(Error::creative(
                     id,
@@ -440,10 +437,7 @@ impl Catalog {
                 format!("{} boosts (at most {MAX_BOOSTS})", c.boosts.len()),
             ));
         }
-        let boosts = Span {
-            start: self.boost_factor.len() as u32,
-            len: c.boosts.len() as u32,
-        };
+        let boosts = Span { start: self.boost_factor.len() as u32, len: c.boosts.len() as u32 };
         for b in &c.boosts {
             if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
                 return Err(Error::creative(
@@ -461,14 +455,10 @@ impl Catalog {
         let (mut start, mut end) = (i64::MIN, i64::MAX);
         if let Some(s) = &c.schedule {
             if let Some(t) = &s.start {
-                start = t
-                    .to_unix()
-                    .map_err(|e| Error::creative(id, "schedule.start", e))?;
+                start = t.to_unix().map_err(|e| Error::creative(id, "schedule.start", e))?;
             }
             if let Some(t) = &s.end {
-                end = t
-                    .to_unix()
-                    .map_err(|e| Error::creative(id, "schedule.end", e))?;
+                end = t.to_unix().map_err(|e| Error::creative(id, "schedule.end", e))?;
             }
             if end <= start {
                 return Err(Error::creative(id, "schedule", "end is not after start"));
@@ -486,21 +476,13 @@ impl Catalog {
         let (cap_impressions, cap_window) = match c.frequency_cap {
             Some(cap) => {
                 if cap.impressions == 0 {
-                    return Err(Error::creative(
-                        id,
-                        "frequency_cap.impressions",
-                        "must be at least 1",
-                    ));
+                    return Err(Error::creative(id, "frequency_cap.impressions", "must be at least 1"));
                 }
                 if cap.window_seconds == 0 || cap.window_seconds > 366 * 86_400 {
                     return Err(Error::creative(
                         id,
                         "frequency_cap.window_seconds",
-                        format!(
-                            "{} must be between 1 and {} (366 days)",
-                            cap.window_seconds,
-                            366 * 86_400
-                        ),
+                        format!("{} must be between 1 and {} (366 days)", cap.window_seconds, 366 * 86_400),
                     ));
                 }
                 (cap.impressions, cap.window_seconds as u32)
@@ -511,10 +493,7 @@ impl Catalog {
             Error::creative(
                 id,
                 "intimacy",
-                format!(
-                    "unknown level '{}' (generic, segment, personal, intimate)",
-                    c.intimacy
-                ),
+                format!("unknown level '{}' (generic, segment, personal, intimate)", c.intimacy),
             )
         })?;
         let mut needs = DataClasses::NONE;
@@ -542,11 +521,7 @@ impl Catalog {
         };
         let group = match &c.exclusion_group {
             Some(g) if g.trim().is_empty() => {
-                return Err(Error::creative(
-                    id,
-                    "exclusion_group",
-                    "group name is empty",
-                ));
+                return Err(Error::creative(id, "exclusion_group", "group name is empty"));
             }
             Some(g) => {
                 let next = self.groups.len() as u32;
@@ -609,6 +584,7 @@ impl Catalog {
             cap_impressions,
             cap_window,
             theme: theme.0,
+            max_boost: c.boosts.iter().map(|b| b.factor.max(1.0) as f32).product(),
             intimacy,
             needs,
             fallback: c.fallback,
@@ -645,16 +621,12 @@ impl Catalog {
         self.placement_index
             .get(name)
             .copied()
-            .ok_or_else(|| Error::UnknownPlacement {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| Error::UnknownPlacement { name: name.to_owned() })
     }
 
     /// The name of a placement (`"?"` for an id from another catalog).
     pub fn placement_name(&self, id: PlacementId) -> &str {
-        self.placements
-            .get(id.0 as usize)
-            .map_or("?", |p| p.name.as_str())
+        self.placements.get(id.0 as usize).map_or("?", |p| p.name.as_str())
     }
 
     /// Number of placements.
@@ -664,9 +636,7 @@ impl Catalog {
 
     /// Number of non-fallback candidates in a placement (0 for an unknown id).
     pub fn candidate_count(&self, id: PlacementId) -> usize {
-        self.placements
-            .get(id.0 as usize)
-            .map_or(0, |p| p.candidates.len())
+        self.placements.get(id.0 as usize).map_or(0, |p| p.candidates.len())
     }
 
     /// The id of creative `id`, or [`Error::UnknownCreative`].
@@ -696,10 +666,7 @@ impl Catalog {
 
     /// The creative's payload as the exact JSON text of the spec, if it has one.
     pub fn payload(&self, id: CreativeId) -> Option<&str> {
-        self.payloads
-            .get(id.index())
-            .and_then(|p| p.as_deref())
-            .map(RawValue::get)
+        self.payloads.get(id.index()).and_then(|p| p.as_deref()).map(RawValue::get)
     }
 
     /// The creative's component kind, if it has one.
@@ -719,12 +686,8 @@ impl Catalog {
 
     /// The creative's persona tags with their weights.
     pub fn tags(&self, id: CreativeId) -> impl Iterator<Item = (PersonaId, f32)> + '_ {
-        let span = self
-            .rules
-            .get(id.index())
-            .map_or(Span::default(), |r| r.tags);
-        span.range()
-            .map(move |i| (self.tag_persona[i], self.tag_weight[i]))
+        let span = self.rules.get(id.index()).map_or(Span::default(), |r| r.tags);
+        span.range().map(move |i| (self.tag_persona[i], self.tag_weight[i]))
     }
 
     /// The creative's exclusion group name, if any.
@@ -736,10 +699,8 @@ impl Catalog {
     /// The creative's frequency cap, if any.
     pub fn frequency_cap(&self, id: CreativeId) -> Option<FrequencyCap> {
         let r = self.rules.get(id.index())?;
-        (r.cap_impressions > 0).then_some(FrequencyCap {
-            impressions: r.cap_impressions,
-            window_seconds: r.cap_window,
-        })
+        (r.cap_impressions > 0)
+            .then_some(FrequencyCap { impressions: r.cap_impressions, window_seconds: r.cap_window })
     }
 
     /// True when the creative is a fallback.

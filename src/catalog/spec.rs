@@ -27,18 +27,12 @@ impl CatalogSpec {
     /// Parses a catalog spec from JSON. Unknown fields are errors (a typo must not be
     /// silently ignored).
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|source| Error::Json {
-            what: "catalog spec",
-            source,
-        })
+        serde_json::from_str(json).map_err(|source| Error::Json { what: "catalog spec", source })
     }
 
     /// Writes the spec as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|source| Error::Json {
-            what: "catalog spec",
-            source,
-        })
+        serde_json::to_string_pretty(self).map_err(|source| Error::Json { what: "catalog spec", source })
     }
 }
 
@@ -149,10 +143,8 @@ impl CreativeSpec {
 
     /// Sets the schedule (Unix seconds; `None` for open-ended).
     pub fn schedule(mut self, start: Option<i64>, end: Option<i64>) -> Self {
-        self.schedule = Some(ScheduleSpec {
-            start: start.map(Timestamp::Unix),
-            end: end.map(Timestamp::Unix),
-        });
+        self.schedule =
+            Some(ScheduleSpec { start: start.map(Timestamp::Unix), end: end.map(Timestamp::Unix) });
         self
     }
 
@@ -164,10 +156,7 @@ impl CreativeSpec {
 
     /// Sets a frequency cap.
     pub fn frequency_cap(mut self, impressions: u32, window_seconds: u64) -> Self {
-        self.frequency_cap = Some(FrequencyCapSpec {
-            impressions,
-            window_seconds,
-        });
+        self.frequency_cap = Some(FrequencyCapSpec { impressions, window_seconds });
         self
     }
 
@@ -203,10 +192,8 @@ impl CreativeSpec {
 
     /// Sets the payload from JSON text. Errors when `json` is not valid JSON.
     pub fn payload_json(mut self, json: &str) -> Result<Self> {
-        let raw = RawValue::from_string(json.to_owned()).map_err(|source| Error::Json {
-            what: "payload",
-            source,
-        })?;
+        let raw = RawValue::from_string(json.to_owned())
+            .map_err(|source| Error::Json { what: "payload", source })?;
         self.payload = Some(raw);
         Ok(self)
     }
@@ -337,9 +324,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
         if !part.iter().all(u8::is_ascii_digit) {
             return Err(bad());
         }
-        Ok(part
-            .iter()
-            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+        Ok(part.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
     };
     let sep = |at: usize, want: &[u8]| b.get(at).is_some_and(|c| want.contains(c));
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
@@ -378,11 +363,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
                 return Err(bad());
             }
             let offset = oh * 3_600 + om * 60;
-            Ok(if *sign == b'+' {
-                seconds - offset
-            } else {
-                seconds + offset
-            })
+            Ok(if *sign == b'+' { seconds - offset } else { seconds + offset })
         }
         _ => Err(bad()),
     }
@@ -416,14 +397,8 @@ mod tests {
     fn parses_rfc3339_with_offsets_and_fractions() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_rfc3339("2026-11-23T12:30:00Z"), Ok(1_795_437_000));
-        assert_eq!(
-            parse_rfc3339("2026-11-23T13:30:00.250+01:00"),
-            Ok(1_795_437_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-23T07:30:00-05:00"),
-            Ok(1_795_437_000)
-        );
+        assert_eq!(parse_rfc3339("2026-11-23T13:30:00.250+01:00"), Ok(1_795_437_000));
+        assert_eq!(parse_rfc3339("2026-11-23T07:30:00-05:00"), Ok(1_795_437_000));
         assert_eq!(parse_rfc3339("2026-11-23"), Ok(1_795_392_000));
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Ok(1_709_164_800));
     }

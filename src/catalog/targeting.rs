@@ -59,106 +59,43 @@ impl ConditionPool {
         field: &'static str,
         spec: &ConditionSpec,
     ) -> Result<Condition> {
-        let device = mask(
-            creative,
-            field,
-            "device",
-            &spec.device,
-            &spec.not_device,
-            Device::parse,
-            |d| d.bit(),
-        )?;
-        let channel = mask(
-            creative,
-            field,
-            "channel",
-            &spec.channel,
-            &spec.not_channel,
-            Channel::parse,
-            |d| d.bit(),
-        )?;
-        let daypart = mask(
-            creative,
-            field,
-            "daypart",
-            &spec.daypart,
-            &spec.not_daypart,
-            Daypart::parse,
-            |d| d.bit(),
-        )?;
-        let weekday = mask(
-            creative,
-            field,
-            "weekday",
-            &spec.weekday,
-            &spec.not_weekday,
-            Weekday::parse,
-            |d| d.bit(),
-        )?;
-        let weather = mask(
-            creative,
-            field,
-            "weather",
-            &spec.weather,
-            &spec.not_weather,
-            Weather::parse,
-            |d| d.bit(),
-        )?;
+        let device =
+            mask(creative, field, "device", &spec.device, &spec.not_device, Device::parse, |d| d.bit())?;
+        let channel =
+            mask(creative, field, "channel", &spec.channel, &spec.not_channel, Channel::parse, |d| d.bit())?;
+        let daypart =
+            mask(creative, field, "daypart", &spec.daypart, &spec.not_daypart, Daypart::parse, |d| d.bit())?;
+        let weekday =
+            mask(creative, field, "weekday", &spec.weekday, &spec.not_weekday, Weekday::parse, |d| d.bit())?;
+        let weather =
+            mask(creative, field, "weather", &spec.weather, &spec.not_weather, Weather::parse, |d| d.bit())?;
         let region_in = self.symbols_span(creative, field, "region", &spec.region)?;
         let region_not = self.symbols_span(creative, field, "not_region", &spec.not_region)?;
         let mut rules = Vec::new();
         for rule in &spec.attributes {
             if rule.key.is_empty() {
-                return Err(Error::creative(
-                    creative,
-                    field,
-                    "attribute rule has an empty key",
-                ));
+                return Err(Error::creative(creative, field, "attribute rule has an empty key"));
             }
             if rule.any_of.is_empty() && rule.not_in.is_empty() {
                 return Err(Error::creative(
                     creative,
                     field,
-                    format!(
-                        "attribute rule on '{}' lists no values ('in' or 'not_in')",
-                        rule.key
-                    ),
+                    format!("attribute rule on '{}' lists no values ('in' or 'not_in')", rule.key),
                 ));
             }
             let key = Symbol::of(&rule.key);
             if !rule.any_of.is_empty() {
                 let values = self.symbols_span(creative, field, "attributes.in", &rule.any_of)?;
-                rules.push(AttributeRule {
-                    key,
-                    values,
-                    negate: false,
-                });
+                rules.push(AttributeRule { key, values, negate: false });
             }
             if !rule.not_in.is_empty() {
-                let values =
-                    self.symbols_span(creative, field, "attributes.not_in", &rule.not_in)?;
-                rules.push(AttributeRule {
-                    key,
-                    values,
-                    negate: true,
-                });
+                let values = self.symbols_span(creative, field, "attributes.not_in", &rule.not_in)?;
+                rules.push(AttributeRule { key, values, negate: true });
             }
         }
-        let attributes = Span {
-            start: self.attribute_rules.len() as u32,
-            len: rules.len() as u32,
-        };
+        let attributes = Span { start: self.attribute_rules.len() as u32, len: rules.len() as u32 };
         self.attribute_rules.extend(rules);
-        Ok(Condition {
-            device,
-            channel,
-            daypart,
-            weekday,
-            weather,
-            region_in,
-            region_not,
-            attributes,
-        })
+        Ok(Condition { device, channel, daypart, weekday, weather, region_in, region_not, attributes })
     }
 
     fn symbols_span(
@@ -169,16 +106,9 @@ impl ConditionPool {
         values: &[String],
     ) -> Result<Span> {
         if values.iter().any(|v| v.is_empty()) {
-            return Err(Error::creative(
-                creative,
-                field,
-                format!("'{what}' lists an empty value"),
-            ));
+            return Err(Error::creative(creative, field, format!("'{what}' lists an empty value")));
         }
-        let span = Span {
-            start: self.symbols.len() as u32,
-            len: values.len() as u32,
-        };
+        let span = Span { start: self.symbols.len() as u32, len: values.len() as u32 };
         self.symbols.extend(values.iter().map(|v| Symbol::of(v)));
         Ok(span)
     }
@@ -196,8 +126,7 @@ impl ConditionPool {
         }
         if cond.region_in.len > 0 || cond.region_not.len > 0 {
             let region = now.context.region;
-            let listed =
-                |span: Span| region.is_some_and(|r| self.symbols[span.range()].contains(&r));
+            let listed = |span: Span| region.is_some_and(|r| self.symbols[span.range()].contains(&r));
             if cond.region_in.len > 0 && !listed(cond.region_in) {
                 return false;
             }
@@ -256,29 +185,17 @@ fn mask<T: Copy>(
         let mut m = 0u32;
         for name in names {
             let value = parse(name).ok_or_else(|| {
-                let key = if negated {
-                    format!("not_{what}")
-                } else {
-                    what.to_owned()
-                };
+                let key = if negated { format!("not_{what}") } else { what.to_owned() };
                 Error::creative(creative, field, format!("{key}: unknown {what} '{name}'"))
             })?;
             m |= bit(value);
         }
         Ok(m as u8)
     };
-    let allowed = if allow.is_empty() {
-        u8::MAX
-    } else {
-        set(allow, false)?
-    };
+    let allowed = if allow.is_empty() { u8::MAX } else { set(allow, false)? };
     let allowed = allowed & !set(deny, true)?;
     if allowed == 0 {
-        return Err(Error::creative(
-            creative,
-            field,
-            format!("{what}: the rules allow no {what} at all"),
-        ));
+        return Err(Error::creative(creative, field, format!("{what}: the rules allow no {what} at all")));
     }
     Ok(allowed)
 }

@@ -7,7 +7,7 @@
 mod rng;
 mod snapshot;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -87,31 +87,19 @@ impl LearningConfig {
     /// Checks every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, problem: String| {
-            Err(Error::invalid(
-                "selector config",
-                format!("learning.{field}"),
-                problem,
-            ))
+            Err(Error::invalid("selector config", format!("learning.{field}"), problem))
         };
         match self.policy {
             Policy::EpsilonGreedy { epsilon } if !(0.0..=1.0).contains(&epsilon) => {
-                return bad(
-                    "policy.epsilon",
-                    format!("{epsilon} must be between 0 and 1"),
-                );
+                return bad("policy.epsilon", format!("{epsilon} must be between 0 and 1"));
             }
             Policy::Softmax { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
-                return bad(
-                    "policy.temperature",
-                    format!("{temperature} must be finite and > 0"),
-                );
+                return bad("policy.temperature", format!("{temperature} must be finite and > 0"));
             }
             _ => {}
         }
-        for (field, v) in [
-            ("ctr_no_match", self.ctr_no_match),
-            ("ctr_perfect_match", self.ctr_perfect_match),
-        ] {
+        for (field, v) in [("ctr_no_match", self.ctr_no_match), ("ctr_perfect_match", self.ctr_perfect_match)]
+        {
             if !(v > 0.0 && v < 1.0) {
                 return bad(field, format!("{v} must be strictly between 0 and 1"));
             }
@@ -119,31 +107,21 @@ impl LearningConfig {
         if self.ctr_perfect_match < self.ctr_no_match {
             return bad(
                 "ctr_perfect_match",
-                format!(
-                    "{} is below ctr_no_match {}",
-                    self.ctr_perfect_match, self.ctr_no_match
-                ),
+                format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match),
             );
         }
-        for (field, v) in [
-            ("prior_strength", self.prior_strength),
-            ("backoff_strength", self.backoff_strength),
-        ] {
+        for (field, v) in
+            [("prior_strength", self.prior_strength), ("backoff_strength", self.backoff_strength)]
+        {
             if !(v.is_finite() && v > 0.0 && v <= 1e9) {
                 return bad(field, format!("{v} must be finite, > 0 and ≤ 1e9"));
             }
         }
         if self.propensity_draws > 1024 {
-            return bad(
-                "propensity_draws",
-                format!("{} is above 1024", self.propensity_draws),
-            );
+            return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
         }
         if self.segment_cells > 1 << 24 {
-            return bad(
-                "segment_cells",
-                format!("{} is above 2^24", self.segment_cells),
-            );
+            return bad("segment_cells", format!("{} is above 2^24", self.segment_cells));
         }
         Ok(())
     }
@@ -220,10 +198,7 @@ impl Cell {
 
     #[inline]
     fn rate(&self) -> (f64, f64) {
-        (
-            self.impressions.load(Relaxed) as f64,
-            self.clicks.load(Relaxed) as f64,
-        )
+        (self.impressions.load(Relaxed) as f64, self.clicks.load(Relaxed) as f64)
     }
 
     pub fn add(&self, c: &Counts) {
@@ -339,6 +314,12 @@ pub struct LearnedStats {
     by_daypart: Box<[Cell]>,
     slots: Box<[Slot]>,
     overflow: AtomicU64,
+    /// Per creative, as `f32` bits: the highest pooled prior rate ρ (for an unmatched
+    /// person, over every device and daypart) seen since the statistics began.
+    rho_cap: Box<[AtomicU32]>,
+    /// Per creative, as `f32` bits: the highest `clicks / (prior_strength + impressions)`
+    /// of any of its segment cells. Posterior mean ≤ ρ + this, for any segment.
+    excess_cap: Box<[AtomicU32]>,
     /// What was last exported (or loaded, or merged in): the base of the next delta.
     exported: Mutex<snapshot::Baseline>,
 }
@@ -347,11 +328,7 @@ impl LearnedStats {
     /// Empty statistics for `creatives` creatives, with `cells` (creative, segment)
     /// slots (0: eight per creative, at least 1,024, at most 2^20).
     pub fn new(creatives: usize, cells: usize) -> Self {
-        let cells = if cells == 0 {
-            (creatives * 8).clamp(1_024, 1 << 20)
-        } else {
-            cells.clamp(64, 1 << 24)
-        };
+        let cells = if cells == 0 { (creatives * 8).clamp(1_024, 1 << 20) } else { cells.clamp(64, 1 << 24) };
         let cells = cells.next_power_of_two();
         let make = |n: usize| -> Box<[Cell]> { (0..n).map(|_| Cell::default()).collect() };
         LearnedStats {
@@ -361,6 +338,8 @@ impl LearnedStats {
             by_daypart: make(creatives * DAYPARTS),
             slots: (0..cells).map(|_| Slot::default()).collect(),
             overflow: AtomicU64::new(0),
+            rho_cap: (0..creatives).map(|_| AtomicU32::new(0)).collect(),
+            excess_cap: (0..creatives).map(|_| AtomicU32::new(0)).collect(),
             exported: Mutex::new(snapshot::Baseline::default()),
         }
     }
@@ -420,13 +399,7 @@ impl LearnedStats {
 
     /// The evidence for one creative, segment, device and daypart index.
     #[inline]
-    pub(crate) fn evidence(
-        &self,
-        creative: usize,
-        segment: u16,
-        device: usize,
-        daypart: usize,
-    ) -> Evidence {
+    pub(crate) fn evidence(&self, creative: usize, segment: u16, device: usize, daypart: usize) -> Evidence {
         if creative >= self.creatives {
             return Evidence::default();
         }
@@ -439,7 +412,9 @@ impl LearnedStats {
     }
 
     /// Adds `counts` to every cell an event on `creative` for `segment` on `device` in
-    /// `daypart` belongs to.
+    /// `daypart` belongs to, and raises the creative's learned caps. `m0` is the highest
+    /// prior mean the creative can have for a person it does not match.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn add(
         &self,
         creative: usize,
@@ -447,6 +422,8 @@ impl LearnedStats {
         device: usize,
         daypart: usize,
         counts: &Counts,
+        cfg: &LearningConfig,
+        m0: f64,
     ) {
         if creative >= self.creatives {
             return;
@@ -455,36 +432,87 @@ impl LearnedStats {
         self.by_device[creative * DEVICES + device.min(DEVICES - 1)].add(counts);
         self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].add(counts);
         match self.find_or_insert(creative, segment) {
-            Some(cell) => cell.add(counts),
+            Some(cell) => {
+                cell.add(counts);
+                self.raise_excess(creative, cell, cfg);
+            }
             None => {
                 self.overflow.fetch_add(1, Relaxed);
             }
+        }
+        self.raise_rho(creative, cfg, m0);
+    }
+
+    fn raise_excess(&self, creative: usize, cell: &Cell, cfg: &LearningConfig) {
+        let (imps, clicks) = cell.rate();
+        let excess = (clicks / (cfg.prior_strength + imps)) as f32;
+        self.excess_cap[creative].fetch_max(excess.to_bits(), Relaxed);
+    }
+
+    /// Raises the creative's ρ cap to the highest pooled prior rate over every device
+    /// and daypart, for prior mean `m0`.
+    fn raise_rho(&self, creative: usize, cfg: &LearningConfig, m0: f64) {
+        let o = self.overall[creative].rate();
+        let mut rho = 0.0f64;
+        for d in 0..DEVICES {
+            let dv = self.by_device[creative * DEVICES + d].rate();
+            for p in 0..DAYPARTS {
+                let dp = self.by_daypart[creative * DAYPARTS + p].rate();
+                let ev = Evidence { segment: (0.0, 0.0), overall: o, device: dv, daypart: dp };
+                rho = rho.max(Posterior::new(m0, cfg, &ev).mean());
+            }
+        }
+        self.rho_cap[creative].fetch_max((rho as f32).to_bits(), Relaxed);
+    }
+
+    /// Recomputes every creative's learned caps from the counts (after a load or merge);
+    /// `m0(c)` is creative c's highest unmatched prior mean.
+    pub(crate) fn refresh_caps(&self, cfg: &LearningConfig, m0: impl Fn(usize) -> f64) {
+        for c in 0..self.creatives {
+            self.rho_cap[c].store(0, Relaxed);
+            self.excess_cap[c].store(0, Relaxed);
+            if self.overall[c].load().is_zero() {
+                continue;
+            }
+            self.raise_rho(c, cfg, m0(c));
+        }
+        for slot in self.slots.iter() {
+            let key = slot.key.load(Relaxed);
+            if key != 0 {
+                let c = ((key >> 16) - 1) as usize;
+                if c < self.creatives {
+                    self.raise_excess(c, &slot.cell, cfg);
+                }
+            }
+        }
+    }
+
+    /// The highest posterior mean click rate the creative can have for any person it
+    /// does not match, in any segment, device and daypart: 0 before any event.
+    #[inline]
+    pub(crate) fn learned_cap(&self, creative: usize) -> f32 {
+        match (self.rho_cap.get(creative), self.excess_cap.get(creative)) {
+            (Some(r), Some(e)) => {
+                (f32::from_bits(r.load(Relaxed)) + f32::from_bits(e.load(Relaxed))).min(1.0)
+            }
+            _ => 0.0,
         }
     }
 
     /// Totals of one creative across segments, devices and dayparts.
     pub fn overall(&self, creative: crate::CreativeId) -> Counts {
-        self.overall
-            .get(creative.index())
-            .map_or(Counts::default(), Cell::load)
+        self.overall.get(creative.index()).map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one (creative, segment) cell; `segment` is a persona id or `None` for
     /// "no high persona".
-    pub fn segment(
-        &self,
-        creative: crate::CreativeId,
-        segment: Option<crate::PersonaId>,
-    ) -> Counts {
-        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0))
-            .map_or(Counts::default(), Cell::load)
+    pub fn segment(&self, creative: crate::CreativeId, segment: Option<crate::PersonaId>) -> Counts {
+        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0)).map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one creative on one device.
     pub fn device(&self, creative: crate::CreativeId, device: crate::Device) -> Counts {
-        self.by_device
-            .get(creative.index() * DEVICES + device as usize)
-            .map_or(Counts::default(), Cell::load)
+        self.by_device.get(creative.index() * DEVICES + device as usize).map_or(Counts::default(), Cell::load)
     }
 
     /// Counts of one creative in one daypart.
@@ -498,13 +526,7 @@ impl LearnedStats {
     pub(crate) fn segment_cells(&self) -> impl Iterator<Item = (usize, u16, Counts)> + '_ {
         self.slots.iter().filter_map(|s| {
             let key = s.key.load(Relaxed);
-            (key != 0).then(|| {
-                (
-                    ((key >> 16) - 1) as usize,
-                    (key & 0xffff) as u16,
-                    s.cell.load(),
-                )
-            })
+            (key != 0).then(|| (((key >> 16) - 1) as usize, (key & 0xffff) as u16, s.cell.load()))
         })
     }
 }

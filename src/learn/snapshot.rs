@@ -110,20 +110,15 @@ struct Staged {
 impl StatsSnapshot {
     /// Parses a snapshot from JSON, checking its format and version.
     pub fn from_json(json: &str) -> Result<Self> {
-        let snap: StatsSnapshot = serde_json::from_str(json).map_err(|source| Error::Json {
-            what: "stats snapshot",
-            source,
-        })?;
+        let snap: StatsSnapshot =
+            serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
         snap.check_header()?;
         Ok(snap)
     }
 
     /// Writes the snapshot as JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|source| Error::Json {
-            what: "stats snapshot",
-            source,
-        })
+        serde_json::to_string(self).map_err(|source| Error::Json { what: "stats snapshot", source })
     }
 
     fn check_header(&self) -> Result<()> {
@@ -138,10 +133,7 @@ impl StatsSnapshot {
             return Err(Error::invalid(
                 "stats snapshot",
                 "version",
-                format!(
-                    "version {} is not supported (this build reads {SNAPSHOT_VERSION})",
-                    self.version
-                ),
+                format!("version {} is not supported (this build reads {SNAPSHOT_VERSION})", self.version),
             ));
         }
         Ok(())
@@ -149,18 +141,11 @@ impl StatsSnapshot {
 
     fn stage(&self, catalog: &Catalog) -> Result<Staged> {
         self.check_header()?;
-        let mut staged = Staged {
-            cells: Vec::new(),
-            report: LoadReport::default(),
-        };
+        let mut staged = Staged { cells: Vec::new(), report: LoadReport::default() };
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
-                return Err(Error::invalid(
-                    "stats snapshot",
-                    format!("creatives.{id}"),
-                    "listed twice",
-                ));
+                return Err(Error::invalid("stats snapshot", format!("creatives.{id}"), "listed twice"));
             }
             let Ok(creative) = catalog.creative(id) else {
                 staged.report.unknown_creatives.push(id.clone());
@@ -209,17 +194,10 @@ impl LearnedStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, Baseline> {
         // A panic while holding the lock cannot leave the baseline half-written in a way
         // that matters more than losing it; keep going with what is there.
-        self.exported
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.exported.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn build(
-        &self,
-        catalog: &Catalog,
-        kind: SnapshotKind,
-        base: Option<&mut Baseline>,
-    ) -> StatsSnapshot {
+    fn build(&self, catalog: &Catalog, kind: SnapshotKind, base: Option<&mut Baseline>) -> StatsSnapshot {
         let n = self.creatives.min(catalog.len());
         let mut per: Vec<CreativeStats> = vec![CreativeStats::default(); n];
         let mut base = base;
@@ -249,20 +227,16 @@ impl LearnedStats {
             stats.overall = take(self.overall[c].load(), bo);
             let mut bd = bd;
             for (d, device) in Device::ALL.iter().enumerate() {
-                let counts = take(
-                    self.by_device[c * DEVICES + d].load(),
-                    bd.as_deref_mut().map(|s| &mut s[d]),
-                );
+                let counts =
+                    take(self.by_device[c * DEVICES + d].load(), bd.as_deref_mut().map(|s| &mut s[d]));
                 if !counts.is_zero() {
                     stats.devices.push((device.name().to_owned(), counts));
                 }
             }
             let mut bp = bp;
             for (d, daypart) in Daypart::ALL.iter().enumerate() {
-                let counts = take(
-                    self.by_daypart[c * DAYPARTS + d].load(),
-                    bp.as_deref_mut().map(|s| &mut s[d]),
-                );
+                let counts =
+                    take(self.by_daypart[c * DAYPARTS + d].load(), bp.as_deref_mut().map(|s| &mut s[d]));
                 if !counts.is_zero() {
                     stats.dayparts.push((daypart.name().to_owned(), counts));
                 }
@@ -279,11 +253,8 @@ impl LearnedStats {
             if counts.is_zero() {
                 continue;
             }
-            let name = if s == NO_SEGMENT {
-                NO_SEGMENT_NAME
-            } else {
-                catalog.menu().name(crate::PersonaId(s))
-            };
+            let name =
+                if s == NO_SEGMENT { NO_SEGMENT_NAME } else { catalog.menu().name(crate::PersonaId(s)) };
             per[c].segments.push((name.to_owned(), counts));
         }
         StatsSnapshot {
@@ -300,12 +271,7 @@ impl LearnedStats {
                         && s.dayparts.is_empty()
                         && s.segments.is_empty())
                 })
-                .map(|(c, s)| {
-                    (
-                        catalog.creative_id(crate::CreativeId(c as u32)).to_owned(),
-                        s,
-                    )
-                })
+                .map(|(c, s)| (catalog.creative_id(crate::CreativeId(c as u32)).to_owned(), s))
                 .collect(),
         }
     }
@@ -318,7 +284,7 @@ impl LearnedStats {
     /// The events recorded here since the previous export (or load), for other
     /// instances to [`merge`](LearnedStats::merge). Events merged in from elsewhere are
     /// not exported again, so instances can exchange deltas all-to-all without echoes.
-    pub fn export_delta(&self, catalog: &Catalog) -> StatsSnapshot {
+    pub(crate) fn export_delta(&self, catalog: &Catalog) -> StatsSnapshot {
         let mut base = self.lock();
         self.build(catalog, SnapshotKind::Delta, Some(&mut base))
     }
@@ -326,7 +292,7 @@ impl LearnedStats {
     /// Replaces every count with a full snapshot's (cells it does not mention become
     /// zero). Checked first: on error nothing changes. Meant for start-up, before
     /// serving: events recorded while it runs may be overwritten.
-    pub fn load(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+    pub(crate) fn load(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         if snapshot.kind != SnapshotKind::Full {
             return Err(Error::invalid(
                 "stats snapshot",
@@ -337,12 +303,7 @@ impl LearnedStats {
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
         let zero = Counts::default();
-        for cell in self
-            .overall
-            .iter()
-            .chain(self.by_device.iter())
-            .chain(self.by_daypart.iter())
-        {
+        for cell in self.overall.iter().chain(self.by_device.iter()).chain(self.by_daypart.iter()) {
             cell.store(&zero);
         }
         for slot in self.slots.iter() {
@@ -357,7 +318,7 @@ impl LearnedStats {
     /// Adds a snapshot's counts (normally another instance's delta). Addition is
     /// commutative and associative: merging deltas in any order gives identical
     /// statistics. Checked first: on error nothing changes.
-    pub fn merge(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+    pub(crate) fn merge(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
         base.sized(self.creatives);
@@ -385,8 +346,7 @@ impl LearnedStats {
                         base.segments.entry((c, s)).or_default().add(&counts);
                     }
                     None => {
-                        self.overflow
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 },
                 Target::Overall => {
@@ -407,7 +367,9 @@ impl crate::Selector {
     /// Replaces the learned statistics with a full snapshot, matched by creative id
     /// (see [`LearnedStats::load`]).
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
-        self.stats.load(self.catalog(), snapshot)
+        let report = self.stats.load(self.catalog(), snapshot)?;
+        self.after_bulk_change();
+        Ok(report)
     }
 
     /// The events recorded here since the previous export (see
@@ -418,6 +380,8 @@ impl crate::Selector {
 
     /// Adds another instance's delta (see [`LearnedStats::merge`]).
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
-        self.stats.merge(self.catalog(), snapshot)
+        let report = self.stats.merge(self.catalog(), snapshot)?;
+        self.after_bulk_change();
+        Ok(report)
     }
 }

@@ -4,8 +4,7 @@
 
 use persona_engine::catalog::ConditionSpec;
 use persona_engine::{
-    CatalogSpec, Context, CreativeSpec, DataClass, DataClasses, Device, Profile, Selector,
-    SelectorConfig,
+    CatalogSpec, Context, CreativeSpec, DataClass, DataClasses, Device, Profile, Selector, SelectorConfig,
 };
 
 /// Monday 2026-11-23 20:00 UTC: evening.
@@ -15,9 +14,7 @@ pub const DAY: i64 = 86_400;
 pub fn spec(creatives: Vec<CreativeSpec>) -> CatalogSpec {
     CatalogSpec {
         version: "test".into(),
-        personas: ["Luxury", "Family", "Budget", "Adventure"]
-            .map(String::from)
-            .to_vec(),
+        personas: ["Luxury", "Family", "Budget", "Adventure"].map(String::from).to_vec(),
         placements: ["hero", "sidebar"].map(String::from).to_vec(),
         creatives,
     }
@@ -28,16 +25,13 @@ pub fn selector(creatives: Vec<CreativeSpec>) -> Selector {
 }
 
 pub fn selector_with(creatives: Vec<CreativeSpec>, config: SelectorConfig) -> Selector {
-    let catalog =
-        persona_engine::Catalog::compile(&spec(creatives)).expect("test catalog compiles");
+    let catalog = persona_engine::Catalog::compile(&spec(creatives)).expect("test catalog compiles");
     Selector::new(catalog, config).expect("config is valid")
 }
 
 /// A creative in `hero` tagged with one persona at weight 1.
 pub fn tagged(id: &str, persona: &str) -> CreativeSpec {
-    CreativeSpec::new(id)
-        .placement("hero")
-        .persona(persona, 1.0)
+    CreativeSpec::new(id).placement("hero").persona(persona, 1.0)
 }
 
 /// A loyal customer who consented to everything, with behavioural scores.
@@ -46,13 +40,7 @@ pub fn person(sel: &Selector, scores: &[(&str, u8)]) -> Profile {
     p.visits = 50;
     p.consent = DataClasses::ALL;
     for (name, s) in scores {
-        p.set_score(
-            sel.catalog().menu(),
-            name,
-            *s,
-            DataClasses::only(DataClass::Behavioral),
-        )
-        .expect("score");
+        p.set_score(sel.catalog().menu(), name, *s, DataClasses::only(DataClass::Behavioral)).expect("score");
     }
     p
 }
@@ -64,13 +52,8 @@ pub fn ctx() -> Context {
 pub fn picks(sel: &Selector, profile: &Profile, context: &Context, k: usize) -> Vec<String> {
     let hero = sel.placement("hero").expect("hero");
     let mut selection = sel.new_selection(k);
-    sel.select(profile, context, hero, &mut selection)
-        .expect("select");
-    selection
-        .picks()
-        .iter()
-        .map(|p| sel.catalog().creative_id(p.creative).to_owned())
-        .collect()
+    sel.select(profile, context, hero, &mut selection).expect("select");
+    selection.picks().iter().map(|p| sel.catalog().creative_id(p.creative).to_owned()).collect()
 }
 
 pub fn when() -> ConditionSpec {

@@ -39,6 +39,8 @@
 pub mod catalog;
 pub mod context;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod model;
 pub mod persona;
 pub mod profile;

@@ -166,7 +166,9 @@ impl<T> Out<T> {
     /// # Safety
     /// `ptr` is NULL or valid for one write of a `T` until [`Out::write`] is called.
     pub(crate) unsafe fn new(ptr: *mut T, parameter: &str) -> Result<Self, Failure> {
-        NonNull::new(ptr).map(Out).ok_or_else(|| Failure::null(parameter))
+        NonNull::new(ptr)
+            .map(Out)
+            .ok_or_else(|| Failure::null(parameter))
     }
 
     /// Writes the value (the old value, possibly uninitialized C memory, is not read

@@ -144,7 +144,7 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
     // SAFETY: not NULL (checked by `as_ref`); every bit pattern is a valid `pe_context`
     // (integers and raw pointers only), so reading C's memory as one is sound.
     let c = unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null("context"))?;
-    if c.utc_offset_minutes.abs() > MAX_UTC_OFFSET_MINUTES {
+    if !(-MAX_UTC_OFFSET_MINUTES..=MAX_UTC_OFFSET_MINUTES).contains(&c.utc_offset_minutes) {
         return Err(Failure::invalid(format!(
             "context.utc_offset_minutes: {} is beyond ±{MAX_UTC_OFFSET_MINUTES} minutes (±18 h)",
             c.utc_offset_minutes

@@ -38,19 +38,23 @@
 // order a program uses them.
 #[macro_use]
 pub mod boundary;
-pub mod handles;
-pub mod status;
-pub mod selector;
-pub mod profile;
 pub mod context;
+pub mod handles;
+pub mod profile;
 pub mod selection;
+pub mod selector;
+pub mod status;
 pub mod testing;
 
-pub use context::{pe_attribute, pe_channel, pe_context, pe_device, pe_weather};
+// Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
+// (and Rust programs that want the C semantics) can call them directly.
+pub use context::*;
 pub use handles::{pe_profile, pe_selection, pe_selector};
-pub use profile::pe_data_class;
-pub use selection::pe_reason_kind;
-pub use status::pe_status;
+pub use profile::*;
+pub use selection::*;
+pub use selector::*;
+pub use status::*;
+pub use testing::*;
 
 use std::ffi::c_char;
 
@@ -61,5 +65,7 @@ use std::ffi::c_char;
 #[no_mangle]
 pub extern "C" fn pe_version() -> *const c_char {
     const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    ffi_boundary!(default = std::ptr::null(), { VERSION.as_ptr().cast::<c_char>() })
+    ffi_boundary!(default = std::ptr::null(), {
+        VERSION.as_ptr().cast::<c_char>()
+    })
 }

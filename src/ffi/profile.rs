@@ -203,8 +203,12 @@ pub unsafe extern "C" fn pe_profile_to_json(
     ffi_boundary!({
         // SAFETY: a live profile (or NULL) not written during the call, a writable
         // buffer of `cap` bytes (or NULL) and a writable `size_t` (or NULL).
-        let (handle, out) =
-            unsafe { (box_ref(profile, "profile")?, OutStr::new(buf, cap, out_len)?) };
+        let (handle, out) = unsafe {
+            (
+                box_ref(profile, "profile")?,
+                OutStr::new(buf, cap, out_len)?,
+            )
+        };
         let json = handle.profile.to_json(handle.selector.catalog().menu())?;
         out.write(&json, "the profile JSON")
     })
@@ -268,8 +272,12 @@ pub unsafe extern "C" fn pe_profile_add_signal(
 ) -> pe_status {
     ffi_boundary!({
         // SAFETY: a live profile (or NULL) used by this thread alone, a readable string.
-        let (handle, name) =
-            unsafe { (box_mut(profile, "profile")?, arg_str(name, name_len, "name")?) };
+        let (handle, name) = unsafe {
+            (
+                box_mut(profile, "profile")?,
+                arg_str(name, name_len, "name")?,
+            )
+        };
         let class = to_data_class(data_class, "data_class")?;
         handle
             .profile

@@ -3,7 +3,9 @@
 //! Accessors only read; none allocates.
 
 use super::boundary::{Failure, Out};
-use super::handles::{arc_ref, box_free, box_into_ptr, box_mut, box_ref, pe_selection, pe_selector};
+use super::handles::{
+    arc_ref, box_free, box_into_ptr, box_mut, box_ref, pe_selection, pe_selector,
+};
 use super::status::pe_status;
 use crate::catalog::CreativeId;
 use crate::select::{Pick, ReasonKind, Selection, MAX_K};

@@ -202,8 +202,12 @@ pub unsafe extern "C" fn pe_selector_creative_id(
     ffi_boundary!({
         // SAFETY: a live selector (or NULL), a writable buffer of `cap` bytes (or NULL)
         // and a writable `size_t` (or NULL).
-        let (selector, out) =
-            unsafe { (arc_ref(selector, "selector")?, OutStr::new(buf, cap, out_len)?) };
+        let (selector, out) = unsafe {
+            (
+                arc_ref(selector, "selector")?,
+                OutStr::new(buf, cap, out_len)?,
+            )
+        };
         let id = creative_index(selector, creative)?;
         out.write(selector.catalog().creative_id(id), "the creative id")
     })
@@ -225,8 +229,12 @@ pub unsafe extern "C" fn pe_selector_creative_payload(
 ) -> pe_status {
     ffi_boundary!({
         // SAFETY: as in `pe_selector_creative_id`.
-        let (selector, out) =
-            unsafe { (arc_ref(selector, "selector")?, OutStr::new(buf, cap, out_len)?) };
+        let (selector, out) = unsafe {
+            (
+                arc_ref(selector, "selector")?,
+                OutStr::new(buf, cap, out_len)?,
+            )
+        };
         let id = creative_index(selector, creative)?;
         out.write(
             selector.catalog().payload(id).unwrap_or(""),
@@ -250,8 +258,12 @@ pub unsafe extern "C" fn pe_selector_persona_name(
 ) -> pe_status {
     ffi_boundary!({
         // SAFETY: as in `pe_selector_creative_id`.
-        let (selector, out) =
-            unsafe { (arc_ref(selector, "selector")?, OutStr::new(buf, cap, out_len)?) };
+        let (selector, out) = unsafe {
+            (
+                arc_ref(selector, "selector")?,
+                OutStr::new(buf, cap, out_len)?,
+            )
+        };
         let menu = selector.catalog().menu();
         if usize::from(persona) >= menu.len() {
             return Err(Failure::out_of_range(format!(

@@ -1,5 +1,6 @@
-//! The hot path never allocates: a counting global allocator watches `select` over
-//! tens of thousands of varied requests on a realistic catalog. One global allocator
+//! The hot path never allocates: a counting global allocator watches `select`, and
+//! `pe_select` through the C ABI, over tens of thousands of varied requests on a
+//! realistic catalog. One global allocator
 //! per test binary, so this file holds the allocation tests alone; counting is per
 //! thread, so the harness's own threads do not disturb it.
 

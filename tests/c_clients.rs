@@ -399,3 +399,38 @@ fn the_cpp_client_builds_and_runs() {
         "{output}"
     );
 }
+
+/// The C example in the README's "Use it from C" section compiles with the flags the
+/// README shows, links, and prints the luxury traveller's picks.
+#[test]
+fn the_readme_c_example_compiles_and_runs() {
+    let Some(cc) = tool("CC", "cc") else { return };
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Use it from C")
+        .nth(1)
+        .expect("README has a 'Use it from C' section");
+    let code = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a ```c block");
+    let source = out_dir().join("readme_example.c");
+    std::fs::write(&source, code).expect("write the example");
+    let exe = out_dir().join("readme_example");
+    run_ok(
+        Command::new(cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root().join("include"))
+            .arg(&source)
+            .arg(static_library())
+            .args(NATIVE_LIBS)
+            .arg("-o")
+            .arg(&exe),
+    );
+    let output = run_ok(Command::new(&exe).current_dir(root()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("lux-"), "{stdout}");
+    assert!(first.contains("persona 'Luxury Travel'"), "{stdout}");
+}

@@ -383,7 +383,7 @@ typedef struct pe_context {
     int64_t at;
     /**
      * The person's UTC offset in minutes (60 for CET, -300 for New York in winter),
-     * within ±1080 (±18 h).
+     * within -1080..=1080 (18 hours either way).
      */
     int32_t utc_offset_minutes;
     /**
@@ -420,11 +420,6 @@ typedef struct pe_context {
      */
     size_t attribute_count;
 } pe_context;
-
-/**
- * Every status, in value order.
- */
-#define pe_status_ALL { pe_status_Ok, pe_status_NullParameter, pe_status_InvalidUtf8, pe_status_BufferTooSmall, pe_status_InvalidJson, pe_status_InvalidSpec, pe_status_UnknownName, pe_status_InvalidArgument, pe_status_Io, pe_status_Panic, pe_status_OutOfRange, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -607,9 +602,8 @@ pe_status pe_selector_explain(const struct pe_selector *selector,
  * `selection`, replacing its previous picks. Read them with `pe_selection_count` and
  * the `pe_selection_*` accessors.
  *
- * Never allocates once `selection` was created for this selector's catalog (with
- * `pe_selection_new`) and `context` has at most `PE_CONTEXT_MAX_ATTRIBUTES`
- * attributes. The selector and profile are only read, so many threads may select at
+ * Never allocates when `selection` was created for this selector's catalog (with
+ * `pe_selection_new`): the context is converted on the stack. The selector and profile are only read, so many threads may select at
  * once with one selector and one profile; each thread needs its own `selection`.
  * `context` and the strings it points to are only read during the call.
  *
@@ -620,7 +614,7 @@ pe_status pe_selector_explain(const struct pe_selector *selector,
  * argument, or a context string pointer with a nonzero length),
  * `PE_STATUS_OUT_OF_RANGE` (`placement` is not an id of this catalog),
  * `PE_STATUS_INVALID_ARGUMENT` (a context value that does not exist: a device, channel
- * or weather number, a UTC offset beyond ±18 h, too many attributes; or a profile made
+ * or weather number, a UTC offset beyond 18 hours, too many attributes; or a profile made
  * for a selector with a different persona menu), `PE_STATUS_INVALID_UTF8` (a context
  * string).
  */

@@ -100,7 +100,13 @@ fn every_declaration_in_the_header_is_documented() {
 
 #[test]
 fn header_names_every_status_and_is_guarded() {
-    let header = std::fs::read_to_string(header_path()).unwrap_or_default();
+    let header = generate();
+    for line in header.lines().filter(|l| l.starts_with("#define ")) {
+        assert!(
+            line.starts_with("#define PE_") || line == "#define PERSONA_ENGINE_H",
+            "unexpected macro in the header (a Rust constant leaked?): {line}"
+        );
+    }
     for needle in [
         "#ifndef PERSONA_ENGINE_H",
         "#define PERSONA_ENGINE_H",
@@ -115,6 +121,18 @@ fn header_names_every_status_and_is_guarded() {
         assert!(
             header.contains(needle),
             "include/persona_engine.h lacks `{needle}`"
+        );
+    }
+}
+
+/// Plain ASCII, so every compiler reads the header whatever its source charset.
+#[test]
+fn the_header_is_ascii() {
+    let header = generate();
+    if let Some((n, line)) = header.lines().enumerate().find(|(_, l)| !l.is_ascii()) {
+        panic!(
+            "line {} of the header is not ASCII (fix the doc comment in src/ffi): {line}",
+            n + 1
         );
     }
 }

@@ -100,7 +100,7 @@ pub struct pe_context {
     /// and `utc_offset_minutes`.
     pub at: i64,
     /// The person's UTC offset in minutes (60 for CET, -300 for New York in winter),
-    /// within ±1080 (±18 h).
+    /// within -1080..=1080 (18 hours either way).
     pub utc_offset_minutes: i32,
     /// A `pe_device` value.
     pub device: u32,

@@ -35,15 +35,22 @@
 #![allow(clippy::missing_safety_doc)]
 
 // Declaration order is the order of the header: errors first, then the types in the
-// order a program uses them.
+// order a program uses them. (Blank lines keep rustfmt from sorting the modules.)
 #[macro_use]
 pub mod boundary;
-pub mod context;
+
 pub mod handles;
-pub mod profile;
-pub mod selection;
-pub mod selector;
+
 pub mod status;
+
+pub mod selector;
+
+pub mod profile;
+
+pub mod context;
+
+pub mod selection;
+
 pub mod testing;
 
 // Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests

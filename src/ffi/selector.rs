@@ -313,9 +313,8 @@ pub unsafe extern "C" fn pe_selector_explain(
 /// `selection`, replacing its previous picks. Read them with `pe_selection_count` and
 /// the `pe_selection_*` accessors.
 ///
-/// Never allocates once `selection` was created for this selector's catalog (with
-/// `pe_selection_new`) and `context` has at most `PE_CONTEXT_MAX_ATTRIBUTES`
-/// attributes. The selector and profile are only read, so many threads may select at
+/// Never allocates when `selection` was created for this selector's catalog (with
+/// `pe_selection_new`): the context is converted on the stack. The selector and profile are only read, so many threads may select at
 /// once with one selector and one profile; each thread needs its own `selection`.
 /// `context` and the strings it points to are only read during the call.
 ///
@@ -326,7 +325,7 @@ pub unsafe extern "C" fn pe_selector_explain(
 /// argument, or a context string pointer with a nonzero length),
 /// `PE_STATUS_OUT_OF_RANGE` (`placement` is not an id of this catalog),
 /// `PE_STATUS_INVALID_ARGUMENT` (a context value that does not exist: a device, channel
-/// or weather number, a UTC offset beyond ±18 h, too many attributes; or a profile made
+/// or weather number, a UTC offset beyond 18 hours, too many attributes; or a profile made
 /// for a selector with a different persona menu), `PE_STATUS_INVALID_UTF8` (a context
 /// string).
 #[no_mangle]

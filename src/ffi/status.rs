@@ -44,22 +44,23 @@ pub enum pe_status {
     OutOfRange = 10,
 }
 
-impl pe_status {
-    /// Every status, in value order.
-    pub const ALL: [pe_status; 11] = [
-        pe_status::Ok,
-        pe_status::NullParameter,
-        pe_status::InvalidUtf8,
-        pe_status::BufferTooSmall,
-        pe_status::InvalidJson,
-        pe_status::InvalidSpec,
-        pe_status::UnknownName,
-        pe_status::InvalidArgument,
-        pe_status::Io,
-        pe_status::Panic,
-        pe_status::OutOfRange,
-    ];
+/// Every status, in value order (a free constant, not an associated one: cbindgen would
+/// export an associated constant into the header).
+const STATUSES: [pe_status; 11] = [
+    pe_status::Ok,
+    pe_status::NullParameter,
+    pe_status::InvalidUtf8,
+    pe_status::BufferTooSmall,
+    pe_status::InvalidJson,
+    pe_status::InvalidSpec,
+    pe_status::UnknownName,
+    pe_status::InvalidArgument,
+    pe_status::Io,
+    pe_status::Panic,
+    pe_status::OutOfRange,
+];
 
+impl pe_status {
     /// The C name of the status, NUL-terminated.
     fn c_name(self) -> &'static str {
         match self {
@@ -119,7 +120,7 @@ pub extern "C" fn pe_status_name(status: u32) -> *const c_char {
     ffi_boundary!(default = UNRECOGNIZED.as_ptr().cast::<c_char>(), {
         let name = usize::try_from(status)
             .ok()
-            .and_then(|i| pe_status::ALL.get(i))
+            .and_then(|i| STATUSES.get(i))
             .map_or(UNRECOGNIZED, |s| s.c_name());
         name.as_ptr().cast::<c_char>()
     })
@@ -170,7 +171,7 @@ mod tests {
 
     #[test]
     fn status_values_are_their_position() {
-        for (i, s) in pe_status::ALL.iter().enumerate() {
+        for (i, s) in STATUSES.iter().enumerate() {
             assert_eq!(*s as u32, i as u32);
             assert!(s.c_name().ends_with('\0'));
         }

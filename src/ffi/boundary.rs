@@ -1,4 +1,4 @@
-//! The boundary every entry point runs inside: one macro, [`ffi_boundary!`], catches
+//! The boundary every entry point runs inside: one macro, `ffi_boundary!`, catches
 //! panics so none unwinds into C, and turns a failed body into a `pe_status` plus the
 //! thread-local message. The checked readers of C arguments live here too: strings as
 //! `(ptr, len)`, out-parameters, and caller-owned string buffers. Nothing here

@@ -4,7 +4,7 @@
 //! | C type | Rust value | owned by |
 //! |---|---|---|
 //! | `pe_selector` | [`Selector`] | `Arc`: profiles keep their selector alive |
-//! | `pe_profile` | [`ProfileHandle`] | `Box` |
+//! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
 //! | `pe_selection` | [`Selection`] | `Box` |
 //!
 //! Every conversion between a C pointer and a Rust reference goes through the functions

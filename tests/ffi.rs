@@ -1340,3 +1340,26 @@ fn the_fallback_reports_no_persona() {
     ok(unsafe { pe_selection_reason_persona(picks.0, 0, &mut persona, &mut score) });
     assert_eq!((persona, score), (PE_PERSONA_NONE, 0));
 }
+
+/// No entry point can let a panic reach C: every `extern "C"` body in `src/ffi` runs
+/// inside `ffi_boundary!`.
+#[test]
+fn every_entry_point_runs_inside_the_panic_boundary() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ffi");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for chunk in source.split("extern \"C\" fn ").skip(1) {
+            let name = chunk.split('(').next().unwrap_or_default();
+            let body = chunk.split("\n}\n").next().unwrap_or_default();
+            assert!(
+                body.contains("ffi_boundary!("),
+                "{}: `{name}` does not run inside ffi_boundary!",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 35, "only {checked} entry points found");
+}

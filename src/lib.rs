@@ -37,6 +37,8 @@ pub mod catalog;
 pub mod context;
 pub mod error;
 pub mod feedback;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod learn;
 pub mod model;
 pub mod persona;

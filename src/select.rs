@@ -584,7 +584,9 @@ impl Selector {
                 s.taken = false;
             }
             self.choose(selection, policy, key, &mut rng, true);
-        } else if !self.config.prune || matches!(policy, Policy::EpsilonGreedy { .. } | Policy::Softmax { .. }) {
+        } else if !self.config.prune
+            || matches!(policy, Policy::EpsilonGreedy { .. } | Policy::Softmax { .. })
+        {
             // Every eligible creative has a chance: nothing can be pruned.
             self.scan_all(place, profile, &env, selection, &mut rng);
             self.choose(selection, policy, key, &mut rng, false);

@@ -1,12 +1,13 @@
-//! The hot path never allocates: a counting global allocator watches `select` over
-//! tens of thousands of varied requests on a realistic catalog. One global allocator
+//! The hot path never allocates: a counting global allocator watches `select`, and
+//! `pe_select` through the C ABI, over tens of thousands of varied requests on a
+//! realistic catalog. One global allocator
 //! per test binary, so this file holds the allocation tests alone; counting is per
 //! thread, so the harness's own threads do not disturb it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use persona_engine::sample::Synthetic;
+use persona_engine::sample::{self, Synthetic};
 use persona_engine::{Catalog, Selector, SelectorConfig};
 
 struct Counting;
@@ -114,7 +115,7 @@ fn select_with_learning_and_exploration_never_allocates_between_records() {
             (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
         selector.set_shadow(placements[2], true).unwrap();
         let mut selection = selector.new_selection(3);
-            let mut total = 0u64;
+        let mut total = 0u64;
         for round in 0..10 {
             for (i, (profile, context)) in people.iter_mut().enumerate() {
                 let placement = placements[(i + round) % 3];
@@ -159,4 +160,107 @@ fn the_first_select_on_a_new_thread_does_not_allocate_when_the_selection_was_mad
     .join()
     .unwrap();
     assert_eq!(n, 0);
+}
+/// The same promise through the C ABI: `pe_select` (argument checks, the `pe_context`
+/// conversion with region and attribute strings, the panic boundary) never allocates.
+#[test]
+fn pe_select_through_the_c_abi_never_allocates() {
+    use persona_engine::ffi::*;
+    use std::ptr::{null, null_mut};
+
+    let shape = Synthetic { personas: 40, placements: 3, creatives: 600, seed: 11 };
+    let json = serde_json::to_string(&shape.spec()).unwrap();
+    let mut selector = null_mut();
+    let mut profiles = Vec::new();
+    let mut selections = [null_mut(), null_mut()];
+    let mut placements = [0u16; 3];
+    let regions = ["FR", "US", "GB", "DE"];
+    let tiers = ["gold", "silver"];
+    let attributes: Vec<[pe_attribute; 2]> = tiers
+        .iter()
+        .map(|tier| {
+            [
+                pe_attribute {
+                    key: b"loyalty_tier".as_ptr().cast(),
+                    key_len: 12,
+                    value: tier.as_ptr().cast(),
+                    value_len: tier.len(),
+                },
+                pe_attribute {
+                    key: b"campaign".as_ptr().cast(),
+                    key_len: 8,
+                    value: b"winter".as_ptr().cast(),
+                    value_len: 6,
+                },
+            ]
+        })
+        .collect();
+    unsafe {
+        let status = pe_selector_new_from_json(json.as_ptr().cast(), json.len(), null(), 0, &mut selector);
+        assert_eq!(status, pe_status::Ok);
+        let menu = Catalog::compile(&shape.spec()).unwrap();
+        for (profile, _) in shape.people(200) {
+            let text = profile.to_json(menu.menu()).unwrap();
+            let mut p = null_mut();
+            let status = pe_profile_new_from_json(selector, text.as_ptr().cast(), text.len(), &mut p);
+            assert_eq!(status, pe_status::Ok);
+            profiles.push(p);
+        }
+        for (i, placement) in placements.iter_mut().enumerate() {
+            let name = format!("placement-{i}");
+            let status = pe_selector_placement(selector, name.as_ptr().cast(), name.len(), placement);
+            assert_eq!(status, pe_status::Ok);
+        }
+        assert_eq!(pe_selection_new(selector, 1, &mut selections[0]), pe_status::Ok);
+        assert_eq!(pe_selection_new(selector, 5, &mut selections[1]), pe_status::Ok);
+        let mut excluded = 0u32;
+        let id = "creative-3";
+        let status = pe_selector_creative(selector, id.as_ptr().cast(), id.len(), &mut excluded);
+        assert_eq!(status, pe_status::Ok);
+        assert_eq!(pe_selection_exclude(selections[1], excluded), pe_status::Ok);
+    }
+
+    let (n, (calls, picked)) = allocations(|| {
+        let (mut calls, mut picked) = (0usize, 0usize);
+        for round in 0..60usize {
+            for (i, &profile) in profiles.iter().enumerate() {
+                let region = regions[(i + round) % regions.len()];
+                let attrs = &attributes[(i / 3 + round) % attributes.len()];
+                let context = pe_context {
+                    at: sample::NOW + ((i * 7 + round * 13) % (7 * 24)) as i64 * 3_600,
+                    utc_offset_minutes: [0, 60, -300][i % 3],
+                    device: (i % 5) as u32,
+                    channel: (round % 6) as u32,
+                    weather: ((i + round) % 7) as u32,
+                    seed: (i * 1_000 + round) as u64,
+                    region: region.as_ptr().cast(),
+                    region_len: region.len(),
+                    attributes: attrs.as_ptr(),
+                    attribute_count: (i + round) % 3,
+                };
+                let selection = selections[(i + round) % 2];
+                let status =
+                    unsafe { pe_select(selector, profile, &context, placements[(i + round) % 3], selection) };
+                assert_eq!(status, pe_status::Ok);
+                let mut count = 0usize;
+                unsafe { pe_selection_count(selection, &mut count) };
+                calls += 1;
+                picked += count;
+            }
+        }
+        (calls, picked)
+    });
+    assert_eq!(n, 0, "pe_select allocated {n} times over {calls} calls");
+    assert!(calls >= 10_000, "only {calls} calls");
+    assert!(picked > calls * 2, "only {picked} picks in {calls} calls");
+
+    unsafe {
+        for p in profiles {
+            pe_profile_free(p);
+        }
+        for s in selections {
+            pe_selection_free(s);
+        }
+        pe_selector_free(selector);
+    }
 }

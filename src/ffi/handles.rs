@@ -1,0 +1,157 @@
+//! The opaque handles C holds, and the one place each is mapped to the Rust value behind
+//! it and to how that value is owned (after rustls-ffi's `ffi.rs`):
+//!
+//! | C type | Rust value | owned by |
+//! |---|---|---|
+//! | `pe_selector` | [`Selector`] | `Arc`: profiles keep their selector alive |
+//! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
+//! | `pe_selection` | [`Selection`] | `Box` |
+//!
+//! Every conversion between a C pointer and a Rust reference goes through the functions
+//! below; no other file casts a handle pointer.
+
+use std::sync::Arc;
+
+use super::boundary::Failure;
+use super::profile::ProfileHandle;
+use crate::select::{Selection, Selector};
+
+/// A selector: a compiled catalog plus its configuration. Immutable and thread-safe:
+/// every function taking a `const pe_selector *` may be called from many threads at
+/// once. Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free
+/// with `pe_selector_free`.
+pub struct pe_selector {
+    _private: [u8; 0],
+}
+
+/// What is known about one person, tied to the persona menu of the selector it was
+/// created for (it keeps that selector alive). Not thread-safe for writing: one thread
+/// changes it at a time; `const` uses (`pe_select`) may run on many threads at once.
+/// Create with `pe_profile_new` or `pe_profile_new_from_json`, free with
+/// `pe_profile_free`.
+pub struct pe_profile {
+    _private: [u8; 0],
+}
+
+/// The caller-owned, reusable output of `pe_select`: up to k picks, the caller's
+/// exclusions and scratch space. Use one per thread (or lock it). Create with
+/// `pe_selection_new`, free with `pe_selection_free`.
+pub struct pe_selection {
+    _private: [u8; 0],
+}
+
+/// A handle whose Rust value is shared behind an `Arc`.
+pub(crate) trait ArcHandle {
+    /// The Rust value behind the handle.
+    type Rust: Send + Sync;
+}
+
+/// A handle whose Rust value is owned by one `Box`.
+pub(crate) trait BoxHandle {
+    /// The Rust value behind the handle.
+    type Rust;
+}
+
+// The mapping. Changing the ownership of a handle means changing exactly one line here.
+impl ArcHandle for pe_selector {
+    type Rust = Selector;
+}
+impl BoxHandle for pe_profile {
+    type Rust = ProfileHandle;
+}
+impl BoxHandle for pe_selection {
+    type Rust = Selection;
+}
+
+/// Hands one strong reference to C.
+pub(crate) fn arc_into_ptr<H: ArcHandle>(value: Arc<H::Rust>) -> *const H {
+    Arc::into_raw(value).cast::<H>()
+}
+
+/// Borrows the value behind a handle for the duration of a call.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`arc_into_ptr`] for the same `H` and was not freed.
+pub(crate) unsafe fn arc_ref<'a, H: ArcHandle>(
+    ptr: *const H,
+    parameter: &str,
+) -> Result<&'a H::Rust, Failure> {
+    // SAFETY: not NULL (checked by `as_ref`), and by the contract it points to a live
+    // `H::Rust` inside an `Arc` whose strong count C holds for the whole call.
+    unsafe { ptr.cast::<H::Rust>().as_ref() }.ok_or_else(|| Failure::null(parameter))
+}
+
+/// A new strong reference to the value behind a handle (C keeps its own).
+///
+/// # Safety
+/// As [`arc_ref`].
+pub(crate) unsafe fn arc_clone<H: ArcHandle>(
+    ptr: *const H,
+    parameter: &str,
+) -> Result<Arc<H::Rust>, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(parameter));
+    }
+    let ptr = ptr.cast::<H::Rust>();
+    // SAFETY: `ptr` came from `Arc::into_raw` and C still holds that reference, so the
+    // count is at least 1; we add one and take ownership of exactly that one.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Ok(Arc::from_raw(ptr))
+    }
+}
+
+/// Gives back C's strong reference. NULL does nothing.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`arc_into_ptr`] for the same `H` and is not used again.
+pub(crate) unsafe fn arc_free<H: ArcHandle>(ptr: *const H) {
+    if !ptr.is_null() {
+        // SAFETY: by the contract it is C's reference from `Arc::into_raw`, given up now.
+        drop(unsafe { Arc::from_raw(ptr.cast::<H::Rust>()) });
+    }
+}
+
+/// Moves a value to the heap and hands ownership to C.
+pub(crate) fn box_into_ptr<H: BoxHandle>(value: H::Rust) -> *mut H {
+    Box::into_raw(Box::new(value)).cast::<H>()
+}
+
+/// Borrows the value behind a handle, read-only, for the duration of a call.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`box_into_ptr`] for the same `H`, was not freed, and is
+/// not being changed by another thread during the call.
+pub(crate) unsafe fn box_ref<'a, H: BoxHandle>(
+    ptr: *const H,
+    parameter: &str,
+) -> Result<&'a H::Rust, Failure> {
+    // SAFETY: not NULL (checked by `as_ref`); by the contract a live, boxed `H::Rust`
+    // that nobody writes during the call.
+    unsafe { ptr.cast::<H::Rust>().as_ref() }.ok_or_else(|| Failure::null(parameter))
+}
+
+/// Borrows the value behind a handle mutably for the duration of a call.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`box_into_ptr`] for the same `H`, was not freed, and no
+/// other thread or argument of the same call uses it during the call.
+pub(crate) unsafe fn box_mut<'a, H: BoxHandle>(
+    ptr: *mut H,
+    parameter: &str,
+) -> Result<&'a mut H::Rust, Failure> {
+    // SAFETY: not NULL (checked by `as_mut`); by the contract a live, boxed `H::Rust`
+    // used by nobody else during the call, so the exclusive borrow is unique.
+    unsafe { ptr.cast::<H::Rust>().as_mut() }.ok_or_else(|| Failure::null(parameter))
+}
+
+/// Takes ownership back from C and drops the value. NULL does nothing.
+///
+/// # Safety
+/// `ptr` is NULL or came from [`box_into_ptr`] for the same `H` and is not used again.
+pub(crate) unsafe fn box_free<H: BoxHandle>(ptr: *mut H) {
+    if !ptr.is_null() {
+        // SAFETY: by the contract C owned this box and gives it up now.
+        drop(unsafe { Box::from_raw(ptr.cast::<H::Rust>()) });
+    }
+}

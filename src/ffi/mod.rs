@@ -1,0 +1,76 @@
+//! The C ABI, and the only module allowed `unsafe`: it converts and checks what C hands
+//! over, calls the safe API, and converts back. It never holds engine logic, never lets
+//! a panic unwind into C, and `pe_select` never allocates.
+//!
+//! Layout, one file per concern (as in rustls-ffi):
+//! - [`status`]: `pe_status`, the Rust error → status mapping and the thread-local
+//!   last-error message;
+//! - [`boundary`]: the one panic-boundary macro and the checked readers of C arguments
+//!   (strings, out-parameters, caller buffers);
+//! - [`handles`]: the opaque handle types and the one place each is mapped to the Rust
+//!   value behind it and how it is owned (`Arc` or `Box`);
+//! - one file per C type: [`selector`], [`profile`], [`context`], [`selection`];
+//! - [`testing`]: entry points that exist only so tests can reach internal paths.
+//!
+//! Adding an entry point (for example `pe_selector_record` once feedback lands): write an
+//! `unsafe extern "C" fn` in the file of the type it acts on, run its whole body inside
+//! `ffi_boundary!`, read every argument with the helpers of [`boundary`] and
+//! [`handles`], and regenerate the header with
+//! `UPDATE_HEADER=1 cargo test --test ffi_header`.
+//!
+//! Rules every entry point follows (the header repeats them per function):
+//! - a `const` handle argument is only read, so such calls may run on many threads at
+//!   once; a non-`const` handle must not be used by two threads at the same time;
+//! - strings come in as `(pointer, length)` pairs of UTF-8 bytes, need no terminating
+//!   NUL, and are only read during the call;
+//! - outputs go to trailing out-parameters and are written only on success (the one
+//!   exception: `PE_STATUS_BUFFER_TOO_SMALL` reports the length needed);
+//! - pointers that are not NULL must point to valid memory of the stated type and size;
+//!   handles must come from the matching `_new` function and not be freed yet.
+#![allow(non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+// The safety contract of every entry point is the module-wide one above, repeated in
+// each function's header comment in C terms; a Rust `# Safety` section per function
+// would only duplicate it.
+#![allow(clippy::missing_safety_doc)]
+
+// Declaration order is the order of the header: errors first, then the types in the
+// order a program uses them. (Blank lines keep rustfmt from sorting the modules.)
+#[macro_use]
+pub mod boundary;
+
+pub mod handles;
+
+pub mod status;
+
+pub mod selector;
+
+pub mod profile;
+
+pub mod context;
+
+pub mod selection;
+
+pub mod testing;
+
+// Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
+// (and Rust programs that want the C semantics) can call them directly.
+pub use context::*;
+pub use handles::{pe_profile, pe_selection, pe_selector};
+pub use profile::*;
+pub use selection::*;
+pub use selector::*;
+pub use status::*;
+pub use testing::*;
+
+use std::ffi::c_char;
+
+/// The version of this library (`"0.1.0"`), as a NUL-terminated string.
+///
+/// The string is static: never free it; it stays valid for the life of the process.
+/// Thread-safe. Never fails.
+#[no_mangle]
+pub extern "C" fn pe_version() -> *const c_char {
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    ffi_boundary!(default = std::ptr::null(), { VERSION.as_ptr().cast::<c_char>() })
+}

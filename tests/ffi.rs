@@ -1,0 +1,1049 @@
+//! The C ABI, called from Rust exactly as C calls it: it gives the same picks as the Rust
+//! API, and every error path (NULL, invalid UTF-8, a small buffer, unknown names, bad
+//! JSON, out-of-range values, a panic) comes back as a status with a message, never a
+//! crash.
+
+use std::ffi::{c_char, CStr};
+use std::ptr::{null, null_mut};
+
+use persona_engine::ffi::*;
+use persona_engine::sample;
+use persona_engine::{Profile, Selector, SelectorConfig};
+
+const PLACEMENTS: [&str; 4] = ["home_hero", "sidebar", "app_banner", "email_block"];
+
+fn c(s: &str) -> (*const c_char, usize) {
+    (s.as_ptr().cast(), s.len())
+}
+
+fn last_error() -> String {
+    let mut buf = [0 as c_char; 4096];
+    let mut len = 0usize;
+    let status = unsafe { pe_last_error_message(buf.as_mut_ptr(), buf.len(), &mut len) };
+    assert_eq!(status, pe_status::Ok);
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert_eq!(text.len(), len);
+    text.to_owned()
+}
+
+/// Asserts that a call failed with `expected` and a message containing `needle`.
+#[track_caller]
+fn fails(status: pe_status, expected: pe_status, needle: &str) {
+    let message = last_error();
+    assert_eq!(status, expected, "message: {message}");
+    assert!(message.contains(needle), "message {message:?} does not contain {needle:?}");
+}
+
+#[track_caller]
+fn ok(status: pe_status) {
+    assert_eq!(status, pe_status::Ok, "{}", last_error());
+}
+
+struct Sel(*mut pe_selector);
+impl Drop for Sel {
+    fn drop(&mut self) {
+        unsafe { pe_selector_free(self.0) }
+    }
+}
+
+struct Prof(*mut pe_profile);
+impl Drop for Prof {
+    fn drop(&mut self) {
+        unsafe { pe_profile_free(self.0) }
+    }
+}
+
+struct Picks(*mut pe_selection);
+impl Drop for Picks {
+    fn drop(&mut self) {
+        unsafe { pe_selection_free(self.0) }
+    }
+}
+
+fn selector_from_json(json: &str, config: Option<&str>) -> Result<Sel, pe_status> {
+    let (p, l) = c(json);
+    let (cp, cl) = config.map_or((null(), 0), c);
+    let mut out = null_mut();
+    match unsafe { pe_selector_new_from_json(p, l, cp, cl, &mut out) } {
+        pe_status::Ok => Ok(Sel(out)),
+        e => {
+            assert!(out.is_null(), "out-parameter written on error");
+            Err(e)
+        }
+    }
+}
+
+fn selector() -> Sel {
+    selector_from_json(sample::CATALOG_JSON, None).unwrap()
+}
+
+fn placement(sel: &Sel, name: &str) -> u16 {
+    let (p, l) = c(name);
+    let mut id = u16::MAX;
+    ok(unsafe { pe_selector_placement(sel.0, p, l, &mut id) });
+    id
+}
+
+fn profile_from_json(sel: &Sel, json: &str) -> Result<Prof, pe_status> {
+    let (p, l) = c(json);
+    let mut out = null_mut();
+    match unsafe { pe_profile_new_from_json(sel.0, p, l, &mut out) } {
+        pe_status::Ok => Ok(Prof(out)),
+        e => Err(e),
+    }
+}
+
+fn new_profile(sel: &Sel, now: i64) -> Prof {
+    let mut out = null_mut();
+    ok(unsafe { pe_profile_new(sel.0, now, &mut out) });
+    Prof(out)
+}
+
+fn selection(sel: &Sel, k: usize) -> Picks {
+    let mut out = null_mut();
+    ok(unsafe { pe_selection_new(sel.0, k, &mut out) });
+    Picks(out)
+}
+
+fn context(at: i64) -> pe_context {
+    pe_context {
+        at,
+        utc_offset_minutes: 0,
+        device: pe_device::Unknown as u32,
+        channel: pe_channel::Unknown as u32,
+        weather: pe_weather::Unknown as u32,
+        seed: 0,
+        region: null(),
+        region_len: 0,
+        attributes: null(),
+        attribute_count: 0,
+    }
+}
+
+fn creative_id(sel: &Sel, creative: u32) -> String {
+    let mut buf = [0 as c_char; 300];
+    let mut len = 0;
+    ok(unsafe { pe_selector_creative_id(sel.0, creative, buf.as_mut_ptr(), buf.len(), &mut len) });
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
+}
+
+fn count(picks: &Picks) -> usize {
+    let mut n = usize::MAX;
+    ok(unsafe { pe_selection_count(picks.0, &mut n) });
+    n
+}
+
+/// `(creative id, score, reason kind)` of every pick.
+fn read_picks(sel: &Sel, picks: &Picks) -> Vec<(String, f32, u32)> {
+    (0..count(picks))
+        .map(|i| {
+            let (mut creative, mut score, mut kind) = (0u32, 0f32, 0u32);
+            unsafe {
+                ok(pe_selection_creative(picks.0, i, &mut creative));
+                ok(pe_selection_score(picks.0, i, &mut score));
+                ok(pe_selection_reason_kind(picks.0, i, &mut kind));
+            }
+            (creative_id(sel, creative), score, kind)
+        })
+        .collect()
+}
+
+/// The sample people's moments, as C fills them (regions and attributes as strings).
+fn sample_contexts(people: &[sample::Person]) -> Vec<pe_context> {
+    const REGIONS: [&str; 5] = ["FR", "GB", "DE", "NL", "US"];
+    // Static bytes: the pointers stay valid for the whole test.
+    let tier: &'static [pe_attribute; 1] = Box::leak(Box::new([pe_attribute {
+        key: b"loyalty_tier".as_ptr().cast(),
+        key_len: 12,
+        value: b"platinum".as_ptr().cast(),
+        value_len: 8,
+    }]));
+    people
+        .iter()
+        .zip(REGIONS)
+        .enumerate()
+        .map(|(i, (person, region))| {
+            let x = &person.context;
+            pe_context {
+                at: x.at,
+                utc_offset_minutes: x.utc_offset_minutes,
+                device: x.device as u32,
+                channel: x.channel as u32,
+                weather: x.weather as u32,
+                seed: x.seed,
+                region: region.as_ptr().cast(),
+                region_len: region.len(),
+                attributes: if i == 0 { tier.as_ptr() } else { null() },
+                attribute_count: usize::from(i == 0),
+            }
+        })
+        .collect()
+}
+
+fn to_json(profile: &Profile, sel: &Selector) -> String {
+    profile.to_json(sel.catalog().menu()).unwrap()
+}
+
+// ---- the happy path, against the Rust API ------------------------------------------------
+
+#[test]
+fn the_c_abi_picks_exactly_what_the_rust_api_picks() {
+    let rust = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let people = sample::people(rust.catalog().menu()).unwrap();
+    let contexts = sample_contexts(&people);
+    let sel = selector();
+    let picks = selection(&sel, 3);
+    let mut rust_picks = rust.new_selection(3);
+    for (person, ctx) in people.iter().zip(&contexts) {
+        let profile = profile_from_json(&sel, &to_json(&person.profile, &rust)).unwrap();
+        for name in PLACEMENTS {
+            ok(unsafe { pe_select(sel.0, profile.0, ctx, placement(&sel, name), picks.0) });
+            rust.select(&person.profile, &person.context, rust.placement(name).unwrap(), &mut rust_picks)
+                .unwrap();
+            let expected: Vec<(String, f32, u32)> = rust_picks
+                .picks()
+                .iter()
+                .map(|p| (rust.catalog().creative_id(p.creative).to_owned(), p.score, p.reason.kind as u32))
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(read_picks(&sel, &picks), expected, "{} at {name}", person.name);
+            // Explanations match too.
+            for (i, p) in rust_picks.picks().iter().enumerate() {
+                let mut buf = vec![0 as c_char; 512];
+                let mut len = 0;
+                ok(unsafe { pe_selector_explain(sel.0, picks.0, i, buf.as_mut_ptr(), buf.len(), &mut len) });
+                let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+                assert_eq!(text, rust.explain(p));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_selector_loads_from_a_file_and_a_profile_is_built_with_setters() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample_catalog.json");
+    let (p, l) = c(path);
+    let mut raw = null_mut();
+    ok(unsafe { pe_selector_new_from_file(p, l, null(), 0, &mut raw) });
+    let sel = Sel(raw);
+    let now = sample::NOW;
+    let person = new_profile(&sel, now - 400 * 86_400);
+    let behavioral = 1u32 << pe_data_class::Behavioral as u32;
+    unsafe {
+        ok(pe_profile_set_relationship(person.0, now - 400 * 86_400, 48));
+        ok(pe_profile_set_consent_mask(person.0, PE_DATA_CLASSES_ALL));
+        let (n, nl) = c("Luxury Travel");
+        ok(pe_profile_set_score(person.0, n, nl, 9, behavioral));
+        let (s, sl) = c("viewed_villa");
+        ok(pe_profile_add_signal(person.0, s, sl, 1.0, pe_data_class::Behavioral as u32, now - 3600));
+        ok(pe_profile_set_consent(person.0, pe_data_class::ThirdParty as u32, false));
+    }
+    let mut ctx = context(now);
+    ctx.device = pe_device::Desktop as u32;
+    ctx.channel = pe_channel::Web as u32;
+    let picks = selection(&sel, 3);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, placement(&sel, "home_hero"), picks.0) });
+    let got = read_picks(&sel, &picks);
+    assert!(got[0].0.starts_with("lux-"), "{got:?}");
+    assert_eq!(got[0].2, pe_reason_kind::PersonaMatch as u32);
+    let (mut persona, mut score) = (0u16, 0u8);
+    ok(unsafe { pe_selection_reason_persona(picks.0, 0, &mut persona, &mut score) });
+    assert_eq!(score, 9);
+    let mut buf = [0 as c_char; 64];
+    let mut len = 0;
+    ok(unsafe { pe_selector_persona_name(sel.0, persona, buf.as_mut_ptr(), buf.len(), &mut len) });
+    assert_eq!(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap(), "Luxury Travel");
+    let mut propensity = 0.0;
+    ok(unsafe { pe_selection_propensity(picks.0, 0, &mut propensity) });
+    assert_eq!(propensity, 1.0);
+
+    // The saved profile says what the setters did, and loads back to the same picks.
+    let mut json = vec![0 as c_char; 4096];
+    ok(unsafe { pe_profile_to_json(person.0, json.as_mut_ptr(), json.len(), &mut len) });
+    let text = unsafe { CStr::from_ptr(json.as_ptr()) }.to_str().unwrap().to_owned();
+    assert_eq!(text.len(), len);
+    let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(spec["visits"], 48);
+    assert_eq!(spec["persona_scores"]["Luxury Travel"]["score"], 9);
+    assert_eq!(spec["signals"][0]["name"], "viewed_villa");
+    assert_eq!(spec["consent"].as_array().unwrap().len(), 5);
+    let again = profile_from_json(&sel, &text).unwrap();
+    let picks2 = selection(&sel, 3);
+    ok(unsafe { pe_select(sel.0, again.0, &ctx, placement(&sel, "home_hero"), picks2.0) });
+    assert_eq!(read_picks(&sel, &picks2), got);
+}
+
+#[test]
+fn declared_likes_and_dislikes_change_the_picks() {
+    let sel = selector();
+    let now = sample::NOW;
+    let person = new_profile(&sel, now - 400 * 86_400);
+    unsafe {
+        ok(pe_profile_set_relationship(person.0, now - 400 * 86_400, 48));
+        ok(pe_profile_set_consent_mask(person.0, PE_DATA_CLASSES_ALL));
+        let (n, l) = c("Luxury Travel");
+        ok(pe_profile_set_score(person.0, n, l, 9, PE_DATA_CLASSES_NONE));
+    }
+    let hero = placement(&sel, "home_hero");
+    let picks = selection(&sel, 5);
+    let ctx = context(now);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    assert!(read_picks(&sel, &picks)[0].0.starts_with("lux-"));
+
+    let (n, l) = c("Luxury Travel");
+    ok(unsafe { pe_profile_declare_dislike(person.0, n, l) });
+    let (e, el) = c("Eco Conscious");
+    ok(unsafe { pe_profile_declare_like(person.0, e, el) });
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    let got = read_picks(&sel, &picks);
+    assert!(got.iter().all(|(id, ..)| !id.starts_with("lux-")), "{got:?}");
+    assert!(got[0].0.starts_with("eco-"), "{got:?}");
+}
+
+#[test]
+fn exclusions_apply_until_cleared() {
+    let sel = selector();
+    let rust = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let people = sample::people(rust.catalog().menu()).unwrap();
+    let ctx = sample_contexts(&people)[0];
+    let person = profile_from_json(&sel, &to_json(&people[0].profile, &rust)).unwrap();
+    let hero = placement(&sel, "home_hero");
+    let picks = selection(&sel, 1);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    let first = read_picks(&sel, &picks)[0].0.clone();
+    let (p, l) = c(&first);
+    let mut index = 0u32;
+    ok(unsafe { pe_selector_creative(sel.0, p, l, &mut index) });
+    ok(unsafe { pe_selection_exclude(picks.0, index) });
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    assert_ne!(read_picks(&sel, &picks)[0].0, first);
+    ok(unsafe { pe_selection_clear_exclusions(picks.0) });
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    assert_eq!(read_picks(&sel, &picks)[0].0, first);
+}
+
+#[test]
+fn payloads_come_back_byte_for_byte() {
+    let sel = selector();
+    let spec: serde_json::Value = serde_json::from_str(sample::CATALOG_JSON).unwrap();
+    let first = &spec["creatives"][0];
+    let (p, l) = c(first["id"].as_str().unwrap());
+    let mut index = u32::MAX;
+    ok(unsafe { pe_selector_creative(sel.0, p, l, &mut index) });
+    assert_eq!(index, 0);
+    let mut len = 0;
+    // Ask for the length first, then copy.
+    fails(
+        unsafe { pe_selector_creative_payload(sel.0, 0, null_mut(), 0, &mut len) },
+        pe_status::BufferTooSmall,
+        "the creative payload",
+    );
+    let mut buf = vec![0 as c_char; len + 1];
+    ok(unsafe { pe_selector_creative_payload(sel.0, 0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    let cat = sample::catalog().unwrap();
+    assert_eq!(text, cat.payload(persona_engine::CreativeId(0)).unwrap());
+    assert_eq!(serde_json::from_str::<serde_json::Value>(text).unwrap(), first["payload"]);
+}
+
+#[test]
+fn a_profile_keeps_its_selector_alive() {
+    let sel = selector();
+    let person = new_profile(&sel, sample::NOW);
+    let picks = selection(&sel, 2);
+    let hero = placement(&sel, "home_hero");
+    // A second selector over the same catalog: the same menu, so the profile works there.
+    let other = selector();
+    drop(sel);
+    let (n, l) = c("Foodie");
+    ok(unsafe { pe_profile_set_score(person.0, n, l, 8, PE_DATA_CLASSES_NONE) });
+    let mut len = 0;
+    fails(
+        unsafe { pe_profile_to_json(person.0, null_mut(), 0, &mut len) },
+        pe_status::BufferTooSmall,
+        "the profile JSON",
+    );
+    let mut buf = vec![0 as c_char; len + 1];
+    ok(unsafe { pe_profile_to_json(person.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    assert!(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().contains("Foodie"));
+    ok(unsafe { pe_select(other.0, person.0, &context(sample::NOW), hero, picks.0) });
+    assert!(count(&picks) > 0);
+}
+
+#[test]
+fn selecting_from_many_threads_with_one_selector_and_profile() {
+    let sel = selector();
+    let person = new_profile(&sel, sample::NOW);
+    let hero = placement(&sel, "home_hero");
+    let (s, p) = (sel.0 as usize, person.0 as usize);
+    let results: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut out = null_mut();
+                    ok(unsafe { pe_selection_new(s as *const pe_selector, 3, &mut out) });
+                    let mut firsts = Vec::new();
+                    for _ in 0..200 {
+                        ok(unsafe {
+                            pe_select(
+                                s as *const pe_selector,
+                                p as *const pe_profile,
+                                &context(sample::NOW),
+                                hero,
+                                out,
+                            )
+                        });
+                        let mut creative = 0;
+                        ok(unsafe { pe_selection_creative(out, 0, &mut creative) });
+                        firsts.push(creative);
+                    }
+                    unsafe { pe_selection_free(out) };
+                    firsts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.iter().flatten().all(|c| *c == results[0][0]));
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+#[test]
+fn version_and_status_names_are_static_strings() {
+    let v = unsafe { CStr::from_ptr(pe_version()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    let name = |s: u32| unsafe { CStr::from_ptr(pe_status_name(s)) }.to_str().unwrap().to_owned();
+    assert_eq!(name(pe_status::Ok as u32), "PE_STATUS_OK");
+    assert_eq!(name(pe_status::UnknownName as u32), "PE_STATUS_UNKNOWN_NAME");
+    assert_eq!(name(pe_status::OutOfRange as u32), "PE_STATUS_OUT_OF_RANGE");
+    assert_eq!(name(11), "PE_STATUS_UNRECOGNIZED");
+    assert_eq!(name(u32::MAX), "PE_STATUS_UNRECOGNIZED");
+}
+
+#[test]
+fn a_forced_panic_comes_back_as_pe_status_panic() {
+    assert_eq!(pe_test_force_panic(), pe_status::Panic);
+    assert_eq!(last_error(), "internal panic: forced by pe_test_force_panic");
+    // The library keeps working after it.
+    let sel = selector();
+    assert_eq!(placement(&sel, "sidebar"), 1);
+}
+
+#[test]
+fn bad_catalog_json_gives_invalid_json_with_line_and_column() {
+    let e = selector_from_json("{\"version\": ", None).err();
+    fails(e.unwrap(), pe_status::InvalidJson, "line 1 column");
+    let e = selector_from_json("{\"version\": \"x\", \"colour\": 1}", None).err();
+    fails(e.unwrap(), pe_status::InvalidJson, "unknown field `colour`");
+}
+
+#[test]
+fn an_invalid_catalog_gives_invalid_spec_naming_creative_and_field() {
+    let json = r#"{"version": "v", "personas": ["Luxury"], "placements": ["hero"],
+        "creatives": [{"id": "summer-hero", "placements": ["hero"],
+                       "personas": {"Luxury Travle": 1.0}}]}"#;
+    fails(
+        selector_from_json(json, None).err().unwrap(),
+        pe_status::InvalidSpec,
+        "creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'",
+    );
+}
+
+#[test]
+fn selector_config_is_parsed_and_validated() {
+    let sel = selector_from_json(sample::CATALOG_JSON, Some(r#"{"threshold": 5}"#));
+    assert!(sel.is_ok());
+    fails(
+        selector_from_json(sample::CATALOG_JSON, Some("{\"threshold\": ")).err().unwrap(),
+        pe_status::InvalidJson,
+        "selector config: invalid JSON",
+    );
+    fails(
+        selector_from_json(sample::CATALOG_JSON, Some(r#"{"treshold": 5}"#)).err().unwrap(),
+        pe_status::InvalidJson,
+        "unknown field `treshold`",
+    );
+    fails(
+        selector_from_json(sample::CATALOG_JSON, Some(r#"{"threshold": 12}"#)).err().unwrap(),
+        pe_status::InvalidSpec,
+        "selector config: field 'threshold'",
+    );
+    // NULL with a length is an error; length 0 means "defaults" whatever the pointer.
+    let (p, l) = c(sample::CATALOG_JSON);
+    let mut out = null_mut();
+    fails(
+        unsafe { pe_selector_new_from_json(p, l, null(), 3, &mut out) },
+        pe_status::NullParameter,
+        "'config_json'",
+    );
+    ok(unsafe { pe_selector_new_from_json(p, l, b"ignored".as_ptr().cast(), 0, &mut out) });
+    unsafe { pe_selector_free(out) };
+}
+
+#[test]
+fn selector_constructors_reject_null_and_invalid_utf8() {
+    let mut out = null_mut();
+    fails(
+        unsafe { pe_selector_new_from_json(null(), 10, null(), 0, &mut out) },
+        pe_status::NullParameter,
+        "parameter 'json' is NULL",
+    );
+    let (p, l) = c(sample::CATALOG_JSON);
+    fails(
+        unsafe { pe_selector_new_from_json(p, l, null(), 0, null_mut()) },
+        pe_status::NullParameter,
+        "'out_selector'",
+    );
+    let bad = b"{\"version\": \"\xff\"}";
+    fails(
+        unsafe { pe_selector_new_from_json(bad.as_ptr().cast(), bad.len(), null(), 0, &mut out) },
+        pe_status::InvalidUtf8,
+        "parameter 'json' is not valid UTF-8",
+    );
+    let bad_config = b"{\xc3}";
+    fails(
+        unsafe { pe_selector_new_from_json(p, l, bad_config.as_ptr().cast(), 3, &mut out) },
+        pe_status::InvalidUtf8,
+        "'config_json'",
+    );
+    fails(
+        unsafe { pe_selector_new_from_file(null(), 4, null(), 0, &mut out) },
+        pe_status::NullParameter,
+        "'path'",
+    );
+    let bad_path = b"/tmp/\xff.json";
+    fails(
+        unsafe { pe_selector_new_from_file(bad_path.as_ptr().cast(), bad_path.len(), null(), 0, &mut out) },
+        pe_status::InvalidUtf8,
+        "'path'",
+    );
+    assert!(out.is_null());
+}
+
+#[test]
+fn a_missing_file_gives_io_with_the_path() {
+    let (p, l) = c("/nonexistent/catalog.json");
+    let mut out = null_mut();
+    fails(
+        unsafe { pe_selector_new_from_file(p, l, null(), 0, &mut out) },
+        pe_status::Io,
+        "/nonexistent/catalog.json",
+    );
+    assert!(out.is_null());
+}
+
+#[test]
+fn freeing_null_does_nothing() {
+    unsafe {
+        pe_selector_free(null_mut());
+        pe_profile_free(null_mut());
+        pe_selection_free(null_mut());
+    }
+}
+
+#[test]
+fn unknown_names_give_unknown_name() {
+    let sel = selector();
+    let mut id = 7u16;
+    let (p, l) = c("home_heroo");
+    fails(
+        unsafe { pe_selector_placement(sel.0, p, l, &mut id) },
+        pe_status::UnknownName,
+        "unknown placement 'home_heroo'",
+    );
+    assert_eq!(id, 7, "out-parameter written on error");
+    let mut creative = 7u32;
+    fails(
+        unsafe { pe_selector_creative(sel.0, p, l, &mut creative) },
+        pe_status::UnknownName,
+        "unknown creative 'home_heroo'",
+    );
+    assert_eq!(creative, 7);
+    let person = new_profile(&sel, 0);
+    let (n, nl) = c("Luxury Travle");
+    unsafe {
+        fails(
+            pe_profile_set_score(person.0, n, nl, 9, 0),
+            pe_status::UnknownName,
+            "unknown persona 'Luxury Travle'",
+        );
+        fails(
+            pe_profile_declare_like(person.0, n, nl),
+            pe_status::UnknownName,
+            "unknown persona 'Luxury Travle'",
+        );
+        fails(
+            pe_profile_declare_dislike(person.0, n, nl),
+            pe_status::UnknownName,
+            "unknown persona 'Luxury Travle'",
+        );
+    }
+}
+
+#[test]
+fn null_arguments_give_null_parameter() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let picks = selection(&sel, 1);
+    let (n, nl) = c("Foodie");
+    let mut u16_out = 0u16;
+    let mut u32_out = 0u32;
+    let mut usize_out = 0usize;
+    let mut f32_out = 0f32;
+    let mut u8_out = 0u8;
+    let mut buf = [0 as c_char; 64];
+    let ctx = context(0);
+    unsafe {
+        fails(pe_selector_placement(null(), n, nl, &mut u16_out), pe_status::NullParameter, "'selector'");
+        fails(pe_selector_placement(sel.0, null(), 3, &mut u16_out), pe_status::NullParameter, "'name'");
+        fails(pe_selector_placement(sel.0, n, nl, null_mut()), pe_status::NullParameter, "'out_placement'");
+        fails(pe_selector_creative(sel.0, n, nl, null_mut()), pe_status::NullParameter, "'out_creative'");
+        fails(
+            pe_selector_creative_id(null(), 0, buf.as_mut_ptr(), 64, &mut usize_out),
+            pe_status::NullParameter,
+            "'selector'",
+        );
+        fails(
+            pe_selector_creative_id(sel.0, 0, buf.as_mut_ptr(), 64, null_mut()),
+            pe_status::NullParameter,
+            "'out_len'",
+        );
+        fails(
+            pe_selector_creative_id(sel.0, 0, null_mut(), 64, &mut usize_out),
+            pe_status::NullParameter,
+            "'buf'",
+        );
+        fails(
+            pe_selector_creative_payload(sel.0, 0, null_mut(), 8, &mut usize_out),
+            pe_status::NullParameter,
+            "'buf'",
+        );
+        fails(
+            pe_selector_persona_name(sel.0, 0, buf.as_mut_ptr(), 64, null_mut()),
+            pe_status::NullParameter,
+            "'out_len'",
+        );
+        fails(
+            pe_selector_explain(sel.0, null(), 0, buf.as_mut_ptr(), 64, &mut usize_out),
+            pe_status::NullParameter,
+            "'selection'",
+        );
+        fails(pe_profile_new(null(), 0, &mut null_mut()), pe_status::NullParameter, "'selector'");
+        fails(pe_profile_new(sel.0, 0, null_mut()), pe_status::NullParameter, "'out_profile'");
+        fails(
+            pe_profile_new_from_json(sel.0, null(), 2, &mut null_mut()),
+            pe_status::NullParameter,
+            "'json'",
+        );
+        fails(
+            pe_profile_to_json(null(), buf.as_mut_ptr(), 64, &mut usize_out),
+            pe_status::NullParameter,
+            "'profile'",
+        );
+        fails(pe_profile_set_score(null_mut(), n, nl, 1, 0), pe_status::NullParameter, "'profile'");
+        fails(pe_profile_set_score(person.0, null(), 1, 1, 0), pe_status::NullParameter, "'persona'");
+        fails(pe_profile_add_signal(person.0, null(), 1, 1.0, 0, 0), pe_status::NullParameter, "'name'");
+        fails(pe_profile_add_signal(null_mut(), n, nl, 1.0, 0, 0), pe_status::NullParameter, "'profile'");
+        fails(pe_profile_set_consent(null_mut(), 0, true), pe_status::NullParameter, "'profile'");
+        fails(pe_profile_set_consent_mask(null_mut(), 0), pe_status::NullParameter, "'profile'");
+        fails(pe_profile_set_relationship(null_mut(), 0, 1), pe_status::NullParameter, "'profile'");
+        fails(pe_profile_declare_like(person.0, null(), 1), pe_status::NullParameter, "'persona'");
+        fails(pe_profile_declare_dislike(null_mut(), n, nl), pe_status::NullParameter, "'profile'");
+        fails(pe_selection_new(null(), 1, &mut null_mut()), pe_status::NullParameter, "'selector'");
+        fails(pe_selection_new(sel.0, 1, null_mut()), pe_status::NullParameter, "'out_selection'");
+        fails(pe_selection_count(null(), &mut usize_out), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_count(picks.0, null_mut()), pe_status::NullParameter, "'out_count'");
+        fails(pe_selection_creative(null(), 0, &mut u32_out), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_score(picks.0, 0, null_mut()), pe_status::NullParameter, "'out'");
+        fails(pe_selection_propensity(null(), 0, &mut f32_out), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_reason_kind(picks.0, 0, null_mut()), pe_status::NullParameter, "'out'");
+        fails(
+            pe_selection_reason_persona(picks.0, 0, null_mut(), &mut u8_out),
+            pe_status::NullParameter,
+            "'out_persona'",
+        );
+        fails(
+            pe_selection_reason_persona(picks.0, 0, &mut u16_out, null_mut()),
+            pe_status::NullParameter,
+            "'out_score'",
+        );
+        fails(pe_selection_exclude(null_mut(), 0), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_clear_exclusions(null_mut()), pe_status::NullParameter, "'selection'");
+        fails(pe_select(null(), person.0, &ctx, 0, picks.0), pe_status::NullParameter, "'selector'");
+        fails(pe_select(sel.0, null(), &ctx, 0, picks.0), pe_status::NullParameter, "'profile'");
+        fails(pe_select(sel.0, person.0, null(), 0, picks.0), pe_status::NullParameter, "'context'");
+        fails(pe_select(sel.0, person.0, &ctx, 0, null_mut()), pe_status::NullParameter, "'selection'");
+    }
+}
+
+#[test]
+fn invalid_utf8_names_give_invalid_utf8() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let bad = b"Fo\xffdie";
+    let (p, l) = (bad.as_ptr().cast::<c_char>(), bad.len());
+    let mut id = 0u16;
+    let mut creative = 0u32;
+    unsafe {
+        fails(pe_selector_placement(sel.0, p, l, &mut id), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(pe_selector_creative(sel.0, p, l, &mut creative), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(pe_profile_set_score(person.0, p, l, 1, 0), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(pe_profile_add_signal(person.0, p, l, 1.0, 0, 0), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(pe_profile_declare_like(person.0, p, l), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(pe_profile_declare_dislike(person.0, p, l), pe_status::InvalidUtf8, "not valid UTF-8");
+        fails(
+            pe_profile_new_from_json(sel.0, p, l, &mut null_mut()),
+            pe_status::InvalidUtf8,
+            "not valid UTF-8",
+        );
+    }
+}
+
+#[test]
+fn small_buffers_give_buffer_too_small_and_the_length_needed() {
+    let sel = selector();
+    let id = creative_id(&sel, 0);
+    let mut buf = [b'x' as c_char; 64];
+    let mut len = 0;
+    // Exactly the length is one byte short: the NUL needs room too.
+    fails(
+        unsafe { pe_selector_creative_id(sel.0, 0, buf.as_mut_ptr(), id.len(), &mut len) },
+        pe_status::BufferTooSmall,
+        &format!("needs {} bytes", id.len() + 1),
+    );
+    assert_eq!(len, id.len());
+    assert!(buf.iter().all(|b| *b == b'x' as c_char), "buffer written on error");
+    ok(unsafe { pe_selector_creative_id(sel.0, 0, buf.as_mut_ptr(), id.len() + 1, &mut len) });
+    assert_eq!(len, id.len());
+    assert_eq!(buf[len], 0);
+    fails(
+        unsafe { pe_selector_persona_name(sel.0, 0, buf.as_mut_ptr(), 3, &mut len) },
+        pe_status::BufferTooSmall,
+        "the persona name",
+    );
+    assert_eq!(len, "Luxury Travel".len());
+}
+
+#[test]
+fn the_last_error_message_is_copied_without_allocation_and_truncates_safely() {
+    let sel = selector();
+    let (p, l) = c("café-hero");
+    let mut id = 0u16;
+    assert_eq!(unsafe { pe_selector_placement(sel.0, p, l, &mut id) }, pe_status::UnknownName);
+    let full = "unknown placement 'café-hero'";
+    assert_eq!(last_error(), full);
+    // A length query.
+    let mut len = 0;
+    assert_eq!(unsafe { pe_last_error_message(null_mut(), 0, &mut len) }, pe_status::BufferTooSmall);
+    assert_eq!(len, full.len());
+    // Truncation never splits the 'é' (bytes 22..24): 23 bytes of room keep 22.
+    let mut buf = [0x55 as c_char; 24];
+    assert_eq!(unsafe { pe_last_error_message(buf.as_mut_ptr(), 24, &mut len) }, pe_status::BufferTooSmall);
+    assert_eq!(len, full.len());
+    let cut = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert_eq!(cut, "unknown placement 'caf");
+    // Its own errors do not overwrite the message.
+    assert_eq!(unsafe { pe_last_error_message(buf.as_mut_ptr(), 24, null_mut()) }, pe_status::NullParameter);
+    assert_eq!(unsafe { pe_last_error_message(null_mut(), 24, &mut len) }, pe_status::NullParameter);
+    assert_eq!(last_error(), full);
+    // Success leaves it unchanged, like errno.
+    assert_eq!(placement(&sel, "home_hero"), 0);
+    assert_eq!(last_error(), full);
+    // Each thread has its own.
+    let other = std::thread::spawn(last_error).join().unwrap();
+    assert_eq!(other, "");
+}
+
+#[test]
+fn out_of_range_ids_and_indexes_give_out_of_range() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let picks = selection(&sel, 2);
+    let mut buf = [0 as c_char; 64];
+    let mut len = 0;
+    let mut f = 0f32;
+    let mut u = 0u32;
+    let (mut persona, mut score) = (0u16, 0u8);
+    unsafe {
+        fails(
+            pe_selector_creative_id(sel.0, 74, buf.as_mut_ptr(), 64, &mut len),
+            pe_status::OutOfRange,
+            "creative index 74 is not in this catalog (it has 74 creatives)",
+        );
+        fails(
+            pe_selector_creative_payload(sel.0, u32::MAX, buf.as_mut_ptr(), 64, &mut len),
+            pe_status::OutOfRange,
+            "creative index",
+        );
+        fails(
+            pe_selector_persona_name(sel.0, PE_PERSONA_NONE, buf.as_mut_ptr(), 64, &mut len),
+            pe_status::OutOfRange,
+            "persona id 65535 is not on this persona menu (it has 13 personas)",
+        );
+        fails(
+            pe_select(sel.0, person.0, &context(0), 4, picks.0),
+            pe_status::OutOfRange,
+            "placement id 4 is not from this catalog (it has 4 placements)",
+        );
+        // Before any select the selection is empty: every pick index is out of range.
+        assert_eq!(count(&picks), 0);
+        fails(
+            pe_selection_score(picks.0, 0, &mut f),
+            pe_status::OutOfRange,
+            "pick index 0 is past the end of the selection (0 picks)",
+        );
+        ok(pe_select(sel.0, person.0, &context(sample::NOW), 0, picks.0));
+        let n = count(&picks);
+        assert_eq!(n, 2);
+        fails(
+            pe_selection_creative(picks.0, n, &mut u),
+            pe_status::OutOfRange,
+            "pick index 2 is past the end",
+        );
+        fails(pe_selection_score(picks.0, n, &mut f), pe_status::OutOfRange, "pick index 2 is past the end");
+        fails(
+            pe_selection_propensity(picks.0, n, &mut f),
+            pe_status::OutOfRange,
+            "pick index 2 is past the end",
+        );
+        fails(
+            pe_selection_reason_kind(picks.0, n, &mut u),
+            pe_status::OutOfRange,
+            "pick index 2 is past the end",
+        );
+        fails(
+            pe_selection_reason_persona(picks.0, n, &mut persona, &mut score),
+            pe_status::OutOfRange,
+            "pick index 2 is past the end",
+        );
+        fails(
+            pe_selector_explain(sel.0, picks.0, n, buf.as_mut_ptr(), 64, &mut len),
+            pe_status::OutOfRange,
+            "pick index 2 is past the end",
+        );
+    }
+}
+
+#[test]
+fn out_of_domain_values_from_c_give_invalid_argument() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let (n, nl) = c("Foodie");
+    unsafe {
+        fails(
+            pe_profile_set_score(person.0, n, nl, 10, 0),
+            pe_status::InvalidArgument,
+            "persona 'Foodie': score 10 is out of range (scores are 0..=9)",
+        );
+        fails(
+            pe_profile_set_score(person.0, n, nl, 256 + 5, 0),
+            pe_status::InvalidArgument,
+            "score 261 is out of range",
+        );
+        fails(
+            pe_profile_set_score(person.0, n, nl, 5, 1 << 6),
+            pe_status::InvalidArgument,
+            "sources: bitmask 0x40 has bits that are not data classes",
+        );
+        fails(
+            pe_profile_set_consent_mask(person.0, 0xffff_ffff),
+            pe_status::InvalidArgument,
+            "mask: bitmask 0xffffffff",
+        );
+        fails(
+            pe_profile_set_consent(person.0, 6, true),
+            pe_status::InvalidArgument,
+            "data_class: 6 is not a pe_data_class value (0..=5)",
+        );
+        fails(
+            pe_profile_add_signal(person.0, n, nl, 1.0, u32::MAX, 0),
+            pe_status::InvalidArgument,
+            "data_class: 4294967295 is not a pe_data_class value",
+        );
+        fails(
+            pe_profile_add_signal(person.0, n, nl, f32::NAN, 0, 0),
+            pe_status::InvalidArgument,
+            "signal 'Foodie' has value NaN (must be finite)",
+        );
+        fails(
+            pe_profile_add_signal(person.0, b" ".as_ptr().cast(), 1, 1.0, 0, 0),
+            pe_status::InvalidArgument,
+            "signal name is empty",
+        );
+        for k in [0, PE_SELECTION_MAX_K + 1] {
+            fails(
+                pe_selection_new(sel.0, k, &mut null_mut()),
+                pe_status::InvalidArgument,
+                "picks asked for (1..=256)",
+            );
+        }
+    }
+    // Nothing changed on those errors.
+    let mut buf = vec![0 as c_char; 4096];
+    let mut len = 0;
+    ok(unsafe { pe_profile_to_json(person.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    let spec: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap()).unwrap();
+    assert_eq!(spec["persona_scores"], serde_json::json!({}));
+    assert_eq!(spec["signals"], serde_json::json!([]));
+    assert_eq!(spec["consent"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let picks = selection(&sel, 1);
+    ok(unsafe { pe_select(sel.0, person.0, &context(sample::NOW), 0, picks.0) });
+    let before = read_picks(&sel, &picks);
+    assert_eq!(before.len(), 1);
+    let attribute =
+        pe_attribute { key: b"k".as_ptr().cast(), key_len: 1, value: b"v".as_ptr().cast(), value_len: 1 };
+    let nine = [attribute; PE_CONTEXT_MAX_ATTRIBUTES + 1];
+    let null_key = [pe_attribute { key: null(), ..attribute }];
+    let bad_value = [pe_attribute { value: b"\xfe".as_ptr().cast(), ..attribute }];
+    let base = context(sample::NOW);
+    let cases: Vec<(pe_context, pe_status, &str)> = vec![
+        (
+            pe_context { device: 5, ..base },
+            pe_status::InvalidArgument,
+            "context.device: 5 is not a pe_device value (0..=4)",
+        ),
+        (
+            pe_context { channel: 6, ..base },
+            pe_status::InvalidArgument,
+            "context.channel: 6 is not a pe_channel value (0..=5)",
+        ),
+        (
+            pe_context { weather: 99, ..base },
+            pe_status::InvalidArgument,
+            "context.weather: 99 is not a pe_weather value (0..=6)",
+        ),
+        (
+            pe_context { utc_offset_minutes: -1081, ..base },
+            pe_status::InvalidArgument,
+            "context.utc_offset_minutes: -1081",
+        ),
+        (
+            pe_context { utc_offset_minutes: i32::MIN, ..base },
+            pe_status::InvalidArgument,
+            "context.utc_offset_minutes",
+        ),
+        (pe_context { region_len: 2, ..base }, pe_status::NullParameter, "'context.region'"),
+        (
+            pe_context { region: b"\xc3(".as_ptr().cast(), region_len: 2, ..base },
+            pe_status::InvalidUtf8,
+            "'context.region' is not valid UTF-8",
+        ),
+        (
+            pe_context { attributes: nine.as_ptr(), attribute_count: nine.len(), ..base },
+            pe_status::InvalidArgument,
+            "context.attribute_count: 9 attributes (at most 8)",
+        ),
+        (pe_context { attribute_count: 1, ..base }, pe_status::NullParameter, "'context.attributes'"),
+        (
+            pe_context { attributes: null_key.as_ptr(), attribute_count: 1, ..base },
+            pe_status::NullParameter,
+            "'context.attributes[].key'",
+        ),
+        (
+            pe_context { attributes: bad_value.as_ptr(), attribute_count: 1, ..base },
+            pe_status::InvalidUtf8,
+            "'context.attributes[].value' is not valid UTF-8",
+        ),
+    ];
+    for (ctx, status, needle) in cases {
+        fails(unsafe { pe_select(sel.0, person.0, &ctx, 0, picks.0) }, status, needle);
+        assert_eq!(read_picks(&sel, &picks), before, "selection changed on error");
+    }
+    // The extremes that are allowed.
+    let ok_ctx = pe_context {
+        utc_offset_minutes: -1080,
+        device: pe_device::Tv as u32,
+        channel: pe_channel::InStore as u32,
+        weather: pe_weather::Cold as u32,
+        attributes: nine.as_ptr(),
+        attribute_count: PE_CONTEXT_MAX_ATTRIBUTES,
+        ..base
+    };
+    ok(unsafe { pe_select(sel.0, person.0, &ok_ctx, 0, picks.0) });
+}
+
+#[test]
+fn bad_profile_json_gives_invalid_json_or_invalid_spec() {
+    let sel = selector();
+    fails(
+        profile_from_json(&sel, "{\"visits\": ").err().unwrap(),
+        pe_status::InvalidJson,
+        "profile: invalid JSON",
+    );
+    fails(
+        profile_from_json(&sel, r#"{"persona_scores": {"Luxury Travle": 9}}"#).err().unwrap(),
+        pe_status::InvalidSpec,
+        "profile: field 'persona_scores': unknown persona 'Luxury Travle'",
+    );
+    assert!(profile_from_json(&sel, "{}").is_ok());
+}
+
+#[test]
+fn a_profile_for_another_persona_menu_is_refused() {
+    let sel = selector();
+    let json = r#"{"version": "v", "personas": ["A", "B"], "placements": ["hero"],
+        "creatives": [{"id": "x", "placements": ["hero"], "personas": {"A": 1.0}}]}"#;
+    let other = selector_from_json(json, None).unwrap();
+    let stranger = new_profile(&other, 0);
+    let picks = selection(&sel, 1);
+    fails(
+        unsafe { pe_select(sel.0, stranger.0, &context(0), 0, picks.0) },
+        pe_status::InvalidArgument,
+        "profile: it was made for a selector with a different persona menu",
+    );
+}
+
+#[test]
+fn the_fallback_reports_no_persona() {
+    let sel = selector();
+    let person = new_profile(&sel, sample::NOW);
+    let picks = selection(&sel, 1);
+    let hero = placement(&sel, "home_hero");
+    let ctx = context(sample::NOW);
+    // Exclude every creative: only the fallback is left.
+    for i in 0..74u32 {
+        let id = creative_id(&sel, i);
+        if !id.starts_with("fallback-") {
+            ok(unsafe { pe_selection_exclude(picks.0, i) });
+        }
+    }
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    let got = read_picks(&sel, &picks);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "fallback-home-hero");
+    assert_eq!(got[0].2, pe_reason_kind::Fallback as u32);
+    let (mut persona, mut score) = (0u16, 9u8);
+    ok(unsafe { pe_selection_reason_persona(picks.0, 0, &mut persona, &mut score) });
+    assert_eq!((persona, score), (PE_PERSONA_NONE, 0));
+}
+
+/// No entry point can let a panic reach C: every `extern "C"` body in `src/ffi` runs
+/// inside `ffi_boundary!`.
+#[test]
+fn every_entry_point_runs_inside_the_panic_boundary() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ffi");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for chunk in source.split("extern \"C\" fn ").skip(1) {
+            let name = chunk.split('(').next().unwrap_or_default();
+            let body = chunk.split("\n}\n").next().unwrap_or_default();
+            assert!(
+                body.contains("ffi_boundary!("),
+                "{}: `{name}` does not run inside ffi_boundary!",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 35, "only {checked} entry points found");
+}

@@ -8,30 +8,36 @@
 //!
 //! ```sh
 //! cargo run --release --example simulate -- [--rounds N] [--seed S] [--svg PATH]
-//!     [--prior-strength X] [--backoff-strength X]
+//!     [--prior-strength X] [--backoff-strength X] [--seeds K]
 //! ```
 //!
-//! Defaults: 20,000 rounds, seed 42, chart in `target/simulate.svg`, the engine's
-//! default learning configuration.
+//! Defaults: 20,000 rounds, seed 42, chart in `target/simulate.svg`, the simulation's
+//! learning configuration (`SimConfig::tuned_learning`; the two strength flags override
+//! it). With `--seeds K` it also runs seeds S+1 … S+K (new worlds) and prints how often
+//! and by how much each strategy beat the persona-match rules, since one world can be
+//! lucky or unlucky.
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use persona_engine::simulate::{run, SimConfig, SimReport, Strategy};
+use persona_engine::Policy;
 use plotters::prelude::*;
 
 const USAGE: &str = "usage: simulate [--rounds N] [--seed S] [--svg PATH] \
-                     [--prior-strength X] [--backoff-strength X]";
+                     [--prior-strength X] [--backoff-strength X] [--seeds K]";
 
 struct Args {
     config: SimConfig,
     svg: PathBuf,
+    seeds: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = SimConfig::default();
     let mut svg = PathBuf::from("target/simulate.svg");
+    let mut seeds = 0;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -45,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
             "--rounds" => config.rounds = value.parse().map_err(|e| bad(&e))?,
             "--seed" => config.seed = value.parse().map_err(|e| bad(&e))?,
             "--svg" => svg = PathBuf::from(&value),
+            "--seeds" => seeds = value.parse().map_err(|e| bad(&e))?,
             "--prior-strength" => {
                 config.learning.prior_strength = value.parse().map_err(|e| bad(&e))?
             }
@@ -55,7 +62,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     config.windows = config.windows.min(config.rounds.max(1));
-    Ok(Args { config, svg })
+    Ok(Args { config, svg, seeds })
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -93,6 +100,55 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     draw(&report, &args.svg)?;
     println!("Chart of the click rate over time: {}", args.svg.display());
+    if args.seeds > 0 {
+        across_seeds(config, args.seeds)?;
+    }
+    Ok(())
+}
+
+/// Runs seeds `seed+1 ..= seed+k` and prints, per strategy, the mean click rate, the
+/// mean ratio to the persona-match rules and on how many seeds it beat them.
+fn across_seeds(config: &SimConfig, k: u64) -> Result<(), Box<dyn Error>> {
+    let rules = Strategy::Engine(Policy::Rules);
+    let n = config.strategies.len();
+    let (mut rate, mut ratio, mut wins) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
+    for seed in config.seed + 1..=config.seed + k {
+        let report = run(&SimConfig {
+            seed,
+            ..config.clone()
+        })?;
+        let base = report.row(rules).map(|r| r.click_rate);
+        for (i, row) in report.rows.iter().enumerate() {
+            rate[i] += row.click_rate / k as f64;
+            if let Some(base) = base.filter(|b| *b > 0.0) {
+                ratio[i] += row.click_rate / base / k as f64;
+                wins[i] += u32::from(row.click_rate > base);
+            }
+        }
+    }
+    println!(
+        "\nAcross seeds {}–{} ({} rounds each):\n",
+        config.seed + 1,
+        config.seed + k,
+        config.rounds
+    );
+    println!("| policy | mean click rate | vs rules (mean) | seeds beating rules |");
+    println!("|---|---:|---:|---:|");
+    for (i, strategy) in config.strategies.iter().enumerate() {
+        let (vs, beat) = if *strategy == rules {
+            ("–".to_owned(), "–".to_owned())
+        } else {
+            (
+                format!("{:+.0}%", 100.0 * (ratio[i] - 1.0)),
+                format!("{}/{k}", wins[i]),
+            )
+        };
+        println!(
+            "| {} | {:.2}% | {vs} | {beat} |",
+            strategy.name(),
+            100.0 * rate[i]
+        );
+    }
     Ok(())
 }
 

@@ -45,6 +45,7 @@ pub mod persona;
 pub mod profile;
 pub mod sample;
 pub mod select;
+pub mod simulate;
 pub mod symbol;
 
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};

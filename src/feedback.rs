@@ -119,7 +119,7 @@ impl Selector {
                 feedback.daypart as usize,
                 &counts,
                 &self.config().learning,
-                self.unmatched_prior_mean(feedback.creative.index()),
+                self.max_prior_mean(feedback.creative.index()),
             );
             self.note_learned(feedback.creative);
         }

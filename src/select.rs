@@ -283,6 +283,10 @@ pub struct Selection {
     memo: Vec<Memo>,
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
+    cursors: Vec<Cursor>,
+    /// Per creative: the stamp of the last request that scored it.
+    seen: Vec<u32>,
+    stamp: u32,
 }
 
 impl Selection {
@@ -344,6 +348,21 @@ impl Selection {
         &self.excluded
     }
 
+    /// A fresh stamp for one request, with `seen` sized for `creatives`.
+    fn next_stamp(&mut self, creatives: usize) -> u32 {
+        if self.seen.len() != creatives {
+            self.seen.clear();
+            self.seen.resize(creatives, 0);
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        self.stamp
+    }
+
     fn memo_of(&self, creative: CreativeId) -> Option<&Memo> {
         let bit = creative.0 as usize & 255;
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
@@ -368,16 +387,49 @@ pub struct Selector {
     rebuild: Mutex<()>,
 }
 
-/// Per placement, the candidates by the most they can score without a persona match,
-/// highest first, as of one generation; plus the creatives whose bound rose since.
+/// The pruning index of one generation: per placement, the candidates in the orders
+/// the pruned scan walks, with the bound each was sorted by; plus the creatives whose
+/// learned bound rose since it was built.
 #[derive(Debug)]
 struct PruneIndex {
     generation: u32,
-    orders: Vec<Vec<(f32, CreativeId)>>,
-    /// Per creative: its bound when the orders were built.
-    bound: Box<[f32]>,
+    placements: Vec<PlacementIndex>,
+    /// Per creative: its learned bound when the index was built.
+    learned_bound: Box<[f32]>,
+    /// Creatives raised since (`u32::MAX`: a slot not yet written).
     raised: Box<[AtomicU32]>,
     raised_len: AtomicUsize,
+}
+
+/// One placement's orders. Every list is sorted by its bound, highest first.
+#[derive(Debug, Default)]
+struct PlacementIndex {
+    /// Every candidate, by the most it can score without any persona match.
+    unmatched: Vec<(f32, CreativeId)>,
+    /// Per persona (CSR): candidates tagged with it, by `priority · max_boost · weight`,
+    /// the most one fully matched tag can add.
+    persona_offsets: Vec<u32>,
+    persona_entries: Vec<(f32, CreativeId)>,
+    /// Candidates with learned data, by the most their estimate can be.
+    learned: Vec<(f32, CreativeId)>,
+}
+
+impl PlacementIndex {
+    fn persona(&self, p: usize) -> &[(f32, CreativeId)] {
+        match (self.persona_offsets.get(p), self.persona_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// A cursor of the pruned scan over one list.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    /// The person's weight on this persona (1 for the unmatched and learned lists).
+    weight: f32,
+    persona: u16,
+    pos: u32,
 }
 
 /// What `select` computes once per request and every candidate check reads.
@@ -426,8 +478,8 @@ impl Selector {
         let raised_gen = (0..catalog.len()).map(|_| AtomicU32::new(u32::MAX)).collect();
         let empty = PruneIndex {
             generation: 0,
-            orders: Vec::new(),
-            bound: Box::new([]),
+            placements: Vec::new(),
+            learned_bound: Box::new([]),
             raised: Box::new([]),
             raised_len: AtomicUsize::new(0),
         };
@@ -506,6 +558,8 @@ impl Selector {
         let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         s.scored.reserve(most);
         s.persona_weight.reserve(self.catalog.menu.len());
+        s.cursors.reserve(self.catalog.menu.len());
+        s.next_stamp(self.catalog.len());
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
@@ -615,12 +669,16 @@ impl Selector {
         }
     }
 
-    /// The pruned scan (rules, greedy, Thompson): every candidate tagged with one of the
-    /// person's counted personas is scored; the rest are visited from the highest
-    /// possible score down and only until they can no longer reach the top k. Exact for
-    /// the rules and greedy (the bound is a true upper bound, and the diversity rules
-    /// are re-checked); for Thompson it skips creatives whose draw would have to exceed
-    /// their posterior by more than 4.5 standard deviations.
+    /// The pruned scan (rules, greedy, Thompson). Three kinds of sorted lists bound what
+    /// an unseen creative can score: the unmatched order (what it scores with no persona
+    /// match), one list per counted persona (what each matched tag can add) and the
+    /// learned order (what its learned estimate can be). Candidates are taken from the
+    /// list that contributes most to the bound (Fagin's threshold algorithm) and scored
+    /// in full, until the bound on everything unseen falls below the k-th best found;
+    /// then the picks are made and the bound re-checked against the last pick, since
+    /// the diversity rules can skip some of the raw top k. Exact for the rules and
+    /// greedy. Thompson scores every matched candidate and prunes the rest at 4.5
+    /// posterior standard deviations (a draw that far out has probability < 4e-6).
     fn scan_pruned(
         &self,
         placement: PlacementId,
@@ -632,101 +690,143 @@ impl Selector {
     ) {
         let cat = &*self.catalog;
         let index = self.prune.load();
+        let Some(pi) = index.placements.get(placement.0 as usize) else { return };
+        let thompson = env.policy == Policy::Thompson;
         let key = |s: &Scored| if env.policy == Policy::Rules { s.base } else { s.key };
-        let policy = if env.policy == Policy::Rules { Policy::Rules } else { env.policy };
+        // How much a unit of persona bound adds to the score bound: 1 for the rules, the
+        // slope of the prior-mean map for greedy.
+        let coef = match env.policy {
+            Policy::Rules => 1.0,
+            _ => (self.config.learning.ctr_perfect_match - self.config.learning.ctr_no_match) as f32,
+        };
+        let stamp = selection.next_stamp(cat.len());
         selection.topk.clear();
-        // 1. Creatives tagged with a counted persona, each once (under its first counted
-        //    tag).
-        for p in 0..selection.persona_weight.len() {
-            if selection.persona_weight[p] <= 0.0 {
-                continue;
-            }
-            for &cid in place.tagged(p) {
-                if self.first_counted_tag(cid, &selection.persona_weight) != Some(p) {
-                    continue;
-                }
-                if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
-                    push_top(&mut selection.topk, selection.k, key(&s));
-                    selection.scored.push(s);
-                }
+        selection.cursors.clear();
+        for (p, &w) in selection.persona_weight.iter().enumerate() {
+            if w > 0.0 {
+                selection.cursors.push(Cursor { weight: w, persona: p as u16, pos: 0 });
             }
         }
-        // 2. Unmatched creatives whose learned bound rose since the order was built.
+        let (mut pos_u, mut pos_l) = (0usize, 0usize);
+
+        // Creatives whose learned bound rose since the index was built: always scored.
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         for slot in &index.raised[..raised] {
             let cid = CreativeId(slot.load(Ordering::Relaxed));
-            if cid.index() >= cat.len()
-                || self.raised_gen[cid.index()].load(Ordering::Relaxed) != index.generation
-                || place.candidates.binary_search(&cid).is_err()
-                || self.touches_persona(cid, &selection.persona_weight)
+            if cid.index() < cat.len()
+                && self.raised_gen[cid.index()].load(Ordering::Relaxed) == index.generation
+                && place.candidates.binary_search(&cid).is_ok()
             {
-                continue;
-            }
-            if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
-                push_top(&mut selection.topk, selection.k, key(&s));
-                selection.scored.push(s);
+                self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
         }
-        // 3. The rest, highest bound first, while they can still enter the top k.
-        let order = index.orders.get(placement.0 as usize).map_or(&[][..], Vec::as_slice);
-        let mut pos = 0;
-        let mut floor = kth(&selection.topk, selection.k);
+        // Thompson: every matched candidate is scored.
+        if thompson {
+            for c in 0..selection.cursors.len() {
+                let p = selection.cursors[c].persona as usize;
+                for &(_, cid) in pi.persona(p) {
+                    self.visit(cid, stamp, profile, env, selection, rng, &key);
+                }
+                selection.cursors[c].pos = pi.persona(p).len() as u32;
+            }
+        }
+
+        let mut target = kth(&selection.topk, selection.k);
+        let mut adaptive = true;
         loop {
-            while let Some(&(bound, cid)) = order.get(pos) {
-                if bound < floor {
+            loop {
+                // The bound on anything unseen, and the list contributing most to it.
+                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+                let f_l = pi.learned.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
+                let mut matched = 0.0f32;
+                let mut best = (f_u, usize::MAX);
+                for (c, cur) in selection.cursors.iter().enumerate() {
+                    let list = pi.persona(cur.persona as usize);
+                    if let Some(&(f, _)) = list.get(cur.pos as usize) {
+                        let part = coef * cur.weight * f;
+                        matched += part;
+                        if part > best.0 {
+                            best = (part, c);
+                        }
+                    }
+                }
+                if pos_u >= pi.unmatched.len() {
+                    break; // every candidate has been seen
+                }
+                let tau = (f_u + matched).max(f_l);
+                if adaptive {
+                    target = target.max(kth(&selection.topk, selection.k));
+                }
+                if tau < target {
                     break;
                 }
-                pos += 1;
-                if self.raised_gen[cid.index()].load(Ordering::Relaxed) == index.generation
-                    || self.touches_persona(cid, &selection.persona_weight)
-                {
-                    continue;
-                }
-                if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
-                    push_top(&mut selection.topk, selection.k, key(&s));
-                    floor = floor.max(kth(&selection.topk, selection.k));
-                    selection.scored.push(s);
-                }
+                let cid = if f_l >= f_u + matched {
+                    pos_l += 1;
+                    pi.learned[pos_l - 1].1
+                } else if best.1 == usize::MAX {
+                    pos_u += 1;
+                    pi.unmatched[pos_u - 1].1
+                } else {
+                    let cur = &mut selection.cursors[best.1];
+                    cur.pos += 1;
+                    pi.persona(cur.persona as usize)[cur.pos as usize - 1].1
+                };
+                self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
-            self.choose(selection, policy, key, rng, false);
-            let Some(&(next, _)) = order.get(pos) else { break };
+            self.choose(selection, env.policy, key, rng, false);
+            if pos_u >= pi.unmatched.len() {
+                break;
+            }
             // The diversity rules may have skipped some of the raw top k: the picks are
-            // final only when nothing left could beat the last of them.
+            // final only when nothing unseen could beat the last of them.
             let last = if selection.picks.len() >= selection.k {
                 selection.picks.last().map_or(f32::NEG_INFINITY, |p| p.score)
             } else {
                 f32::NEG_INFINITY
             };
-            if next < last {
+            let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+            let f_l = pi.learned.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
+            let matched: f32 = selection
+                .cursors
+                .iter()
+                .filter_map(|cur| {
+                    pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| coef * cur.weight * e.0)
+                })
+                .sum();
+            if (f_u + matched).max(f_l) < last {
                 break;
             }
             selection.picks.clear();
             for s in selection.scored.iter_mut() {
                 s.taken = false;
             }
-            floor = last;
+            target = last;
+            adaptive = false;
         }
     }
 
-    /// The first tag of `cid` (in tag order) on a persona this person counts, if any.
+    /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn first_counted_tag(&self, cid: CreativeId, weights: &[f32]) -> Option<usize> {
-        let cat = &*self.catalog;
-        cat.rules[cid.index()]
-            .tags
-            .range()
-            .map(|t| cat.tag_persona[t].index())
-            .find(|&p| weights.get(p).is_some_and(|&w| w > 0.0))
-    }
-
-    /// True when `cid` is tagged with a persona the person counts or dislikes.
-    #[inline]
-    fn touches_persona(&self, cid: CreativeId, weights: &[f32]) -> bool {
-        let cat = &*self.catalog;
-        cat.rules[cid.index()]
-            .tags
-            .range()
-            .any(|t| weights.get(cat.tag_persona[t].index()).is_some_and(|&w| w != 0.0))
+    fn visit(
+        &self,
+        cid: CreativeId,
+        stamp: u32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        let Some(seen) = selection.seen.get_mut(cid.index()) else { return };
+        if *seen == stamp {
+            return;
+        }
+        *seen = stamp;
+        if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+            push_top(&mut selection.topk, selection.k, key(&s));
+            selection.scored.push(s);
+        }
     }
 
     /// Checks every eligibility rule for one candidate and scores it; `None` when it is
@@ -820,64 +920,108 @@ impl Selector {
         })
     }
 
-    /// The highest prior mean click rate creative `c` can have for a person it does not
-    /// match (no persona, its largest boost, no fatigue).
-    pub(crate) fn unmatched_prior_mean(&self, c: usize) -> f64 {
-        let r = &self.catalog.rules[c];
+    /// The highest prior mean click rate creative `c` can have for anyone: every tag
+    /// fully matched, its largest boost, no fatigue. Learned caps are computed with it.
+    pub(crate) fn max_prior_mean(&self, c: usize) -> f64 {
+        let cat = &*self.catalog;
+        let r = &cat.rules[c];
+        let tags: f32 = r.tags.range().map(|t| cat.tag_weight[t]).sum();
         let prior = f64::from(self.config.prior);
-        self.config.learning.prior_mean(prior * f64::from(r.max_boost), prior)
+        self.config.learning.prior_mean(f64::from((self.config.prior + tags) * r.max_boost), prior)
     }
 
-    /// The most creative `c` can score, under this selector's policy, for a person none of
-    /// whose counted personas it is tagged with.
+    /// Thompson's inflation of a bound on a posterior mean into a bound on a draw:
+    /// 4.5 standard deviations of the widest posterior with that mean.
+    fn inflate(&self, mean: f32) -> f32 {
+        let n0 = self.config.learning.prior_strength as f32;
+        let q = mean.clamp(0.0, 0.5);
+        (mean + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()).min(1.0)
+    }
+
+    /// The most creative `c` can score with no persona match, under this selector's
+    /// policy (learned data aside).
     fn unmatched_bound(&self, c: usize) -> f32 {
         let r = &self.catalog.rules[c];
+        let prior = self.config.prior;
         match self.config.learning.policy {
-            Policy::Rules => r.priority * self.config.prior * r.max_boost,
+            Policy::Rules => r.priority * prior * r.max_boost,
             policy => {
-                let rate = (self.unmatched_prior_mean(c) as f32).max(self.stats.learned_cap(c));
-                let rate = if policy == Policy::Thompson {
-                    let n0 = self.config.learning.prior_strength as f32;
-                    let q = rate.min(0.5);
-                    rate + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()
-                } else {
-                    rate
-                };
-                r.priority * rate.min(1.0)
+                let m0 =
+                    self.config.learning.prior_mean(f64::from(prior * r.max_boost), f64::from(prior)) as f32;
+                r.priority * if policy == Policy::Thompson { self.inflate(m0) } else { m0 }
             }
         }
     }
 
-    /// Builds the pruning order of every placement from the current bounds.
+    /// The most creative `c`'s learned estimate can score (0 before any event).
+    fn learned_bound(&self, c: usize) -> f32 {
+        let cap = self.stats.learned_cap(c);
+        if cap <= 0.0 || self.config.learning.policy == Policy::Rules {
+            return 0.0;
+        }
+        let rate = if self.config.learning.policy == Policy::Thompson { self.inflate(cap) } else { cap };
+        self.catalog.rules[c].priority * rate
+    }
+
+    /// Builds the pruning index of every placement from the current bounds.
     fn build_prune_index(&self, generation: u32) -> PruneIndex {
-        let n = self.catalog.len();
-        let bound: Box<[f32]> = (0..n).map(|c| self.unmatched_bound(c)).collect();
-        let orders = self
-            .catalog
+        let cat = &*self.catalog;
+        let n = cat.len();
+        let unmatched: Vec<f32> = (0..n).map(|c| self.unmatched_bound(c)).collect();
+        let learned_bound: Box<[f32]> = (0..n).map(|c| self.learned_bound(c)).collect();
+        let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let placements = cat
             .placements
             .iter()
             .map(|p| {
-                let mut order: Vec<(f32, CreativeId)> =
-                    p.candidates.iter().map(|c| (bound[c.index()], *c)).collect();
-                order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                order
+                let mut um: Vec<(f32, CreativeId)> =
+                    p.candidates.iter().map(|c| (unmatched[c.index()], *c)).collect();
+                um.sort_by(desc);
+                let mut learned: Vec<(f32, CreativeId)> = p
+                    .candidates
+                    .iter()
+                    .filter(|c| learned_bound[c.index()] > 0.0)
+                    .map(|c| (learned_bound[c.index()], *c))
+                    .collect();
+                learned.sort_by(desc);
+                let mut entries = Vec::with_capacity(p.persona_members.len());
+                for persona in 0..cat.menu.len() {
+                    let start = entries.len();
+                    for &c in p.tagged(persona) {
+                        let r = &cat.rules[c.index()];
+                        let w: f32 = r
+                            .tags
+                            .range()
+                            .filter(|&t| cat.tag_persona[t].index() == persona)
+                            .map(|t| cat.tag_weight[t])
+                            .sum();
+                        entries.push((r.priority * r.max_boost * w, c));
+                    }
+                    entries[start..].sort_by(desc);
+                }
+                PlacementIndex {
+                    unmatched: um,
+                    persona_offsets: p.persona_offsets.clone(),
+                    persona_entries: entries,
+                    learned,
+                }
             })
             .collect();
         PruneIndex {
             generation,
-            orders,
-            bound,
-            raised: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            placements,
+            learned_bound,
+            raised: (0..n).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
         }
     }
 
-    /// After `record` raised what `creative` may score: if it now exceeds the bound it
-    /// was sorted by, list it as raised; rebuild the order once many have been.
+    /// After `record` raised what `creative`'s estimate may be: if it now exceeds the
+    /// bound it was sorted by, list it as raised; rebuild the index once many have been.
     pub(crate) fn note_learned(&self, creative: CreativeId) {
         let c = creative.index();
         let index = self.prune.load();
-        if c >= index.bound.len() || self.unmatched_bound(c) <= index.bound[c] {
+        if c >= index.learned_bound.len() || self.learned_bound(c) <= index.learned_bound[c] {
             return;
         }
         if self.raised_gen[c].swap(index.generation, Ordering::Relaxed) == index.generation {
@@ -887,9 +1031,7 @@ impl Selector {
         if let Some(slot) = index.raised.get(at) {
             slot.store(creative.0, Ordering::Relaxed);
         }
-        // Publish the entry: readers load raised_len with Acquire after this store.
-        let _ = index.raised_len.fetch_add(0, Ordering::Release);
-        if at + 1 >= (index.bound.len() / 16).max(64) {
+        if at + 1 >= (index.learned_bound.len() / 16).max(64) {
             if let Ok(_guard) = self.rebuild.try_lock() {
                 if self.prune.load().generation == index.generation {
                     self.rebuild_prune_index();
@@ -905,7 +1047,7 @@ impl Selector {
 
     /// After a load or merge changed many statistics at once.
     pub(crate) fn after_bulk_change(&self) {
-        self.stats.refresh_caps(&self.config.learning, |c| self.unmatched_prior_mean(c));
+        self.stats.refresh_caps(&self.config.learning, |c| self.max_prior_mean(c));
         let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.rebuild_prune_index();
     }

@@ -174,25 +174,17 @@ impl SimConfig {
     /// in the estimate until the segment's own counts take over. Run the example with
     /// `--prior-strength 100 --backoff-strength 500` to see the defaults.
     pub fn tuned_learning() -> LearningConfig {
-        LearningConfig {
-            prior_strength: 1_000.0,
-            backoff_strength: 1_000.0,
-            ..LearningConfig::default()
-        }
+        LearningConfig { prior_strength: 1_000.0, backoff_strength: 1_000.0, ..LearningConfig::default() }
     }
 
     /// Checks every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        let bad =
-            |field: &str, problem: String| Err(Error::invalid("simulation config", field, problem));
+        let bad = |field: &str, problem: String| Err(Error::invalid("simulation config", field, problem));
         if self.rounds == 0 {
             return bad("rounds", "must be at least 1".to_owned());
         }
         if !(1..=1_000).contains(&self.personas) {
-            return bad(
-                "personas",
-                format!("{} must be between 1 and 1000", self.personas),
-            );
+            return bad("personas", format!("{} must be between 1 and 1000", self.personas));
         }
         if self.creatives == 0 {
             return bad("creatives", "must be at least 1".to_owned());
@@ -203,20 +195,13 @@ impl SimConfig {
         if !(1..=self.rounds).contains(&self.windows) {
             return bad(
                 "windows",
-                format!(
-                    "{} must be between 1 and rounds ({})",
-                    self.windows, self.rounds
-                ),
+                format!("{} must be between 1 and rounds ({})", self.windows, self.rounds),
             );
         }
         if self.strategies.is_empty() {
             return bad("strategies", "name at least one strategy".to_owned());
         }
-        SelectorConfig {
-            learning: self.learning,
-            ..SelectorConfig::default()
-        }
-        .validate()
+        SelectorConfig { learning: self.learning, ..SelectorConfig::default() }.validate()
     }
 }
 
@@ -288,11 +273,7 @@ impl SimReport {
                 Some(o) if o > 0.0 => format!("{:.0}%", 100.0 * r.click_rate / o),
                 _ => "–".to_owned(),
             };
-            let w = |i: usize| {
-                r.window_click_rate
-                    .get(i)
-                    .map_or("–".to_owned(), |x| pct(*x))
-            };
+            let w = |i: usize| r.window_click_rate.get(i).map_or("–".to_owned(), |x| pct(*x));
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {:.0}% |\n",
                 r.name,
@@ -353,12 +334,9 @@ struct Round {
 impl World {
     fn build(config: &SimConfig) -> Result<World> {
         let mut rng = Rng::new(config.seed ^ 0x5157_0a11_d0e5_1ea7);
-        let personas: Vec<String> = (0..config.personas)
-            .map(|i| format!("persona-{i:02}"))
-            .collect();
-        let popularity: Vec<f64> = (0..config.personas)
-            .map(|i| 1.0 / ((i + 1) as f64).powf(POPULARITY_SKEW))
-            .collect();
+        let personas: Vec<String> = (0..config.personas).map(|i| format!("persona-{i:02}")).collect();
+        let popularity: Vec<f64> =
+            (0..config.personas).map(|i| 1.0 / ((i + 1) as f64).powf(POPULARITY_SKEW)).collect();
         let total: f64 = popularity.iter().sum();
         let cumulative: Vec<f64> = popularity
             .iter()
@@ -379,11 +357,7 @@ impl World {
                     continue;
                 }
                 // The first tag is the creative's main theme; the others weigh less.
-                let w = if t == 0 {
-                    0.6 + 0.4 * rng.unit()
-                } else {
-                    0.3 + 0.5 * rng.unit()
-                };
+                let w = if t == 0 { 0.6 + 0.4 * rng.unit() } else { 0.3 + 0.5 * rng.unit() };
                 let w = (w * 100.0).round() / 100.0;
                 spec = spec.persona(&personas[p], w);
                 tags.push((p, w));
@@ -391,11 +365,7 @@ impl World {
             specs.push(spec);
             tags_of.push(tags);
         }
-        specs.push(
-            CreativeSpec::new("house-ad")
-                .placement(PLACEMENT)
-                .fallback(),
-        );
+        specs.push(CreativeSpec::new("house-ad").placement(PLACEMENT).fallback());
         let spec = CatalogSpec {
             version: format!("simulation-{}", config.seed),
             personas,
@@ -421,12 +391,7 @@ impl World {
             for d in &mut daypart {
                 *d = 1.0 + CONTEXT_SPREAD * (2.0 * rng.unit() - 1.0);
             }
-            creatives.push(Hidden {
-                tags,
-                quality,
-                device,
-                daypart,
-            });
+            creatives.push(Hidden { tags, quality, device, daypart });
         }
 
         let menu = catalog.menu();
@@ -440,29 +405,18 @@ impl World {
             // A few low scores first (they never count), then 1–3 high ones on top.
             for _ in 0..rng.below(4) {
                 let p = rng.below(menu.len());
-                profile
-                    .scores
-                    .set(PersonaId(p as u16), 1 + rng.below(6) as u8, sources)?;
+                profile.scores.set(PersonaId(p as u16), 1 + rng.below(6) as u8, sources)?;
             }
             for _ in 0..1 + rng.below(3) {
                 let u = rng.unit();
-                let p = cumulative
-                    .iter()
-                    .position(|c| u < *c)
-                    .unwrap_or(menu.len() - 1);
+                let p = cumulative.iter().position(|c| u < *c).unwrap_or(menu.len() - 1);
                 let score = HIGH + rng.below(3) as u8;
                 profile.scores.set(PersonaId(p as u16), score, sources)?;
                 affinity[p] = f64::from(score) / 9.0;
             }
             people.push(Person { profile, affinity });
         }
-        Ok(World {
-            catalog,
-            placement,
-            creatives,
-            by_catalog,
-            people,
-        })
+        Ok(World { catalog, placement, creatives, by_catalog, people })
     }
 
     /// The hidden click probability of world creative `c` for `person` on `device` in
@@ -471,11 +425,8 @@ impl World {
         let Some(h) = self.creatives.get(c) else {
             return FALLBACK_CLICK_RATE;
         };
-        let matched: f64 = h
-            .tags
-            .iter()
-            .map(|&(p, w)| w * person.affinity.get(p).copied().unwrap_or(0.0))
-            .sum();
+        let matched: f64 =
+            h.tags.iter().map(|&(p, w)| w * person.affinity.get(p).copied().unwrap_or(0.0)).sum();
         let rate = (BASE_RATE + MATCH_SLOPE * matched.min(MATCH_CAP))
             * h.quality
             * h.device[device as usize]
@@ -485,11 +436,9 @@ impl World {
 
     /// True when world creative `c` is tagged with one of the person's high personas.
     fn matches(&self, person: &Person, c: usize) -> bool {
-        self.creatives.get(c).is_some_and(|h| {
-            h.tags
-                .iter()
-                .any(|&(p, _)| person.affinity.get(p).is_some_and(|a| *a > 0.0))
-        })
+        self.creatives
+            .get(c)
+            .is_some_and(|h| h.tags.iter().any(|&(p, _)| person.affinity.get(p).is_some_and(|a| *a > 0.0)))
     }
 
     /// The draws of round `i`: who, when, on what, and the random numbers every strategy
@@ -532,9 +481,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     for i in 0..rounds {
         window_rounds[window_of(i)] += 1;
     }
-    let plan: Vec<Round> = (0..rounds)
-        .map(|i| world.round(config.seed, i, rounds))
-        .collect();
+    let plan: Vec<Round> = (0..rounds).map(|i| world.round(config.seed, i, rounds)).collect();
 
     let mut rows = Vec::with_capacity(config.strategies.len());
     for &strategy in &config.strategies {
@@ -575,12 +522,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
                 .collect(),
         });
     }
-    Ok(SimReport {
-        rounds,
-        seed: config.seed,
-        window_rounds,
-        rows,
-    })
+    Ok(SimReport { rounds, seed: config.seed, window_rounds, rows })
 }
 
 /// One strategy playing in the world.
@@ -600,24 +542,13 @@ impl<'w> Play<'w> {
             Strategy::Engine(policy) => {
                 let mut learning = config.learning;
                 learning.policy = policy;
-                let selector_config = SelectorConfig {
-                    learning,
-                    ..SelectorConfig::default()
-                };
+                let selector_config = SelectorConfig { learning, ..SelectorConfig::default() };
                 Some(Selector::new(Arc::clone(&world.catalog), selector_config)?)
             }
             Strategy::UniformRandom | Strategy::Oracle => None,
         };
-        let selection = selector
-            .as_ref()
-            .map_or_else(|| Selection::new(1), |s| s.new_selection(1));
-        Ok(Play {
-            world,
-            strategy,
-            selector,
-            selection,
-            profile: Profile::default(),
-        })
+        let selection = selector.as_ref().map_or_else(|| Selection::new(1), |s| s.new_selection(1));
+        Ok(Play { world, strategy, selector, selection, profile: Profile::default() })
     }
 
     /// Plays one round: what was shown (world index, `None` for the fallback or
@@ -627,9 +558,7 @@ impl<'w> Play<'w> {
         let Some(person) = world.people.get(round.person) else {
             return Ok(Outcome::default());
         };
-        let context = Context::at(round.at)
-            .with_device(round.device)
-            .with_seed(round.select_seed);
+        let context = Context::at(round.at).with_device(round.device).with_seed(round.select_seed);
         let daypart = context.daypart();
         let rate = |c: Option<usize>| match c {
             Some(c) => world.click_rate(person, c, round.device, daypart),
@@ -652,14 +581,8 @@ impl<'w> Play<'w> {
                     return Ok(Outcome::default());
                 };
                 self.profile.clone_from(&person.profile);
-                selector.select(
-                    &self.profile,
-                    &context,
-                    world.placement,
-                    &mut self.selection,
-                )?;
-                let Some(creative) = self.selection.picks().first().map(|pick| pick.creative)
-                else {
+                selector.select(&self.profile, &context, world.placement, &mut self.selection)?;
+                let Some(creative) = self.selection.picks().first().map(|pick| pick.creative) else {
                     return Ok(Outcome::default());
                 };
                 let shown = world.by_catalog.get(creative.index()).copied().flatten();
@@ -669,10 +592,8 @@ impl<'w> Play<'w> {
                     &Feedback::new(creative, FeedbackKind::Impression, &context),
                 )?;
                 if clicked {
-                    selector.record(
-                        &mut self.profile,
-                        &Feedback::new(creative, FeedbackKind::Click, &context),
-                    )?;
+                    selector
+                        .record(&mut self.profile, &Feedback::new(creative, FeedbackKind::Click, &context))?;
                 }
                 shown
             }
@@ -702,10 +623,7 @@ mod tests {
 
     #[test]
     fn hidden_click_rates_are_realistic_and_rise_with_persona_match() {
-        let config = SimConfig {
-            people: 500,
-            ..SimConfig::default()
-        };
+        let config = SimConfig { people: 500, ..SimConfig::default() };
         let world = World::build(&config).unwrap();
         let (mut matched, mut unmatched) = ((0.0, 0usize), (0.0, 0usize));
         for person in &world.people {
@@ -721,27 +639,16 @@ mod tests {
                 acc.1 += 1;
             }
         }
-        let (m, u) = (
-            matched.0 / matched.1 as f64,
-            unmatched.0 / unmatched.1 as f64,
-        );
+        let (m, u) = (matched.0 / matched.1 as f64, unmatched.0 / unmatched.1 as f64);
         assert!(u > 0.005 && u < 0.02, "unmatched mean {u}");
         assert!(m > 2.5 * u && m < 0.15, "matched mean {m} vs unmatched {u}");
     }
 
     #[test]
     fn invalid_configs_name_the_field() {
-        let err = run(&SimConfig {
-            windows: 0,
-            ..SimConfig::default()
-        })
-        .unwrap_err();
+        let err = run(&SimConfig { windows: 0, ..SimConfig::default() }).unwrap_err();
         assert!(err.to_string().contains("windows"), "{err}");
-        let err = run(&SimConfig {
-            rounds: 0,
-            ..SimConfig::default()
-        })
-        .unwrap_err();
+        let err = run(&SimConfig { rounds: 0, ..SimConfig::default() }).unwrap_err();
         assert!(err.to_string().contains("rounds"), "{err}");
     }
 }

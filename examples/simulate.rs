@@ -43,21 +43,15 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_owned());
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}\n{USAGE}");
         match flag.as_str() {
             "--rounds" => config.rounds = value.parse().map_err(|e| bad(&e))?,
             "--seed" => config.seed = value.parse().map_err(|e| bad(&e))?,
             "--svg" => svg = PathBuf::from(&value),
             "--seeds" => seeds = value.parse().map_err(|e| bad(&e))?,
-            "--prior-strength" => {
-                config.learning.prior_strength = value.parse().map_err(|e| bad(&e))?
-            }
-            "--backoff-strength" => {
-                config.learning.backoff_strength = value.parse().map_err(|e| bad(&e))?
-            }
+            "--prior-strength" => config.learning.prior_strength = value.parse().map_err(|e| bad(&e))?,
+            "--backoff-strength" => config.learning.backoff_strength = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
     }
@@ -113,10 +107,7 @@ fn across_seeds(config: &SimConfig, k: u64) -> Result<(), Box<dyn Error>> {
     let n = config.strategies.len();
     let (mut rate, mut ratio, mut wins) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
     for seed in config.seed + 1..=config.seed + k {
-        let report = run(&SimConfig {
-            seed,
-            ..config.clone()
-        })?;
+        let report = run(&SimConfig { seed, ..config.clone() })?;
         let base = report.row(rules).map(|r| r.click_rate);
         for (i, row) in report.rows.iter().enumerate() {
             rate[i] += row.click_rate / k as f64;
@@ -126,28 +117,16 @@ fn across_seeds(config: &SimConfig, k: u64) -> Result<(), Box<dyn Error>> {
             }
         }
     }
-    println!(
-        "\nAcross seeds {}–{} ({} rounds each):\n",
-        config.seed + 1,
-        config.seed + k,
-        config.rounds
-    );
+    println!("\nAcross seeds {}–{} ({} rounds each):\n", config.seed + 1, config.seed + k, config.rounds);
     println!("| policy | mean click rate | vs rules (mean) | seeds beating rules |");
     println!("|---|---:|---:|---:|");
     for (i, strategy) in config.strategies.iter().enumerate() {
         let (vs, beat) = if *strategy == rules {
             ("–".to_owned(), "–".to_owned())
         } else {
-            (
-                format!("{:+.0}%", 100.0 * (ratio[i] - 1.0)),
-                format!("{}/{k}", wins[i]),
-            )
+            (format!("{:+.0}%", 100.0 * (ratio[i] - 1.0)), format!("{}/{k}", wins[i]))
         };
-        println!(
-            "| {} | {:.2}% | {vs} | {beat} |",
-            strategy.name(),
-            100.0 * rate[i]
-        );
+        println!("| {} | {:.2}% | {vs} | {beat} |", strategy.name(), 100.0 * rate[i]);
     }
     Ok(())
 }
@@ -156,11 +135,8 @@ fn across_seeds(config: &SimConfig, k: u64) -> Result<(), Box<dyn Error>> {
 fn draw(report: &SimReport, path: &std::path::Path) -> Result<(), Box<dyn Error>> {
     let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE)?;
-    let top = report
-        .rows
-        .iter()
-        .flat_map(|r| r.window_expected_click_rate.iter().copied())
-        .fold(0.0f64, f64::max);
+    let top =
+        report.rows.iter().flat_map(|r| r.window_expected_click_rate.iter().copied()).fold(0.0f64, f64::max);
     // Headroom above the highest line for the legend.
     let y_max = (100.0 * top * 1.45).ceil().max(1.0);
     let x_max = report.rounds as f64;
@@ -190,11 +166,7 @@ fn draw(report: &SimReport, path: &std::path::Path) -> Result<(), Box<dyn Error>
             Strategy::UniformRandom => RGBColor(150, 150, 150).to_rgba(),
             _ => Palette99::pick(i).to_rgba(),
         };
-        let style = ShapeStyle {
-            color,
-            filled: false,
-            stroke_width: 2,
-        };
+        let style = ShapeStyle { color, filled: false, stroke_width: 2 };
         let mut end = 0usize;
         let points: Vec<(f64, f64)> = row
             .window_expected_click_rate
@@ -208,11 +180,7 @@ fn draw(report: &SimReport, path: &std::path::Path) -> Result<(), Box<dyn Error>
             .collect();
         chart
             .draw_series(LineSeries::new(points, style))?
-            .label(format!(
-                "{} ({:.2}% clicked)",
-                row.name,
-                100.0 * row.click_rate
-            ))
+            .label(format!("{} ({:.2}% clicked)", row.name, 100.0 * row.click_rate))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
     chart

@@ -81,8 +81,10 @@ impl Selector {
         let mut counts = Counts::default();
         match feedback.kind {
             FeedbackKind::Impression => {
-                profile.remember_exposure(key, feedback.at);
                 counts.impressions = 1;
+                counts.expected_micros =
+                    (self.expected_rate(profile, feedback.creative) * 1e6).round() as u64;
+                profile.remember_exposure(key, feedback.at);
             }
             FeedbackKind::Click => {
                 profile.remember_engagement(key, feedback.at);
@@ -124,6 +126,20 @@ impl Selector {
             self.note_learned(feedback.creative);
         }
         Ok(())
+    }
+
+    /// The click rate the persona match predicts for this person and creative (the prior
+    /// mean without context boosts or fatigue): what an impression is expected to earn.
+    fn expected_rate(&self, profile: &Profile, creative: CreativeId) -> f64 {
+        let mut weights = Vec::new();
+        self.persona_weights(profile, &mut weights);
+        let matched: f32 = self
+            .catalog()
+            .tags(creative)
+            .map(|(p, w)| w * weights.get(p.index()).copied().unwrap_or(0.0).max(0.0))
+            .sum();
+        let prior = f64::from(self.config().prior);
+        self.config().learning.prior_mean(prior + f64::from(matched), prior)
     }
 
     /// Moves the person's score of each persona the creative is tagged with by `delta`

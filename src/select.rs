@@ -570,7 +570,7 @@ impl Selector {
     /// counts as 9; dislikes and unconsented scores do not count), or "no high persona".
     pub fn segment(&self, profile: &Profile) -> Option<PersonaId> {
         let mut weights = Vec::new();
-        self.prepare_persona_weights(profile, &mut weights);
+        self.persona_weights(profile, &mut weights);
         match top_segment(&weights) {
             NO_SEGMENT => None,
             s => Some(PersonaId(s)),
@@ -610,7 +610,7 @@ impl Selector {
         let Some(place) = cat.placements.get(placement.0 as usize) else {
             return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
         };
-        self.prepare_persona_weights(profile, &mut selection.persona_weight);
+        self.persona_weights(profile, &mut selection.persona_weight);
         self.prepare_memo(profile, context.at, selection);
         let policy = self.config.learning.policy;
         let shadow = self.is_shadow(placement);
@@ -1055,7 +1055,7 @@ impl Selector {
     /// Fills the per-persona weight `s/9` this person brings to a match: 0 below the
     /// threshold or without consent to the score's sources, 1 for a declared like,
     /// negative for a declared dislike.
-    fn prepare_persona_weights(&self, profile: &Profile, weights: &mut Vec<f32>) {
+    pub(crate) fn persona_weights(&self, profile: &Profile, weights: &mut Vec<f32>) {
         let n = self.catalog.menu.len();
         weights.clear();
         weights.resize(n, 0.0);

@@ -160,21 +160,12 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// The learning configuration the simulation uses by default: the engine's defaults
-    /// with `prior_strength` and `backoff_strength` raised from 100 and 500 to 1,000.
-    ///
-    /// Why: the engine pools a creative's statistics across all segments (overall, by
-    /// device, by daypart) into the prior of every segment, and that pooled rate
-    /// *replaces* the persona-match prior mean as impressions accumulate instead of
-    /// adjusting it. A creative that does well with the people it was made for then looks
-    /// just as good to everyone else: with the defaults, a fifth to almost half of the learning
-    /// policies' picks match none of the person's personas (the oracle's: none), and over
-    /// seeds 43–52 Thompson sampling beats the rules in only 4 worlds of 10 (10 of 10
-    /// with this configuration). A prior worth 1,000 impressions keeps the persona match
-    /// in the estimate until the segment's own counts take over. Run the example with
-    /// `--prior-strength 100 --backoff-strength 500` to see the defaults.
+    /// The learning configuration the simulation uses by default: the engine's own
+    /// defaults. (Before the lift model, the shared statistics replaced the persona
+    /// prior instead of adjusting it and the simulation needed a prior worth 1,000
+    /// impressions to keep learning ahead of the rules; it no longer does.)
     pub fn tuned_learning() -> LearningConfig {
-        LearningConfig { prior_strength: 1_000.0, backoff_strength: 1_000.0, ..LearningConfig::default() }
+        LearningConfig::default()
     }
 
     /// Checks every field; errors name the field.

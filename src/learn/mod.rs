@@ -58,6 +58,9 @@ pub struct LearningConfig {
     pub ctr_perfect_match: f64,
     /// Weight of the persona-match prior, in pseudo-impressions (default 100).
     pub prior_strength: f64,
+    /// Pseudo-clicks added to both sides of a creative's lift (clicks over expected
+    /// clicks) so that a handful of events cannot swing it (default 2).
+    pub lift_smoothing: f64,
     /// Most pseudo-impressions the backing estimates (the creative overall, by device and
     /// by daypart) lend a segment cell that has little data of its own (default 500).
     pub backoff_strength: f64,
@@ -76,6 +79,7 @@ impl Default for LearningConfig {
             ctr_no_match: 0.01,
             ctr_perfect_match: 0.05,
             prior_strength: 100.0,
+            lift_smoothing: 2.0,
             backoff_strength: 500.0,
             propensity_draws: 32,
             segment_cells: 0,
@@ -110,9 +114,11 @@ impl LearningConfig {
                 format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match),
             );
         }
-        for (field, v) in
-            [("prior_strength", self.prior_strength), ("backoff_strength", self.backoff_strength)]
-        {
+        for (field, v) in [
+            ("prior_strength", self.prior_strength),
+            ("backoff_strength", self.backoff_strength),
+            ("lift_smoothing", self.lift_smoothing),
+        ] {
             if !(v.is_finite() && v > 0.0 && v <= 1e9) {
                 return bad(field, format!("{v} must be finite, > 0 and ≤ 1e9"));
             }
@@ -149,6 +155,10 @@ pub struct Counts {
     pub conversions: u64,
     /// Sum of conversion values, in millionths of the currency unit.
     pub value_micros: u64,
+    /// Sum over impressions of the click rate the persona match predicted for that
+    /// person, in millionths. Shared cells compare clicks with it: a creative's *lift*
+    /// over what its personas promised is what carries across segments.
+    pub expected_micros: u64,
 }
 
 impl Counts {
@@ -163,6 +173,7 @@ impl Counts {
         self.clicks = self.clicks.saturating_add(other.clicks);
         self.conversions = self.conversions.saturating_add(other.conversions);
         self.value_micros = self.value_micros.saturating_add(other.value_micros);
+        self.expected_micros = self.expected_micros.saturating_add(other.expected_micros);
     }
 
     /// `self − other`, each count floored at zero.
@@ -172,6 +183,7 @@ impl Counts {
             clicks: self.clicks.saturating_sub(other.clicks),
             conversions: self.conversions.saturating_sub(other.conversions),
             value_micros: self.value_micros.saturating_sub(other.value_micros),
+            expected_micros: self.expected_micros.saturating_sub(other.expected_micros),
         }
     }
 }
@@ -183,6 +195,7 @@ pub(crate) struct Cell {
     clicks: AtomicU64,
     conversions: AtomicU64,
     value_micros: AtomicU64,
+    expected_micros: AtomicU64,
 }
 
 impl Cell {
@@ -193,6 +206,7 @@ impl Cell {
             clicks: self.clicks.load(Relaxed),
             conversions: self.conversions.load(Relaxed),
             value_micros: self.value_micros.load(Relaxed),
+            expected_micros: self.expected_micros.load(Relaxed),
         }
     }
 
@@ -201,12 +215,23 @@ impl Cell {
         (self.impressions.load(Relaxed) as f64, self.clicks.load(Relaxed) as f64)
     }
 
+    /// Impressions, clicks and expected clicks.
+    #[inline]
+    fn lift(&self) -> (f64, f64, f64) {
+        (
+            self.impressions.load(Relaxed) as f64,
+            self.clicks.load(Relaxed) as f64,
+            self.expected_micros.load(Relaxed) as f64 * 1e-6,
+        )
+    }
+
     pub fn add(&self, c: &Counts) {
         for (cell, v) in [
             (&self.impressions, c.impressions),
             (&self.clicks, c.clicks),
             (&self.conversions, c.conversions),
             (&self.value_micros, c.value_micros),
+            (&self.expected_micros, c.expected_micros),
         ] {
             if v != 0 {
                 // Saturating add: a counter never wraps to a small number.
@@ -220,6 +245,7 @@ impl Cell {
         self.clicks.store(c.clicks, Relaxed);
         self.conversions.store(c.conversions, Relaxed);
         self.value_micros.store(c.value_micros, Relaxed);
+        self.expected_micros.store(c.expected_micros, Relaxed);
     }
 }
 
@@ -241,10 +267,12 @@ pub(crate) const DAYPARTS: usize = 5;
 /// cells.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Evidence {
+    /// Impressions and clicks of the (creative, segment) cell.
     pub segment: (f64, f64),
-    pub overall: (f64, f64),
-    pub device: (f64, f64),
-    pub daypart: (f64, f64),
+    /// Impressions, clicks and expected clicks of the backing cells.
+    pub overall: (f64, f64, f64),
+    pub device: (f64, f64, f64),
+    pub daypart: (f64, f64, f64),
 }
 
 /// A Beta posterior over a creative's click rate for one person and moment.
@@ -259,18 +287,24 @@ pub struct Posterior {
 }
 
 impl Posterior {
-    /// Combines the persona-match prior mean `m0` with the evidence: the backing cells
-    /// (creative overall, by device, by daypart) and the prior make a pooled prior whose
-    /// strength is capped at `backoff_strength`, and the segment cell's own counts are
-    /// added on top. A new creative starts at `m0`; data moves it.
+    /// Combines the persona-match prior mean `m0` with the evidence. The backing cells
+    /// (creative overall, by device, by daypart) say how the creative does *relative to
+    /// what its persona match predicted* (its lift: clicks over expected clicks, smoothed
+    /// by `lift_smoothing`); the pooled prior is `m0 · lift`, worth `prior_strength` plus
+    /// the backing impressions, capped at `backoff_strength`. The segment cell's own
+    /// clicks and impressions are added on top. A new creative starts at `m0`; data
+    /// moves it, and what is learned for one persona carries to others as a lift, not
+    /// as a click rate.
     pub(crate) fn new(m0: f64, cfg: &LearningConfig, ev: &Evidence) -> Posterior {
         let n0 = cfg.prior_strength;
         let third = 1.0 / 3.0;
         let back_imps = third * (ev.overall.0 + ev.device.0 + ev.daypart.0);
         let back_clicks = third * (ev.overall.1 + ev.device.1 + ev.daypart.1);
-        let pooled_n = n0 + back_imps;
-        let pooled_rate = ((n0 * m0 + back_clicks) / pooled_n).clamp(1e-6, 1.0 - 1e-6);
-        let strength = pooled_n.min(cfg.backoff_strength.max(n0));
+        let back_expected = third * (ev.overall.2 + ev.device.2 + ev.daypart.2);
+        let a = cfg.lift_smoothing;
+        let lift = (back_clicks + a) / (back_expected + a);
+        let pooled_rate = (m0 * lift).clamp(1e-6, 1.0 - 1e-6);
+        let strength = (n0 + back_imps).min(cfg.backoff_strength.max(n0));
         let (imps, clicks) = ev.segment;
         let clicks = clicks.min(imps);
         Posterior {
@@ -405,9 +439,9 @@ impl LearnedStats {
         }
         Evidence {
             segment: self.find(creative, segment).map_or((0.0, 0.0), Cell::rate),
-            overall: self.overall[creative].rate(),
-            device: self.by_device[creative * DEVICES + device.min(DEVICES - 1)].rate(),
-            daypart: self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].rate(),
+            overall: self.overall[creative].lift(),
+            device: self.by_device[creative * DEVICES + device.min(DEVICES - 1)].lift(),
+            daypart: self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].lift(),
         }
     }
 
@@ -452,12 +486,12 @@ impl LearnedStats {
     /// Raises the creative's ρ cap to the highest pooled prior rate over every device
     /// and daypart, for prior mean `m0`.
     fn raise_rho(&self, creative: usize, cfg: &LearningConfig, m0: f64) {
-        let o = self.overall[creative].rate();
+        let o = self.overall[creative].lift();
         let mut rho = 0.0f64;
         for d in 0..DEVICES {
-            let dv = self.by_device[creative * DEVICES + d].rate();
+            let dv = self.by_device[creative * DEVICES + d].lift();
             for p in 0..DAYPARTS {
-                let dp = self.by_daypart[creative * DAYPARTS + p].rate();
+                let dp = self.by_daypart[creative * DAYPARTS + p].lift();
                 let ev = Evidence { segment: (0.0, 0.0), overall: o, device: dv, daypart: dp };
                 rho = rho.max(Posterior::new(m0, cfg, &ev).mean());
             }

@@ -933,7 +933,7 @@ pe_status pe_selection_reason_persona(const struct pe_selection *selection,
  * `priority * (prior + persona match) * boosts * fatigue`; `*out_fatigue`, the fatigue
  * multiplier for this person (1 when fresh, lower after repeated impressions without
  * engagement); `*out_estimate`, the learned click-rate estimate (0 under the `"rules"`
- * policy); and `*out_evidence`, the impressions behind that estimate (the person's
+ * policy and for the served picks of a placement in shadow mode); and `*out_evidence`, the impressions behind that estimate (the person's
  * segment's own plus data borrowed from the creative overall, its device and daypart).
  * For logs and dashboards.
  *

@@ -1584,8 +1584,7 @@ fn shadow_mode_and_reason_details_through_c() {
     let third = creative_index(&sel, &read_picks(&sel, &picks)[2].0);
     for i in 0..300 {
         let moment = pe_context { at: ctx.at - 86_400 + i, ..ctx };
-        let rust_moment = rust_person.context.clone().with_seed(0);
-        let rust_moment = persona_engine::Context { at: moment.at, ..rust_moment };
+        let rust_moment = persona_engine::Context { at: moment.at, ..rust_person.context.clone() };
         for (kind, rust_kind) in [
             (pe_feedback_kind::Impression, FeedbackKind::Impression),
             (pe_feedback_kind::Click, FeedbackKind::Click),

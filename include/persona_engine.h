@@ -11,7 +11,9 @@
  *    PE_STATUS_BUFFER_TOO_SMALL, which writes the length needed);
  *  - strings handed back are copied into caller buffers (buf, cap, *out_len) followed by
  *    a NUL; *out_len gets the length without the NUL;
- *  - a `const` handle is only read: such calls may run on many threads at once;
+ *  - a `const` handle may be shared: such calls may run on many threads at once (a
+ *    selector's learned statistics and shadow flags change through const calls, which
+ *    synchronize internally; everything else behind a const handle is only read);
  *  - pe_*_free(NULL) does nothing.
  *
  * Link statically with: -lpersona_engine -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -328,6 +330,50 @@ typedef uint32_t pe_reason_kind;
 #endif // __cplusplus
 
 /**
+ * What a person did with a creative (values for the `kind` of `pe_record`).
+ */
+enum pe_feedback_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The creative was shown. Remembered for frequency caps and fatigue; counted.
+     */
+    PE_FEEDBACK_KIND_IMPRESSION = 0,
+    /**
+     * The person clicked it. Counted; resets fatigue.
+     */
+    PE_FEEDBACK_KIND_CLICK = 1,
+    /**
+     * The person converted after it, for the `value` passed to `pe_record`. Counted
+     * with its value; resets fatigue.
+     */
+    PE_FEEDBACK_KIND_CONVERSION = 2,
+    /**
+     * The person said they liked it: resets fatigue and raises their score of each
+     * persona it is tagged with by one point (up to 9).
+     */
+    PE_FEEDBACK_KIND_THUMBS_UP = 3,
+    /**
+     * The person said they did not like it: it is never picked for them again, and
+     * each persona it is tagged with loses one point (down to 0).
+     */
+    PE_FEEDBACK_KIND_THUMBS_DOWN = 4,
+    /**
+     * The person closed it: it is never picked for them again.
+     */
+    PE_FEEDBACK_KIND_DISMISS = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum pe_feedback_kind pe_feedback_kind;
+#else
+typedef uint32_t pe_feedback_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What is known about one person, tied to the persona menu of the selector it was
  * created for (it keeps that selector alive). Not thread-safe for writing: one thread
  * changes it at a time; `const` uses (`pe_select`) may run on many threads at once.
@@ -344,12 +390,23 @@ typedef struct pe_profile pe_profile;
 typedef struct pe_selection pe_selection;
 
 /**
- * A selector: a compiled catalog plus its configuration. Immutable and thread-safe:
- * every function taking a `const pe_selector *` may be called from many threads at
- * once. Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free
- * with `pe_selector_free`.
+ * A selector: a compiled catalog and its configuration (both immutable) plus the
+ * statistics it learns from feedback and its per-placement shadow flags (changed only
+ * through internally synchronized calls). Thread-safe: every function taking a
+ * `const pe_selector *` may be called from many threads at once, including
+ * `pe_record`, the `pe_selector_stats_*` functions and `pe_selector_set_shadow`.
+ * Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free with
+ * `pe_selector_free`.
  */
 typedef struct pe_selector pe_selector;
+
+/**
+ * The learned statistics exported once by `pe_selector_stats_export_delta`, held until
+ * the caller has copied them out with `pe_stats_blob_json` (as often as needed) and
+ * freed them with `pe_stats_blob_free`. Immutable: `pe_stats_blob_json` may be called
+ * from many threads at once.
+ */
+typedef struct pe_stats_blob pe_stats_blob;
 
 /**
  * One free key/value attribute of a request (`"loyalty_tier"` = `"gold"`), matched by
@@ -473,7 +530,8 @@ pe_status pe_last_error_message(char *buf, size_t cap, size_t *out_len);
 /**
  * Creates a selector from a catalog spec in JSON (`json_len` bytes of UTF-8 at `json`,
  * no NUL needed) and an optional selector configuration in JSON (the fields of
- * `SelectorConfig`: `threshold`, `prior`, `max_per_persona`, `stages`, `intimacy`;
+ * `SelectorConfig`: `threshold`, `prior`, `max_per_persona`, `stages`, `intimacy`,
+ * `fatigue`, `learning`, e.g. `{"learning": {"policy": {"kind": "thompson"}}}`;
  * omitted fields keep their defaults). Pass `config_len` 0 (and any `config_json`,
  * e.g. NULL) for the default configuration.
  *
@@ -530,6 +588,24 @@ pe_status pe_selector_placement(const struct pe_selector *selector,
                                 const char *name,
                                 size_t name_len,
                                 uint16_t *out_placement);
+
+/**
+ * Puts placement `placement` (an id from `pe_selector_placement`) in shadow mode
+ * (`shadow` true) or takes it out. In shadow mode the placement serves what the rules
+ * pick (priority and persona match, no learning; propensity 1) while `pe_select` also
+ * reports what the learning policy would have picked, read with
+ * `pe_selection_shadow_count` and the `pe_selection_shadow_*` accessors; feedback is
+ * still learned from. A way to try a learning policy on live traffic before serving it.
+ *
+ * Thread-safe: it may run while other threads select (each `pe_select` sees the flag
+ * as it was when the call started).
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`placement` is not an
+ * id of this catalog).
+ */
+pe_status pe_selector_set_shadow(const struct pe_selector *selector,
+                                 uint16_t placement,
+                                 bool shadow);
 
 /**
  * Resolves a creative's string id (e.g. `"lux-maldives"`) to its index in the catalog,
@@ -611,8 +687,9 @@ pe_status pe_selector_explain(const struct pe_selector *selector,
  * the `pe_selection_*` accessors.
  *
  * Never allocates when `selection` was created for this selector's catalog (with
- * `pe_selection_new`): the context is converted on the stack. The selector and profile are only read, so many threads may select at
- * once with one selector and one profile; each thread needs its own `selection`.
+ * `pe_selection_new`): the context is converted on the stack. The selector and profile
+ * are only read, so many threads may select at once with one selector and one profile
+ * (and while others `pe_record`); each thread needs its own `selection`.
  * `context` and the strings it points to are only read during the call.
  *
  * The selection is empty (count 0, status OK) only when nothing is eligible and the
@@ -852,6 +929,68 @@ pe_status pe_selection_reason_persona(const struct pe_selection *selection,
                                       uint8_t *out_score);
 
 /**
+ * Writes the numbers behind pick `index`'s score: `*out_base`, the rules score
+ * `priority * (prior + persona match) * boosts * fatigue`; `*out_fatigue`, the fatigue
+ * multiplier for this person (1 when fresh, lower after repeated impressions without
+ * engagement); `*out_estimate`, the learned click-rate estimate (0 under the `"rules"`
+ * policy and for the served picks of a placement in shadow mode); and `*out_evidence`, the impressions behind that estimate (the person's
+ * segment's own plus data borrowed from the creative overall, its device and daypart).
+ * For logs and dashboards.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (any out-parameter too),
+ * `PE_STATUS_OUT_OF_RANGE` (`index >= count`). Nothing is written on error.
+ */
+pe_status pe_selection_reason_details(const struct pe_selection *selection,
+                                      size_t index,
+                                      float *out_base,
+                                      float *out_fatigue,
+                                      float *out_estimate,
+                                      float *out_evidence);
+
+/**
+ * Writes the number of shadow picks of the last `pe_select` to `*out_count`: what the
+ * learning policy would have picked at a placement in shadow mode (see
+ * `pe_selector_set_shadow`), best first, indexed `0..count`. 0 when the placement was
+ * not in shadow mode, when the policy is `"rules"`, and before any `pe_select`.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`.
+ */
+pe_status pe_selection_shadow_count(const struct pe_selection *selection, size_t *out_count);
+
+/**
+ * Writes the creative index of shadow pick `index` to `*out_creative` (as
+ * `pe_selection_creative` does for served picks).
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+ * count).
+ */
+pe_status pe_selection_shadow_creative(const struct pe_selection *selection,
+                                       size_t index,
+                                       uint32_t *out_creative);
+
+/**
+ * Writes the score the learning policy gave shadow pick `index` to `*out_score`.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+ * count).
+ */
+pe_status pe_selection_shadow_score(const struct pe_selection *selection,
+                                    size_t index,
+                                    float *out_score);
+
+/**
+ * Writes the probability with which the learning policy would have chosen shadow pick
+ * `index` for its slot to `*out_propensity`, for off-policy evaluation of the policy
+ * before it serves.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+ * count).
+ */
+pe_status pe_selection_shadow_propensity(const struct pe_selection *selection,
+                                         size_t index,
+                                         float *out_propensity);
+
+/**
  * Excludes creative `creative` (an index from `pe_selector_creative` or
  * `pe_selection_creative`) from the following `pe_select` calls into this selection,
  * e.g. because it is already on the page, until `pe_selection_clear_exclusions`.
@@ -867,6 +1006,140 @@ pe_status pe_selection_exclude(struct pe_selection *selection, uint32_t creative
  * Errors: `PE_STATUS_NULL_PARAMETER`.
  */
 pe_status pe_selection_clear_exclusions(struct pe_selection *selection);
+
+/**
+ * Records what the person behind `profile` did with creative `creative` (an index from
+ * `pe_selection_creative` or `pe_selector_creative`) in the moment `context`
+ * describes (its time, device and daypart; its seed is not used). `kind` is a
+ * `pe_feedback_kind` value; `value` is the conversion's value in currency units
+ * (finite, 0 to 1e9) for `PE_FEEDBACK_KIND_CONVERSION` and ignored otherwise (pass 0).
+ *
+ * Two effects: the person's profile remembers it (a thumbs-down or a dismissal is
+ * obeyed from the very next `pe_select`; impressions feed frequency caps and fatigue;
+ * a thumbs-up or -down nudges persona scores), and the selector's learned statistics
+ * count impressions, clicks and conversions under the person's current segment, so
+ * later selections for everyone learn from it (unless the policy is `"rules"`).
+ * Record each impression you serve, not only the reactions: click rates are clicks
+ * over impressions.
+ *
+ * Thread-safety: the selector is shared: `pe_record` is lock-free and may run on many
+ * threads at once and alongside `pe_select`. `profile` is changed: no other thread may
+ * use it during the call. Off the allocation-free path: the profile's memory may grow
+ * (it is bounded). `context` and its strings are only read during the call.
+ *
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER` (`selector`, `profile`,
+ * `context`, or a context string pointer with a nonzero length),
+ * `PE_STATUS_OUT_OF_RANGE` (`creative` is not an index of this catalog),
+ * `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a `pe_feedback_kind`; a conversion
+ * `value` that is negative, NaN, infinite or above 1e9; a context value that does not
+ * exist; a profile made for a selector with a different persona menu),
+ * `PE_STATUS_INVALID_UTF8` (a context string).
+ */
+pe_status pe_record(const struct pe_selector *selector,
+                    struct pe_profile *profile,
+                    const struct pe_context *context,
+                    uint32_t creative,
+                    uint32_t kind,
+                    double value);
+
+/**
+ * Copies a full snapshot of the selector's learned statistics (JSON, keyed by creative
+ * id and persona name, so it survives a restart and a catalog change) into `buf`,
+ * NUL-terminated, and writes its length to `*out_len`. Load it back with
+ * `pe_selector_stats_load`. Saving changes nothing, so a length query is harmless.
+ *
+ * Thread-safe; allocates internally, so keep it off the request path. The statistics
+ * keep growing while other threads record: a buffer sized by a length query
+ * (`buf` NULL, `cap` 0) may be too small a moment later, so size it with some room to
+ * spare or call again until the status is not `PE_STATUS_BUFFER_TOO_SMALL`.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+ * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
+ * of `*out_len + 1` bytes fits).
+ */
+pe_status pe_selector_stats_save(const struct pe_selector *selector,
+                                 char *buf,
+                                 size_t cap,
+                                 size_t *out_len);
+
+/**
+ * Replaces the selector's learned statistics with a full snapshot written by
+ * `pe_selector_stats_save` (`json_len` bytes of UTF-8 at `json`), matched by creative
+ * id: creatives the catalog no longer has and personas no longer on its menu are
+ * skipped; counts the snapshot does not mention become zero. Also resets the baseline
+ * of `pe_selector_stats_export_delta` (the loaded counts are not exported again).
+ *
+ * Meant for start-up, before serving: it is thread-safe, but events recorded on other
+ * threads while it runs may be overwritten. The JSON is only read during the call.
+ *
+ * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+ * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+ * snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
+ * format or version, a delta instead of a full snapshot, an unknown device or daypart,
+ * a creative listed twice: the message names the field).
+ */
+pe_status pe_selector_stats_load(const struct pe_selector *selector,
+                                 const char *json,
+                                 size_t json_len);
+
+/**
+ * Adds a snapshot's counts to the selector's learned statistics: normally a delta
+ * another instance exported with `pe_selector_stats_export_delta` (`json_len` bytes of
+ * UTF-8 at `json`). Merging is addition, so deltas merged in any order give identical
+ * statistics; merged counts are not exported again, so instances can exchange deltas
+ * all-to-all without echoes. Creatives and personas this catalog does not have are
+ * skipped.
+ *
+ * Thread-safe: it may run while other threads select and record. The JSON is only read
+ * during the call.
+ *
+ * Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
+ * except that a full snapshot is accepted too (its totals are added).
+ */
+pe_status pe_selector_stats_merge(const struct pe_selector *selector,
+                                  const char *json,
+                                  size_t json_len);
+
+/**
+ * Exports the events this selector recorded since its previous export (or load) as a
+ * delta for other instances to `pe_selector_stats_merge`, and advances the baseline:
+ * the next export holds only what is new after this one. Events merged in from other
+ * instances are not included.
+ *
+ * Because the export happens once, the delta is handed over as an owned blob, not
+ * copied into a buffer: on success writes a new `pe_stats_blob` to `*out_blob`; copy
+ * its JSON out with `pe_stats_blob_json` (a length query first is fine: the blob does
+ * not change) and free it with `pe_stats_blob_free`. Freeing a blob whose JSON was not
+ * delivered loses those events for the other instances (this instance keeps them).
+ * A delta with nothing new is a valid, small document.
+ *
+ * Thread-safe: concurrent exports each get a disjoint part of the events.
+ *
+ * Errors (nothing is exported, the baseline does not move):
+ * `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`).
+ */
+pe_status pe_selector_stats_export_delta(const struct pe_selector *selector,
+                                         struct pe_stats_blob **out_blob);
+
+/**
+ * Copies the JSON of a blob from `pe_selector_stats_export_delta` into `buf`,
+ * NUL-terminated, and writes its length to `*out_len`. The blob is only read, so call
+ * it as often as needed (`buf` NULL and `cap` 0 to ask for the length, then again with
+ * a buffer of `*out_len + 1` bytes). Thread-safe.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`blob`, `out_len`, or `buf` with `cap > 0`),
+ * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length).
+ */
+pe_status pe_stats_blob_json(const struct pe_stats_blob *blob,
+                             char *buf,
+                             size_t cap,
+                             size_t *out_len);
+
+/**
+ * Frees a blob from `pe_selector_stats_export_delta`. NULL does nothing. The pointer
+ * must not be used after this call, nor concurrently with it.
+ */
+void pe_stats_blob_free(struct pe_stats_blob *blob);
 
 /**
  * FOR TESTS ONLY: panics inside the library, to prove the panic boundary works. The

@@ -1,8 +1,9 @@
 //! The C ABI tested for real, from C and C++: the header compiles alone as C11 and as
 //! C++17 with warnings as errors, `examples/c/quickstart.c` and
 //! `examples/cpp/quickstart.cpp` compile, link against the static library that this
-//! very `cargo test` built, run, and tell the same story as the Rust API; the C client
-//! runs clean under valgrind (no invalid access, no definite or indirect leak).
+//! very `cargo test` built, run, and tell the same story as the Rust API (feedback and
+//! learned statistics included); the C client runs clean under valgrind (no invalid
+//! access, no definite or indirect leak).
 //!
 //! Without a C compiler (or valgrind) the tests say so and pass, except in CI (`CI` set),
 //! where a missing tool fails them: CI must never pass by skipping.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use persona_engine::{sample, DataClasses, Selector, SelectorConfig};
+use persona_engine::{sample, DataClasses, Feedback, FeedbackKind, Selector, SelectorConfig};
 
 /// The system libraries a static link needs, as printed by
 /// `cargo rustc --lib --crate-type staticlib -- --print native-static-libs`.
@@ -267,6 +268,53 @@ fn the_c_quickstart_tells_the_story() {
     assert_eq!(without[0], reloaded[1]);
 }
 
+/// The luxury traveller clicks the hero and gives the second pick a thumbs-down: the
+/// C client shows the thumbs-downed creative gone from the next picks, exactly as the
+/// Rust API does after the same feedback; the statistics travel to a second instance.
+#[test]
+fn the_c_quickstart_obeys_and_learns_from_feedback() {
+    let Some(output) = c_output() else { return };
+    let heading = output
+        .lines()
+        .find_map(|l| l.strip_prefix("== feedback: click on "))
+        .unwrap_or_else(|| panic!("no feedback section in:\n{output}"));
+    let (clicked, rejected) = heading.split_once(", thumbs-down on ").expect("both creatives named");
+    let rows = section(output, "feedback:");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.creative != rejected), "the thumbs-down creative came back: {rows:?}");
+    assert_eq!((rows[0].creative.as_str(), rows[0].kind.as_str()), (clicked, "learned"));
+
+    // The same feedback through the Rust API gives the same picks.
+    let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let mut person = sample::people(selector.catalog().menu()).unwrap().swap_remove(0);
+    let hero = selector.placement("home_hero").unwrap();
+    let mut selection = selector.new_selection(3);
+    selector.select(&person.profile, &person.context, hero, &mut selection).unwrap();
+    let shown: Vec<_> = selection.picks().iter().map(|p| p.creative).collect();
+    let feedback = |creative, kind| Feedback::new(creative, kind, &person.context);
+    let mut events: Vec<_> = shown.iter().map(|c| feedback(*c, FeedbackKind::Impression)).collect();
+    events.push(feedback(shown[0], FeedbackKind::Click));
+    events.push(feedback(shown[1], FeedbackKind::ThumbsDown));
+    for event in &events {
+        selector.record(&mut person.profile, event).unwrap();
+    }
+    assert_eq!(selector.catalog().creative_id(shown[0]), clicked);
+    assert_eq!(selector.catalog().creative_id(shown[1]), rejected);
+    selector.select(&person.profile, &person.context, hero, &mut selection).unwrap();
+    let expected: Vec<_> = selection
+        .picks()
+        .iter()
+        .map(|p| (selector.catalog().creative_id(p.creative).to_owned(), format!("{:.3}", p.score)))
+        .collect();
+    let got: Vec<_> = rows.iter().map(|r| (r.creative.clone(), r.score.clone())).collect();
+    assert_eq!(got, expected);
+
+    // Statistics: saved, exported as a delta and merged into a second instance.
+    assert!(output.lines().any(|l| l.starts_with("statistics snapshot: ")), "{output}");
+    assert!(output.lines().any(|l| l.starts_with("delta since the last export: ")), "{output}");
+    assert!(output.contains("second instance after merging the delta: same statistics\n"), "{output}");
+}
+
 #[test]
 fn the_c_quickstart_gets_a_status_for_every_error() {
     let Some(output) = c_output() else { return };
@@ -279,6 +327,8 @@ fn the_c_quickstart_gets_a_status_for_every_error() {
         "small buffer: PE_STATUS_BUFFER_TOO_SMALL: the creative id is",
         "NULL selector: PE_STATUS_NULL_PARAMETER: parameter 'selector' is NULL",
         "invalid UTF-8: PE_STATUS_INVALID_UTF8: parameter 'name' is not valid UTF-8",
+        "feedback kind 9: PE_STATUS_INVALID_ARGUMENT: kind: 9 is not a pe_feedback_kind value (0..=5)",
+        "corrupt statistics: PE_STATUS_INVALID_JSON: stats snapshot: invalid JSON: EOF while parsing",
         "forced panic: PE_STATUS_PANIC: internal panic: forced by pe_test_force_panic",
     ] {
         assert!(

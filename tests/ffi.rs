@@ -1045,5 +1045,695 @@ fn every_entry_point_runs_inside_the_panic_boundary() {
             checked += 1;
         }
     }
-    assert!(checked >= 35, "only {checked} entry points found");
+    assert!(checked >= 48, "only {checked} entry points found");
+}
+
+// ---- feedback, learned statistics and shadow mode --------------------------------------
+
+fn record(sel: &Sel, person: &Prof, ctx: &pe_context, creative: u32, kind: pe_feedback_kind, value: f64) {
+    ok(unsafe { pe_record(sel.0, person.0, ctx, creative, kind as u32, value) });
+}
+
+fn creative_index(sel: &Sel, id: &str) -> u32 {
+    let (p, l) = c(id);
+    let mut index = u32::MAX;
+    ok(unsafe { pe_selector_creative(sel.0, p, l, &mut index) });
+    index
+}
+
+/// A full statistics snapshot through `pe_selector_stats_save` (length query, then copy).
+fn save_stats(sel: &Sel) -> String {
+    let mut len = 0;
+    fails(
+        unsafe { pe_selector_stats_save(sel.0, null_mut(), 0, &mut len) },
+        pe_status::BufferTooSmall,
+        "the statistics snapshot is",
+    );
+    let mut buf = vec![0 as c_char; len + 1];
+    ok(unsafe { pe_selector_stats_save(sel.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned();
+    assert_eq!(text.len(), len);
+    text
+}
+
+struct Blob(*mut pe_stats_blob);
+impl Drop for Blob {
+    fn drop(&mut self) {
+        unsafe { pe_stats_blob_free(self.0) }
+    }
+}
+
+fn export_delta(sel: &Sel) -> Blob {
+    let mut out = null_mut();
+    ok(unsafe { pe_selector_stats_export_delta(sel.0, &mut out) });
+    assert!(!out.is_null());
+    Blob(out)
+}
+
+/// The JSON of a blob (length query, then copy).
+fn blob_json(blob: &Blob) -> String {
+    let mut len = 0;
+    fails(
+        unsafe { pe_stats_blob_json(blob.0, null_mut(), 0, &mut len) },
+        pe_status::BufferTooSmall,
+        "the statistics delta is",
+    );
+    let mut buf = vec![0 as c_char; len + 1];
+    ok(unsafe { pe_stats_blob_json(blob.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned();
+    assert_eq!(text.len(), len);
+    text
+}
+
+fn load_stats(sel: &Sel, json: &str) -> pe_status {
+    let (p, l) = c(json);
+    unsafe { pe_selector_stats_load(sel.0, p, l) }
+}
+
+fn merge_stats(sel: &Sel, json: &str) -> pe_status {
+    let (p, l) = c(json);
+    unsafe { pe_selector_stats_merge(sel.0, p, l) }
+}
+
+fn profile_json(person: &Prof) -> String {
+    let mut buf = vec![0 as c_char; 1 << 16];
+    let mut len = 0;
+    ok(unsafe { pe_profile_to_json(person.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
+}
+
+/// `(impressions, clicks)` of one creative overall, from a snapshot's JSON.
+fn overall(snapshot: &str, id: &str) -> (u64, u64) {
+    let snap: serde_json::Value = serde_json::from_str(snapshot).unwrap();
+    let o = &snap["creatives"][id]["overall"];
+    (o["impressions"].as_u64().unwrap_or(0), o["clicks"].as_u64().unwrap_or(0))
+}
+
+/// The luxury traveller in the C ABI and in Rust, with their moment in both.
+fn luxury_traveller(sel: &Sel) -> (Prof, pe_context, Selector, sample::Person) {
+    let rust = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let people = sample::people(rust.catalog().menu()).unwrap();
+    let ctx = sample_contexts(&people)[0];
+    let person = profile_from_json(sel, &to_json(&people[0].profile, &rust)).unwrap();
+    let p = people.into_iter().next().unwrap();
+    (person, ctx, rust, p)
+}
+
+#[test]
+fn feedback_through_c_does_what_the_rust_api_does() {
+    use persona_engine::{CreativeId, Feedback, FeedbackKind};
+    let sel = selector();
+    let (person, ctx, rust, mut rust_person) = luxury_traveller(&sel);
+    let hero = placement(&sel, "home_hero");
+    let events: [(u32, pe_feedback_kind, f64, FeedbackKind); 9] = [
+        (0, pe_feedback_kind::Impression, 0.0, FeedbackKind::Impression),
+        (0, pe_feedback_kind::Click, 0.0, FeedbackKind::Click),
+        (1, pe_feedback_kind::Impression, 0.0, FeedbackKind::Impression),
+        (1, pe_feedback_kind::Conversion, 129.99, FeedbackKind::Conversion { value: 129.99 }),
+        (2, pe_feedback_kind::Impression, 0.0, FeedbackKind::Impression),
+        (2, pe_feedback_kind::ThumbsUp, 0.0, FeedbackKind::ThumbsUp),
+        (3, pe_feedback_kind::ThumbsDown, 0.0, FeedbackKind::ThumbsDown),
+        (4, pe_feedback_kind::Dismiss, 0.0, FeedbackKind::Dismiss),
+        // The value is ignored for anything but a conversion.
+        (5, pe_feedback_kind::Click, f64::NAN, FeedbackKind::Click),
+    ];
+    for (creative, kind, value, rust_kind) in events {
+        record(&sel, &person, &ctx, creative, kind, value);
+        let feedback = Feedback::new(CreativeId(creative), rust_kind, &rust_person.context);
+        rust.record(&mut rust_person.profile, &feedback).unwrap();
+    }
+    // The same memory, the same statistics, the same picks.
+    assert_eq!(profile_json(&person), to_json(&rust_person.profile, &rust));
+    assert_eq!(save_stats(&sel), rust.save_stats().to_json().unwrap());
+    let picks = selection(&sel, 5);
+    let mut rust_picks = rust.new_selection(5);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    rust.select(
+        &rust_person.profile,
+        &rust_person.context,
+        rust.placement("home_hero").unwrap(),
+        &mut rust_picks,
+    )
+    .unwrap();
+    let expected: Vec<(String, f32, u32)> = rust_picks
+        .picks()
+        .iter()
+        .map(|p| (rust.catalog().creative_id(p.creative).to_owned(), p.score, p.reason.kind as u32))
+        .collect();
+    assert_eq!(read_picks(&sel, &picks), expected);
+    let (imps, clicks) = overall(&save_stats(&sel), &creative_id(&sel, 0));
+    assert_eq!((imps, clicks), (1, 1));
+}
+
+#[test]
+fn a_thumbs_down_or_a_dismissal_is_obeyed_on_the_next_pick() {
+    let sel = selector();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    let hero = placement(&sel, "home_hero");
+    let picks = selection(&sel, 3);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    let first = read_picks(&sel, &picks);
+    let (top, second) = (creative_index(&sel, &first[0].0), creative_index(&sel, &first[1].0));
+    record(&sel, &person, &ctx, top, pe_feedback_kind::ThumbsDown, 0.0);
+    record(&sel, &person, &ctx, second, pe_feedback_kind::Dismiss, 0.0);
+    for _ in 0..3 {
+        ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+        let now = read_picks(&sel, &picks);
+        assert_eq!(now.len(), 3);
+        assert!(now.iter().all(|(id, ..)| *id != first[0].0 && *id != first[1].0), "{now:?}");
+    }
+    // Another person is not affected.
+    let stranger = profile_from_json(&sel, &profile_json(&luxury_traveller(&sel).0)).unwrap();
+    ok(unsafe { pe_select(sel.0, stranger.0, &ctx, hero, picks.0) });
+    assert_eq!(read_picks(&sel, &picks)[0].0, first[0].0);
+}
+
+#[test]
+fn pe_record_rejects_bad_arguments_and_changes_nothing() {
+    let sel = selector();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    record(&sel, &person, &ctx, 0, pe_feedback_kind::Impression, 0.0);
+    let (stats, memory) = (save_stats(&sel), profile_json(&person));
+    let conversion = pe_feedback_kind::Conversion as u32;
+    let click = pe_feedback_kind::Click as u32;
+    let other = selector_from_json(
+        r#"{"version": "v", "personas": ["A", "B"], "placements": ["hero"],
+            "creatives": [{"id": "x", "placements": ["hero"], "personas": {"A": 1.0}}]}"#,
+        None,
+    )
+    .unwrap();
+    let stranger = new_profile(&other, 0);
+    unsafe {
+        fails(pe_record(null(), person.0, &ctx, 0, click, 0.0), pe_status::NullParameter, "'selector'");
+        fails(pe_record(sel.0, null_mut(), &ctx, 0, click, 0.0), pe_status::NullParameter, "'profile'");
+        fails(pe_record(sel.0, person.0, null(), 0, click, 0.0), pe_status::NullParameter, "'context'");
+        fails(
+            pe_record(sel.0, person.0, &ctx, 74, click, 0.0),
+            pe_status::OutOfRange,
+            "creative index 74 is not in this catalog (it has 74 creatives)",
+        );
+        fails(
+            pe_record(sel.0, person.0, &ctx, u32::MAX, click, 0.0),
+            pe_status::OutOfRange,
+            "creative index",
+        );
+        fails(
+            pe_record(sel.0, person.0, &ctx, 0, 6, 0.0),
+            pe_status::InvalidArgument,
+            "kind: 6 is not a pe_feedback_kind value (0..=5)",
+        );
+        fails(
+            pe_record(sel.0, person.0, &ctx, 0, u32::MAX, 0.0),
+            pe_status::InvalidArgument,
+            "kind: 4294967295 is not a pe_feedback_kind value",
+        );
+        for value in [-0.01, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e9 + 1.0] {
+            fails(
+                pe_record(sel.0, person.0, &ctx, 0, conversion, value),
+                pe_status::InvalidArgument,
+                "feedback: field 'value': conversion value",
+            );
+        }
+        fails(
+            pe_record(sel.0, person.0, &pe_context { device: 9, ..ctx }, 0, click, 0.0),
+            pe_status::InvalidArgument,
+            "context.device: 9 is not a pe_device value",
+        );
+        fails(
+            pe_record(
+                sel.0,
+                person.0,
+                &pe_context { region: b"\xff".as_ptr().cast(), region_len: 1, ..ctx },
+                0,
+                click,
+                0.0,
+            ),
+            pe_status::InvalidUtf8,
+            "'context.region' is not valid UTF-8",
+        );
+        fails(
+            pe_record(sel.0, stranger.0, &ctx, 0, click, 0.0),
+            pe_status::InvalidArgument,
+            "profile: it was made for a selector with a different persona menu",
+        );
+    }
+    assert_eq!(save_stats(&sel), stats, "statistics changed on error");
+    assert_eq!(profile_json(&person), memory, "profile changed on error");
+    // The edges that are allowed.
+    record(&sel, &person, &ctx, 73, pe_feedback_kind::Conversion, 0.0);
+    record(&sel, &person, &ctx, 73, pe_feedback_kind::Conversion, 1e9);
+}
+
+#[test]
+fn recording_from_many_threads_while_others_select() {
+    let sel = selector();
+    let hero = placement(&sel, "home_hero");
+    let s = sel.0 as usize;
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                let sel = s as *const pe_selector;
+                let (mut person, mut picks) = (null_mut(), null_mut());
+                ok(unsafe { pe_profile_new(sel, sample::NOW, &mut person) });
+                ok(unsafe { pe_selection_new(sel, 3, &mut picks) });
+                for i in 0..250 {
+                    if t % 2 == 0 {
+                        ok(unsafe { pe_select(sel, person, &context(sample::NOW), hero, picks) });
+                    }
+                    let kind =
+                        if i % 5 == 0 { pe_feedback_kind::Click } else { pe_feedback_kind::Impression };
+                    ok(unsafe { pe_record(sel, person, &context(sample::NOW + i), 0, kind as u32, 0.0) });
+                }
+                unsafe {
+                    pe_selection_free(picks);
+                    pe_profile_free(person);
+                }
+            });
+        }
+    });
+    assert_eq!(overall(&save_stats(&sel), &creative_id(&sel, 0)), (800, 200));
+}
+
+#[test]
+fn statistics_save_and_load_through_c() {
+    let sel = selector();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    let hero = placement(&sel, "home_hero");
+    // Teach the selector that the third pick is what this person clicks.
+    let picks = selection(&sel, 3);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    let before = read_picks(&sel, &picks);
+    let third = creative_index(&sel, &before[2].0);
+    for i in 0..200 {
+        let moment = pe_context { at: ctx.at - 86_400 + i, ..ctx };
+        record(&sel, &person, &moment, third, pe_feedback_kind::Impression, 0.0);
+        record(&sel, &person, &moment, third, pe_feedback_kind::Click, 0.0);
+    }
+    let fresh = profile_from_json(&sel, &profile_json(&luxury_traveller(&sel).0)).unwrap();
+    ok(unsafe { pe_select(sel.0, fresh.0, &ctx, hero, picks.0) });
+    let learned = read_picks(&sel, &picks);
+    assert_eq!(learned[0].0, before[2].0, "learning moved it up: {learned:?}");
+    assert_eq!(learned[0].2, pe_reason_kind::Learned as u32);
+
+    // A restarted instance loads the snapshot and picks the same.
+    let snapshot = save_stats(&sel);
+    assert_eq!(overall(&snapshot, &before[2].0), (200, 200));
+    let restarted = selector();
+    ok(load_stats(&restarted, &snapshot));
+    assert_eq!(save_stats(&restarted), snapshot);
+    let again = profile_from_json(&restarted, &profile_json(&fresh)).unwrap();
+    let picks2 = selection(&restarted, 3);
+    ok(unsafe { pe_select(restarted.0, again.0, &ctx, hero, picks2.0) });
+    assert_eq!(read_picks(&restarted, &picks2), learned);
+    // A loaded snapshot is not exported again as a delta.
+    assert_eq!(blob_json(&export_delta(&restarted)).matches("\"overall\"").count(), 0);
+    // Saving into a buffer one byte short copies nothing.
+    let mut buf = vec![b'x' as c_char; snapshot.len()];
+    let mut len = 0;
+    fails(
+        unsafe { pe_selector_stats_save(sel.0, buf.as_mut_ptr(), buf.len(), &mut len) },
+        pe_status::BufferTooSmall,
+        &format!("needs {} bytes", snapshot.len() + 1),
+    );
+    assert_eq!(len, snapshot.len());
+    assert!(buf.iter().all(|b| *b == b'x' as c_char), "buffer written on error");
+}
+
+#[test]
+fn corrupt_statistics_are_rejected_and_change_nothing() {
+    let sel = selector();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    for creative in 0..5 {
+        record(&sel, &person, &ctx, creative, pe_feedback_kind::Impression, 0.0);
+        record(&sel, &person, &ctx, creative, pe_feedback_kind::Click, 0.0);
+    }
+    let good = save_stats(&sel);
+    let id = creative_id(&sel, 2);
+    let cases: Vec<(String, pe_status, &str)> = vec![
+        (good[..good.len() / 2].to_owned(), pe_status::InvalidJson, "stats snapshot: invalid JSON"),
+        (String::new(), pe_status::InvalidJson, "stats snapshot: invalid JSON"),
+        ("[1, 2]".to_owned(), pe_status::InvalidJson, "stats snapshot: invalid JSON"),
+        (
+            good.replacen("\"impressions\":1", "\"impressions\":-1", 1),
+            pe_status::InvalidJson,
+            "stats snapshot: invalid JSON",
+        ),
+        (
+            good.replacen("persona-engine/learned-stats", "something-else", 1),
+            pe_status::InvalidSpec,
+            "stats snapshot: field 'format': 'something-else' is not 'persona-engine/learned-stats'",
+        ),
+        (
+            good.replacen("\"version\":1", "\"version\":2", 1),
+            pe_status::InvalidSpec,
+            "version 2 is not supported",
+        ),
+        (good.replacen("\"desktop\"", "\"toaster\"", 1), pe_status::InvalidSpec, "unknown device 'toaster'"),
+    ];
+    // Every case really is broken somewhere past the start (the replacements matched).
+    for (json, ..) in &cases[3..] {
+        assert_ne!(json, &good);
+    }
+    for (json, status, needle) in &cases {
+        fails(load_stats(&sel, json), *status, needle);
+        assert_eq!(save_stats(&sel), good, "load changed the statistics on error");
+        fails(merge_stats(&sel, json), *status, needle);
+        assert_eq!(save_stats(&sel), good, "merge changed the statistics on error");
+    }
+    // A delta is merged, never loaded.
+    let delta = blob_json(&export_delta(&sel));
+    fails(
+        load_stats(&sel, &delta),
+        pe_status::InvalidSpec,
+        "load takes a full snapshot; merge a delta instead",
+    );
+    assert_eq!(save_stats(&sel), good);
+    // NULL and invalid UTF-8.
+    let bad = b"{\"format\": \"\xff\"}";
+    unsafe {
+        fails(
+            pe_selector_stats_load(null(), b"{}".as_ptr().cast(), 2),
+            pe_status::NullParameter,
+            "'selector'",
+        );
+        fails(pe_selector_stats_load(sel.0, null(), 2), pe_status::NullParameter, "'json'");
+        fails(
+            pe_selector_stats_merge(null(), b"{}".as_ptr().cast(), 2),
+            pe_status::NullParameter,
+            "'selector'",
+        );
+        fails(pe_selector_stats_merge(sel.0, null(), 0), pe_status::NullParameter, "'json'");
+        fails(
+            pe_selector_stats_load(sel.0, bad.as_ptr().cast(), bad.len()),
+            pe_status::InvalidUtf8,
+            "'json'",
+        );
+        fails(
+            pe_selector_stats_merge(sel.0, bad.as_ptr().cast(), bad.len()),
+            pe_status::InvalidUtf8,
+            "'json'",
+        );
+        let mut len = 0;
+        fails(
+            pe_selector_stats_save(null(), null_mut(), 0, &mut len),
+            pe_status::NullParameter,
+            "'selector'",
+        );
+        fails(
+            pe_selector_stats_save(sel.0, null_mut(), 0, null_mut()),
+            pe_status::NullParameter,
+            "'out_len'",
+        );
+        fails(pe_selector_stats_save(sel.0, null_mut(), 8, &mut len), pe_status::NullParameter, "'buf'");
+    }
+    assert_eq!(save_stats(&sel), good);
+    assert_eq!(overall(&good, &id), (1, 1));
+}
+
+#[test]
+fn an_exported_delta_is_kept_until_copied() {
+    let sel = selector();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    for _ in 0..3 {
+        record(&sel, &person, &ctx, 7, pe_feedback_kind::Impression, 0.0);
+    }
+    record(&sel, &person, &ctx, 7, pe_feedback_kind::Click, 0.0);
+    let id = creative_id(&sel, 7);
+
+    // Failed exports export nothing: the events are still there for the next one.
+    unsafe {
+        fails(
+            pe_selector_stats_export_delta(null(), &mut null_mut()),
+            pe_status::NullParameter,
+            "'selector'",
+        );
+        fails(pe_selector_stats_export_delta(sel.0, null_mut()), pe_status::NullParameter, "'out_blob'");
+    }
+    let blob = export_delta(&sel);
+    // Length queries, too-small buffers and repeated copies never lose it.
+    let mut len = 0;
+    for _ in 0..3 {
+        fails(
+            unsafe { pe_stats_blob_json(blob.0, null_mut(), 0, &mut len) },
+            pe_status::BufferTooSmall,
+            "the statistics delta is",
+        );
+    }
+    let mut short = vec![b'x' as c_char; len];
+    fails(
+        unsafe { pe_stats_blob_json(blob.0, short.as_mut_ptr(), short.len(), &mut len) },
+        pe_status::BufferTooSmall,
+        &format!("needs {} bytes", len + 1),
+    );
+    assert!(short.iter().all(|b| *b == b'x' as c_char), "buffer written on error");
+    let json = blob_json(&blob);
+    assert_eq!(json.len(), len);
+    assert_eq!(blob_json(&blob), json, "a blob can be copied again");
+    assert_eq!(overall(&json, &id), (3, 1));
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["kind"], "delta");
+    // The baseline moved once: the next delta is empty; new events make the one after.
+    let empty = blob_json(&export_delta(&sel));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&empty).unwrap()["creatives"],
+        serde_json::json!({})
+    );
+    record(&sel, &person, &ctx, 7, pe_feedback_kind::Impression, 0.0);
+    assert_eq!(overall(&blob_json(&export_delta(&sel)), &id), (1, 0));
+    // The delta merges into another instance.
+    let other = selector();
+    ok(merge_stats(&other, &json));
+    assert_eq!(overall(&save_stats(&other), &id), (3, 1));
+    // NULLs.
+    unsafe {
+        fails(pe_stats_blob_json(null(), null_mut(), 0, &mut len), pe_status::NullParameter, "'blob'");
+        fails(pe_stats_blob_json(blob.0, null_mut(), 0, null_mut()), pe_status::NullParameter, "'out_len'");
+        fails(pe_stats_blob_json(blob.0, null_mut(), 4, &mut len), pe_status::NullParameter, "'buf'");
+        pe_stats_blob_free(null_mut());
+    }
+}
+
+#[test]
+fn deltas_merge_in_any_order_through_the_c_abi() {
+    // Three instances serve different people and exchange deltas; a fourth saw it all.
+    let instances: Vec<Sel> = (0..3).map(|_| selector()).collect();
+    let everything = selector();
+    let rust = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let people = sample::people(rust.catalog().menu()).unwrap();
+    let contexts = sample_contexts(&people);
+    for (i, (person, ctx)) in people.iter().zip(&contexts).enumerate() {
+        let sel = &instances[i % 3];
+        let json = to_json(&person.profile, &rust);
+        let (here, there) =
+            (profile_from_json(sel, &json).unwrap(), profile_from_json(&everything, &json).unwrap());
+        for n in 0..(10 + 7 * i as u32) {
+            let creative = (n * 11 + i as u32) % 74;
+            let kind = match n % 4 {
+                0 | 1 => pe_feedback_kind::Impression,
+                2 => pe_feedback_kind::Click,
+                _ => pe_feedback_kind::Conversion,
+            };
+            let moment = pe_context { at: ctx.at + i64::from(n) * 3_600, ..*ctx };
+            record(sel, &here, &moment, creative, kind, f64::from(n));
+            record(&everything, &there, &moment, creative, kind, f64::from(n));
+        }
+    }
+    let deltas: Vec<String> = instances.iter().map(|s| blob_json(&export_delta(s))).collect();
+    let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let results: Vec<String> = orders
+        .iter()
+        .map(|order| {
+            let hub = selector();
+            for &i in order {
+                ok(merge_stats(&hub, &deltas[i]));
+            }
+            save_stats(&hub)
+        })
+        .collect();
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "merge order changed the statistics");
+    assert_eq!(results[0], save_stats(&everything), "the merged statistics are what one instance saw");
+    // All-to-all: each instance merges the others' deltas and ends up with the same, and
+    // exports nothing it merged.
+    for (i, sel) in instances.iter().enumerate() {
+        for (j, delta) in deltas.iter().enumerate() {
+            if i != j {
+                ok(merge_stats(sel, delta));
+            }
+        }
+        assert_eq!(save_stats(sel), results[0]);
+        let echo = blob_json(&export_delta(sel));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&echo).unwrap()["creatives"],
+            serde_json::json!({})
+        );
+    }
+}
+
+#[test]
+fn shadow_mode_and_reason_details_through_c() {
+    use persona_engine::{CreativeId, Feedback, FeedbackKind, PlacementId};
+    let sel = selector();
+    let (person, ctx, rust, mut rust_person) = luxury_traveller(&sel);
+    let hero = placement(&sel, "home_hero");
+    let picks = selection(&sel, 3);
+    // Before shadow mode, and before any select, there are no shadow picks.
+    assert_eq!(shadow_count(&picks), 0);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    assert_eq!(shadow_count(&picks), 0);
+    // Teach both selectors that the rules' third pick is what gets clicked.
+    let third = creative_index(&sel, &read_picks(&sel, &picks)[2].0);
+    for i in 0..300 {
+        let moment = pe_context { at: ctx.at - 86_400 + i, ..ctx };
+        let rust_moment = persona_engine::Context { at: moment.at, ..rust_person.context.clone() };
+        for (kind, rust_kind) in [
+            (pe_feedback_kind::Impression, FeedbackKind::Impression),
+            (pe_feedback_kind::Click, FeedbackKind::Click),
+        ] {
+            record(&sel, &person, &moment, third, kind, 0.0);
+            let feedback = Feedback::new(CreativeId(third), rust_kind, &rust_moment);
+            rust.record(&mut rust_person.profile, &feedback).unwrap();
+        }
+    }
+    ok(unsafe { pe_selector_set_shadow(sel.0, hero, true) });
+    rust.set_shadow(PlacementId(hero), true).unwrap();
+    let mut rust_picks = rust.new_selection(3);
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    rust.select(&rust_person.profile, &rust_person.context, PlacementId(hero), &mut rust_picks).unwrap();
+    // Served: the rules' picks, deterministic.
+    assert_eq!(read_picks(&sel, &picks).len(), rust_picks.len());
+    let n = shadow_count(&picks);
+    assert_eq!(n, rust_picks.shadow_picks().len());
+    assert!(n > 0);
+    for (i, p) in rust_picks.picks().iter().enumerate() {
+        let mut propensity = 0.0;
+        ok(unsafe { pe_selection_propensity(picks.0, i, &mut propensity) });
+        assert_eq!(propensity, 1.0);
+        let (mut base, mut fatigue, mut estimate, mut evidence) = (0f32, 0f32, 0f32, 0f32);
+        ok(unsafe {
+            pe_selection_reason_details(picks.0, i, &mut base, &mut fatigue, &mut estimate, &mut evidence)
+        });
+        let r = &p.reason;
+        assert_eq!((base, fatigue, estimate, evidence), (r.base, r.fatigue, r.estimate, r.evidence));
+    }
+    // Shadow: what learning would have shown, the taught creative first.
+    for (i, p) in rust_picks.shadow_picks().iter().enumerate() {
+        let (mut creative, mut score, mut propensity) = (0u32, 0f32, 0f32);
+        unsafe {
+            ok(pe_selection_shadow_creative(picks.0, i, &mut creative));
+            ok(pe_selection_shadow_score(picks.0, i, &mut score));
+            ok(pe_selection_shadow_propensity(picks.0, i, &mut propensity));
+        }
+        assert_eq!((creative, score, propensity), (p.creative.0, p.score, p.propensity));
+    }
+    let mut first = 0u32;
+    ok(unsafe { pe_selection_shadow_creative(picks.0, 0, &mut first) });
+    assert_eq!(first, third);
+    assert_ne!(read_picks(&sel, &picks)[0].0, creative_id(&sel, third), "the rules still serve");
+    // Out of shadow mode: learning serves, no shadow picks.
+    ok(unsafe { pe_selector_set_shadow(sel.0, hero, false) });
+    ok(unsafe { pe_select(sel.0, person.0, &ctx, hero, picks.0) });
+    assert_eq!(shadow_count(&picks), 0);
+    assert_eq!(read_picks(&sel, &picks)[0].0, creative_id(&sel, third));
+    // The taught creative's details show what was learned.
+    let (mut base, mut fatigue, mut estimate, mut evidence) = (0f32, 0f32, 0f32, 0f32);
+    ok(unsafe {
+        pe_selection_reason_details(picks.0, 0, &mut base, &mut fatigue, &mut estimate, &mut evidence)
+    });
+    assert!(estimate > 0.5 && evidence >= 300.0, "estimate {estimate}, evidence {evidence}");
+    assert!(base > 0.0 && fatigue > 0.0 && fatigue <= 1.0);
+
+    // Errors.
+    let (mut u, mut f, mut count) = (0u32, 0f32, 0usize);
+    unsafe {
+        fails(pe_selector_set_shadow(null(), hero, true), pe_status::NullParameter, "'selector'");
+        fails(
+            pe_selector_set_shadow(sel.0, 4, true),
+            pe_status::OutOfRange,
+            "placement id 4 is not from this catalog (it has 4 placements)",
+        );
+        fails(pe_selection_shadow_count(null(), &mut count), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_shadow_count(picks.0, null_mut()), pe_status::NullParameter, "'out_count'");
+        fails(pe_selection_shadow_creative(null(), 0, &mut u), pe_status::NullParameter, "'selection'");
+        fails(pe_selection_shadow_score(picks.0, 0, null_mut()), pe_status::NullParameter, "'out'");
+        fails(
+            pe_selection_shadow_creative(picks.0, 0, &mut u),
+            pe_status::OutOfRange,
+            "shadow pick index 0 is past the end of the selection (0 shadow picks)",
+        );
+        fails(pe_selection_shadow_score(picks.0, 0, &mut f), pe_status::OutOfRange, "shadow pick index 0");
+        fails(
+            pe_selection_shadow_propensity(picks.0, 0, &mut f),
+            pe_status::OutOfRange,
+            "shadow pick index 0",
+        );
+        let mut g = 0f32;
+        let (a, b, cc, d): (*mut f32, *mut f32, *mut f32, *mut f32) = (&mut f, &mut g, &mut f, &mut g);
+        fails(pe_selection_reason_details(null(), 0, a, b, cc, d), pe_status::NullParameter, "'selection'");
+        fails(
+            pe_selection_reason_details(picks.0, 0, null_mut(), b, cc, d),
+            pe_status::NullParameter,
+            "'out_base'",
+        );
+        fails(
+            pe_selection_reason_details(picks.0, 0, a, null_mut(), cc, d),
+            pe_status::NullParameter,
+            "'out_fatigue'",
+        );
+        fails(
+            pe_selection_reason_details(picks.0, 0, a, b, null_mut(), d),
+            pe_status::NullParameter,
+            "'out_estimate'",
+        );
+        fails(
+            pe_selection_reason_details(picks.0, 0, a, b, cc, null_mut()),
+            pe_status::NullParameter,
+            "'out_evidence'",
+        );
+        fails(
+            pe_selection_reason_details(picks.0, 3, a, b, cc, d),
+            pe_status::OutOfRange,
+            "pick index 3 is past the end",
+        );
+    }
+}
+
+fn shadow_count(picks: &Picks) -> usize {
+    let mut n = usize::MAX;
+    ok(unsafe { pe_selection_shadow_count(picks.0, &mut n) });
+    n
+}
+
+#[test]
+fn the_learning_policy_comes_from_the_config_json() {
+    let sel =
+        selector_from_json(sample::CATALOG_JSON, Some(r#"{"learning": {"policy": {"kind": "thompson"}}}"#))
+            .unwrap();
+    let (person, ctx, ..) = luxury_traveller(&sel);
+    let picks = selection(&sel, 3);
+    // Thompson draws: propensities below 1 for some pick over a few seeds.
+    let mut explored = false;
+    for seed in 0..20 {
+        ok(unsafe { pe_select(sel.0, person.0, &pe_context { seed, ..ctx }, 0, picks.0) });
+        let mut p = 0.0;
+        ok(unsafe { pe_selection_propensity(picks.0, 0, &mut p) });
+        explored |= p < 1.0;
+    }
+    assert!(explored);
+    fails(
+        selector_from_json(sample::CATALOG_JSON, Some(r#"{"learning": {"policy": {"kind": "nope"}}}"#))
+            .err()
+            .unwrap(),
+        pe_status::InvalidJson,
+        "selector config: invalid JSON: unknown variant `nope`",
+    );
+    fails(
+        selector_from_json(
+            sample::CATALOG_JSON,
+            Some(r#"{"learning": {"policy": {"kind": "epsilon_greedy", "epsilon": 2}}}"#),
+        )
+        .err()
+        .unwrap(),
+        pe_status::InvalidSpec,
+        "learning.policy.epsilon",
+    );
 }

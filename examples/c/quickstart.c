@@ -1,7 +1,9 @@
 /*
  * The quickstart, from C: very different people arrive at Wanderly's home page, app and
  * inbox; the engine shows what each is shown and why. The same story as
- * examples/quickstart.rs, through include/persona_engine.h.
+ * examples/quickstart.rs, through include/persona_engine.h. Then one of them reacts
+ * (a click, a thumbs-down) and the engine obeys and learns; the learned statistics are
+ * saved and shared with a second instance as a delta.
  *
  * Build and run (from the repository root):
  *
@@ -93,6 +95,10 @@ static const char *reason_kind_name(uint32_t kind) {
         return "priority";
     case PE_REASON_KIND_FALLBACK:
         return "fallback";
+    case PE_REASON_KIND_LEARNED:
+        return "learned";
+    case PE_REASON_KIND_EXPLORING:
+        return "exploring";
     default:
         return "other";
     }
@@ -130,9 +136,124 @@ static void print_picks(const pe_selector *selector, const pe_selection *selecti
     }
 }
 
+/* Copies the creative id of a creative index into `id` (of `cap` bytes). */
+static void creative_name(const pe_selector *selector, uint32_t creative, char *id, size_t cap) {
+    size_t len = 0;
+    CHECK(pe_selector_creative_id(selector, creative, id, cap, &len));
+}
+
+/*
+ * Feedback: the person is shown the picks (record the impressions too: click rates are
+ * clicks over impressions), clicks the first and gives the second a thumbs-down. The
+ * thumbs-down is obeyed from the very next pick.
+ */
+static void show_feedback(const pe_selector *selector, pe_profile *profile,
+                          const pe_context *context, uint16_t placement, const char *name,
+                          pe_selection *selection) {
+    size_t count = 0, i;
+    uint32_t clicked = 0, rejected = 0;
+    char clicked_id[256], rejected_id[256];
+
+    CHECK(pe_select(selector, profile, context, placement, selection));
+    CHECK(pe_selection_count(selection, &count));
+    if (count < 2) {
+        printf("unexpected: fewer than two picks to react to\n");
+        return;
+    }
+    for (i = 0; i < count; i++) {
+        uint32_t creative = 0;
+        CHECK(pe_selection_creative(selection, i, &creative));
+        CHECK(pe_record(selector, profile, context, creative, PE_FEEDBACK_KIND_IMPRESSION, 0.0));
+    }
+    CHECK(pe_selection_creative(selection, 0, &clicked));
+    CHECK(pe_selection_creative(selection, 1, &rejected));
+    CHECK(pe_record(selector, profile, context, clicked, PE_FEEDBACK_KIND_CLICK, 0.0));
+    CHECK(pe_record(selector, profile, context, rejected, PE_FEEDBACK_KIND_THUMBS_DOWN, 0.0));
+    creative_name(selector, clicked, clicked_id, sizeof clicked_id);
+    creative_name(selector, rejected, rejected_id, sizeof rejected_id);
+
+    CHECK(pe_select(selector, profile, context, placement, selection));
+    printf("== feedback: click on %s, thumbs-down on %s\n", clicked_id, rejected_id);
+    print_picks(selector, selection, name);
+    CHECK(pe_selection_count(selection, &count));
+    for (i = 0; i < count; i++) {
+        uint32_t creative = 0;
+        CHECK(pe_selection_creative(selection, i, &creative));
+        if (creative == rejected) {
+            printf("unexpected: the thumbs-down creative was picked again\n");
+        }
+    }
+    printf("\n");
+}
+
+/*
+ * A full snapshot of the learned statistics, in a malloc'ed string the caller frees. The
+ * statistics may grow between the length query and the copy while other threads
+ * record, so this asks again (with room to spare) until the copy fits.
+ */
+static char *save_stats(const pe_selector *selector, size_t *len) {
+    char *json = NULL;
+    size_t cap = 0;
+    pe_status status;
+    while ((status = pe_selector_stats_save(selector, json, cap, len)) ==
+           PE_STATUS_BUFFER_TOO_SMALL) {
+        free(json);
+        cap = *len + 1 + 1024;
+        json = malloc(cap);
+        if (json == NULL) {
+            exit(1);
+        }
+    }
+    if (status != PE_STATUS_OK) {
+        report("pe_selector_stats_save", status);
+        exit(1);
+    }
+    return json;
+}
+
+/*
+ * Learned statistics travel as JSON: a full snapshot to save and load across restarts,
+ * and deltas between instances. Exporting a delta moves the baseline, so the delta
+ * comes as a blob that keeps it until it has been copied out.
+ */
+static void show_statistics(const char *catalog_path, const pe_selector *selector) {
+    pe_selector *other = NULL;
+    pe_stats_blob *blob = NULL;
+    char *delta, *ours, *theirs;
+    size_t delta_len = 0, ours_len = 0, theirs_len = 0;
+
+    printf("== learned statistics\n");
+    ours = save_stats(selector, &ours_len);
+    printf("statistics snapshot: %zu bytes\n", ours_len);
+
+    CHECK(pe_selector_stats_export_delta(selector, &blob));
+    if (pe_stats_blob_json(blob, NULL, 0, &delta_len) != PE_STATUS_BUFFER_TOO_SMALL) {
+        printf("unexpected: a length query did not report PE_STATUS_BUFFER_TOO_SMALL\n");
+    }
+    delta = malloc(delta_len + 1);
+    if (delta == NULL) {
+        exit(1);
+    }
+    CHECK(pe_stats_blob_json(blob, delta, delta_len + 1, &delta_len));
+    pe_stats_blob_free(blob);
+    printf("delta since the last export: %zu bytes\n", delta_len);
+
+    /* Another instance (here: a second selector over the same catalog) merges it. */
+    CHECK(pe_selector_new_from_file(STR(catalog_path), NULL, 0, &other));
+    CHECK(pe_selector_stats_merge(other, delta, delta_len));
+    theirs = save_stats(other, &theirs_len);
+    printf("second instance after merging the delta: %s\n",
+           strcmp(ours, theirs) == 0 ? "same statistics" : "DIFFERENT statistics");
+    printf("\n");
+    free(theirs);
+    free(ours);
+    free(delta);
+    pe_selector_free(other);
+}
+
 /* The error paths: each prints the status it got and the message. */
 static void show_errors(const char *catalog_path, const pe_selector *selector,
-                        const pe_profile *profile, pe_selection *selection) {
+                        pe_profile *profile, pe_selection *selection) {
     uint16_t placement = 0;
     pe_selector *broken = NULL;
     pe_context bad = {0};
@@ -151,10 +272,13 @@ static void show_errors(const char *catalog_path, const pe_selector *selector,
     bad.at = NOW;
     bad.device = 42;
     report("device 42", pe_select(selector, profile, &bad, 0, selection));
+    bad.device = PE_DEVICE_DESKTOP;
     report("small buffer", pe_selector_creative_id(selector, 0, tiny, sizeof tiny, &len));
     printf("   (the id needs %zu bytes plus the NUL)\n", len);
     report("NULL selector", pe_selection_new(NULL, 3, &selection));
     report("invalid UTF-8", pe_selector_placement(selector, STR(not_utf8), &placement));
+    report("feedback kind 9", pe_record(selector, profile, &bad, 0, 9, 0.0));
+    report("corrupt statistics", pe_selector_stats_load(selector, STR("{\"format\": ")));
     report("forced panic", pe_test_force_panic());
     if (broken != NULL) {
         printf("unexpected: a broken selector was created\n");
@@ -301,6 +425,9 @@ int main(int argc, char **argv) {
         free(json);
     }
 
+    show_feedback(selector, profiles[0], &people[0].context, placements[0], PLACEMENTS[0],
+                  selection);
+    show_statistics(catalog_path, selector);
     show_errors(catalog_path, selector, profiles[0], selection);
 
     for (p = 0; p < 5; p++) {

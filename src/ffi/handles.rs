@@ -6,6 +6,7 @@
 //! | `pe_selector` | [`Selector`] | `Arc`: profiles keep their selector alive |
 //! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
 //! | `pe_selection` | [`Selection`] | `Box` |
+//! | `pe_stats_blob` | `String` (the JSON of an exported delta) | `Box` |
 //!
 //! Every conversion between a C pointer and a Rust reference goes through the functions
 //! below; no other file casts a handle pointer.
@@ -16,10 +17,13 @@ use super::boundary::Failure;
 use super::profile::ProfileHandle;
 use crate::select::{Selection, Selector};
 
-/// A selector: a compiled catalog plus its configuration. Immutable and thread-safe:
-/// every function taking a `const pe_selector *` may be called from many threads at
-/// once. Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free
-/// with `pe_selector_free`.
+/// A selector: a compiled catalog and its configuration (both immutable) plus the
+/// statistics it learns from feedback and its per-placement shadow flags (changed only
+/// through internally synchronized calls). Thread-safe: every function taking a
+/// `const pe_selector *` may be called from many threads at once, including
+/// `pe_record`, the `pe_selector_stats_*` functions and `pe_selector_set_shadow`.
+/// Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free with
+/// `pe_selector_free`.
 pub struct pe_selector {
     _private: [u8; 0],
 }
@@ -37,6 +41,14 @@ pub struct pe_profile {
 /// exclusions and scratch space. Use one per thread (or lock it). Create with
 /// `pe_selection_new`, free with `pe_selection_free`.
 pub struct pe_selection {
+    _private: [u8; 0],
+}
+
+/// The learned statistics exported once by `pe_selector_stats_export_delta`, held until
+/// the caller has copied them out with `pe_stats_blob_json` (as often as needed) and
+/// freed them with `pe_stats_blob_free`. Immutable: `pe_stats_blob_json` may be called
+/// from many threads at once.
+pub struct pe_stats_blob {
     _private: [u8; 0],
 }
 
@@ -61,6 +73,9 @@ impl BoxHandle for pe_profile {
 }
 impl BoxHandle for pe_selection {
     type Rust = Selection;
+}
+impl BoxHandle for pe_stats_blob {
+    type Rust = String;
 }
 
 /// Hands one strong reference to C.

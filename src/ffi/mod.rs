@@ -10,17 +10,21 @@
 //! - [`handles`]: the opaque handle types and the one place each is mapped to the Rust
 //!   value behind it and how it is owned (`Arc` or `Box`);
 //! - one file per C type: [`selector`], [`profile`], [`context`], [`selection`];
+//! - [`feedback`]: `pe_record`, what people did with what they were shown;
+//! - [`stats`]: the learned statistics as JSON (save, load, export a delta, merge);
 //! - [`testing`]: entry points that exist only so tests can reach internal paths.
 //!
-//! Adding an entry point (for example `pe_selector_record` once feedback lands): write an
-//! `unsafe extern "C" fn` in the file of the type it acts on, run its whole body inside
-//! `ffi_boundary!`, read every argument with the helpers of [`boundary`] and
-//! [`handles`], and regenerate the header with
+//! Adding an entry point: write an `unsafe extern "C" fn` in the file of the type it acts
+//! on, run its whole body inside `ffi_boundary!`, read every argument with the helpers
+//! of [`boundary`] and [`handles`], and regenerate the header with
 //! `UPDATE_HEADER=1 cargo test --test ffi_header`.
 //!
 //! Rules every entry point follows (the header repeats them per function):
-//! - a `const` handle argument is only read, so such calls may run on many threads at
-//!   once; a non-`const` handle must not be used by two threads at the same time;
+//! - a `const` handle argument may be shared: such calls may run on many threads at
+//!   once. They only read, except on a selector, whose learned statistics and shadow
+//!   flags change through `const` calls (`pe_record`, `pe_selector_stats_*`,
+//!   `pe_selector_set_shadow`) that synchronize internally. A non-`const` handle must
+//!   not be used by two threads at the same time;
 //! - strings come in as `(pointer, length)` pairs of UTF-8 bytes, need no terminating
 //!   NUL, and are only read during the call;
 //! - outputs go to trailing out-parameters and are written only on success (the one
@@ -51,15 +55,21 @@ pub mod context;
 
 pub mod selection;
 
+pub mod feedback;
+
+pub mod stats;
+
 pub mod testing;
 
 // Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
 // (and Rust programs that want the C semantics) can call them directly.
 pub use context::*;
-pub use handles::{pe_profile, pe_selection, pe_selector};
+pub use feedback::*;
+pub use handles::{pe_profile, pe_selection, pe_selector, pe_stats_blob};
 pub use profile::*;
 pub use selection::*;
 pub use selector::*;
+pub use stats::*;
 pub use status::*;
 pub use testing::*;
 

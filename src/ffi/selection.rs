@@ -45,14 +45,42 @@ const fn reason_kind_to_c(kind: ReasonKind) -> pe_reason_kind {
     }
 }
 
-/// Pick `index` of a selection, or `PE_STATUS_OUT_OF_RANGE`.
-pub(crate) fn pick(selection: &Selection, index: usize) -> Result<&Pick, Failure> {
-    selection.picks().get(index).ok_or_else(|| {
+/// Which list of a selection an accessor reads.
+#[derive(Clone, Copy)]
+enum List {
+    /// The served picks.
+    Picks,
+    /// What the learning policy would have picked, for a placement in shadow mode.
+    Shadow,
+}
+
+impl List {
+    fn of(self, selection: &Selection) -> &[Pick] {
+        match self {
+            List::Picks => selection.picks(),
+            List::Shadow => selection.shadow_picks(),
+        }
+    }
+}
+
+/// Entry `index` of one list of a selection, or `PE_STATUS_OUT_OF_RANGE`.
+fn entry(selection: &Selection, list: List, index: usize) -> Result<&Pick, Failure> {
+    let picks = list.of(selection);
+    picks.get(index).ok_or_else(|| {
+        let what = match list {
+            List::Picks => "pick",
+            List::Shadow => "shadow pick",
+        };
         Failure::out_of_range(format!(
-            "pick index {index} is past the end of the selection ({} picks)",
-            selection.len()
+            "{what} index {index} is past the end of the selection ({} {what}s)",
+            picks.len()
         ))
     })
+}
+
+/// Pick `index` of a selection, or `PE_STATUS_OUT_OF_RANGE`.
+pub(crate) fn pick(selection: &Selection, index: usize) -> Result<&Pick, Failure> {
+    entry(selection, List::Picks, index)
 }
 
 /// Creates a selection of up to `k` picks (1..=`PE_SELECTION_MAX_K`) with scratch space
@@ -113,6 +141,24 @@ pub unsafe extern "C" fn pe_selection_count(
     })
 }
 
+/// Reads one field of entry `index` of a list into an out-parameter.
+///
+/// # Safety
+/// As for the accessors below.
+unsafe fn read_entry<T>(
+    selection: *const pe_selection,
+    list: List,
+    index: usize,
+    out: *mut T,
+    field: impl FnOnce(&Pick) -> T,
+) -> Result<(), Failure> {
+    // SAFETY: forwarded from the accessor's caller: a live selection (or NULL) not
+    // written during the call, a writable `T` (or NULL).
+    let (selection, out) = unsafe { (box_ref(selection, "selection")?, Out::new(out, "out")?) };
+    out.write(field(entry(selection, list, index)?));
+    Ok(())
+}
+
 /// Reads one field of pick `index` into an out-parameter.
 ///
 /// # Safety
@@ -123,11 +169,8 @@ unsafe fn read_pick<T>(
     out: *mut T,
     field: impl FnOnce(&Pick) -> T,
 ) -> Result<(), Failure> {
-    // SAFETY: forwarded from the accessor's caller: a live selection (or NULL) not
-    // written during the call, a writable `T` (or NULL).
-    let (selection, out) = unsafe { (box_ref(selection, "selection")?, Out::new(out, "out")?) };
-    out.write(field(pick(selection, index)?));
-    Ok(())
+    // SAFETY: forwarded from the accessor's caller.
+    unsafe { read_entry(selection, List::Picks, index, out, field) }
 }
 
 /// Writes the creative index of pick `index` to `*out_creative`; turn it into the
@@ -233,6 +276,121 @@ pub unsafe extern "C" fn pe_selection_reason_persona(
             }
         }
         Ok(())
+    })
+}
+
+/// Writes the numbers behind pick `index`'s score: `*out_base`, the rules score
+/// `priority * (prior + persona match) * boosts * fatigue`; `*out_fatigue`, the fatigue
+/// multiplier for this person (1 when fresh, lower after repeated impressions without
+/// engagement); `*out_estimate`, the learned click-rate estimate (0 under the `"rules"`
+/// policy and for the served picks of a placement in shadow mode); and `*out_evidence`, the impressions behind that estimate (the person's
+/// segment's own plus data borrowed from the creative overall, its device and daypart).
+/// For logs and dashboards.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER` (any out-parameter too),
+/// `PE_STATUS_OUT_OF_RANGE` (`index >= count`). Nothing is written on error.
+#[no_mangle]
+pub unsafe extern "C" fn pe_selection_reason_details(
+    selection: *const pe_selection,
+    index: usize,
+    out_base: *mut f32,
+    out_fatigue: *mut f32,
+    out_estimate: *mut f32,
+    out_evidence: *mut f32,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selection (or NULL) not written during the call, four writable
+        // `float`s (or NULL).
+        let (selection, base, fatigue, estimate, evidence) = unsafe {
+            (
+                box_ref(selection, "selection")?,
+                Out::new(out_base, "out_base")?,
+                Out::new(out_fatigue, "out_fatigue")?,
+                Out::new(out_estimate, "out_estimate")?,
+                Out::new(out_evidence, "out_evidence")?,
+            )
+        };
+        let reason = &pick(selection, index)?.reason;
+        base.write(reason.base);
+        fatigue.write(reason.fatigue);
+        estimate.write(reason.estimate);
+        evidence.write(reason.evidence);
+        Ok(())
+    })
+}
+
+/// Writes the number of shadow picks of the last `pe_select` to `*out_count`: what the
+/// learning policy would have picked at a placement in shadow mode (see
+/// `pe_selector_set_shadow`), best first, indexed `0..count`. 0 when the placement was
+/// not in shadow mode, when the policy is `"rules"`, and before any `pe_select`.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`.
+#[no_mangle]
+pub unsafe extern "C" fn pe_selection_shadow_count(
+    selection: *const pe_selection,
+    out_count: *mut usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selection (or NULL) not written during the call, a writable
+        // `size_t` (or NULL).
+        let (selection, out) =
+            unsafe { (box_ref(selection, "selection")?, Out::new(out_count, "out_count")?) };
+        out.write(selection.shadow_picks().len());
+        Ok(())
+    })
+}
+
+/// Writes the creative index of shadow pick `index` to `*out_creative` (as
+/// `pe_selection_creative` does for served picks).
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+/// count).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selection_shadow_creative(
+    selection: *const pe_selection,
+    index: usize,
+    out_creative: *mut u32,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: the caller passes a live selection (or NULL) and a writable
+        // out-parameter (or NULL), as `read_entry` requires.
+        unsafe { read_entry(selection, List::Shadow, index, out_creative, |p| p.creative.0) }
+    })
+}
+
+/// Writes the score the learning policy gave shadow pick `index` to `*out_score`.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+/// count).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selection_shadow_score(
+    selection: *const pe_selection,
+    index: usize,
+    out_score: *mut f32,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: the caller passes a live selection (or NULL) and a writable
+        // out-parameter (or NULL), as `read_entry` requires.
+        unsafe { read_entry(selection, List::Shadow, index, out_score, |p| p.score) }
+    })
+}
+
+/// Writes the probability with which the learning policy would have chosen shadow pick
+/// `index` for its slot to `*out_propensity`, for off-policy evaluation of the policy
+/// before it serves.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=` the shadow
+/// count).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selection_shadow_propensity(
+    selection: *const pe_selection,
+    index: usize,
+    out_propensity: *mut f32,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: the caller passes a live selection (or NULL) and a writable
+        // out-parameter (or NULL), as `read_entry` requires.
+        unsafe { read_entry(selection, List::Shadow, index, out_propensity, |p| p.propensity) }
     })
 }
 

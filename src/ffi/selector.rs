@@ -33,7 +33,8 @@ fn finish(catalog: Catalog, config: SelectorConfig, out: Out<*mut pe_selector>) 
 
 /// Creates a selector from a catalog spec in JSON (`json_len` bytes of UTF-8 at `json`,
 /// no NUL needed) and an optional selector configuration in JSON (the fields of
-/// `SelectorConfig`: `threshold`, `prior`, `max_per_persona`, `stages`, `intimacy`;
+/// `SelectorConfig`: `threshold`, `prior`, `max_per_persona`, `stages`, `intimacy`,
+/// `fatigue`, `learning`, e.g. `{"learning": {"policy": {"kind": "thompson"}}}`;
 /// omitted fields keep their defaults). Pass `config_len` 0 (and any `config_json`,
 /// e.g. NULL) for the default configuration.
 ///
@@ -138,6 +139,45 @@ pub unsafe extern "C" fn pe_selector_placement(
     })
 }
 
+/// Puts placement `placement` (an id from `pe_selector_placement`) in shadow mode
+/// (`shadow` true) or takes it out. In shadow mode the placement serves what the rules
+/// pick (priority and persona match, no learning; propensity 1) while `pe_select` also
+/// reports what the learning policy would have picked, read with
+/// `pe_selection_shadow_count` and the `pe_selection_shadow_*` accessors; feedback is
+/// still learned from. A way to try a learning policy on live traffic before serving it.
+///
+/// Thread-safe: it may run while other threads select (each `pe_select` sees the flag
+/// as it was when the call started).
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`placement` is not an
+/// id of this catalog).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selector_set_shadow(
+    selector: *const pe_selector,
+    placement: u16,
+    shadow: bool,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selector (or NULL).
+        let selector = unsafe { arc_ref(selector, "selector")? };
+        check_placement(selector, placement)?;
+        selector.set_shadow(PlacementId(placement), shadow)?;
+        Ok(())
+    })
+}
+
+/// `PE_STATUS_OUT_OF_RANGE` for a placement id that is not from this catalog.
+fn check_placement(selector: &Selector, placement: u16) -> Result<(), Failure> {
+    let places = selector.catalog().placement_count();
+    if usize::from(placement) < places {
+        Ok(())
+    } else {
+        Err(Failure::out_of_range(format!(
+            "placement id {placement} is not from this catalog (it has {places} placements)"
+        )))
+    }
+}
+
 /// Resolves a creative's string id (e.g. `"lux-maldives"`) to its index in the catalog,
 /// written to `*out_creative` (use it with `pe_selection_exclude`). Thread-safe.
 ///
@@ -164,7 +204,7 @@ pub unsafe extern "C" fn pe_selector_creative(
     })
 }
 
-fn creative_index(selector: &Selector, index: u32) -> Result<CreativeId, Failure> {
+pub(crate) fn creative_index(selector: &Selector, index: u32) -> Result<CreativeId, Failure> {
     let count = selector.catalog().len();
     if (index as usize) < count {
         Ok(CreativeId(index))
@@ -288,8 +328,9 @@ pub unsafe extern "C" fn pe_selector_explain(
 /// the `pe_selection_*` accessors.
 ///
 /// Never allocates when `selection` was created for this selector's catalog (with
-/// `pe_selection_new`): the context is converted on the stack. The selector and profile are only read, so many threads may select at
-/// once with one selector and one profile; each thread needs its own `selection`.
+/// `pe_selection_new`): the context is converted on the stack. The selector and profile
+/// are only read, so many threads may select at once with one selector and one profile
+/// (and while others `pe_record`); each thread needs its own `selection`.
 /// `context` and the strings it points to are only read during the call.
 ///
 /// The selection is empty (count 0, status OK) only when nothing is eligible and the
@@ -322,12 +363,7 @@ pub unsafe extern "C" fn pe_select(
                 box_mut(selection, "selection")?,
             )
         };
-        let places = selector.catalog().placement_count();
-        if usize::from(placement) >= places {
-            return Err(Failure::out_of_range(format!(
-                "placement id {placement} is not from this catalog (it has {places} placements)"
-            )));
-        }
+        check_placement(selector, placement)?;
         profile.check_menu(selector)?;
         selector.select(&profile.profile, &context, PlacementId(placement), selection)?;
         Ok(())

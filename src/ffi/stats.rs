@@ -1,0 +1,162 @@
+//! The selector's learned statistics as JSON: a full snapshot to save and load (across
+//! restarts), and deltas to exchange between instances. Exporting a delta advances the
+//! selector's baseline, so it is taken exactly once into an owned `pe_stats_blob` that
+//! the caller copies out (length query included) and frees: a too-small buffer never
+//! loses a delta.
+
+use std::ffi::c_char;
+
+use super::boundary::{arg_str, Out, OutStr};
+use super::handles::{arc_ref, box_free, box_into_ptr, box_ref, pe_selector, pe_stats_blob};
+use super::status::pe_status;
+use crate::learn::StatsSnapshot;
+
+/// Copies a full snapshot of the selector's learned statistics (JSON, keyed by creative
+/// id and persona name, so it survives a restart and a catalog change) into `buf`,
+/// NUL-terminated, and writes its length to `*out_len`. Load it back with
+/// `pe_selector_stats_load`. Saving changes nothing, so a length query is harmless.
+///
+/// Thread-safe; allocates internally, so keep it off the request path. The statistics
+/// keep growing while other threads record: a buffer sized by a length query
+/// (`buf` NULL, `cap` 0) may be too small a moment later, so size it with some room to
+/// spare or call again until the status is not `PE_STATUS_BUFFER_TOO_SMALL`.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
+/// of `*out_len + 1` bytes fits).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selector_stats_save(
+    selector: *const pe_selector,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selector (or NULL), a writable buffer of `cap` bytes (or NULL)
+        // and a writable `size_t` (or NULL).
+        let (selector, out) = unsafe { (arc_ref(selector, "selector")?, OutStr::new(buf, cap, out_len)?) };
+        let json = selector.save_stats().to_json()?;
+        out.write(&json, "the statistics snapshot")
+    })
+}
+
+/// Replaces the selector's learned statistics with a full snapshot written by
+/// `pe_selector_stats_save` (`json_len` bytes of UTF-8 at `json`), matched by creative
+/// id: creatives the catalog no longer has and personas no longer on its menu are
+/// skipped; counts the snapshot does not mention become zero. Also resets the baseline
+/// of `pe_selector_stats_export_delta` (the loaded counts are not exported again).
+///
+/// Meant for start-up, before serving: it is thread-safe, but events recorded on other
+/// threads while it runs may be overwritten. The JSON is only read during the call.
+///
+/// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+/// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+/// snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
+/// format or version, a delta instead of a full snapshot, an unknown device or daypart,
+/// a creative listed twice: the message names the field).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selector_stats_load(
+    selector: *const pe_selector,
+    json: *const c_char,
+    json_len: usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selector (or NULL) and a readable string (or NULL).
+        let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        selector.load_stats(&StatsSnapshot::from_json(json)?)?;
+        Ok(())
+    })
+}
+
+/// Adds a snapshot's counts to the selector's learned statistics: normally a delta
+/// another instance exported with `pe_selector_stats_export_delta` (`json_len` bytes of
+/// UTF-8 at `json`). Merging is addition, so deltas merged in any order give identical
+/// statistics; merged counts are not exported again, so instances can exchange deltas
+/// all-to-all without echoes. Creatives and personas this catalog does not have are
+/// skipped.
+///
+/// Thread-safe: it may run while other threads select and record. The JSON is only read
+/// during the call.
+///
+/// Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
+/// except that a full snapshot is accepted too (its totals are added).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selector_stats_merge(
+    selector: *const pe_selector,
+    json: *const c_char,
+    json_len: usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selector (or NULL) and a readable string (or NULL).
+        let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
+        Ok(())
+    })
+}
+
+/// Exports the events this selector recorded since its previous export (or load) as a
+/// delta for other instances to `pe_selector_stats_merge`, and advances the baseline:
+/// the next export holds only what is new after this one. Events merged in from other
+/// instances are not included.
+///
+/// Because the export happens once, the delta is handed over as an owned blob, not
+/// copied into a buffer: on success writes a new `pe_stats_blob` to `*out_blob`; copy
+/// its JSON out with `pe_stats_blob_json` (a length query first is fine: the blob does
+/// not change) and free it with `pe_stats_blob_free`. Freeing a blob whose JSON was not
+/// delivered loses those events for the other instances (this instance keeps them).
+/// A delta with nothing new is a valid, small document.
+///
+/// Thread-safe: concurrent exports each get a disjoint part of the events.
+///
+/// Errors (nothing is exported, the baseline does not move):
+/// `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`).
+#[no_mangle]
+pub unsafe extern "C" fn pe_selector_stats_export_delta(
+    selector: *const pe_selector,
+    out_blob: *mut *mut pe_stats_blob,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live selector (or NULL) and a writable pointer slot (or NULL). Both
+        // are checked before the export, which must not happen unless it can be handed
+        // over.
+        let (selector, out) = unsafe { (arc_ref(selector, "selector")?, Out::new(out_blob, "out_blob")?) };
+        // Serializing a snapshot cannot fail (string keys and integers only); if it
+        // ever did, the error would be reported and this delta lost to other instances.
+        let json = selector.export_delta().to_json()?;
+        out.write(box_into_ptr::<pe_stats_blob>(json));
+        Ok(())
+    })
+}
+
+/// Copies the JSON of a blob from `pe_selector_stats_export_delta` into `buf`,
+/// NUL-terminated, and writes its length to `*out_len`. The blob is only read, so call
+/// it as often as needed (`buf` NULL and `cap` 0 to ask for the length, then again with
+/// a buffer of `*out_len + 1` bytes). Thread-safe.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`blob`, `out_len`, or `buf` with `cap > 0`),
+/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length).
+#[no_mangle]
+pub unsafe extern "C" fn pe_stats_blob_json(
+    blob: *const pe_stats_blob,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live blob (or NULL), never written after creation, a writable buffer
+        // of `cap` bytes (or NULL) and a writable `size_t` (or NULL).
+        let (json, out) = unsafe { (box_ref(blob, "blob")?, OutStr::new(buf, cap, out_len)?) };
+        out.write(json, "the statistics delta")
+    })
+}
+
+/// Frees a blob from `pe_selector_stats_export_delta`. NULL does nothing. The pointer
+/// must not be used after this call, nor concurrently with it.
+#[no_mangle]
+pub unsafe extern "C" fn pe_stats_blob_free(blob: *mut pe_stats_blob) {
+    ffi_boundary!(default = (), {
+        // SAFETY: the caller gives up a pointer from `pe_selector_stats_export_delta`
+        // (or NULL) and does not use it again.
+        unsafe { box_free(blob) }
+    })
+}

@@ -40,27 +40,35 @@ fn tool(env: &str, default: &str) -> Option<String> {
     None
 }
 
-/// The static library built by this `cargo test` run (the crate's `staticlib` output,
-/// next to the test binary's `deps/` folder).
+/// The static library built by this `cargo test` run (the crate's `staticlib` output).
+/// Cargo writes it to `target/<profile>/deps/` and copies it up to `target/<profile>/`
+/// only for some invocations, so the newer of the two is the one this run built.
 fn static_library() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let lib = dir.join("libpersona_engine.a");
-    let rlib = dir.join("libpersona_engine.rlib");
-    assert!(
-        lib.exists(),
-        "{} is missing: the crate must build as a staticlib (Cargo.toml crate-type)",
-        lib.display()
-    );
-    // Both come out of the same rustc invocation; a much older .a is from another build.
-    if let (Ok(a), Ok(r)) = (lib.metadata(), rlib.metadata()) {
-        if let (Ok(a), Ok(r)) = (a.modified(), r.modified()) {
-            assert!(
-                r.duration_since(a).map_or(true, |d| d.as_secs() < 120),
-                "{} is older than the rlib: run `cargo build` and try again",
-                lib.display()
-            );
-        }
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let dir = deps.parent().expect("target/<profile>");
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let lib = [deps.join("libpersona_engine.a"), dir.join("libpersona_engine.a")]
+        .into_iter()
+        .filter(|p| p.exists())
+        .max_by_key(|p| modified(p))
+        .unwrap_or_else(|| {
+            panic!(
+                "no libpersona_engine.a under {}: the crate must build as a staticlib (Cargo.toml crate-type)",
+                dir.display()
+            )
+        });
+    // The .a and the rlib come out of the same rustc invocation; an older .a is stale.
+    let rlib = [deps.join("libpersona_engine.rlib"), dir.join("libpersona_engine.rlib")]
+        .into_iter()
+        .filter_map(|p| modified(&p))
+        .max();
+    if let (Some(a), Some(r)) = (modified(&lib), rlib) {
+        assert!(
+            r.duration_since(a).map_or(true, |d| d.as_secs() < 120),
+            "{} is older than the rlib: run `cargo build` and try again",
+            lib.display()
+        );
     }
     lib
 }

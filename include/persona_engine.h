@@ -99,7 +99,8 @@ enum pe_status
     PE_STATUS_UNKNOWN_NAME = 6,
     /**
      * An argument outside its domain: an enum value C passed that does not exist, a
-     * score above 9, a data-class bit that is not a data class, a capacity of 0, ...
+     * score above 9, a data-class bit that is not a data class, a capacity of 0, a
+     * document larger than its limit (the message names the limit), ...
      */
     PE_STATUS_INVALID_ARGUMENT = 7,
     /**

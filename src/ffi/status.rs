@@ -32,7 +32,8 @@ pub enum pe_status {
     /// A persona, placement or creative name that the catalog does not know.
     UnknownName = 6,
     /// An argument outside its domain: an enum value C passed that does not exist, a
-    /// score above 9, a data-class bit that is not a data class, a capacity of 0, ...
+    /// score above 9, a data-class bit that is not a data class, a capacity of 0, a
+    /// document larger than its limit (the message names the limit), ...
     InvalidArgument = 7,
     /// A file could not be read.
     Io = 8,
@@ -85,7 +86,7 @@ impl pe_status {
             Error::UnknownPersona { .. } | Error::UnknownPlacement { .. } | Error::UnknownCreative { .. } => {
                 pe_status::UnknownName
             }
-            Error::ScoreOutOfRange { .. } => pe_status::InvalidArgument,
+            Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
             Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
             Error::Json { .. } => pe_status::InvalidJson,
             Error::Io { .. } => pe_status::Io,

@@ -108,8 +108,12 @@ struct Staged {
 }
 
 impl StatsSnapshot {
-    /// Parses a snapshot from JSON, checking its format and version.
+    /// Parses a snapshot from JSON, checking its format and version. A document larger
+    /// than [`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES) is refused before
+    /// parsing.
     pub fn from_json(json: &str) -> Result<Self> {
+        use crate::limits::MAX_SNAPSHOT_BYTES;
+        Error::check_size("stats snapshot", json.len(), MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES")?;
         let snap: StatsSnapshot =
             serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
         snap.check_header()?;

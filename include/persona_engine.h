@@ -513,8 +513,10 @@ const char *pe_status_name(uint32_t status);
  * a NUL, and writes the message length (without the NUL) to `*out_len`.
  *
  * Every function that returns an error status sets this message first, e.g.
- * `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. Successful
- * calls leave it unchanged (like `errno`), so read it right after the failing call.
+ * `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. The
+ * message holds no NUL before its terminator (a NUL quoted from the input is written
+ * as the two characters `\0`). Successful calls leave it unchanged (like `errno`), so
+ * read it right after the failing call.
  * Before any error it is the empty string. Each thread has its own message.
  *
  * Never allocates and never changes the message. When `cap` is too small, copies as

@@ -825,3 +825,678 @@ fn documents_over_their_limit_are_refused_before_parsing() {
     // MAX_SNAPSHOT_BYTES (256 MiB) is proven on a sparse file in tests/durable.rs.
     assert_eq!(MAX_SNAPSHOT_BYTES, 256 << 20);
 }
+
+// ---------------------------------------------------------------------------------------
+// The C ABI: random call sequences over live handles, with NULLs, zero lengths, invalid
+// UTF-8, out-of-range numbers, NaN and infinities, mutated documents and small buffers.
+// Handles are always valid or NULL (a dangling pointer is beyond what any C API can
+// check); everything else is fair game.
+
+use std::ffi::{c_char, CStr};
+use std::ptr::{null, null_mut};
+
+use persona_engine::ffi::*;
+
+/// A string argument: NULL with some length, or bytes.
+#[derive(Clone, Debug)]
+enum Arg {
+    Null(usize),
+    Bytes(Vec<u8>),
+}
+
+impl Arg {
+    fn parts(&self) -> (*const c_char, usize) {
+        match self {
+            Arg::Null(len) => (null(), *len),
+            Arg::Bytes(b) => (b.as_ptr().cast(), b.len()),
+        }
+    }
+}
+
+fn null_arg() -> impl Strategy<Value = Arg> {
+    prop_oneof![Just(0usize), Just(1), Just(5), Just(usize::MAX)].prop_map(Arg::Null)
+}
+
+/// Names C might pass: real ones, near misses, empty, invalid UTF-8, random, long.
+fn name_arg() -> impl Strategy<Value = Arg> {
+    let mut names: Vec<Vec<u8>> = [
+        "home_hero",
+        "sidebar",
+        "app_banner",
+        "email_block",
+        "Luxury Travel",
+        "Beach Lover",
+        "lux-maldives-overwater",
+        "nowhere",
+        "",
+        " ",
+        "home_hero\0",
+        "(none)",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    names.extend(
+        (0..5).map(|i| selector.catalog().creative_id(persona_engine::CreativeId(i)).as_bytes().to_vec()),
+    );
+    names.extend([vec![0xff, 0xfe], b"abc\xc3".to_vec(), b"\xed\xa0\x80".to_vec(), vec![b'a'; 10_000]]);
+    prop_oneof![
+        6 => proptest::sample::select(names).prop_map(Arg::Bytes),
+        2 => proptest::collection::vec(any::<u8>(), 0..24).prop_map(Arg::Bytes),
+        1 => null_arg(),
+    ]
+}
+
+/// The JSON documents the C ABI takes, valid or broken.
+fn json_arg(docs: Vec<String>) -> impl Strategy<Value = Arg> {
+    let snippets = snippets();
+    let mutated = (proptest::sample::select(docs.clone()), proptest::collection::vec(text_edit(), 1..3))
+        .prop_map(move |(doc, edits)| Arg::Bytes(apply_text(&doc, &edits, &snippets).into_bytes()));
+    prop_oneof![
+        3 => proptest::sample::select(docs).prop_map(|d| Arg::Bytes(d.into_bytes())),
+        4 => mutated,
+        1 => json_noise().prop_map(|t| Arg::Bytes(t.into_bytes())),
+        1 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Arg::Bytes),
+        1 => null_arg(),
+    ]
+}
+
+struct Docs {
+    catalogs: Vec<String>,
+    configs: Vec<String>,
+    profiles: Vec<String>,
+    stats: Vec<String>,
+    paths: Vec<Vec<u8>>,
+}
+
+fn docs() -> Docs {
+    let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let menu = selector.catalog().menu();
+    let people = sample::people(menu).unwrap();
+    let mut busy = people[0].profile.clone();
+    let c = selector.creative(selector.catalog().creative_id(persona_engine::CreativeId(3))).unwrap();
+    for kind in [FeedbackKind::Impression, FeedbackKind::Click, FeedbackKind::Conversion { value: 80.0 }] {
+        selector.record(&mut busy, &Feedback::new(c, kind, &people[0].context)).unwrap();
+    }
+    let mut delta = selector.export_delta();
+    delta.kind = persona_engine::learn::SnapshotKind::Delta;
+    let root = env!("CARGO_MANIFEST_DIR");
+    Docs {
+        catalogs: vec![sample::CATALOG_JSON.to_owned(), CATALOG.to_owned()],
+        configs: vec![config_json(), "{}".into(), r#"{"learning": {"policy": {"kind": "thompson"}}}"#.into()],
+        profiles: people
+            .iter()
+            .map(|p| p.profile.to_json(menu).unwrap())
+            .chain([busy.to_json(menu).unwrap()])
+            .collect(),
+        stats: vec![selector.save_stats().to_json().unwrap(), delta.to_json().unwrap(), stats_json()],
+        paths: vec![
+            format!("{root}/data/sample_catalog.json").into_bytes(),
+            b"/nonexistent/catalog.json".to_vec(),
+            b"/".to_vec(),
+            b"/dev/null".to_vec(),
+            root.as_bytes().to_vec(),
+            vec![b'/', 0xff, b'x'],
+            Vec::new(),
+        ],
+    }
+}
+
+/// An output string buffer: a length query, a small or a large buffer, or a NULL length.
+#[derive(Clone, Copy, Debug)]
+enum Buf {
+    Query,
+    Small,
+    Large,
+    NullBufWithCap,
+    NullLen,
+}
+
+fn buf() -> impl Strategy<Value = Buf> {
+    prop_oneof![
+        Just(Buf::Query),
+        Just(Buf::Small),
+        Just(Buf::Large),
+        Just(Buf::NullBufWithCap),
+        Just(Buf::NullLen)
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct Ctx {
+    at: i64,
+    offset: i32,
+    device: u32,
+    channel: u32,
+    weather: u32,
+    seed: u64,
+    region: Arg,
+    attributes: Option<Vec<(Arg, Arg)>>,
+    claimed: usize,
+}
+
+fn ctx_arg() -> impl Strategy<Value = Option<Ctx>> {
+    let at = prop_oneof![
+        Just(i64::MIN),
+        Just(i64::MAX),
+        Just(0i64),
+        (sample::NOW - 400 * 86_400)..(sample::NOW + 400 * 86_400),
+        any::<i64>()
+    ];
+    let offset = prop_oneof![1 => Just(0i32), 6 => -1080..=1080i32, 1 => any::<i32>()];
+    // Mostly valid values (so the call gets through to the engine), sometimes any.
+    let small = |n: u32| prop_oneof![9 => 0..n, 1 => any::<u32>()];
+    let plain = || {
+        proptest::sample::select(vec!["FR", "GB", "US-CA", "tier", "gold", "x"])
+            .prop_map(|s| Arg::Bytes(s.into()))
+    };
+    let region = prop_oneof![3 => Just(Arg::Null(0)), 2 => plain(), 1 => name_arg()];
+    let attributes = prop_oneof![
+        1 => Just(None),
+        3 => proptest::collection::vec((plain(), plain()), 0..4).prop_map(Some),
+        1 => proptest::collection::vec((name_arg(), name_arg()), 0..11).prop_map(Some),
+    ];
+    prop_oneof![
+        1 => Just(None),
+        12 => (at, offset, small(5), small(6), small(7), any::<u64>(), region, attributes, 0usize..12)
+            .prop_map(|(at, offset, device, channel, weather, seed, region, attributes, claimed)| Some(Ctx {
+                at, offset, device, channel, weather, seed, region, attributes, claimed,
+            })),
+    ]
+}
+
+/// A handle argument: NULL, or one of the live handles of its type.
+type Slot = Option<Index>;
+
+fn slot() -> impl Strategy<Value = Slot> {
+    prop_oneof![1 => Just(None), 8 => any::<Index>().prop_map(Some)]
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    NewSelector(Arg, Arg, bool),
+    NewSelectorFromFile(Arg, Arg),
+    FreeSelector(Index),
+    Placement(Slot, Arg, bool),
+    SetShadow(Slot, u16, bool),
+    Creative(Slot, Arg),
+    CreativeText(Slot, u32, Buf, u8),
+    PersonaName(Slot, u16, Buf),
+    Explain(Slot, Slot, usize, Buf),
+    NewProfile(Slot, i64, bool),
+    ProfileFromJson(Slot, Arg),
+    FreeProfile(Index),
+    ProfileToJson(Slot, Buf),
+    SetScore(Slot, Arg, u32, u32),
+    AddSignal(Slot, Arg, f32, u32, i64),
+    SetConsent(Slot, u32, bool),
+    SetConsentMask(Slot, u32),
+    SetRelationship(Slot, i64, u32),
+    Declare(Slot, Arg, bool),
+    NewSelection(Slot, usize),
+    FreeSelection(Index),
+    Select(Slot, Slot, Option<Ctx>, u16, Slot),
+    Read(Slot, usize, u8, bool),
+    Exclude(Slot, u32),
+    ClearExclusions(Slot),
+    Record(Slot, Slot, Option<Ctx>, u32, u32, f64),
+    StatsSave(Slot, Buf),
+    StatsLoad(Slot, Arg, bool),
+    ExportDelta(Slot, bool),
+    BlobJson(Slot, Buf),
+    FreeBlob(Index),
+    LastError(Buf),
+    StatusName(u32),
+}
+
+fn op(docs: &Docs) -> impl Strategy<Value = Op> {
+    let catalogs = json_arg(docs.catalogs.clone());
+    let configs = prop_oneof![3 => Just(Arg::Null(0)), 2 => json_arg(docs.configs.clone())];
+    let paths = prop_oneof![
+        4 => proptest::sample::select(docs.paths.clone()).prop_map(Arg::Bytes),
+        1 => null_arg(),
+    ];
+    let profiles = json_arg(docs.profiles.clone());
+    let stats = json_arg(docs.stats.clone());
+    let index = prop_oneof![0..12usize, Just(usize::MAX), any::<usize>()];
+    let creative = prop_oneof![0..80u32, Just(u32::MAX), any::<u32>()];
+    let id16 = prop_oneof![0..16u16, Just(u16::MAX), any::<u16>()];
+    let at = prop_oneof![
+        Just(i64::MIN),
+        Just(i64::MAX),
+        (sample::NOW - 1_000 * 86_400)..sample::NOW,
+        any::<i64>()
+    ];
+    let real = prop_oneof![
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(-1.0),
+        Just(0.0),
+        Just(49.5),
+        Just(1e9),
+        Just(1e9 + 1.0),
+        Just(f64::MAX),
+        Just(f64::MIN_POSITIVE),
+        any::<f64>()
+    ];
+    let real32 = prop_oneof![Just(f32::NAN), Just(f32::INFINITY), Just(-0.0f32), Just(3.0f32), any::<f32>()];
+    let small = |n: u32| prop_oneof![9 => 0..n, 1 => any::<u32>()];
+    let placement = prop_oneof![8 => 0..4u16, 1 => any::<u16>()];
+    prop_oneof![
+        2 => (catalogs, configs.clone(), any::<bool>()).prop_map(|(j, c, o)| Op::NewSelector(j, c, o)),
+        1 => (paths, configs).prop_map(|(p, c)| Op::NewSelectorFromFile(p, c)),
+        1 => any::<Index>().prop_map(Op::FreeSelector),
+        2 => (slot(), name_arg(), any::<bool>()).prop_map(|(s, n, o)| Op::Placement(s, n, o)),
+        1 => (slot(), id16.clone(), any::<bool>()).prop_map(|(s, p, b)| Op::SetShadow(s, p, b)),
+        2 => (slot(), name_arg()).prop_map(|(s, n)| Op::Creative(s, n)),
+        2 => (slot(), creative.clone(), buf(), any::<u8>()).prop_map(|(s, c, b, w)| Op::CreativeText(s, c, b, w)),
+        1 => (slot(), id16.clone(), buf()).prop_map(|(s, p, b)| Op::PersonaName(s, p, b)),
+        2 => (slot(), slot(), index.clone(), buf()).prop_map(|(s, x, i, b)| Op::Explain(s, x, i, b)),
+        2 => (slot(), at.clone(), any::<bool>()).prop_map(|(s, t, o)| Op::NewProfile(s, t, o)),
+        2 => (slot(), profiles).prop_map(|(s, j)| Op::ProfileFromJson(s, j)),
+        1 => any::<Index>().prop_map(Op::FreeProfile),
+        1 => (slot(), buf()).prop_map(|(s, b)| Op::ProfileToJson(s, b)),
+        2 => (slot(), name_arg(), small(11), small(64)).prop_map(|(s, n, v, m)| Op::SetScore(s, n, v, m)),
+        1 => (slot(), name_arg(), real32, small(6), at.clone()).prop_map(|(s, n, v, c, t)| Op::AddSignal(s, n, v, c, t)),
+        1 => (slot(), small(6), any::<bool>()).prop_map(|(s, c, g)| Op::SetConsent(s, c, g)),
+        1 => (slot(), small(64)).prop_map(|(s, m)| Op::SetConsentMask(s, m)),
+        1 => (slot(), at, any::<u32>()).prop_map(|(s, t, v)| Op::SetRelationship(s, t, v)),
+        1 => (slot(), name_arg(), any::<bool>()).prop_map(|(s, n, l)| Op::Declare(s, n, l)),
+        2 => (slot(), prop_oneof![0..5usize, Just(256), Just(257), Just(usize::MAX)]).prop_map(|(s, k)| Op::NewSelection(s, k)),
+        1 => any::<Index>().prop_map(Op::FreeSelection),
+        6 => (slot(), slot(), ctx_arg(), placement, slot()).prop_map(|(s, p, c, x, n)| Op::Select(s, p, c, x, n)),
+        4 => (slot(), index, any::<u8>(), any::<bool>()).prop_map(|(s, i, w, o)| Op::Read(s, i, w, o)),
+        1 => (slot(), creative.clone()).prop_map(|(s, c)| Op::Exclude(s, c)),
+        1 => slot().prop_map(Op::ClearExclusions),
+        4 => (slot(), slot(), ctx_arg(), creative, small(6), real).prop_map(|(s, p, c, x, k, v)| Op::Record(s, p, c, x, k, v)),
+        1 => (slot(), buf()).prop_map(|(s, b)| Op::StatsSave(s, b)),
+        2 => (slot(), stats, any::<bool>()).prop_map(|(s, j, m)| Op::StatsLoad(s, j, m)),
+        1 => (slot(), any::<bool>()).prop_map(|(s, o)| Op::ExportDelta(s, o)),
+        1 => (slot(), buf()).prop_map(|(s, b)| Op::BlobJson(s, b)),
+        1 => any::<Index>().prop_map(Op::FreeBlob),
+        1 => buf().prop_map(Op::LastError),
+        1 => any::<u32>().prop_map(Op::StatusName),
+    ]
+}
+
+/// The live handles of one sequence.
+#[derive(Default)]
+struct World {
+    selectors: Vec<*mut pe_selector>,
+    profiles: Vec<*mut pe_profile>,
+    selections: Vec<*mut pe_selection>,
+    blobs: Vec<*mut pe_stats_blob>,
+}
+
+fn get<T>(handles: &[*mut T], slot: &Slot) -> *mut T {
+    match slot {
+        Some(i) if !handles.is_empty() => handles[i.index(handles.len())],
+        _ => null_mut(),
+    }
+}
+
+fn take<T>(handles: &mut Vec<*mut T>, i: &Index) -> *mut T {
+    if handles.is_empty() {
+        null_mut()
+    } else {
+        handles.swap_remove(i.index(handles.len()))
+    }
+}
+
+fn last_error() -> String {
+    let mut buf = vec![0 as c_char; 1 << 16];
+    let mut len = 0usize;
+    let status = unsafe { pe_last_error_message(buf.as_mut_ptr(), buf.len(), &mut len) };
+    assert_eq!(status, pe_status::Ok);
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned();
+    assert_eq!(text.len(), len);
+    text
+}
+
+const SENTINEL: &str = "unknown placement '__sentinel__'";
+
+/// Makes the last error a known message, so a failing call that forgot to set its own
+/// is caught.
+fn set_sentinel(base: *const pe_selector) {
+    let name = "__sentinel__";
+    let mut id = 0u16;
+    let status = unsafe { pe_selector_placement(base, name.as_ptr().cast(), name.len(), &mut id) };
+    assert_eq!(status, pe_status::UnknownName);
+}
+
+/// Calls a string-returning entry point with the buffer `b`; on
+/// `PE_STATUS_BUFFER_TOO_SMALL` checks that a buffer of the reported length + 1 works.
+fn with_buf(b: Buf, call: &mut dyn FnMut(*mut c_char, usize, *mut usize) -> pe_status) -> pe_status {
+    let mut storage = vec![0 as c_char; 1 << 16];
+    let mut len = usize::MAX;
+    let status = match b {
+        Buf::Query => call(null_mut(), 0, &mut len),
+        Buf::Small => call(storage.as_mut_ptr(), 4, &mut len),
+        Buf::Large => call(storage.as_mut_ptr(), storage.len(), &mut len),
+        Buf::NullBufWithCap => call(null_mut(), 16, &mut len),
+        Buf::NullLen => call(storage.as_mut_ptr(), storage.len(), null_mut()),
+    };
+    if status == pe_status::BufferTooSmall {
+        assert_ne!(len, usize::MAX, "BUFFER_TOO_SMALL must report the length needed");
+        let mut exact = vec![0 as c_char; len + 1];
+        let mut again = 0usize;
+        let retry = call(exact.as_mut_ptr(), exact.len(), &mut again);
+        assert_eq!(retry, pe_status::Ok, "a buffer of the reported length + 1 must do");
+        assert_eq!(again, len);
+        assert_eq!(unsafe { CStr::from_ptr(exact.as_ptr()) }.to_bytes().len(), len);
+    }
+    status
+}
+
+/// The C context for `ctx`, with the attribute array it points to.
+fn c_context(ctx: &Ctx) -> (pe_context, Vec<pe_attribute>) {
+    let attributes: Vec<pe_attribute> = ctx
+        .attributes
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            let ((key, key_len), (value, value_len)) = (k.parts(), v.parts());
+            pe_attribute { key, key_len, value, value_len }
+        })
+        .collect();
+    let (region, region_len) = ctx.region.parts();
+    let (pointer, count) = match &ctx.attributes {
+        // A NULL array with a count: NULL_PARAMETER (nothing is read).
+        None => (null(), ctx.claimed),
+        Some(_) => (attributes.as_ptr(), attributes.len()),
+    };
+    let c = pe_context {
+        at: ctx.at,
+        utc_offset_minutes: ctx.offset,
+        device: ctx.device,
+        channel: ctx.channel,
+        weather: ctx.weather,
+        seed: ctx.seed,
+        region,
+        region_len,
+        attributes: pointer,
+        attribute_count: count,
+    };
+    (c, attributes)
+}
+
+/// Runs one call; returns its status (or `Ok` for calls without one).
+fn run(op: &Op, w: &mut World) -> pe_status {
+    let sel = |s: &Slot, w: &World| get(&w.selectors, s).cast_const();
+    unsafe {
+        match op {
+            Op::NewSelector(json, config, null_out) => {
+                let ((j, jl), (c, cl)) = (json.parts(), config.parts());
+                let mut out = null_mut();
+                let status =
+                    pe_selector_new_from_json(j, jl, c, cl, if *null_out { null_mut() } else { &mut out });
+                if status == pe_status::Ok && !*null_out {
+                    assert!(!out.is_null());
+                    w.selectors.push(out);
+                } else {
+                    assert!(out.is_null(), "out-parameter written on failure");
+                }
+                status
+            }
+            Op::NewSelectorFromFile(path, config) => {
+                let ((p, pl), (c, cl)) = (path.parts(), config.parts());
+                let mut out = null_mut();
+                let status = pe_selector_new_from_file(p, pl, c, cl, &mut out);
+                if status == pe_status::Ok {
+                    w.selectors.push(out);
+                }
+                status
+            }
+            Op::FreeSelector(i) => {
+                pe_selector_free(take(&mut w.selectors, i));
+                pe_status::Ok
+            }
+            Op::Placement(s, name, null_out) => {
+                let (n, nl) = name.parts();
+                let mut id = 0u16;
+                pe_selector_placement(sel(s, w), n, nl, if *null_out { null_mut() } else { &mut id })
+            }
+            Op::SetShadow(s, placement, on) => pe_selector_set_shadow(sel(s, w), *placement, *on),
+            Op::Creative(s, id) => {
+                let (n, nl) = id.parts();
+                let mut c = 0u32;
+                pe_selector_creative(sel(s, w), n, nl, &mut c)
+            }
+            Op::CreativeText(s, creative, b, which) => {
+                let s = sel(s, w);
+                with_buf(*b, &mut |buf, cap, len| {
+                    if which % 2 == 0 {
+                        pe_selector_creative_id(s, *creative, buf, cap, len)
+                    } else {
+                        pe_selector_creative_payload(s, *creative, buf, cap, len)
+                    }
+                })
+            }
+            Op::PersonaName(s, persona, b) => {
+                let s = sel(s, w);
+                with_buf(*b, &mut |buf, cap, len| pe_selector_persona_name(s, *persona, buf, cap, len))
+            }
+            Op::Explain(s, x, index, b) => {
+                let (s, x) = (sel(s, w), get(&w.selections, x).cast_const());
+                with_buf(*b, &mut |buf, cap, len| pe_selector_explain(s, x, *index, buf, cap, len))
+            }
+            Op::NewProfile(s, now, null_out) => {
+                let mut out = null_mut();
+                let status = pe_profile_new(sel(s, w), *now, if *null_out { null_mut() } else { &mut out });
+                if status == pe_status::Ok && !*null_out {
+                    w.profiles.push(out);
+                }
+                status
+            }
+            Op::ProfileFromJson(s, json) => {
+                let (j, jl) = json.parts();
+                let mut out = null_mut();
+                let status = pe_profile_new_from_json(sel(s, w), j, jl, &mut out);
+                if status == pe_status::Ok {
+                    w.profiles.push(out);
+                }
+                status
+            }
+            Op::FreeProfile(i) => {
+                pe_profile_free(take(&mut w.profiles, i));
+                pe_status::Ok
+            }
+            Op::ProfileToJson(p, b) => {
+                let p = get(&w.profiles, p).cast_const();
+                with_buf(*b, &mut |buf, cap, len| pe_profile_to_json(p, buf, cap, len))
+            }
+            Op::SetScore(p, persona, score, sources) => {
+                let (n, nl) = persona.parts();
+                pe_profile_set_score(get(&w.profiles, p), n, nl, *score, *sources)
+            }
+            Op::AddSignal(p, name, value, class, at) => {
+                let (n, nl) = name.parts();
+                pe_profile_add_signal(get(&w.profiles, p), n, nl, *value, *class, *at)
+            }
+            Op::SetConsent(p, class, granted) => {
+                pe_profile_set_consent(get(&w.profiles, p), *class, *granted)
+            }
+            Op::SetConsentMask(p, mask) => pe_profile_set_consent_mask(get(&w.profiles, p), *mask),
+            Op::SetRelationship(p, first_seen, visits) => {
+                pe_profile_set_relationship(get(&w.profiles, p), *first_seen, *visits)
+            }
+            Op::Declare(p, persona, like) => {
+                let (n, nl) = persona.parts();
+                if *like {
+                    pe_profile_declare_like(get(&w.profiles, p), n, nl)
+                } else {
+                    pe_profile_declare_dislike(get(&w.profiles, p), n, nl)
+                }
+            }
+            Op::NewSelection(s, k) => {
+                let mut out = null_mut();
+                let status = pe_selection_new(sel(s, w), *k, &mut out);
+                if status == pe_status::Ok {
+                    w.selections.push(out);
+                }
+                status
+            }
+            Op::FreeSelection(i) => {
+                pe_selection_free(take(&mut w.selections, i));
+                pe_status::Ok
+            }
+            Op::Select(s, p, ctx, placement, x) => {
+                let (s, p, x) = (sel(s, w), get(&w.profiles, p).cast_const(), get(&w.selections, x));
+                let context = ctx.as_ref().map(c_context);
+                let c = context.as_ref().map_or(null(), |(c, _)| c as *const pe_context);
+                let status = pe_select(s, p, c, *placement, x);
+                if status == pe_status::Ok {
+                    // Every pick names a creative of this selector's catalog.
+                    let mut count = usize::MAX;
+                    assert_eq!(pe_selection_count(x, &mut count), pe_status::Ok);
+                    assert!(count <= 256);
+                    for i in 0..count {
+                        let mut creative = u32::MAX;
+                        assert_eq!(pe_selection_creative(x, i, &mut creative), pe_status::Ok);
+                        let mut len = 0;
+                        let status = pe_selector_creative_id(s, creative, null_mut(), 0, &mut len);
+                        assert_eq!(status, pe_status::BufferTooSmall, "pick {i}: creative {creative}");
+                    }
+                }
+                status
+            }
+            Op::Read(x, index, what, null_out) => {
+                let x = get(&w.selections, x).cast_const();
+                let (mut n, mut c, mut f, mut g, mut h, mut k, mut kind, mut persona, mut score) =
+                    (0usize, 0u32, 0f32, 0f32, 0f32, 0f32, 0u32, 0u16, 0u8);
+                macro_rules! out {
+                    ($v:expr) => {
+                        if *null_out {
+                            null_mut()
+                        } else {
+                            $v
+                        }
+                    };
+                }
+                match what % 11 {
+                    0 => pe_selection_count(x, out!(&mut n)),
+                    1 => pe_selection_creative(x, *index, out!(&mut c)),
+                    2 => pe_selection_score(x, *index, out!(&mut f)),
+                    3 => pe_selection_propensity(x, *index, out!(&mut f)),
+                    4 => pe_selection_reason_kind(x, *index, out!(&mut kind)),
+                    5 => pe_selection_reason_persona(x, *index, out!(&mut persona), &mut score),
+                    6 => pe_selection_reason_details(x, *index, &mut f, &mut g, out!(&mut h), &mut k),
+                    7 => pe_selection_shadow_count(x, out!(&mut n)),
+                    8 => pe_selection_shadow_creative(x, *index, out!(&mut c)),
+                    9 => pe_selection_shadow_score(x, *index, out!(&mut f)),
+                    _ => pe_selection_shadow_propensity(x, *index, out!(&mut f)),
+                }
+            }
+            Op::Exclude(x, creative) => pe_selection_exclude(get(&w.selections, x), *creative),
+            Op::ClearExclusions(x) => pe_selection_clear_exclusions(get(&w.selections, x)),
+            Op::Record(s, p, ctx, creative, kind, value) => {
+                let context = ctx.as_ref().map(c_context);
+                let c = context.as_ref().map_or(null(), |(c, _)| c as *const pe_context);
+                pe_record(sel(s, w), get(&w.profiles, p), c, *creative, *kind, *value)
+            }
+            Op::StatsSave(s, b) => {
+                let s = sel(s, w);
+                with_buf(*b, &mut |buf, cap, len| pe_selector_stats_save(s, buf, cap, len))
+            }
+            Op::StatsLoad(s, json, merge) => {
+                let (j, jl) = json.parts();
+                let s = sel(s, w);
+                // A refused snapshot changes nothing.
+                let before = (!s.is_null()).then(|| save(s));
+                let status =
+                    if *merge { pe_selector_stats_merge(s, j, jl) } else { pe_selector_stats_load(s, j, jl) };
+                if status != pe_status::Ok {
+                    assert_eq!(
+                        before,
+                        (!s.is_null()).then(|| save(s)),
+                        "a refused snapshot changed the statistics"
+                    );
+                }
+                status
+            }
+            Op::ExportDelta(s, null_out) => {
+                let mut out = null_mut();
+                let status =
+                    pe_selector_stats_export_delta(sel(s, w), if *null_out { null_mut() } else { &mut out });
+                if status == pe_status::Ok && !*null_out {
+                    w.blobs.push(out);
+                }
+                status
+            }
+            Op::BlobJson(blob, b) => {
+                let blob = get(&w.blobs, blob).cast_const();
+                with_buf(*b, &mut |buf, cap, len| pe_stats_blob_json(blob, buf, cap, len))
+            }
+            Op::FreeBlob(i) => {
+                pe_stats_blob_free(take(&mut w.blobs, i));
+                pe_status::Ok
+            }
+            Op::LastError(b) => {
+                with_buf(*b, &mut |buf, cap, len| pe_last_error_message(buf, cap, len));
+                pe_status::Ok
+            }
+            Op::StatusName(value) => {
+                let name = CStr::from_ptr(pe_status_name(*value)).to_str().unwrap();
+                assert!(name.starts_with("PE_STATUS_"));
+                pe_status::Ok
+            }
+        }
+    }
+}
+
+fn save(selector: *const pe_selector) -> String {
+    let mut len = 0;
+    assert_eq!(
+        unsafe { pe_selector_stats_save(selector, null_mut(), 0, &mut len) },
+        pe_status::BufferTooSmall
+    );
+    let mut buf = vec![0 as c_char; len + 1];
+    assert_eq!(
+        unsafe { pe_selector_stats_save(selector, buf.as_mut_ptr(), buf.len(), &mut len) },
+        pe_status::Ok
+    );
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_c_call_sequences_always_get_a_status_and_a_message(ops in proptest::collection::vec(op(&docs()), 1..40)) {
+        // A world to start from: the sample selector, a profile, a selection.
+        let (json, len) = (sample::CATALOG_JSON.as_ptr().cast(), sample::CATALOG_JSON.len());
+        let mut base = null_mut();
+        assert_eq!(unsafe { pe_selector_new_from_json(json, len, null(), 0, &mut base) }, pe_status::Ok);
+        let mut world = World::default();
+        world.selectors.push(base);
+        let (mut profile, mut selection) = (null_mut(), null_mut());
+        assert_eq!(unsafe { pe_profile_new(base, sample::NOW - 30 * 86_400, &mut profile) }, pe_status::Ok);
+        assert_eq!(unsafe { pe_selection_new(base, 3, &mut selection) }, pe_status::Ok);
+        world.profiles.push(profile);
+        world.selections.push(selection);
+        let mut sentinel = null_mut();
+        assert_eq!(unsafe { pe_selector_new_from_json(json, len, null(), 0, &mut sentinel) }, pe_status::Ok);
+
+        for op in &ops {
+            set_sentinel(sentinel);
+            let status = run(op, &mut world);
+            prop_assert!((status as u32) <= 10);
+            prop_assert_ne!(status, pe_status::Panic, "{:?}: {}", op, last_error());
+            if status != pe_status::Ok {
+                let message = last_error();
+                prop_assert!(!message.trim().is_empty(), "{:?} gave {:?} without a message", op, status);
+                prop_assert_ne!(message.as_str(), SENTINEL, "{:?} gave {:?} but left the last error unset", op, status);
+            }
+        }
+        unsafe {
+            for s in world.selectors.drain(..).chain([sentinel]) {
+                pe_selector_free(s);
+            }
+            world.profiles.drain(..).for_each(|p| pe_profile_free(p));
+            world.selections.drain(..).for_each(|x| pe_selection_free(x));
+            world.blobs.drain(..).for_each(|b| pe_stats_blob_free(b));
+        }
+    }
+}

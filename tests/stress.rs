@@ -122,7 +122,7 @@ fn work(
 ) -> Tally {
     let mut tally = Tally::default();
     let mut people: Vec<Profile> = (0..PEOPLE).map(|i| person(engine, worker * PEOPLE + i)).collect();
-    let mut clocks = vec![NOW; PEOPLE];
+    let mut clocks = [NOW; PEOPLE];
     let mut rejected: Vec<BTreeSet<String>> = vec![BTreeSet::new(); PEOPLE];
     // One selection for the whole run, across every version.
     let mut selection = engine.current().selector().new_selection(2);

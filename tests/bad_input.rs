@@ -1446,6 +1446,11 @@ fn run(op: &Op, w: &mut World) -> pe_status {
     }
 }
 
+/// `default`, or `PROPTEST_CASES` when set.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn save(selector: *const pe_selector) -> String {
     let mut len = 0;
     assert_eq!(
@@ -1461,7 +1466,8 @@ fn save(selector: *const pe_selector) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    // PROPTEST_CASES overrides the count (.ci/run runs a few under valgrind).
+    #![proptest_config(ProptestConfig { cases: cases(96), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_c_call_sequences_always_get_a_status_and_a_message(ops in proptest::collection::vec(op(&docs()), 1..40)) {

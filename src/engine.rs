@@ -32,10 +32,12 @@
 //!   ([`Engine::select`] returns it), and give it back to [`Engine::record`], which
 //!   translates the creative to the current version by its stable id.
 //! - A [`Selection`] is sized for one catalog. One made for an older version still
-//!   works: the first `select` with a new version grows its scratch space once (that
-//!   call may allocate; later ones do not). To keep even that off the request path,
-//!   make a new selection when [`Version::generation`] changes. Exclusions
-//!   ([`Selection::exclude`]) are creative ids of one version: clear them per request.
+//!   works: the first selects with a larger catalog grow its scratch space (a few
+//!   allocations, once; tests/alloc.rs counts them), after which none allocate. To keep
+//!   even that off the request path, replace it with
+//!   `version.selector().new_selection(k)` when [`Version::generation`] changes.
+//!   Exclusions ([`Selection::exclude`]) are creative ids of one version: clear them per
+//!   request.
 //!
 //! Per-person memory needs nothing: profiles remember creatives by their stable key
 //! ([`Symbol`](crate::Symbol) of the id), so caps, fatigue and rejections carry over to every version

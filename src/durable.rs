@@ -108,7 +108,7 @@ pub(crate) fn read_limited(
 }
 
 /// Reads and parses a statistics snapshot file (at most
-/// [`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES)).
+/// [`MAX_SNAPSHOT_BYTES`]).
 pub fn read_stats(path: impl AsRef<Path>) -> Result<StatsSnapshot> {
     StatsSnapshot::from_json(&read_limited(
         path.as_ref(),
@@ -160,7 +160,7 @@ impl Profile {
     }
 
     /// Loads a profile saved with [`Profile::save_to`] (at most
-    /// [`MAX_PROFILE_BYTES`](crate::limits::MAX_PROFILE_BYTES)), checking it against
+    /// [`MAX_PROFILE_BYTES`]), checking it against
     /// `menu`.
     pub fn load_from(path: impl AsRef<Path>, menu: &PersonaMenu) -> Result<Profile> {
         let json = read_limited(path.as_ref(), "profile", MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES")?;

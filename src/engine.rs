@@ -195,8 +195,8 @@ impl Engine {
     }
 
     fn books(&self) -> MutexGuard<'_, Books> {
-        // Every change under the lock is made on local values first and stored at the
-        // end, so a panic while holding it leaves consistent books.
+        // Nothing under the lock panics on data; were it to, the books are left as far as
+        // they got, which is better than refusing every later call.
         self.books.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -301,8 +301,11 @@ impl Engine {
     /// removed from the catalog are never picked by the new version.
     ///
     /// Publishes are serialized with each other and with the engine's statistics calls.
-    /// Errors only if the carried statistics cannot be loaded into `selector` (which
-    /// then is not published).
+    /// Errors if the carried statistics cannot be loaded into `selector`, which then is
+    /// not published. (The statistics are this crate's own snapshots of the same engine,
+    /// so that would be a bug; so would an error from adding the events recorded during
+    /// the swap, which comes after the new version is live and consistent, and names
+    /// what could not be added.)
     pub fn publish(&self, selector: Selector, model: Option<PersonaModel>) -> Result<SwapReport> {
         let mut books = self.books();
         let old = self.current.load_full();
@@ -337,19 +340,12 @@ impl Engine {
             std::thread::yield_now();
         }
 
-        // 3. What the old version counted after the snapshot: into the new version.
+        // 3. The books: dormant creatives, and the old version's unexported events.
         let after = ledger_of(old.selector.save_stats());
         let late = difference(&after, &before);
         report.caught_up = late.values().map(events).sum();
-        if !late.is_empty() {
-            next.selector.merge_stats(&snapshot(SnapshotKind::Delta, next.catalog().version(), late))?;
-        }
-
-        // 4. The books: dormant creatives, and the old version's unexported events.
         let mut dormant = std::mem::take(&mut books.dormant);
-        for (id, stats) in after {
-            dormant.insert(id, stats);
-        }
+        dormant.extend(after);
         dormant.retain(|id, _| next.catalog().creative(id).is_err());
         report.dropped += cap(&mut dormant);
         report.dormant = dormant.len();
@@ -360,6 +356,11 @@ impl Engine {
         report.dropped += cap(&mut unsent);
         *books = Books { generation, dormant, unsent };
         report.generation = generation;
+
+        // 4. What the old version counted after the snapshot: into the new version.
+        if !late.is_empty() {
+            next.selector.merge_stats(&snapshot(SnapshotKind::Delta, next.catalog().version(), late))?;
+        }
         Ok(report)
     }
 
@@ -397,11 +398,11 @@ impl Engine {
     /// exported again. It may name creatives the current catalog no longer has.
     pub fn export_delta(&self) -> StatsSnapshot {
         let mut books = self.books();
-        let mut delta = ledger_of(self.current.load().selector.export_delta());
+        let version = self.current.load();
+        let mut delta = ledger_of(version.selector.export_delta());
         for (id, stats) in std::mem::take(&mut books.unsent) {
             add_stats(delta.entry(id).or_default(), &stats);
         }
-        let version = self.current.load();
         snapshot(SnapshotKind::Delta, version.catalog().version(), delta)
     }
 

@@ -287,6 +287,7 @@ pub struct Selection {
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
     stamp: u32,
+    visited: u32,
 }
 
 impl Selection {
@@ -302,6 +303,12 @@ impl Selection {
             topk: Vec::with_capacity(k + 1),
             ..Selection::default()
         }
+    }
+
+    /// How many candidates the last `select` checked and scored in full (the rest were
+    /// pruned by the index without being looked at). A diagnostic for the cost model.
+    pub fn candidates_scored(&self) -> usize {
+        self.visited as usize
     }
 
     /// How many picks are asked for.
@@ -412,6 +419,8 @@ struct PlacementIndex {
     persona_entries: Vec<(f32, CreativeId)>,
     /// Candidates with learned data, by the most their estimate can be.
     learned: Vec<(f32, CreativeId)>,
+    /// The highest priority among the candidates.
+    max_priority: f32,
 }
 
 impl PlacementIndex {
@@ -606,6 +615,7 @@ impl Selector {
         selection.picks.clear();
         selection.shadow.clear();
         selection.scored.clear();
+        selection.visited = 0;
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
             return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
@@ -662,6 +672,7 @@ impl Selector {
         selection: &mut Selection,
         rng: &mut Rng,
     ) {
+        selection.visited = place.candidates.len() as u32;
         for &cid in &place.candidates {
             if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
                 selection.scored.push(s);
@@ -677,8 +688,9 @@ impl Selector {
     /// in full, until the bound on everything unseen falls below the k-th best found;
     /// then the picks are made and the bound re-checked against the last pick, since
     /// the diversity rules can skip some of the raw top k. Exact for the rules and
-    /// greedy. Thompson scores every matched candidate and prunes the rest at 4.5
-    /// posterior standard deviations (a draw that far out has probability < 4e-6).
+    /// greedy. For Thompson the bound on a mean is widened to a bound on a draw by 4.5
+    /// posterior standard deviations: a creative is skipped only when its draw would
+    /// have to land that far out (probability < 4e-6).
     fn scan_pruned(
         &self,
         placement: PlacementId,
@@ -720,16 +732,19 @@ impl Selector {
                 self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
         }
-        // Thompson: every matched candidate is scored.
-        if thompson {
-            for c in 0..selection.cursors.len() {
-                let p = selection.cursors[c].persona as usize;
-                for &(_, cid) in pi.persona(p) {
-                    self.visit(cid, stamp, profile, env, selection, rng, &key);
-                }
-                selection.cursors[c].pos = pi.persona(p).len() as u32;
+        // Thompson's draws can exceed their posterior mean. The unmatched and learned
+        // orders are already sorted by bounds on a draw (4.5 standard deviations above
+        // the mean bound, per creative); what matched tags add is widened here the same
+        // way (σ ≤ √(m/(n0+1)), √(a+b) ≤ √a + √b, priority · √m ≤ √(P_max · priority · m)).
+        let spread = self.config.learning.prior_strength as f32 + 1.0;
+        let p_max = pi.max_priority;
+        let inflate = |y: f32| {
+            if thompson {
+                (y + 4.5 * (p_max * y.max(0.0) / spread).sqrt()).min(p_max)
+            } else {
+                y
             }
-        }
+        };
 
         let mut target = kth(&selection.topk, selection.k);
         let mut adaptive = true;
@@ -739,7 +754,7 @@ impl Selector {
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
                 let f_l = pi.learned.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
                 let mut matched = 0.0f32;
-                let mut best = (f_u, usize::MAX);
+                let mut best = (f32::NEG_INFINITY, usize::MAX);
                 for (c, cur) in selection.cursors.iter().enumerate() {
                     let list = pi.persona(cur.persona as usize);
                     if let Some(&(f, _)) = list.get(cur.pos as usize) {
@@ -753,23 +768,24 @@ impl Selector {
                 if pos_u >= pi.unmatched.len() {
                     break; // every candidate has been seen
                 }
-                let tau = (f_u + matched).max(f_l);
+                let tau = (f_u + inflate(matched)).max(f_l);
                 if adaptive {
                     target = target.max(kth(&selection.topk, selection.k));
                 }
                 if tau < target {
                     break;
                 }
-                let cid = if f_l >= f_u + matched {
+                let widened = inflate(matched);
+                let cid = if f_l >= f_u + widened {
                     pos_l += 1;
                     pi.learned[pos_l - 1].1
-                } else if best.1 == usize::MAX {
-                    pos_u += 1;
-                    pi.unmatched[pos_u - 1].1
-                } else {
+                } else if best.1 != usize::MAX && (thompson || widened >= f_u) {
                     let cur = &mut selection.cursors[best.1];
                     cur.pos += 1;
                     pi.persona(cur.persona as usize)[cur.pos as usize - 1].1
+                } else {
+                    pos_u += 1;
+                    pi.unmatched[pos_u - 1].1
                 };
                 self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
@@ -793,7 +809,7 @@ impl Selector {
                     pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| coef * cur.weight * e.0)
                 })
                 .sum();
-            if (f_u + matched).max(f_l) < last {
+            if (f_u + inflate(matched)).max(f_l) < last {
                 break;
             }
             selection.picks.clear();
@@ -823,6 +839,7 @@ impl Selector {
             return;
         }
         *seen = stamp;
+        selection.visited += 1;
         if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
             push_top(&mut selection.topk, selection.k, key(&s));
             selection.scored.push(s);
@@ -888,7 +905,12 @@ impl Selector {
         let base = r.priority * x;
         let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
         if env.learning {
-            let ev: Evidence = self.stats.evidence(i, env.segment, env.device, env.daypart);
+            // A creative nothing was ever recorded for has no evidence to look up.
+            let ev: Evidence = if self.stats.learned_cap(i) > 0.0 {
+                self.stats.evidence(i, env.segment, env.device, env.daypart)
+            } else {
+                Evidence::default()
+            };
             let m0 = self.config.learning.prior_mean(f64::from(x), f64::from(self.config.prior));
             let post = Posterior::new(m0, &self.config.learning, &ev);
             mean = r.priority * post.mean() as f32;
@@ -930,9 +952,9 @@ impl Selector {
         self.config.learning.prior_mean(f64::from((self.config.prior + tags) * r.max_boost), prior)
     }
 
-    /// Thompson's inflation of a bound on a posterior mean into a bound on a draw:
-    /// 4.5 standard deviations of the widest posterior with that mean.
-    fn inflate(&self, mean: f32) -> f32 {
+    /// Thompson: a bound on a posterior mean widened into a bound on a draw, 4.5
+    /// standard deviations of the widest posterior with that mean.
+    fn draw_bound(&self, mean: f32) -> f32 {
         let n0 = self.config.learning.prior_strength as f32;
         let q = mean.clamp(0.0, 0.5);
         (mean + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()).min(1.0)
@@ -948,7 +970,7 @@ impl Selector {
             policy => {
                 let m0 =
                     self.config.learning.prior_mean(f64::from(prior * r.max_boost), f64::from(prior)) as f32;
-                r.priority * if policy == Policy::Thompson { self.inflate(m0) } else { m0 }
+                r.priority * if policy == Policy::Thompson { self.draw_bound(m0) } else { m0 }
             }
         }
     }
@@ -959,7 +981,7 @@ impl Selector {
         if cap <= 0.0 || self.config.learning.policy == Policy::Rules {
             return 0.0;
         }
-        let rate = if self.config.learning.policy == Policy::Thompson { self.inflate(cap) } else { cap };
+        let rate = if self.config.learning.policy == Policy::Thompson { self.draw_bound(cap) } else { cap };
         self.catalog.rules[c].priority * rate
     }
 
@@ -999,7 +1021,10 @@ impl Selector {
                     }
                     entries[start..].sort_by(desc);
                 }
+                let max_priority =
+                    p.candidates.iter().map(|c| cat.rules[c.index()].priority).fold(0.0f32, f32::max);
                 PlacementIndex {
+                    max_priority,
                     unmatched: um,
                     persona_offsets: p.persona_offsets.clone(),
                     persona_entries: entries,

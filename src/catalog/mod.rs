@@ -596,6 +596,28 @@ impl Catalog {
         Ok(())
     }
 
+    /// The benchmarks' *scan floor*: the cheapest possible pass over the same candidate
+    /// data `select` reads, one persona-weight product per tag of every candidate in the
+    /// placement and a running maximum, with no rules, no learning, no exploration.
+    /// `persona_weights[p]` is the person's weight on persona p. Every select figure in
+    /// the performance report is read as a multiple of this, measured in the same run.
+    pub fn scan_floor(&self, placement: PlacementId, persona_weights: &[f32]) -> Option<(CreativeId, f32)> {
+        let place = self.placements.get(placement.0 as usize)?;
+        let mut best: Option<(CreativeId, f32)> = None;
+        for &c in &place.candidates {
+            let r = &self.rules[c.index()];
+            let mut score = 0.0f32;
+            for t in r.tags.range() {
+                score += self.tag_weight[t]
+                    * persona_weights.get(self.tag_persona[t].index()).copied().unwrap_or(0.0);
+            }
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((c, score));
+            }
+        }
+        best
+    }
+
     /// The persona menu.
     pub fn menu(&self) -> &PersonaMenu {
         &self.menu

@@ -57,7 +57,7 @@ pub struct ContextRecord {
     pub weather: Weather,
     /// The region code (`"FR"`), if known.
     pub region: Option<String>,
-    /// Free attributes (`"loyalty_tier" = "gold"`), in order.
+    /// Free attributes (`"loyalty_tier" = "gold"`), in key order.
     pub attributes: Vec<(String, String)>,
     /// The seed of the call's randomness, so the decision can be replayed.
     pub seed: Option<u64>,
@@ -117,8 +117,8 @@ pub struct DecisionRecord {
     pub context: ContextRecord,
     /// The person's relationship stage (it caps intimacy).
     pub stage: RelationshipStage,
-    /// Persona name → score (0..=9) with the data classes it was derived from; zero
-    /// scores are left out.
+    /// Persona name → score (0..=9) with the data classes it was derived from, in name
+    /// order (as JSON objects are read back); zero scores are left out.
     pub persona_scores: Vec<(String, ScoreSpec)>,
     /// Personas the person declared they like.
     pub likes: Vec<String>,
@@ -199,6 +199,23 @@ impl DecisionRecord {
         placement: PlacementId,
         selection: &Selection,
     ) -> Self {
+        let mut record = DecisionRecord::for_request(selector, profile, context, placement);
+        for pick in selection.picks() {
+            record.chose(selector, pick.creative, tidy(pick.propensity));
+        }
+        record
+    }
+
+    /// The record of a request before anything is chosen, for a service that chooses
+    /// with a policy of its own (then [`DecisionRecord::chose`] and set `policy`). The
+    /// consent audit starts with the sources of the persona scores that count: at least
+    /// the threshold, consented, not declared disliked.
+    pub fn for_request(
+        selector: &Selector,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+    ) -> Self {
         let cat = selector.catalog();
         let menu = cat.menu();
         let config = selector.config();
@@ -218,19 +235,9 @@ impl DecisionRecord {
                 relied_on = relied_on.union(sources);
             }
         }
+        // In name order, as JSON objects are read back.
+        persona_scores.sort_by(|a, b| a.0.cmp(&b.0));
         let names = |ids: &[PersonaId]| ids.iter().map(|p| menu.name(*p).to_owned()).collect();
-        let chosen = selection
-            .picks()
-            .iter()
-            .map(|pick| {
-                relied_on = relied_on.union(cat.data_needs(pick.creative).unwrap_or_default());
-                ChosenRecord {
-                    creative: cat.creative_id(pick.creative).to_owned(),
-                    propensity: tidy(pick.propensity),
-                    reward: None,
-                }
-            })
-            .collect();
         let shadow = selector.is_shadow(placement);
         DecisionRecord {
             timestamp: context.at,
@@ -243,10 +250,22 @@ impl DecisionRecord {
             dislikes: names(&profile.dislikes),
             consent: profile.consent,
             eligible: Vec::new(),
-            chosen,
+            chosen: Vec::new(),
             policy: if shadow { "rules".into() } else { policy_name(config.learning.policy) },
             relied_on,
         }
+    }
+
+    /// Appends a chosen creative (the next position) with its propensity, and adds its
+    /// data needs to the consent audit.
+    pub fn chose(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) {
+        let cat = selector.catalog();
+        self.relied_on = self.relied_on.union(cat.data_needs(creative).unwrap_or_default());
+        self.chosen.push(ChosenRecord {
+            creative: cat.creative_id(creative).to_owned(),
+            propensity,
+            reward: None,
+        });
     }
 
     /// Sets the region code the request came with.
@@ -259,6 +278,7 @@ impl DecisionRecord {
     pub fn with_attribute(mut self, key: &str, value: &str) -> Self {
         self.context.attributes.retain(|(k, _)| k != key);
         self.context.attributes.push((key.to_owned(), value.to_owned()));
+        self.context.attributes.sort();
         self
     }
 
@@ -405,77 +425,79 @@ impl DecisionRecord {
         Ok(())
     }
 
-    /// The record as one JSON object (the line, without its newline).
+    /// The record as one JSON object (the line, without its newline), fields in the
+    /// documented order.
     pub fn to_json_line(&self) -> String {
-        let mut m = Map::new();
-        m.insert("v".into(), json!(LOG_VERSION));
-        m.insert("timestamp".into(), json!(self.timestamp));
-        m.insert("placement".into(), json!(self.placement));
-        if let Some(p) = &self.person {
-            m.insert("person".into(), json!(p));
-        }
         let ctx = self.to_context();
         let c = &self.context;
-        let mut cm = Map::new();
-        cm.insert("utc_offset_minutes".into(), json!(c.utc_offset_minutes));
-        cm.insert("daypart".into(), json!(ctx.daypart().name()));
-        cm.insert("weekday".into(), json!(ctx.weekday().name()));
-        cm.insert("device".into(), json!(c.device.name()));
-        cm.insert("channel".into(), json!(c.channel.name()));
-        cm.insert("weather".into(), json!(c.weather.name()));
+        let mut cm = Ordered::default();
+        cm.put("utc_offset_minutes", json!(c.utc_offset_minutes));
+        cm.put("daypart", json!(ctx.daypart().name()));
+        cm.put("weekday", json!(ctx.weekday().name()));
+        cm.put("device", json!(c.device.name()));
+        cm.put("channel", json!(c.channel.name()));
+        cm.put("weather", json!(c.weather.name()));
         if let Some(r) = &c.region {
-            cm.insert("region".into(), json!(r));
+            cm.put("region", json!(r));
         }
         if !c.attributes.is_empty() {
-            let attrs: Map<String, Value> = c.attributes.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-            cm.insert("attributes".into(), Value::Object(attrs));
+            let mut attrs = Ordered::default();
+            for (k, v) in &c.attributes {
+                attrs.put(k, json!(v));
+            }
+            cm.raw("attributes", &attrs.end());
         }
         if let Some(seed) = c.seed {
-            cm.insert("seed".into(), json!(format!("{seed:016x}")));
+            cm.put("seed", json!(format!("{seed:016x}")));
         }
-        m.insert("context".into(), Value::Object(cm));
-        m.insert("stage".into(), json!(stage_name(self.stage)));
-        let scores: Map<String, Value> = self
-            .persona_scores
-            .iter()
-            .map(|(name, s)| {
-                let v = if s.sources == DataClasses::NONE {
-                    json!(s.score)
-                } else {
-                    json!({"score": s.score, "sources": classes(s.sources)})
-                };
-                (name.clone(), v)
-            })
-            .collect();
-        m.insert("persona_scores".into(), Value::Object(scores));
+        let mut scores = Ordered::default();
+        for (name, s) in &self.persona_scores {
+            let v = if s.sources == DataClasses::NONE {
+                json!(s.score)
+            } else {
+                json!({"score": s.score, "sources": classes(s.sources)})
+            };
+            scores.put(name, v);
+        }
+        let mut chosen = String::from("[");
+        for (i, ch) in self.chosen.iter().enumerate() {
+            if i > 0 {
+                chosen.push(',');
+            }
+            let mut o = Ordered::default();
+            o.put("creative", json!(ch.creative));
+            o.put("propensity", json!(ch.propensity));
+            if let Some(r) = &ch.reward {
+                let mut ro = Ordered::default();
+                ro.put("click", json!(u8::from(r.click)));
+                ro.put("conversion_value", json!(r.conversion_value));
+                o.raw("reward", &ro.end());
+            }
+            chosen.push_str(&o.end());
+        }
+        chosen.push(']');
+        let mut m = Ordered::default();
+        m.put("v", json!(LOG_VERSION));
+        m.put("timestamp", json!(self.timestamp));
+        m.put("placement", json!(self.placement));
+        if let Some(p) = &self.person {
+            m.put("person", json!(p));
+        }
+        m.raw("context", &cm.end());
+        m.put("stage", json!(stage_name(self.stage)));
+        m.raw("persona_scores", &scores.end());
         if !self.likes.is_empty() {
-            m.insert("likes".into(), json!(self.likes));
+            m.put("likes", json!(self.likes));
         }
         if !self.dislikes.is_empty() {
-            m.insert("dislikes".into(), json!(self.dislikes));
+            m.put("dislikes", json!(self.dislikes));
         }
-        m.insert("consent".into(), json!(classes(self.consent)));
-        m.insert("eligible".into(), json!(self.eligible));
-        let chosen: Vec<Value> = self
-            .chosen
-            .iter()
-            .map(|c| {
-                let mut o = Map::new();
-                o.insert("creative".into(), json!(c.creative));
-                o.insert("propensity".into(), json!(c.propensity));
-                if let Some(r) = &c.reward {
-                    o.insert(
-                        "reward".into(),
-                        json!({"click": u8::from(r.click), "conversion_value": r.conversion_value}),
-                    );
-                }
-                Value::Object(o)
-            })
-            .collect();
-        m.insert("chosen".into(), Value::Array(chosen));
-        m.insert("policy".into(), json!(self.policy));
-        m.insert("relied_on".into(), json!(classes(self.relied_on)));
-        Value::Object(m).to_string()
+        m.put("consent", json!(classes(self.consent)));
+        m.put("eligible", json!(self.eligible));
+        m.raw("chosen", &chosen);
+        m.put("policy", json!(self.policy));
+        m.put("relied_on", json!(classes(self.relied_on)));
+        m.end()
     }
 
     /// Parses one line. The error names the field at fault (`chosen[0].propensity`) or,
@@ -486,6 +508,31 @@ impl DecisionRecord {
         let record = parse_record(&value)?;
         record.check()?;
         Ok(record)
+    }
+}
+
+/// A JSON object written with its keys in insertion order (`serde_json::Map` sorts them).
+#[derive(Default)]
+struct Ordered(String);
+
+impl Ordered {
+    fn raw(&mut self, key: &str, value: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        self.0.push_str(&Value::from(key).to_string());
+        self.0.push(':');
+        self.0.push_str(value);
+    }
+
+    fn put(&mut self, key: &str, value: Value) {
+        self.raw(key, &value.to_string());
+    }
+
+    fn end(mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push('{');
+        }
+        self.0.push('}');
+        self.0
     }
 }
 

@@ -592,3 +592,19 @@ fn creatives_the_candidate_catalog_does_not_know_count_as_never_chosen() {
     // Rules pick lux for everyone now: w = 2, 2, 0 (fam), 4.
     assert_eq!(report.ips.value, (2.0 + 2.0 + 0.0 + 4.0) / 4.0);
 }
+
+#[test]
+fn the_documented_example_line_is_a_valid_line() {
+    let doc = include_str!("../docs/decision-log.md");
+    let start = doc.find("```json\n").expect("example block") + "```json\n".len();
+    let end = start + doc[start..].find("```").expect("end of block");
+    let value: serde_json::Value = serde_json::from_str(&doc[start..end]).expect("JSON");
+    let record = DecisionRecord::from_json_line(&value.to_string()).expect("a valid decision");
+    assert_eq!(record.placement, "home_hero");
+    assert_eq!(record.chosen[0].reward, Some(Reward { click: true, conversion_value: 65.0 }));
+    // And the sample catalog knows every creative in it.
+    let catalog = persona_engine::sample::catalog().expect("sample");
+    for id in &record.eligible {
+        catalog.creative(id).expect("known creative");
+    }
+}

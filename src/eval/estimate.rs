@@ -278,7 +278,12 @@ impl<'a> Evaluator<'a> {
         for name in unknown {
             self.unknown.insert(name);
         }
-        let context = record.to_context();
+        let mut context = record.to_context();
+        if record.context.seed.is_none() {
+            // No logged seed: give each decision its own, so Thompson's replayed draws
+            // are independent across decisions.
+            context.seed = (line as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
         let restrict = self.options.restrict_to_logged && !record.eligible.is_empty();
         if restrict {
             self.allowed.clear();

@@ -123,7 +123,7 @@ fn assert_covers(report: &Report, truth: f64) {
 #[test]
 fn every_interval_covers_the_true_value_of_deterministic_candidates() {
     let catalog = world_catalog();
-    let logged = uniform_log(&catalog, 6_000, 1);
+    let logged = uniform_log(&catalog, 4_000, 1);
     for policy in [Policy::Rules, Policy::Greedy] {
         let candidate =
             Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).expect("selector");
@@ -132,7 +132,7 @@ fn every_interval_covers_the_true_value_of_deterministic_candidates() {
         assert_covers(&report, truth);
         // The world rewards persona fit, so the rules beat choosing at random.
         assert!(truth > report.logged.high, "{truth} vs logged {:?}", report.logged);
-        assert_eq!(report.evaluated, 6_000);
+        assert_eq!(report.evaluated, 4_000);
     }
 }
 
@@ -143,7 +143,7 @@ fn every_interval_covers_the_true_value_of_a_candidate_that_learned() {
     let catalog = world_catalog();
     let candidate =
         Selector::new(catalog.clone(), SelectorConfig::with_policy(Policy::Greedy)).expect("selector");
-    let trainer = uniform_log(&catalog, 3_000, 99);
+    let trainer = uniform_log(&catalog, 2_000, 99);
     let mut rng = Rng::new(5);
     for ((profile, context), record) in trainer.people.iter().zip(&trainer.records) {
         let mut p = profile.clone();
@@ -157,7 +157,7 @@ fn every_interval_covers_the_true_value_of_a_candidate_that_learned() {
                 .expect("record");
         }
     }
-    let logged = uniform_log(&catalog, 6_000, 2);
+    let logged = uniform_log(&catalog, 4_000, 2);
     let truth = true_value(&candidate, &logged, 1);
     let report = evaluate(&candidate, &logged.records, EvalOptions::default());
     assert_covers(&report, truth);

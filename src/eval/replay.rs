@@ -22,8 +22,8 @@ use crate::select::{Pick, ReasonKind, Selection, Selector, MAX_K};
 /// catalog and configuration, under [`Policy::Rules`], with no diversity limit, asking
 /// for up to [`MAX_K`] picks and repeating with the picks excluded until nothing new
 /// comes back (exclusion groups keep two creatives of a group out of one selection).
-/// Cost: about `eligible² / 256` candidate checks per request. Build one per thread and
-/// reuse it.
+/// Each pick scans the remaining candidates, so a request costs about
+/// `candidates × eligible` comparisons. Build one per thread and reuse it.
 #[derive(Debug)]
 pub struct Eligibility {
     lister: Selector,

@@ -36,6 +36,7 @@
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod eval;
 pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;

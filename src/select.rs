@@ -809,14 +809,17 @@ impl Selector {
                     pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| coef * cur.weight * e.0)
                 })
                 .sum();
-            if (f_u + inflate(matched)).max(f_l) < last {
+            let tau = (f_u + inflate(matched)).max(f_l);
+            if tau < last {
                 break;
             }
             selection.picks.clear();
             for s in selection.scored.iter_mut() {
                 s.taken = false;
             }
-            target = last;
+            // Short of k picks (the diversity rules turned candidates away), look deeper a
+            // step at a time rather than at everything: halve the bound to reach.
+            target = if last > f32::NEG_INFINITY || tau <= f32::MIN_POSITIVE { last } else { tau * 0.5 };
             adaptive = false;
         }
     }

@@ -3,7 +3,7 @@
 //! place a spec is checked; every error names the creative and the field.
 //!
 //! Layout: the fields every eligibility check reads sit together in one small record
-//! per creative ([`Rules`], one or two cache lines fetched per candidate), persona tags
+//! per creative (`Rules`, one or two cache lines fetched per candidate), persona tags
 //! and context rules live in flat shared arrays, and each placement holds its candidate
 //! list. Strings (ids, payloads) sit in separate arrays the hot path never touches.
 

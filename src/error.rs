@@ -81,6 +81,20 @@ pub enum Error {
         /// The name of the constant that sets the limit, e.g. `MAX_SPEC_BYTES`.
         limit_name: &'static str,
     },
+    /// One line of a decision log (JSON Lines or CSV) is invalid; names the log, the
+    /// line (1-based) and, when one field is at fault, the field, e.g.
+    /// `decisions.jsonl line 17: field 'chosen[0].propensity': 0 is not in (0, 1]`.
+    #[error("{log} line {line}: {}", line_problem(.field.as_deref(), .problem))]
+    LogLine {
+        /// The log's name (usually its file name).
+        log: String,
+        /// The line number, from 1.
+        line: usize,
+        /// The field (JSON path or CSV column) at fault, if one is.
+        field: Option<String>,
+        /// What is wrong.
+        problem: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -90,6 +104,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn line_problem(field: Option<&str>, problem: &str) -> String {
+    match field {
+        Some(field) => format!("field '{field}': {problem}"),
+        None => problem.to_owned(),
+    }
 }
 
 /// Shorthand for results in this crate.

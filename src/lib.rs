@@ -42,6 +42,7 @@ pub mod context;
 pub mod durable;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;

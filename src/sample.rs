@@ -231,6 +231,33 @@ impl Synthetic {
         CatalogSpec { version: format!("synthetic-{}", self.seed), personas, placements, creatives }
     }
 
+    /// `n` people for benchmarks: each has exactly one high persona (score 9), so the
+    /// creatives that can match them are the ~`2/personas` tagged with it; everyone
+    /// consented to everything and is a loyal customer (no trust rule hides anything);
+    /// moments vary over the week, devices and weather, each with its own seed.
+    pub fn focused_people(&self, n: usize) -> Vec<(Profile, Context)> {
+        let mut rng = SplitMix(self.seed ^ 0xfee1_900d);
+        let personas = self.personas.max(1);
+        let devices = [Device::Desktop, Device::Mobile, Device::Tablet];
+        (0..n)
+            .map(|i| {
+                let mut p = Profile::new(personas, NOW - 400 * DAY);
+                p.visits = 50;
+                p.consent = DataClasses::ALL;
+                let _ = p.scores.set(
+                    crate::PersonaId(rng.below(personas) as u16),
+                    9,
+                    DataClasses::only(DataClass::Behavioral),
+                );
+                let ctx = Context::at(NOW + rng.below(7 * 24) as i64 * 3_600)
+                    .with_device(devices[i % devices.len()])
+                    .with_weather([Weather::Clear, Weather::Rain][rng.below(2)])
+                    .with_seed(rng.next());
+                (p, ctx)
+            })
+            .collect()
+    }
+
     /// `n` varied people with their moments, for a catalog of this shape: each has 1–4
     /// high personas (7–9) and some low ones, a consent set, a relationship stage, and
     /// a context with varied device, daypart, weather and region.

@@ -1,6 +1,7 @@
 //! The bad-input campaign. Property tests feed arbitrary bytes, JSON-shaped noise and
 //! mutated valid documents to every parser (catalog spec, profile, statistics snapshot,
-//! persona model, selector configuration) and random call sequences to the C ABI (NULL
+//! persona model, selector configuration, and the offline-evaluation decision log and
+//! OBD CSV) and random call sequences to the C ABI (NULL
 //! pointers, zero lengths, invalid UTF-8, huge numbers, NaN and infinities, duplicate
 //! and missing fields, deep nesting). Every case returns either a value or an error
 //! with a message; none panics (proptest fails on a panic; the C ABI must never answer
@@ -15,6 +16,7 @@ use std::cell::Cell;
 
 use std::time::Instant;
 
+use persona_engine::eval::{read_obd_csv, write_obd_csv, DecisionLogReader, DecisionRecord, ObdImport};
 use persona_engine::learn::StatsSnapshot;
 use persona_engine::limits::{MAX_MODEL_BYTES, MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
 use persona_engine::{
@@ -189,6 +191,37 @@ fn config_json() -> String {
     serde_json::to_string(&config).unwrap()
 }
 
+/// Two decisions of the offline-evaluation log, with a click on the first.
+fn decision_records() -> Vec<DecisionRecord> {
+    let selector = busy_selector();
+    let profile = Profile::from_json(selector.catalog().menu(), &profile_json()).unwrap();
+    let hero = selector.placement("home_hero").unwrap();
+    let mut selection = selector.new_selection(2);
+    (0..2)
+        .map(|i| {
+            let moment =
+                Context::at(sample::NOW + i * 3_600).with_device(Device::Desktop).with_seed(i as u64);
+            selector.select(&profile, &moment, hero, &mut selection).unwrap();
+            let mut record = DecisionRecord::from_selection(&selector, &profile, &moment, hero, &selection)
+                .with_region("FR")
+                .with_attribute("tier", "gold");
+            let first = selector.catalog().creative_id(selection.picks()[0].creative).to_owned();
+            record.observe(&first, if i == 0 { FeedbackKind::Click } else { FeedbackKind::Impression });
+            record
+        })
+        .collect()
+}
+
+fn decision_log() -> String {
+    decision_records().iter().map(|r| r.to_json_line() + "\n").collect()
+}
+
+fn obd_csv() -> String {
+    let mut out = Vec::new();
+    write_obd_csv(&decision_records(), &catalog(), &mut out, "decisions.csv").unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// Which document a test mutates.
 #[derive(Clone, Copy, Debug)]
 enum Doc {
@@ -197,7 +230,14 @@ enum Doc {
     Stats,
     Model,
     Config,
+    /// The offline-evaluation decision log (JSON Lines).
+    DecisionLog,
+    /// The Open Bandit Dataset CSV layout.
+    ObdCsv,
 }
+
+const DOCS: [Doc; 7] =
+    [Doc::Catalog, Doc::Profile, Doc::Stats, Doc::Model, Doc::Config, Doc::DecisionLog, Doc::ObdCsv];
 
 fn valid(doc: Doc) -> String {
     match doc {
@@ -206,6 +246,8 @@ fn valid(doc: Doc) -> String {
         Doc::Stats => stats_json(),
         Doc::Model => MODEL.to_owned(),
         Doc::Config => config_json(),
+        Doc::DecisionLog => decision_log(),
+        Doc::ObdCsv => obd_csv(),
     }
 }
 
@@ -604,6 +646,18 @@ fn parse(doc: Doc, text: &str, selector: &Selector) -> bool {
         }
         Doc::Model => PersonaModel::from_json(menu, text).map(drop),
         Doc::Config => SelectorConfig::from_json(text).map(drop),
+        Doc::DecisionLog => DecisionLogReader::new(std::io::Cursor::new(text.as_bytes()), "decisions.jsonl")
+            .try_for_each(|r| r.map(drop)),
+        Doc::ObdCsv => {
+            let mut options = ObdImport { placement: Some("home_hero".into()), ..ObdImport::default() };
+            read_obd_csv(
+                std::io::Cursor::new(text.as_bytes()),
+                "decisions.csv",
+                selector.catalog(),
+                &mut options,
+            )
+            .map(drop)
+        }
     });
     assert!(
         bytes <= allowance(text.len()),
@@ -621,7 +675,7 @@ fn parse(doc: Doc, text: &str, selector: &Selector) -> bool {
 }
 
 fn doc_kind() -> impl Strategy<Value = Doc> {
-    prop_oneof![Just(Doc::Catalog), Just(Doc::Profile), Just(Doc::Stats), Just(Doc::Model), Just(Doc::Config)]
+    proptest::sample::select(DOCS.to_vec())
 }
 
 /// Bytes shaped like JSON more often than not, so the parsers get past the first byte.
@@ -666,7 +720,7 @@ proptest! {
 #[test]
 fn every_valid_document_parses() {
     let selector = busy_selector();
-    for doc in [Doc::Catalog, Doc::Profile, Doc::Stats, Doc::Model, Doc::Config] {
+    for doc in DOCS {
         assert!(parse(doc, &valid(doc), &selector), "{doc:?}");
         // The tree writer round-trips a document it did not change.
         assert!(parse(doc, &apply_tree(&valid(doc), &[], &[]), &selector), "{doc:?}");
@@ -679,7 +733,7 @@ fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
     for n in [129, 1_000, 100_000] {
-        for doc in [Doc::Catalog, Doc::Profile, Doc::Stats, Doc::Model, Doc::Config] {
+        for doc in DOCS {
             assert!(!parse(doc, &deep(n), &selector));
             assert!(!parse(doc, &objects(n), &selector));
         }
@@ -773,6 +827,7 @@ fn huge_numbers_nan_infinities_and_duplicates_are_errors_with_messages() {
             Doc::Stats => StatsSnapshot::from_json(&text).unwrap_err(),
             Doc::Model => PersonaModel::from_json(menu, &text).unwrap_err(),
             Doc::Config => SelectorConfig::from_json(&text).unwrap_err(),
+            Doc::DecisionLog | Doc::ObdCsv => unreachable!("not in this table"),
         };
         assert!(err.to_string().contains(needle), "{doc:?}: {err} (wanted {needle:?})");
     }

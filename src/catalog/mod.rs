@@ -3,7 +3,7 @@
 //! place a spec is checked; every error names the creative and the field.
 //!
 //! Layout: the fields every eligibility check reads sit together in one small record
-//! per creative ([`Rules`], one or two cache lines fetched per candidate), persona tags
+//! per creative (`Rules`, one or two cache lines fetched per candidate), persona tags
 //! and context rules live in flat shared arrays, and each placement holds its candidate
 //! list. Strings (ids, payloads) sit in separate arrays the hot path never touches.
 
@@ -600,6 +600,28 @@ impl Catalog {
         self.payloads.push(c.payload.clone());
         self.components.push(component);
         Ok(())
+    }
+
+    /// The benchmarks' *scan floor*: the cheapest possible pass over the same candidate
+    /// data `select` reads, one persona-weight product per tag of every candidate in the
+    /// placement and a running maximum, with no rules, no learning, no exploration.
+    /// `persona_weights[p]` is the person's weight on persona p. Every select figure in
+    /// the performance report is read as a multiple of this, measured in the same run.
+    pub fn scan_floor(&self, placement: PlacementId, persona_weights: &[f32]) -> Option<(CreativeId, f32)> {
+        let place = self.placements.get(placement.0 as usize)?;
+        let mut best: Option<(CreativeId, f32)> = None;
+        for &c in &place.candidates {
+            let r = &self.rules[c.index()];
+            let mut score = 0.0f32;
+            for t in r.tags.range() {
+                score += self.tag_weight[t]
+                    * persona_weights.get(self.tag_persona[t].index()).copied().unwrap_or(0.0);
+            }
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((c, score));
+            }
+        }
+        best
     }
 
     /// The persona menu.

@@ -89,6 +89,7 @@ impl pe_status {
             Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
             Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
             Error::Json { .. } => pe_status::InvalidJson,
+            Error::LogLine { .. } => pe_status::InvalidArgument,
             Error::Io { .. } => pe_status::Io,
         }
     }

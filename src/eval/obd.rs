@@ -1,0 +1,449 @@
+//! The decision log in the Open Bandit Dataset (OBD) column layout, as CSV, so logs move
+//! both ways between this engine and the standard off-policy evaluation tooling: one
+//! row per shown creative with `timestamp,item_id,position,click,propensity_score`,
+//! `user_feature_<persona>` (the person's persona scores), `item_feature_<persona>` (the
+//! creative's persona weights), then columns of our own that OBD tools ignore.
+
+use std::io::{BufRead, Write};
+
+use crate::catalog::{parse_rfc3339, Catalog};
+use crate::context::{Channel, Device, Weather};
+use crate::error::{Error, Result};
+use crate::eval::log::{ChosenRecord, ContextRecord, DecisionRecord, Reward};
+use crate::persona::MAX_SCORE;
+use crate::profile::{DataClass, DataClasses, RelationshipStage, ScoreSpec};
+
+/// The columns OBD tools require, in order.
+const REQUIRED: [&str; 5] = ["timestamp", "item_id", "position", "click", "propensity_score"];
+
+/// Our columns after the feature columns. OBD tools select features by the
+/// `user_feature` / `item_feature` substrings, so these are ignored by them.
+const EXTRA: [&str; 14] = [
+    "decision",
+    "creative",
+    "placement",
+    "conversion_value",
+    "consent",
+    "relied_on",
+    "stage",
+    "device",
+    "channel",
+    "weather",
+    "utc_offset_minutes",
+    "region",
+    "policy",
+    "eligible",
+];
+
+/// What [`write_obd_csv`] wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObdExport {
+    /// Rows written (one per chosen creative with a known reward).
+    pub rows: usize,
+    /// Chosen creatives left out because their reward is not known yet (OBD needs a
+    /// click for every row).
+    pub without_reward: usize,
+}
+
+/// Options and result of [`read_obd_csv`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObdImport {
+    /// The placement for rows without a `placement` column (OBD campaigns are one
+    /// placement each). Required when the column is missing.
+    pub placement: Option<String>,
+    /// The consent for rows without a `consent` column (default: none; scores read from
+    /// `user_feature_*` rely on no data class, so they still count).
+    pub consent: DataClasses,
+    /// Read: rows skipped because, without a `decision` column to group them, they show
+    /// a creative at a position other than 1 (the estimators evaluate the first slot).
+    pub skipped_positions: usize,
+}
+
+/// Writes decision records in the OBD layout: a header, then one row per chosen
+/// creative with a known reward. `item_id` is the creative's index in `catalog`,
+/// `position` counts from 1, `user_feature_<persona>` is the score (0..9) and
+/// `item_feature_<persona>` the creative's weight for every persona of the catalog's
+/// menu. Our own columns follow (`decision` groups the rows of one decision; `eligible`
+/// is a JSON array). Persona score sources, likes and dislikes, the person key,
+/// attributes and the seed are not carried. Errors for a creative not in `catalog`.
+pub fn write_obd_csv<'r, W: Write>(
+    records: impl IntoIterator<Item = &'r DecisionRecord>,
+    catalog: &Catalog,
+    mut out: W,
+    name: &str,
+) -> Result<ObdExport> {
+    let io = |source| Error::Io { path: name.to_owned(), source };
+    let menu = catalog.menu();
+    let mut header: Vec<String> = REQUIRED.iter().map(|s| (*s).to_owned()).collect();
+    header.extend(menu.names().iter().map(|p| format!("user_feature_{p}")));
+    header.extend(menu.names().iter().map(|p| format!("item_feature_{p}")));
+    header.extend(EXTRA.iter().map(|s| (*s).to_owned()));
+    write_row(&mut out, &header).map_err(io)?;
+    let mut export = ObdExport::default();
+    let mut row: Vec<String> = Vec::with_capacity(header.len());
+    for (d, record) in records.into_iter().enumerate() {
+        for (position, chosen) in record.chosen.iter().enumerate() {
+            let Some(reward) = chosen.reward else {
+                export.without_reward += 1;
+                continue;
+            };
+            let item = catalog.creative(&chosen.creative)?;
+            row.clear();
+            row.push(record.timestamp.to_string());
+            row.push(item.0.to_string());
+            row.push((position + 1).to_string());
+            row.push(u8::from(reward.click).to_string());
+            row.push(chosen.propensity.to_string());
+            for (_, p) in menu.iter() {
+                let score = record.persona_scores.iter().find(|(n, _)| n == p).map_or(0, |(_, s)| s.score);
+                row.push(score.to_string());
+            }
+            for (id, _) in menu.iter() {
+                let w = catalog.tags(item).find(|(p, _)| *p == id).map_or(0.0, |(_, w)| w);
+                row.push(w.to_string());
+            }
+            let c = &record.context;
+            row.push((d + 1).to_string());
+            row.push(chosen.creative.clone());
+            row.push(record.placement.clone());
+            row.push(reward.conversion_value.to_string());
+            row.push(class_list(record.consent));
+            row.push(class_list(record.relied_on));
+            row.push(stage_name(record.stage).to_owned());
+            row.push(c.device.name().to_owned());
+            row.push(c.channel.name().to_owned());
+            row.push(c.weather.name().to_owned());
+            row.push(c.utc_offset_minutes.to_string());
+            row.push(c.region.clone().unwrap_or_default());
+            row.push(record.policy.clone());
+            row.push(serde_json::Value::from(record.eligible.clone()).to_string());
+            write_row(&mut out, &row).map_err(io)?;
+            export.rows += 1;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(export)
+}
+
+fn class_list(set: DataClasses) -> String {
+    set.iter().map(DataClass::name).collect::<Vec<_>>().join("|")
+}
+
+fn parse_classes(text: &str) -> std::result::Result<DataClasses, String> {
+    let mut set = DataClasses::NONE;
+    for part in text.split('|').map(str::trim).filter(|s| !s.is_empty()) {
+        set = set.with(DataClass::parse(part).ok_or_else(|| format!("unknown data class '{part}'"))?);
+    }
+    Ok(set)
+}
+
+fn stage_name(stage: RelationshipStage) -> &'static str {
+    match stage {
+        RelationshipStage::New => "new",
+        RelationshipStage::Returning => "returning",
+        RelationshipStage::Regular => "regular",
+        RelationshipStage::Loyal => "loyal",
+    }
+}
+
+fn write_row(out: &mut impl Write, fields: &[String]) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        if f.contains([',', '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&f.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(f);
+        }
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// Splits one CSV line (RFC 4180 quoting; a field may not span lines).
+fn split_row(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(ch) = chars.next() {
+        if quoted {
+            if ch == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field.push(ch);
+            }
+        } else if ch == '"' && at_start {
+            quoted = true;
+            at_start = false;
+        } else if ch == ',' {
+            fields.push(std::mem::take(&mut field));
+            at_start = true;
+        } else {
+            field.push(ch);
+            at_start = false;
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed on this line".into());
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
+/// Reads a CSV in the OBD layout (as [`write_obd_csv`] writes it, or from another
+/// system) into decision records, each with the line number of its first row.
+///
+/// Required columns: `timestamp` (Unix seconds, or a date-time such as
+/// `2019-11-24 00:00:17.315193+00:00`), `item_id` (the creative's index in `catalog`,
+/// unless a `creative` column names it), `position` (from 1), `click` (0/1; empty means
+/// not known yet) and `propensity_score` (in (0, 1]). `user_feature_<persona>` columns
+/// whose persona is on the catalog's menu give scores 0..=9; other feature columns and
+/// unknown columns are ignored. Our own columns (`decision`, `placement`, `consent`,
+/// `stage`, context, `policy`, `eligible`, ...) are used when present. Errors name the
+/// line and the column: `decisions.csv line 3: field 'propensity_score': 0 is not in (0, 1]`.
+pub fn read_obd_csv(
+    input: impl BufRead,
+    name: &str,
+    catalog: &Catalog,
+    options: &mut ObdImport,
+) -> Result<Vec<(usize, DecisionRecord)>> {
+    let bad = |line: usize, field: &str, problem: String| Error::LogLine {
+        log: name.to_owned(),
+        line,
+        field: (!field.is_empty()).then(|| field.to_owned()),
+        problem,
+    };
+    let mut lines = input.lines().enumerate();
+    let header = loop {
+        match lines.next() {
+            None => return Err(bad(1, "", "empty file: no header".into())),
+            Some((i, text)) => {
+                let text = text.map_err(|e| bad(i + 1, "", format!("cannot read: {e}")))?;
+                if !text.trim().is_empty() {
+                    break split_row(text.trim_end_matches('\r')).map_err(|p| bad(i + 1, "", p))?;
+                }
+            }
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    for required in REQUIRED {
+        if col(required).is_none() && !(required == "item_id" && col("creative").is_some()) {
+            return Err(bad(1, required, "missing column".into()));
+        }
+    }
+    if col("placement").is_none() && options.placement.is_none() {
+        return Err(bad(1, "placement", "missing column, and no placement was given for the import".into()));
+    }
+    let menu = catalog.menu();
+    let personas: Vec<(usize, String)> = header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let p = h.strip_prefix("user_feature_")?;
+            menu.get(p).map(|_| (i, p.to_owned()))
+        })
+        .collect();
+    let mut records: Vec<(usize, DecisionRecord)> = Vec::new();
+    let mut last_decision: Option<String> = None;
+    for (i, text) in lines {
+        let line = i + 1;
+        let text = text.map_err(|e| bad(line, "", format!("cannot read: {e}")))?;
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        let fields = split_row(text).map_err(|p| bad(line, "", p))?;
+        if fields.len() != header.len() {
+            return Err(bad(line, "", format!("{} fields, the header has {}", fields.len(), header.len())));
+        }
+        let get = |name: &str| col(name).map(|c| fields[c].trim()).filter(|v| !v.is_empty());
+        let req = |name: &str| get(name).ok_or_else(|| bad(line, name, "missing".into()));
+        let position_text = req("position")?;
+        let position: usize = position_text.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+            bad(line, "position", format!("'{position_text}' is not a position (1, 2, ...)"))
+        })?;
+        let creative = match get("creative") {
+            Some(id) => catalog.creative(id).map_err(|e| bad(line, "creative", e.to_string()))?,
+            None => {
+                let text = req("item_id")?;
+                let index: usize =
+                    text.parse().map_err(|_| bad(line, "item_id", format!("'{text}' is not an index")))?;
+                if index >= catalog.len() {
+                    return Err(bad(
+                        line,
+                        "item_id",
+                        format!("{index} is not a creative of the catalog ({} creatives)", catalog.len()),
+                    ));
+                }
+                crate::CreativeId(index as u32)
+            }
+        };
+        let propensity_text = req("propensity_score")?;
+        let propensity: f64 = propensity_text
+            .parse()
+            .map_err(|_| bad(line, "propensity_score", format!("'{propensity_text}' is not a number")))?;
+        if !(propensity > 0.0 && propensity <= 1.0) {
+            return Err(bad(line, "propensity_score", format!("{propensity} is not in (0, 1]")));
+        }
+        let click = match get("click") {
+            None => None,
+            Some(t) => match t.parse::<f64>() {
+                Ok(0.0) => Some(false),
+                Ok(1.0) => Some(true),
+                _ => return Err(bad(line, "click", format!("'{t}' is not 0 or 1"))),
+            },
+        };
+        let conversion_value = match get("conversion_value") {
+            None => 0.0,
+            Some(t) => t
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(line, "conversion_value", format!("'{t}' is not a value ≥ 0")))?,
+        };
+        let chosen = ChosenRecord {
+            creative: catalog.creative_id(creative).to_owned(),
+            propensity,
+            reward: click.map(|click| Reward { click, conversion_value }),
+        };
+        let decision = get("decision").map(str::to_owned);
+        if decision.is_some() && decision == last_decision {
+            if let Some((_, record)) = records.last_mut() {
+                if position != record.chosen.len() + 1 {
+                    return Err(bad(
+                        line,
+                        "position",
+                        format!(
+                            "{position} does not follow position {} of the same decision",
+                            record.chosen.len()
+                        ),
+                    ));
+                }
+                record.chosen.push(chosen);
+                record.check().map_err(|b| b.at(name, line))?;
+                continue;
+            }
+        }
+        if decision.is_none() && position != 1 {
+            options.skipped_positions += 1;
+            continue;
+        }
+        if decision.is_some() && position != 1 {
+            return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
+        }
+        last_decision = decision;
+        let timestamp_text = req("timestamp")?;
+        let timestamp = match timestamp_text.parse::<i64>() {
+            Ok(t) => t,
+            Err(_) => parse_rfc3339(timestamp_text).map_err(|e| bad(line, "timestamp", e))?,
+        };
+        let mut persona_scores = Vec::new();
+        for (c, p) in &personas {
+            let t = fields[*c].trim();
+            if t.is_empty() {
+                continue;
+            }
+            let score = t
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.fract() == 0.0 && (0.0..=f64::from(MAX_SCORE)).contains(s))
+                .ok_or_else(|| bad(line, &header[*c], format!("'{t}' is not a score 0..=9")))?
+                as u8;
+            if score > 0 {
+                persona_scores.push((p.clone(), ScoreSpec { score, sources: DataClasses::NONE }));
+            }
+        }
+        let consent = match col("consent") {
+            None => options.consent,
+            Some(c) => parse_classes(&fields[c]).map_err(|p| bad(line, "consent", p))?,
+        };
+        let relied_on =
+            parse_classes(get("relied_on").unwrap_or("")).map_err(|p| bad(line, "relied_on", p))?;
+        let stage = match get("stage") {
+            None => RelationshipStage::New,
+            Some(t) => [
+                RelationshipStage::New,
+                RelationshipStage::Returning,
+                RelationshipStage::Regular,
+                RelationshipStage::Loyal,
+            ]
+            .into_iter()
+            .find(|s| stage_name(*s) == t)
+            .ok_or_else(|| bad(line, "stage", format!("unknown stage '{t}'")))?,
+        };
+        let device = match get("device") {
+            None => Device::Unknown,
+            Some(t) => {
+                Device::parse(t).ok_or_else(|| bad(line, "device", format!("unknown device '{t}'")))?
+            }
+        };
+        let channel = match get("channel") {
+            None => Channel::Unknown,
+            Some(t) => {
+                Channel::parse(t).ok_or_else(|| bad(line, "channel", format!("unknown channel '{t}'")))?
+            }
+        };
+        let weather = match get("weather") {
+            None => Weather::Unknown,
+            Some(t) => {
+                Weather::parse(t).ok_or_else(|| bad(line, "weather", format!("unknown weather '{t}'")))?
+            }
+        };
+        let utc_offset_minutes = match get("utc_offset_minutes") {
+            None => 0,
+            Some(t) => t
+                .parse::<i32>()
+                .ok()
+                .filter(|m| m.abs() <= crate::context::MAX_UTC_OFFSET_MINUTES)
+                .ok_or_else(|| {
+                    bad(line, "utc_offset_minutes", format!("'{t}' is not an offset within ±1080 minutes"))
+                })?,
+        };
+        let eligible = match get("eligible") {
+            None => Vec::new(),
+            Some(t) => serde_json::from_str::<Vec<String>>(t)
+                .map_err(|e| bad(line, "eligible", format!("expected a JSON array of creative ids: {e}")))?,
+        };
+        let placement = match get("placement") {
+            Some(p) => p.to_owned(),
+            None => options.placement.clone().ok_or_else(|| bad(line, "placement", "missing".into()))?,
+        };
+        let record = DecisionRecord {
+            timestamp,
+            placement,
+            person: None,
+            context: ContextRecord {
+                utc_offset_minutes,
+                device,
+                channel,
+                weather,
+                region: get("region").map(str::to_owned),
+                attributes: Vec::new(),
+                seed: None,
+            },
+            stage,
+            persona_scores,
+            likes: Vec::new(),
+            dislikes: Vec::new(),
+            consent,
+            eligible,
+            chosen: vec![chosen],
+            policy: get("policy").unwrap_or("obd").to_owned(),
+            relied_on,
+        };
+        record.check().map_err(|b| b.at(name, line))?;
+        records.push((line, record));
+    }
+    Ok(records)
+}

@@ -1,0 +1,263 @@
+//! Replaying decisions off the hot path: which creatives were eligible for a request,
+//! and with what probability a candidate policy would have chosen each. Both re-run
+//! [`Selector::select`] (some policies several times per decision) and allocate; never
+//! call them while serving a request that has a latency budget.
+
+use ahash::AHashSet;
+
+use crate::catalog::{CreativeId, PlacementId};
+use crate::context::Context;
+use crate::error::Result;
+use crate::learn::{Policy, Rng};
+use crate::profile::Profile;
+use crate::select::{Pick, ReasonKind, Selection, Selector, MAX_K};
+
+/// Lists the creatives eligible for a request: every creative that passes the hard
+/// filters (placement, schedule, targeting, consent, intimacy, frequency cap, the
+/// person's rejections and dislikes, the selection's exclusions), or, when none does,
+/// the placement's usable fallbacks.
+///
+/// The selection does not expose its candidates (and with pruning it never looks at
+/// all of them), so this runs eligibility again with a private selector over the same
+/// catalog and configuration, under [`Policy::Rules`], with no diversity limit, asking
+/// for up to [`MAX_K`] picks and repeating with the picks excluded until nothing new
+/// comes back (exclusion groups keep two creatives of a group out of one selection).
+/// Each pick scans the remaining candidates, so a request costs about
+/// `candidates × eligible` comparisons. Build one per thread and reuse it.
+#[derive(Debug)]
+pub struct Eligibility {
+    lister: Selector,
+    selection: Selection,
+    picks: Vec<Pick>,
+}
+
+impl Eligibility {
+    /// A lister for requests to `selector` (same catalog and trust rules).
+    pub fn new(selector: &Selector) -> Result<Self> {
+        let mut config = *selector.config();
+        config.learning.policy = Policy::Rules;
+        config.max_per_persona = 0;
+        let lister = Selector::new(selector.catalog_arc().clone(), config)?;
+        let selection = lister.new_selection(MAX_K);
+        Ok(Eligibility { lister, selection, picks: Vec::new() })
+    }
+
+    /// The eligible creatives for `profile` in `context` at `placement`, in catalog
+    /// order, into `out` (cleared first).
+    pub fn list(
+        &mut self,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+        out: &mut Vec<CreativeId>,
+    ) -> Result<()> {
+        out.clear();
+        list_all(&self.lister, &mut self.selection, profile, context, placement, &mut self.picks)?;
+        out.extend(self.picks.iter().map(|p| p.creative));
+        out.sort_unstable();
+        Ok(())
+    }
+}
+
+/// Every eligible creative with the score `selector` gives it, by repeated selections
+/// with the picks excluded (or the fallbacks, when nothing else is eligible). Returns
+/// true when the picks are fallbacks.
+fn list_all(
+    selector: &Selector,
+    selection: &mut Selection,
+    profile: &Profile,
+    context: &Context,
+    placement: PlacementId,
+    out: &mut Vec<Pick>,
+) -> Result<bool> {
+    out.clear();
+    selection.clear_exclusions();
+    loop {
+        selector.select(profile, context, placement, selection)?;
+        let picks = selection.picks();
+        if picks.is_empty() {
+            return Ok(false);
+        }
+        if picks.iter().all(|p| p.reason.kind == ReasonKind::Fallback) {
+            if out.is_empty() {
+                out.extend_from_slice(picks);
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let start = out.len();
+        out.extend_from_slice(picks);
+        for p in &out[start..] {
+            selection.exclude(p.creative);
+        }
+    }
+}
+
+/// The probability with which a candidate selector would give the first slot to each
+/// creative, for a replayed request.
+///
+/// - [`Policy::Rules`] and [`Policy::Greedy`] are deterministic: probability 1 for the
+///   pick.
+/// - Epsilon-greedy and softmax are computed exactly from the candidate's scores: a
+///   private greedy selector with the candidate's configuration and a copy of its
+///   learned statistics lists every eligible creative with its estimate (the key both
+///   policies rank by), and the policy's formula does the rest, as `select` does.
+/// - Thompson sampling has no closed form: the probabilities are the pick frequencies of
+///   `draws` selections with different seeds (derived from the request's seed, so the
+///   estimate is reproducible). Their noise averages out in IPS and DR (the estimate of
+///   each probability is unbiased) but widens the intervals a little.
+///
+/// With `allowed`, the candidate may only choose among those creatives (the ones the log
+/// says were eligible), like a caller excluding the others: the replayed profile has no
+/// memory of exposures or rejections, and this keeps the candidate from choosing what
+/// was capped or rejected at the time.
+#[derive(Debug)]
+pub struct CandidatePolicy<'a> {
+    selector: &'a Selector,
+    one: Selection,
+    ranker: Option<(Selector, Selection)>,
+    draws: u32,
+    picks: Vec<Pick>,
+}
+
+impl<'a> CandidatePolicy<'a> {
+    /// The candidate `selector`, with `draws` selections per decision for Thompson
+    /// sampling (at least 1). The candidate's statistics are read, never changed.
+    pub fn new(selector: &'a Selector, draws: u32) -> Result<Self> {
+        let ranker = match selector.config().learning.policy {
+            Policy::EpsilonGreedy { .. } | Policy::Softmax { .. } => {
+                let mut config = *selector.config();
+                config.learning.policy = Policy::Greedy;
+                config.max_per_persona = 0;
+                config.prune = false;
+                let ranker = Selector::new(selector.catalog_arc().clone(), config)?;
+                ranker.load_stats(&selector.save_stats())?;
+                let selection = ranker.new_selection(MAX_K);
+                Some((ranker, selection))
+            }
+            _ => None,
+        };
+        Ok(CandidatePolicy {
+            selector,
+            one: selector.new_selection(1),
+            ranker,
+            draws: draws.max(1),
+            picks: Vec::new(),
+        })
+    }
+
+    /// The candidate selector.
+    pub fn selector(&self) -> &'a Selector {
+        self.selector
+    }
+
+    /// The candidate's probability of giving the first slot to each creative (those
+    /// with probability > 0), into `out` (cleared first). Empty when the candidate would
+    /// show nothing.
+    pub fn distribution(
+        &mut self,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+        allowed: Option<&AHashSet<CreativeId>>,
+        out: &mut Vec<(CreativeId, f64)>,
+    ) -> Result<()> {
+        out.clear();
+        let policy = if self.selector.is_shadow(placement) {
+            Policy::Rules
+        } else {
+            self.selector.config().learning.policy
+        };
+        match policy {
+            Policy::Rules | Policy::Greedy => {
+                if let Some(c) = self.restricted_pick(profile, context, placement, allowed)? {
+                    out.push((c, 1.0));
+                }
+            }
+            Policy::Thompson => {
+                let mut seeds = Rng::new(context.seed ^ 0x7468_6f6d_7073_6f6e);
+                let mut ctx = context.clone();
+                let share = 1.0 / f64::from(self.draws);
+                for _ in 0..self.draws {
+                    ctx.seed = seeds.next_u64();
+                    if let Some(c) = self.restricted_pick(profile, &ctx, placement, allowed)? {
+                        match out.iter_mut().find(|(have, _)| *have == c) {
+                            Some(slot) => slot.1 += share,
+                            None => out.push((c, share)),
+                        }
+                    }
+                }
+            }
+            Policy::EpsilonGreedy { epsilon } => {
+                if self.ranked(profile, context, placement, allowed)? {
+                    let n = self.picks.len() as f64;
+                    out.extend(self.picks.iter().map(|p| (p.creative, epsilon / n)));
+                    out[0].1 += 1.0 - epsilon;
+                } else if let Some(c) = self.restricted_pick(profile, context, placement, allowed)? {
+                    out.push((c, 1.0));
+                }
+            }
+            Policy::Softmax { temperature } => {
+                if self.ranked(profile, context, placement, allowed)? {
+                    let top = f64::from(self.picks[0].score).max(f64::MIN_POSITIVE);
+                    let weight = |p: &Pick| ((f64::from(p.score) / top - 1.0) / temperature).exp();
+                    let total: f64 = self.picks.iter().map(weight).sum();
+                    out.extend(self.picks.iter().map(|p| (p.creative, weight(p) / total)));
+                } else if let Some(c) = self.restricted_pick(profile, context, placement, allowed)? {
+                    out.push((c, 1.0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The candidate's first pick, excluding creatives outside `allowed` one by one until
+    /// its pick is allowed (or a fallback, or nothing).
+    fn restricted_pick(
+        &mut self,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+        allowed: Option<&AHashSet<CreativeId>>,
+    ) -> Result<Option<CreativeId>> {
+        self.one.clear_exclusions();
+        loop {
+            self.selector.select(profile, context, placement, &mut self.one)?;
+            let Some(pick) = self.one.picks().first() else { return Ok(None) };
+            let c = pick.creative;
+            if pick.reason.kind == ReasonKind::Fallback || allowed.is_none_or(|a| a.contains(&c)) {
+                return Ok(Some(c));
+            }
+            self.one.exclude(c);
+        }
+    }
+
+    /// Fills `self.picks` with the allowed eligible creatives and their estimates, best
+    /// first (ties: priority, then catalog order, as `select` breaks them). False when
+    /// none is eligible (the candidate would use a fallback).
+    fn ranked(
+        &mut self,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+        allowed: Option<&AHashSet<CreativeId>>,
+    ) -> Result<bool> {
+        let Some((ranker, selection)) = self.ranker.as_mut() else { return Ok(false) };
+        let fallback = list_all(ranker, selection, profile, context, placement, &mut self.picks)?;
+        if fallback {
+            self.picks.clear();
+            return Ok(false);
+        }
+        if let Some(allowed) = allowed {
+            self.picks.retain(|p| allowed.contains(&p.creative));
+        }
+        let rules = &ranker.catalog().rules;
+        self.picks.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(rules[b.creative.index()].priority.total_cmp(&rules[a.creative.index()].priority))
+                .then(a.creative.cmp(&b.creative))
+        });
+        Ok(!self.picks.is_empty())
+    }
+}

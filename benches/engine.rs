@@ -257,32 +257,37 @@ fn ffi(c: &mut Criterion) {
 }
 
 /// `threads/{1,2}`: throughput of select and record mixed 20:1 with 1 and 2 threads
-/// sharing one selector (each thread count on its own fresh world). Each measured batch
-/// of `iters` operations is split between the threads, which start together.
+/// sharing one selector. Each measured batch of `iters` operations is split between the
+/// threads, which start together on a fresh selector over the same compiled catalog:
+/// recording changes the statistics and with them what `select` costs, so every batch
+/// starts from fresh statistics instead of inheriting all earlier batches' records.
 fn threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("threads");
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
+    let world = World::new(1_000, PERSONAS, Policy::Greedy, true);
+    let config = *world.selector.config();
     for threads in [1usize, 2] {
-        let world = World::new(1_000, PERSONAS, Policy::Greedy, true);
         let mut round = 0usize;
         group.bench_function(format!("{threads}"), |b| {
             b.iter_custom(|iters| {
                 round = round.wrapping_add(1);
+                let selector = Selector::new(world.selector.catalog_arc().clone(), config)
+                    .expect("a valid configuration");
                 let start = Barrier::new(threads + 1);
                 std::thread::scope(|s| {
                     for t in 0..threads {
                         let share = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
-                        let (world, start) = (&world, &start);
+                        let (world, selector, start) = (&world, &selector, &start);
                         s.spawn(move || {
                             let mut people = world.people.clone();
-                            let mut selection = world.selector.new_selection(1);
+                            let mut selection = selector.new_selection(1);
                             let mut i = round.wrapping_mul(31).wrapping_add(t * 7);
                             start.wait();
                             for n in 0..share {
                                 let len = people.len();
                                 let (profile, context) = &mut people[i % len];
-                                let _ = black_box(world.selector.select(
+                                let _ = black_box(selector.select(
                                     profile,
                                     context,
                                     world.placement,
@@ -292,7 +297,7 @@ fn threads(c: &mut Criterion) {
                                     if let Some(pick) = selection.picks().first() {
                                         let feedback =
                                             Feedback::new(pick.creative, FeedbackKind::Impression, context);
-                                        let _ = black_box(world.selector.record(profile, &feedback));
+                                        let _ = black_box(selector.record(profile, &feedback));
                                         profile.exposures.clear();
                                     }
                                 }
@@ -301,9 +306,9 @@ fn threads(c: &mut Criterion) {
                         });
                     }
                     start.wait();
-                    let began = Instant::now();
-                    // Leaving the scope joins every thread.
-                    began
+                    // The clock starts when every thread is ready; leaving the scope
+                    // joins them all.
+                    Instant::now()
                 })
                 .elapsed()
             })

@@ -99,7 +99,8 @@ enum pe_status
     PE_STATUS_UNKNOWN_NAME = 6,
     /**
      * An argument outside its domain: an enum value C passed that does not exist, a
-     * score above 9, a data-class bit that is not a data class, a capacity of 0, ...
+     * score above 9, a data-class bit that is not a data class, a capacity of 0, a
+     * document larger than its limit (the message names the limit), ...
      */
     PE_STATUS_INVALID_ARGUMENT = 7,
     /**
@@ -512,8 +513,10 @@ const char *pe_status_name(uint32_t status);
  * a NUL, and writes the message length (without the NUL) to `*out_len`.
  *
  * Every function that returns an error status sets this message first, e.g.
- * `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. Successful
- * calls leave it unchanged (like `errno`), so read it right after the failing call.
+ * `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. The
+ * message holds no NUL before its terminator (a NUL quoted from the input is written
+ * as the two characters `\0`). Successful calls leave it unchanged (like `errno`), so
+ * read it right after the failing call.
  * Before any error it is the empty string. Each thread has its own message.
  *
  * Never allocates and never changes the message. When `cap` is too small, copies as

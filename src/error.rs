@@ -67,6 +67,20 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A document (or file) is larger than the limit for its kind, so it was refused
+    /// before parsing: the limit bounds how much memory a hostile input can make the
+    /// engine allocate.
+    #[error("{what}: {size} bytes is more than {limit_name} ({limit} bytes)")]
+    TooLarge {
+        /// Which document: `catalog spec`, `profile`, `stats snapshot`, ...
+        what: &'static str,
+        /// Its size in bytes (for a file: at least this much).
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+        /// The name of the constant that sets the limit, e.g. `MAX_SPEC_BYTES`.
+        limit_name: &'static str,
+    },
     /// One line of a decision log (JSON Lines or CSV) is invalid; names the log, the
     /// line (1-based) and, when one field is at fault, the field, e.g.
     /// `decisions.jsonl line 17: field 'chosen[0].propensity': 0 is not in (0, 1]`.
@@ -106,6 +120,19 @@ impl Error {
     /// Builds an [`Error::Invalid`].
     pub(crate) fn invalid(what: &'static str, field: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Invalid { what, field: field.into(), problem: problem.into() }
+    }
+
+    /// [`Error::TooLarge`] when `size` bytes exceed `limit`.
+    pub(crate) fn check_size(
+        what: &'static str,
+        size: usize,
+        limit: usize,
+        limit_name: &'static str,
+    ) -> Result<()> {
+        if size > limit {
+            return Err(Error::TooLarge { what, size: size as u64, limit: limit as u64, limit_name });
+        }
+        Ok(())
     }
 
     /// Builds an [`Error::InvalidCreative`].

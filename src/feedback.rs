@@ -114,16 +114,17 @@ impl Selector {
         }
         if !counts.is_zero() {
             let segment = self.segment(profile).map_or(NO_SEGMENT, |p| p.0);
-            self.stats.add(
+            let raised = self.stats.add(
                 feedback.creative.index(),
                 segment,
                 feedback.device as usize,
                 feedback.daypart as usize,
                 &counts,
                 &self.config().learning,
-                self.max_prior_mean(feedback.creative.index()),
             );
-            self.note_learned(feedback.creative);
+            if raised {
+                self.note_raised(feedback.creative);
+            }
         }
         Ok(())
     }

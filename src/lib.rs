@@ -11,7 +11,11 @@
 //!   scores from signals;
 //! - a [`Context`] describes the moment (time, device, channel, region, weather);
 //! - [`Selector::select`] returns the best k creatives with a score, a propensity and a
-//!   [`Reason`], into a caller-owned [`Selection`].
+//!   [`Reason`], into a caller-owned [`Selection`];
+//! - in a live service, an [`Engine`] serves the current selector and swaps in new
+//!   catalog versions while other threads select and record, carrying what was learned
+//!   over; [`durable`] writes snapshots atomically, and [`limits`] lists every limit on
+//!   input.
 //!
 //! ```
 //! use persona_engine::{sample, Context, Device, Selector, SelectorConfig};
@@ -35,12 +39,15 @@
 
 pub mod catalog;
 pub mod context;
+pub mod durable;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod learn;
+pub mod limits;
 pub mod model;
 pub mod persona;
 pub mod profile;
@@ -51,6 +58,7 @@ pub mod symbol;
 
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
+pub use engine::{Engine, SwapReport, Version};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, FeedbackKind};
 pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};

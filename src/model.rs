@@ -11,6 +11,10 @@ use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
 use crate::profile::ordered_map;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
 
+/// The largest persona model in JSON, in bytes (16 MiB): [`PersonaModel::from_json`]
+/// refuses a larger one before parsing it.
+pub const MAX_MODEL_BYTES: usize = 16 * 1024 * 1024;
+
 /// The serializable form of a [`PersonaModel`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,8 +110,10 @@ impl PersonaModel {
         Ok(PersonaModel { half_life_seconds: spec.half_life_days * 86_400.0, personas, weights })
     }
 
-    /// Parses and compiles a JSON model spec.
+    /// Parses and compiles a JSON model spec. A document larger than
+    /// [`MAX_MODEL_BYTES`] is refused before parsing.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
+        Error::check_size("persona model", json.len(), MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
         let spec: PersonaModelSpec =
             serde_json::from_str(json).map_err(|source| Error::Json { what: "persona model", source })?;
         PersonaModel::compile(menu, &spec)

@@ -228,6 +228,11 @@ pub const MAX_SUPPRESSED: usize = 256;
 pub const MAX_SIGNALS: usize = 1024;
 /// The most engagements (clicks, conversions, thumbs up) a profile remembers.
 pub const MAX_ENGAGEMENTS: usize = 256;
+/// The largest profile in JSON, in bytes (1 MiB): [`Profile::from_json`] refuses a
+/// larger one before parsing it. A profile at every other limit (1,024 signals, 256
+/// exposures, engagements and rejections, a score for each of 1,024 personas) is a few
+/// hundred KiB.
+pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 
 /// Everything the engine knows about one person, compiled against one persona menu.
 ///
@@ -426,6 +431,15 @@ impl Profile {
             check_signal(signal, i)?;
         }
         profile.signals = spec.signals;
+        for (field, names) in [("likes", &spec.likes), ("dislikes", &spec.dislikes)] {
+            if names.len() > crate::persona::MAX_PERSONAS {
+                return Err(Error::invalid(
+                    "profile",
+                    field,
+                    format!("{} names (at most {})", names.len(), crate::persona::MAX_PERSONAS),
+                ));
+            }
+        }
         for name in &spec.likes {
             profile
                 .declare_like(menu, name)
@@ -465,8 +479,10 @@ impl Profile {
         Ok(profile)
     }
 
-    /// Parses a profile from JSON in the [`ProfileSpec`] shape.
+    /// Parses a profile from JSON in the [`ProfileSpec`] shape. A document larger than
+    /// [`MAX_PROFILE_BYTES`] is refused before parsing.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
+        Error::check_size("profile", json.len(), MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES")?;
         let spec: ProfileSpec =
             serde_json::from_str(json).map_err(|source| Error::Json { what: "profile", source })?;
         Profile::from_spec(menu, spec)
@@ -585,12 +601,23 @@ pub(crate) mod ordered_map {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                /// Past this many keys, duplicates are found with a hash set rather than
+                /// a scan, so a hostile map of a million keys parses in linear time.
+                const SCAN: usize = 16;
                 let mut out: Vec<(String, V)> = Vec::new();
+                let mut seen: Option<ahash::AHashSet<String>> = None;
                 while let Some((k, v)) = map.next_entry::<String, V>()? {
-                    if out.iter().any(|(seen, _)| *seen == k) {
+                    let duplicate = match seen.as_mut() {
+                        Some(set) => !set.insert(k.clone()),
+                        None => out.iter().any(|(seen, _)| *seen == k),
+                    };
+                    if duplicate {
                         return Err(serde::de::Error::custom(format!("duplicate key '{k}'")));
                     }
                     out.push((k, v));
+                    if seen.is_none() && out.len() >= SCAN {
+                        seen = Some(out.iter().map(|(k, _)| k.clone()).collect());
+                    }
                 }
                 Ok(out)
             }

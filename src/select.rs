@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ahash::AHashMap;
 use arc_swap::ArcSwap;
 
 use serde::{Deserialize, Serialize};
@@ -396,13 +397,11 @@ pub struct Selector {
 
 /// The pruning index of one generation: per placement, the candidates in the orders
 /// the pruned scan walks, with the bound each was sorted by; plus the creatives whose
-/// learned bound rose since it was built.
+/// bounds rose since it was built.
 #[derive(Debug)]
 struct PruneIndex {
     generation: u32,
     placements: Vec<PlacementIndex>,
-    /// Per creative: its learned bound when the index was built.
-    learned_bound: Box<[f32]>,
     /// Creatives raised since (`u32::MAX`: a slot not yet written).
     raised: Box<[AtomicU32]>,
     raised_len: AtomicUsize,
@@ -417,8 +416,9 @@ struct PlacementIndex {
     /// the most one fully matched tag can add.
     persona_offsets: Vec<u32>,
     persona_entries: Vec<(f32, CreativeId)>,
-    /// Candidates with learned data, by the most their estimate can be.
-    learned: Vec<(f32, CreativeId)>,
+    /// Per segment (a persona id, or "no high persona"): the candidates with clicks in
+    /// that segment's cell, by how far the cell can lift their estimate above its prior.
+    segments: AHashMap<u16, Vec<(f32, CreativeId)>>,
     /// The highest priority among the candidates.
     max_priority: f32,
 }
@@ -435,7 +435,7 @@ impl PlacementIndex {
 /// A cursor of the pruned scan over one list.
 #[derive(Clone, Copy, Debug, Default)]
 struct Cursor {
-    /// The person's weight on this persona (1 for the unmatched and learned lists).
+    /// The person's weight on this persona.
     weight: f32,
     persona: u16,
     pos: u32,
@@ -488,7 +488,6 @@ impl Selector {
         let empty = PruneIndex {
             generation: 0,
             placements: Vec::new(),
-            learned_bound: Box::new([]),
             raised: Box::new([]),
             raised_len: AtomicUsize::new(0),
         };
@@ -683,7 +682,7 @@ impl Selector {
     /// The pruned scan (rules, greedy, Thompson). Three kinds of sorted lists bound what
     /// an unseen creative can score: the unmatched order (what it scores with no persona
     /// match), one list per counted persona (what each matched tag can add) and the
-    /// learned order (what its learned estimate can be). Candidates are taken from the
+    /// person's segment list (what data in their segment's cell allows). Candidates are taken from the
     /// list that contributes most to the bound (Fagin's threshold algorithm) and scored
     /// in full, until the bound on everything unseen falls below the k-th best found;
     /// then the picks are made and the bound re-checked against the last pick, since
@@ -720,6 +719,9 @@ impl Selector {
             }
         }
         let (mut pos_u, mut pos_l) = (0usize, 0usize);
+        // The person's segment list: creatives whose (creative, segment) cell has data.
+        let seg_list: &[(f32, CreativeId)] =
+            if env.learning { pi.segments.get(&env.segment).map_or(&[][..], Vec::as_slice) } else { &[] };
 
         // Creatives whose learned bound rose since the index was built: always scored.
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
@@ -752,7 +754,7 @@ impl Selector {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let f_l = pi.learned.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
+                let f_l = seg_list.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
                 let mut matched = 0.0f32;
                 let mut best = (f32::NEG_INFINITY, usize::MAX);
                 for (c, cur) in selection.cursors.iter().enumerate() {
@@ -768,18 +770,24 @@ impl Selector {
                 if pos_u >= pi.unmatched.len() {
                     break; // every candidate has been seen
                 }
-                let tau = (f_u + inflate(matched)).max(f_l);
+                // What the person's segment cells can add (0 when the list is done).
+                let f_s = f_l.max(0.0);
+                let tau = f_u + inflate(matched + f_s);
                 if adaptive {
                     target = target.max(kth(&selection.topk, selection.k));
                 }
                 if tau < target {
                     break;
                 }
-                let widened = inflate(matched);
-                let cid = if f_l >= f_u + widened {
+                // Advance the list contributing most; Thompson empties the persona and
+                // segment lists first (their widening makes them dominate the bound).
+                let has_seg = f_l > 0.0;
+                let has_persona = best.1 != usize::MAX;
+                let seg_first = has_seg && (!has_persona || f_l >= best.0);
+                let cid = if seg_first && (thompson || f_l >= f_u) {
                     pos_l += 1;
-                    pi.learned[pos_l - 1].1
-                } else if best.1 != usize::MAX && (thompson || widened >= f_u) {
+                    seg_list[pos_l - 1].1
+                } else if has_persona && (thompson || best.0 >= f_u) {
                     let cur = &mut selection.cursors[best.1];
                     cur.pos += 1;
                     pi.persona(cur.persona as usize)[cur.pos as usize - 1].1
@@ -801,7 +809,7 @@ impl Selector {
                 f32::NEG_INFINITY
             };
             let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let f_l = pi.learned.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
+            let f_l = seg_list.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
             let matched: f32 = selection
                 .cursors
                 .iter()
@@ -809,7 +817,7 @@ impl Selector {
                     pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| coef * cur.weight * e.0)
                 })
                 .sum();
-            let tau = (f_u + inflate(matched)).max(f_l);
+            let tau = f_u + inflate(matched + f_l.max(0.0));
             if tau < last {
                 break;
             }
@@ -909,7 +917,7 @@ impl Selector {
         let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
         if env.learning {
             // A creative nothing was ever recorded for has no evidence to look up.
-            let ev: Evidence = if self.stats.learned_cap(i) > 0.0 {
+            let ev: Evidence = if self.stats.has_data(i) {
                 self.stats.evidence(i, env.segment, env.device, env.daypart)
             } else {
                 Evidence::default()
@@ -945,16 +953,6 @@ impl Selector {
         })
     }
 
-    /// The highest prior mean click rate creative `c` can have for anyone: every tag
-    /// fully matched, its largest boost, no fatigue. Learned caps are computed with it.
-    pub(crate) fn max_prior_mean(&self, c: usize) -> f64 {
-        let cat = &*self.catalog;
-        let r = &cat.rules[c];
-        let tags: f32 = r.tags.range().map(|t| cat.tag_weight[t]).sum();
-        let prior = f64::from(self.config.prior);
-        self.config.learning.prior_mean(f64::from((self.config.prior + tags) * r.max_boost), prior)
-    }
-
     /// Thompson: a bound on a posterior mean widened into a bound on a draw, 4.5
     /// standard deviations of the widest posterior with that mean.
     fn draw_bound(&self, mean: f32) -> f32 {
@@ -963,8 +961,19 @@ impl Selector {
         (mean + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()).min(1.0)
     }
 
+    /// What learning can multiply creative `c`'s prior by (its lift cap; 1 under the
+    /// rules, which ignore learning).
+    fn lift_bound(&self, c: usize) -> f32 {
+        if self.config.learning.policy == Policy::Rules {
+            1.0
+        } else {
+            self.stats.lift_cap(c).max(0.0)
+        }
+    }
+
     /// The most creative `c` can score with no persona match, under this selector's
-    /// policy (learned data aside).
+    /// policy, with its prior scaled by its lift cap (and, for Thompson, widened to a
+    /// draw).
     fn unmatched_bound(&self, c: usize) -> f32 {
         let r = &self.catalog.rules[c];
         let prior = self.config.prior;
@@ -973,28 +982,38 @@ impl Selector {
             policy => {
                 let m0 =
                     self.config.learning.prior_mean(f64::from(prior * r.max_boost), f64::from(prior)) as f32;
-                r.priority * if policy == Policy::Thompson { self.draw_bound(m0) } else { m0 }
+                let rate = (m0 * self.lift_bound(c)).min(1.0);
+                r.priority * if policy == Policy::Thompson { self.draw_bound(rate) } else { rate }
             }
         }
-    }
-
-    /// The most creative `c`'s learned estimate can score (0 before any event).
-    fn learned_bound(&self, c: usize) -> f32 {
-        let cap = self.stats.learned_cap(c);
-        if cap <= 0.0 || self.config.learning.policy == Policy::Rules {
-            return 0.0;
-        }
-        let rate = if self.config.learning.policy == Policy::Thompson { self.draw_bound(cap) } else { cap };
-        self.catalog.rules[c].priority * rate
     }
 
     /// Builds the pruning index of every placement from the current bounds.
     fn build_prune_index(&self, generation: u32) -> PruneIndex {
         let cat = &*self.catalog;
         let n = cat.len();
+        let learning = self.config.learning.policy != Policy::Rules;
         let unmatched: Vec<f32> = (0..n).map(|c| self.unmatched_bound(c)).collect();
-        let learned_bound: Box<[f32]> = (0..n).map(|c| self.learned_bound(c)).collect();
         let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        // Per segment, the cells with data: what each (creative, segment) cell allows.
+        let mut cells: AHashMap<u16, Vec<(f32, CreativeId)>> = AHashMap::new();
+        if learning {
+            for (c, segment, counts) in self.stats.segment_cells() {
+                if c >= n || counts.impressions == 0 && counts.clicks == 0 {
+                    continue;
+                }
+                let excess = crate::learn::segment_excess(
+                    (counts.impressions as f64, counts.clicks as f64),
+                    &self.config.learning,
+                ) as f32;
+                if excess > 0.0 {
+                    cells
+                        .entry(segment)
+                        .or_default()
+                        .push((cat.rules[c].priority * excess, CreativeId(c as u32)));
+                }
+            }
+        }
         let placements = cat
             .placements
             .iter()
@@ -1002,13 +1021,15 @@ impl Selector {
                 let mut um: Vec<(f32, CreativeId)> =
                     p.candidates.iter().map(|c| (unmatched[c.index()], *c)).collect();
                 um.sort_by(desc);
-                let mut learned: Vec<(f32, CreativeId)> = p
-                    .candidates
-                    .iter()
-                    .filter(|c| learned_bound[c.index()] > 0.0)
-                    .map(|c| (learned_bound[c.index()], *c))
-                    .collect();
-                learned.sort_by(desc);
+                let mut segments: AHashMap<u16, Vec<(f32, CreativeId)>> = AHashMap::new();
+                for (segment, list) in &cells {
+                    let mut mine: Vec<(f32, CreativeId)> =
+                        list.iter().filter(|(_, c)| p.candidates.binary_search(c).is_ok()).copied().collect();
+                    if !mine.is_empty() {
+                        mine.sort_by(desc);
+                        segments.insert(*segment, mine);
+                    }
+                }
                 let mut entries = Vec::with_capacity(p.persona_members.len());
                 for persona in 0..cat.menu.len() {
                     let start = entries.len();
@@ -1020,7 +1041,7 @@ impl Selector {
                             .filter(|&t| cat.tag_persona[t].index() == persona)
                             .map(|t| cat.tag_weight[t])
                             .sum();
-                        entries.push((r.priority * r.max_boost * w, c));
+                        entries.push((self.lift_bound(c.index()) * r.priority * r.max_boost * w, c));
                     }
                     entries[start..].sort_by(desc);
                 }
@@ -1031,35 +1052,34 @@ impl Selector {
                     unmatched: um,
                     persona_offsets: p.persona_offsets.clone(),
                     persona_entries: entries,
-                    learned,
+                    segments,
                 }
             })
             .collect();
         PruneIndex {
             generation,
             placements,
-            learned_bound,
             raised: (0..n).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
         }
     }
 
-    /// After `record` raised what `creative`'s estimate may be: if it now exceeds the
-    /// bound it was sorted by, list it as raised; rebuild the index once many have been.
-    pub(crate) fn note_learned(&self, creative: CreativeId) {
+    /// After `record` raised a bound the index was built with (the creative's lift cap or
+    /// one of its segment bounds): list the creative as raised, so every `select` scores
+    /// it, until the index is rebuilt, which happens once many have been raised.
+    pub(crate) fn note_raised(&self, creative: CreativeId) {
         let c = creative.index();
         let index = self.prune.load();
-        if c >= index.learned_bound.len() || self.learned_bound(c) <= index.learned_bound[c] {
-            return;
-        }
-        if self.raised_gen[c].swap(index.generation, Ordering::Relaxed) == index.generation {
+        if c >= self.raised_gen.len()
+            || self.raised_gen[c].swap(index.generation, Ordering::Relaxed) == index.generation
+        {
             return;
         }
         let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
         if let Some(slot) = index.raised.get(at) {
             slot.store(creative.0, Ordering::Relaxed);
         }
-        if at + 1 >= (index.learned_bound.len() / 16).max(64) {
+        if at + 1 >= (index.raised.len() / 16).max(64) {
             if let Ok(_guard) = self.rebuild.try_lock() {
                 if self.prune.load().generation == index.generation {
                     self.rebuild_prune_index();
@@ -1075,7 +1095,7 @@ impl Selector {
 
     /// After a load or merge changed many statistics at once.
     pub(crate) fn after_bulk_change(&self) {
-        self.stats.refresh_caps(&self.config.learning, |c| self.max_prior_mean(c));
+        self.stats.refresh_caps(&self.config.learning);
         let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.rebuild_prune_index();
     }

@@ -264,3 +264,45 @@ fn pe_select_through_the_c_abi_never_allocates() {
         pe_selector_free(selector);
     }
 }
+
+/// Through the hot-swap `Engine`: selecting (placement resolved by name, the current
+/// version loaded) never allocates; after a swap to a larger catalog the first select
+/// grows the selection once, and then none do (what `persona_engine::engine` documents).
+#[test]
+fn engine_select_never_allocates_and_a_swap_costs_one_growth() {
+    use persona_engine::Engine;
+    let small = Synthetic { personas: 20, placements: 2, creatives: 200, seed: 5 };
+    let large = Synthetic { personas: 20, placements: 2, creatives: 900, seed: 6 };
+    let build = |shape: &Synthetic| {
+        Selector::new(Catalog::compile(&shape.spec()).unwrap(), SelectorConfig::default()).unwrap()
+    };
+    let engine = Engine::new(build(&small), None);
+    let people = small.people(200);
+    let mut selection = engine.current().selector().new_selection(3);
+    let round = |selection: &mut persona_engine::Selection| {
+        let mut picked = 0;
+        for (i, (profile, context)) in people.iter().enumerate() {
+            let placement = ["placement-0", "placement-1"][i % 2];
+            picked += engine.select(profile, context, placement, selection).unwrap().generation() as usize;
+        }
+        picked
+    };
+    let (n, _) = allocations(|| round(&mut selection));
+    assert_eq!(n, 0, "Engine::select allocated {n} times");
+
+    engine.publish(build(&large), None).unwrap();
+    // The old selection still works; sizing it up for the larger catalog costs a few
+    // allocations, once.
+    let (growth, _) = allocations(|| round(&mut selection));
+    assert!(growth <= 8, "the first selects after the swap allocated {growth} times");
+    let (n, generations) = allocations(|| round(&mut selection));
+    assert_eq!(n, 0, "Engine::select allocated {n} times after the swap");
+    assert_eq!(generations, 2 * people.len());
+    // Or, as the engine's documentation recommends, a selection made for the new version
+    // when the generation changes: no allocation at all on the request path.
+    engine.publish(build(&small), None).unwrap();
+    engine.publish(build(&large), None).unwrap();
+    let mut fresh = engine.current().selector().new_selection(3);
+    let (n, _) = allocations(|| round(&mut fresh));
+    assert_eq!(n, 0, "a selection made for the current version allocated {n} times");
+}

@@ -2,8 +2,9 @@
 //! C++17 with warnings as errors, `examples/c/quickstart.c` and
 //! `examples/cpp/quickstart.cpp` compile, link against the static library that this
 //! very `cargo test` built, run, and tell the same story as the Rust API (feedback and
-//! learned statistics included); the C client runs clean under valgrind (no invalid
-//! access, no definite or indirect leak).
+//! learned statistics included); both clients run clean under valgrind (no invalid
+//! access, no definite or indirect leak). `.ci/run` also runs the Rust FFI tests and a
+//! C ABI fuzz run under valgrind.
 //!
 //! Without a C compiler (or valgrind) the tests say so and pass, except in CI (`CI` set),
 //! where a missing tool fails them: CI must never pass by skipping.
@@ -367,18 +368,28 @@ fn the_c_quickstart_is_clean_under_valgrind() {
     assert_eq!(Some(output.as_str()), c_output());
 }
 
+fn cpp_client() -> Option<&'static PathBuf> {
+    static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        build(
+            "CXX",
+            "c++",
+            &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pthread", "-g"],
+            "examples/cpp/quickstart.cpp",
+            "quickstart_cpp",
+        )
+    })
+    .as_ref()
+}
+
+fn cpp_output() -> Option<&'static str> {
+    static OUT: OnceLock<Option<String>> = OnceLock::new();
+    OUT.get_or_init(|| cpp_client().map(|exe| run_client(exe, &[]))).as_deref()
+}
+
 #[test]
 fn the_cpp_client_builds_and_runs() {
-    let Some(exe) = build(
-        "CXX",
-        "c++",
-        &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pthread"],
-        "examples/cpp/quickstart.cpp",
-        "quickstart_cpp",
-    ) else {
-        return;
-    };
-    let output = run_client(&exe, &[]);
+    let Some(output) = cpp_output() else { return };
     let lines: Vec<&str> = output.lines().collect();
     for (line, placement) in lines.iter().zip(PLACEMENTS) {
         assert!(line.starts_with(&format!("{placement}: ")), "{output}");
@@ -386,6 +397,25 @@ fn the_cpp_client_builds_and_runs() {
     assert!(lines[0].starts_with("home_hero: fam-"), "{output}");
     assert!(output.contains("profile JSON: "), "{output}");
     assert!(output.contains("caught PE_STATUS_UNKNOWN_NAME: unknown placement 'nowhere'"), "{output}");
+}
+
+#[test]
+fn the_cpp_client_is_clean_under_valgrind() {
+    let Some(exe) = cpp_client() else { return };
+    if tool("VALGRIND", "valgrind").is_none() {
+        return;
+    }
+    let output = run_client(
+        exe,
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+        ],
+    );
+    assert_eq!(Some(output.as_str()), cpp_output());
 }
 
 /// The C example in the README's "Use it from C" section compiles with the flags the

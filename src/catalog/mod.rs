@@ -3,7 +3,7 @@
 //! place a spec is checked; every error names the creative and the field.
 //!
 //! Layout: the fields every eligibility check reads sit together in one small record
-//! per creative ([`Rules`], one or two cache lines fetched per candidate), persona tags
+//! per creative (`Rules`, one or two cache lines fetched per candidate), persona tags
 //! and context rules live in flat shared arrays, and each placement holds its candidate
 //! list. Strings (ids, payloads) sit in separate arrays the hot path never touches.
 
@@ -196,6 +196,12 @@ pub const MAX_TAGS: usize = 64;
 pub const MAX_BOOSTS: usize = 16;
 /// The largest payload of one creative, in bytes of JSON text.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
+/// The largest catalog spec in JSON, in bytes (64 MiB): [`CatalogSpec::from_json`],
+/// [`Catalog::from_json`] and [`Catalog::from_file`] refuse a larger one before parsing
+/// it ([`Error::TooLarge`]). That is about 90,000 creatives like the sample's (720 bytes
+/// each, payload included); a larger catalog is built in code with [`Catalog::compile`],
+/// which is bounded by [`MAX_CREATIVES`] alone.
+pub const MAX_SPEC_BYTES: usize = 64 * 1024 * 1024;
 
 /// A validated, compiled content catalog. Immutable; share it behind an `Arc`.
 #[derive(Debug)]
@@ -225,11 +231,11 @@ impl Catalog {
         Catalog::compile(&CatalogSpec::from_json(json)?)
     }
 
-    /// Reads, parses and compiles a JSON catalog spec file.
+    /// Reads, parses and compiles a JSON catalog spec file. A file larger than
+    /// [`MAX_SPEC_BYTES`] is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let json = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let json =
+            crate::durable::read_limited(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
         Catalog::from_json(&json)
     }
 

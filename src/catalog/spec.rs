@@ -25,8 +25,10 @@ pub struct CatalogSpec {
 
 impl CatalogSpec {
     /// Parses a catalog spec from JSON. Unknown fields are errors (a typo must not be
-    /// silently ignored).
+    /// silently ignored). A document larger than
+    /// [`MAX_SPEC_BYTES`](super::MAX_SPEC_BYTES) is refused before parsing.
     pub fn from_json(json: &str) -> Result<Self> {
+        Error::check_size("catalog spec", json.len(), super::MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
         serde_json::from_str(json).map_err(|source| Error::Json { what: "catalog spec", source })
     }
 

@@ -32,7 +32,8 @@ pub enum pe_status {
     /// A persona, placement or creative name that the catalog does not know.
     UnknownName = 6,
     /// An argument outside its domain: an enum value C passed that does not exist, a
-    /// score above 9, a data-class bit that is not a data class, a capacity of 0, ...
+    /// score above 9, a data-class bit that is not a data class, a capacity of 0, a
+    /// document larger than its limit (the message names the limit), ...
     InvalidArgument = 7,
     /// A file could not be read.
     Io = 8,
@@ -85,7 +86,7 @@ impl pe_status {
             Error::UnknownPersona { .. } | Error::UnknownPlacement { .. } | Error::UnknownCreative { .. } => {
                 pe_status::UnknownName
             }
-            Error::ScoreOutOfRange { .. } => pe_status::InvalidArgument,
+            Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
             Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
             Error::Json { .. } => pe_status::InvalidJson,
             Error::LogLine { .. } => pe_status::InvalidArgument,
@@ -98,14 +99,21 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Replaces this thread's last-error message (reusing its buffer).
+/// Replaces this thread's last-error message (reusing its buffer). A NUL in the message
+/// (messages quote the input, which may hold one) is written as `\0`, so C reads the
+/// whole message as one string.
 pub(crate) fn set_last_error(message: &str) {
     // `try_with`: the thread-local is gone while a thread shuts down; then there is no
     // one left to read the message anyway.
     let _ = LAST_ERROR.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
             last.clear();
-            last.push_str(message);
+            for (i, part) in message.split('\0').enumerate() {
+                if i > 0 {
+                    last.push_str("\\0");
+                }
+                last.push_str(part);
+            }
         }
     });
 }
@@ -129,8 +137,10 @@ pub extern "C" fn pe_status_name(status: u32) -> *const c_char {
 /// a NUL, and writes the message length (without the NUL) to `*out_len`.
 ///
 /// Every function that returns an error status sets this message first, e.g.
-/// `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. Successful
-/// calls leave it unchanged (like `errno`), so read it right after the failing call.
+/// `creative 'summer-hero': field 'personas': unknown persona 'Luxury Travle'`. The
+/// message holds no NUL before its terminator (a NUL quoted from the input is written
+/// as the two characters `\0`). Successful calls leave it unchanged (like `errno`), so
+/// read it right after the failing call.
 /// Before any error it is the empty string. Each thread has its own message.
 ///
 /// Never allocates and never changes the message. When `cap` is too small, copies as

@@ -335,6 +335,14 @@ impl Posterior {
     }
 }
 
+/// How far a (creative, segment) cell with `(impressions, clicks)` can lift a posterior
+/// mean above its pooled prior ρ: the mean `(S·ρ + c)/(S + n)` with `S ≥ prior_strength`
+/// is at most `ρ + c/(prior_strength + n)`. Zero without clicks.
+#[inline]
+pub(crate) fn segment_excess((imps, clicks): (f64, f64), cfg: &LearningConfig) -> f64 {
+    clicks.min(imps) / (cfg.prior_strength + imps)
+}
+
 /// The segment of "no high persona".
 pub(crate) const NO_SEGMENT: u16 = u16::MAX;
 
@@ -348,12 +356,10 @@ pub struct LearnedStats {
     by_daypart: Box<[Cell]>,
     slots: Box<[Slot]>,
     overflow: AtomicU64,
-    /// Per creative, as `f32` bits: the highest pooled prior rate ρ (for an unmatched
-    /// person, over every device and daypart) seen since the statistics began.
-    rho_cap: Box<[AtomicU32]>,
-    /// Per creative, as `f32` bits: the highest `clicks / (prior_strength + impressions)`
-    /// of any of its segment cells. Posterior mean ≤ ρ + this, for any segment.
-    excess_cap: Box<[AtomicU32]>,
+    /// Per creative, as `f32` bits: the highest lift (clicks over expected clicks,
+    /// smoothed) over every device and daypart since the statistics began; 1 before any
+    /// event. The pruning index bounds what learning can do to a creative with it.
+    lift_cap: Box<[AtomicU32]>,
     /// What was last exported (or loaded, or merged in): the base of the next delta.
     exported: Mutex<snapshot::Baseline>,
 }
@@ -372,8 +378,7 @@ impl LearnedStats {
             by_daypart: make(creatives * DAYPARTS),
             slots: (0..cells).map(|_| Slot::default()).collect(),
             overflow: AtomicU64::new(0),
-            rho_cap: (0..creatives).map(|_| AtomicU32::new(0)).collect(),
-            excess_cap: (0..creatives).map(|_| AtomicU32::new(0)).collect(),
+            lift_cap: (0..creatives).map(|_| AtomicU32::new(1.0f32.to_bits())).collect(),
             exported: Mutex::new(snapshot::Baseline::default()),
         }
     }
@@ -446,9 +451,9 @@ impl LearnedStats {
     }
 
     /// Adds `counts` to every cell an event on `creative` for `segment` on `device` in
-    /// `daypart` belongs to, and raises the creative's learned caps. `m0` is the highest
-    /// prior mean the creative can have for a person it does not match.
-    #[allow(clippy::too_many_arguments)]
+    /// `daypart` belongs to. Returns true when the event raised a bound the pruning index
+    /// relies on: the creative's lift cap, or the excess of its (creative, segment) cell
+    /// (a click).
     pub(crate) fn add(
         &self,
         creative: usize,
@@ -457,80 +462,70 @@ impl LearnedStats {
         daypart: usize,
         counts: &Counts,
         cfg: &LearningConfig,
-        m0: f64,
-    ) {
+    ) -> bool {
         if creative >= self.creatives {
-            return;
+            return false;
         }
         self.overall[creative].add(counts);
         self.by_device[creative * DEVICES + device.min(DEVICES - 1)].add(counts);
         self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].add(counts);
-        match self.find_or_insert(creative, segment) {
+        let raised_lift = self.raise_lift(creative, cfg);
+        let rose = match self.find_or_insert(creative, segment) {
             Some(cell) => {
+                let before = segment_excess(cell.rate(), cfg);
                 cell.add(counts);
-                self.raise_excess(creative, cell, cfg);
+                segment_excess(cell.rate(), cfg) > before
             }
             None => {
                 self.overflow.fetch_add(1, Relaxed);
+                false
             }
-        }
-        self.raise_rho(creative, cfg, m0);
+        };
+        raised_lift || rose
     }
 
-    fn raise_excess(&self, creative: usize, cell: &Cell, cfg: &LearningConfig) {
-        let (imps, clicks) = cell.rate();
-        let excess = (clicks / (cfg.prior_strength + imps)) as f32;
-        self.excess_cap[creative].fetch_max(excess.to_bits(), Relaxed);
-    }
-
-    /// Raises the creative's ρ cap to the highest pooled prior rate over every device
-    /// and daypart, for prior mean `m0`.
-    fn raise_rho(&self, creative: usize, cfg: &LearningConfig, m0: f64) {
-        let o = self.overall[creative].lift();
-        let mut rho = 0.0f64;
+    /// Raises the creative's lift cap to its highest lift over every device and daypart;
+    /// true when it rose.
+    fn raise_lift(&self, creative: usize, cfg: &LearningConfig) -> bool {
+        let (_, oc, oe) = self.overall[creative].lift();
+        let mut lift = 0.0f64;
         for d in 0..DEVICES {
-            let dv = self.by_device[creative * DEVICES + d].lift();
+            let (_, dc, de) = self.by_device[creative * DEVICES + d].lift();
             for p in 0..DAYPARTS {
-                let dp = self.by_daypart[creative * DAYPARTS + p].lift();
-                let ev = Evidence { segment: (0.0, 0.0), overall: o, device: dv, daypart: dp };
-                rho = rho.max(Posterior::new(m0, cfg, &ev).mean());
+                let (_, pc, pe) = self.by_daypart[creative * DAYPARTS + p].lift();
+                let third = 1.0 / 3.0;
+                let l = (third * (oc + dc + pc) + cfg.lift_smoothing)
+                    / (third * (oe + de + pe) + cfg.lift_smoothing);
+                lift = lift.max(l);
             }
         }
-        self.rho_cap[creative].fetch_max((rho as f32).to_bits(), Relaxed);
+        let bits = (lift as f32).to_bits();
+        self.lift_cap[creative].fetch_max(bits, Relaxed) < bits
     }
 
-    /// Recomputes every creative's learned caps from the counts (after a load or merge);
-    /// `m0(c)` is creative c's highest unmatched prior mean.
-    pub(crate) fn refresh_caps(&self, cfg: &LearningConfig, m0: impl Fn(usize) -> f64) {
+    /// Recomputes every creative's lift cap from the counts (after a load or merge).
+    pub(crate) fn refresh_caps(&self, cfg: &LearningConfig) {
         for c in 0..self.creatives {
-            self.rho_cap[c].store(0, Relaxed);
-            self.excess_cap[c].store(0, Relaxed);
-            if self.overall[c].load().is_zero() {
-                continue;
-            }
-            self.raise_rho(c, cfg, m0(c));
-        }
-        for slot in self.slots.iter() {
-            let key = slot.key.load(Relaxed);
-            if key != 0 {
-                let c = ((key >> 16) - 1) as usize;
-                if c < self.creatives {
-                    self.raise_excess(c, &slot.cell, cfg);
-                }
+            self.lift_cap[c].store(1.0f32.to_bits(), Relaxed);
+            if !self.overall[c].load().is_zero() {
+                self.raise_lift(c, cfg);
             }
         }
     }
 
-    /// The highest posterior mean click rate the creative can have for any person it
-    /// does not match, in any segment, device and daypart: 0 before any event.
+    /// The creative's lift cap: no posterior uses a larger lift. At least 0; 1 before
+    /// any event.
     #[inline]
-    pub(crate) fn learned_cap(&self, creative: usize) -> f32 {
-        match (self.rho_cap.get(creative), self.excess_cap.get(creative)) {
-            (Some(r), Some(e)) => {
-                (f32::from_bits(r.load(Relaxed)) + f32::from_bits(e.load(Relaxed))).min(1.0)
-            }
-            _ => 0.0,
-        }
+    pub(crate) fn lift_cap(&self, creative: usize) -> f32 {
+        self.lift_cap.get(creative).map_or(1.0, |l| f32::from_bits(l.load(Relaxed)))
+    }
+
+    /// True when anything was ever recorded for the creative.
+    #[inline]
+    pub(crate) fn has_data(&self, creative: usize) -> bool {
+        self.overall
+            .get(creative)
+            .is_some_and(|c| c.impressions.load(Relaxed) != 0 || c.clicks.load(Relaxed) != 0)
     }
 
     /// Totals of one creative across segments, devices and dayparts.

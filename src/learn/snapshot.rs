@@ -108,8 +108,12 @@ struct Staged {
 }
 
 impl StatsSnapshot {
-    /// Parses a snapshot from JSON, checking its format and version.
+    /// Parses a snapshot from JSON, checking its format and version. A document larger
+    /// than [`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES) is refused before
+    /// parsing.
     pub fn from_json(json: &str) -> Result<Self> {
+        use crate::limits::MAX_SNAPSHOT_BYTES;
+        Error::check_size("stats snapshot", json.len(), MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES")?;
         let snap: StatsSnapshot =
             serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
         snap.check_header()?;
@@ -364,21 +368,27 @@ impl crate::Selector {
         self.stats.snapshot(self.catalog())
     }
 
-    /// Replaces the learned statistics with a full snapshot, matched by creative id
-    /// (see [`LearnedStats::load`]).
+    /// Replaces the learned statistics with a full snapshot, matched by creative id.
+    /// The snapshot is checked first: on error nothing changes. Cells it does not mention
+    /// become zero. Meant for start-up, before serving: events recorded while it runs may
+    /// be overwritten. Statistics of creatives the catalog lacks are reported, not applied.
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let report = self.stats.load(self.catalog(), snapshot)?;
         self.after_bulk_change();
         Ok(report)
     }
 
-    /// The events recorded here since the previous export (see
-    /// [`LearnedStats::export_delta`]).
+    /// The events recorded here since the previous export (or load), for other instances
+    /// to [`merge_stats`](crate::Selector::merge_stats). Events merged in from elsewhere
+    /// are not exported again, so instances can exchange deltas all-to-all without
+    /// echoes.
     pub fn export_delta(&self) -> StatsSnapshot {
         self.stats.export_delta(self.catalog())
     }
 
-    /// Adds another instance's delta (see [`LearnedStats::merge`]).
+    /// Adds another instance's delta (or any snapshot's counts). Addition is commutative
+    /// and associative: merging deltas in any order gives identical statistics. Checked
+    /// first: on error nothing changes.
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let report = self.stats.merge(self.catalog(), snapshot)?;
         self.after_bulk_change();

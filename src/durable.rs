@@ -1,0 +1,169 @@
+//! Durable files: statistics and profile snapshots are replaced atomically (a temporary
+//! file in the same directory is written, flushed and fsynced, renamed over the old
+//! file, and the directory is fsynced) and read back with a size limit. A crash at any
+//! moment leaves the old file or the new one, never a mix: nothing here writes into the
+//! target file in place.
+//!
+//! A crash can leave a temporary file behind (`.<name>.<pid>.<n>.tmp`, next to the
+//! target); it is never read and safe to delete. The new file gets the default
+//! permissions of a new file, not the old file's.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::learn::{LoadReport, StatsSnapshot};
+use crate::limits::{MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES};
+use crate::persona::PersonaMenu;
+use crate::profile::Profile;
+use crate::select::Selector;
+
+fn io_error(path: &Path, source: io::Error) -> Error {
+    Error::Io { path: path.display().to_string(), source }
+}
+
+/// Replaces the file at `path` with `contents`, atomically (see the module
+/// documentation).
+pub fn write_atomically(path: impl AsRef<Path>, contents: &[u8]) -> Result<()> {
+    write_atomically_with(path, |out| out.write_all(contents))
+}
+
+/// Replaces the file at `path` with what `write` writes, atomically: `write` fills a
+/// temporary file in the same directory; only when it returns `Ok` is the file flushed,
+/// fsynced and renamed over `path`, and the directory fsynced. If `write` (or any later
+/// step) fails, the temporary file is removed and `path` is left exactly as it was.
+///
+/// Errors: [`Error::Io`] naming the path. An error from the final directory fsync means
+/// the new file is in place but might not survive a power cut.
+pub fn write_atomically_with(
+    path: impl AsRef<Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let path = path.as_ref();
+    let Some(name) = path.file_name() else {
+        return Err(io_error(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")));
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp: PathBuf = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        // `create_new`: never follow or reuse whatever is at the temporary name.
+        let file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        let mut out = BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if let Err(source) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(io_error(path, source));
+    }
+    sync_dir(dir).map_err(|source| io_error(dir, source))
+}
+
+/// Makes a rename in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Directories cannot be opened for fsync here; the rename is as durable as the
+/// platform makes it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes: a larger one is refused (by its size
+/// before reading, and by reading at most `limit + 1` bytes for files that do not know
+/// their size, such as pipes). `what` and `limit_name` go into the error.
+pub(crate) fn read_limited(
+    path: &Path,
+    what: &'static str,
+    limit: usize,
+    limit_name: &'static str,
+) -> Result<String> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+    if size > limit as u64 {
+        return Err(Error::TooLarge { what, size, limit: limit as u64, limit_name });
+    }
+    let mut text = String::with_capacity(size as usize);
+    file.take(limit as u64 + 1).read_to_string(&mut text).map_err(|e| io_error(path, e))?;
+    Error::check_size(what, text.len(), limit, limit_name)?;
+    Ok(text)
+}
+
+/// Reads and parses a statistics snapshot file (at most
+/// [`MAX_SNAPSHOT_BYTES`]).
+pub fn read_stats(path: impl AsRef<Path>) -> Result<StatsSnapshot> {
+    StatsSnapshot::from_json(&read_limited(
+        path.as_ref(),
+        "stats snapshot",
+        MAX_SNAPSHOT_BYTES,
+        "MAX_SNAPSHOT_BYTES",
+    )?)
+}
+
+/// Writes a statistics snapshot to `path` atomically.
+pub fn write_stats(path: impl AsRef<Path>, snapshot: &StatsSnapshot) -> Result<()> {
+    write_atomically_with(path, |out| serde_json::to_writer(out, snapshot).map_err(io::Error::from))
+}
+
+impl Selector {
+    /// Saves a full snapshot of the learned statistics to `path`, atomically: a crash
+    /// leaves the previous file or the new one.
+    pub fn save_stats_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_stats(path, &self.save_stats())
+    }
+
+    /// Replaces the learned statistics with the snapshot saved at `path` (as
+    /// [`Selector::load_stats`]). A missing, truncated, corrupted or oversized file is an
+    /// error and changes nothing.
+    pub fn load_stats_from(&self, path: impl AsRef<Path>) -> Result<LoadReport> {
+        self.load_stats(&read_stats(path)?)
+    }
+}
+
+impl Engine {
+    /// Saves everything the engine learned ([`Engine::save_stats`]) to `path`,
+    /// atomically.
+    pub fn save_stats_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_stats(path, &self.save_stats())
+    }
+
+    /// Replaces everything the engine learned with the snapshot saved at `path` (as
+    /// [`Engine::load_stats`]). A missing, truncated, corrupted or oversized file is an
+    /// error and changes nothing.
+    pub fn load_stats_from(&self, path: impl AsRef<Path>) -> Result<LoadReport> {
+        self.load_stats(&read_stats(path)?)
+    }
+}
+
+impl Profile {
+    /// Saves the profile as JSON (persona names from `menu`) to `path`, atomically.
+    pub fn save_to(&self, path: impl AsRef<Path>, menu: &PersonaMenu) -> Result<()> {
+        write_atomically(path, self.to_json(menu)?.as_bytes())
+    }
+
+    /// Loads a profile saved with [`Profile::save_to`] (at most
+    /// [`MAX_PROFILE_BYTES`]), checking it against
+    /// `menu`.
+    pub fn load_from(path: impl AsRef<Path>, menu: &PersonaMenu) -> Result<Profile> {
+        let json = read_limited(path.as_ref(), "profile", MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES")?;
+        Profile::from_json(menu, &json)
+    }
+}

@@ -1,0 +1,509 @@
+//! Hot swaps: an [`Engine`] serves one [`Version`] (a selector: catalog, configuration
+//! and learned statistics; optionally a persona model) and publishes the next version
+//! atomically while other threads select and record. Selecting never blocks and never
+//! sees a half-built version; every event recorded through the engine is counted in
+//! exactly one version. Nothing here takes a lock on the select or record path.
+//!
+//! # The guarantee, precisely
+//!
+//! Every [`Engine::record`] (or [`Engine::record_id`]) that returns `Ok` is counted
+//! exactly once in the engine's statistics ([`Engine::save_stats`]: the current
+//! version's plus the *dormant* statistics of creatives the current catalog does not
+//! have) and exactly once in the sequence of [`Engine::export_delta`]s, whatever
+//! [`Engine::publish`]es run at the same time. Two exceptions, both reported: segment
+//! cells of a persona the new menu no longer has are not carried
+//! ([`LoadReport::unknown_segments`]), and cells that find no room in the new version's
+//! (creative, segment) table count in its overflow, as always.
+//!
+//! How: `record` enters the current version (an atomic counter) unless it has been
+//! retired, in which case it retries on the newer one. `publish` loads the new selector
+//! with a snapshot of the old one's statistics *before* publishing it, swaps the pointer,
+//! retires the old version, waits for the records already inside it to finish (each
+//! takes microseconds; no new one can start), and then adds what the old version
+//! counted after the snapshot. No event lands in a version after its statistics were
+//! read for the last time, and none is read twice.
+//!
+//! # What a caller must do
+//!
+//! - Record through the engine, never through [`Version::selector`] directly: an event
+//!   recorded straight into a retired version is lost.
+//! - Creative and placement ids ([`CreativeId`], [`PlacementId`]) belong to one version.
+//!   Resolve ids, payloads and explanations with the [`Version`] that made the picks
+//!   ([`Engine::select`] returns it), and give it back to [`Engine::record`], which
+//!   translates the creative to the current version by its stable id.
+//! - A [`Selection`] is sized for one catalog. One made for an older version still
+//!   works: the first selects with a larger catalog grow its scratch space (a few
+//!   allocations, once; tests/alloc.rs counts them), after which none allocate. To keep
+//!   even that off the request path, replace it with
+//!   `version.selector().new_selection(k)` when [`Version::generation`] changes.
+//!   Exclusions ([`Selection::exclude`]) are creative ids of one version: clear them per
+//!   request.
+//!
+//! Per-person memory needs nothing: profiles remember creatives by their stable key
+//! ([`Symbol`](crate::Symbol) of the id), so caps, fatigue and rejections carry over to every version
+//! that has the creative.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use crate::catalog::{Catalog, CreativeId, PlacementId, MAX_CREATIVES};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::feedback::{Feedback, FeedbackKind};
+use crate::learn::{
+    Counts, CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
+use crate::model::PersonaModel;
+use crate::profile::Profile;
+use crate::select::{Selection, Selector};
+
+/// One published version: a selector (catalog, configuration, learned statistics) and
+/// an optional persona model, numbered by [`Version::generation`]. Immutable apart
+/// from the selector's internally synchronized statistics. Get the current one with
+/// [`Engine::current`].
+#[derive(Debug)]
+pub struct Version {
+    selector: Selector,
+    model: Option<PersonaModel>,
+    generation: u64,
+    /// Records running on this version right now.
+    recording: AtomicUsize,
+    /// Set once a newer version is published: no record may enter after that.
+    retired: AtomicBool,
+}
+
+impl Version {
+    fn new(selector: Selector, model: Option<PersonaModel>, generation: u64) -> Self {
+        Version {
+            selector,
+            model,
+            generation,
+            recording: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// The selector: select with it, resolve ids, payloads and explanations. Record
+    /// through [`Engine::record`], not with its `record`: an event recorded straight
+    /// into a version that has been replaced is lost.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// The catalog of this version.
+    pub fn catalog(&self) -> &Catalog {
+        self.selector.catalog()
+    }
+
+    /// The persona model published with this version, if any (compiled against this
+    /// version's persona menu).
+    pub fn model(&self) -> Option<&PersonaModel> {
+        self.model.as_ref()
+    }
+
+    /// 1 for the engine's first version, one more for each [`Engine::publish`].
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// True once a newer version has been published.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(SeqCst)
+    }
+}
+
+/// A record running inside a version; entered only while the version is not retired.
+struct Recording<'a>(&'a Version);
+
+impl<'a> Recording<'a> {
+    fn enter(version: &'a Version) -> Option<Self> {
+        // SeqCst on both sides (here and in `publish`): either this increment comes
+        // before the retirement in the single total order, and `publish` waits for it,
+        // or the load below sees the retirement and the record moves on.
+        version.recording.fetch_add(1, SeqCst);
+        if version.retired.load(SeqCst) {
+            version.recording.fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(Recording(version))
+    }
+}
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        self.0.recording.fetch_sub(1, SeqCst);
+    }
+}
+
+/// What [`Engine::publish`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SwapReport {
+    /// The new version's generation.
+    pub generation: u64,
+    /// Creatives of the new version whose statistics came from the previous version.
+    pub carried: usize,
+    /// Creatives of the new version whose statistics came back from the dormant ones (a
+    /// creative removed by an earlier version and now back).
+    pub restored: usize,
+    /// Creatives whose statistics are now dormant: counted, kept and exported, but not in
+    /// the current catalog.
+    pub dormant: usize,
+    /// Events (impressions, clicks and conversions) recorded on the previous version
+    /// while the swap ran, added to the new version after it was published.
+    pub caught_up: u64,
+    /// Creatives whose statistics could not be kept because the engine already holds
+    /// [`MAX_CREATIVES`] dormant (or unexported) creatives; 0 in any sane deployment.
+    pub dropped: usize,
+}
+
+/// Statistics by creative id, outside any catalog.
+type Ledger = BTreeMap<String, CreativeStats>;
+
+/// What the engine keeps besides the current version; changed under one lock.
+#[derive(Debug, Default)]
+struct Books {
+    /// The last generation handed out.
+    generation: u64,
+    /// Statistics of creatives the current catalog does not have.
+    dormant: Ledger,
+    /// Events of replaced versions not yet exported: part of the next delta.
+    unsent: Ledger,
+}
+
+/// Serves the current [`Version`] and swaps in new ones while other threads select
+/// and record (see the module documentation for the exact guarantee). `Send + Sync`:
+/// share one behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    current: ArcSwap<Version>,
+    /// Serializes publishing and the statistics calls that read or change more than the
+    /// current version (save, load, export, merge). Never taken by select or record.
+    books: Mutex<Books>,
+}
+
+impl Engine {
+    /// An engine serving `selector` (with its statistics as they are) and `model` as
+    /// generation 1.
+    pub fn new(selector: Selector, model: Option<PersonaModel>) -> Self {
+        Engine {
+            current: ArcSwap::from_pointee(Version::new(selector, model, 1)),
+            books: Mutex::new(Books { generation: 1, ..Books::default() }),
+        }
+    }
+
+    fn books(&self) -> MutexGuard<'_, Books> {
+        // Nothing under the lock panics on data; were it to, the books are left as far as
+        // they got, which is better than refusing every later call.
+        self.books.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current version. Wait-free apart from a reference count; hold it for one
+    /// request (resolve, select, explain), then let it go.
+    pub fn current(&self) -> Arc<Version> {
+        self.current.load_full()
+    }
+
+    /// The current version's generation.
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
+    }
+
+    /// Selects with the current version at the placement named `placement` (resolved
+    /// per call: a hash lookup, no allocation) and returns the version that made the
+    /// picks: resolve their ids and payloads with it and hand it to [`Engine::record`].
+    /// Errors for a placement the current catalog does not have.
+    pub fn select(
+        &self,
+        profile: &Profile,
+        context: &Context,
+        placement: &str,
+        selection: &mut Selection,
+    ) -> Result<Arc<Version>> {
+        let version = self.current.load_full();
+        let id: PlacementId = version.selector.placement(placement)?;
+        version.selector.select(profile, context, id, selection)?;
+        Ok(version)
+    }
+
+    /// Records a reaction to a creative that `shown_by` picked (its
+    /// [`Feedback::creative`] is an id of `shown_by`'s catalog) into the current version,
+    /// where the creative is found by its stable id; see [`Selector::record`] for the
+    /// effects. Lock-free; safe while other threads select, record and publish.
+    ///
+    /// Errors, changing nothing: the creative is not in `shown_by`'s catalog, or the
+    /// current version no longer has it ([`Error::UnknownCreative`]: a newer catalog
+    /// removed it), or [`Selector::record`]'s own errors.
+    pub fn record(&self, shown_by: &Version, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
+        let key = shown_by
+            .catalog()
+            .creative_key(feedback.creative)
+            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
+        self.record_in_current(
+            profile,
+            |version| {
+                if std::ptr::eq(version, shown_by) {
+                    return Ok(feedback.creative);
+                }
+                version.catalog().creative_by_key(key).ok_or_else(|| Error::UnknownCreative {
+                    id: shown_by.catalog().creative_id(feedback.creative).to_owned(),
+                })
+            },
+            |creative| Feedback { creative, ..*feedback },
+        )
+    }
+
+    /// Records a reaction to the creative with string id `creative` (as logged with an
+    /// event that arrives later) in the moment `context` describes, into the current
+    /// version. As [`Engine::record`].
+    pub fn record_id(
+        &self,
+        profile: &mut Profile,
+        creative: &str,
+        kind: FeedbackKind,
+        context: &Context,
+    ) -> Result<()> {
+        self.record_in_current(
+            profile,
+            |version| version.catalog().creative(creative),
+            |id| Feedback::new(id, kind, context),
+        )
+    }
+
+    fn record_in_current(
+        &self,
+        profile: &mut Profile,
+        resolve: impl Fn(&Version) -> Result<CreativeId>,
+        feedback: impl Fn(CreativeId) -> Feedback,
+    ) -> Result<()> {
+        loop {
+            let version = self.current.load();
+            let Some(_recording) = Recording::enter(&version) else {
+                // Retired after we loaded it: the newer version is already current.
+                std::hint::spin_loop();
+                continue;
+            };
+            let creative = resolve(&version)?;
+            return version.selector.record(profile, &feedback(creative));
+        }
+    }
+
+    /// Publishes a new version: `selector` (built from the new catalog and
+    /// configuration; whatever statistics it has are replaced) and the persona model to
+    /// go with it (compiled against the new catalog's persona menu). Readers switch at
+    /// once and never block; the call itself returns once the statistics of the
+    /// previous version have moved over (see the module documentation), typically in
+    /// milliseconds. Statistics carry over by creative id; creatives the new catalog
+    /// lacks keep theirs as *dormant* statistics (saved, exported and restored if a later
+    /// version brings them back). Shadow flags carry over by placement name. Creatives
+    /// removed from the catalog are never picked by the new version.
+    ///
+    /// Publishes are serialized with each other and with the engine's statistics calls.
+    /// Errors if the carried statistics cannot be loaded into `selector`, which then is
+    /// not published. (The statistics are this crate's own snapshots of the same engine,
+    /// so that would be a bug; so would an error from adding the events recorded during
+    /// the swap, which comes after the new version is live and consistent, and names
+    /// what could not be added.)
+    pub fn publish(&self, selector: Selector, model: Option<PersonaModel>) -> Result<SwapReport> {
+        let mut books = self.books();
+        let old = self.current.load_full();
+        let mut report = SwapReport::default();
+
+        // 1. Everything known so far goes into the new version before anyone sees it.
+        let before = ledger_of(old.selector.save_stats());
+        let mut seed = before.clone();
+        for (id, stats) in &books.dormant {
+            add_stats(seed.entry(id.clone()).or_default(), stats);
+        }
+        let catalog = selector.catalog();
+        report.carried = before.keys().filter(|id| catalog.creative(id).is_ok()).count();
+        report.restored = books.dormant.keys().filter(|id| catalog.creative(id).is_ok()).count();
+        selector.load_stats(&snapshot(SnapshotKind::Full, catalog.version(), seed))?;
+        let old_catalog = old.catalog();
+        for p in 0..old_catalog.placement_count() {
+            let place = PlacementId(p as u16);
+            if old.selector.is_shadow(place) {
+                if let Ok(same) = selector.placement(old_catalog.placement_name(place)) {
+                    selector.set_shadow(same, true)?;
+                }
+            }
+        }
+
+        // 2. Publish, retire the old version, wait for the records already inside it.
+        let generation = books.generation + 1;
+        let next = Arc::new(Version::new(selector, model, generation));
+        self.current.store(Arc::clone(&next));
+        old.retired.store(true, SeqCst);
+        while old.recording.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+
+        // 3. The books: dormant creatives, and the old version's unexported events.
+        let after = ledger_of(old.selector.save_stats());
+        let late = difference(&after, &before);
+        report.caught_up = late.values().map(events).sum();
+        let mut dormant = std::mem::take(&mut books.dormant);
+        dormant.extend(after);
+        dormant.retain(|id, _| next.catalog().creative(id).is_err());
+        report.dropped += cap(&mut dormant);
+        report.dormant = dormant.len();
+        let mut unsent = std::mem::take(&mut books.unsent);
+        for (id, stats) in ledger_of(old.selector.export_delta()) {
+            add_stats(unsent.entry(id).or_default(), &stats);
+        }
+        report.dropped += cap(&mut unsent);
+        *books = Books { generation, dormant, unsent };
+        report.generation = generation;
+
+        // 4. What the old version counted after the snapshot: into the new version.
+        if !late.is_empty() {
+            next.selector.merge_stats(&snapshot(SnapshotKind::Delta, next.catalog().version(), late))?;
+        }
+        Ok(report)
+    }
+
+    /// A full snapshot of everything learned: the current version's statistics followed
+    /// by the dormant ones (creatives the current catalog does not have), sorted by id.
+    pub fn save_stats(&self) -> StatsSnapshot {
+        let books = self.books();
+        let mut snap = self.current.load().selector.save_stats();
+        snap.creatives.extend(books.dormant.iter().map(|(id, s)| (id.clone(), s.clone())));
+        snap
+    }
+
+    /// Replaces everything learned with a full snapshot (as [`Selector::load_stats`]:
+    /// meant for start-up; checked first, so a bad snapshot changes nothing). Creatives
+    /// the current catalog does not have become the dormant statistics.
+    pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        let mut books = self.books();
+        let version = self.current.load();
+        let report = version.selector.load_stats(snapshot)?;
+        let mut dormant = Ledger::new();
+        for (id, stats) in &snapshot.creatives {
+            if version.catalog().creative(id).is_err() {
+                dormant.insert(id.clone(), stats.clone());
+            }
+        }
+        cap(&mut dormant);
+        books.dormant = dormant;
+        books.unsent.clear();
+        Ok(report)
+    }
+
+    /// The events recorded through this engine since the previous export, for other
+    /// instances to merge: the current version's delta plus what replaced versions had
+    /// not exported yet. As [`Selector::export_delta`], merged-in events are not
+    /// exported again. It may name creatives the current catalog no longer has.
+    pub fn export_delta(&self) -> StatsSnapshot {
+        let mut books = self.books();
+        let version = self.current.load();
+        let mut delta = ledger_of(version.selector.export_delta());
+        for (id, stats) in std::mem::take(&mut books.unsent) {
+            add_stats(delta.entry(id).or_default(), &stats);
+        }
+        snapshot(SnapshotKind::Delta, version.catalog().version(), delta)
+    }
+
+    /// Adds another instance's delta (as [`Selector::merge_stats`]: checked first, a bad
+    /// one changes nothing). Counts of creatives the current catalog does not have are
+    /// added to the dormant statistics rather than dropped.
+    pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        let mut books = self.books();
+        let version = self.current.load();
+        let report = version.selector.merge_stats(snapshot)?;
+        for (id, stats) in &snapshot.creatives {
+            if version.catalog().creative(id).is_err() {
+                add_stats(books.dormant.entry(id.clone()).or_default(), stats);
+            }
+        }
+        cap(&mut books.dormant);
+        Ok(report)
+    }
+}
+
+/// A snapshot as a map by creative id (ids are unique in snapshots this crate writes;
+/// a repeated id is added up).
+fn ledger_of(snapshot: StatsSnapshot) -> Ledger {
+    let mut ledger = Ledger::new();
+    for (id, stats) in snapshot.creatives {
+        add_stats(ledger.entry(id).or_default(), &stats);
+    }
+    ledger
+}
+
+fn snapshot(kind: SnapshotKind, catalog_version: &str, ledger: Ledger) -> StatsSnapshot {
+    StatsSnapshot {
+        format: SNAPSHOT_FORMAT.to_owned(),
+        version: SNAPSHOT_VERSION,
+        kind,
+        catalog_version: catalog_version.to_owned(),
+        creatives: ledger.into_iter().collect(),
+    }
+}
+
+/// Keeps at most [`MAX_CREATIVES`] entries (the last ids in order go); returns how
+/// many went.
+fn cap(ledger: &mut Ledger) -> usize {
+    let mut dropped = 0;
+    while ledger.len() > MAX_CREATIVES {
+        ledger.pop_last();
+        dropped += 1;
+    }
+    dropped
+}
+
+/// Impressions, clicks and conversions of a creative.
+fn events(stats: &CreativeStats) -> u64 {
+    let o = &stats.overall;
+    o.impressions + o.clicks + o.conversions
+}
+
+fn add_cells(into: &mut Vec<(String, Counts)>, from: &[(String, Counts)]) {
+    for (name, counts) in from {
+        match into.iter_mut().find(|(n, _)| n == name) {
+            Some((_, cell)) => cell.add(counts),
+            None => into.push((name.clone(), *counts)),
+        }
+    }
+}
+
+fn add_stats(into: &mut CreativeStats, from: &CreativeStats) {
+    into.overall.add(&from.overall);
+    add_cells(&mut into.devices, &from.devices);
+    add_cells(&mut into.dayparts, &from.dayparts);
+    add_cells(&mut into.segments, &from.segments);
+}
+
+/// `a − b` for each cell of `a` (counts only grow, so nothing is lost to the floor at 0).
+fn minus_cells(a: &[(String, Counts)], b: &[(String, Counts)]) -> Vec<(String, Counts)> {
+    a.iter()
+        .map(|(name, counts)| {
+            let before = b.iter().find(|(n, _)| n == name).map_or(Counts::default(), |(_, c)| *c);
+            (name.clone(), counts.minus(&before))
+        })
+        .filter(|(_, c)| !c.is_zero())
+        .collect()
+}
+
+/// What each creative of `after` counted beyond `before`; creatives with nothing new are
+/// left out.
+fn difference(after: &Ledger, before: &Ledger) -> Ledger {
+    let empty = CreativeStats::default();
+    after
+        .iter()
+        .filter_map(|(id, a)| {
+            let b = before.get(id).unwrap_or(&empty);
+            let d = CreativeStats {
+                overall: a.overall.minus(&b.overall),
+                devices: minus_cells(&a.devices, &b.devices),
+                dayparts: minus_cells(&a.dayparts, &b.dayparts),
+                segments: minus_cells(&a.segments, &b.segments),
+            };
+            let empty =
+                d.overall.is_zero() && d.devices.is_empty() && d.dayparts.is_empty() && d.segments.is_empty();
+            (!empty).then(|| (id.clone(), d))
+        })
+        .collect()
+}

@@ -1,0 +1,288 @@
+//! Hot swaps through the `Engine`: a new catalog version is published while serving;
+//! learned statistics carry over by creative id (and come back for a creative that
+//! returns), per-person memory carries over by stable key, removed creatives stop being
+//! picked at once, a pick from an old version is recorded against the same creative in
+//! the new one, and deltas exported across a swap hold every event exactly once.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use persona_engine::learn::{CreativeStats, SnapshotKind, StatsSnapshot};
+use persona_engine::{
+    Context, CreativeSpec, Device, Engine, Error, Feedback, FeedbackKind, PersonaModel, Profile, Selector,
+    SelectorConfig,
+};
+
+fn engine(creatives: Vec<CreativeSpec>) -> Engine {
+    Engine::new(selector(creatives), None)
+}
+
+fn version(label: &str, creatives: Vec<CreativeSpec>) -> Selector {
+    let mut spec = spec(creatives);
+    spec.version = label.into();
+    Selector::new(persona_engine::Catalog::compile(&spec).unwrap(), SelectorConfig::default()).unwrap()
+}
+
+/// A snapshot as a map by id with every cell list sorted, for comparisons.
+fn normalized(snapshot: &StatsSnapshot) -> BTreeMap<String, CreativeStats> {
+    snapshot
+        .creatives
+        .iter()
+        .map(|(id, s)| {
+            let mut s = s.clone();
+            s.devices.sort_by(|a, b| a.0.cmp(&b.0));
+            s.dayparts.sort_by(|a, b| a.0.cmp(&b.0));
+            s.segments.sort_by(|a, b| a.0.cmp(&b.0));
+            (id.clone(), s)
+        })
+        .collect()
+}
+
+/// Records `n` impressions (and `clicks` clicks) of creative `id` through the engine.
+fn traffic(engine: &Engine, person: &mut Profile, id: &str, n: u32, clicks: u32) {
+    for i in 0..n {
+        let moment = Context::at(NOW + i64::from(i)).with_device(Device::Mobile);
+        engine.record_id(person, id, FeedbackKind::Impression, &moment).unwrap();
+        if i < clicks {
+            engine.record_id(person, id, FeedbackKind::Click, &moment).unwrap();
+        }
+    }
+}
+
+fn impressions(snapshot: &StatsSnapshot, id: &str) -> u64 {
+    snapshot.creatives.iter().find(|(i, _)| i == id).map_or(0, |(_, s)| s.overall.impressions)
+}
+
+#[test]
+fn statistics_carry_over_by_creative_id_and_a_returning_creative_gets_its_own_back() {
+    let engine = engine(vec![tagged("lux", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]);
+    let mut p = person(engine.current().selector(), &[("Luxury", 9)]);
+    traffic(&engine, &mut p, "lux", 30, 5);
+    traffic(&engine, &mut p, "adv", 12, 2);
+    let before = normalized(&engine.save_stats());
+
+    // v2 reorders, drops "adv" and adds "new".
+    let report = engine
+        .publish(
+            version("v2", vec![tagged("new", "Budget"), tagged("fam", "Family"), tagged("lux", "Luxury")]),
+            None,
+        )
+        .unwrap();
+    assert_eq!((report.generation, report.carried, report.dormant, report.restored), (2, 1, 1, 0));
+    let v2 = engine.current();
+    assert_eq!(v2.catalog().version(), "v2");
+    let lux = v2.selector().creative("lux").unwrap();
+    assert_eq!(lux.0, 2, "a different index than in v1: the carry-over is by id");
+    assert_eq!(
+        (v2.selector().stats().overall(lux).impressions, v2.selector().stats().overall(lux).clicks),
+        (30, 5)
+    );
+    // "adv" is dormant: still part of what the engine knows, not of the catalog.
+    assert_eq!(normalized(&engine.save_stats()), before);
+    assert!(v2.selector().creative("adv").is_err());
+
+    // v3 brings "adv" back: its statistics come back with it.
+    let report = engine
+        .publish(version("v3", vec![tagged("adv", "Adventure"), tagged("lux", "Luxury")]), None)
+        .unwrap();
+    assert_eq!((report.carried, report.restored, report.dormant), (1, 1, 0));
+    let v3 = engine.current();
+    let adv = v3.selector().creative("adv").unwrap();
+    assert_eq!(
+        (v3.selector().stats().overall(adv).impressions, v3.selector().stats().overall(adv).clicks),
+        (12, 2)
+    );
+    assert_eq!(normalized(&engine.save_stats()), before);
+}
+
+#[test]
+fn removed_creatives_stop_being_picked_at_once_and_an_old_selection_still_works() {
+    let star = || CreativeSpec::new("star").placement("hero").persona("Luxury", 1.0).priority(3.0);
+    let engine = engine(vec![star(), tagged("lux", "Luxury"), tagged("fam", "Family")]);
+    let p = person(engine.current().selector(), &[("Luxury", 9)]);
+    let mut selection = engine.current().selector().new_selection(2);
+    let v1 = engine.select(&p, &ctx(), "hero", &mut selection).unwrap();
+    assert_eq!(v1.catalog().creative_id(selection.picks()[0].creative), "star");
+
+    // v2 drops "star" and has more creatives than v1: the same selection keeps working.
+    let more: Vec<CreativeSpec> = (0..40).map(|i| tagged(&format!("extra-{i}"), "Budget")).collect();
+    engine
+        .publish(version("v2", [vec![tagged("lux", "Luxury"), tagged("fam", "Family")], more].concat()), None)
+        .unwrap();
+    assert!(v1.is_retired());
+    for i in 0..20 {
+        let moment = ctx().with_seed(i);
+        let v = engine.select(&p, &moment, "hero", &mut selection).unwrap();
+        assert_eq!(v.generation(), 2);
+        let ids: Vec<&str> = selection.picks().iter().map(|x| v.catalog().creative_id(x.creative)).collect();
+        assert!(!ids.contains(&"star"), "{ids:?}");
+        assert_eq!(ids[0], "lux");
+    }
+    // The old version still answers for whoever holds it (its catalog is intact).
+    assert_eq!(v1.catalog().creative_id(persona_engine::CreativeId(0)), "star");
+}
+
+#[test]
+fn per_person_memory_carries_over_by_stable_key() {
+    let capped = || {
+        CreativeSpec::new("capped")
+            .placement("hero")
+            .persona("Luxury", 1.0)
+            .priority(5.0)
+            .frequency_cap(2, 3_600)
+    };
+    let engine =
+        engine(vec![capped(), tagged("lux-a", "Luxury"), tagged("lux-b", "Luxury"), tagged("fam", "Family")]);
+    let mut p = person(engine.current().selector(), &[("Luxury", 9)]);
+    let mut selection = engine.current().selector().new_selection(1);
+    // Two impressions of "capped" (its cap) and a thumbs down on "lux-a", under v1.
+    for t in 0..2 {
+        let moment = Context::at(NOW + t * 60);
+        let v = engine.select(&p, &moment, "hero", &mut selection).unwrap();
+        let pick = selection.picks()[0];
+        assert_eq!(v.catalog().creative_id(pick.creative), "capped");
+        engine.record(&v, &mut p, &Feedback::new(pick.creative, FeedbackKind::Impression, &moment)).unwrap();
+    }
+    let v1 = engine.current();
+    let lux_a = v1.selector().creative("lux-a").unwrap();
+    engine.record(&v1, &mut p, &Feedback::new(lux_a, FeedbackKind::ThumbsDown, &ctx())).unwrap();
+
+    // v2 lists the creatives in another order, so every index changes.
+    engine
+        .publish(
+            version(
+                "v2",
+                vec![tagged("fam", "Family"), tagged("lux-b", "Luxury"), tagged("lux-a", "Luxury"), capped()],
+            ),
+            None,
+        )
+        .unwrap();
+    let v2 = engine.current();
+    assert_ne!(v2.selector().creative("capped").unwrap(), v1.selector().creative("capped").unwrap());
+    let moment = Context::at(NOW + 600);
+    engine.select(&p, &moment, "hero", &mut selection).unwrap();
+    assert_eq!(
+        v2.catalog().creative_id(selection.picks()[0].creative),
+        "lux-b",
+        "capped and rejected are out"
+    );
+    // An hour later the cap window has passed; the rejection is for ever.
+    let later = Context::at(NOW + 2 * 3_600);
+    engine.select(&p, &later, "hero", &mut selection).unwrap();
+    assert_eq!(v2.catalog().creative_id(selection.picks()[0].creative), "capped");
+    let mut two = v2.selector().new_selection(3);
+    engine.select(&p, &later, "hero", &mut two).unwrap();
+    assert!(two.picks().iter().all(|x| v2.catalog().creative_id(x.creative) != "lux-a"));
+}
+
+#[test]
+fn a_pick_from_an_old_version_is_recorded_against_the_same_creative_in_the_new_one() {
+    let engine = engine(vec![tagged("lux", "Luxury"), tagged("fam", "Family")]);
+    let mut p = person(engine.current().selector(), &[("Luxury", 9)]);
+    let mut selection = engine.current().selector().new_selection(1);
+    let v1 = engine.select(&p, &ctx(), "hero", &mut selection).unwrap();
+    let shown = selection.picks()[0].creative;
+    assert_eq!(v1.catalog().creative_id(shown), "lux");
+    // The page is rendered; meanwhile v2 (another order) is published; then the events arrive.
+    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Impression, &ctx())).unwrap();
+    engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Click, &ctx())).unwrap();
+    let v2 = engine.current();
+    let stats = v2.selector().stats();
+    let (lux, fam) = (v2.selector().creative("lux").unwrap(), v2.selector().creative("fam").unwrap());
+    assert_eq!((stats.overall(lux).impressions, stats.overall(lux).clicks), (1, 1));
+    assert_eq!(stats.overall(fam).impressions, 0, "index {} of v1 is another creative in v2", shown.0);
+    assert!(v1.selector().stats().overall(shown).is_zero(), "nothing lands in the retired version");
+}
+
+#[test]
+fn recording_a_creative_the_new_version_removed_is_an_error_and_changes_nothing() {
+    let engine = engine(vec![tagged("lux", "Luxury"), tagged("old", "Family")]);
+    let mut p = person(engine.current().selector(), &[("Family", 9)]);
+    let v1 = engine.current();
+    let old = v1.selector().creative("old").unwrap();
+    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let before = (engine.save_stats(), p.clone());
+    let err = engine.record(&v1, &mut p, &Feedback::new(old, FeedbackKind::Impression, &ctx())).unwrap_err();
+    assert!(matches!(err, Error::UnknownCreative { .. }));
+    assert_eq!(err.to_string(), "unknown creative 'old'");
+    let err = engine.record_id(&mut p, "old", FeedbackKind::Click, &ctx()).unwrap_err();
+    assert_eq!(err.to_string(), "unknown creative 'old'");
+    let stray = persona_engine::CreativeId(99);
+    let err = engine.record(&v1, &mut p, &Feedback::new(stray, FeedbackKind::Click, &ctx())).unwrap_err();
+    assert_eq!(err.to_string(), "unknown creative '#99'");
+    assert_eq!((engine.save_stats(), p), before);
+}
+
+#[test]
+fn deltas_exported_across_swaps_hold_every_event_exactly_once() {
+    let engine = engine(vec![tagged("lux", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]);
+    let mut p = person(engine.current().selector(), &[]);
+    let mut deltas = Vec::new();
+    traffic(&engine, &mut p, "lux", 10, 1);
+    deltas.push(engine.export_delta());
+    traffic(&engine, &mut p, "lux", 5, 2);
+    traffic(&engine, &mut p, "adv", 7, 0);
+    // Unexported events of v1 (including those of "adv", which v2 drops) travel with
+    // the next export.
+    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    traffic(&engine, &mut p, "fam", 3, 1);
+    deltas.push(engine.export_delta());
+    assert!(engine.export_delta().creatives.is_empty(), "nothing new");
+    engine.publish(version("v3", vec![tagged("lux", "Luxury")]), None).unwrap();
+    deltas.push(engine.export_delta());
+    assert!(deltas[2].creatives.is_empty(), "a swap alone exports nothing");
+
+    // Another instance that merges every delta learns exactly what this one did.
+    let hub = Engine::new(version("hub", vec![tagged("lux", "Luxury"), tagged("fam", "Family")]), None);
+    for d in &deltas {
+        assert_eq!(d.kind, SnapshotKind::Delta);
+        hub.merge_stats(d).unwrap();
+    }
+    assert_eq!(normalized(&hub.save_stats()), normalized(&engine.save_stats()));
+    let all = engine.save_stats();
+    assert_eq!((impressions(&all, "lux"), impressions(&all, "adv"), impressions(&all, "fam")), (15, 7, 3));
+    // Merged events are not exported again.
+    assert!(hub.export_delta().creatives.is_empty());
+}
+
+#[test]
+fn saved_statistics_including_dormant_ones_survive_a_restart() {
+    let engine = engine(vec![tagged("lux", "Luxury"), tagged("adv", "Adventure")]);
+    let mut p = person(engine.current().selector(), &[("Luxury", 8)]);
+    traffic(&engine, &mut p, "lux", 4, 1);
+    traffic(&engine, &mut p, "adv", 6, 3);
+    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let saved = engine.save_stats();
+    let restarted = Engine::new(version("v2", vec![tagged("lux", "Luxury")]), None);
+    let report = restarted.load_stats(&saved).unwrap();
+    assert_eq!(report.unknown_creatives, ["adv"]);
+    assert_eq!(normalized(&restarted.save_stats()), normalized(&saved));
+    restarted
+        .publish(version("v3", vec![tagged("adv", "Adventure"), tagged("lux", "Luxury")]), None)
+        .unwrap();
+    let v3 = restarted.current();
+    let adv = v3.selector().creative("adv").unwrap();
+    assert_eq!(v3.selector().stats().overall(adv).clicks, 3);
+}
+
+#[test]
+fn shadow_flags_and_the_persona_model_are_published_with_the_version() {
+    let engine = engine(vec![tagged("lux", "Luxury")]);
+    let v1 = engine.current();
+    v1.selector().set_shadow(v1.selector().placement("hero").unwrap(), true).unwrap();
+    let next = version("v2", vec![tagged("lux", "Luxury")]);
+    let model = PersonaModel::from_json(
+        next.catalog().menu(),
+        r#"{"personas": {"Luxury": {"bias": -2, "weights": {"viewed_villas": 1.5}}}}"#,
+    )
+    .unwrap();
+    engine.publish(next, Some(model)).unwrap();
+    let v2 = engine.current();
+    assert!(v2.selector().is_shadow(v2.selector().placement("hero").unwrap()));
+    assert!(!v2.selector().is_shadow(v2.selector().placement("sidebar").unwrap()));
+    assert!(v2.model().is_some() && v1.model().is_none());
+    assert_eq!(engine.generation(), 2);
+}

@@ -2,9 +2,9 @@
 //! with criterion over deterministic synthetic catalogs (`Synthetic`, seed 2026, one
 //! placement, 512 focused people), so each can be read as a multiple of the scan floor.
 //!
-//! Run with `cargo bench --bench engine` (a few minutes on 2 cores); list the names with
-//! `cargo bench --bench engine -- --list`, or run a subset by name filter, e.g.
-//! `cargo bench --bench engine -- 'select/candidates/1000/'`.
+//! Run with `cargo bench --bench engine` (about 70 s on 2 cores, once built); list the
+//! names with `cargo bench --bench engine -- --list`, or run a subset by regex, e.g.
+//! `cargo bench --bench engine -- '^(floor/candidates/1000|select/candidates/1000/.*)$'`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};

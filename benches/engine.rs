@@ -1,0 +1,321 @@
+//! Criterion benchmarks for issue 5: every figure of `examples/perf_report.rs`, measured
+//! with criterion over deterministic synthetic catalogs (`Synthetic`, seed 2026, one
+//! placement, 512 focused people), so each can be read as a multiple of the scan floor.
+//!
+//! Run with `cargo bench --bench engine` (about 70 s on 2 cores, once built); list the
+//! names with `cargo bench --bench engine -- --list`, or run a subset by regex, e.g.
+//! `cargo bench --bench engine -- '^(floor/candidates/1000|select/candidates/1000/.*)$'`.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+
+use persona_engine::ffi::*;
+use persona_engine::sample::Synthetic;
+use persona_engine::{
+    Catalog, Context, CreativeId, Feedback, FeedbackKind, PersonaId, PlacementId, Policy, Profile, Selector,
+    SelectorConfig,
+};
+
+/// The catalogs' seed; the same as the performance report's.
+const SEED: u64 = 2026;
+/// Personas on the menu unless a group varies them.
+const PERSONAS: usize = 40;
+/// Benchmark people per world; calls cycle through them.
+const PEOPLE: usize = 512;
+/// Candidate counts in the placement for the scaling groups.
+const CANDIDATES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+
+/// One generated catalog behind a selector, its people, and their persona weights
+/// for the scan floor.
+struct World {
+    shape: Synthetic,
+    selector: Arc<Selector>,
+    placement: PlacementId,
+    people: Vec<(Profile, Context)>,
+    weights: Vec<Vec<f32>>,
+}
+
+impl World {
+    fn new(creatives: usize, personas: usize, policy: Policy, prune: bool) -> World {
+        let shape = Synthetic { personas, placements: 1, creatives, seed: SEED };
+        let mut config = SelectorConfig::with_policy(policy);
+        config.prune = prune;
+        let catalog = Catalog::compile(&shape.spec()).expect("the synthetic spec compiles");
+        let selector = Arc::new(Selector::new(catalog, config).expect("a valid configuration"));
+        let placement = selector.placement("placement-0").expect("the synthetic placement");
+        let people = shape.focused_people(PEOPLE);
+        let weights = people
+            .iter()
+            .map(|(p, _)| (0..personas).map(|i| f32::from(p.scores.get(PersonaId(i as u16))) / 9.0).collect())
+            .collect();
+        World { shape, selector, placement, people, weights }
+    }
+}
+
+/// Short measurement, so the whole suite runs in a few minutes on a 2-core machine.
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_millis(1_500));
+    group.sample_size(20);
+}
+
+/// `select` cycling through the world's people, into one reused selection of `k`.
+fn bench_select(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, world: &World, k: usize) {
+    let mut selection = world.selector.new_selection(k);
+    let mut i = 0usize;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let (profile, context) = &world.people[i % world.people.len()];
+            i = i.wrapping_add(1);
+            black_box(world.selector.select(
+                black_box(profile),
+                black_box(context),
+                world.placement,
+                &mut selection,
+            ))
+        })
+    });
+}
+
+/// `floor/candidates/{n}`: `Catalog::scan_floor` with the person's persona weights.
+fn floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    configure(&mut group);
+    for n in CANDIDATES {
+        let world = World::new(n, PERSONAS, Policy::Greedy, true);
+        let catalog = world.selector.catalog();
+        let mut i = 0usize;
+        group.bench_function(format!("candidates/{n}"), |b| {
+            b.iter(|| {
+                let weights = &world.weights[i % world.weights.len()];
+                i = i.wrapping_add(1);
+                black_box(catalog.scan_floor(world.placement, black_box(weights)))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// `select/candidates/{n}/{greedy,thompson}/k{1,5}`, `select/personas/{p}` (greedy,
+/// k = 1, 1,000 candidates) and `select/unpruned/1000` (greedy without the index).
+fn select(c: &mut Criterion) {
+    let mut group = c.benchmark_group("select");
+    configure(&mut group);
+    for n in CANDIDATES {
+        for (policy, name) in [(Policy::Greedy, "greedy"), (Policy::Thompson, "thompson")] {
+            let world = World::new(n, PERSONAS, policy, true);
+            for k in [1, 5] {
+                bench_select(&mut group, &format!("candidates/{n}/{name}/k{k}"), &world, k);
+            }
+        }
+    }
+    for personas in [8, 40, 128] {
+        let world = World::new(1_000, personas, Policy::Greedy, true);
+        bench_select(&mut group, &format!("personas/{personas}"), &world, 1);
+    }
+    let world = World::new(1_000, PERSONAS, Policy::Greedy, false);
+    bench_select(&mut group, "unpruned/1000", &world, 1);
+    group.finish();
+}
+
+/// `record/impression`: one impression per call, on creatives spread over the catalog.
+fn record(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record");
+    configure(&mut group);
+    let world = World::new(1_000, PERSONAS, Policy::Greedy, true);
+    let mut people = world.people.clone();
+    let creatives = world.selector.catalog().len();
+    let mut i = 0usize;
+    group.bench_function("impression", |b| {
+        b.iter(|| {
+            let len = people.len();
+            let (profile, context) = &mut people[i % len];
+            let creative = CreativeId((i % creatives) as u32);
+            i = i.wrapping_add(1);
+            let done = world
+                .selector
+                .record(profile, black_box(&Feedback::new(creative, FeedbackKind::Impression, context)));
+            // Keep the profile's exposure list short, as the report does.
+            profile.exposures.clear();
+            black_box(done)
+        })
+    });
+    group.finish();
+}
+
+/// The C side of the `ffi` group: a selector, a selection and one profile per person,
+/// built through the C ABI from the same spec and people as the Rust world.
+struct CWorld {
+    selector: *mut pe_selector,
+    selection: *mut pe_selection,
+    profiles: Vec<*mut pe_profile>,
+    contexts: Vec<pe_context>,
+}
+
+impl CWorld {
+    fn new(world: &World) -> CWorld {
+        let spec = world.shape.spec().to_json().expect("the spec serializes");
+        let config = r#"{"learning":{"policy":{"kind":"greedy"}}}"#;
+        let mut selector: *mut pe_selector = std::ptr::null_mut();
+        let mut selection: *mut pe_selection = std::ptr::null_mut();
+        // SAFETY: `spec` and `config` are readable for their lengths during the calls and
+        // the out-pointers are writable; the handles written are freed in `Drop`.
+        unsafe {
+            let status = pe_selector_new_from_json(
+                spec.as_ptr().cast(),
+                spec.len(),
+                config.as_ptr().cast(),
+                config.len(),
+                &mut selector,
+            );
+            assert_eq!(status, pe_status::Ok, "pe_selector_new_from_json");
+            let status = pe_selection_new(selector, 1, &mut selection);
+            assert_eq!(status, pe_status::Ok, "pe_selection_new");
+        }
+        let menu = world.selector.catalog().menu();
+        let profiles = world
+            .people
+            .iter()
+            .map(|(p, _)| {
+                let json = p.to_json(menu).expect("the profile serializes");
+                let mut out: *mut pe_profile = std::ptr::null_mut();
+                // SAFETY: a live selector, `json` readable for its length, a writable
+                // out-pointer; the profile is freed in `Drop`.
+                let status =
+                    unsafe { pe_profile_new_from_json(selector, json.as_ptr().cast(), json.len(), &mut out) };
+                assert_eq!(status, pe_status::Ok, "pe_profile_new_from_json");
+                out
+            })
+            .collect();
+        let contexts = world
+            .people
+            .iter()
+            .map(|(_, c)| pe_context {
+                at: c.at,
+                utc_offset_minutes: c.utc_offset_minutes,
+                device: c.device as u32,
+                channel: c.channel as u32,
+                weather: c.weather as u32,
+                seed: c.seed,
+                region: std::ptr::null(),
+                region_len: 0,
+                attributes: std::ptr::null(),
+                attribute_count: 0,
+            })
+            .collect();
+        CWorld { selector, selection, profiles, contexts }
+    }
+}
+
+impl Drop for CWorld {
+    fn drop(&mut self) {
+        // SAFETY: each handle came from its constructor in `CWorld::new` and is freed
+        // exactly once, here, after the last use.
+        unsafe {
+            for &p in &self.profiles {
+                pe_profile_free(p);
+            }
+            pe_selection_free(self.selection);
+            pe_selector_free(self.selector);
+        }
+    }
+}
+
+/// `ffi/pe_select` next to `ffi/select`: the same catalog, people and contexts, fresh
+/// statistics, greedy, k = 1, through the C ABI and through the Rust call.
+fn ffi(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ffi");
+    configure(&mut group);
+    let world = World::new(1_000, PERSONAS, Policy::Greedy, true);
+    let cworld = CWorld::new(&world);
+    let placement = world.placement.0;
+    let mut i = 0usize;
+    group.bench_function("pe_select", |b| {
+        b.iter(|| {
+            let j = i % cworld.profiles.len();
+            i = i.wrapping_add(1);
+            // SAFETY: live handles from `CWorld::new`, a context with no strings, and a
+            // selection used by this thread alone.
+            black_box(unsafe {
+                pe_select(
+                    black_box(cworld.selector),
+                    black_box(cworld.profiles[j]),
+                    black_box(&cworld.contexts[j]),
+                    placement,
+                    cworld.selection,
+                )
+            })
+        })
+    });
+    bench_select(&mut group, "select", &world, 1);
+    group.finish();
+    drop(cworld);
+}
+
+/// `threads/{1,2}`: throughput of select and record mixed 20:1 with 1 and 2 threads
+/// sharing one selector. Each measured batch of `iters` operations is split between the
+/// threads, which start together on a fresh selector over the same compiled catalog:
+/// recording changes the statistics and with them what `select` costs, so every batch
+/// starts from fresh statistics instead of inheriting all earlier batches' records.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(1));
+    let world = World::new(1_000, PERSONAS, Policy::Greedy, true);
+    let config = *world.selector.config();
+    for threads in [1usize, 2] {
+        let mut round = 0usize;
+        group.bench_function(format!("{threads}"), |b| {
+            b.iter_custom(|iters| {
+                round = round.wrapping_add(1);
+                let selector = Selector::new(world.selector.catalog_arc().clone(), config)
+                    .expect("a valid configuration");
+                let start = Barrier::new(threads + 1);
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let share = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
+                        let (world, selector, start) = (&world, &selector, &start);
+                        s.spawn(move || {
+                            let mut people = world.people.clone();
+                            let mut selection = selector.new_selection(1);
+                            let mut i = round.wrapping_mul(31).wrapping_add(t * 7);
+                            start.wait();
+                            for n in 0..share {
+                                let len = people.len();
+                                let (profile, context) = &mut people[i % len];
+                                let _ = black_box(selector.select(
+                                    profile,
+                                    context,
+                                    world.placement,
+                                    &mut selection,
+                                ));
+                                if n % 20 == 19 {
+                                    if let Some(pick) = selection.picks().first() {
+                                        let feedback =
+                                            Feedback::new(pick.creative, FeedbackKind::Impression, context);
+                                        let _ = black_box(selector.record(profile, &feedback));
+                                        profile.exposures.clear();
+                                    }
+                                }
+                                i = i.wrapping_add(1);
+                            }
+                        });
+                    }
+                    start.wait();
+                    // The clock starts when every thread is ready; leaving the scope
+                    // joins them all.
+                    Instant::now()
+                })
+                .elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, floor, select, record, ffi, threads);
+criterion_main!(benches);

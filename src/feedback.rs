@@ -114,7 +114,7 @@ impl Selector {
         }
         if !counts.is_zero() {
             let segment = self.segment(profile).map_or(NO_SEGMENT, |p| p.0);
-            let raised = self.stats.add(
+            let (lift, excess_rose) = self.stats.add(
                 feedback.creative.index(),
                 segment,
                 feedback.device as usize,
@@ -122,9 +122,7 @@ impl Selector {
                 &counts,
                 &self.config().learning,
             );
-            if raised {
-                self.note_raised(feedback.creative);
-            }
+            self.note_learned(feedback.creative, lift, excess_rose);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ahash::AHashMap;
@@ -402,6 +402,10 @@ pub struct Selector {
 struct PruneIndex {
     generation: u32,
     placements: Vec<PlacementIndex>,
+    /// Per creative: the lift cap the lists were built with.
+    lift: Box<[f32]>,
+    /// Events recorded since the index was built.
+    events: AtomicU64,
     /// Creatives raised since (`u32::MAX`: a slot not yet written).
     raised: Box<[AtomicU32]>,
     raised_len: AtomicUsize,
@@ -488,6 +492,8 @@ impl Selector {
         let empty = PruneIndex {
             generation: 0,
             placements: Vec::new(),
+            lift: Box::new([]),
+            events: AtomicU64::new(0),
             raised: Box::new([]),
             raised_len: AtomicUsize::new(0),
         };
@@ -1059,27 +1065,36 @@ impl Selector {
         PruneIndex {
             generation,
             placements,
+            lift: (0..n).map(|c| self.lift_bound(c)).collect(),
+            events: AtomicU64::new(0),
             raised: (0..n).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
         }
     }
 
-    /// After `record` raised a bound the index was built with (the creative's lift cap or
-    /// one of its segment bounds): list the creative as raised, so every `select` scores
-    /// it, until the index is rebuilt, which happens once many have been raised.
-    pub(crate) fn note_raised(&self, creative: CreativeId) {
+    /// After `record` changed a creative's statistics: if its lift cap now exceeds the one
+    /// the index was built with, or a click raised its segment excess, list it as raised,
+    /// so every `select` scores it until the index is rebuilt. The index is rebuilt (by
+    /// whichever `record` gets there first, off the `select` path) once 1/16 of the
+    /// catalog was raised, and after every catalog-size worth of events, so that bounds
+    /// learning lowered (creatives shown without clicks) tighten again.
+    pub(crate) fn note_learned(&self, creative: CreativeId, lift: f32, excess_rose: bool) {
         let c = creative.index();
         let index = self.prune.load();
-        if c >= self.raised_gen.len()
-            || self.raised_gen[c].swap(index.generation, Ordering::Relaxed) == index.generation
+        let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
+        let raise = excess_rose || index.lift.get(c).is_some_and(|&built| lift > built);
+        let mut rebuild = events as usize >= index.lift.len().max(1_024);
+        if raise
+            && c < self.raised_gen.len()
+            && self.raised_gen[c].swap(index.generation, Ordering::Relaxed) != index.generation
         {
-            return;
+            let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
+            if let Some(slot) = index.raised.get(at) {
+                slot.store(creative.0, Ordering::Relaxed);
+            }
+            rebuild |= at + 1 >= (index.raised.len() / 16).max(64);
         }
-        let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
-        if let Some(slot) = index.raised.get(at) {
-            slot.store(creative.0, Ordering::Relaxed);
-        }
-        if at + 1 >= (index.raised.len() / 16).max(64) {
+        if rebuild {
             if let Ok(_guard) = self.rebuild.try_lock() {
                 if self.prune.load().generation == index.generation {
                     self.rebuild_prune_index();

@@ -356,9 +356,9 @@ pub struct LearnedStats {
     by_daypart: Box<[Cell]>,
     slots: Box<[Slot]>,
     overflow: AtomicU64,
-    /// Per creative, as `f32` bits: the highest lift (clicks over expected clicks,
-    /// smoothed) over every device and daypart since the statistics began; 1 before any
-    /// event. The pruning index bounds what learning can do to a creative with it.
+    /// Per creative, as `f32` bits: its highest lift (clicks over expected clicks,
+    /// smoothed) over every device and daypart, as of its last event; 1 before any event.
+    /// The pruning index bounds what learning can do to a creative with it.
     lift_cap: Box<[AtomicU32]>,
     /// What was last exported (or loaded, or merged in): the base of the next delta.
     exported: Mutex<snapshot::Baseline>,
@@ -451,9 +451,9 @@ impl LearnedStats {
     }
 
     /// Adds `counts` to every cell an event on `creative` for `segment` on `device` in
-    /// `daypart` belongs to. Returns true when the event raised a bound the pruning index
-    /// relies on: the creative's lift cap, or the excess of its (creative, segment) cell
-    /// (a click).
+    /// `daypart` belongs to. Returns the creative's lift cap after the event and whether
+    /// the excess of its (creative, segment) cell rose (a click): what the pruning index
+    /// must hear about.
     pub(crate) fn add(
         &self,
         creative: usize,
@@ -462,14 +462,14 @@ impl LearnedStats {
         daypart: usize,
         counts: &Counts,
         cfg: &LearningConfig,
-    ) -> bool {
+    ) -> (f32, bool) {
         if creative >= self.creatives {
-            return false;
+            return (1.0, false);
         }
         self.overall[creative].add(counts);
         self.by_device[creative * DEVICES + device.min(DEVICES - 1)].add(counts);
         self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].add(counts);
-        let raised_lift = self.raise_lift(creative, cfg);
+        let lift = self.refresh_lift(creative, cfg);
         let rose = match self.find_or_insert(creative, segment) {
             Some(cell) => {
                 let before = segment_excess(cell.rate(), cfg);
@@ -481,12 +481,12 @@ impl LearnedStats {
                 false
             }
         };
-        raised_lift || rose
+        (lift, rose)
     }
 
-    /// Raises the creative's lift cap to its highest lift over every device and daypart;
-    /// true when it rose.
-    fn raise_lift(&self, creative: usize, cfg: &LearningConfig) -> bool {
+    /// Sets the creative's lift cap to its highest lift over every device and daypart,
+    /// and returns it.
+    fn refresh_lift(&self, creative: usize, cfg: &LearningConfig) -> f32 {
         let (_, oc, oe) = self.overall[creative].lift();
         let mut lift = 0.0f64;
         for d in 0..DEVICES {
@@ -499,8 +499,8 @@ impl LearnedStats {
                 lift = lift.max(l);
             }
         }
-        let bits = (lift as f32).to_bits();
-        self.lift_cap[creative].fetch_max(bits, Relaxed) < bits
+        self.lift_cap[creative].store((lift as f32).to_bits(), Relaxed);
+        lift as f32
     }
 
     /// Recomputes every creative's lift cap from the counts (after a load or merge).
@@ -508,7 +508,7 @@ impl LearnedStats {
         for c in 0..self.creatives {
             self.lift_cap[c].store(1.0f32.to_bits(), Relaxed);
             if !self.overall[c].load().is_zero() {
-                self.raise_lift(c, cfg);
+                self.refresh_lift(c, cfg);
             }
         }
     }

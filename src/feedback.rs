@@ -6,10 +6,10 @@
 use crate::catalog::CreativeId;
 use crate::context::{Context, Daypart, Device};
 use crate::error::{Error, Result};
-use crate::learn::{Counts, NO_SEGMENT};
+use crate::learn::Counts;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, Profile};
-use crate::select::Selector;
+use crate::select::{top_segment, Selector};
 
 /// The largest conversion value accepted, in currency units.
 pub const MAX_CONVERSION_VALUE: f64 = 1e9;
@@ -82,8 +82,6 @@ impl Selector {
         match feedback.kind {
             FeedbackKind::Impression => {
                 counts.impressions = 1;
-                counts.expected_micros =
-                    (self.expected_rate(profile, feedback.creative) * 1e6).round() as u64;
                 profile.remember_exposure(key, feedback.at);
             }
             FeedbackKind::Click => {
@@ -113,7 +111,15 @@ impl Selector {
             FeedbackKind::Dismiss => profile.suppress(key),
         }
         if !counts.is_zero() {
-            let segment = self.segment(profile).map_or(NO_SEGMENT, |p| p.0);
+            // The person's persona weights give both the segment and, for an impression,
+            // the click rate the persona match predicts.
+            let mut weights = Vec::new();
+            self.persona_weights(profile, &mut weights);
+            let segment = top_segment(&weights);
+            if counts.impressions > 0 {
+                counts.expected_micros =
+                    (self.expected_rate(&weights, feedback.creative) * 1e6).round() as u64;
+            }
             let (lift, excess_rose) = self.stats.add(
                 feedback.creative.index(),
                 segment,
@@ -129,9 +135,7 @@ impl Selector {
 
     /// The click rate the persona match predicts for this person and creative (the prior
     /// mean without context boosts or fatigue): what an impression is expected to earn.
-    fn expected_rate(&self, profile: &Profile, creative: CreativeId) -> f64 {
-        let mut weights = Vec::new();
-        self.persona_weights(profile, &mut weights);
+    fn expected_rate(&self, weights: &[f32], creative: CreativeId) -> f64 {
         let matched: f32 = self
             .catalog()
             .tags(creative)

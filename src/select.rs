@@ -1549,7 +1549,7 @@ fn beats(a: f32, pa: f32, b: f32, pb: f32) -> bool {
 
 /// The segment of a person from their persona weights: the highest positive weight
 /// (ties: lower id), or [`NO_SEGMENT`].
-fn top_segment(weights: &[f32]) -> u16 {
+pub(crate) fn top_segment(weights: &[f32]) -> u16 {
     let mut best = (NO_SEGMENT, 0.0f32);
     for (p, &w) in weights.iter().enumerate() {
         if w > best.1 {

@@ -1549,7 +1549,6 @@ fn run(op: &Op, w: &mut World) -> pe_status {
     }
 }
 
-
 fn save(selector: *const pe_selector) -> String {
     let mut len = 0;
     assert_eq!(

@@ -174,3 +174,32 @@ fn the_payload_is_handed_back_byte_for_byte() {
     assert_eq!(cat.creative("zzz").unwrap_err().to_string(), "unknown creative 'zzz'");
     assert_eq!(cat.placement("footer").unwrap_err().to_string(), "unknown placement 'footer'");
 }
+
+#[test]
+fn creative_attributes_are_validated_and_read_back() {
+    let err = compile_err(vec![tagged("a", "Luxury").attribute("format", " ")]);
+    assert_eq!(err, "creative 'a': field 'attributes': an attribute value is empty");
+    let long = "x".repeat(persona_engine::limits::MAX_ATTRIBUTE_LEN + 1);
+    let err = compile_err(vec![tagged("a", "Luxury").attribute(&long, "video")]);
+    assert_eq!(err, "creative 'a': field 'attributes': attribute name is 65 bytes long (at most 64)");
+    let mut many = tagged("a", "Luxury");
+    for i in 0..=persona_engine::limits::MAX_ATTRIBUTES {
+        many = many.attribute(&format!("k{i}"), "v");
+    }
+    assert_eq!(compile_err(vec![many]), "creative 'a': field 'attributes': 17 attributes (at most 16)");
+
+    let json = r#"{"personas": ["Luxury"], "placements": ["hero"], "creatives": [
+        {"id": "a", "placements": ["hero"], "attributes": {"format": "video", "tone": "calm", "format": "x"}}]}"#;
+    let err = Catalog::from_json(json).unwrap_err().to_string();
+    assert!(err.contains("duplicate key 'format'"), "{err}");
+
+    let catalog = Catalog::compile(&spec(vec![tagged("a", "Luxury")
+        .attribute("tone", "calm")
+        .attribute("format", "video")]))
+    .unwrap();
+    let a = catalog.creative("a").unwrap();
+    assert_eq!(catalog.attribute(a, "format"), Some("video"));
+    assert_eq!(catalog.attribute(a, "tone"), Some("calm"));
+    assert_eq!(catalog.attribute(a, "size"), None);
+    assert_eq!(catalog.attributes(a).count(), 2);
+}

@@ -194,6 +194,10 @@ pub const MAX_ID_LEN: usize = 256;
 pub const MAX_TAGS: usize = 64;
 /// The most boosts on one creative (each is reported as one bit of a `u16`).
 pub const MAX_BOOSTS: usize = 16;
+/// The most descriptive attributes on one creative.
+pub const MAX_ATTRIBUTES: usize = 16;
+/// The longest attribute name or value, in bytes.
+pub const MAX_ATTRIBUTE_LEN: usize = 64;
 /// The largest payload of one creative, in bytes of JSON text.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 /// The largest catalog spec in JSON, in bytes (64 MiB): [`CatalogSpec::from_json`],
@@ -223,6 +227,12 @@ pub struct Catalog {
     pub(crate) boost_factor: Vec<f32>,
     pub(crate) pool: ConditionPool,
     groups: Vec<String>,
+    /// Per creative, its descriptive attributes: `attribute_span[c]` into
+    /// `attribute_pairs` (name key, value key), sorted by name key.
+    pub(crate) attribute_span: Vec<Span>,
+    pub(crate) attribute_pairs: Vec<(Symbol, Symbol)>,
+    /// Attribute names and values as written, for explanations.
+    attribute_text: Vec<(Box<str>, Box<str>)>,
 }
 
 impl Catalog {
@@ -312,6 +322,9 @@ impl Catalog {
             boost_factor: Vec::new(),
             pool: ConditionPool::default(),
             groups: Vec::new(),
+            attribute_span: Vec::with_capacity(n),
+            attribute_pairs: Vec::new(),
+            attribute_text: Vec::new(),
         };
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
         for (i, c) in spec.creatives.iter().enumerate() {
@@ -352,6 +365,56 @@ impl Catalog {
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();
         Ok(catalog)
+    }
+
+    /// Checks and stores one creative's descriptive attributes.
+    fn add_attributes(&mut self, id: &str, attributes: &[(String, String)]) -> Result<()> {
+        if attributes.len() > MAX_ATTRIBUTES {
+            return Err(Error::creative(
+                id,
+                "attributes",
+                format!("{} attributes (at most {MAX_ATTRIBUTES})", attributes.len()),
+            ));
+        }
+        let mut checked: Vec<(Symbol, &str, &str)> = Vec::with_capacity(attributes.len());
+        for (name, value) in attributes {
+            for (what, text) in [("name", name), ("value", value)] {
+                if text.trim().is_empty() {
+                    return Err(Error::creative(id, "attributes", format!("an attribute {what} is empty")));
+                }
+                if text.len() > MAX_ATTRIBUTE_LEN {
+                    return Err(Error::creative(
+                        id,
+                        "attributes",
+                        format!(
+                            "attribute {what} is {} bytes long (at most {MAX_ATTRIBUTE_LEN})",
+                            text.len()
+                        ),
+                    ));
+                }
+            }
+            checked.push((Symbol::of(name), name, value));
+        }
+        // Sorted by name key, so lookups and feature order do not depend on spec order.
+        checked.sort_by_key(|(key, _, _)| *key);
+        let start = self.attribute_pairs.len();
+        for (key, name, value) in checked {
+            self.attribute_pairs.push((key, Symbol::of(value)));
+            self.attribute_text.push((name.into(), value.into()));
+        }
+        self.attribute_span.push(Span { start: start as u32, len: attributes.len() as u32 });
+        Ok(())
+    }
+
+    /// The descriptive attributes of a creative (name, value), as written in the spec.
+    pub fn attributes(&self, creative: CreativeId) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let span = self.attribute_span.get(creative.index()).copied().unwrap_or(Span { start: 0, len: 0 });
+        self.attribute_text[span.range()].iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The value of a creative's attribute `name`, if it has one.
+    pub fn attribute(&self, creative: CreativeId, name: &str) -> Option<&str> {
+        self.attributes(creative).find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     fn add_creative(
@@ -539,6 +602,7 @@ impl Catalog {
             }
             None => NONE,
         };
+        self.add_attributes(id, &c.attributes)?;
         if let Some(p) = &c.payload {
             if p.get().len() > MAX_PAYLOAD {
                 return Err(Error::creative(

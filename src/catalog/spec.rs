@@ -87,6 +87,12 @@ pub struct CreativeSpec {
     /// Opaque payload (any JSON: asset URL, text...), handed back byte for byte.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Box<RawValue>>,
+    /// Free descriptive attributes, name → value (`{"format": "video", "tone":
+    /// "playful"}`): learned as features crossed with the context, so what one video
+    /// creative teaches about mobile evenings carries over to every other video creative
+    /// (and gives a new one its start).
+    #[serde(default, with = "ordered_map", skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<(String, String)>,
 }
 
 fn one() -> f64 {
@@ -116,6 +122,7 @@ impl CreativeSpec {
             fallback: false,
             exclusion_group: None,
             payload: None,
+            attributes: Vec::new(),
         }
     }
 
@@ -189,6 +196,15 @@ impl CreativeSpec {
     /// Puts the creative in an exclusion group.
     pub fn exclusion_group(mut self, group: &str) -> Self {
         self.exclusion_group = Some(group.to_owned());
+        self
+    }
+
+    /// Adds (or replaces) a descriptive attribute, e.g. `("format", "video")`.
+    pub fn attribute(mut self, name: &str, value: &str) -> Self {
+        match self.attributes.iter_mut().find(|(have, _)| have == name) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => self.attributes.push((name.to_owned(), value.to_owned())),
+        }
         self
     }
 

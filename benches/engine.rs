@@ -200,7 +200,7 @@ impl CWorld {
                 device: c.device as u32,
                 channel: c.channel as u32,
                 weather: c.weather as u32,
-                seed: c.seed,
+                seed: c.seed.unwrap_or(0),
                 region: std::ptr::null(),
                 region_len: 0,
                 attributes: std::ptr::null(),

@@ -465,7 +465,9 @@ typedef struct pe_context {
      */
     uint32_t weather;
     /**
-     * Seed for this call's randomness: the same inputs and seed give the same picks.
+     * Seed for this call's randomness: the same inputs and a non-zero seed give the same
+     * picks. 0 (as a zero-initialized struct has it) draws fresh randomness on every
+     * call, so exploration really explores and logged propensities are true.
      */
     uint64_t seed;
     /**

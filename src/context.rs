@@ -173,7 +173,9 @@ pub struct Context {
     /// Free key/value attributes (`"loyalty_tier" = "gold"`), as keys.
     pub attributes: SmallVec<[(Symbol, Symbol); INLINE_ATTRIBUTES]>,
     /// Seed for this call's randomness: the same inputs and seed give the same picks.
-    pub seed: u64,
+    /// `None` (the default) draws fresh randomness for every call, so exploration really
+    /// explores and logged propensities are the true probabilities of the picks.
+    pub seed: Option<u64>,
 }
 
 impl Context {
@@ -227,9 +229,10 @@ impl Context {
         }
     }
 
-    /// Sets the seed for this call's randomness.
+    /// Sets the seed for this call's randomness, making its picks replayable (any value,
+    /// 0 included). Without a seed every call draws fresh randomness.
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.seed = Some(seed);
         self
     }
 

@@ -604,7 +604,7 @@ impl Selector {
     /// declared like counts as 9. Unless the policy is [`Policy::Rules`], that score sets
     /// the prior of a learned click-rate estimate and picks rank by
     /// `priority · estimate` under the exploration policy, with randomness seeded from
-    /// `context.seed`. With k > 1, at most `max_per_persona` picks share a theme and no
+    /// `context.seed` when the caller set one (replayable) and fresh otherwise. With k > 1, at most `max_per_persona` picks share a theme and no
     /// two share an exclusion group. Ties break on priority, then catalog order. When
     /// nothing is eligible, the placement's fallbacks are used; the result is empty only
     /// when the placement has none left (or the caller or the person excluded them).
@@ -640,7 +640,8 @@ impl Selector {
             policy,
             learning: policy != Policy::Rules || shadow,
         };
-        let mut rng = Rng::new(context.seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
+        let seed = context.seed.unwrap_or_else(crate::learn::fresh_seed);
+        let mut rng = Rng::new(seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
         let key = |s: &Scored| s.key;
         let rules_key = |s: &Scored| s.base;
 

@@ -136,7 +136,7 @@ fn select_with_learning_and_exploration_never_allocates_between_records() {
                             .unwrap();
                     }
                 }
-                context.seed = context.seed.wrapping_add(1);
+                context.seed = Some(context.seed.unwrap_or(0).wrapping_add(1));
             }
         }
         assert_eq!(total, 0, "{policy:?}: select allocated {total} times over 3,000 selections");

@@ -87,7 +87,7 @@ fn true_value(candidate: &Selector, logged: &Logged, rounds: u64) -> f64 {
     for (profile, context) in &logged.people {
         let mut sum = 0.0;
         for r in 0..rounds {
-            let ctx = context.clone().with_seed(context.seed.wrapping_mul(31).wrapping_add(r));
+            let ctx = context.clone().with_seed(context.seed.unwrap_or(0).wrapping_mul(31).wrapping_add(r));
             candidate.select(profile, &ctx, placement, &mut selection).expect("select");
             if let Some(p) = selection.picks().first() {
                 sum += click_prob(catalog, profile, p.creative);

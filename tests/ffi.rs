@@ -175,7 +175,7 @@ fn sample_contexts(people: &[sample::Person]) -> Vec<pe_context> {
                 device: x.device as u32,
                 channel: x.channel as u32,
                 weather: x.weather as u32,
-                seed: x.seed,
+                seed: x.seed.unwrap_or(0),
                 region: region.as_ptr().cast(),
                 region_len: region.len(),
                 attributes: if i == 0 { tier.as_ptr() } else { null() },

@@ -282,7 +282,7 @@ impl<'a> Evaluator<'a> {
         if record.context.seed.is_none() {
             // No logged seed: give each decision its own, so Thompson's replayed draws
             // are independent across decisions.
-            context.seed = (line as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            context.seed = Some((line as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
         let restrict = self.options.restrict_to_logged && !record.eligible.is_empty();
         if restrict {

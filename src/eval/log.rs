@@ -76,7 +76,7 @@ impl ContextRecord {
             weather: context.weather,
             region: None,
             attributes: Vec::new(),
-            seed: Some(context.seed),
+            seed: context.seed,
         }
     }
 
@@ -86,8 +86,8 @@ impl ContextRecord {
             .with_utc_offset(self.utc_offset_minutes)
             .with_device(self.device)
             .with_channel(self.channel)
-            .with_weather(self.weather)
-            .with_seed(self.seed.unwrap_or(0));
+            .with_weather(self.weather);
+        ctx.seed = self.seed;
         if let Some(region) = &self.region {
             ctx = ctx.with_region(region);
         }

@@ -175,11 +175,11 @@ impl<'a> CandidatePolicy<'a> {
                 }
             }
             Policy::Thompson => {
-                let mut seeds = Rng::new(context.seed ^ 0x7468_6f6d_7073_6f6e);
+                let mut seeds = Rng::new(context.seed.unwrap_or(0) ^ 0x7468_6f6d_7073_6f6e);
                 let mut ctx = context.clone();
                 let share = 1.0 / f64::from(self.draws);
                 for _ in 0..self.draws {
-                    ctx.seed = seeds.next_u64();
+                    ctx.seed = Some(seeds.next_u64());
                     if let Some(c) = self.restricted_pick(profile, &ctx, placement, allowed)? {
                         match out.iter_mut().find(|(have, _)| *have == c) {
                             Some(slot) => slot.1 += share,

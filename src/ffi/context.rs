@@ -106,7 +106,9 @@ pub struct pe_context {
     pub channel: u32,
     /// A `pe_weather` value.
     pub weather: u32,
-    /// Seed for this call's randomness: the same inputs and seed give the same picks.
+    /// Seed for this call's randomness: the same inputs and a non-zero seed give the same
+    /// picks. 0 (as a zero-initialized struct has it) draws fresh randomness on every
+    /// call, so exploration really explores and logged propensities are true.
     pub seed: u64,
     /// The region code (`"FR"`, `"US-CA"`) as UTF-8 bytes; `region_len` 0 means no
     /// region (then `region` may be NULL).
@@ -148,8 +150,10 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
         .with_utc_offset(c.utc_offset_minutes)
         .with_device(value(Device::ALL, c.device, "device", "pe_device")?)
         .with_channel(value(Channel::ALL, c.channel, "channel", "pe_channel")?)
-        .with_weather(value(Weather::ALL, c.weather, "weather", "pe_weather")?)
-        .with_seed(c.seed);
+        .with_weather(value(Weather::ALL, c.weather, "weather", "pe_weather")?);
+    if c.seed != 0 {
+        context = context.with_seed(c.seed);
+    }
     // SAFETY: forwarded from the caller: `region` is readable for `region_len` bytes.
     if let Some(region) = unsafe { opt_str(c.region, c.region_len, "context.region") }? {
         context = context.with_region(region);

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-pub use rng::{inverse_normal_cdf, Rng};
+pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
 pub use snapshot::{
     CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };

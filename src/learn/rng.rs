@@ -1,6 +1,42 @@
 //! The small, fast, seedable random source of one selection: SplitMix64 with uniform and
 //! standard-normal draws. Seeded per call from the caller's seed, so any decision can be
-//! replayed exactly. Never allocates.
+//! replayed exactly; a call without a seed draws one from a per-thread generator that
+//! was itself seeded from the process's random keys and the clock, so unseeded calls
+//! are really random. Never allocates and never locks.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// This thread's generator state, and whether it was seeded yet.
+    static THREAD_RNG: Cell<(u64, bool)> = const { Cell::new((0, false)) };
+}
+
+/// A fresh random seed from this thread's generator: different on every call, on every
+/// thread and in every process. No lock, no allocation.
+pub fn fresh_seed() -> u64 {
+    THREAD_RNG
+        .try_with(|cell| {
+            let (state, seeded) = cell.get();
+            let mut rng = Rng(if seeded { state } else { entropy() });
+            let seed = rng.next_u64();
+            cell.set((rng.0, true));
+            seed
+        })
+        // Only while the thread is being torn down: still random, just not cached.
+        .unwrap_or_else(|_| Rng(entropy()).next_u64())
+}
+
+/// Start-up entropy for a thread's generator: the standard library's per-process random
+/// hash keys (which differ per call), the clock, and the address of this thread's stack.
+fn entropy() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    let marker = 0u8;
+    h.write_usize(std::ptr::addr_of!(marker) as usize);
+    h.finish()
+}
 
 /// SplitMix64 (Steele, Lea & Flood 2014): 64 bits of state, passes BigCrush, ~1 ns a draw.
 #[derive(Clone, Copy, Debug)]

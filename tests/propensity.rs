@@ -1,0 +1,105 @@
+//! Honest randomness: a request without a caller seed draws fresh randomness, so
+//! exploration really explores, and the propensity every pick reports is the observed
+//! frequency of that pick. A caller seed still replays a pick exactly.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use persona_engine::{CreativeSpec, Policy, Selector, SelectorConfig};
+
+fn world(policy: Policy) -> Selector {
+    let mut config = SelectorConfig::with_policy(policy);
+    config.max_per_persona = 0;
+    let creatives: Vec<CreativeSpec> = vec![
+        tagged("lux", "Luxury"),
+        tagged("fam", "Family"),
+        tagged("adv", "Adventure"),
+        CreativeSpec::new("house").placement("hero"),
+    ];
+    selector_with(creatives, config)
+}
+
+/// Picks `n` times with the default context (no seed) and returns, per creative, how
+/// often it was picked and the mean propensity it reported.
+fn observe(sel: &Selector, n: u32) -> HashMap<String, (u32, f64)> {
+    let p = person(sel, &[("Family", 8), ("Luxury", 7)]);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(1);
+    let mut out: HashMap<String, (u32, f64)> = HashMap::new();
+    for _ in 0..n {
+        sel.select(&p, &ctx(), hero, &mut s).unwrap();
+        let pick = s.picks()[0];
+        let e = out.entry(sel.catalog().creative_id(pick.creative).to_owned()).or_default();
+        e.0 += 1;
+        e.1 += f64::from(pick.propensity);
+    }
+    for v in out.values_mut() {
+        v.1 /= f64::from(v.0);
+    }
+    out
+}
+
+#[test]
+fn the_default_context_has_no_seed() {
+    assert_eq!(ctx().seed, None);
+    assert_eq!(persona_engine::Context::default().seed, None);
+}
+
+#[test]
+fn epsilon_greedy_explores_at_rate_epsilon_without_a_seed() {
+    let n = 20_000;
+    let sel = world(Policy::EpsilonGreedy { epsilon: 0.2 });
+    let seen = observe(&sel, n);
+    // Four eligible creatives: the greedy one is picked with 0.8 + 0.2/4, each other
+    // with 0.05.
+    let greedy = seen.iter().max_by_key(|(_, v)| v.0).map(|(k, _)| k.clone()).unwrap();
+    let explored = n - seen[&greedy].0;
+    let rate = f64::from(explored) / f64::from(n);
+    // 0.15 expected; 5 standard deviations of a binomial share is ±0.0126.
+    assert!((rate - 0.15).abs() < 0.0126, "explored {rate:.4} of picks: {seen:?}");
+    assert_eq!(seen.len(), 4, "every eligible creative is explored: {seen:?}");
+}
+
+/// For every policy, each creative's reported propensity matches how often it was
+/// picked: |observed − reported| within 5 binomial standard deviations (plus, for
+/// Thompson, whose propensity is a Monte Carlo estimate, 0.03).
+#[test]
+fn reported_propensities_match_observed_frequencies_for_every_policy() {
+    let n = 8_000;
+    for (policy, slack) in [
+        (Policy::Greedy, 0.0),
+        (Policy::Rules, 0.0),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, 0.0),
+        (Policy::Softmax { temperature: 0.05 }, 0.0),
+        (Policy::Thompson, 0.03),
+    ] {
+        let sel = world(policy);
+        let seen = observe(&sel, n);
+        for (id, (count, reported)) in &seen {
+            let observed = f64::from(*count) / f64::from(n);
+            let sd = (observed * (1.0 - observed) / f64::from(n)).sqrt();
+            assert!(
+                (observed - reported).abs() <= 5.0 * sd + slack + 1e-6,
+                "{policy:?}: '{id}' picked {observed:.4} of the time, reported {reported:.4}: {seen:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_caller_seed_replays_the_same_pick() {
+    let sel = world(Policy::EpsilonGreedy { epsilon: 0.5 });
+    let p = person(&sel, &[("Family", 8)]);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(1);
+    for seed in [0u64, 1, 99, u64::MAX] {
+        sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
+        let first = s.picks()[0];
+        for _ in 0..20 {
+            sel.select(&p, &ctx().with_seed(seed), hero, &mut s).unwrap();
+            assert_eq!(s.picks()[0], first, "seed {seed}");
+        }
+    }
+}

@@ -20,7 +20,9 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use persona_engine::simulate::{overview_markdown, run_seeds, SimConfig, SimReport, Stat, Strategy, Summary, Variant};
+use persona_engine::simulate::{
+    overview_markdown, run_seeds, SimConfig, SimReport, Stat, Strategy, Summary, Variant,
+};
 use plotters::prelude::*;
 
 const USAGE: &str = "usage: simulate [--variant NAME|all] [--impressions N] [--seed S] [--seeds K] \
@@ -173,7 +175,7 @@ fn draw(summaries: &[Summary], path: &Path) -> Result<(), Box<dyn Error>> {
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(64)
-        .build_cartesian_2d(-0.5..groups as f64 - 0.5, 0.0..125.0)?;
+        .build_cartesian_2d(-0.5..groups as f64 - 0.5, 0.0..150.0)?;
     let names: Vec<&str> = summaries.iter().map(|s| s.variant.name()).collect();
     chart
         .configure_mesh()
@@ -204,7 +206,10 @@ fn draw(summaries: &[Summary], path: &Path) -> Result<(), Box<dyn Error>> {
             let Some(share) = summary.row(*strategy).and_then(|r| r.share_of_oracle) else { continue };
             let x0 = g as f64 - 0.4 + p as f64 * width;
             bars.push(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, 100.0 * share.mean)], color.filled()));
-            ticks.push(PathElement::new(vec![(x0, 100.0 * share.min), (x0 + width * 0.9, 100.0 * share.min)], BLACK));
+            ticks.push(PathElement::new(
+                vec![(x0, 100.0 * share.min), (x0 + width * 0.9, 100.0 * share.min)],
+                BLACK,
+            ));
         }
         chart
             .draw_series(bars)?

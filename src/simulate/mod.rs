@@ -276,9 +276,10 @@ struct Play<'w> {
 impl<'w> Play<'w> {
     fn new(world: &'w World, strategy: Strategy) -> Result<Self> {
         let selector = match strategy {
-            Strategy::Engine(policy) => {
-                Some(Selector::new(std::sync::Arc::clone(world.catalog()), SelectorConfig::with_policy(policy))?)
-            }
+            Strategy::Engine(policy) => Some(Selector::new(
+                std::sync::Arc::clone(world.catalog()),
+                SelectorConfig::with_policy(policy),
+            )?),
             Strategy::UniformRandom | Strategy::PersonaRule | Strategy::Oracle => None,
         };
         let selection = selector.as_ref().map_or_else(|| Selection::new(1), |s| s.new_selection(1));
@@ -320,10 +321,13 @@ impl<'w> Play<'w> {
                     return Ok(Outcome::default());
                 };
                 let shown = world.creative_index(creative);
-                selector
-                    .record(&mut self.profile, &Feedback::new(creative, FeedbackKind::Impression, &context))?;
+                selector.record(
+                    &mut self.profile,
+                    &Feedback::new(creative, FeedbackKind::Impression, &context),
+                )?;
                 if imp.click_draw < rate(shown) {
-                    selector.record(&mut self.profile, &Feedback::new(creative, FeedbackKind::Click, &context))?;
+                    selector
+                        .record(&mut self.profile, &Feedback::new(creative, FeedbackKind::Click, &context))?;
                 }
                 shown
             }

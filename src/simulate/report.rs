@@ -177,7 +177,8 @@ impl Summary {
             .rows
             .iter()
             .map(|r| {
-                let rows: Vec<&StrategyResult> = reports.iter().filter_map(|rep| rep.row(r.strategy)).collect();
+                let rows: Vec<&StrategyResult> =
+                    reports.iter().filter_map(|rep| rep.row(r.strategy)).collect();
                 let over = |f: &dyn Fn(&StrategyResult) -> Option<f64>| Stat::of(rows.iter().map(|r| f(r)));
                 SummaryRow {
                     strategy: r.strategy,
@@ -217,7 +218,8 @@ impl Summary {
         let shares = |s: Option<Stat>| {
             s.map_or("–".to_owned(), |s| format!("{:.0}% / {:.0}%", 100.0 * s.mean, 100.0 * s.min))
         };
-        let ratios = |s: Option<Stat>| s.map_or("–".to_owned(), |s| format!("{:.2}× / {:.2}×", s.mean, s.min));
+        let ratios =
+            |s: Option<Stat>| s.map_or("–".to_owned(), |s| format!("{:.2}× / {:.2}×", s.mean, s.min));
         for r in &self.rows {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",

@@ -290,7 +290,7 @@ impl SimRng {
     }
 
     /// An index drawn from a cumulative distribution (last value 1).
-    fn from_cumulative(&mut self, cumulative: &[f64]) -> usize {
+    fn pick_cumulative(&mut self, cumulative: &[f64]) -> usize {
         let u = self.unit();
         cumulative.partition_point(|c| *c <= u).min(cumulative.len().saturating_sub(1))
     }
@@ -483,7 +483,7 @@ impl World {
             }
             let no_high = traits.graded && rng.unit() < NO_HIGH_SHARE;
             for _ in 0..1 + rng.below(3) {
-                let p = rng.from_cumulative(&popularity);
+                let p = rng.pick_cumulative(&popularity);
                 let score = if no_high { 4 + rng.below(3) as u8 } else { HIGH + rng.below(3) as u8 };
                 profile.scores.set(PersonaId(p as u16), score, sources)?;
             }
@@ -498,7 +498,16 @@ impl World {
         } else {
             cumulative((0..config.people).map(|_| 1.0))
         };
-        Ok(World { variant: config.variant, spec, catalog, placement, creatives, by_catalog, people, arrivals })
+        Ok(World {
+            variant: config.variant,
+            spec,
+            catalog,
+            placement,
+            creatives,
+            by_catalog,
+            people,
+            arrivals,
+        })
     }
 
     /// The variant.
@@ -562,7 +571,13 @@ impl World {
     /// range: the fallback, [`FALLBACK_CLICK_RATE`]) for `person` on `device` in
     /// `daypart`: `(0.01 + 0.05 · min(match, 1.6)) · quality · context factor`, clamped
     /// to 0.1 %..25 %, where `match` is [`hidden_match`].
-    pub fn click_rate(&self, person: usize, creative: Option<usize>, device: Device, daypart: Daypart) -> f64 {
+    pub fn click_rate(
+        &self,
+        person: usize,
+        creative: Option<usize>,
+        device: Device,
+        daypart: Daypart,
+    ) -> f64 {
         let (Some(person), Some(h)) = (self.people.get(person), creative.and_then(|c| self.creatives.get(c)))
         else {
             return FALLBACK_CLICK_RATE;
@@ -595,7 +610,7 @@ impl World {
         let mut rng = SimRng::new(seed ^ (i as u64).wrapping_mul(0xd1b5_4a32_d192_ed03));
         // Spread a first draw so neighbouring impressions are unrelated.
         rng.next_u64();
-        let person = rng.from_cumulative(&self.arrivals);
+        let person = rng.pick_cumulative(&self.arrivals);
         let device = match rng.below(20) {
             0..=10 => Device::Mobile,
             11..=17 => Device::Desktop,

@@ -1,51 +1,265 @@
-//! Does it learn? A smaller run of the simulation (`examples/simulate.rs` runs the full
-//! one): with a fixed seed, Thompson sampling must beat uniform random by at least 50 %
-//! and beat the persona-match rules, which never learn; and the same seed must give the
-//! same report.
+//! The simulation yardstick: small worlds (fast in debug) with properties that hold by
+//! construction — the oracle bounds every strategy, the static persona rule and the
+//! expected-click-rate metric match hand computations, the same seed gives the same
+//! report, and each world variant differs from the classic world as documented.
+//! (Learning targets are not asserted here: `examples/simulate.rs` measures them.)
 
-use persona_engine::simulate::{run, SimConfig, SimReport, Strategy};
-use persona_engine::Policy;
+use persona_engine::catalog::{CatalogSpec, CreativeSpec};
+use persona_engine::simulate::{
+    hidden_match, persona_rule_pick, run, SimConfig, SimReport, Strategy, Variant, World, SECONDARY_SHARE,
+};
+use persona_engine::{Catalog, DataClasses, PersonaId, PersonaScores, Policy};
 
-const THOMPSON: Strategy = Strategy::Engine(Policy::Thompson);
-const RULES: Strategy = Strategy::Engine(Policy::Rules);
-
-/// 8,000 rounds in the full-size world (30 personas, 200 creatives), three strategies.
-fn small(seed: u64) -> SimConfig {
+/// 2,000 impressions in a world of 20 personas, 60 creatives and 500 people.
+fn small(variant: Variant, seed: u64) -> SimConfig {
     SimConfig {
-        rounds: 8_000,
+        variant,
+        impressions: 2_000,
         seed,
-        windows: 8,
-        strategies: vec![Strategy::UniformRandom, RULES, THOMPSON],
+        personas: 20,
+        creatives: 60,
+        people: 500,
+        windows: 4,
         ..SimConfig::default()
     }
 }
 
-fn rate(report: &SimReport, strategy: Strategy) -> f64 {
-    report.row(strategy).expect("strategy ran").click_rate
+fn expected(report: &SimReport, strategy: Strategy) -> f64 {
+    report.row(strategy).expect("strategy ran").overall.expected_click_rate
 }
 
 #[test]
-fn thompson_sampling_beats_uniform_random_and_the_persona_rules() {
-    let report = run(&small(42)).expect("simulation runs");
+fn the_oracle_bounds_every_strategy_overall_and_without_a_high_persona() {
+    let report = run(&small(Variant::Mixed, 42)).expect("simulation runs");
     let table = report.to_markdown();
-    let (uniform, rules, thompson) =
-        (rate(&report, Strategy::UniformRandom), rate(&report, RULES), rate(&report, THOMPSON));
-    assert!(thompson >= 1.5 * uniform, "Thompson {thompson} < 1.5 × uniform {uniform}\n{table}");
-    assert!(thompson > rules, "Thompson {thompson} ≤ rules {rules}\n{table}");
-    // The same holds for what was shown, without the noise of the click draws.
-    let expected = |s| report.row(s).expect("strategy ran").expected_click_rate;
-    assert!(expected(THOMPSON) > expected(RULES), "{table}");
-    // Learning is visible over time: the last window beats the first.
-    let curve = &report.row(THOMPSON).expect("Thompson ran").window_expected_click_rate;
-    assert!(curve.last() > curve.first(), "{curve:?}");
+    assert_eq!(report.rows.len(), Strategy::all().len(), "{table}");
+    assert!(report.no_high_impressions > 0, "mixed worlds have people with no high persona\n{table}");
+    let oracle = report.row(Strategy::Oracle).expect("oracle ran");
+    for row in &report.rows {
+        assert!(row.overall.expected_click_rate <= oracle.overall.expected_click_rate + 1e-12, "{table}");
+        let share = row.overall.share_of_oracle.expect("oracle ran");
+        assert!(share > 0.0 && share <= 1.0 + 1e-12, "{}: {share}\n{table}", row.name);
+        let (mine, best) =
+            (row.no_high.as_ref().expect("no-high group"), oracle.no_high.as_ref().expect("no-high"));
+        assert!(mine.expected_click_rate <= best.expected_click_rate + 1e-12, "{table}");
+        assert!(mine.share_of_oracle.expect("oracle ran") <= 1.0 + 1e-12, "{table}");
+    }
+    // Writing the rule by hand is already far better than showing anything at random.
+    assert!(
+        expected(&report, Strategy::PersonaRule) > 1.5 * expected(&report, Strategy::UniformRandom),
+        "{table}"
+    );
 }
 
 #[test]
-fn the_same_seed_gives_the_same_report() {
-    let config = SimConfig { rounds: 2_000, ..small(7) };
+fn the_static_persona_rule_shows_the_top_personas_best_tagged_creative() {
+    let spec = CatalogSpec {
+        version: "hand".to_owned(),
+        personas: vec!["Luxury Travel".to_owned(), "Fashionista".to_owned(), "Early Adopter".to_owned()],
+        placements: vec!["feed".to_owned(), "email".to_owned()],
+        creatives: vec![
+            CreativeSpec::new("spa").placement("feed").persona("Luxury Travel", 0.5),
+            CreativeSpec::new("yacht")
+                .placement("feed")
+                .persona("Luxury Travel", 0.9)
+                .persona("Fashionista", 1.0),
+            CreativeSpec::new("villa").placement("feed").persona("Luxury Travel", 0.9),
+            CreativeSpec::new("gadget-mail").placement("email").persona("Early Adopter", 1.0),
+            CreativeSpec::new("house").placement("feed").persona("Early Adopter", 1.0).fallback(),
+        ],
+    };
+    let catalog = Catalog::compile(&spec).expect("valid catalog");
+    let menu = catalog.menu();
+    let scores = |values: [u8; 3]| {
+        let mut s = PersonaScores::new(3);
+        for (i, v) in values.into_iter().enumerate() {
+            s.set(PersonaId(i as u16), v, DataClasses::ALL).expect("valid score");
+        }
+        s
+    };
+    let pick = |values| persona_rule_pick(&spec, menu, "feed", &scores(values));
+    // Top persona Luxury Travel: yacht and villa tie at 0.9, yacht is listed first.
+    assert_eq!(pick([8, 3, 0]), Some(1));
+    // A tie between Luxury Travel and Fashionista goes to the one listed first on the menu.
+    assert_eq!(pick([8, 8, 0]), Some(1));
+    // Fashionista alone: only yacht is tagged with it.
+    assert_eq!(pick([2, 5, 0]), Some(1));
+    // Early Adopter: only an email creative and the fallback carry it, so nothing in the
+    // feed (the fallback is shown); in the email placement, the email creative.
+    assert_eq!(pick([1, 0, 9]), None);
+    assert_eq!(persona_rule_pick(&spec, menu, "email", &scores([1, 0, 9])), Some(3));
+    // No score at all: no top persona.
+    assert_eq!(pick([0, 0, 0]), None);
+    // A low top score still counts: the rule does not look at the threshold.
+    assert_eq!(pick([4, 0, 0]), Some(1));
+}
+
+#[test]
+fn the_expected_click_rate_is_the_mean_hidden_probability_of_what_was_shown() {
+    let config = SimConfig {
+        variant: Variant::Graded,
+        impressions: 300,
+        seed: 5,
+        personas: 4,
+        creatives: 3,
+        people: 40,
+        windows: 3,
+        strategies: vec![Strategy::UniformRandom, Strategy::PersonaRule, Strategy::Oracle],
+    };
+    let report = run(&config).expect("simulation runs");
+    let world = World::build(&config).expect("world builds");
+    let plan = world.impressions(config.seed, config.impressions);
+    // By hand: per impression, the hidden probability of each strategy's pick.
+    let (mut uniform, mut rule, mut oracle) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+    let mut no_high = 0;
+    for imp in &plan {
+        let rate = |c| world.click_rate(imp.person, c, imp.device, imp.daypart());
+        let group = usize::from(!world.has_high_persona(imp.person));
+        no_high += group;
+        let picks = [rate(Some(imp.uniform_pick)), rate(world.persona_rule(imp.person))];
+        let best = (0..3).map(|c| rate(Some(c))).fold(0.0, f64::max);
+        for (sum, p) in [(&mut uniform, picks[0]), (&mut rule, picks[1]), (&mut oracle, best)] {
+            sum[0] += p;
+            if group == 1 {
+                sum[1] += p;
+            }
+        }
+    }
+    assert!(no_high > 0, "the hand check needs people with no high persona");
+    assert_eq!(report.no_high_impressions, no_high);
+    let n = plan.len() as f64;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    for (strategy, sum) in
+        [(Strategy::UniformRandom, uniform), (Strategy::PersonaRule, rule), (Strategy::Oracle, oracle)]
+    {
+        let row = report.row(strategy).expect("strategy ran");
+        assert!(close(row.overall.expected_click_rate, sum[0] / n), "{}", row.name);
+        assert!(close(row.overall.share_of_oracle.expect("oracle"), sum[0] / oracle[0]), "{}", row.name);
+        assert!(close(row.overall.vs_persona_rule.expect("rule"), sum[0] / rule[0]), "{}", row.name);
+        let group = row.no_high.as_ref().expect("no-high group");
+        assert!(close(group.expected_click_rate, sum[1] / no_high as f64), "{}", row.name);
+        assert!(close(group.share_of_oracle.expect("oracle"), sum[1] / oracle[1]), "{}", row.name);
+        assert!(close(group.vs_persona_rule.expect("rule"), sum[1] / rule[1]), "{}", row.name);
+    }
+    // The windows split the same sum.
+    let row = report.row(Strategy::Oracle).expect("oracle ran");
+    let total: f64 = row
+        .window_expected_click_rate
+        .iter()
+        .zip(&report.window_impressions)
+        .map(|(r, k)| r * *k as f64)
+        .sum();
+    assert!(close(total, oracle[0]), "{total} vs {}", oracle[0]);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_and_engine_policies_run_through_the_api() {
+    let config = SimConfig {
+        impressions: 1_000,
+        strategies: vec![
+            Strategy::Engine(Policy::Thompson),
+            Strategy::Engine(Policy::Greedy),
+            Strategy::Oracle,
+        ],
+        ..small(Variant::Attributes, 7)
+    };
     let a = run(&config).expect("simulation runs");
     let b = run(&config).expect("simulation runs");
     assert_eq!(a, b);
-    let other = run(&SimConfig { seed: 8, ..config }).expect("simulation runs");
+    let other = run(&SimConfig { seed: 8, ..config.clone() }).expect("simulation runs");
     assert_ne!(a.rows, other.rows, "a different seed should give a different world");
+    for row in &a.rows {
+        assert!(row.overall.expected_click_rate > 0.0 && row.clicks > 0, "{}", a.to_markdown());
+    }
+}
+
+#[test]
+fn graded_worlds_have_12_to_20_percent_of_people_without_a_high_score() {
+    let graded =
+        World::build(&SimConfig { variant: Variant::Graded, ..SimConfig::default() }).expect("builds");
+    let share = graded.no_high_share();
+    assert!((0.12..=0.20).contains(&share), "{share}");
+    // ... and scores 4–6 move their hidden click rate; in the classic world they do not.
+    assert!(hidden_match(Variant::Graded, &[(0, 1.0)], &[5]) > 0.0);
+    assert_eq!(hidden_match(Variant::Classic, &[(0, 1.0)], &[6]), 0.0);
+    assert!(
+        hidden_match(Variant::Graded, &[(0, 1.0)], &[6]) < hidden_match(Variant::Graded, &[(0, 1.0)], &[7])
+    );
+    let classic =
+        World::build(&SimConfig { variant: Variant::Classic, ..SimConfig::default() }).expect("builds");
+    assert_eq!(classic.no_high_share(), 0.0);
+}
+
+#[test]
+fn in_multitag_worlds_listing_more_personas_does_not_raise_the_hidden_rate() {
+    let three = [(0, 0.9), (1, 0.5), (2, 0.4)];
+    // Someone who fits every listed persona equally: the same as the primary alone.
+    for s in [7, 8, 9] {
+        let all = hidden_match(Variant::Multitag, &three, &[s, s, s]);
+        assert!((all - hidden_match(Variant::Multitag, &three[..1], &[s, s, s])).abs() < 1e-12);
+        // In the classic world the tags add up.
+        assert!(
+            hidden_match(Variant::Classic, &three, &[s, s, s])
+                > hidden_match(Variant::Classic, &three[..1], &[s])
+        );
+    }
+    // A fit on a secondary alone counts for its share only.
+    let secondary = hidden_match(Variant::Multitag, &three, &[0, 9, 0]);
+    assert!((secondary - 0.9 * SECONDARY_SHARE).abs() < 1e-12, "{secondary}");
+    // In the world: never above the primary weight times the person's best listed fit.
+    let config = SimConfig { variant: Variant::Multitag, people: 300, ..SimConfig::default() };
+    let world = World::build(&config).expect("builds");
+    let menu = world.catalog().menu();
+    let mut multi = 0;
+    for creative in &world.spec().creatives {
+        let tags: Vec<(usize, f64)> = creative
+            .personas
+            .iter()
+            .map(|(name, w)| (menu.id(name).expect("on the menu").index(), *w))
+            .collect();
+        multi += usize::from(tags.len() > 1);
+        if let [(_, primary), rest @ ..] = tags.as_slice() {
+            assert!(rest.iter().all(|(_, w)| w < primary), "the primary weighs most: {tags:?}");
+        }
+        for person in 0..world.people() {
+            let scores = world.profile(person).expect("person").scores.as_slice();
+            let best = tags.iter().map(|(p, _)| scores[*p]).max().unwrap_or(0);
+            let bound = tags.first().map_or(0.0, |(_, w)| w * f64::from(best) / 9.0);
+            let m = hidden_match(Variant::Multitag, &tags, scores);
+            assert!(m <= bound + 1e-12, "{tags:?} {scores:?}: {m} > {bound}");
+        }
+    }
+    assert!(multi > 50, "{multi} creatives list more than one persona");
+}
+
+#[test]
+fn attribute_and_longtail_worlds_differ_as_designed() {
+    let world = |variant| World::build(&SimConfig { variant, ..SimConfig::default() }).expect("builds");
+    let attributes = world(Variant::Attributes);
+    for creative in attributes.spec().creatives.iter().filter(|c| !c.fallback) {
+        let names: Vec<&str> = creative.attributes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["format", "tone", "offer"], "{}", creative.id);
+    }
+    let classic = world(Variant::Classic);
+    assert!(classic.spec().creatives.iter().all(|c| c.attributes.is_empty()));
+    // Video creatives: better on a phone in the evening than on a desktop in the morning.
+    use persona_engine::{Daypart, Device};
+    let video = attributes
+        .spec()
+        .creatives
+        .iter()
+        .position(|c| c.attributes.iter().any(|(n, v)| n == "format" && v == "video"))
+        .expect("some video");
+    let rate = |d, p| attributes.click_rate(0, Some(video), d, p);
+    assert!(rate(Device::Mobile, Daypart::Evening) > 2.0 * rate(Device::Desktop, Daypart::Morning));
+    // The long tail: the same number of impressions reaches far fewer distinct people.
+    let distinct = |w: &World| {
+        let mut seen = vec![false; w.people()];
+        for imp in w.impressions(1, 3_000) {
+            seen[imp.person] = true;
+        }
+        seen.iter().filter(|s| **s).count()
+    };
+    let (tail, uniform) = (distinct(&world(Variant::Longtail)), distinct(&classic));
+    assert!(tail < uniform * 3 / 4, "longtail {tail} vs uniform {uniform}");
 }

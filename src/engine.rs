@@ -312,7 +312,9 @@ impl Engine {
         let mut report = SwapReport::default();
 
         // 1. Everything known so far goes into the new version before anyone sees it.
-        let before = ledger_of(old.selector.save_stats());
+        let saved = old.selector.save_stats();
+        let learned_model = saved.model.clone();
+        let before = ledger_of(saved);
         let mut seed = before.clone();
         for (id, stats) in &books.dormant {
             add_stats(seed.entry(id.clone()).or_default(), stats);
@@ -320,7 +322,9 @@ impl Engine {
         let catalog = selector.catalog();
         report.carried = before.keys().filter(|id| catalog.creative(id).is_ok()).count();
         report.restored = books.dormant.keys().filter(|id| catalog.creative(id).is_ok()).count();
-        selector.load_stats(&snapshot(SnapshotKind::Full, catalog.version(), seed))?;
+        let mut carried = snapshot(SnapshotKind::Full, catalog.version(), seed);
+        carried.model = learned_model;
+        selector.load_stats(&carried)?;
         let old_catalog = old.catalog();
         for p in 0..old_catalog.placement_count() {
             let place = PlacementId(p as u16);
@@ -399,11 +403,15 @@ impl Engine {
     pub fn export_delta(&self) -> StatsSnapshot {
         let mut books = self.books();
         let version = self.current.load();
-        let mut delta = ledger_of(version.selector.export_delta());
+        let selector_delta = version.selector.export_delta();
+        let model = selector_delta.model.clone();
+        let mut delta = ledger_of(selector_delta);
         for (id, stats) in std::mem::take(&mut books.unsent) {
             add_stats(delta.entry(id).or_default(), &stats);
         }
-        snapshot(SnapshotKind::Delta, version.catalog().version(), delta)
+        let mut out = snapshot(SnapshotKind::Delta, version.catalog().version(), delta);
+        out.model = model;
+        out
     }
 
     /// Adds another instance's delta (as [`Selector::merge_stats`]: checked first, a bad
@@ -440,6 +448,7 @@ fn snapshot(kind: SnapshotKind, catalog_version: &str, ledger: Ledger) -> StatsS
         kind,
         catalog_version: catalog_version.to_owned(),
         creatives: ledger.into_iter().collect(),
+        model: Vec::new(),
     }
 }
 

@@ -4,12 +4,13 @@
 //! and on the shared learned statistics every later selection uses.
 
 use crate::catalog::CreativeId;
-use crate::context::{Context, Daypart, Device};
+use crate::context::{Channel, Context, Daypart, Device, Weather};
 use crate::error::{Error, Result};
+use crate::learn::features::{Person, When};
 use crate::learn::Counts;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, Profile};
-use crate::select::{top_segment, Selector};
+use crate::select::Selector;
 
 /// The largest conversion value accepted, in currency units.
 pub const MAX_CONVERSION_VALUE: f64 = 1e9;
@@ -47,12 +48,24 @@ pub struct Feedback {
     pub device: Device,
     /// The local daypart it happened in.
     pub daypart: Daypart,
+    /// The channel it happened on.
+    pub channel: Channel,
+    /// The weather when it happened.
+    pub weather: Weather,
 }
 
 impl Feedback {
     /// A reaction to `creative` in the moment `context` describes.
     pub fn new(creative: CreativeId, kind: FeedbackKind, context: &Context) -> Self {
-        Feedback { creative, kind, at: context.at, device: context.device, daypart: context.daypart() }
+        Feedback {
+            creative,
+            kind,
+            at: context.at,
+            device: context.device,
+            daypart: context.daypart(),
+            channel: context.channel,
+            weather: context.weather,
+        }
     }
 }
 
@@ -111,38 +124,49 @@ impl Selector {
             FeedbackKind::Dismiss => profile.suppress(key),
         }
         if !counts.is_zero() {
-            // The person's persona weights give both the segment and, for an impression,
-            // the click rate the persona match predicts.
-            let mut weights = Vec::new();
-            self.persona_weights(profile, &mut weights);
-            let segment = top_segment(&weights);
-            if counts.impressions > 0 {
-                counts.expected_micros =
-                    (self.expected_rate(&weights, feedback.creative) * 1e6).round() as u64;
-            }
-            let (lift, excess_rose) = self.stats.add(
-                feedback.creative.index(),
-                segment,
-                feedback.device as usize,
-                feedback.daypart as usize,
-                &counts,
-                &self.config().learning,
-            );
-            self.note_learned(feedback.creative, lift, excess_rose);
+            self.learn_from(profile, feedback, counts)?;
         }
         Ok(())
     }
 
-    /// The click rate the persona match predicts for this person and creative (the prior
-    /// mean without context boosts or fatigue): what an impression is expected to earn.
-    fn expected_rate(&self, weights: &[f32], creative: CreativeId) -> f64 {
-        let matched: f32 = self
-            .catalog()
-            .tags(creative)
-            .map(|(p, w)| w * weights.get(p.index()).copied().unwrap_or(0.0).max(0.0))
-            .sum();
-        let prior = f64::from(self.config().prior);
-        self.config().learning.prior_mean(prior + f64::from(matched), prior)
+    /// Counts an impression, click or conversion in the person's segment cells, and
+    /// moves the click model (impressions and clicks). All or nothing for the counts: a
+    /// full segment table or an overflowing counter is an error and counts nothing.
+    fn learn_from(&self, profile: &Profile, feedback: &Feedback, mut counts: Counts) -> Result<()> {
+        // Inline for menus of up to 64 personas; a larger menu allocates here, off the
+        // select path.
+        let n = self.catalog().menu().len();
+        let mut scores: smallvec::SmallVec<[u8; 64]> = smallvec::smallvec![0; n];
+        let mut ranks: smallvec::SmallVec<[u8; 64]> = smallvec::smallvec![0; n];
+        let segment = self.person_scores_into(profile, &mut scores, &mut ranks);
+        let person = Person { scores: &scores, ranks: &ranks, segment };
+        let when = When {
+            device: feedback.device as usize,
+            daypart: feedback.daypart as usize,
+            channel: feedback.channel as usize,
+            weather: feedback.weather as usize,
+        };
+        let c = feedback.creative.index();
+        let cat = self.catalog();
+        if counts.impressions > 0 {
+            let (m, _) = self.stats.predict(cat, c, &person, when, &self.prior, self.prior.base);
+            counts.expected_micros = (crate::learn::model::sigmoid(m) * 1e6).round() as u64;
+        }
+        self.stats.add(c, segment, when.device, when.daypart, &counts)?;
+        if counts.impressions > 0 || counts.clicks > 0 {
+            // The context boosts and fatigue of the original request are not known here:
+            // the model learns against the plain prior offset.
+            self.stats
+                .learn(cat, c, &person, when, &self.prior, self.prior.base, counts.clicks > 0)
+                .map_err(|e| {
+                    crate::error::Error::invalid(
+                        "feedback",
+                        "creative",
+                        format!("the event was counted but the model could not learn from it: {e}"),
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     /// Moves the person's score of each persona the creative is tagged with by `delta`

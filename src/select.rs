@@ -4,11 +4,8 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use ahash::AHashMap;
-use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -16,7 +13,9 @@ use smallvec::SmallVec;
 use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, Placement, PlacementId, NONE};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::learn::{Evidence, LearnedStats, LearningConfig, Policy, Posterior, Rng, NO_SEGMENT};
+use crate::learn::features::{rank_scores, Person, Prior, When};
+use crate::learn::model::{mean_rate, sigmoid};
+use crate::learn::{LearnedStats, LearningConfig, Policy, Rng, NO_SEGMENT};
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClasses, Profile, RelationshipStage, StageRules};
 
@@ -247,7 +246,10 @@ struct Scored {
     /// What the active policy ranks by.
     key: f32,
     base: f32,
+    /// `priority ·` the posterior mean click rate.
     mean: f32,
+    /// The model's log-odds (mean) and its standard deviation.
+    logit: f32,
     sd: f32,
     evidence: f32,
     priority: f32,
@@ -281,6 +283,9 @@ pub struct Selection {
     excluded: SmallVec<[CreativeId; 8]>,
     scored: Vec<Scored>,
     persona_weight: Vec<f32>,
+    /// Per persona: the counted score (0..=9) and its rank, for the learned model.
+    person_score: Vec<u8>,
+    person_rank: Vec<u8>,
     memo: Vec<Memo>,
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
@@ -387,28 +392,18 @@ pub struct Selector {
     catalog: Arc<Catalog>,
     config: SelectorConfig,
     pub(crate) stats: LearnedStats,
+    /// The learned model's prior, from the configuration.
+    pub(crate) prior: Prior,
     shadow: Box<[AtomicBool]>,
-    /// The pruning order, rebuilt (off the hot path) as learning raises bounds.
-    prune: ArcSwap<PruneIndex>,
-    /// Per creative: the generation of the pruning order in which it was raised.
-    raised_gen: Box<[AtomicU32]>,
-    rebuild: Mutex<()>,
+    /// The rules' pruning order (bounds from the catalog alone, so built once).
+    prune: PruneIndex,
 }
 
-/// The pruning index of one generation: per placement, the candidates in the orders
-/// the pruned scan walks, with the bound each was sorted by; plus the creatives whose
-/// bounds rose since it was built.
+/// The rules' pruning index: per placement, the candidates in the orders the pruned
+/// scan walks, with the bound each was sorted by.
 #[derive(Debug)]
 struct PruneIndex {
-    generation: u32,
     placements: Vec<PlacementIndex>,
-    /// Per creative: the lift cap the lists were built with.
-    lift: Box<[f32]>,
-    /// Events recorded since the index was built.
-    events: AtomicU64,
-    /// Creatives raised since (`u32::MAX`: a slot not yet written).
-    raised: Box<[AtomicU32]>,
-    raised_len: AtomicUsize,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -416,15 +411,10 @@ struct PruneIndex {
 struct PlacementIndex {
     /// Every candidate, by the most it can score without any persona match.
     unmatched: Vec<(f32, CreativeId)>,
-    /// Per persona (CSR): candidates tagged with it, by `priority · max_boost · weight`,
+    /// Per persona (CSR): candidates tagged with it, by `priority · max_boost · share`,
     /// the most one fully matched tag can add.
     persona_offsets: Vec<u32>,
     persona_entries: Vec<(f32, CreativeId)>,
-    /// Per segment (a persona id, or "no high persona"): the candidates with clicks in
-    /// that segment's cell, by how far the cell can lift their estimate above its prior.
-    segments: AHashMap<u16, Vec<(f32, CreativeId)>>,
-    /// The highest priority among the candidates.
-    max_priority: f32,
 }
 
 impl PlacementIndex {
@@ -452,8 +442,7 @@ struct Env<'a> {
     max_intimacy: Intimacy,
     moment: Moment<'a>,
     segment: u16,
-    device: usize,
-    daypart: usize,
+    when: When,
     policy: Policy,
     learning: bool,
 }
@@ -486,28 +475,16 @@ impl Selector {
     pub fn new(catalog: impl Into<Arc<Catalog>>, config: SelectorConfig) -> Result<Self> {
         config.validate()?;
         let catalog: Arc<Catalog> = catalog.into();
-        let stats = LearnedStats::new(catalog.len(), config.learning.segment_cells);
+        let stats = LearnedStats::new(
+            catalog.len(),
+            catalog.menu.len(),
+            catalog.attribute_value_count(),
+            config.learning.segment_cells,
+        );
         let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
-        let raised_gen = (0..catalog.len()).map(|_| AtomicU32::new(u32::MAX)).collect();
-        let empty = PruneIndex {
-            generation: 0,
-            placements: Vec::new(),
-            lift: Box::new([]),
-            events: AtomicU64::new(0),
-            raised: Box::new([]),
-            raised_len: AtomicUsize::new(0),
-        };
-        let selector = Selector {
-            catalog,
-            config,
-            stats,
-            shadow,
-            prune: ArcSwap::from_pointee(empty),
-            raised_gen,
-            rebuild: Mutex::new(()),
-        };
-        selector.prune.store(Arc::new(selector.build_prune_index(0)));
-        Ok(selector)
+        let prior = config.learning.prior(config.threshold);
+        let prune = build_prune_index(&catalog, config.prior);
+        Ok(Selector { catalog, config, stats, prior, shadow, prune })
     }
 
     /// The catalog.
@@ -563,16 +540,16 @@ impl Selector {
     }
 
     /// A selection of up to `k` picks with scratch space for this catalog's largest
-    /// placement, so `select` never allocates. Create it on the thread that will use
-    /// it: that also registers the thread with the lock-free pointer the pruning order
-    /// lives behind (`arc-swap` allocates once per thread, on first use).
+    /// placement, so `select` never allocates.
     pub fn new_selection(&self, k: usize) -> Selection {
-        drop(self.prune.load());
         let mut s = Selection::new(k);
         let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
+        let personas = self.catalog.menu.len();
         s.scored.reserve(most);
-        s.persona_weight.reserve(self.catalog.menu.len());
-        s.cursors.reserve(self.catalog.menu.len());
+        s.persona_weight.reserve(personas);
+        s.person_score.reserve(personas);
+        s.person_rank.reserve(personas);
+        s.cursors.reserve(personas);
         s.next_stamp(self.catalog.len());
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
@@ -580,12 +557,12 @@ impl Selector {
         s
     }
 
-    /// The person's segment for learning: their top counted persona (a declared like
-    /// counts as 9; dislikes and unconsented scores do not count), or "no high persona".
+    /// The person's segment for learning: their top persona by counted score (any
+    /// score above 0; a declared like counts as 9; dislikes and unconsented scores do
+    /// not count), or `None` when no score counts.
     pub fn segment(&self, profile: &Profile) -> Option<PersonaId> {
-        let mut weights = Vec::new();
-        self.persona_weights(profile, &mut weights);
-        match top_segment(&weights) {
+        let (mut scores, mut ranks) = (Vec::new(), Vec::new());
+        match self.person_scores(profile, &mut scores, &mut ranks) {
             NO_SEGMENT => None,
             s => Some(PersonaId(s)),
         }
@@ -626,6 +603,7 @@ impl Selector {
             return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
         };
         self.persona_weights(profile, &mut selection.persona_weight);
+        let segment = self.person_scores(profile, &mut selection.person_score, &mut selection.person_rank);
         self.prepare_memo(profile, context.at, selection);
         let policy = self.config.learning.policy;
         let shadow = self.is_shadow(placement);
@@ -634,9 +612,13 @@ impl Selector {
             consent: profile.consent,
             max_intimacy: self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at)),
             moment: Moment::of(context),
-            segment: top_segment(&selection.persona_weight),
-            device: context.device as usize,
-            daypart: context.daypart() as usize,
+            segment,
+            when: When {
+                device: context.device as usize,
+                daypart: context.daypart() as usize,
+                channel: context.channel as usize,
+                weather: context.weather as usize,
+            },
             policy,
             learning: policy != Policy::Rules || shadow,
         };
@@ -654,14 +636,13 @@ impl Selector {
                 s.taken = false;
             }
             self.choose(selection, policy, key, &mut rng, true);
-        } else if !self.config.prune
-            || matches!(policy, Policy::EpsilonGreedy { .. } | Policy::Softmax { .. })
-        {
-            // Every eligible creative has a chance: nothing can be pruned.
+        } else if self.config.prune && policy == Policy::Rules {
+            self.scan_pruned(placement, place, profile, &env, selection, &mut rng);
+        } else {
+            // The learned model's weights are shared across creatives, so its scores
+            // have no cheap per-creative bound yet: every candidate is scored.
             self.scan_all(place, profile, &env, selection, &mut rng);
             self.choose(selection, policy, key, &mut rng, false);
-        } else {
-            self.scan_pruned(placement, place, profile, &env, selection, &mut rng);
         }
         if selection.picks.is_empty() {
             self.fallback(place.fallbacks.as_slice(), selection);
@@ -686,17 +667,13 @@ impl Selector {
         }
     }
 
-    /// The pruned scan (rules, greedy, Thompson). Three kinds of sorted lists bound what
-    /// an unseen creative can score: the unmatched order (what it scores with no persona
-    /// match), one list per counted persona (what each matched tag can add) and the
-    /// person's segment list (what data in their segment's cell allows). Candidates are taken from the
-    /// list that contributes most to the bound (Fagin's threshold algorithm) and scored
-    /// in full, until the bound on everything unseen falls below the k-th best found;
-    /// then the picks are made and the bound re-checked against the last pick, since
-    /// the diversity rules can skip some of the raw top k. Exact for the rules and
-    /// greedy. For Thompson the bound on a mean is widened to a bound on a draw by 4.5
-    /// posterior standard deviations: a creative is skipped only when its draw would
-    /// have to land that far out (probability < 4e-6).
+    /// The rules' pruned scan. Two kinds of sorted lists bound what an unseen creative
+    /// can score: the unmatched order (what it scores with no persona match) and one
+    /// list per counted persona (what each matched tag can add). Candidates are taken
+    /// from the list that contributes most to the bound (Fagin's threshold algorithm)
+    /// and scored in full, until the bound on everything unseen falls below the k-th
+    /// best found; then the picks are made and the bound re-checked against the last
+    /// pick, since the diversity rules can skip some of the raw top k. Exact.
     fn scan_pruned(
         &self,
         placement: PlacementId,
@@ -707,16 +684,9 @@ impl Selector {
         rng: &mut Rng,
     ) {
         let cat = &*self.catalog;
-        let index = self.prune.load();
-        let Some(pi) = index.placements.get(placement.0 as usize) else { return };
-        let thompson = env.policy == Policy::Thompson;
-        let key = |s: &Scored| if env.policy == Policy::Rules { s.base } else { s.key };
-        // How much a unit of persona bound adds to the score bound: 1 for the rules, the
-        // slope of the prior-mean map for greedy.
-        let coef = match env.policy {
-            Policy::Rules => 1.0,
-            _ => (self.config.learning.ctr_perfect_match - self.config.learning.ctr_no_match) as f32,
-        };
+        let Some(pi) = self.prune.placements.get(placement.0 as usize) else { return };
+        let _ = place;
+        let key = |s: &Scored| s.base;
         let stamp = selection.next_stamp(cat.len());
         selection.topk.clear();
         selection.cursors.clear();
@@ -725,49 +695,19 @@ impl Selector {
                 selection.cursors.push(Cursor { weight: w, persona: p as u16, pos: 0 });
             }
         }
-        let (mut pos_u, mut pos_l) = (0usize, 0usize);
-        // The person's segment list: creatives whose (creative, segment) cell has data.
-        let seg_list: &[(f32, CreativeId)] =
-            if env.learning { pi.segments.get(&env.segment).map_or(&[][..], Vec::as_slice) } else { &[] };
-
-        // Creatives whose learned bound rose since the index was built: always scored.
-        let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
-        for slot in &index.raised[..raised] {
-            let cid = CreativeId(slot.load(Ordering::Relaxed));
-            if cid.index() < cat.len()
-                && self.raised_gen[cid.index()].load(Ordering::Relaxed) == index.generation
-                && place.candidates.binary_search(&cid).is_ok()
-            {
-                self.visit(cid, stamp, profile, env, selection, rng, &key);
-            }
-        }
-        // Thompson's draws can exceed their posterior mean. The unmatched and learned
-        // orders are already sorted by bounds on a draw (4.5 standard deviations above
-        // the mean bound, per creative); what matched tags add is widened here the same
-        // way (σ ≤ √(m/(n0+1)), √(a+b) ≤ √a + √b, priority · √m ≤ √(P_max · priority · m)).
-        let spread = self.config.learning.prior_strength as f32 + 1.0;
-        let p_max = pi.max_priority;
-        let inflate = |y: f32| {
-            if thompson {
-                (y + 4.5 * (p_max * y.max(0.0) / spread).sqrt()).min(p_max)
-            } else {
-                y
-            }
-        };
-
+        let mut pos_u = 0usize;
         let mut target = kth(&selection.topk, selection.k);
         let mut adaptive = true;
         loop {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let f_l = seg_list.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
                 let mut matched = 0.0f32;
                 let mut best = (f32::NEG_INFINITY, usize::MAX);
                 for (c, cur) in selection.cursors.iter().enumerate() {
                     let list = pi.persona(cur.persona as usize);
                     if let Some(&(f, _)) = list.get(cur.pos as usize) {
-                        let part = coef * cur.weight * f;
+                        let part = cur.weight * f;
                         matched += part;
                         if part > best.0 {
                             best = (part, c);
@@ -777,24 +717,14 @@ impl Selector {
                 if pos_u >= pi.unmatched.len() {
                     break; // every candidate has been seen
                 }
-                // What the person's segment cells can add (0 when the list is done).
-                let f_s = f_l.max(0.0);
-                let tau = f_u + inflate(matched + f_s);
+                let tau = f_u + matched;
                 if adaptive {
                     target = target.max(kth(&selection.topk, selection.k));
                 }
                 if tau < target {
                     break;
                 }
-                // Advance the list contributing most; Thompson empties the persona and
-                // segment lists first (their widening makes them dominate the bound).
-                let has_seg = f_l > 0.0;
-                let has_persona = best.1 != usize::MAX;
-                let seg_first = has_seg && (!has_persona || f_l >= best.0);
-                let cid = if seg_first && (thompson || f_l >= f_u) {
-                    pos_l += 1;
-                    seg_list[pos_l - 1].1
-                } else if has_persona && (thompson || best.0 >= f_u) {
+                let cid = if best.1 != usize::MAX && best.0 >= f_u {
                     let cur = &mut selection.cursors[best.1];
                     cur.pos += 1;
                     pi.persona(cur.persona as usize)[cur.pos as usize - 1].1
@@ -816,15 +746,14 @@ impl Selector {
                 f32::NEG_INFINITY
             };
             let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let f_l = seg_list.get(pos_l).map_or(f32::NEG_INFINITY, |e| e.0);
             let matched: f32 = selection
                 .cursors
                 .iter()
                 .filter_map(|cur| {
-                    pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| coef * cur.weight * e.0)
+                    pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| cur.weight * e.0)
                 })
                 .sum();
-            let tau = f_u + inflate(matched + f_l.max(0.0));
+            let tau = f_u + matched;
             if tau < last {
                 break;
             }
@@ -905,7 +834,7 @@ impl Selector {
             if w < 0.0 {
                 return None;
             }
-            let c = cat.tag_weight[t] * w;
+            let c = cat.tag_share[t] * w;
             persona_match += c;
             if c > best.1 {
                 best = (p.0, c);
@@ -921,22 +850,22 @@ impl Selector {
         }
         let x = (self.config.prior + persona_match) * context_boost * fatigue;
         let base = r.priority * x;
-        let (mut mean, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, base);
+        let (mut mean, mut logit, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, 0.0, base);
         if env.learning {
-            // A creative nothing was ever recorded for has no evidence to look up.
-            let ev: Evidence = if self.stats.has_data(i) {
-                self.stats.evidence(i, env.segment, env.device, env.daypart)
-            } else {
-                Evidence::default()
+            let person = Person {
+                scores: &selection.person_score,
+                ranks: &selection.person_rank,
+                segment: env.segment,
             };
-            let m0 = self.config.learning.prior_mean(f64::from(x), f64::from(self.config.prior));
-            let post = Posterior::new(m0, &self.config.learning, &ev);
-            mean = r.priority * post.mean() as f32;
-            sd = r.priority * post.sd() as f32;
-            evidence = post.evidence as f32;
+            let offset = self.prior.base + f64::from(context_boost).ln() + f64::from(fatigue).ln();
+            let (m, v) = self.stats.predict(cat, i, &person, env.when, &self.prior, offset);
+            mean = r.priority * mean_rate(m, v) as f32;
+            logit = m as f32;
+            sd = v.sqrt() as f32;
+            evidence = self.stats.impressions(i) as f32;
             key = match env.policy {
                 Policy::Rules => base,
-                Policy::Thompson => r.priority * post.sample(rng) as f32,
+                Policy::Thompson => r.priority * sigmoid(m + v.sqrt() * rng.normal()) as f32,
                 _ => mean,
             };
         }
@@ -947,6 +876,7 @@ impl Selector {
             key,
             base,
             mean,
+            logit,
             sd,
             evidence,
             priority: r.priority,
@@ -958,162 +888,6 @@ impl Selector {
             persona_score,
             taken: false,
         })
-    }
-
-    /// Thompson: a bound on a posterior mean widened into a bound on a draw, 4.5
-    /// standard deviations of the widest posterior with that mean.
-    fn draw_bound(&self, mean: f32) -> f32 {
-        let n0 = self.config.learning.prior_strength as f32;
-        let q = mean.clamp(0.0, 0.5);
-        (mean + 4.5 * (q * (1.0 - q) / (n0 + 1.0)).sqrt()).min(1.0)
-    }
-
-    /// What learning can multiply creative `c`'s prior by (its lift cap; 1 under the
-    /// rules, which ignore learning).
-    fn lift_bound(&self, c: usize) -> f32 {
-        if self.config.learning.policy == Policy::Rules {
-            1.0
-        } else {
-            self.stats.lift_cap(c).max(0.0)
-        }
-    }
-
-    /// The most creative `c` can score with no persona match, under this selector's
-    /// policy, with its prior scaled by its lift cap (and, for Thompson, widened to a
-    /// draw).
-    fn unmatched_bound(&self, c: usize) -> f32 {
-        let r = &self.catalog.rules[c];
-        let prior = self.config.prior;
-        match self.config.learning.policy {
-            Policy::Rules => r.priority * prior * r.max_boost,
-            policy => {
-                let m0 =
-                    self.config.learning.prior_mean(f64::from(prior * r.max_boost), f64::from(prior)) as f32;
-                let rate = (m0 * self.lift_bound(c)).min(1.0);
-                r.priority * if policy == Policy::Thompson { self.draw_bound(rate) } else { rate }
-            }
-        }
-    }
-
-    /// Builds the pruning index of every placement from the current bounds.
-    fn build_prune_index(&self, generation: u32) -> PruneIndex {
-        let cat = &*self.catalog;
-        let n = cat.len();
-        let learning = self.config.learning.policy != Policy::Rules;
-        let unmatched: Vec<f32> = (0..n).map(|c| self.unmatched_bound(c)).collect();
-        let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        // Per segment, the cells with data: what each (creative, segment) cell allows.
-        let mut cells: AHashMap<u16, Vec<(f32, CreativeId)>> = AHashMap::new();
-        if learning {
-            for (c, segment, counts) in self.stats.segment_cells() {
-                if c >= n || counts.impressions == 0 && counts.clicks == 0 {
-                    continue;
-                }
-                let excess = crate::learn::segment_excess(
-                    (counts.impressions as f64, counts.clicks as f64),
-                    &self.config.learning,
-                ) as f32;
-                if excess > 0.0 {
-                    cells
-                        .entry(segment)
-                        .or_default()
-                        .push((cat.rules[c].priority * excess, CreativeId(c as u32)));
-                }
-            }
-        }
-        let placements = cat
-            .placements
-            .iter()
-            .map(|p| {
-                let mut um: Vec<(f32, CreativeId)> =
-                    p.candidates.iter().map(|c| (unmatched[c.index()], *c)).collect();
-                um.sort_by(desc);
-                let mut segments: AHashMap<u16, Vec<(f32, CreativeId)>> = AHashMap::new();
-                for (segment, list) in &cells {
-                    let mut mine: Vec<(f32, CreativeId)> =
-                        list.iter().filter(|(_, c)| p.candidates.binary_search(c).is_ok()).copied().collect();
-                    if !mine.is_empty() {
-                        mine.sort_by(desc);
-                        segments.insert(*segment, mine);
-                    }
-                }
-                let mut entries = Vec::with_capacity(p.persona_members.len());
-                for persona in 0..cat.menu.len() {
-                    let start = entries.len();
-                    for &c in p.tagged(persona) {
-                        let r = &cat.rules[c.index()];
-                        let w: f32 = r
-                            .tags
-                            .range()
-                            .filter(|&t| cat.tag_persona[t].index() == persona)
-                            .map(|t| cat.tag_weight[t])
-                            .sum();
-                        entries.push((self.lift_bound(c.index()) * r.priority * r.max_boost * w, c));
-                    }
-                    entries[start..].sort_by(desc);
-                }
-                let max_priority =
-                    p.candidates.iter().map(|c| cat.rules[c.index()].priority).fold(0.0f32, f32::max);
-                PlacementIndex {
-                    max_priority,
-                    unmatched: um,
-                    persona_offsets: p.persona_offsets.clone(),
-                    persona_entries: entries,
-                    segments,
-                }
-            })
-            .collect();
-        PruneIndex {
-            generation,
-            placements,
-            lift: (0..n).map(|c| self.lift_bound(c)).collect(),
-            events: AtomicU64::new(0),
-            raised: (0..n).map(|_| AtomicU32::new(u32::MAX)).collect(),
-            raised_len: AtomicUsize::new(0),
-        }
-    }
-
-    /// After `record` changed a creative's statistics: if its lift cap now exceeds the one
-    /// the index was built with, or a click raised its segment excess, list it as raised,
-    /// so every `select` scores it until the index is rebuilt. The index is rebuilt (by
-    /// whichever `record` gets there first, off the `select` path) once 1/16 of the
-    /// catalog was raised, and after every catalog-size worth of events, so that bounds
-    /// learning lowered (creatives shown without clicks) tighten again.
-    pub(crate) fn note_learned(&self, creative: CreativeId, lift: f32, excess_rose: bool) {
-        let c = creative.index();
-        let index = self.prune.load();
-        let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
-        let raise = excess_rose || index.lift.get(c).is_some_and(|&built| lift > built);
-        let mut rebuild = events as usize >= index.lift.len().max(1_024);
-        if raise
-            && c < self.raised_gen.len()
-            && self.raised_gen[c].swap(index.generation, Ordering::Relaxed) != index.generation
-        {
-            let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
-            if let Some(slot) = index.raised.get(at) {
-                slot.store(creative.0, Ordering::Relaxed);
-            }
-            rebuild |= at + 1 >= (index.raised.len() / 16).max(64);
-        }
-        if rebuild {
-            if let Ok(_guard) = self.rebuild.try_lock() {
-                if self.prune.load().generation == index.generation {
-                    self.rebuild_prune_index();
-                }
-            }
-        }
-    }
-
-    fn rebuild_prune_index(&self) {
-        let generation = self.prune.load().generation.wrapping_add(1);
-        self.prune.store(Arc::new(self.build_prune_index(generation)));
-    }
-
-    /// After a load or merge changed many statistics at once.
-    pub(crate) fn after_bulk_change(&self) {
-        self.stats.refresh_caps(&self.config.learning);
-        let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.rebuild_prune_index();
     }
 
     /// Fills the per-persona weight `s/9` this person brings to a match: 0 below the
@@ -1140,6 +914,41 @@ impl Selector {
                 *slot = -1.0;
             }
         }
+    }
+
+    /// Fills, per persona, the score the learned model counts (every score 0..=9 with
+    /// consent to its sources; 9 for a declared like; 0 for a dislike) and its rank
+    /// among them; returns the person's segment (top persona, or [`NO_SEGMENT`]).
+    pub(crate) fn person_scores(&self, profile: &Profile, scores: &mut Vec<u8>, ranks: &mut Vec<u8>) -> u16 {
+        let n = self.catalog.menu.len();
+        scores.clear();
+        scores.resize(n, 0);
+        ranks.clear();
+        ranks.resize(n, 0);
+        self.person_scores_into(profile, scores, ranks)
+    }
+
+    /// [`Selector::person_scores`] into slices sized to the menu.
+    pub(crate) fn person_scores_into(&self, profile: &Profile, scores: &mut [u8], ranks: &mut [u8]) -> u16 {
+        for (p, slot) in scores.iter_mut().enumerate() {
+            let id = PersonaId(p as u16);
+            *slot = if profile.consent.contains(profile.scores.sources(id)) {
+                profile.scores.get(id).min(MAX_SCORE)
+            } else {
+                0
+            };
+        }
+        for p in &profile.likes {
+            if let Some(slot) = scores.get_mut(p.index()) {
+                *slot = MAX_SCORE;
+            }
+        }
+        for p in &profile.dislikes {
+            if let Some(slot) = scores.get_mut(p.index()) {
+                *slot = 0;
+            }
+        }
+        rank_scores(scores, ranks)
     }
 
     /// Condenses the person's memory (rejections, exposures, engagements) into one entry
@@ -1385,7 +1194,8 @@ impl Selector {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
         let picks = picks_of(selection, shadow);
-        let mut rivals: [(f32, f32); RIVALS] = [(f32::NEG_INFINITY, 0.0); RIVALS];
+        // (mean, priority, logit, sd) of the strongest rivals by mean.
+        let mut rivals: [(f32, f32, f32, f32); RIVALS] = [(f32::NEG_INFINITY, 0.0, 0.0, 0.0); RIVALS];
         let mut count = 0;
         for (i, s) in selection.scored.iter().enumerate() {
             if i == chosen || s.taken || !diverse(rules, picks, s.creative, max_theme) {
@@ -1403,17 +1213,20 @@ impl Selector {
                 rivals[j] = rivals[j - 1];
                 j -= 1;
             }
-            rivals[j] = (s.mean, s.sd);
+            rivals[j] = (s.mean, s.priority, s.logit, s.sd);
             count = (count + 1).min(RIVALS);
         }
         if count == 0 {
             return 1.0;
         }
         let me = &selection.scored[chosen];
+        let draw = |priority: f32, logit: f32, sd: f32, rng: &mut Rng| {
+            priority * sigmoid(f64::from(logit) + f64::from(sd) * rng.normal()) as f32
+        };
         let mut wins = 0u32;
         for _ in 0..draws {
-            let mine = me.mean + me.sd * rng.normal() as f32;
-            if rivals[..count].iter().all(|(m, sd)| mine >= m + sd * rng.normal() as f32) {
+            let mine = draw(me.priority, me.logit, me.sd, rng);
+            if rivals[..count].iter().all(|&(_, p, l, sd)| mine >= draw(p, l, sd, rng)) {
                 wins += 1;
             }
         }
@@ -1548,18 +1361,6 @@ fn beats(a: f32, pa: f32, b: f32, pb: f32) -> bool {
     a > b || (a == b && pa > pb)
 }
 
-/// The segment of a person from their persona weights: the highest positive weight
-/// (ties: lower id), or [`NO_SEGMENT`].
-pub(crate) fn top_segment(weights: &[f32]) -> u16 {
-    let mut best = (NO_SEGMENT, 0.0f32);
-    for (p, &w) in weights.iter().enumerate() {
-        if w > best.1 {
-            best = (p as u16, w);
-        }
-    }
-    best.0
-}
-
 /// True when adding `creative` keeps the picks diverse: no shared exclusion group, and
 /// (when `max_theme > 0`) fewer than `max_theme` picks with its theme.
 fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId, max_theme: usize) -> bool {
@@ -1578,4 +1379,41 @@ fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId
         }
     }
     max_theme == 0 || r.theme == u16::MAX || same_theme < max_theme
+}
+
+/// Builds the rules' pruning index of every placement: bounds from the catalog alone.
+fn build_prune_index(cat: &Catalog, prior: f32) -> PruneIndex {
+    let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    let placements = cat
+        .placements
+        .iter()
+        .map(|p| {
+            let mut unmatched: Vec<(f32, CreativeId)> = p
+                .candidates
+                .iter()
+                .map(|c| {
+                    let r = &cat.rules[c.index()];
+                    (r.priority * prior * r.max_boost, *c)
+                })
+                .collect();
+            unmatched.sort_by(desc);
+            let mut entries = Vec::with_capacity(p.persona_members.len());
+            for persona in 0..cat.menu.len() {
+                let start = entries.len();
+                for &c in p.tagged(persona) {
+                    let r = &cat.rules[c.index()];
+                    let w: f32 = r
+                        .tags
+                        .range()
+                        .filter(|&t| cat.tag_persona[t].index() == persona)
+                        .map(|t| cat.tag_share[t])
+                        .sum();
+                    entries.push((r.priority * r.max_boost * w, c));
+                }
+                entries[start..].sort_by(desc);
+            }
+            PlacementIndex { unmatched, persona_offsets: p.persona_offsets.clone(), persona_entries: entries }
+        })
+        .collect();
+    PruneIndex { placements }
 }

@@ -222,6 +222,11 @@ pub struct Catalog {
     pub(crate) rules: Vec<Rules>,
     pub(crate) tag_persona: Vec<PersonaId>,
     pub(crate) tag_weight: Vec<f32>,
+    /// Per tag: its weight as a share, `w / max(1, Σw)` over the creative's tags, so
+    /// listing more personas never inflates a creative's match.
+    pub(crate) tag_share: Vec<f32>,
+    /// Per tag: its rank among the creative's tags by weight (0 = primary), capped at 2.
+    pub(crate) tag_rank: Vec<u8>,
     pub(crate) conditions: Vec<Condition>,
     pub(crate) boost_condition: Vec<Condition>,
     pub(crate) boost_factor: Vec<f32>,
@@ -233,6 +238,12 @@ pub struct Catalog {
     pub(crate) attribute_pairs: Vec<(Symbol, Symbol)>,
     /// Attribute names and values as written, for explanations.
     attribute_text: Vec<(Box<str>, Box<str>)>,
+    /// Per attribute pair: the dense id of its (name, value), shared by every creative
+    /// with the same pair: what learning keys attribute effects by.
+    pub(crate) attribute_value: Vec<u32>,
+    /// The distinct (name, value) pairs, by dense id.
+    attribute_values: Vec<(Box<str>, Box<str>)>,
+    attribute_value_index: AHashMap<(Symbol, Symbol), u32>,
 }
 
 impl Catalog {
@@ -317,6 +328,8 @@ impl Catalog {
             rules: Vec::with_capacity(n),
             tag_persona: Vec::new(),
             tag_weight: Vec::new(),
+            tag_share: Vec::new(),
+            tag_rank: Vec::new(),
             conditions: Vec::new(),
             boost_condition: Vec::new(),
             boost_factor: Vec::new(),
@@ -325,6 +338,9 @@ impl Catalog {
             attribute_span: Vec::with_capacity(n),
             attribute_pairs: Vec::new(),
             attribute_text: Vec::new(),
+            attribute_value: Vec::new(),
+            attribute_values: Vec::new(),
+            attribute_value_index: AHashMap::new(),
         };
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
         for (i, c) in spec.creatives.iter().enumerate() {
@@ -364,6 +380,8 @@ impl Catalog {
         }
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();
+        catalog.tag_share.shrink_to_fit();
+        catalog.tag_rank.shrink_to_fit();
         Ok(catalog)
     }
 
@@ -399,7 +417,14 @@ impl Catalog {
         checked.sort_by_key(|(key, _, _)| *key);
         let start = self.attribute_pairs.len();
         for (key, name, value) in checked {
-            self.attribute_pairs.push((key, Symbol::of(value)));
+            let pair = (key, Symbol::of(value));
+            let next = self.attribute_values.len() as u32;
+            let id = *self.attribute_value_index.entry(pair).or_insert(next);
+            if id == next {
+                self.attribute_values.push((name.into(), value.into()));
+            }
+            self.attribute_pairs.push(pair);
+            self.attribute_value.push(id);
             self.attribute_text.push((name.into(), value.into()));
         }
         self.attribute_span.push(Span { start: start as u32, len: attributes.len() as u32 });
@@ -410,6 +435,21 @@ impl Catalog {
     pub fn attributes(&self, creative: CreativeId) -> impl Iterator<Item = (&str, &str)> + '_ {
         let span = self.attribute_span.get(creative.index()).copied().unwrap_or(Span { start: 0, len: 0 });
         self.attribute_text[span.range()].iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// How many distinct (name, value) attribute pairs the catalog's creatives carry.
+    pub fn attribute_value_count(&self) -> usize {
+        self.attribute_values.len()
+    }
+
+    /// The (name, value) of a distinct attribute pair by its dense id.
+    pub(crate) fn attribute_value_text(&self, id: usize) -> Option<(&str, &str)> {
+        self.attribute_values.get(id).map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The dense id of an attribute pair, if any creative carries it.
+    pub(crate) fn attribute_value_id(&self, name: &str, value: &str) -> Option<usize> {
+        self.attribute_value_index.get(&(Symbol::of(name), Symbol::of(value))).map(|&i| i as usize)
     }
 
     /// The value of a creative's attribute `name`, if it has one.
@@ -488,6 +528,13 @@ impl Catalog {
             }
             self.tag_persona.push(pid);
             self.tag_weight.push(*weight as f32);
+        }
+        let weights = &self.tag_weight[tags.range()];
+        let total: f32 = weights.iter().sum::<f32>().max(1.0);
+        for (i, &w) in weights.iter().enumerate() {
+            let heavier = weights.iter().enumerate().filter(|&(j, &v)| v > w || (v == w && j < i)).count();
+            self.tag_share.push(w / total);
+            self.tag_rank.push(heavier.min(2) as u8);
         }
 
         // Targeting and boosts.

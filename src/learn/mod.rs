@@ -4,17 +4,20 @@
 //! creative's persona match (the prior) plus what was observed into a click rate.
 //! Reading statistics on the hot path never allocates or locks.
 
+pub(crate) mod features;
+pub(crate) mod model;
 mod rng;
 mod snapshot;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+pub use model::Natural;
 pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
 pub use snapshot::{
-    CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+    CreativeStats, LoadReport, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
 
 use crate::error::{Error, Result};
@@ -56,19 +59,17 @@ pub struct LearningConfig {
     pub ctr_no_match: f64,
     /// Expected click rate of a perfect persona match (default 0.05).
     pub ctr_perfect_match: f64,
-    /// Weight of the persona-match prior, in pseudo-impressions (default 100).
-    pub prior_strength: f64,
-    /// Pseudo-clicks added to both sides of a creative's lift (clicks over expected
-    /// clicks) so that a handful of events cannot swing it (default 2).
-    pub lift_smoothing: f64,
-    /// Most pseudo-impressions the backing estimates (the creative overall, by device and
-    /// by daypart) lend a segment cell that has little data of its own (default 500).
-    pub backoff_strength: f64,
+    /// Prior standard deviation of every learned weight, in log-odds (default 1: a
+    /// weight starts within a factor of about e of its prior). Smaller trusts the
+    /// persona prior longer; larger lets a few events move it further.
+    pub prior_sd: f64,
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).
     pub propensity_draws: u32,
-    /// Slots of the (creative, segment) table; 0 picks a size from the catalog. Rounded
-    /// up to a power of two, at most 2^24.
+    /// Slots of the (creative, segment) table; 0 (the default) sizes it for every
+    /// creative in every segment (creatives × (personas + 1), with room to spare), at
+    /// most 2^20 slots. Rounded up to a power of two, at most 2^24. When it fills,
+    /// `record` returns an error rather than drop an event.
     pub segment_cells: usize,
 }
 
@@ -78,9 +79,7 @@ impl Default for LearningConfig {
             policy: Policy::Greedy,
             ctr_no_match: 0.01,
             ctr_perfect_match: 0.05,
-            prior_strength: 100.0,
-            lift_smoothing: 2.0,
-            backoff_strength: 500.0,
+            prior_sd: 0.25,
             propensity_draws: 32,
             segment_cells: 0,
         }
@@ -114,14 +113,8 @@ impl LearningConfig {
                 format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match),
             );
         }
-        for (field, v) in [
-            ("prior_strength", self.prior_strength),
-            ("backoff_strength", self.backoff_strength),
-            ("lift_smoothing", self.lift_smoothing),
-        ] {
-            if !(v.is_finite() && v > 0.0 && v <= 1e9) {
-                return bad(field, format!("{v} must be finite, > 0 and ≤ 1e9"));
-            }
+        if !(self.prior_sd.is_finite() && self.prior_sd >= 0.01 && self.prior_sd <= 100.0) {
+            return bad("prior_sd", format!("{} must be finite and between 0.01 and 100", self.prior_sd));
         }
         if self.propensity_draws > 1024 {
             return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
@@ -132,13 +125,17 @@ impl LearningConfig {
         Ok(())
     }
 
-    /// The prior click rate of a creative whose contract score without priority is `x`
-    /// (`(prior + match) · boost · fatigue`): an increasing affine map that sends a
-    /// no-match creative to `ctr_no_match` and a perfect match to `ctr_perfect_match`.
-    #[inline]
-    pub fn prior_mean(&self, x: f64, prior: f64) -> f64 {
-        let slope = self.ctr_perfect_match - self.ctr_no_match;
-        (self.ctr_no_match + slope * (x - prior)).clamp(1e-4, 0.99)
+    /// The model's prior: the log-odds of a creative that matches nothing, the slope
+    /// `β` of a full persona match, the threshold of a "high" score and the prior
+    /// precision of every weight.
+    pub(crate) fn prior(&self, threshold: u8) -> features::Prior {
+        let base = model::logit(self.ctr_no_match);
+        features::Prior {
+            base,
+            beta: model::logit(self.ctr_perfect_match) - base,
+            threshold,
+            q0: 1.0 / (self.prior_sd * self.prior_sd),
+        }
     }
 }
 
@@ -155,9 +152,8 @@ pub struct Counts {
     pub conversions: u64,
     /// Sum of conversion values, in millionths of the currency unit.
     pub value_micros: u64,
-    /// Sum over impressions of the click rate the persona match predicted for that
-    /// person, in millionths. Shared cells compare clicks with it: a creative's *lift*
-    /// over what its personas promised is what carries across segments.
+    /// Sum over impressions of the click rate the model predicted when it was shown, in
+    /// millionths: clicks over it is how far reality ran from the model's expectation.
     pub expected_micros: u64,
 }
 
@@ -167,13 +163,30 @@ impl Counts {
         *self == Counts::default()
     }
 
-    /// Adds `other`, saturating.
+    /// Adds `other` for bookkeeping copies (ledgers of deltas), saturating at `u64::MAX`;
+    /// the live counters use [`Counts::checked_add`] and refuse instead.
     pub fn add(&mut self, other: &Counts) {
         self.impressions = self.impressions.saturating_add(other.impressions);
         self.clicks = self.clicks.saturating_add(other.clicks);
         self.conversions = self.conversions.saturating_add(other.conversions);
         self.value_micros = self.value_micros.saturating_add(other.value_micros);
         self.expected_micros = self.expected_micros.saturating_add(other.expected_micros);
+    }
+
+    /// `self + other`, or an error naming the counter that would overflow.
+    pub fn checked_add(&self, other: &Counts) -> Result<Counts> {
+        let sum = |field: &'static str, a: u64, b: u64| {
+            a.checked_add(b).ok_or_else(|| {
+                Error::invalid("learned statistics", field, format!("{a} + {b} overflows a 64-bit counter"))
+            })
+        };
+        Ok(Counts {
+            impressions: sum("impressions", self.impressions, other.impressions)?,
+            clicks: sum("clicks", self.clicks, other.clicks)?,
+            conversions: sum("conversions", self.conversions, other.conversions)?,
+            value_micros: sum("value_micros", self.value_micros, other.value_micros)?,
+            expected_micros: sum("expected_micros", self.expected_micros, other.expected_micros)?,
+        })
     }
 
     /// `self − other`, each count floored at zero.
@@ -210,21 +223,6 @@ impl Cell {
         }
     }
 
-    #[inline]
-    fn rate(&self) -> (f64, f64) {
-        (self.impressions.load(Relaxed) as f64, self.clicks.load(Relaxed) as f64)
-    }
-
-    /// Impressions, clicks and expected clicks.
-    #[inline]
-    fn lift(&self) -> (f64, f64, f64) {
-        (
-            self.impressions.load(Relaxed) as f64,
-            self.clicks.load(Relaxed) as f64,
-            self.expected_micros.load(Relaxed) as f64 * 1e-6,
-        )
-    }
-
     pub fn add(&self, c: &Counts) {
         for (cell, v) in [
             (&self.impressions, c.impressions),
@@ -234,8 +232,9 @@ impl Cell {
             (&self.expected_micros, c.expected_micros),
         ] {
             if v != 0 {
-                // Saturating add: a counter never wraps to a small number.
-                let _ = cell.fetch_update(Relaxed, Relaxed, |x| Some(x.saturating_add(v)));
+                // Checked by the caller first (`Counts::checked_add`); wrapping here could
+                // only follow a race at 2^64 events.
+                cell.fetch_add(v, Relaxed);
             }
         }
     }
@@ -249,105 +248,28 @@ impl Cell {
     }
 }
 
-/// A (creative, segment) slot of the open-addressing table. `key == 0` is empty.
+/// A (creative, segment) slot of the open-addressing table: the cell's event counts and
+/// the model's creative × segment weight. `key == 0` is empty.
 #[derive(Debug, Default)]
-struct Slot {
+pub(crate) struct Slot {
     key: AtomicU64,
-    cell: Cell,
+    pub(crate) cell: Cell,
+    pub(crate) param: model::Param,
 }
-
-/// Probes before a segment lookup or insert gives up.
-const MAX_PROBES: usize = 32;
 
 /// Device and daypart value counts (see [`crate::Device`], [`crate::Daypart`]).
 pub(crate) const DEVICES: usize = 5;
 pub(crate) const DAYPARTS: usize = 5;
 
-/// The evidence about one creative for one request: the segment cell and the backing
-/// cells.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Evidence {
-    /// Impressions and clicks of the (creative, segment) cell.
-    pub segment: (f64, f64),
-    /// Impressions, clicks and expected clicks of the backing cells.
-    pub overall: (f64, f64, f64),
-    pub device: (f64, f64, f64),
-    pub daypart: (f64, f64, f64),
-}
-
-/// A Beta posterior over a creative's click rate for one person and moment.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Posterior {
-    /// Pseudo-clicks plus clicks.
-    pub alpha: f64,
-    /// Pseudo-non-clicks plus non-clicks.
-    pub beta: f64,
-    /// Real impressions behind it (segment cell plus the share of backing evidence).
-    pub evidence: f64,
-}
-
-impl Posterior {
-    /// Combines the persona-match prior mean `m0` with the evidence. The backing cells
-    /// (creative overall, by device, by daypart) say how the creative does *relative to
-    /// what its persona match predicted* (its lift: clicks over expected clicks, smoothed
-    /// by `lift_smoothing`); the pooled prior is `m0 · lift`, worth `prior_strength` plus
-    /// the backing impressions, capped at `backoff_strength`. The segment cell's own
-    /// clicks and impressions are added on top. A new creative starts at `m0`; data
-    /// moves it, and what is learned for one persona carries to others as a lift, not
-    /// as a click rate.
-    pub(crate) fn new(m0: f64, cfg: &LearningConfig, ev: &Evidence) -> Posterior {
-        let n0 = cfg.prior_strength;
-        let third = 1.0 / 3.0;
-        let back_imps = third * (ev.overall.0 + ev.device.0 + ev.daypart.0);
-        let back_clicks = third * (ev.overall.1 + ev.device.1 + ev.daypart.1);
-        let back_expected = third * (ev.overall.2 + ev.device.2 + ev.daypart.2);
-        let a = cfg.lift_smoothing;
-        let lift = (back_clicks + a) / (back_expected + a);
-        let pooled_rate = (m0 * lift).clamp(1e-6, 1.0 - 1e-6);
-        let strength = (n0 + back_imps).min(cfg.backoff_strength.max(n0));
-        let (imps, clicks) = ev.segment;
-        let clicks = clicks.min(imps);
-        Posterior {
-            alpha: strength * pooled_rate + clicks,
-            beta: strength * (1.0 - pooled_rate) + (imps - clicks),
-            evidence: imps + (strength - n0).max(0.0),
-        }
-    }
-
-    /// The posterior mean click rate.
-    #[inline]
-    pub fn mean(&self) -> f64 {
-        self.alpha / (self.alpha + self.beta)
-    }
-
-    /// The posterior standard deviation.
-    #[inline]
-    pub fn sd(&self) -> f64 {
-        let n = self.alpha + self.beta;
-        (self.alpha * self.beta / (n * n * (n + 1.0))).sqrt()
-    }
-
-    /// One Thompson draw: a normal with the posterior's mean and deviation, clipped to
-    /// `[0, 1]`.
-    #[inline]
-    pub fn sample(&self, rng: &mut Rng) -> f64 {
-        (self.mean() + self.sd() * rng.normal()).clamp(0.0, 1.0)
-    }
-}
-
-/// How far a (creative, segment) cell with `(impressions, clicks)` can lift a posterior
-/// mean above its pooled prior ρ: the mean `(S·ρ + c)/(S + n)` with `S ≥ prior_strength`
-/// is at most `ρ + c/(prior_strength + n)`. Zero without clicks.
-#[inline]
-pub(crate) fn segment_excess((imps, clicks): (f64, f64), cfg: &LearningConfig) -> f64 {
-    clicks.min(imps) / (cfg.prior_strength + imps)
-}
-
-/// The segment of "no high persona".
+/// The segment of "no persona score at all".
 pub(crate) const NO_SEGMENT: u16 = u16::MAX;
 
-/// Learned reward statistics for one catalog: per creative overall, by device, by
-/// daypart, and per (creative, segment). Lock-free to update and read.
+/// The most slots the default sizing gives the (creative, segment) table.
+const DEFAULT_MAX_SLOTS: usize = 1 << 20;
+
+/// Learned state for one catalog: exact event counts per creative (overall, by device,
+/// by daypart) and per (creative, segment), and the click model's weights. Lock-free to
+/// update and read.
 #[derive(Debug)]
 pub struct LearnedStats {
     creatives: usize,
@@ -355,20 +277,27 @@ pub struct LearnedStats {
     by_device: Box<[Cell]>,
     by_daypart: Box<[Cell]>,
     slots: Box<[Slot]>,
+    /// Slots in use, and the most that may be (7/8 of them, so lookups stay short).
+    used: AtomicU64,
+    usable: u64,
+    /// Events `record` refused because the segment table was full.
     overflow: AtomicU64,
-    /// Per creative, as `f32` bits: its highest lift (clicks over expected clicks,
-    /// smoothed) over every device and daypart, as of its last event; 1 before any event.
-    /// The pruning index bounds what learning can do to a creative with it.
-    lift_cap: Box<[AtomicU32]>,
+    pub(crate) model: model::Model,
     /// What was last exported (or loaded, or merged in): the base of the next delta.
     exported: Mutex<snapshot::Baseline>,
 }
 
 impl LearnedStats {
-    /// Empty statistics for `creatives` creatives, with `cells` (creative, segment)
-    /// slots (0: eight per creative, at least 1,024, at most 2^20).
-    pub fn new(creatives: usize, cells: usize) -> Self {
-        let cells = if cells == 0 { (creatives * 8).clamp(1_024, 1 << 20) } else { cells.clamp(64, 1 << 24) };
+    /// Empty statistics for `creatives` creatives, a menu of `personas` and
+    /// `attribute_values` distinct creative attribute values, with `cells`
+    /// (creative, segment) slots (0: room for every creative in every segment, at most
+    /// 2^20).
+    pub fn new(creatives: usize, personas: usize, attribute_values: usize, cells: usize) -> Self {
+        let cells = if cells == 0 {
+            (creatives.saturating_mul(personas + 1).saturating_mul(8) / 7 + 1).clamp(1_024, DEFAULT_MAX_SLOTS)
+        } else {
+            cells.clamp(64, 1 << 24)
+        };
         let cells = cells.next_power_of_two();
         let make = |n: usize| -> Box<[Cell]> { (0..n).map(|_| Cell::default()).collect() };
         LearnedStats {
@@ -377,8 +306,10 @@ impl LearnedStats {
             by_device: make(creatives * DEVICES),
             by_daypart: make(creatives * DAYPARTS),
             slots: (0..cells).map(|_| Slot::default()).collect(),
+            used: AtomicU64::new(0),
+            usable: (cells - cells / 8) as u64,
             overflow: AtomicU64::new(0),
-            lift_cap: (0..creatives).map(|_| AtomicU32::new(1.0f32.to_bits())).collect(),
+            model: model::Model::new(creatives, personas, attribute_values),
             exported: Mutex::new(snapshot::Baseline::default()),
         }
     }
@@ -388,9 +319,18 @@ impl LearnedStats {
         self.creatives
     }
 
-    /// Segment events that found no free slot in the (creative, segment) table and were
-    /// counted only in the creative's overall, device and daypart cells. Non-zero means
-    /// `segment_cells` should be larger.
+    /// Slots of the (creative, segment) table.
+    pub fn segment_capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// (creative, segment) cells in use.
+    pub fn segment_cells_used(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+
+    /// Events refused (with an error to the caller) because the (creative, segment)
+    /// table was full. Non-zero means `segment_cells` should be larger.
     pub fn overflow(&self) -> u64 {
         self.overflow.load(Relaxed)
     }
@@ -405,55 +345,89 @@ impl LearnedStats {
         (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.slots.len() - 1)
     }
 
+    /// The slot of (creative, segment), if it exists.
     #[inline]
-    fn find(&self, creative: usize, segment: u16) -> Option<&Cell> {
+    pub(crate) fn find(&self, creative: usize, segment: u16) -> Option<&Slot> {
         let key = Self::key(creative, segment);
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
-        for _ in 0..MAX_PROBES.min(self.slots.len()) {
+        for _ in 0..self.slots.len() {
             let slot = &self.slots[i];
             match slot.key.load(Relaxed) {
                 0 => return None,
-                k if k == key => return Some(&slot.cell),
+                k if k == key => return Some(slot),
                 _ => i = (i + 1) & mask,
             }
         }
         None
     }
 
-    fn find_or_insert(&self, creative: usize, segment: u16) -> Option<&Cell> {
+    /// The slot of (creative, segment), created if need be; an error naming the limit
+    /// when the table is full (and then nothing changed).
+    pub(crate) fn find_or_insert(&self, creative: usize, segment: u16) -> Result<&Slot> {
+        if let Some(slot) = self.find(creative, segment) {
+            return Ok(slot);
+        }
+        let full = || {
+            self.overflow.fetch_add(1, Relaxed);
+            Error::invalid(
+                "learned statistics",
+                "learning.segment_cells",
+                format!(
+                    "the (creative, segment) table is full ({} of {} slots in use); the event was not \
+                     recorded: raise learning.segment_cells",
+                    self.used.load(Relaxed),
+                    self.slots.len()
+                ),
+            )
+        };
+        if self.used.fetch_add(1, Relaxed) >= self.usable {
+            self.used.fetch_sub(1, Relaxed);
+            return Err(full());
+        }
         let key = Self::key(creative, segment);
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
-        for _ in 0..MAX_PROBES.min(self.slots.len()) {
+        for _ in 0..self.slots.len() {
             let slot = &self.slots[i];
             match slot.key.compare_exchange(0, key, Relaxed, Relaxed) {
-                Ok(_) => return Some(&slot.cell),
-                Err(k) if k == key => return Some(&slot.cell),
+                Ok(_) => return Ok(slot),
+                Err(k) if k == key => {
+                    // Another thread inserted it first.
+                    self.used.fetch_sub(1, Relaxed);
+                    return Ok(slot);
+                }
                 Err(_) => i = (i + 1) & mask,
             }
         }
-        None
+        self.used.fetch_sub(1, Relaxed);
+        Err(full())
     }
 
-    /// The evidence for one creative, segment, device and daypart index.
-    #[inline]
-    pub(crate) fn evidence(&self, creative: usize, segment: u16, device: usize, daypart: usize) -> Evidence {
-        if creative >= self.creatives {
-            return Evidence::default();
+    /// Checks that adding `counts` to every cell of `creative` cannot overflow; an error
+    /// naming the counter otherwise (then nothing is changed).
+    fn check_counts(
+        &self,
+        creative: usize,
+        slot: &Slot,
+        device: usize,
+        daypart: usize,
+        counts: &Counts,
+    ) -> Result<()> {
+        for cell in [
+            &self.overall[creative],
+            &self.by_device[creative * DEVICES + device.min(DEVICES - 1)],
+            &self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)],
+            &slot.cell,
+        ] {
+            cell.load().checked_add(counts)?;
         }
-        Evidence {
-            segment: self.find(creative, segment).map_or((0.0, 0.0), Cell::rate),
-            overall: self.overall[creative].lift(),
-            device: self.by_device[creative * DEVICES + device.min(DEVICES - 1)].lift(),
-            daypart: self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].lift(),
-        }
+        Ok(())
     }
 
     /// Adds `counts` to every cell an event on `creative` for `segment` on `device` in
-    /// `daypart` belongs to. Returns the creative's lift cap after the event and whether
-    /// the excess of its (creative, segment) cell rose (a click): what the pruning index
-    /// must hear about.
+    /// `daypart` belongs to. All or nothing: a full segment table or a counter that
+    /// would overflow is an error and changes nothing.
     pub(crate) fn add(
         &self,
         creative: usize,
@@ -461,71 +435,23 @@ impl LearnedStats {
         device: usize,
         daypart: usize,
         counts: &Counts,
-        cfg: &LearningConfig,
-    ) -> (f32, bool) {
+    ) -> Result<()> {
         if creative >= self.creatives {
-            return (1.0, false);
+            return Err(Error::UnknownCreative { id: format!("#{creative}") });
         }
+        let slot = self.find_or_insert(creative, segment)?;
+        self.check_counts(creative, slot, device, daypart, counts)?;
         self.overall[creative].add(counts);
         self.by_device[creative * DEVICES + device.min(DEVICES - 1)].add(counts);
         self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].add(counts);
-        let lift = self.refresh_lift(creative, cfg);
-        let rose = match self.find_or_insert(creative, segment) {
-            Some(cell) => {
-                let before = segment_excess(cell.rate(), cfg);
-                cell.add(counts);
-                segment_excess(cell.rate(), cfg) > before
-            }
-            None => {
-                self.overflow.fetch_add(1, Relaxed);
-                false
-            }
-        };
-        (lift, rose)
+        slot.cell.add(counts);
+        Ok(())
     }
 
-    /// Sets the creative's lift cap to its highest lift over every device and daypart,
-    /// and returns it.
-    fn refresh_lift(&self, creative: usize, cfg: &LearningConfig) -> f32 {
-        let (_, oc, oe) = self.overall[creative].lift();
-        let mut lift = 0.0f64;
-        for d in 0..DEVICES {
-            let (_, dc, de) = self.by_device[creative * DEVICES + d].lift();
-            for p in 0..DAYPARTS {
-                let (_, pc, pe) = self.by_daypart[creative * DAYPARTS + p].lift();
-                let third = 1.0 / 3.0;
-                let l = (third * (oc + dc + pc) + cfg.lift_smoothing)
-                    / (third * (oe + de + pe) + cfg.lift_smoothing);
-                lift = lift.max(l);
-            }
-        }
-        self.lift_cap[creative].store((lift as f32).to_bits(), Relaxed);
-        lift as f32
-    }
-
-    /// Recomputes every creative's lift cap from the counts (after a load or merge).
-    pub(crate) fn refresh_caps(&self, cfg: &LearningConfig) {
-        for c in 0..self.creatives {
-            self.lift_cap[c].store(1.0f32.to_bits(), Relaxed);
-            if !self.overall[c].load().is_zero() {
-                self.refresh_lift(c, cfg);
-            }
-        }
-    }
-
-    /// The creative's lift cap: no posterior uses a larger lift. At least 0; 1 before
-    /// any event.
+    /// Impressions recorded for the creative.
     #[inline]
-    pub(crate) fn lift_cap(&self, creative: usize) -> f32 {
-        self.lift_cap.get(creative).map_or(1.0, |l| f32::from_bits(l.load(Relaxed)))
-    }
-
-    /// True when anything was ever recorded for the creative.
-    #[inline]
-    pub(crate) fn has_data(&self, creative: usize) -> bool {
-        self.overall
-            .get(creative)
-            .is_some_and(|c| c.impressions.load(Relaxed) != 0 || c.clicks.load(Relaxed) != 0)
+    pub(crate) fn impressions(&self, creative: usize) -> u64 {
+        self.overall.get(creative).map_or(0, |c| c.impressions.load(Relaxed))
     }
 
     /// Totals of one creative across segments, devices and dayparts.
@@ -533,10 +459,11 @@ impl LearnedStats {
         self.overall.get(creative.index()).map_or(Counts::default(), Cell::load)
     }
 
-    /// Counts of one (creative, segment) cell; `segment` is a persona id or `None` for
-    /// "no high persona".
+    /// Counts of one (creative, segment) cell; `segment` is a persona id (the person's
+    /// top persona) or `None` for a person with no persona score at all.
     pub fn segment(&self, creative: crate::CreativeId, segment: Option<crate::PersonaId>) -> Counts {
-        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0)).map_or(Counts::default(), Cell::load)
+        self.find(creative.index(), segment.map_or(NO_SEGMENT, |p| p.0))
+            .map_or(Counts::default(), |s| s.cell.load())
     }
 
     /// Counts of one creative on one device.
@@ -551,11 +478,11 @@ impl LearnedStats {
             .map_or(Counts::default(), Cell::load)
     }
 
-    /// Every non-empty (creative index, segment, counts) cell.
-    pub(crate) fn segment_cells(&self) -> impl Iterator<Item = (usize, u16, Counts)> + '_ {
+    /// Every used (creative index, segment, slot).
+    pub(crate) fn segment_slots(&self) -> impl Iterator<Item = (usize, u16, &Slot)> + '_ {
         self.slots.iter().filter_map(|s| {
             let key = s.key.load(Relaxed);
-            (key != 0).then(|| (((key >> 16) - 1) as usize, (key & 0xffff) as u16, s.cell.load()))
+            (key != 0).then(|| (((key >> 16) - 1) as usize, (key & 0xffff) as u16, s))
         })
     }
 }

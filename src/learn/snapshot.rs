@@ -6,16 +6,22 @@
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::model::{
+    Natural, Param, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCALE, SCORES,
+    SLOPES, TAG_RANKS, WEATHERS,
+};
 use super::{Counts, LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
 use crate::catalog::Catalog;
-use crate::context::{Daypart, Device};
+use crate::context::{Channel, Daypart, Device, Weather};
 use crate::error::{Error, Result};
 use crate::profile::ordered_map;
 
 /// The `format` field of every statistics snapshot.
 pub const SNAPSHOT_FORMAT: &str = "persona-engine/learned-stats";
-/// The snapshot format version this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version this build writes and reads (2: event counts and the
+/// click model's weights; version 1 files held the counts of an older model and are
+/// refused with a message saying so).
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// The segment name of "no high persona".
 pub const NO_SEGMENT_NAME: &str = "(none)";
 
@@ -45,6 +51,32 @@ pub struct StatsSnapshot {
     /// Creative id → its statistics; creatives with no events are omitted.
     #[serde(with = "ordered_map")]
     pub creatives: Vec<(String, CreativeStats)>,
+    /// The click model's weights that data moved, as raw natural parameters (sums, so
+    /// deltas add exactly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model: Vec<ModelEntry>,
+}
+
+/// One weight of the click model in a snapshot: who it belongs to, which feature, and
+/// its natural parameters (see [`Natural`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// `creative` (name: creative id), `persona` (name: persona name), `attribute`
+    /// (name: `name=value`) or `shared` (name empty).
+    pub scope: String,
+    /// See `scope`.
+    #[serde(default)]
+    pub name: String,
+    /// The feature: for a creative `bias`, `device:<d>`, `daypart:<d>` or
+    /// `segment:<persona>`; for a persona `slope`; for an attribute `main`,
+    /// `device:<d>`, `daypart:<d>`, `channel:<c>` or `weather:<w>`; shared
+    /// `graded:<tag rank>:<score>` or `ranked:<tag rank>:<person rank>`.
+    pub feature: String,
+    /// Precision-weighted mean from data, in 2⁻²⁴ units.
+    pub eta: i64,
+    /// Precision from data, in 2⁻²⁴ units (≥ 0).
+    pub precision: i64,
 }
 
 /// The statistics of one creative in a snapshot.
@@ -73,6 +105,9 @@ pub struct LoadReport {
     pub unknown_creatives: Vec<String>,
     /// Segment entries naming a persona the menu does not have (not applied).
     pub unknown_segments: usize,
+    /// Model weights whose creative, persona or attribute value this catalog lacks (not
+    /// applied).
+    pub unknown_model_entries: usize,
 }
 
 /// The counts last exported, the base of the next delta.
@@ -82,6 +117,17 @@ pub(crate) struct Baseline {
     device: Vec<Counts>,
     daypart: Vec<Counts>,
     segments: AHashMap<(usize, u16), Counts>,
+    /// Model weights by [`ModelTarget`] key.
+    model: AHashMap<ModelTarget, Natural>,
+}
+
+/// Which weight a model entry addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ModelTarget {
+    Creative(usize),
+    Shared(usize),
+    Attribute(usize),
+    Segment(usize, u16),
 }
 
 impl Baseline {
@@ -104,6 +150,7 @@ enum Target {
 /// A checked snapshot, in dense ids, ready to apply.
 struct Staged {
     cells: Vec<(usize, Target, Counts)>,
+    model: Vec<(ModelTarget, Natural)>,
     report: LoadReport,
 }
 
@@ -133,6 +180,14 @@ impl StatsSnapshot {
                 format!("'{}' is not '{SNAPSHOT_FORMAT}'", self.format),
             ));
         }
+        if self.version == 1 {
+            return Err(Error::invalid(
+                "stats snapshot",
+                "version",
+                "version 1 holds the statistics of the previous learning model, which this build \
+                 no longer uses; start from empty statistics (or replay the decision log)",
+            ));
+        }
         if self.version != SNAPSHOT_VERSION {
             return Err(Error::invalid(
                 "stats snapshot",
@@ -145,7 +200,22 @@ impl StatsSnapshot {
 
     fn stage(&self, catalog: &Catalog) -> Result<Staged> {
         self.check_header()?;
-        let mut staged = Staged { cells: Vec::new(), report: LoadReport::default() };
+        let mut staged = Staged { cells: Vec::new(), model: Vec::new(), report: LoadReport::default() };
+        for (i, e) in self.model.iter().enumerate() {
+            let bad = |problem: String| Error::invalid("stats snapshot", format!("model[{i}]"), problem);
+            if e.precision < 0 {
+                return Err(bad(format!("precision {} is negative", e.precision)));
+            }
+            // A weight's data part may not claim a mean beyond ±100 log-odds.
+            let limit = 100.0 * (e.precision as f64 + SCALE);
+            if (e.eta as f64).abs() > limit {
+                return Err(bad(format!("eta {} implies a weight beyond ±100 log-odds", e.eta)));
+            }
+            match resolve(catalog, e).map_err(bad)? {
+                Some(target) => staged.model.push((target, Natural { eta: e.eta, precision: e.precision })),
+                None => staged.report.unknown_model_entries += 1,
+            }
+        }
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
@@ -246,8 +316,11 @@ impl LearnedStats {
                 }
             }
         }
-        let mut segments: Vec<(usize, u16, Counts)> =
-            self.segment_cells().filter(|(c, _, _)| *c < n).collect();
+        let mut segments: Vec<(usize, u16, Counts)> = self
+            .segment_slots()
+            .filter(|(c, _, _)| *c < n)
+            .map(|(c, s, slot)| (c, s, slot.cell.load()))
+            .collect();
         segments.sort_by_key(|(c, s, _)| (*c, *s));
         for (c, s, now) in segments {
             let counts = match base.as_deref_mut() {
@@ -261,10 +334,12 @@ impl LearnedStats {
                 if s == NO_SEGMENT { NO_SEGMENT_NAME } else { catalog.menu().name(crate::PersonaId(s)) };
             per[c].segments.push((name.to_owned(), counts));
         }
+        let model = self.model_entries(catalog, base);
         StatsSnapshot {
             format: SNAPSHOT_FORMAT.to_owned(),
             version: SNAPSHOT_VERSION,
             kind,
+            model,
             catalog_version: catalog.version().to_owned(),
             creatives: per
                 .into_iter()
@@ -312,10 +387,15 @@ impl LearnedStats {
         }
         for slot in self.slots.iter() {
             slot.cell.store(&zero);
+            slot.param.store(&Natural::default());
+        }
+        let m = &self.model;
+        for p in m.creative.iter().chain(m.shared.iter()).chain(m.attributes.iter()) {
+            p.store(&Natural::default());
         }
         *base = Baseline::default();
         base.sized(self.creatives);
-        self.apply(&staged, &mut base);
+        self.apply(&staged, &mut base)?;
         Ok(staged.report)
     }
 
@@ -326,11 +406,30 @@ impl LearnedStats {
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
         base.sized(self.creatives);
-        self.apply(&staged, &mut base);
+        self.apply(&staged, &mut base)?;
         Ok(staged.report)
     }
 
-    fn apply(&self, staged: &Staged, base: &mut Baseline) {
+    /// Applies checked cells. Segment cells that find no slot in a full table are
+    /// counted in the report's error: `stage` sized nothing, so this is the one place
+    /// a bulk change can meet the table's bound.
+    fn apply(&self, staged: &Staged, base: &mut Baseline) -> Result<()> {
+        // Claim every segment slot first, so a full table changes nothing.
+        for &(c, target, _) in &staged.cells {
+            if let Target::Segment(s) = target {
+                if c < self.creatives {
+                    self.find_or_insert(c, s)?;
+                }
+            }
+        }
+        for &(target, _) in &staged.model {
+            if let ModelTarget::Segment(c, s) = target {
+                if c < self.creatives {
+                    self.find_or_insert(c, s)?;
+                }
+            }
+        }
+        let add = |into: &mut Counts, counts: &Counts| into.add(counts);
         for &(c, target, counts) in &staged.cells {
             if c >= self.creatives {
                 continue;
@@ -338,27 +437,209 @@ impl LearnedStats {
             match target {
                 Target::Device(d) => {
                     self.by_device[c * DEVICES + d].add(&counts);
-                    base.device[c * DEVICES + d].add(&counts);
+                    add(&mut base.device[c * DEVICES + d], &counts);
                 }
                 Target::Daypart(d) => {
                     self.by_daypart[c * DAYPARTS + d].add(&counts);
-                    base.daypart[c * DAYPARTS + d].add(&counts);
+                    add(&mut base.daypart[c * DAYPARTS + d], &counts);
                 }
-                Target::Segment(s) => match self.find_or_insert(c, s) {
-                    Some(cell) => {
-                        cell.add(&counts);
-                        base.segments.entry((c, s)).or_default().add(&counts);
-                    }
-                    None => {
-                        self.overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                },
+                Target::Segment(s) => {
+                    let slot = self.find_or_insert(c, s)?;
+                    slot.cell.add(&counts);
+                    add(base.segments.entry((c, s)).or_default(), &counts);
+                }
                 Target::Overall => {
                     self.overall[c].add(&counts);
-                    base.overall[c].add(&counts);
+                    add(&mut base.overall[c], &counts);
                 }
             }
         }
+        for &(target, n) in &staged.model {
+            if let Some(param) = self.param(target) {
+                param.add(&n)?;
+                let b = base.model.entry(target).or_default();
+                b.eta = b.eta.wrapping_add(n.eta);
+                b.precision = b.precision.wrapping_add(n.precision);
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight a target addresses, if it exists (a segment weight only once its slot
+    /// does).
+    fn param(&self, target: ModelTarget) -> Option<&Param> {
+        let m = &self.model;
+        match target {
+            ModelTarget::Creative(i) => m.creative.get(i),
+            ModelTarget::Shared(i) => m.shared.get(i),
+            ModelTarget::Attribute(i) => m.attributes.get(i),
+            ModelTarget::Segment(c, s) => self.find(c, s).map(|slot| &slot.param),
+        }
+    }
+
+    /// Every weight data moved (since `base`, when given, which is then advanced).
+    fn model_entries(&self, catalog: &Catalog, mut base: Option<&mut Baseline>) -> Vec<ModelEntry> {
+        let m = &self.model;
+        let mut targets: Vec<ModelTarget> = Vec::new();
+        let n = self.creatives.min(catalog.len());
+        targets.extend((0..n * CREATIVE_PARAMS).map(ModelTarget::Creative));
+        targets.extend((0..m.shared.len()).map(ModelTarget::Shared));
+        let attrs = (m.attributes.len() / ATTRIBUTE_PARAMS).min(catalog.attribute_value_count());
+        targets.extend((0..attrs * ATTRIBUTE_PARAMS).map(ModelTarget::Attribute));
+        let mut segments: Vec<(usize, u16)> =
+            self.segment_slots().filter(|(c, _, _)| *c < n).map(|(c, s, _)| (c, s)).collect();
+        segments.sort_unstable();
+        targets.extend(segments.into_iter().map(|(c, s)| ModelTarget::Segment(c, s)));
+        let mut out = Vec::new();
+        for target in targets {
+            let Some(param) = self.param(target) else { continue };
+            let now = param.load();
+            let value = match base.as_deref_mut() {
+                Some(b) => {
+                    let prev = b.model.entry(target).or_default();
+                    let delta = now.minus(prev);
+                    *prev = now;
+                    delta
+                }
+                None => now,
+            };
+            if value.is_zero() {
+                continue;
+            }
+            let (scope, name, feature) = describe(catalog, target);
+            out.push(ModelEntry { scope, name, feature, eta: value.eta, precision: value.precision });
+        }
+        out
+    }
+}
+
+/// The (scope, name, feature) of a weight.
+fn describe(catalog: &Catalog, target: ModelTarget) -> (String, String, String) {
+    let persona = |s: u16| {
+        if s == NO_SEGMENT {
+            NO_SEGMENT_NAME.to_owned()
+        } else {
+            catalog.menu().name(crate::PersonaId(s)).to_owned()
+        }
+    };
+    let creative = |c: usize| catalog.creative_id(crate::CreativeId(c as u32)).to_owned();
+    match target {
+        ModelTarget::Creative(i) => {
+            let (c, k) = (i / CREATIVE_PARAMS, i % CREATIVE_PARAMS);
+            let feature = if k == 0 {
+                "bias".to_owned()
+            } else if k <= DEVICES {
+                format!("device:{}", Device::ALL[k - 1].name())
+            } else {
+                format!("daypart:{}", Daypart::ALL[k - 1 - DEVICES].name())
+            };
+            ("creative".into(), creative(c), feature)
+        }
+        ModelTarget::Segment(c, s) => ("creative".into(), creative(c), format!("segment:{}", persona(s))),
+        ModelTarget::Shared(i) if i < RANKED => (
+            "shared".into(),
+            String::new(),
+            format!("graded:{}:{}", (i - GRADED) / SCORES, (i - GRADED) % SCORES),
+        ),
+        ModelTarget::Shared(i) if i < SLOPES => (
+            "shared".into(),
+            String::new(),
+            format!("ranked:{}:{}", (i - RANKED) / PERSON_RANKS, (i - RANKED) % PERSON_RANKS),
+        ),
+        ModelTarget::Shared(i) => ("persona".into(), persona((i - SLOPES) as u16), "slope".into()),
+        ModelTarget::Attribute(i) => {
+            let (a, k) = (i / ATTRIBUTE_PARAMS, i % ATTRIBUTE_PARAMS);
+            let (name, value) = catalog.attribute_value_text(a).unwrap_or(("", ""));
+            let feature = match k {
+                0 => "main".to_owned(),
+                k if k <= DEVICES => format!("device:{}", Device::ALL[k - 1].name()),
+                k if k <= DEVICES + DAYPARTS => format!("daypart:{}", Daypart::ALL[k - 1 - DEVICES].name()),
+                k if k <= DEVICES + DAYPARTS + CHANNELS => {
+                    format!("channel:{}", Channel::ALL[k - 1 - DEVICES - DAYPARTS].name())
+                }
+                k => format!("weather:{}", Weather::ALL[k - 1 - DEVICES - DAYPARTS - CHANNELS].name()),
+            };
+            ("attribute".into(), format!("{name}={value}"), feature)
+        }
+    }
+}
+
+/// The weight an entry names in this catalog: `Ok(None)` when its creative, persona or
+/// attribute value is not here; an error for a malformed scope or feature.
+fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<ModelTarget>, String> {
+    let (kind, value) = e.feature.split_once(':').unwrap_or((e.feature.as_str(), ""));
+    let unknown = || format!("unknown feature '{}' for scope '{}'", e.feature, e.scope);
+    let index_of = |all: &[&str], v: &str| all.iter().position(|n| *n == v);
+    let devices: Vec<&str> = Device::ALL.iter().map(|d| d.name()).collect();
+    let dayparts: Vec<&str> = Daypart::ALL.iter().map(|d| d.name()).collect();
+    match e.scope.as_str() {
+        "creative" => {
+            let Ok(c) = catalog.creative(&e.name) else { return Ok(None) };
+            let c = c.index();
+            let k = match kind {
+                "bias" if value.is_empty() => 0,
+                "device" => 1 + index_of(&devices, value).ok_or_else(unknown)?,
+                "daypart" => 1 + DEVICES + index_of(&dayparts, value).ok_or_else(unknown)?,
+                "segment" => {
+                    let s = if value == NO_SEGMENT_NAME {
+                        NO_SEGMENT
+                    } else {
+                        match catalog.menu().get(value) {
+                            Some(p) => p.0,
+                            None => return Ok(None),
+                        }
+                    };
+                    return Ok(Some(ModelTarget::Segment(c, s)));
+                }
+                _ => return Err(unknown()),
+            };
+            Ok(Some(ModelTarget::Creative(c * CREATIVE_PARAMS + k)))
+        }
+        "persona" => {
+            if e.feature != "slope" {
+                return Err(unknown());
+            }
+            Ok(catalog.menu().get(&e.name).map(|p| ModelTarget::Shared(SLOPES + p.index())))
+        }
+        "shared" => {
+            let mut parts = value.split(':').map(str::parse::<usize>);
+            let (Some(Ok(a)), Some(Ok(b)), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(unknown());
+            };
+            match kind {
+                "graded" if a < TAG_RANKS && b < SCORES => {
+                    Ok(Some(ModelTarget::Shared(GRADED + a * SCORES + b)))
+                }
+                "ranked" if a < TAG_RANKS && b < PERSON_RANKS => {
+                    Ok(Some(ModelTarget::Shared(RANKED + a * PERSON_RANKS + b)))
+                }
+                _ => Err(unknown()),
+            }
+        }
+        "attribute" => {
+            let Some((name, val)) = e.name.split_once('=') else {
+                return Err(format!("attribute '{}' is not name=value", e.name));
+            };
+            let Some(a) = catalog.attribute_value_id(name, val) else { return Ok(None) };
+            let channels: Vec<&str> = Channel::ALL.iter().map(|d| d.name()).collect();
+            let weathers: Vec<&str> = Weather::ALL.iter().map(|d| d.name()).collect();
+            let k = match kind {
+                "main" if value.is_empty() => 0,
+                "device" => 1 + index_of(&devices, value).ok_or_else(unknown)?,
+                "daypart" => 1 + DEVICES + index_of(&dayparts, value).ok_or_else(unknown)?,
+                "channel" => 1 + DEVICES + DAYPARTS + index_of(&channels, value).ok_or_else(unknown)?,
+                "weather" => {
+                    let w = index_of(&weathers, value).ok_or_else(unknown)?;
+                    if w >= WEATHERS {
+                        return Err(unknown());
+                    }
+                    1 + DEVICES + DAYPARTS + CHANNELS + w
+                }
+                _ => return Err(unknown()),
+            };
+            Ok(Some(ModelTarget::Attribute(a * ATTRIBUTE_PARAMS + k)))
+        }
+        other => Err(format!("unknown scope '{other}' (creative, persona, attribute, shared)")),
     }
 }
 
@@ -373,9 +654,7 @@ impl crate::Selector {
     /// become zero. Meant for start-up, before serving: events recorded while it runs may
     /// be overwritten. Statistics of creatives the catalog lacks are reported, not applied.
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
-        let report = self.stats.load(self.catalog(), snapshot)?;
-        self.after_bulk_change();
-        Ok(report)
+        self.stats.load(self.catalog(), snapshot)
     }
 
     /// The events recorded here since the previous export (or load), for other instances
@@ -390,8 +669,6 @@ impl crate::Selector {
     /// and associative: merging deltas in any order gives identical statistics. Checked
     /// first: on error nothing changes.
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
-        let report = self.stats.merge(self.catalog(), snapshot)?;
-        self.after_bulk_change();
-        Ok(report)
+        self.stats.merge(self.catalog(), snapshot)
     }
 }

@@ -1,0 +1,227 @@
+//! The click model's features for one (creative, person, moment): which weights are
+//! active and with what value, walked in one place so that prediction (in `select`) and
+//! learning (in `record`) can never disagree. Never allocates on prediction.
+
+use smallvec::SmallVec;
+
+use super::model::{
+    self, Natural, Param, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES,
+    SLOPES, TAG_RANKS,
+};
+use super::{LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
+use crate::catalog::Catalog;
+use crate::error::Result;
+
+/// The model's prior (see [`super::LearningConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prior {
+    /// Log-odds of a creative matching nothing.
+    pub base: f64,
+    /// Log-odds a full match on a high persona adds.
+    pub beta: f64,
+    /// The score from which a persona counts as high.
+    pub threshold: u8,
+    /// Prior precision of every weight.
+    pub q0: f64,
+}
+
+/// What the model reads of a person: per persona, the counted score (0..=9; 0 without
+/// consent to its sources; 9 for a declared like) and its rank among the person's
+/// scores (0 = top, capped at 3; ties by persona order), and the segment (the top
+/// persona, or [`NO_SEGMENT`] when every score is 0).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Person<'a> {
+    pub scores: &'a [u8],
+    pub ranks: &'a [u8],
+    pub segment: u16,
+}
+
+/// What the model reads of the moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct When {
+    pub device: usize,
+    pub daypart: usize,
+    pub channel: usize,
+    pub weather: usize,
+}
+
+/// The ranks of `scores` (0 = highest; equal scores rank by position), capped at
+/// `PERSON_RANKS − 1`, into `ranks`; returns the segment (the top persona with a
+/// score above 0, or [`NO_SEGMENT`]).
+pub(crate) fn rank_scores(scores: &[u8], ranks: &mut [u8]) -> u16 {
+    let mut top = [(NO_SEGMENT, 0u8); PERSON_RANKS - 1];
+    for (p, &s) in scores.iter().enumerate() {
+        if s == 0 {
+            continue;
+        }
+        // Insert into the tiny sorted top list.
+        let mut item = (p as u16, s);
+        for slot in top.iter_mut() {
+            if slot.0 == NO_SEGMENT || item.1 > slot.1 {
+                std::mem::swap(slot, &mut item);
+                if item.0 == NO_SEGMENT {
+                    break;
+                }
+            }
+        }
+    }
+    for r in ranks.iter_mut() {
+        *r = (PERSON_RANKS - 1) as u8;
+    }
+    for (rank, (p, _)) in top.iter().enumerate() {
+        if let Some(r) = ranks.get_mut(usize::from(*p)) {
+            *r = rank as u8;
+        }
+    }
+    top[0].0
+}
+
+/// The weight every absent (creative, segment) cell reads: the prior.
+static PRIOR_PARAM: Param = Param::at_prior();
+
+impl LearnedStats {
+    /// Calls `f(weight, value, prior mean)` for every active feature of creative `c` for
+    /// `person` at `when`. With `insert`, the (creative, segment) weight is created when
+    /// missing (an error when the table is full); without, a missing one reads as the
+    /// prior.
+    #[inline]
+    pub(crate) fn for_each_feature<'s>(
+        &'s self,
+        cat: &Catalog,
+        c: usize,
+        person: &Person,
+        when: When,
+        prior: &Prior,
+        insert: bool,
+        f: &mut impl FnMut(&'s Param, f64, f64),
+    ) -> Result<()> {
+        let m = &self.model;
+        let Some(block) = m.creative.get(c * CREATIVE_PARAMS..(c + 1) * CREATIVE_PARAMS) else {
+            return Ok(());
+        };
+        f(&block[0], 1.0, 0.0);
+        f(&block[1 + when.device.min(DEVICES - 1)], 1.0, 0.0);
+        f(&block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0);
+        let segment = if insert {
+            &self.find_or_insert(c, person.segment)?.param
+        } else {
+            self.find(c, person.segment).map_or(&PRIOR_PARAM, |s| &s.param)
+        };
+        f(segment, 1.0, 0.0);
+        let r = &cat.rules[c];
+        for t in r.tags.range() {
+            let p = cat.tag_persona[t].index();
+            let share = f64::from(cat.tag_share[t]);
+            if share <= 0.0 {
+                continue;
+            }
+            let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+            let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
+            let graded_prior =
+                if s >= prior.threshold && s > 0 { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
+            f(&m.shared[GRADED + rank * SCORES + usize::from(s)], share, graded_prior);
+            if s > 0 {
+                let x = share * f64::from(s) / 9.0;
+                let person_rank =
+                    usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
+                f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0);
+                if let Some(slope) = m.shared.get(SLOPES + p) {
+                    f(slope, x, 0.0);
+                }
+            }
+        }
+        let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+        for &a in &cat.attribute_value[span.range()] {
+            let a = a as usize;
+            let Some(w) = m.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
+                continue;
+            };
+            f(&w[0], 1.0, 0.0);
+            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0);
+            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0);
+            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0);
+            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0);
+        }
+        Ok(())
+    }
+
+    /// The model's log-odds for creative `c` (mean and variance), on top of `offset`.
+    /// Lock-free, allocation-free.
+    #[inline]
+    pub(crate) fn predict(
+        &self,
+        cat: &Catalog,
+        c: usize,
+        person: &Person,
+        when: When,
+        prior: &Prior,
+        offset: f64,
+    ) -> (f64, f64) {
+        let (mut mean, mut var) = (offset, 0.0);
+        let _ = self.for_each_feature(cat, c, person, when, prior, false, &mut |w, x, mu0| {
+            let (m, v) = w.posterior(mu0, prior.q0);
+            mean += x * m;
+            var += x * x * v;
+        });
+        (mean, var)
+    }
+
+    /// Learns from one impression (`click == false`) or the click on it: every active
+    /// weight moves by the one-step update. Returns the rate the model predicted. All
+    /// or nothing: an error (full segment table, an overflowing weight) changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn learn(
+        &self,
+        cat: &Catalog,
+        c: usize,
+        person: &Person,
+        when: When,
+        prior: &Prior,
+        offset: f64,
+        click: bool,
+    ) -> Result<f64> {
+        let mut active: SmallVec<[(&Param, f64, f64, f64); 48]> = SmallVec::new();
+        self.for_each_feature(cat, c, person, when, prior, true, &mut |w, x, mu0| {
+            let (m, v) = w.posterior(mu0, prior.q0);
+            active.push((w, x, m, v));
+        })?;
+        let logit = offset + active.iter().map(|(_, x, m, _)| x * m).sum::<f64>();
+        let var: f64 = active.iter().map(|(_, x, _, v)| x * x * v).sum();
+        let p = model::sigmoid(logit);
+        let update = |x: f64, m: f64| -> Natural {
+            if click {
+                model::click_update(x, p, var)
+            } else {
+                model::impression_update(x, m, p, var)
+            }
+        };
+        if active.iter().any(|(w, x, m, _)| w.would_overflow(&update(*x, *m))) {
+            return Err(crate::error::Error::invalid(
+                "learned model",
+                "weights",
+                "a weight is saturated; the event was not learned",
+            ));
+        }
+        for (w, x, m, _) in &active {
+            w.add(&update(*x, *m))?;
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_follow_scores_with_ties_by_position() {
+        let scores = [3u8, 9, 0, 9, 5, 1];
+        let mut ranks = [0u8; 6];
+        let segment = rank_scores(&scores, &mut ranks);
+        assert_eq!(segment, 1);
+        assert_eq!(ranks, [3, 0, 3, 1, 2, 3]);
+        let mut ranks = [0u8; 3];
+        assert_eq!(rank_scores(&[0, 0, 0], &mut ranks), NO_SEGMENT);
+        assert_eq!(ranks, [3, 3, 3]);
+    }
+}

@@ -861,11 +861,14 @@ impl Selector {
             let (m, v) = self.stats.predict(cat, i, &person, env.when, &self.prior, offset);
             mean = r.priority * mean_rate(m, v) as f32;
             logit = m as f32;
-            sd = v.sqrt() as f32;
+            sd = (v * self.config.learning.thompson_scale).sqrt() as f32;
             evidence = self.stats.impressions(i) as f32;
             key = match env.policy {
                 Policy::Rules => base,
-                Policy::Thompson => r.priority * sigmoid(m + v.sqrt() * rng.normal()) as f32,
+                Policy::Thompson => {
+                    let sd = (v * self.config.learning.thompson_scale).sqrt();
+                    r.priority * sigmoid(m + sd * rng.normal()) as f32
+                }
                 _ => mean,
             };
         }

@@ -21,7 +21,9 @@ pub(crate) struct Prior {
     pub beta: f64,
     /// The score from which a persona counts as high.
     pub threshold: u8,
-    /// Prior precision of every weight.
+    /// Prior precision of each creative's own weight.
+    pub q0_creative: f64,
+    /// Prior precision of every other weight.
     pub q0: f64,
 }
 
@@ -80,7 +82,7 @@ pub(crate) fn rank_scores(scores: &[u8], ranks: &mut [u8]) -> u16 {
 static PRIOR_PARAM: Param = Param::at_prior();
 
 impl LearnedStats {
-    /// Calls `f(weight, value, prior mean)` for every active feature of creative `c` for
+    /// Calls `f(weight, value, prior mean, prior precision)` for every active feature of creative `c` for
     /// `person` at `when`. With `insert`, the (creative, segment) weight is created when
     /// missing (an error when the table is full); without, a missing one reads as the
     /// prior.
@@ -93,40 +95,42 @@ impl LearnedStats {
         when: When,
         prior: &Prior,
         insert: bool,
-        f: &mut impl FnMut(&'s Param, f64, f64),
+        f: &mut impl FnMut(&'s Param, f64, f64, f64),
     ) -> Result<()> {
         let m = &self.model;
         let Some(block) = m.creative.get(c * CREATIVE_PARAMS..(c + 1) * CREATIVE_PARAMS) else {
             return Ok(());
         };
-        f(&block[0], 1.0, 0.0);
-        f(&block[1 + when.device.min(DEVICES - 1)], 1.0, 0.0);
-        f(&block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0);
+        let q0 = prior.q0;
+        f(&block[0], 1.0, 0.0, prior.q0_creative);
+        f(&block[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, q0);
+        f(&block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, q0);
         let segment = if insert {
             &self.find_or_insert(c, person.segment)?.param
         } else {
             self.find(c, person.segment).map_or(&PRIOR_PARAM, |s| &s.param)
         };
-        f(segment, 1.0, 0.0);
+        f(segment, 1.0, 0.0, q0);
         let r = &cat.rules[c];
         for t in r.tags.range() {
             let p = cat.tag_persona[t].index();
-            let share = f64::from(cat.tag_share[t]);
-            if share <= 0.0 {
+            let weight = f64::from(cat.tag_weight[t]);
+            if weight <= 0.0 {
                 continue;
             }
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
+            // The prior counts the primary tag's high scores only, as the rules do; what
+            // secondary tags and lower scores add is left for data to say.
             let graded_prior =
-                if s >= prior.threshold && s > 0 { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
-            f(&m.shared[GRADED + rank * SCORES + usize::from(s)], share, graded_prior);
+                if rank == 0 && s >= prior.threshold && s > 0 { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
+            f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, q0);
             if s > 0 {
-                let x = share * f64::from(s) / 9.0;
-                let person_rank =
-                    usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
-                f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0);
+                let x = weight * f64::from(s) / 9.0;
+                let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
+                f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0, q0);
                 if let Some(slope) = m.shared.get(SLOPES + p) {
-                    f(slope, x, 0.0);
+                    f(slope, x, 0.0, q0);
                 }
             }
         }
@@ -136,11 +140,11 @@ impl LearnedStats {
             let Some(w) = m.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
                 continue;
             };
-            f(&w[0], 1.0, 0.0);
-            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0);
-            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0);
-            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0);
-            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0);
+            f(&w[0], 1.0, 0.0, q0);
+            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, q0);
         }
         Ok(())
     }
@@ -158,8 +162,8 @@ impl LearnedStats {
         offset: f64,
     ) -> (f64, f64) {
         let (mut mean, mut var) = (offset, 0.0);
-        let _ = self.for_each_feature(cat, c, person, when, prior, false, &mut |w, x, mu0| {
-            let (m, v) = w.posterior(mu0, prior.q0);
+        let _ = self.for_each_feature(cat, c, person, when, prior, false, &mut |w, x, mu0, q0| {
+            let (m, v) = w.posterior(mu0, q0);
             mean += x * m;
             var += x * x * v;
         });
@@ -181,8 +185,8 @@ impl LearnedStats {
         click: bool,
     ) -> Result<f64> {
         let mut active: SmallVec<[(&Param, f64, f64, f64); 48]> = SmallVec::new();
-        self.for_each_feature(cat, c, person, when, prior, true, &mut |w, x, mu0| {
-            let (m, v) = w.posterior(mu0, prior.q0);
+        self.for_each_feature(cat, c, person, when, prior, true, &mut |w, x, mu0, q0| {
+            let (m, v) = w.posterior(mu0, q0);
             active.push((w, x, m, v));
         })?;
         let logit = offset + active.iter().map(|(_, x, m, _)| x * m).sum::<f64>();

@@ -59,10 +59,16 @@ pub struct LearningConfig {
     pub ctr_no_match: f64,
     /// Expected click rate of a perfect persona match (default 0.05).
     pub ctr_perfect_match: f64,
-    /// Prior standard deviation of every learned weight, in log-odds (default 1: a
-    /// weight starts within a factor of about e of its prior). Smaller trusts the
-    /// persona prior longer; larger lets a few events move it further.
+    /// Prior standard deviation of each creative's own learned weight, in log-odds
+    /// (default 1: a creative may turn out about e times better or worse than its
+    /// persona match says). Smaller trusts the persona prior longer.
     pub prior_sd: f64,
+    /// Prior standard deviation of every other learned weight (creative × context,
+    /// creative × segment, tag rank × score, attribute × context; default 0.5).
+    pub prior_sd_cross: f64,
+    /// Thompson only: the posterior's variance is scaled by this before each draw
+    /// (default 1, the posterior itself; below 1 explores less).
+    pub thompson_scale: f64,
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).
     pub propensity_draws: u32,
@@ -79,7 +85,9 @@ impl Default for LearningConfig {
             policy: Policy::Greedy,
             ctr_no_match: 0.01,
             ctr_perfect_match: 0.05,
-            prior_sd: 0.25,
+            prior_sd: 0.5,
+            prior_sd_cross: 0.25,
+            thompson_scale: 1.0,
             propensity_draws: 32,
             segment_cells: 0,
         }
@@ -113,8 +121,13 @@ impl LearningConfig {
                 format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match),
             );
         }
-        if !(self.prior_sd.is_finite() && self.prior_sd >= 0.01 && self.prior_sd <= 100.0) {
-            return bad("prior_sd", format!("{} must be finite and between 0.01 and 100", self.prior_sd));
+        for (field, v) in [("prior_sd", self.prior_sd), ("prior_sd_cross", self.prior_sd_cross)] {
+            if !(v.is_finite() && (0.01..=100.0).contains(&v)) {
+                return bad(field, format!("{v} must be finite and between 0.01 and 100"));
+            }
+        }
+        if !(self.thompson_scale.is_finite() && (0.0..=100.0).contains(&self.thompson_scale)) {
+            return bad("thompson_scale", format!("{} must be finite and between 0 and 100", self.thompson_scale));
         }
         if self.propensity_draws > 1024 {
             return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
@@ -134,7 +147,8 @@ impl LearningConfig {
             base,
             beta: model::logit(self.ctr_perfect_match) - base,
             threshold,
-            q0: 1.0 / (self.prior_sd * self.prior_sd),
+            q0_creative: 1.0 / (self.prior_sd * self.prior_sd),
+            q0: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
         }
     }
 }

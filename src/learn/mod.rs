@@ -60,14 +60,17 @@ pub struct LearningConfig {
     /// Expected click rate of a perfect persona match (default 0.05).
     pub ctr_perfect_match: f64,
     /// Prior standard deviation of each creative's own learned weight, in log-odds
-    /// (default 1: a creative may turn out about e times better or worse than its
+    /// (default 0.5: a creative may well turn out 1.6 times better or worse than its
     /// persona match says). Smaller trusts the persona prior longer.
     pub prior_sd: f64,
     /// Prior standard deviation of every other learned weight (creative × context,
-    /// creative × segment, tag rank × score, attribute × context; default 0.5).
+    /// creative × segment, tag rank × score, attribute × context; default 0.4).
     pub prior_sd_cross: f64,
     /// Thompson only: the posterior's variance is scaled by this before each draw
-    /// (default 1, the posterior itself; below 1 explores less).
+    /// (default 0.1; 1 draws from the posterior itself). The diagonal posterior counts
+    /// each event once per active weight, so its variance overstates how much a pick
+    /// is still uncertain; drawing from the full variance explored too much in the
+    /// simulations (see the decisions record).
     pub thompson_scale: f64,
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).
@@ -86,8 +89,8 @@ impl Default for LearningConfig {
             ctr_no_match: 0.01,
             ctr_perfect_match: 0.05,
             prior_sd: 0.5,
-            prior_sd_cross: 0.25,
-            thompson_scale: 1.0,
+            prior_sd_cross: 0.4,
+            thompson_scale: 0.1,
             propensity_draws: 32,
             segment_cells: 0,
         }

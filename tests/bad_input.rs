@@ -879,7 +879,7 @@ fn a_map_of_100000_keys_parses_in_linear_time() {
     // minutes (100,000² / 2 comparisons). A hash set keeps it linear.
     let n = 100_000;
     let mut text = String::from(
-        r#"{"format": "persona-engine/learned-stats", "version": 1, "kind": "full", "creatives": {"#,
+        r#"{"format": "persona-engine/learned-stats", "version": 2, "kind": "full", "creatives": {"#,
     );
     for i in 0..n {
         text.push_str(&format!("\"c{i}\": {{}},"));

@@ -20,14 +20,15 @@ fn three() -> Vec<CreativeSpec> {
     vec![tagged("lux", "Luxury"), tagged("fam", "Family"), tagged("adv", "Adventure")]
 }
 
-/// Shows `id` `n` times to someone like `p` with `clicks` clicks.
+/// Shows `id` `n` times to someone like `p` with `clicks` clicks spread evenly over
+/// the impressions, as real traffic has them.
 fn teach(sel: &Selector, p: &persona_engine::Profile, id: &str, n: u32, clicks: u32) {
     let c = sel.creative(id).unwrap();
     let mut q = p.clone();
     for i in 0..n {
         let moment = ctx();
         sel.record(&mut q, &Feedback::new(c, FeedbackKind::Impression, &moment)).unwrap();
-        if i < clicks {
+        if (i + 1) * clicks / n > i * clicks / n {
             sel.record(&mut q, &Feedback::new(c, FeedbackKind::Click, &moment)).unwrap();
         }
         q.exposures.clear();
@@ -53,14 +54,19 @@ fn cold_start_follows_the_personas() {
         let seen = counts(&sel, &p, 2_000);
         assert!(seen["fam"] > 1_600, "{policy:?}: {seen:?}");
     }
-    // Under greedy the prior mean is the mapped persona match: 0.01 + 0.04 · 1.
+    // Under greedy a cold creative's estimate is the posterior mean around its persona
+    // prior (5 % for a full match, 1 % for none): a little above the prior's point,
+    // since the weights are still uncertain, and ordered by persona match.
     let sel = with(Policy::Greedy, three());
     let p = person(&sel, &[("Family", 9)]);
-    let mut s = sel.new_selection(1);
+    let mut s = sel.new_selection(3);
     sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     let r = s.picks()[0].reason;
-    assert!((r.estimate - 0.05).abs() < 1e-6, "{r:?}");
+    assert!(r.estimate > 0.05 && r.estimate < 0.09, "{r:?}");
     assert_eq!(r.kind, ReasonKind::PersonaMatch);
+    for other in &s.picks()[1..] {
+        assert!(other.reason.estimate > 0.01 && other.reason.estimate < 0.02, "{:?}", other.reason);
+    }
 }
 
 #[test]
@@ -109,7 +115,13 @@ fn a_new_creative_starts_from_its_persona_match() {
     let mut s = sel.new_selection(3);
     sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     let lux = s.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
-    assert!((lux.reason.estimate - 0.05).abs() < 1e-6, "{:?}", lux.reason);
+    // Exactly where a fresh selector starts it: what was learned about another
+    // creative shown to people who do not match it does not leak into this one.
+    let fresh = with(Policy::Greedy, three());
+    let mut f = fresh.new_selection(3);
+    fresh.select(&p, &ctx(), fresh.placement("hero").unwrap(), &mut f).unwrap();
+    let cold = f.picks().iter().find(|x| fresh.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert_eq!(lux.reason.estimate, cold.reason.estimate, "{:?}", lux.reason);
 }
 
 #[test]

@@ -23,8 +23,12 @@ pub(crate) struct Prior {
     pub threshold: u8,
     /// Prior precision of each creative's own weight.
     pub q0_creative: f64,
-    /// Prior precision of every other weight.
+    /// Prior precision of the creative's crosses with context and segment.
     pub q0: f64,
+    /// Prior precision of the weights shared across creatives (persona score and rank
+    /// curves, persona slopes, attribute effects): they pool many creatives' evidence,
+    /// so one creative's run of luck must move them only a little.
+    pub q0_shared: f64,
 }
 
 /// What the model reads of a person: per persona, the counted score (0..=9; 0 without
@@ -112,6 +116,7 @@ impl LearnedStats {
         };
         f(segment, 1.0, 0.0, q0);
         let r = &cat.rules[c];
+        let qs = prior.q0_shared;
         for t in r.tags.range() {
             let p = cat.tag_persona[t].index();
             let weight = f64::from(cat.tag_weight[t]);
@@ -122,15 +127,17 @@ impl LearnedStats {
             let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
             // The prior counts the primary tag's high scores only, as the rules do; what
             // secondary tags and lower scores add is left for data to say.
-            let graded_prior =
-                if rank == 0 && s >= prior.threshold && s > 0 { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
-            f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, q0);
+            // A score of 0 is the baseline the offset stands for: no feature, so what one
+            // unmatched creative earns is never lent to every other unmatched creative.
             if s > 0 {
+                let graded_prior =
+                    if rank == 0 && s >= prior.threshold { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
+                f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, qs);
                 let x = weight * f64::from(s) / 9.0;
                 let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
-                f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0, q0);
+                f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0, qs);
                 if let Some(slope) = m.shared.get(SLOPES + p) {
-                    f(slope, x, 0.0, q0);
+                    f(slope, x, 0.0, qs);
                 }
             }
         }
@@ -140,11 +147,11 @@ impl LearnedStats {
             let Some(w) = m.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
                 continue;
             };
-            f(&w[0], 1.0, 0.0, q0);
-            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, q0);
+            f(&w[0], 1.0, 0.0, qs);
+            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, qs);
+            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, qs);
+            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, qs);
+            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, qs);
         }
         Ok(())
     }

@@ -63,14 +63,19 @@ pub struct LearningConfig {
     /// (default 0.5: a creative may well turn out 1.6 times better or worse than its
     /// persona match says). Smaller trusts the persona prior longer.
     pub prior_sd: f64,
-    /// Prior standard deviation of every other learned weight (creative × context,
-    /// creative × segment, tag rank × score, attribute × context; default 0.4).
+    /// Prior standard deviation of a creative's learned crosses with device, daypart
+    /// and the person's segment (default 0.4).
     pub prior_sd_cross: f64,
+    /// Prior standard deviation of the learned weights shared across creatives: the
+    /// persona score and rank curves, persona slopes and attribute × context effects
+    /// (default 0.15; they pool many creatives' evidence, so one creative's run of luck
+    /// moves them only a little).
+    pub prior_sd_shared: f64,
     /// Thompson only: the posterior's variance is scaled by this before each draw
-    /// (default 0.1; 1 draws from the posterior itself). The diagonal posterior counts
-    /// each event once per active weight, so its variance overstates how much a pick
-    /// is still uncertain; drawing from the full variance explored too much in the
-    /// simulations (see the decisions record).
+    /// (default 0.1; 1 draws from the posterior itself). A cold creative's variance is
+    /// the sum of the prior variances of all its active weights, far wider than the
+    /// persona prior means; drawing from it explored too much in the simulations (see
+    /// the decisions record).
     pub thompson_scale: f64,
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).
@@ -90,6 +95,7 @@ impl Default for LearningConfig {
             ctr_perfect_match: 0.05,
             prior_sd: 0.5,
             prior_sd_cross: 0.4,
+            prior_sd_shared: 0.15,
             thompson_scale: 0.1,
             propensity_draws: 32,
             segment_cells: 0,
@@ -124,7 +130,11 @@ impl LearningConfig {
                 format!("{} is below ctr_no_match {}", self.ctr_perfect_match, self.ctr_no_match),
             );
         }
-        for (field, v) in [("prior_sd", self.prior_sd), ("prior_sd_cross", self.prior_sd_cross)] {
+        for (field, v) in [
+            ("prior_sd", self.prior_sd),
+            ("prior_sd_cross", self.prior_sd_cross),
+            ("prior_sd_shared", self.prior_sd_shared),
+        ] {
             if !(v.is_finite() && (0.01..=100.0).contains(&v)) {
                 return bad(field, format!("{v} must be finite and between 0.01 and 100"));
             }
@@ -152,6 +162,7 @@ impl LearningConfig {
             threshold,
             q0_creative: 1.0 / (self.prior_sd * self.prior_sd),
             q0: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
+            q0_shared: 1.0 / (self.prior_sd_shared * self.prior_sd_shared),
         }
     }
 }

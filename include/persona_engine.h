@@ -35,7 +35,8 @@
 #define PE_DATA_CLASSES_ALL 63
 
 /**
- * The empty bitmask: no data class (a score set by hand, or no consent).
+ * The empty bitmask: no data class (no consent; for a score's sources, unknown
+ * provenance, which counts only with consent to every class but `declared`).
  */
 #define PE_DATA_CLASSES_NONE 0
 

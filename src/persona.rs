@@ -158,6 +158,18 @@ impl PersonaScores {
         self.sources.get(persona.index()).copied().unwrap_or(DataClasses::NONE)
     }
 
+    /// The consent a person must have given for the score of `persona` to count: the
+    /// classes it was derived from, or — when its provenance was never recorded — every
+    /// class a score can be inferred from (all but `declared`). A score of unknown origin
+    /// never bypasses consent; record its sources to use it under narrower consent.
+    #[inline]
+    pub fn required_consent(&self, persona: PersonaId) -> DataClasses {
+        match self.sources(persona) {
+            DataClasses::NONE => DataClasses::INFERRED,
+            known => known,
+        }
+    }
+
     /// Number of persona slots held.
     pub fn len(&self) -> usize {
         self.scores.len()

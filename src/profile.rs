@@ -72,6 +72,8 @@ impl DataClasses {
     pub const NONE: DataClasses = DataClasses(0);
     /// Every class.
     pub const ALL: DataClasses = DataClasses(0b11_1111);
+    /// Every class a score can be inferred from: all but [`DataClass::Declared`].
+    pub const INFERRED: DataClasses = DataClasses(0b10_1111);
 
     /// The set holding only `class`.
     pub const fn only(class: DataClass) -> DataClasses {

@@ -903,7 +903,10 @@ impl Selector {
         for (p, slot) in weights.iter_mut().enumerate() {
             let id = PersonaId(p as u16);
             let s = profile.scores.get(id);
-            if s >= self.config.threshold && s > 0 && profile.consent.contains(profile.scores.sources(id)) {
+            if s >= self.config.threshold
+                && s > 0
+                && profile.consent.contains(profile.scores.required_consent(id))
+            {
                 *slot = f32::from(s) / f32::from(MAX_SCORE);
             }
         }
@@ -935,7 +938,7 @@ impl Selector {
     pub(crate) fn person_scores_into(&self, profile: &Profile, scores: &mut [u8], ranks: &mut [u8]) -> u16 {
         for (p, slot) in scores.iter_mut().enumerate() {
             let id = PersonaId(p as u16);
-            *slot = if profile.consent.contains(profile.scores.sources(id)) {
+            *slot = if profile.consent.contains(profile.scores.required_consent(id)) {
                 profile.scores.get(id).min(MAX_SCORE)
             } else {
                 0

@@ -276,3 +276,26 @@ fn a_placement_id_from_elsewhere_is_an_error() {
     let err = sel.select(&p, &ctx(), persona_engine::PlacementId(99), &mut s).unwrap_err();
     assert_eq!(err.to_string(), "unknown placement '#99'");
 }
+
+#[test]
+fn a_score_of_unknown_provenance_needs_consent_to_every_inferred_class() {
+    use persona_engine::{DataClass, DataClasses};
+    // The house ad wins unless the Luxury score counts.
+    let sel =
+        selector(vec![tagged("lux", "Luxury"), CreativeSpec::new("house").placement("hero").priority(2.0)]);
+    let menu = sel.catalog().menu().clone();
+    let mut p = sel.new_profile(NOW - 365 * DAY);
+    p.visits = 50;
+    // Set with no source: unknown provenance.
+    p.set_score(&menu, "Luxury", 9, DataClasses::NONE).unwrap();
+    p.consent = DataClasses::only(DataClass::Behavioral);
+    assert_eq!(sel.segment(&p), None, "an unsourced score counted under narrow consent");
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["house"], "an unsourced score matched under narrow consent");
+    // With consent to every class a score can be inferred from, it counts.
+    p.consent = DataClasses::INFERRED;
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["lux"]);
+    // And a recorded source needs only its own class.
+    p.set_score(&menu, "Luxury", 9, DataClasses::only(DataClass::Behavioral)).unwrap();
+    p.consent = DataClasses::only(DataClass::Behavioral);
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["lux"]);
+}

@@ -308,10 +308,10 @@ fn line(scores: &str, chosen: &str, propensity: &str, click: u8) -> String {
 }
 
 const TINY: [(&str, &str, &str, u8); 4] = [
-    (r#""Luxury":9"#, "lux", "0.5", 1), // rules pick lux: w = 1/0.5 = 2, w·r = 2
-    (r#""Family":9"#, "lux", "0.5", 1), // rules pick fam: w = 0
-    (r#""Family":9"#, "fam", "0.25", 0), // w = 4, r = 0
-    (r#""Luxury":8"#, "lux", "0.25", 1), // w = 4, w·r = 4
+    (r#""Luxury":{"score":9,"sources":["behavioral"]}"#, "lux", "0.5", 1), // rules pick lux: w = 1/0.5 = 2, w·r = 2
+    (r#""Family":{"score":9,"sources":["behavioral"]}"#, "lux", "0.5", 1), // rules pick fam: w = 0
+    (r#""Family":{"score":9,"sources":["behavioral"]}"#, "fam", "0.25", 0), // w = 4, r = 0
+    (r#""Luxury":{"score":8,"sources":["behavioral"]}"#, "lux", "0.25", 1), // w = 4, w·r = 4
 ];
 
 fn tiny_log() -> String {
@@ -584,7 +584,7 @@ fn creatives_the_candidate_catalog_does_not_know_count_as_never_chosen() {
     // Evaluating a new catalog: a creative that is gone cannot be chosen (w = 0), and a
     // persona that is gone is ignored and reported.
     let candidate = selector_with(vec![tagged("lux", "Luxury")], SelectorConfig::with_policy(Policy::Rules));
-    let log = tiny_log().replace(r#""Family":9"#, r#""Gone":9"#);
+    let log = tiny_log().replace(r#""Family":{"score":9"#, r#""Gone":{"score":9"#);
     let mut evaluator = Evaluator::new(&candidate, EvalOptions::default(), "tiny.jsonl").expect("evaluator");
     evaluator.add_all(DecisionLogReader::new(log.as_bytes(), "tiny.jsonl"), |_| {}).expect("read");
     let report = evaluator.finish().expect("report");

@@ -36,9 +36,10 @@ fn score_follows_the_contract() {
         .persona("Budget", 1.0)
         .priority(2.0)
         .boost(when(), 1.5)]);
-    // Luxury 9 and Family 7 count; Budget 6 is below the default threshold of 7.
+    // Luxury 9 and Family 7 count; Budget 6 is below the default threshold of 7. The
+    // weights add up to 2.3, so each counts as its share of them.
     let p = person(&sel, &[("Luxury", 9), ("Family", 7), ("Budget", 6)]);
-    let want = 2.0 * (0.05 + 0.8 * 9.0 / 9.0 + 0.5 * 7.0 / 9.0) * 1.5;
+    let want = 2.0 * (0.05 + (0.8 * 9.0 / 9.0 + 0.5 * 7.0 / 9.0) / 2.3) * 1.5;
     let got = scored(&sel, &p, 1);
     assert!(close(got[0].1, want), "{got:?} vs {want}");
 }
@@ -189,4 +190,24 @@ fn config_errors_name_the_field() {
     let cat = persona_engine::Catalog::compile(&spec(vec![tagged("a", "Luxury")])).unwrap();
     let err = persona_engine::Selector::new(cat, bad).unwrap_err();
     assert_eq!(err.to_string(), "selector config: field 'prior': NaN must be finite and ≥ 0");
+}
+
+#[test]
+fn listing_more_personas_never_inflates_a_creatives_match() {
+    let focused = CreativeSpec::new("focused").placement("hero").persona("Luxury", 1.0);
+    let broad = CreativeSpec::new("broad")
+        .placement("hero")
+        .persona("Luxury", 1.0)
+        .persona("Family", 1.0)
+        .persona("Budget", 1.0);
+    let sel = selector(vec![focused, broad]);
+    // Someone who fits all three: the broad creative scores no more than the focused one.
+    let everything = person(&sel, &[("Luxury", 9), ("Family", 9), ("Budget", 9)]);
+    let got = scored(&sel, &everything, 2);
+    assert!(close(got[0].1, got[1].1), "{got:?}");
+    // Someone who fits one: the focused creative wins, by its whole match.
+    let lux = person(&sel, &[("Luxury", 9)]);
+    let got = scored(&sel, &lux, 2);
+    assert_eq!(got[0].0, "focused");
+    assert!(close(got[0].1, 0.05 + 1.0) && close(got[1].1, 0.05 + 1.0 / 3.0), "{got:?}");
 }

@@ -74,11 +74,15 @@ fn corrupt_or_truncated_snapshots_are_rejected_and_change_nothing() {
         StatsSnapshot::from_json(&wrong_format).unwrap_err().to_string(),
         "stats snapshot: field 'format': 'something-else' is not 'persona-engine/learned-stats'"
     );
-    let future = json.replacen("\"version\":1", "\"version\":2", 1);
+    let future = json.replacen("\"version\":2", "\"version\":3", 1);
     assert!(StatsSnapshot::from_json(&future)
         .unwrap_err()
         .to_string()
-        .contains("version 2 is not supported"));
+        .contains("version 3 is not supported"));
+    // Files of the previous model's format say what they are and what to do.
+    let old = json.replacen("\"version\":2", "\"version\":1", 1);
+    let err = StatsSnapshot::from_json(&old).unwrap_err().to_string();
+    assert!(err.contains("version 1 holds the statistics of the previous learning model"), "{err}");
     // Valid JSON with a bad value deep inside: nothing is applied, not even the good part.
     let mut snap = sel.save_stats();
     snap.creatives[1].1.devices.push(("toaster".into(), Default::default()));

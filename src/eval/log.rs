@@ -228,11 +228,12 @@ impl DecisionRecord {
             }
             let sources = profile.scores.sources(id);
             persona_scores.push((name.to_owned(), ScoreSpec { score, sources }));
+            let required = profile.scores.required_consent(id);
             if score >= config.threshold
-                && profile.consent.contains(sources)
+                && profile.consent.contains(required)
                 && !profile.dislikes.contains(&id)
             {
-                relied_on = relied_on.union(sources);
+                relied_on = relied_on.union(required);
             }
         }
         // In name order, as JSON objects are read back.

@@ -35,7 +35,8 @@ pub enum pe_data_class {
 /// The bitmask of every data class.
 pub const PE_DATA_CLASSES_ALL: u32 = 0x3f;
 
-/// The empty bitmask: no data class (a score set by hand, or no consent).
+/// The empty bitmask: no data class (no consent; for a score's sources, unknown
+/// provenance, which counts only with consent to every class but `declared`).
 pub const PE_DATA_CLASSES_NONE: u32 = 0;
 
 const _: () = assert!(PE_DATA_CLASSES_ALL == DataClasses::ALL.0 as u32);

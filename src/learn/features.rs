@@ -91,6 +91,7 @@ impl LearnedStats {
     /// missing (an error when the table is full); without, a missing one reads as the
     /// prior.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn for_each_feature<'s>(
         &'s self,
         cat: &Catalog,
@@ -134,7 +135,8 @@ impl LearnedStats {
                     if rank == 0 && s >= prior.threshold { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
                 f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, qs);
                 let x = weight * f64::from(s) / 9.0;
-                let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
+                let person_rank =
+                    usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
                 f(&m.shared[RANKED + rank * PERSON_RANKS + person_rank], x, 0.0, qs);
                 if let Some(slope) = m.shared.get(SLOPES + p) {
                     f(slope, x, 0.0, qs);

@@ -140,7 +140,10 @@ impl LearningConfig {
             }
         }
         if !(self.thompson_scale.is_finite() && (0.0..=100.0).contains(&self.thompson_scale)) {
-            return bad("thompson_scale", format!("{} must be finite and between 0 and 100", self.thompson_scale));
+            return bad(
+                "thompson_scale",
+                format!("{} must be finite and between 0 and 100", self.thompson_scale),
+            );
         }
         if self.propensity_draws > 1024 {
             return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));

@@ -221,7 +221,8 @@ pub unsafe extern "C" fn pe_profile_set_score(
         let sources = to_data_classes(sources, "sources")?;
         let score = u8::try_from(score).ok().filter(|s| *s <= MAX_SCORE).ok_or_else(|| {
             Failure::invalid(format!(
-                "persona '{persona}': score {score} is out of range (scores are 0..={MAX_SCORE})"
+                "persona '{}': score {score} is out of range (scores are 0..={MAX_SCORE})",
+                crate::error::quote(persona)
             ))
         })?;
         let menu = handle.selector.catalog().menu();

@@ -7,8 +7,10 @@ use std::borrow::Cow;
 
 use thiserror::Error;
 
-/// The most bytes of one input value (a name, an id, a field) a message quotes.
-pub const QUOTE_BYTES: usize = 200;
+/// The most bytes of one input value (a name, an id, a field) a message quotes: as
+/// long as the longest valid creative id ([`MAX_ID_LEN`](crate::limits::MAX_ID_LEN)), so a
+/// valid name is always quoted whole.
+pub const QUOTE_BYTES: usize = 256;
 
 /// The most bytes of one free-text part (a field path, a problem) a message holds; a
 /// part built from [`quote`]d values is always shorter.

@@ -205,8 +205,16 @@ pub(crate) fn read_line_limited(
             None => (chunk, chunk.len(), false),
         };
         total += part.len() as u64;
-        let room = max.saturating_sub(buf.len());
-        buf.extend_from_slice(&part[..part.len().min(room)]);
+        let take = part.len().min(max.saturating_sub(buf.len()));
+        if take > 0 {
+            let need = buf.len() + take;
+            if need > buf.capacity() {
+                // Grow by doubling, but never past `max`.
+                let target = (buf.capacity() * 2).max(need).min(max);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&part[..take]);
+        }
         input.consume(used);
         if done {
             break;

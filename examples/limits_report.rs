@@ -129,7 +129,8 @@ fn sample_like_catalog(bytes: usize) -> (String, usize) {
             n += 1;
         }
     }
-    let head = serde_json::json!({"version": "big", "personas": spec.personas, "placements": spec.placements});
+    let head =
+        serde_json::json!({"version": "big", "personas": spec.personas, "placements": spec.placements});
     let head = head.to_string();
     let json = format!("{},\"creatives\":[{}]}}", &head[..head.len() - 1], creatives.join(","));
     (json, n)
@@ -141,7 +142,13 @@ fn main() {
 
     // Catalog spec: parsed and compiled.
     let json = tiny_catalog(MAX_CREATIVES, 0);
-    row("catalog spec", "1,000,000 tiny creatives (MAX_CREATIVES)", json.len(), true, peak(|| Catalog::from_json(&json)));
+    row(
+        "catalog spec",
+        "1,000,000 tiny creatives (MAX_CREATIVES)",
+        json.len(),
+        true,
+        peak(|| Catalog::from_json(&json)),
+    );
     drop(json);
     let (json, n) = sample_like_catalog(MAX_SPEC_BYTES);
     let label = format!("{n} sample-like creatives (MAX_SPEC_BYTES)");
@@ -151,7 +158,13 @@ fn main() {
     row("catalog spec", "1,000,001 tiny creatives", json.len(), false, peak(|| Catalog::from_json(&json)));
     drop(json);
     let json = tiny_catalog(MAX_CREATIVES, MAX_TAGS + 1);
-    row("catalog spec", "1,000,000 creatives, the last with 65 tags", json.len(), false, peak(|| Catalog::from_json(&json)));
+    row(
+        "catalog spec",
+        "1,000,000 creatives, the last with 65 tags",
+        json.len(),
+        false,
+        peak(|| Catalog::from_json(&json)),
+    );
     drop(json);
     let json = " ".repeat(MAX_SPEC_BYTES + 1);
     row("catalog spec", "64 MiB + 1 byte", json.len(), false, peak(|| Catalog::from_json(&json)));
@@ -161,7 +174,13 @@ fn main() {
     let catalog = sample::catalog().expect("sample");
     let menu: &PersonaMenu = catalog.menu();
     let json = full_profile(menu);
-    row("profile", "every count at its limit, 1 MiB", json.len(), true, peak(|| Profile::from_json(menu, &json)));
+    row(
+        "profile",
+        "every count at its limit, 1 MiB",
+        json.len(),
+        true,
+        peak(|| Profile::from_json(menu, &json)),
+    );
     let signal = r#"{"name":"s","value":1,"class":"behavioral","at":0}"#;
     let n = (MAX_PROFILE_BYTES - 32) / (signal.len() + 1);
     let json = format!(r#"{{"signals":[{}]}}"#, vec![signal; n].join(","));
@@ -170,7 +189,13 @@ fn main() {
 
     // Statistics snapshot: parsed (loading it into a selector is bounded by the catalog).
     let json = snapshot(MAX_SNAPSHOT_CREATIVES);
-    row("stats snapshot", "2,000,000 creatives (MAX_SNAPSHOT_CREATIVES)", json.len(), true, peak(|| StatsSnapshot::from_json(&json)));
+    row(
+        "stats snapshot",
+        "2,000,000 creatives (MAX_SNAPSHOT_CREATIVES)",
+        json.len(),
+        true,
+        peak(|| StatsSnapshot::from_json(&json)),
+    );
     drop(json);
     let json = snapshot(MAX_SNAPSHOT_CREATIVES + 1);
     row("stats snapshot", "2,000,001 creatives", json.len(), false, peak(|| StatsSnapshot::from_json(&json)));
@@ -178,7 +203,13 @@ fn main() {
 
     // Persona model: as many weights as 16 MiB holds, spread over the sample menu.
     let json = model(menu, MAX_MODEL_BYTES - 1024);
-    row("persona model", "16 MiB of weights (MAX_MODEL_BYTES)", json.len(), true, peak(|| PersonaModel::from_json(menu, &json)));
+    row(
+        "persona model",
+        "16 MiB of weights (MAX_MODEL_BYTES)",
+        json.len(),
+        true,
+        peak(|| PersonaModel::from_json(menu, &json)),
+    );
     let json = " ".repeat(MAX_MODEL_BYTES + 1);
     row("persona model", "16 MiB + 1 byte", json.len(), false, peak(|| PersonaModel::from_json(menu, &json)));
 
@@ -260,7 +291,8 @@ fn log_line(selector: &Selector, bytes: usize) -> String {
     let ctx = persona_engine::Context::at(sample::NOW);
     let mut picks = selector.new_selection(1);
     selector.select(&person, &ctx, hero, &mut picks).expect("select");
-    let mut record = persona_engine::eval::DecisionRecord::from_selection(selector, &person, &ctx, hero, &picks);
+    let mut record =
+        persona_engine::eval::DecisionRecord::from_selection(selector, &person, &ctx, hero, &picks);
     let base = record.to_json_line().len();
     let chosen = record.chosen[0].creative.clone();
     record.eligible = vec![chosen];

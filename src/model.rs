@@ -80,9 +80,9 @@ impl PersonaModel {
         let mut personas = Vec::with_capacity(spec.personas.len());
         let mut weights: AHashMap<String, Vec<(usize, f64)>> = AHashMap::new();
         for (slot, (name, w)) in spec.personas.iter().enumerate() {
-            let field = format!("personas.{}", quote(&name));
+            let field = format!("personas.{}", quote(name));
             let id = menu.get(name).ok_or_else(|| {
-                Error::invalid("persona model", field.clone(), format!("unknown persona '{}'", quote(&name)))
+                Error::invalid("persona model", field.clone(), format!("unknown persona '{}'", quote(name)))
             })?;
             if !w.bias.is_finite() {
                 return Err(Error::invalid(
@@ -103,7 +103,7 @@ impl PersonaModel {
                 if !weight.is_finite() {
                     return Err(Error::invalid(
                         "persona model",
-                        format!("{field}.weights.{}", quote(&signal)),
+                        format!("{field}.weights.{}", quote(signal)),
                         format!("{weight} is not finite"),
                     ));
                 }

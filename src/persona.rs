@@ -64,7 +64,11 @@ impl PersonaMenu {
             ));
         }
         if self.index.contains_key(&name) {
-            return Err(Error::invalid("persona menu", field, format!("duplicate persona '{}'", quote(&name))));
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                format!("duplicate persona '{}'", quote(&name)),
+            ));
         }
         if self.names.len() >= MAX_PERSONAS {
             return Err(Error::invalid(

@@ -457,7 +457,10 @@ impl Profile {
                 return Err(Error::invalid(
                     "profile",
                     "likes",
-                    format!("'{}' is also in dislikes (a persona is liked or disliked, not both)", quote(name)),
+                    format!(
+                        "'{}' is also in dislikes (a persona is liked or disliked, not both)",
+                        quote(name)
+                    ),
                 ));
             }
             profile.declare_dislike(menu, name)?;

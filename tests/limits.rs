@@ -38,7 +38,10 @@ fn the_catalog_limits() {
     let s = spec(vec![tagged(&long, "Luxury")]);
     assert_eq!(
         compile_error(&s),
-        format!("creative '{}… (257 bytes)': field 'id': id is 257 bytes long (at most 256)", &long[..QUOTE_BYTES])
+        format!(
+            "creative '{}… (257 bytes)': field 'id': id is 257 bytes long (at most 256)",
+            &long[..QUOTE_BYTES]
+        )
     );
 
     let mut s = spec(vec![]);
@@ -97,7 +100,8 @@ fn the_profile_limits() {
         );
     }
     let scores: Vec<String> = (0..=MAX_PERSONAS).map(|i| format!(r#""p{i}": 1"#)).collect();
-    let err = Profile::from_json(menu, &format!(r#"{{"persona_scores": {{{}}}}}"#, scores.join(","))).unwrap_err();
+    let err =
+        Profile::from_json(menu, &format!(r#"{{"persona_scores": {{{}}}}}"#, scores.join(","))).unwrap_err();
     assert!(
         err.to_string().starts_with(
             "profile: field 'persona_scores': more than 1024 persona scores (MAX_PERSONAS) at line 1 column"
@@ -138,7 +142,9 @@ fn the_catalog_counts_are_enforced_while_parsing() {
     let json = format!(r#"{{"personas": ["L"], "placements": [{}], "creatives": []}}"#, placements.join(","));
     let err = Catalog::from_json(&json).unwrap_err().to_string();
     assert!(
-        err.starts_with("catalog spec: field 'placements': more than 4096 placements (MAX_PLACEMENTS) at line 1"),
+        err.starts_with(
+            "catalog spec: field 'placements': more than 4096 placements (MAX_PLACEMENTS) at line 1"
+        ),
         "{err}"
     );
 }

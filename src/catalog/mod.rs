@@ -292,7 +292,11 @@ impl Catalog {
                 ));
             }
             if placement_index.insert(name.clone(), PlacementId(i as u16)).is_some() {
-                return Err(Error::invalid("catalog", field, format!("duplicate placement '{}'", quote(&name))));
+                return Err(Error::invalid(
+                    "catalog",
+                    field,
+                    format!("duplicate placement '{}'", quote(name)),
+                ));
             }
             placements.push(Placement {
                 name: name.clone(),
@@ -451,12 +455,15 @@ impl Catalog {
         }
         let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
         for name in &c.placements {
-            let pid = *self
-                .placement_index
-                .get(name)
-                .ok_or_else(|| Error::creative(id, "placements", format!("unknown placement '{}'", quote(&name))))?;
+            let pid = *self.placement_index.get(name).ok_or_else(|| {
+                Error::creative(id, "placements", format!("unknown placement '{}'", quote(name)))
+            })?;
             if seen_placements.contains(&pid) {
-                return Err(Error::creative(id, "placements", format!("placement '{}' listed twice", quote(&name))));
+                return Err(Error::creative(
+                    id,
+                    "placements",
+                    format!("placement '{}' listed twice", quote(name)),
+                ));
             }
             seen_placements.push(pid);
         }
@@ -472,15 +479,14 @@ impl Catalog {
         let tags = Span { start: self.tag_persona.len() as u32, len: c.personas.len() as u32 };
         let mut theme = (u16::MAX, 0.0f64);
         for (name, weight) in &c.personas {
-            let pid = self
-                .menu
-                .get(name)
-                .ok_or_else(|| Error::creative(id, "personas", format!("unknown persona '{}'", quote(&name))))?;
+            let pid = self.menu.get(name).ok_or_else(|| {
+                Error::creative(id, "personas", format!("unknown persona '{}'", quote(name)))
+            })?;
             if !weight.is_finite() || *weight < 0.0 {
                 return Err(Error::creative(
                     id,
                     "personas",
-                    format!("weight of '{}' is {weight} (must be finite and ≥ 0)", quote(&name)),
+                    format!("weight of '{}' is {weight} (must be finite and ≥ 0)", quote(name)),
                 ));
             }
             if *weight > theme.1 {
@@ -573,7 +579,7 @@ impl Catalog {
                     "data_classes",
                     format!(
                         "unknown data class '{}' (behavioral, purchase, location, demographic, declared, third_party)",
-                        quote(&name)
+                        quote(name)
                     ),
                 )
             })?;
@@ -584,7 +590,7 @@ impl Catalog {
                 Error::creative(
                     id,
                     "component",
-                    format!("unknown component '{}' (headline, image, call_to_action, offer, banner, email_block)", quote(&name)),
+                    format!("unknown component '{}' (headline, image, call_to_action, offer, banner, email_block)", quote(name)),
                 )
             })?),
             None => None,

@@ -54,7 +54,9 @@ pub struct CreativeSpec {
     /// Unique id, handed back on every pick.
     pub id: String,
     /// Placements this creative fits (at least one).
-    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::CreativePlacements>")]
+    #[serde(
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::CreativePlacements>"
+    )]
     pub placements: Vec<String>,
     /// Persona name → weight (finite, ≥ 0): which personas this creative speaks to.
     #[serde(
@@ -356,7 +358,7 @@ impl Timestamp {
 /// Parses the RFC 3339 subset used in specs. Written here rather than pulling in a date
 /// crate: specs only need this one format.
 pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
-    let bad = || format!("'{}' is not a date-time like 2026-12-01T00:00:00Z", quote(&text));
+    let bad = || format!("'{}' is not a date-time like 2026-12-01T00:00:00Z", quote(text));
     let b = text.as_bytes();
     let num = |from: usize, len: usize| -> std::result::Result<i64, String> {
         let part = b.get(from..from + len).ok_or_else(bad)?;
@@ -371,7 +373,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
         return Err(bad());
     }
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(format!("'{}' is not a real date", quote(&text)));
+        return Err(format!("'{}' is not a real date", quote(text)));
     }
     let mut seconds = days_from_civil(year, month, day) * 86_400;
     if b.len() == 10 {
@@ -382,7 +384,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     }
     let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
     if hour > 23 || minute > 59 || second > 60 {
-        return Err(format!("'{}' is not a real time of day", quote(&text)));
+        return Err(format!("'{}' is not a real time of day", quote(text)));
     }
     seconds += hour * 3_600 + minute * 60 + second.min(59);
     let mut i = 19;

@@ -186,7 +186,7 @@ fn mask<T: Copy>(
         for name in names {
             let value = parse(name).ok_or_else(|| {
                 let key = if negated { format!("not_{what}") } else { what.to_owned() };
-                Error::creative(creative, field, format!("{key}: unknown {what} '{}'", quote(&name)))
+                Error::creative(creative, field, format!("{key}: unknown {what} '{}'", quote(name)))
             })?;
             m |= bit(value);
         }

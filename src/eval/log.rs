@@ -161,7 +161,10 @@ pub fn parse_policy(text: &str) -> Result<Policy> {
     let number = |default: f64| -> Result<f64> {
         match arg {
             None => Ok(default),
-            Some(a) => a.trim().parse::<f64>().map_err(|_| bad(format!("'{}' in '{}' is not a number", quote(&a), quote(&text)))),
+            Some(a) => a
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| bad(format!("'{}' in '{}' is not a number", quote(a), quote(text)))),
         }
     };
     let policy = match name.trim() {
@@ -173,7 +176,7 @@ pub fn parse_policy(text: &str) -> Result<Policy> {
         _ => {
             return Err(bad(format!(
                 "unknown policy '{}' (rules, greedy, thompson, epsilon:0.1, softmax:0.2)",
-                quote(&text)
+                quote(text)
             )))
         }
     };
@@ -388,7 +391,7 @@ impl DecisionRecord {
         for (name, s) in &self.persona_scores {
             if s.score > MAX_SCORE {
                 return Err(BadField::new(
-                    format!("persona_scores.{}", quote(&name)),
+                    format!("persona_scores.{}", quote(name)),
                     format!("{} is out of range (scores are 0..=9)", s.score),
                 ));
             }
@@ -667,7 +670,7 @@ impl<'a> Obj<'a> {
             let class = DataClass::parse(name).ok_or_else(|| {
                 BadField::new(
                     format!("{}[{i}]", self.field(key)),
-                    format!("unknown data class '{}' (behavioral, purchase, location, demographic, declared, third_party)", quote(&name)),
+                    format!("unknown data class '{}' (behavioral, purchase, location, demographic, declared, third_party)", quote(name)),
                 )
             })?;
             set = set.with(class);
@@ -679,7 +682,10 @@ impl<'a> Obj<'a> {
         match self.opt_str(key)? {
             None => Ok(None),
             Some(text) => parse(text).map(Some).ok_or_else(|| {
-                BadField::new(self.field(key), format!("unknown value '{}' ({})", quote(&text), all.join(", ")))
+                BadField::new(
+                    self.field(key),
+                    format!("unknown value '{}' ({})", quote(text), all.join(", ")),
+                )
             }),
         }
     }
@@ -689,7 +695,7 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
-        format!("{path}.{}", quote(&key))
+        format!("{path}.{}", quote(key))
     }
 }
 
@@ -763,7 +769,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
             return Err(BadField::new("persona_scores", format!("expected an object, got {}", short(v))));
         };
         for (name, s) in map {
-            let field = format!("persona_scores.{}", quote(&name));
+            let field = format!("persona_scores.{}", quote(name));
             let spec = match s {
                 Value::Number(_) => ScoreSpec { score: score(s, &field)?, sources: DataClasses::NONE },
                 Value::Object(_) => {
@@ -909,9 +915,9 @@ fn parse_context(value: &Value, timestamp: i64) -> Parsed<ContextRecord> {
     }
     if let Some(text) = o.opt_str("seed")? {
         let seed = (text.len() == 16).then(|| u64::from_str_radix(text, 16).ok()).flatten();
-        record.seed = Some(
-            seed.ok_or_else(|| BadField::new(o.field("seed"), format!("'{}' is not 16 hex digits", quote(&text))))?,
-        );
+        record.seed = Some(seed.ok_or_else(|| {
+            BadField::new(o.field("seed"), format!("'{}' is not 16 hex digits", quote(text)))
+        })?);
     }
     // Daypart and weekday are derived from the timestamp and offset; when present they
     // must agree (a wrong offset shows up here).

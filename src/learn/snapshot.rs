@@ -57,13 +57,22 @@ pub struct CreativeStats {
     /// All events.
     pub overall: Counts,
     /// Device name → events on it.
-    #[serde(serialize_with = "ordered_map::serialize", deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DeviceCells>")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DeviceCells>"
+    )]
     pub devices: Vec<(String, Counts)>,
     /// Daypart name → events in it.
-    #[serde(serialize_with = "ordered_map::serialize", deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DaypartCells>")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DaypartCells>"
+    )]
     pub dayparts: Vec<(String, Counts)>,
     /// Persona name (the person's top persona) or `"(none)"` → events.
-    #[serde(serialize_with = "ordered_map::serialize", deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SegmentCells>")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SegmentCells>"
+    )]
     pub segments: Vec<(String, Counts)>,
 }
 
@@ -117,7 +126,10 @@ impl StatsSnapshot {
     pub fn from_json(json: &str) -> Result<Self> {
         use crate::limits::MAX_SNAPSHOT_BYTES;
         Error::check_size("stats snapshot", json.len(), MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES")?;
-        crate::limits::bounded::precount::<crate::limits::counted::SnapshotCreatives>("stats snapshot", json)?;
+        crate::limits::bounded::precount::<crate::limits::counted::SnapshotCreatives>(
+            "stats snapshot",
+            json,
+        )?;
         let snap: StatsSnapshot = crate::limits::bounded::from_json("stats snapshot", json)?;
         snap.check_header()?;
         Ok(snap)
@@ -152,7 +164,11 @@ impl StatsSnapshot {
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
-                return Err(Error::invalid("stats snapshot", format!("creatives.{}", quote(&id)), "listed twice"));
+                return Err(Error::invalid(
+                    "stats snapshot",
+                    format!("creatives.{}", quote(id)),
+                    "listed twice",
+                ));
             }
             let Ok(creative) = catalog.creative(id) else {
                 staged.report.unknown_creatives.push(id.clone());
@@ -165,8 +181,8 @@ impl StatsSnapshot {
                 let d = Device::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{}.devices", quote(&id)),
-                        format!("unknown device '{}'", quote(&name)),
+                        format!("creatives.{}.devices", quote(id)),
+                        format!("unknown device '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Device(d as usize), *counts));
@@ -175,8 +191,8 @@ impl StatsSnapshot {
                 let d = Daypart::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{}.dayparts", quote(&id)),
-                        format!("unknown daypart '{}'", quote(&name)),
+                        format!("creatives.{}.dayparts", quote(id)),
+                        format!("unknown daypart '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Daypart(d as usize), *counts));

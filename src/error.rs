@@ -43,7 +43,7 @@ fn part(text: &str) -> Cow<'_, str> {
 /// A serde_json message with every long run of text between quotes or backticks (the
 /// input values serde quotes: unknown field names, bad strings) cut by [`quote`], and
 /// the whole bounded, keeping the position serde_json appends.
-fn json_message(source: &serde_json::Error) -> String {
+pub(crate) fn json_message(source: &serde_json::Error) -> String {
     let text = source.to_string();
     let (message, position) = match source.line() {
         0 => (text.as_str(), ""),

@@ -170,6 +170,12 @@ fn a_persona_both_liked_and_disliked_is_an_error() {
     assert_eq!(Profile::from_json(menu, &p.to_json(menu).unwrap()).unwrap(), p);
 }
 
+/// The error of the first line of a decision log.
+fn log_error(text: &str) -> String {
+    let mut reader = persona_engine::eval::DecisionLogReader::new(text.as_bytes(), "decisions.jsonl");
+    reader.next().unwrap().unwrap_err().to_string()
+}
+
 #[test]
 fn a_huge_value_is_quoted_short_in_every_message() {
     let huge = "L".repeat(1 << 20);
@@ -189,6 +195,10 @@ fn a_huge_value_is_quoted_short_in_every_message() {
         sel.placement(&huge).unwrap_err().to_string(),
         sel.catalog().creative(&huge).unwrap_err().to_string(),
         PersonaMenu::new(["a", &huge[..100], &huge[..100]]).unwrap_err().to_string(),
+        SelectorConfig::from_json(&format!(r#"{{"{huge}": 1}}"#)).unwrap_err().to_string(),
+        log_error(&format!(r#"{{"{huge}": 1}}"#)),
+        log_error(&format!(r#"{{"v": 1, "timestamp": 0, "placement": "{huge}", "policy": "greedy"}}"#)),
+        log_error(&format!(r#"{{"timestamp": "{huge}"#)),
     ];
     for message in &messages {
         assert!(message.len() < 1024, "{} bytes: {}", message.len(), &message[..2000.min(message.len())]);

@@ -508,8 +508,10 @@ impl DecisionRecord {
     /// Parses one line. The error names the field at fault (`chosen[0].propensity`) or,
     /// for text that is not JSON, gives the parser's column.
     pub fn from_json_line(line: &str) -> std::result::Result<Self, BadField> {
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| BadField { field: None, problem: format!("invalid JSON: {e}") })?;
+        let value: Value = serde_json::from_str(line).map_err(|e| BadField {
+            field: None,
+            problem: format!("invalid JSON: {}", crate::error::json_message(&e)),
+        })?;
         let record = parse_record(&value)?;
         record.check()?;
         Ok(record)

@@ -417,8 +417,13 @@ pub fn read_obd_csv(
         };
         let eligible = match get("eligible") {
             None => Vec::new(),
-            Some(t) => serde_json::from_str::<Vec<String>>(t)
-                .map_err(|e| bad(line, "eligible", format!("expected a JSON array of creative ids: {e}")))?,
+            Some(t) => serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+                bad(
+                    line,
+                    "eligible",
+                    format!("expected a JSON array of creative ids: {}", crate::error::json_message(&e)),
+                )
+            })?,
         };
         let placement = match get("placement") {
             Some(p) => p.to_owned(),

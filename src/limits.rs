@@ -17,7 +17,7 @@
 //! dislikes) in a profile; [`MAX_SNAPSHOT_CREATIVES`] and [`MAX_SNAPSHOT_CELLS`] in a
 //! statistics snapshot; [`MAX_PERSONAS`] in a persona model. The error names the field
 //! and the limit, with the line and column:
-//! `catalog spec: field 'creatives': more than 1000000 creatives (MAX_CREATIVES) at line 1 column 38000041`.
+//! `catalog spec: field 'creatives': more than 1000000 creatives (MAX_CREATIVES) at line 1 column …`.
 //! The same counts are checked again when a spec built in code is compiled
 //! ([`Error::Invalid`](crate::Error::Invalid) /
 //! [`Error::InvalidCreative`](crate::Error::InvalidCreative), naming the field), with

@@ -739,7 +739,8 @@ pe_status pe_profile_new(const struct pe_selector *selector,
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
- * persona, a score above 9, too many entries: the message names the field).
+ * persona, a score above 9, too many entries, a persona in both `likes` and
+ * `dislikes`: the message names the field).
  */
 pe_status pe_profile_new_from_json(const struct pe_selector *selector,
                                    const char *json,
@@ -831,7 +832,8 @@ pe_status pe_profile_set_relationship(struct pe_profile *profile,
 
 /**
  * Declares that the person likes the persona named `persona` (and no longer dislikes
- * it): it counts as score 9 whatever was inferred, without needing consent.
+ * it: the latest declaration wins): it counts as score 9 whatever was inferred, without
+ * needing consent.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_UNKNOWN_NAME`.
@@ -842,8 +844,8 @@ pe_status pe_profile_declare_like(struct pe_profile *profile,
 
 /**
  * Declares that the person is not interested in the persona named `persona` (and no
- * longer likes it): no creative tagged with it is shown to them, whatever was
- * inferred.
+ * longer likes it: the latest declaration wins): no creative tagged with it is shown
+ * to them, whatever was inferred.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_UNKNOWN_NAME`.

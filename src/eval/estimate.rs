@@ -270,7 +270,10 @@ impl<'a> Evaluator<'a> {
         let placement = catalog.placement(&record.placement).map_err(|_| {
             BadField::new(
                 "placement",
-                format!("'{}' is not a placement of the candidate's catalog", record.placement),
+                format!(
+                    "'{}' is not a placement of the candidate's catalog",
+                    crate::error::quote(&record.placement)
+                ),
             )
             .at(&self.log, line)
         })?;

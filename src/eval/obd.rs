@@ -8,8 +8,9 @@ use std::io::{BufRead, Write};
 
 use crate::catalog::{parse_rfc3339, Catalog};
 use crate::context::{Channel, Device, Weather};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::eval::log::{ChosenRecord, ContextRecord, DecisionRecord, Reward};
+use crate::limits::{Lines, MAX_LOG_LINE_BYTES};
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, RelationshipStage, ScoreSpec};
 
@@ -132,7 +133,8 @@ fn class_list(set: DataClasses) -> String {
 fn parse_classes(text: &str) -> std::result::Result<DataClasses, String> {
     let mut set = DataClasses::NONE;
     for part in text.split('|').map(str::trim).filter(|s| !s.is_empty()) {
-        set = set.with(DataClass::parse(part).ok_or_else(|| format!("unknown data class '{part}'"))?);
+        set =
+            set.with(DataClass::parse(part).ok_or_else(|| format!("unknown data class '{}'", quote(part)))?);
     }
     Ok(set)
 }
@@ -212,6 +214,8 @@ fn split_row(line: &str) -> std::result::Result<Vec<String>, String> {
 /// unknown columns are ignored. Our own columns (`decision`, `placement`, `consent`,
 /// `stage`, context, `policy`, `eligible`, ...) are used when present. Errors name the
 /// line and the column: `decisions.csv line 3: field 'propensity_score': 0 is not in (0, 1]`.
+/// A line longer than [`MAX_LOG_LINE_BYTES`] is an error naming the line, found without
+/// holding more than that much of it.
 pub fn read_obd_csv(
     input: impl BufRead,
     name: &str,
@@ -224,12 +228,12 @@ pub fn read_obd_csv(
         field: (!field.is_empty()).then(|| field.to_owned()),
         problem,
     };
-    let mut lines = input.lines().enumerate();
+    let mut lines = Lines::new(input, MAX_LOG_LINE_BYTES, "MAX_LOG_LINE_BYTES").enumerate();
     let header = loop {
         match lines.next() {
             None => return Err(bad(1, "", "empty file: no header".into())),
             Some((i, text)) => {
-                let text = text.map_err(|e| bad(i + 1, "", format!("cannot read: {e}")))?;
+                let text = text.map_err(|e| bad(i + 1, "", e))?;
                 if !text.trim().is_empty() {
                     break split_row(text.trim_end_matches('\r')).map_err(|p| bad(i + 1, "", p))?;
                 }
@@ -258,7 +262,7 @@ pub fn read_obd_csv(
     let mut last_decision: Option<String> = None;
     for (i, text) in lines {
         let line = i + 1;
-        let text = text.map_err(|e| bad(line, "", format!("cannot read: {e}")))?;
+        let text = text.map_err(|e| bad(line, "", e))?;
         let text = text.trim_end_matches('\r');
         if text.trim().is_empty() {
             continue;
@@ -271,14 +275,15 @@ pub fn read_obd_csv(
         let req = |name: &str| get(name).ok_or_else(|| bad(line, name, "missing".into()));
         let position_text = req("position")?;
         let position: usize = position_text.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-            bad(line, "position", format!("'{position_text}' is not a position (1, 2, ...)"))
+            bad(line, "position", format!("'{}' is not a position (1, 2, ...)", quote(position_text)))
         })?;
         let creative = match get("creative") {
             Some(id) => catalog.creative(id).map_err(|e| bad(line, "creative", e.to_string()))?,
             None => {
                 let text = req("item_id")?;
-                let index: usize =
-                    text.parse().map_err(|_| bad(line, "item_id", format!("'{text}' is not an index")))?;
+                let index: usize = text
+                    .parse()
+                    .map_err(|_| bad(line, "item_id", format!("'{}' is not an index", quote(text))))?;
                 if index >= catalog.len() {
                     return Err(bad(
                         line,
@@ -290,9 +295,9 @@ pub fn read_obd_csv(
             }
         };
         let propensity_text = req("propensity_score")?;
-        let propensity: f64 = propensity_text
-            .parse()
-            .map_err(|_| bad(line, "propensity_score", format!("'{propensity_text}' is not a number")))?;
+        let propensity: f64 = propensity_text.parse().map_err(|_| {
+            bad(line, "propensity_score", format!("'{}' is not a number", quote(propensity_text)))
+        })?;
         if !(propensity > 0.0 && propensity <= 1.0) {
             return Err(bad(line, "propensity_score", format!("{propensity} is not in (0, 1]")));
         }
@@ -301,17 +306,16 @@ pub fn read_obd_csv(
             Some(t) => match t.parse::<f64>() {
                 Ok(0.0) => Some(false),
                 Ok(1.0) => Some(true),
-                _ => return Err(bad(line, "click", format!("'{t}' is not 0 or 1"))),
+                _ => return Err(bad(line, "click", format!("'{}' is not 0 or 1", quote(t)))),
             },
         };
-        let conversion_value = match get("conversion_value") {
-            None => 0.0,
-            Some(t) => t
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| bad(line, "conversion_value", format!("'{t}' is not a value ≥ 0")))?,
-        };
+        let conversion_value =
+            match get("conversion_value") {
+                None => 0.0,
+                Some(t) => t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                    bad(line, "conversion_value", format!("'{}' is not a value ≥ 0", quote(t)))
+                })?,
+            };
         let chosen = ChosenRecord {
             creative: catalog.creative_id(creative).to_owned(),
             propensity,
@@ -358,7 +362,7 @@ pub fn read_obd_csv(
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.fract() == 0.0 && (0.0..=f64::from(MAX_SCORE)).contains(s))
-                .ok_or_else(|| bad(line, &header[*c], format!("'{t}' is not a score 0..=9")))?
+                .ok_or_else(|| bad(line, &header[*c], format!("'{}' is not a score 0..=9", quote(t))))?
                 as u8;
             if score > 0 {
                 persona_scores.push((p.clone(), ScoreSpec { score, sources: DataClasses::NONE }));
@@ -380,25 +384,22 @@ pub fn read_obd_csv(
             ]
             .into_iter()
             .find(|s| stage_name(*s) == t)
-            .ok_or_else(|| bad(line, "stage", format!("unknown stage '{t}'")))?,
+            .ok_or_else(|| bad(line, "stage", format!("unknown stage '{}'", quote(t))))?,
         };
         let device = match get("device") {
             None => Device::Unknown,
-            Some(t) => {
-                Device::parse(t).ok_or_else(|| bad(line, "device", format!("unknown device '{t}'")))?
-            }
+            Some(t) => Device::parse(t)
+                .ok_or_else(|| bad(line, "device", format!("unknown device '{}'", quote(t))))?,
         };
         let channel = match get("channel") {
             None => Channel::Unknown,
-            Some(t) => {
-                Channel::parse(t).ok_or_else(|| bad(line, "channel", format!("unknown channel '{t}'")))?
-            }
+            Some(t) => Channel::parse(t)
+                .ok_or_else(|| bad(line, "channel", format!("unknown channel '{}'", quote(t))))?,
         };
         let weather = match get("weather") {
             None => Weather::Unknown,
-            Some(t) => {
-                Weather::parse(t).ok_or_else(|| bad(line, "weather", format!("unknown weather '{t}'")))?
-            }
+            Some(t) => Weather::parse(t)
+                .ok_or_else(|| bad(line, "weather", format!("unknown weather '{}'", quote(t))))?,
         };
         let utc_offset_minutes = match get("utc_offset_minutes") {
             None => 0,
@@ -407,13 +408,22 @@ pub fn read_obd_csv(
                 .ok()
                 .filter(|m| m.abs() <= crate::context::MAX_UTC_OFFSET_MINUTES)
                 .ok_or_else(|| {
-                    bad(line, "utc_offset_minutes", format!("'{t}' is not an offset within ±1080 minutes"))
+                    bad(
+                        line,
+                        "utc_offset_minutes",
+                        format!("'{}' is not an offset within ±1080 minutes", quote(t)),
+                    )
                 })?,
         };
         let eligible = match get("eligible") {
             None => Vec::new(),
-            Some(t) => serde_json::from_str::<Vec<String>>(t)
-                .map_err(|e| bad(line, "eligible", format!("expected a JSON array of creative ids: {e}")))?,
+            Some(t) => serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+                bad(
+                    line,
+                    "eligible",
+                    format!("expected a JSON array of creative ids: {}", crate::error::json_message(&e)),
+                )
+            })?,
         };
         let placement = match get("placement") {
             Some(p) => p.to_owned(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Counts, LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
 use crate::catalog::Catalog;
 use crate::context::{Daypart, Device};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::profile::ordered_map;
 
 /// The `format` field of every statistics snapshot.
@@ -43,7 +43,10 @@ pub struct StatsSnapshot {
     #[serde(default)]
     pub catalog_version: String,
     /// Creative id → its statistics; creatives with no events are omitted.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SnapshotCreatives>"
+    )]
     pub creatives: Vec<(String, CreativeStats)>,
 }
 
@@ -54,13 +57,22 @@ pub struct CreativeStats {
     /// All events.
     pub overall: Counts,
     /// Device name → events on it.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DeviceCells>"
+    )]
     pub devices: Vec<(String, Counts)>,
     /// Daypart name → events in it.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DaypartCells>"
+    )]
     pub dayparts: Vec<(String, Counts)>,
     /// Persona name (the person's top persona) or `"(none)"` → events.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SegmentCells>"
+    )]
     pub segments: Vec<(String, Counts)>,
 }
 
@@ -114,8 +126,11 @@ impl StatsSnapshot {
     pub fn from_json(json: &str) -> Result<Self> {
         use crate::limits::MAX_SNAPSHOT_BYTES;
         Error::check_size("stats snapshot", json.len(), MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES")?;
-        let snap: StatsSnapshot =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
+        crate::limits::bounded::precount::<crate::limits::counted::SnapshotCreatives>(
+            "stats snapshot",
+            json,
+        )?;
+        let snap: StatsSnapshot = crate::limits::bounded::from_json("stats snapshot", json)?;
         snap.check_header()?;
         Ok(snap)
     }
@@ -149,7 +164,11 @@ impl StatsSnapshot {
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
-                return Err(Error::invalid("stats snapshot", format!("creatives.{id}"), "listed twice"));
+                return Err(Error::invalid(
+                    "stats snapshot",
+                    format!("creatives.{}", quote(id)),
+                    "listed twice",
+                ));
             }
             let Ok(creative) = catalog.creative(id) else {
                 staged.report.unknown_creatives.push(id.clone());
@@ -162,8 +181,8 @@ impl StatsSnapshot {
                 let d = Device::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{id}.devices"),
-                        format!("unknown device '{name}'"),
+                        format!("creatives.{}.devices", quote(id)),
+                        format!("unknown device '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Device(d as usize), *counts));
@@ -172,8 +191,8 @@ impl StatsSnapshot {
                 let d = Daypart::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{id}.dayparts"),
-                        format!("unknown daypart '{name}'"),
+                        format!("creatives.{}.dayparts", quote(id)),
+                        format!("unknown daypart '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Daypart(d as usize), *counts));

@@ -12,6 +12,7 @@ use crate::catalog::PlacementId;
 use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday, MAX_UTC_OFFSET_MINUTES};
 use crate::error::{Error, Result};
 use crate::feedback::{FeedbackKind, MAX_CONVERSION_VALUE};
+use crate::holdout::Arm;
 use crate::learn::Policy;
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClass, DataClasses, Profile, RelationshipStage, ScoreSpec, StageRules};
@@ -135,6 +136,9 @@ pub struct DecisionRecord {
     /// The data classes the decision relied on: the chosen creatives' data needs and the
     /// sources of the persona scores that counted (a consent audit).
     pub relied_on: DataClasses,
+    /// The holdout arm the person was in (`None`: no holdout, or a log written before
+    /// arms were recorded). See [`crate::holdout`].
+    pub arm: Option<Arm>,
 }
 
 /// The name of a policy as the log and the `evaluate` example write it: `rules`,
@@ -253,6 +257,7 @@ impl DecisionRecord {
             chosen: Vec::new(),
             policy: if shadow { "rules".into() } else { policy_name(config.learning.policy) },
             relied_on,
+            arm: None,
         }
     }
 
@@ -279,6 +284,12 @@ impl DecisionRecord {
         self.context.attributes.retain(|(k, _)| k != key);
         self.context.attributes.push((key.to_owned(), value.to_owned()));
         self.context.attributes.sort();
+        self
+    }
+
+    /// Sets the holdout arm the person was in.
+    pub fn with_arm(mut self, arm: Arm) -> Self {
+        self.arm = Some(arm);
         self
     }
 
@@ -497,6 +508,9 @@ impl DecisionRecord {
         m.raw("chosen", &chosen);
         m.put("policy", json!(self.policy));
         m.put("relied_on", json!(classes(self.relied_on)));
+        if let Some(arm) = self.arm {
+            m.put("arm", json!(arm.name()));
+        }
         m.end()
     }
 
@@ -732,6 +746,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         "chosen",
         "policy",
         "relied_on",
+        "arm",
     ];
     let o = Obj::new(value, "", FIELDS)?;
     if let Some(v) = o.opt("v") {
@@ -837,6 +852,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         chosen,
         policy: o.opt_str("policy")?.unwrap_or("").to_owned(),
         relied_on: o.classes("relied_on")?,
+        arm: o.named("arm", Arm::parse, &["holdout", "personalized"])?,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::catalog::{parse_rfc3339, Catalog};
 use crate::context::{Channel, Device, Weather};
 use crate::error::{Error, Result};
 use crate::eval::log::{ChosenRecord, ContextRecord, DecisionRecord, Reward};
+use crate::holdout::Arm;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, RelationshipStage, ScoreSpec};
 
@@ -419,29 +420,36 @@ pub fn read_obd_csv(
             Some(p) => p.to_owned(),
             None => options.placement.clone().ok_or_else(|| bad(line, "placement", "missing".into()))?,
         };
-        let record = DecisionRecord {
-            timestamp,
-            placement,
-            person: None,
-            context: ContextRecord {
-                utc_offset_minutes,
-                device,
-                channel,
-                weather,
-                region: get("region").map(str::to_owned),
-                attributes: Vec::new(),
-                seed: None,
-            },
-            stage,
-            persona_scores,
-            likes: Vec::new(),
-            dislikes: Vec::new(),
-            consent,
-            eligible,
-            chosen: vec![chosen],
-            policy: get("policy").unwrap_or("obd").to_owned(),
-            relied_on,
-        };
+        let record =
+            DecisionRecord {
+                timestamp,
+                placement,
+                person: None,
+                context: ContextRecord {
+                    utc_offset_minutes,
+                    device,
+                    channel,
+                    weather,
+                    region: get("region").map(str::to_owned),
+                    attributes: Vec::new(),
+                    seed: None,
+                },
+                stage,
+                persona_scores,
+                likes: Vec::new(),
+                dislikes: Vec::new(),
+                consent,
+                eligible,
+                chosen: vec![chosen],
+                policy: get("policy").unwrap_or("obd").to_owned(),
+                relied_on,
+                arm: match get("arm") {
+                    None => None,
+                    Some(t) => Some(Arm::parse(t).ok_or_else(|| {
+                        bad(line, "arm", format!("unknown arm '{t}' (holdout, personalized)"))
+                    })?),
+                },
+            };
         record.check().map_err(|b| b.at(name, line))?;
         records.push((line, record));
     }

@@ -364,7 +364,7 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
         (good.replace(r#""propensity":0.5"#, r#""propensity":1.5"#), "field 'chosen[0].propensity': 1.5 is not in (0, 1]"),
         (good.replace(r#""propensity":0.5"#, r#""propensity":"high""#), "field 'chosen[0].propensity': expected a number, got \"high\""),
         (good.replace(r#""Luxury":9"#, r#""Luxury":12"#), "field 'persona_scores.Luxury': 12 is out of range (scores are 0..=9)"),
-        (good.replace(r#""context":{"#, r#""contxt":{"#), "field 'contxt': unknown field (expected one of: v, timestamp, placement, person, context, stage, persona_scores, likes, dislikes, consent, eligible, chosen, policy, relied_on)"),
+        (good.replace(r#""context":{"#, r#""contxt":{"#), "field 'contxt': unknown field (expected one of: v, timestamp, placement, person, context, stage, persona_scores, likes, dislikes, consent, eligible, chosen, policy, relied_on, arm)"),
         (good.replace("desktop", "fridge"), "field 'context.device': unknown value 'fridge' (unknown, desktop, mobile, tablet, tv)"),
         (good.replace(r#""click":1"#, r#""click":2"#), "field 'chosen[0].reward.click': 2 is not 0 or 1"),
         (good.replace(r#""consent":["behavioral"]"#, r#""consent":["behavioural"]"#), "field 'consent[0]': unknown data class 'behavioural' (behavioral, purchase, location, demographic, declared, third_party)"),

@@ -338,7 +338,11 @@ fn ips_equals_a_hand_computation_on_a_tiny_log() {
     let mean = 1.5;
     let sd = (terms.iter().map(|t| (t - mean) * (t - mean)).sum::<f64>() / 3.0).sqrt();
     assert!((report.ips.std_error - sd / 2.0).abs() < 1e-12);
-    assert!((report.ips.high - (1.5 + 1.959_963_984_540_054 * sd / 2.0)).abs() < 1e-6);
+    // 1.5 ± 1.96·sd/2 = [-0.38, 3.38], clipped to [0, 1] for a click rate.
+    assert!(1.5 - 1.959_963_984_540_054 * sd / 2.0 < 0.0);
+    assert_eq!((report.ips.low, report.ips.high), (0.0, 1.0));
+    let (low, high) = report.ips.bootstrap.expect("bootstrap interval");
+    assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high) && low <= high);
 }
 
 #[test]

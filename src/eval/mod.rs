@@ -16,13 +16,16 @@
 
 mod estimate;
 mod log;
+pub mod logistic;
 mod obd;
 mod replay;
+mod report;
 
-pub use estimate::{Estimate, EvalOptions, Evaluator, Report, RewardKind};
+pub use estimate::{Estimate, EvalOptions, Evaluator, PositionReport, Report, RewardKind, RewardModel, Target};
 pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,
 };
 pub use obd::{read_obd_csv, write_obd_csv, ObdExport, ObdImport};
 pub use replay::{CandidatePolicy, Eligibility};
+pub use report::svg_report;

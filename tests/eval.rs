@@ -513,15 +513,21 @@ fn obd_csv_errors_name_the_line_and_column() {
         let text = format!("{header}\n{body}");
         let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
         read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options)
-            .map(|r| (r, options.skipped_positions))
+            .map(|r| (r, options.rows))
     };
-    // A foreign row: OBD-style timestamp, an unknown hashed user feature (ignored).
-    let (records, skipped) =
+    // Foreign rows: OBD-style timestamps, a hashed user feature (a context attribute),
+    // no decision column: every row is a decision of its own, its position in context.
+    let (records, rows) =
         read("2019-11-24 00:00:17.315193+00:00,1,1,0,0.05,8,81ce4d2ac1c7d6a2\n2019-11-24 00:00:18+00:00,0,2,1,0.05,8,x\n")
             .expect("import");
-    assert_eq!((records.len(), skipped), (1, 1));
+    assert_eq!((records.len(), rows), (2, 2));
     assert_eq!(records[0].1.chosen[0].creative, "fam");
     assert_eq!(records[0].1.timestamp, 1_574_553_617);
+    let attributes = |i: usize| records[i].1.context.attributes.clone();
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(attributes(0), [pair("position", "1"), pair("user_feature_0", "81ce4d2ac1c7d6a2")]);
+    assert_eq!(attributes(1), [pair("position", "2"), pair("user_feature_0", "x")]);
+    assert_eq!(records[1].1.chosen[0].creative, "lux");
     for (body, message) in [
         ("1,0,1,1,0,8,x\n", "obd.csv line 2: field 'propensity_score': 0 is not in (0, 1]"),
         ("1,0,1,1,,8,x\n", "obd.csv line 2: field 'propensity_score': missing"),

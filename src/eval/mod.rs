@@ -26,6 +26,6 @@ pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,
 };
-pub use obd::{read_obd_csv, write_obd_csv, ObdExport, ObdImport};
+pub use obd::{obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PLACEMENT};
 pub use replay::{CandidatePolicy, Eligibility};
 pub use report::svg_report;

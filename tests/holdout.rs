@@ -109,3 +109,92 @@ fn held_out_people_get_the_generic_experience() {
     assert!(personalized.catalog().tags(served).any(|(p, _)| menu.name(p) == "Luxury Travel"));
     assert_ne!(held, served, "the generic experience should differ for a strong persona");
 }
+
+// Lift: what the holdout shows.
+
+use persona_engine::eval::{holdout_impressions_needed, lift, normal_cdf, ChosenRecord, DecisionRecord, Reward};
+use persona_engine::learn::Rng;
+
+fn decision(arm: Option<Arm>, click: Option<bool>) -> DecisionRecord {
+    let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    let hero = selector.placement("home_hero").unwrap();
+    let mut r = DecisionRecord::for_request(&selector, &selector.new_profile(0), &Context::at(sample::NOW), hero);
+    r.chosen.push(ChosenRecord {
+        creative: "x".into(),
+        propensity: 1.0,
+        reward: click.map(|click| Reward { click, conversion_value: 0.0 }),
+    });
+    r.arm = arm;
+    r
+}
+
+#[test]
+fn the_lift_of_a_simulated_world_is_recovered_within_its_interval() {
+    // 10 % held out; clicks at 4 % without personalization, 5 % with it: a +1 point,
+    // +25 % lift.
+    let h = holdout(0.1, "world");
+    let template = decision(None, None);
+    let mut rng = Rng::new(42);
+    let records: Vec<DecisionRecord> = (0..200_000)
+        .map(|i| {
+            let arm = h.arm(&format!("person-{i}"));
+            let rate = if arm == Arm::Holdout { 0.04 } else { 0.05 };
+            let mut r = template.clone();
+            r.arm = Some(arm);
+            r.chosen[0].reward = Some(Reward { click: rng.unit() < rate, conversion_value: 0.0 });
+            r
+        })
+        .collect();
+    let report = lift(&records, 0.95, 0.25, 0.8).unwrap();
+    let share = report.holdout.impressions as f64 / 200_000.0;
+    assert!((share - 0.1).abs() < 0.01, "{share}");
+    assert!(report.absolute.covers(0.01), "{}", report.table());
+    let relative = report.relative.unwrap();
+    assert!(relative.covers(0.25), "{}", report.table());
+    assert!(report.absolute.low > 0.0 && report.p_value < 0.001, "{}", report.table());
+    // 200k impressions in a 10/90 split are enough for +25 %, and not for +2 %.
+    assert_eq!(report.more_impressions_needed(), Some(0.0), "{}", report.table());
+    let small = lift(&records, 0.95, 0.02, 0.8).unwrap();
+    assert!(small.more_impressions_needed().unwrap() > 1_000_000.0, "{}", small.table());
+    assert!(report.table().contains("absolute lift"));
+}
+
+#[test]
+fn the_power_calculation_matches_the_textbook() {
+    // Equal arms, 10 % vs 12 %, α = 0.05, power 0.8: 3,841 per arm (Fleiss et al.).
+    let n = holdout_impressions_needed(0.10, 0.12, 1.0, 0.05, 0.8).unwrap();
+    assert_eq!(n.ceil(), 3_841.0, "{n}");
+    // A smaller holdout (κ = 9 personalized per held-out impression) needs fewer
+    // held-out impressions but more in total.
+    let k9 = holdout_impressions_needed(0.10, 0.12, 9.0, 0.05, 0.8).unwrap();
+    assert!(k9 < n && k9 * 10.0 > 2.0 * n, "{k9}");
+    assert_eq!(holdout_impressions_needed(0.1, 0.1, 1.0, 0.05, 0.8), None);
+    assert!((normal_cdf(1.959_963_984_540_054) - 0.975).abs() < 1e-7);
+    assert!((normal_cdf(-1.0) - 0.158_655_253_931_457).abs() < 1e-7);
+}
+
+#[test]
+fn lift_counts_what_it_does_not_use_and_explains_an_empty_arm() {
+    let records = vec![
+        decision(Some(Arm::Holdout), Some(true)),
+        decision(Some(Arm::Holdout), Some(false)),
+        decision(Some(Arm::Personalized), Some(true)),
+        decision(Some(Arm::Personalized), None),
+        decision(None, Some(true)),
+    ];
+    let report = lift(&records, 0.95, 0.05, 0.8).unwrap();
+    assert_eq!((report.holdout.impressions, report.holdout.clicks), (2, 1));
+    assert_eq!((report.personalized.impressions, report.personalized.clicks), (1, 1));
+    assert_eq!((report.without_arm, report.without_reward), (1, 1));
+    let e = lift(&records[2..], 0.95, 0.05, 0.8).unwrap_err().to_string();
+    assert!(e.contains("no holdout impression with a known reward (1 decisions have no arm)"), "{e}");
+    // The arm round-trips through the log line; old lines without it read as None.
+    let line = records[0].to_json_line();
+    assert!(line.contains(r#""arm":"holdout""#), "{line}");
+    assert_eq!(DecisionRecord::from_json_line(&line).unwrap().arm, Some(Arm::Holdout));
+    let old = records[4].to_json_line();
+    assert!(!old.contains("arm"));
+    let bad = line.replace(r#""arm":"holdout""#, r#""arm":"control""#);
+    let e = format!("{:?}", DecisionRecord::from_json_line(&bad).unwrap_err());
+    assert!(e.contains("\"arm\"") && e.contains("unknown value 'control' (holdout, personalized)"), "{e}");
+}

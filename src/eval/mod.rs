@@ -15,6 +15,7 @@
 //! ```
 
 mod estimate;
+mod lift;
 mod log;
 pub mod logistic;
 mod obd;
@@ -27,5 +28,6 @@ pub use log::{
     DecisionRecord, Reward, LOG_VERSION,
 };
 pub use obd::{obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PLACEMENT};
+pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
 pub use replay::{CandidatePolicy, Eligibility};
 pub use report::svg_report;

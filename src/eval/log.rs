@@ -1070,10 +1070,18 @@ impl<R: BufRead> Iterator for DecisionLogReader<R> {
             if text.is_empty() {
                 continue;
             }
+            let looks_like_csv = || !text.starts_with('{') && text.contains(',');
             return Some(
-                DecisionRecord::from_json_line(text)
-                    .map(|r| (self.line, r))
-                    .map_err(|bad| bad.at(&self.name, self.line)),
+                DecisionRecord::from_json_line(text).map(|r| (self.line, r)).map_err(|mut bad| {
+                    if self.line == 1 && bad.field.is_none() && looks_like_csv() {
+                        bad.problem = format!(
+                            "this looks like CSV, not a JSON Lines decision log; for the Open Bandit \
+                             Dataset layout use --obd DIR (eval::read_obd_dir / read_obd_csv) ({})",
+                            bad.problem
+                        );
+                    }
+                    bad.at(&self.name, self.line)
+                }),
             );
         }
     }

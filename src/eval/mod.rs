@@ -27,7 +27,7 @@ pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,
 };
-pub use obd::{obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PLACEMENT};
+pub use obd::{obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PERSONA, OBD_PLACEMENT};
 pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
 pub use replay::{CandidatePolicy, Eligibility};
 pub use report::svg_report;

@@ -495,7 +495,8 @@ pub fn read_obd_csv(
 /// The Open Bandit Dataset directory layout read by [`read_obd_dir`].
 #[derive(Debug)]
 pub struct ObdDir {
-    /// The catalog built from `item_context.csv`: one placement `obd`, no personas, one
+    /// The catalog built from `item_context.csv`: one placement `obd`, one persona `obd`
+    /// that nothing uses, one
     /// creative `item_<id>` per item (in `item_id` order, so `item_id` is the creative
     /// index) with its `item_feature_*` columns as attributes.
     pub catalog: Catalog,
@@ -506,6 +507,10 @@ pub struct ObdDir {
     /// What the import read, used and ignored.
     pub import: ObdImport,
 }
+
+/// The one persona of an imported OBD catalog's menu (OBD has none: no creative is
+/// tagged with it and no score refers to it).
+pub const OBD_PERSONA: &str = "obd";
 
 /// The placement name of an imported OBD directory.
 pub const OBD_PLACEMENT: &str = "obd";
@@ -578,7 +583,9 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
     }
     Ok(crate::CatalogSpec {
         version: format!("obd:{name}"),
-        personas: Vec::new(),
+        // A catalog needs a persona menu; OBD has no personas, so one that nothing is
+        // tagged with and nobody scores on.
+        personas: vec![OBD_PERSONA.to_owned()],
         placements: vec![OBD_PLACEMENT.to_owned()],
         creatives,
     })

@@ -156,7 +156,7 @@ fn main() -> ExitCode {
 }
 
 /// The log as decisions with their line numbers, the catalog, the log's name.
-fn load(args: &Args) -> Result<(Catalog, Vec<(usize, DecisionRecord)>, String), Box<dyn std::error::Error>> {
+fn load(args: &Args) -> Result<(std::sync::Arc<Catalog>, Vec<(usize, DecisionRecord)>, String), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.obd {
         let obd = read_obd_dir(dir)?;
         let i = &obd.import;
@@ -176,7 +176,7 @@ fn load(args: &Args) -> Result<(Catalog, Vec<(usize, DecisionRecord)>, String), 
         let name = obd.log.display().to_string();
         return Ok((obd.catalog, obd.records, name));
     }
-    let catalog = Catalog::from_file(&args.spec)?;
+    let catalog = std::sync::Arc::new(Catalog::from_file(&args.spec)?);
     let reader = DecisionLogReader::open(&args.log)?;
     let name = reader.name().to_owned();
     let records: Vec<(usize, DecisionRecord)> = reader.collect::<Result<_, _>>()?;
@@ -193,7 +193,6 @@ fn load(args: &Args) -> Result<(Catalog, Vec<(usize, DecisionRecord)>, String), 
 
 fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (catalog, records, name) = load(args)?;
-    let catalog = std::sync::Arc::new(catalog);
     let mut json = serde_json::Map::new();
     json.insert("log".into(), serde_json::json!(name));
     if args.lift {

@@ -499,7 +499,7 @@ pub struct ObdDir {
     /// that nothing uses, one
     /// creative `item_<id>` per item (in `item_id` order, so `item_id` is the creative
     /// index) with its `item_feature_*` columns as attributes.
-    pub catalog: Catalog,
+    pub catalog: std::sync::Arc<Catalog>,
     /// The log file read (`all.csv`, or the campaign's one other CSV file).
     pub log: std::path::PathBuf,
     /// The decisions, each with the line of its first row.
@@ -632,5 +632,5 @@ pub fn read_obd_dir(dir: impl AsRef<std::path::Path>) -> Result<ObdDir> {
     let name = log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut import = ObdImport { placement: Some(OBD_PLACEMENT.to_owned()), ..ObdImport::default() };
     let records = read_obd_csv(open(&log)?, &name, &catalog, &mut import)?;
-    Ok(ObdDir { catalog, log, records, import })
+    Ok(ObdDir { catalog: std::sync::Arc::new(catalog), log, records, import })
 }

@@ -156,7 +156,9 @@ fn main() -> ExitCode {
 }
 
 /// The log as decisions with their line numbers, the catalog, the log's name.
-fn load(args: &Args) -> Result<(std::sync::Arc<Catalog>, Vec<(usize, DecisionRecord)>, String), Box<dyn std::error::Error>> {
+fn load(
+    args: &Args,
+) -> Result<(std::sync::Arc<Catalog>, Vec<(usize, DecisionRecord)>, String), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.obd {
         let obd = read_obd_dir(dir)?;
         let i = &obd.import;
@@ -196,7 +198,8 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut json = serde_json::Map::new();
     json.insert("log".into(), serde_json::json!(name));
     if args.lift {
-        let report = lift(records.iter().map(|(_, r)| r), args.options.confidence, args.min_lift, args.power)?;
+        let report =
+            lift(records.iter().map(|(_, r)| r), args.options.confidence, args.min_lift, args.power)?;
         print!("{}", report.table());
         json.insert("lift".into(), report.to_json());
     }
@@ -239,12 +242,14 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.json {
         json.insert("reports".into(), reports.iter().map(|r| r.to_json()).collect());
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(json))?;
-        std::fs::write(path, text + "\n").map_err(|source| persona_engine::Error::Io { path: path.clone(), source })?;
+        std::fs::write(path, text + "\n")
+            .map_err(|source| persona_engine::Error::Io { path: path.clone(), source })?;
         eprintln!("wrote {path}");
     }
     if let Some(path) = &args.report {
         let svg = svg_report(&reports, &format!("Off-policy estimates on {name}"));
-        std::fs::write(path, svg).map_err(|source| persona_engine::Error::Io { path: path.clone(), source })?;
+        std::fs::write(path, svg)
+            .map_err(|source| persona_engine::Error::Io { path: path.clone(), source })?;
         eprintln!("wrote {path}");
     }
     if let Some(path) = &args.csv {
@@ -291,8 +296,12 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let catalog = logger.catalog();
     let mut eligibility = Eligibility::new(&logger)?;
     let mut rng = Rng::new(args.options.seed);
-    let holdout = Holdout::new(&HoldoutConfig { share: args.holdout, salt: "demo".into(), ..Default::default() })?;
-    let personalized = Selector::new(logger.catalog_arc().clone(), SelectorConfig::with_policy(persona_engine::Policy::Rules))?;
+    let holdout =
+        Holdout::new(&HoldoutConfig { share: args.holdout, salt: "demo".into(), ..Default::default() })?;
+    let personalized = Selector::new(
+        logger.catalog_arc().clone(),
+        SelectorConfig::with_policy(persona_engine::Policy::Rules),
+    )?;
     let generic = holdout.generic_selector(&personalized)?;
     let mut scratch = personalized.new_profile(0);
     let mut one = personalized.new_selection(1);
@@ -352,7 +361,16 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
         let pick = if args.holdout > 0.0 {
             // Holdout demo: rules with persona scores for the personalized arm, without
             // them for the held-out one (both deterministic: propensity 1).
-            let arm = holdout.select(&key, &personalized, &generic, &person, &mut scratch, &context, placement, &mut one)?;
+            let arm = holdout.select(
+                &key,
+                &personalized,
+                &generic,
+                &person,
+                &mut scratch,
+                &context,
+                placement,
+                &mut one,
+            )?;
             record.arm = Some(arm);
             record.policy = if arm == Arm::Holdout { "rules (generic)".into() } else { "rules".into() };
             let Some(p) = one.picks().first() else { continue };

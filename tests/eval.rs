@@ -512,8 +512,7 @@ fn obd_csv_errors_name_the_line_and_column() {
     let read = |body: &str| {
         let text = format!("{header}\n{body}");
         let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
-        read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options)
-            .map(|r| (r, options.rows))
+        read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options).map(|r| (r, options.rows))
     };
     // Foreign rows: OBD-style timestamps, a hashed user feature (a context attribute),
     // no decision column: every row is a decision of its own, its position in context.

@@ -37,7 +37,8 @@ fn write_fixture(dir: &std::path::Path, rows: usize, slates: bool, seed: u64) ->
     }
     std::fs::write(dir.join("item_context.csv"), items).unwrap();
     let mut rng = Rng::new(seed);
-    let mut csv = String::from(",timestamp,item_id,position,click,propensity_score,user_feature_0,user_feature_1");
+    let mut csv =
+        String::from(",timestamp,item_id,position,click,propensity_score,user_feature_0,user_feature_1");
     csv.push_str(",user-item_affinity_0,user-item_affinity_1");
     if slates {
         csv.push_str(",decision");
@@ -77,7 +78,13 @@ fn write_fixture(dir: &std::path::Path, rows: usize, slates: bool, seed: u64) ->
     out
 }
 
-fn evaluate(catalog: &Arc<Catalog>, records: &[(usize, persona_engine::eval::DecisionRecord)], target: Target, config: SelectorConfig, options: EvalOptions) -> Report {
+fn evaluate(
+    catalog: &Arc<Catalog>,
+    records: &[(usize, persona_engine::eval::DecisionRecord)],
+    target: Target,
+    config: SelectorConfig,
+    options: EvalOptions,
+) -> Report {
     let selector = Selector::new(catalog.clone(), config).unwrap();
     let mut evaluator = Evaluator::with_target(&selector, target, options, "all.csv").unwrap();
     for (line, record) in records {
@@ -96,7 +103,13 @@ fn obd_layout_ips_and_snips_match_a_hand_computation_on_every_row() {
     assert_eq!(obd.import.ignored_columns, ["(unnamed)", "user-item_affinity_0", "user-item_affinity_1"]);
     assert_eq!(obd.catalog.len(), ITEMS);
     assert_eq!(obd.catalog.attribute(persona_engine::CreativeId(3), "item_feature_1"), Some("31af"));
-    let report = evaluate(&obd.catalog, &obd.records, Target::Uniform, SelectorConfig::default(), EvalOptions::default());
+    let report = evaluate(
+        &obd.catalog,
+        &obd.records,
+        Target::Uniform,
+        SelectorConfig::default(),
+        EvalOptions::default(),
+    );
     assert_eq!((report.decisions, report.slots, report.slots_evaluated), (90, 90, 90));
     assert_eq!((report.without_reward, report.without_choice), (0, 0));
     // By hand: π = 1/7 for every item; w = π/p.
@@ -119,7 +132,13 @@ fn obd_layout_ips_and_snips_match_a_hand_computation_on_every_row() {
     }
     assert_eq!(report.positions.iter().map(|p| p.slots).sum::<usize>(), 90);
     // The logged policy's own value needs no weights.
-    let on = evaluate(&obd.catalog, &obd.records, Target::Logged, SelectorConfig::default(), EvalOptions::default());
+    let on = evaluate(
+        &obd.catalog,
+        &obd.records,
+        Target::Logged,
+        SelectorConfig::default(),
+        EvalOptions::default(),
+    );
     assert_eq!((on.ips.value, on.dr.value, on.dr_model), (on.logged.value, on.logged.value, "none"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -131,13 +150,25 @@ fn slates_are_evaluated_at_every_position() {
     let obd = read_obd_dir(&dir).unwrap();
     assert_eq!((obd.import.rows, obd.import.decisions), (60, 20));
     assert!(obd.records.iter().all(|(_, r)| r.chosen.len() == 3));
-    let report = evaluate(&obd.catalog, &obd.records, Target::Uniform, SelectorConfig::default(), EvalOptions::default());
+    let report = evaluate(
+        &obd.catalog,
+        &obd.records,
+        Target::Uniform,
+        SelectorConfig::default(),
+        EvalOptions::default(),
+    );
     assert_eq!((report.decisions, report.slots_evaluated, report.positions.len()), (20, 60, 3));
     let pi = 1.0 / ITEMS as f64;
     let ips: f64 = rows.iter().map(|r| pi / r.3 * f64::from(r.2)).sum::<f64>() / 60.0;
     assert!((report.ips.value - ips).abs() < 1e-12);
     // A deterministic target (rules) gets weight only where its slate agrees with the log.
-    let rules = evaluate(&obd.catalog, &obd.records, Target::Selector, SelectorConfig::default(), EvalOptions::default());
+    let rules = evaluate(
+        &obd.catalog,
+        &obd.records,
+        Target::Selector,
+        SelectorConfig::default(),
+        EvalOptions::default(),
+    );
     let selector = Selector::new(obd.catalog.clone(), SelectorConfig::default()).unwrap();
     let mut slate = selector.new_selection(3);
     let placement = selector.placement("obd").unwrap();
@@ -185,7 +216,9 @@ fn an_obd_directory_names_what_is_missing() {
 fn logistic_regression_recovers_a_known_model() {
     // P(click) = σ(-2 + 1.5·a − 1·b) over two binary features.
     let (fa, fb) = (feature_hash("a"), feature_hash("b"));
-    let truth = |a: bool, b: bool| 1.0 / (1.0 + (-(-2.0 + 1.5 * f64::from(u8::from(a)) - f64::from(u8::from(b)))).exp());
+    let truth = |a: bool, b: bool| {
+        1.0 / (1.0 + (-(-2.0 + 1.5 * f64::from(u8::from(a)) - f64::from(u8::from(b)))).exp())
+    };
     let mut rng = Rng::new(3);
     let mut feats: Vec<Vec<u64>> = Vec::new();
     let mut labels = Vec::new();
@@ -236,7 +269,11 @@ fn bootstrap_is_seeded_and_warnings_flag_low_overlap() {
     let config = SelectorConfig::with_policy(persona_engine::Policy::Rules);
     let rules = evaluate(&obd.catalog, &obd.records, Target::Selector, config, strict);
     assert!(rules.effective_sample_size < 0.25 * 120.0, "{}", rules.table());
-    assert!(rules.warnings.iter().any(|w| w.contains("puts its mass where the logging policy rarely did")), "{}", rules.table());
+    assert!(
+        rules.warnings.iter().any(|w| w.contains("puts its mass where the logging policy rarely did")),
+        "{}",
+        rules.table()
+    );
     assert!(rules.table().contains("warning: effective sample size"));
     // Machine-readable: every number, full precision; the SVG shows both policies.
     let json = a.to_json();
@@ -245,7 +282,9 @@ fn bootstrap_is_seeded_and_warnings_flag_low_overlap() {
     assert_eq!(json["ips"]["bootstrap"][0].as_f64(), Some(low));
     assert_eq!(json["positions"].as_array().map(Vec::len), Some(a.positions.len()));
     let svg = svg_report(&[a, rules], "fixture <1>");
-    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>")
+    );
     assert!(svg.contains(">uniform<") && svg.contains(">rules<") && svg.contains("fixture &lt;1&gt;"));
     assert_eq!(svg.matches("<rect").count(), 1 + 8);
     let _ = std::fs::remove_dir_all(&dir);

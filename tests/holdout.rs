@@ -112,13 +112,16 @@ fn held_out_people_get_the_generic_experience() {
 
 // Lift: what the holdout shows.
 
-use persona_engine::eval::{holdout_impressions_needed, lift, normal_cdf, ChosenRecord, DecisionRecord, Reward};
+use persona_engine::eval::{
+    holdout_impressions_needed, lift, normal_cdf, ChosenRecord, DecisionRecord, Reward,
+};
 use persona_engine::learn::Rng;
 
 fn decision(arm: Option<Arm>, click: Option<bool>) -> DecisionRecord {
     let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
     let hero = selector.placement("home_hero").unwrap();
-    let mut r = DecisionRecord::for_request(&selector, &selector.new_profile(0), &Context::at(sample::NOW), hero);
+    let mut r =
+        DecisionRecord::for_request(&selector, &selector.new_profile(0), &Context::at(sample::NOW), hero);
     r.chosen.push(ChosenRecord {
         creative: "x".into(),
         propensity: 1.0,

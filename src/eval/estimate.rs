@@ -142,7 +142,13 @@ pub struct Estimate {
 
 impl Estimate {
     fn new(value: f64, std_error: f64, z: f64) -> Self {
-        Estimate { value, std_error, low: value - z * std_error, high: value + z * std_error, bootstrap: None }
+        Estimate {
+            value,
+            std_error,
+            low: value - z * std_error,
+            high: value + z * std_error,
+            bootstrap: None,
+        }
     }
 
     /// `Σ a / Σ b` over groups (decisions), with the delta-method standard error
@@ -339,7 +345,12 @@ impl<'a> Evaluator<'a> {
 
     /// An evaluator of `target`; `selector` gives the catalog (and, for
     /// [`Target::Selector`], the policy).
-    pub fn with_target(selector: &'a Selector, target: Target, options: EvalOptions, log: &str) -> Result<Self> {
+    pub fn with_target(
+        selector: &'a Selector,
+        target: Target,
+        options: EvalOptions,
+        log: &str,
+    ) -> Result<Self> {
         let bad = |field: &str, problem: String| Err(Error::invalid("evaluation", field, problem));
         if !(options.confidence > 0.0 && options.confidence < 1.0) {
             return bad("confidence", format!("{} must be strictly between 0 and 1", options.confidence));
@@ -357,7 +368,8 @@ impl<'a> Evaluator<'a> {
             return bad("reward_model", "logistic needs click rewards (0 or 1); use means for values".into());
         }
         let catalog = selector.catalog();
-        let names = (0..catalog.len()).map(|i| catalog.creative_id(CreativeId(i as u32)).to_owned()).collect();
+        let names =
+            (0..catalog.len()).map(|i| catalog.creative_id(CreativeId(i as u32)).to_owned()).collect();
         Ok(Evaluator {
             selector,
             target,
@@ -689,7 +701,8 @@ impl<'a> Evaluator<'a> {
             dr.bootstrap = interval(&mut draws[3]);
         }
         // Per position.
-        let mut positions: Vec<u32> = rows.iter().map(|r| r.position).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut positions: Vec<u32> =
+            rows.iter().map(|r| r.position).collect::<BTreeSet<_>>().into_iter().collect();
         positions.sort_unstable();
         let mut per_position = Vec::new();
         for &pos in &positions {

@@ -107,7 +107,8 @@ impl LiftReport {
                 );
             }
             None => {
-                let _ = writeln!(out, "relative lift  n/a (no click in the holdout)   p = {:.4}", self.p_value);
+                let _ =
+                    writeln!(out, "relative lift  n/a (no click in the holdout)   p = {:.4}", self.p_value);
             }
         }
         match (self.impressions_needed, self.more_impressions_needed()) {
@@ -164,7 +165,8 @@ pub fn normal_cdf(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     if x >= 0.0 {
         1.0 - 0.5 * erfc
@@ -181,7 +183,13 @@ pub fn normal_cdf(x: f64) -> f64 {
 /// `p̄ = (p₁ + κ p₂)/(1 + κ)`, κ = `ratio` (Fleiss, Levin and Paik, ch. 4). The
 /// personalized arm needs `κ · n_h`. `None` when a rate is outside (0, 1), the rates
 /// are equal, or `ratio` is not positive.
-pub fn holdout_impressions_needed(p_holdout: f64, p_personalized: f64, ratio: f64, alpha: f64, power: f64) -> Option<f64> {
+pub fn holdout_impressions_needed(
+    p_holdout: f64,
+    p_personalized: f64,
+    ratio: f64,
+    alpha: f64,
+    power: f64,
+) -> Option<f64> {
     let (p1, p2, k) = (p_holdout, p_personalized, ratio);
     let ok = |p: f64| p > 0.0 && p < 1.0;
     if !(ok(p1) && ok(p2) && p1 != p2 && k > 0.0 && k.is_finite() && ok(alpha) && ok(power)) {
@@ -206,7 +214,11 @@ pub fn lift<'r>(
     power: f64,
 ) -> Result<LiftReport> {
     if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(Error::invalid("lift", "confidence", format!("{confidence} must be strictly between 0 and 1")));
+        return Err(Error::invalid(
+            "lift",
+            "confidence",
+            format!("{confidence} must be strictly between 0 and 1"),
+        ));
     }
     if !(power > 0.0 && power < 1.0) {
         return Err(Error::invalid("lift", "power", format!("{power} must be strictly between 0 and 1")));
@@ -264,7 +276,8 @@ pub fn lift<'r>(
     let p_value = if se0 > 0.0 { 2.0 * (1.0 - normal_cdf((diff / se0).abs())) } else { 1.0 };
     let ratio = np / nh;
     let impressions_needed =
-        holdout_impressions_needed(ph, ph * (1.0 + min_lift), ratio, 1.0 - confidence, power).map(|n| n * (1.0 + ratio));
+        holdout_impressions_needed(ph, ph * (1.0 + min_lift), ratio, 1.0 - confidence, power)
+            .map(|n| n * (1.0 + ratio));
     Ok(LiftReport {
         confidence,
         holdout: h,

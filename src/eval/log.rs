@@ -1071,18 +1071,16 @@ impl<R: BufRead> Iterator for DecisionLogReader<R> {
                 continue;
             }
             let looks_like_csv = || !text.starts_with('{') && text.contains(',');
-            return Some(
-                DecisionRecord::from_json_line(text).map(|r| (self.line, r)).map_err(|mut bad| {
-                    if self.line == 1 && bad.field.is_none() && looks_like_csv() {
-                        bad.problem = format!(
-                            "this looks like CSV, not a JSON Lines decision log; for the Open Bandit \
+            return Some(DecisionRecord::from_json_line(text).map(|r| (self.line, r)).map_err(|mut bad| {
+                if self.line == 1 && bad.field.is_none() && looks_like_csv() {
+                    bad.problem = format!(
+                        "this looks like CSV, not a JSON Lines decision log; for the Open Bandit \
                              Dataset layout use --obd DIR (eval::read_obd_dir / read_obd_csv) ({})",
-                            bad.problem
-                        );
-                    }
-                    bad.at(&self.name, self.line)
-                }),
-            );
+                        bad.problem
+                    );
+                }
+                bad.at(&self.name, self.line)
+            }));
         }
     }
 }

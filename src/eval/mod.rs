@@ -22,12 +22,17 @@ mod obd;
 mod replay;
 mod report;
 
-pub use estimate::{Estimate, EvalOptions, Evaluator, PositionReport, Report, RewardKind, RewardModel, Target};
+pub use estimate::{
+    Estimate, EvalOptions, Evaluator, PositionReport, Report, RewardKind, RewardModel, Target,
+};
+pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
 pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,
 };
-pub use obd::{obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PERSONA, OBD_PLACEMENT};
-pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
+pub use obd::{
+    obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PERSONA,
+    OBD_PLACEMENT,
+};
 pub use replay::{CandidatePolicy, Eligibility};
 pub use report::svg_report;

@@ -550,7 +550,9 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
         for (col, value) in h.iter().zip(&fields) {
             if col == "item_id" {
                 let v = value.trim();
-                id = Some(v.parse::<usize>().map_err(|_| bad(line, "item_id", format!("'{v}' is not an index")))?);
+                id = Some(
+                    v.parse::<usize>().map_err(|_| bad(line, "item_id", format!("'{v}' is not an index")))?,
+                );
             } else if col.starts_with("item_feature_") {
                 attributes.push((col.clone(), value.trim().to_owned()));
             }
@@ -575,8 +577,8 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
     }
     let mut creatives = Vec::with_capacity(items.len());
     for (id, item) in items.into_iter().enumerate() {
-        let attributes =
-            item.ok_or_else(|| bad(1, "item_id", format!("item {id} is missing (ids must be 0, 1, 2, ...)")))?;
+        let attributes = item
+            .ok_or_else(|| bad(1, "item_id", format!("item {id} is missing (ids must be 0, 1, 2, ...)")))?;
         let mut c = crate::CreativeSpec::new(format!("item_{id}")).placement(OBD_PLACEMENT);
         c.attributes = attributes;
         creatives.push(c);
@@ -610,7 +612,10 @@ pub fn read_obd_dir(dir: impl AsRef<std::path::Path>) -> Result<ObdDir> {
         let mut others: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| io(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "csv") && p.file_name() != Some("item_context.csv".as_ref()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "csv")
+                    && p.file_name() != Some("item_context.csv".as_ref())
+            })
             .collect();
         others.sort();
         match others.as_slice() {
@@ -629,7 +634,8 @@ pub fn read_obd_dir(dir: impl AsRef<std::path::Path>) -> Result<ObdDir> {
             }
         }
     }
-    let name = log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name =
+        log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut import = ObdImport { placement: Some(OBD_PLACEMENT.to_owned()), ..ObdImport::default() };
     let records = read_obd_csv(open(&log)?, &name, &catalog, &mut import)?;
     Ok(ObdDir { catalog: std::sync::Arc::new(catalog), log, records, import })

@@ -163,9 +163,11 @@ pub fn svg_report(reports: &[Report], title: &str) -> String {
         for (j, (name, e)) in estimators(r).into_iter().enumerate() {
             let x = x0 + j as f64 * (bar + gap);
             let cx = x + bar / 2.0;
-            let _ = write!(s, r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{name}</text>"#, base + 14.0);
+            let _ =
+                write!(s, r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{name}</text>"#, base + 14.0);
             let Some(e) = e else {
-                let _ = write!(s, r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">n/a</text>"#, base - 4.0);
+                let _ =
+                    write!(s, r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">n/a</text>"#, base - 4.0);
                 continue;
             };
             let _ = write!(

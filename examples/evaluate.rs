@@ -155,10 +155,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// The log as decisions with their line numbers, the catalog, the log's name.
-fn load(
-    args: &Args,
-) -> Result<(std::sync::Arc<Catalog>, Vec<(usize, DecisionRecord)>, String), Box<dyn std::error::Error>> {
+/// The catalog, the decisions with their line numbers, the log's name.
+type Loaded = (std::sync::Arc<Catalog>, Vec<(usize, DecisionRecord)>, String);
+
+/// Reads the log (JSON Lines with `--spec`, or an OBD directory) and says what was read.
+fn load(args: &Args) -> Result<Loaded, Box<dyn std::error::Error>> {
     if let Some(dir) = &args.obd {
         let obd = read_obd_dir(dir)?;
         let i = &obd.import;

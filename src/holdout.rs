@@ -13,6 +13,27 @@
 //! assert!(matches!(arm, Arm::Holdout | Arm::Personalized));
 //! # Ok::<(), persona_engine::Error>(())
 //! ```
+//!
+//! Serving a placement with a holdout (the caller applies it; `Selector::select` is
+//! unchanged):
+//!
+//! ```
+//! use persona_engine::holdout::{Holdout, HoldoutConfig};
+//! # use persona_engine::{sample, Context, Selector, SelectorConfig};
+//! # let personalized = Selector::new(sample::catalog()?, SelectorConfig::default())?;
+//! # let profile = personalized.new_profile(sample::NOW);
+//! # let context = Context::at(sample::NOW);
+//! # let hero = personalized.placement("home_hero")?;
+//! let holdout = Holdout::new(&HoldoutConfig { share: 0.05, salt: "hero-2026".into(), ..Default::default() })?;
+//! let generic = holdout.generic_selector(&personalized)?;   // once, next to the selector
+//! let mut scratch = personalized.new_profile(0);             // reused across requests
+//! let mut selection = personalized.new_selection(3);
+//! let arm = holdout.select("person-7f3a", &personalized, &generic, &profile, &mut scratch,
+//!                          &context, hero, &mut selection)?;
+//! // log it: DecisionRecord::from_selection(...).with_arm(arm)
+//! # assert!(!selection.is_empty());
+//! # Ok::<(), persona_engine::Error>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 

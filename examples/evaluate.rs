@@ -398,7 +398,12 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     }
     let lines = writer.lines();
     writer.into_inner()?.flush()?;
-    eprintln!("wrote {lines} decisions to {} (uniform-random logging over the eligible creatives)", args.log);
+    let how = if args.holdout > 0.0 {
+        "rules with persona scores, or without them for the held-out share; arms logged"
+    } else {
+        "uniform-random logging over the eligible creatives"
+    };
+    eprintln!("wrote {lines} decisions to {} ({how})", args.log);
     for (name, _, _, sum) in &truths {
         println!("true value of {name} in the simulated world: {:.5}", sum / lines as f64);
     }

@@ -4,7 +4,7 @@
 //! proportional to the limit and never a panic. The README's "Guarantees and limits"
 //! lists them with the tests that prove them.
 //!
-//! Documents, checked before parsing ([`Error::TooLarge`](crate::Error::TooLarge)):
+//! Documents, checked before parsing ([`Error::TooLarge`]):
 //! [`MAX_SPEC_BYTES`], [`MAX_PROFILE_BYTES`], [`MAX_MODEL_BYTES`],
 //! [`MAX_SNAPSHOT_BYTES`]; a decision log line, checked while reading it:
 //! [`MAX_LOG_LINE_BYTES`].
@@ -19,9 +19,8 @@
 //! and the limit, with the line and column:
 //! `catalog spec: field 'creatives': more than 1000000 creatives (MAX_CREATIVES) at line 1 column …`.
 //! The same counts are checked again when a spec built in code is compiled
-//! ([`Error::Invalid`](crate::Error::Invalid) /
-//! [`Error::InvalidCreative`](crate::Error::InvalidCreative), naming the field), with
-//! the remaining limits (lengths, payload size).
+//! ([`Error::Invalid`] / [`Error::InvalidCreative`], naming the field), with the
+//! remaining limits (lengths, payload size).
 //!
 //! Messages: an error quotes at most [`QUOTE_BYTES`] bytes of any input value
 //! ([`quote`](crate::error::quote)).

@@ -217,3 +217,46 @@ fn the_selection_and_config_limits() {
         "selector config: field 'learning.segment_cells': 16777217 is above 2^24"
     );
 }
+
+#[test]
+fn the_obd_import_and_holdout_quote_huge_values_and_cap_item_ids() {
+    use persona_engine::eval::{obd_item_catalog, read_obd_csv, ObdImport};
+    use persona_engine::holdout::{Holdout, HoldoutConfig};
+    let huge = "L".repeat(1 << 20);
+    // The longest value that fits on one log line with the rest of its row.
+    let big = &huge[..MAX_LOG_LINE_BYTES - 128];
+    let quoted = format!("{}… ({} bytes)", &huge[..QUOTE_BYTES], big.len());
+    let huge_quoted = format!("{}… (1048576 bytes)", &huge[..QUOTE_BYTES]);
+    let sel = selector(vec![tagged("a", "Luxury")]);
+    let mut import = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+    let csv = format!("timestamp,item_id,position,click,propensity_score,arm\n0,0,1,0,0.5,{big}\n");
+    let items = format!("item_id,item_feature_0\n{big},a\n");
+    let config = HoldoutConfig { share: 0.1, fallback_policy: huge.clone(), ..HoldoutConfig::default() };
+    let messages = [
+        read_obd_csv(csv.as_bytes(), "obd.csv", sel.catalog(), &mut import).unwrap_err().to_string(),
+        obd_item_catalog(items.as_bytes(), "item_context.csv").unwrap_err().to_string(),
+        Holdout::new(&config).unwrap_err().to_string(),
+        log_error(&format!(
+            r#"{{"v": 1, "timestamp": 0, "placement": "hero", "chosen": [], "arm": "{big}"}}"#
+        )),
+    ];
+    for message in &messages {
+        assert!(message.len() < 1024, "{} bytes: {}", message.len(), &message[..2000.min(message.len())]);
+    }
+    for message in [&messages[0], &messages[1], &messages[3]] {
+        assert!(message.contains(&format!("'{quoted}'")), "{message}");
+    }
+    assert!(messages[2].contains(&format!("'{huge_quoted}'")), "{}", messages[2]);
+    assert_eq!(
+        messages[0],
+        format!("obd.csv line 2: field 'arm': unknown arm '{quoted}' (holdout, personalized)")
+    );
+    assert_eq!(messages[1], format!("item_context.csv line 2: field 'item_id': '{quoted}' is not an index"));
+    // An item id past MAX_CREATIVES is refused before room for that many items is made.
+    let items = format!("item_id,item_feature_0\n{MAX_CREATIVES},a\n");
+    assert_eq!(
+        obd_item_catalog(items.as_bytes(), "item_context.csv").unwrap_err().to_string(),
+        "item_context.csv line 2: field 'item_id': 1000000 is too large (item ids count from 0; at most \
+         MAX_CREATIVES (1000000) items)"
+    );
+}

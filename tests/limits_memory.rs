@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::io::{BufReader, Cursor};
 use std::mem::size_of;
 
-use persona_engine::eval::{read_obd_csv, DecisionLogReader, ObdImport};
+use persona_engine::eval::{obd_item_catalog, read_obd_csv, DecisionLogReader, ObdImport};
 use persona_engine::limits::{
     MAX_CREATIVES, MAX_LOG_LINE_BYTES, MAX_PROFILE_BYTES, MAX_SIGNALS, MAX_SNAPSHOT_CREATIVES,
 };
@@ -203,6 +203,22 @@ fn an_obd_line_past_the_limit_is_refused_without_holding_it() {
         format!(
             "obd.csv line 2: the line is {} bytes long, more than MAX_LOG_LINE_BYTES (1048576 bytes)",
             4 * MAX_LOG_LINE_BYTES + 8
+        )
+    );
+    assert!(bytes < MAX_LOG_LINE_BYTES + 256 * 1024, "reading took {bytes} bytes");
+}
+
+#[test]
+fn an_obd_item_context_line_past_the_limit_is_refused_without_holding_it() {
+    let mut csv = b"item_id,item_feature_0\n0,a\n1,".to_vec();
+    csv.resize(csv.len() + 4 * MAX_LOG_LINE_BYTES, b'x');
+    csv.push(b'\n');
+    let (bytes, result) = peak(|| obd_item_catalog(BufReader::new(Cursor::new(&csv)), "item_context.csv"));
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        format!(
+            "item_context.csv line 3: the line is {} bytes long, more than MAX_LOG_LINE_BYTES (1048576 bytes)",
+            4 * MAX_LOG_LINE_BYTES + 2
         )
     );
     assert!(bytes < MAX_LOG_LINE_BYTES + 256 * 1024, "reading took {bytes} bytes");

@@ -12,6 +12,7 @@ use crate::catalog::PlacementId;
 use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday, MAX_UTC_OFFSET_MINUTES};
 use crate::error::{quote, Error, Result};
 use crate::feedback::{FeedbackKind, MAX_CONVERSION_VALUE};
+use crate::holdout::Arm;
 use crate::learn::Policy;
 use crate::limits::{read_line_limited, Line, MAX_LOG_LINE_BYTES};
 use crate::persona::{PersonaId, MAX_SCORE};
@@ -136,6 +137,9 @@ pub struct DecisionRecord {
     /// The data classes the decision relied on: the chosen creatives' data needs and the
     /// sources of the persona scores that counted (a consent audit).
     pub relied_on: DataClasses,
+    /// The holdout arm the person was in (`None`: no holdout, or a log written before
+    /// arms were recorded). See [`crate::holdout`].
+    pub arm: Option<Arm>,
 }
 
 /// The name of a policy as the log and the `evaluate` example write it: `rules`,
@@ -258,6 +262,7 @@ impl DecisionRecord {
             chosen: Vec::new(),
             policy: if shadow { "rules".into() } else { policy_name(config.learning.policy) },
             relied_on,
+            arm: None,
         }
     }
 
@@ -284,6 +289,12 @@ impl DecisionRecord {
         self.context.attributes.retain(|(k, _)| k != key);
         self.context.attributes.push((key.to_owned(), value.to_owned()));
         self.context.attributes.sort();
+        self
+    }
+
+    /// Sets the holdout arm the person was in.
+    pub fn with_arm(mut self, arm: Arm) -> Self {
+        self.arm = Some(arm);
         self
     }
 
@@ -502,6 +513,9 @@ impl DecisionRecord {
         m.raw("chosen", &chosen);
         m.put("policy", json!(self.policy));
         m.put("relied_on", json!(classes(self.relied_on)));
+        if let Some(arm) = self.arm {
+            m.put("arm", json!(arm.name()));
+        }
         m.end()
     }
 
@@ -742,6 +756,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         "chosen",
         "policy",
         "relied_on",
+        "arm",
     ];
     let o = Obj::new(value, "", FIELDS)?;
     if let Some(v) = o.opt("v") {
@@ -847,6 +862,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         chosen,
         policy: o.opt_str("policy")?.unwrap_or("").to_owned(),
         relied_on: o.classes("relied_on")?,
+        arm: o.named("arm", Arm::parse, &["holdout", "personalized"])?,
     })
 }
 
@@ -1087,11 +1103,17 @@ impl<R: BufRead> Iterator for DecisionLogReader<R> {
             if text.is_empty() {
                 continue;
             }
-            return Some(
-                DecisionRecord::from_json_line(text)
-                    .map(|r| (self.line, r))
-                    .map_err(|bad| bad.at(&self.name, self.line)),
-            );
+            let looks_like_csv = || !text.starts_with('{') && text.contains(',');
+            return Some(DecisionRecord::from_json_line(text).map(|r| (self.line, r)).map_err(|mut bad| {
+                if self.line == 1 && bad.field.is_none() && looks_like_csv() {
+                    bad.problem = format!(
+                        "this looks like CSV, not a JSON Lines decision log; for the Open Bandit \
+                             Dataset layout use --obd DIR (eval::read_obd_dir / read_obd_csv) ({})",
+                        bad.problem
+                    );
+                }
+                bad.at(&self.name, self.line)
+            }));
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::catalog::{parse_rfc3339, Catalog};
 use crate::context::{Channel, Device, Weather};
 use crate::error::{quote, Error, Result};
 use crate::eval::log::{ChosenRecord, ContextRecord, DecisionRecord, Reward};
-use crate::limits::{Lines, MAX_LOG_LINE_BYTES};
+use crate::holdout::Arm;
+use crate::limits::{Lines, MAX_CREATIVES, MAX_LOG_LINE_BYTES};
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, RelationshipStage, ScoreSpec};
 
@@ -55,9 +56,14 @@ pub struct ObdImport {
     /// The consent for rows without a `consent` column (default: none; scores read from
     /// `user_feature_*` rely on no data class, so they still count).
     pub consent: DataClasses,
-    /// Read: rows skipped because, without a `decision` column to group them, they show
-    /// a creative at a position other than 1 (the estimators evaluate the first slot).
-    pub skipped_positions: usize,
+    /// Read: data rows read (every one becomes a shown creative of a decision; none is
+    /// dropped).
+    pub rows: usize,
+    /// Read: decisions built from them (one per row without a `decision` column).
+    pub decisions: usize,
+    /// Read: columns that are not used (OBD's `user-item_affinity_*`, an unnamed index
+    /// column, `item_feature_*`, anything unknown), in header order.
+    pub ignored_columns: Vec<String>,
 }
 
 /// Writes decision records in the OBD layout: a header, then one row per chosen
@@ -258,6 +264,26 @@ pub fn read_obd_csv(
             menu.get(p).map(|_| (i, p.to_owned()))
         })
         .collect();
+    // `user_feature_<x>` columns whose `<x>` is not a persona of the menu (OBD's hashed
+    // user features) become context attributes named after the column.
+    let attribute_cols: Vec<(usize, String)> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| h.starts_with("user_feature_") && !personas.iter().any(|(c, _)| c == i))
+        .map(|(i, h)| (i, h.clone()))
+        .collect();
+    options.ignored_columns = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| {
+            !REQUIRED.contains(&h.as_str())
+                && !EXTRA.contains(&h.as_str())
+                && h.as_str() != "arm"
+                && !personas.iter().any(|(c, _)| c == i)
+                && !attribute_cols.iter().any(|(c, _)| c == i)
+        })
+        .map(|(_, h)| if h.is_empty() { "(unnamed)".to_owned() } else { h.clone() })
+        .collect();
     let mut records: Vec<(usize, DecisionRecord)> = Vec::new();
     let mut last_decision: Option<String> = None;
     for (i, text) in lines {
@@ -268,6 +294,7 @@ pub fn read_obd_csv(
             continue;
         }
         let fields = split_row(text).map_err(|p| bad(line, "", p))?;
+        options.rows += 1;
         if fields.len() != header.len() {
             return Err(bad(line, "", format!("{} fields, the header has {}", fields.len(), header.len())));
         }
@@ -339,13 +366,10 @@ pub fn read_obd_csv(
                 continue;
             }
         }
-        if decision.is_none() && position != 1 {
-            options.skipped_positions += 1;
-            continue;
-        }
         if decision.is_some() && position != 1 {
             return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
         }
+        let grouped = decision.is_some();
         last_decision = decision;
         let timestamp_text = req("timestamp")?;
         let timestamp = match timestamp_text.parse::<i64>() {
@@ -429,6 +453,18 @@ pub fn read_obd_csv(
             Some(p) => p.to_owned(),
             None => options.placement.clone().ok_or_else(|| bad(line, "placement", "missing".into()))?,
         };
+        let mut attributes: Vec<(String, String)> = attribute_cols
+            .iter()
+            .filter_map(|(c, h)| {
+                let v = fields[*c].trim();
+                (!v.is_empty()).then(|| (h.clone(), v.to_owned()))
+            })
+            .collect();
+        if !grouped {
+            // One decision per row: the position is part of its context.
+            attributes.push(("position".to_owned(), position.to_string()));
+        }
+        attributes.sort();
         let record = DecisionRecord {
             timestamp,
             placement,
@@ -439,7 +475,7 @@ pub fn read_obd_csv(
                 channel,
                 weather,
                 region: get("region").map(str::to_owned),
-                attributes: Vec::new(),
+                attributes,
                 seed: None,
             },
             stage,
@@ -451,9 +487,171 @@ pub fn read_obd_csv(
             chosen: vec![chosen],
             policy: get("policy").unwrap_or("obd").to_owned(),
             relied_on,
+            arm: match get("arm") {
+                None => None,
+                Some(t) => Some(Arm::parse(t).ok_or_else(|| {
+                    bad(line, "arm", format!("unknown arm '{}' (holdout, personalized)", quote(t)))
+                })?),
+            },
         };
         record.check().map_err(|b| b.at(name, line))?;
         records.push((line, record));
     }
+    options.decisions = records.len();
     Ok(records)
+}
+
+/// The Open Bandit Dataset directory layout read by [`read_obd_dir`].
+#[derive(Debug)]
+pub struct ObdDir {
+    /// The catalog built from `item_context.csv`: one placement `obd`, one persona `obd`
+    /// that nothing uses, one
+    /// creative `item_<id>` per item (in `item_id` order, so `item_id` is the creative
+    /// index) with its `item_feature_*` columns as attributes.
+    pub catalog: std::sync::Arc<Catalog>,
+    /// The log file read (`all.csv`, or the campaign's one other CSV file).
+    pub log: std::path::PathBuf,
+    /// The decisions, each with the line of its first row.
+    pub records: Vec<(usize, DecisionRecord)>,
+    /// What the import read, used and ignored.
+    pub import: ObdImport,
+}
+
+/// The one persona of an imported OBD catalog's menu (OBD has none: no creative is
+/// tagged with it and no score refers to it).
+pub const OBD_PERSONA: &str = "obd";
+
+/// The placement name of an imported OBD directory.
+pub const OBD_PLACEMENT: &str = "obd";
+
+/// Builds the catalog spec of an OBD `item_context.csv`: columns `item_id` (0, 1, ...,
+/// each once) and `item_feature_*` (any text); other columns (an unnamed index) are
+/// ignored. Errors name the line and column; a line longer than [`MAX_LOG_LINE_BYTES`]
+/// is an error naming the line, found without holding more than that much of it.
+pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::CatalogSpec> {
+    let bad = |line: usize, field: &str, problem: String| Error::LogLine {
+        log: name.to_owned(),
+        line,
+        field: (!field.is_empty()).then(|| field.to_owned()),
+        problem,
+    };
+    let mut header: Option<Vec<String>> = None;
+    let mut items: Vec<Option<Vec<(String, String)>>> = Vec::new();
+    for (i, text) in Lines::new(input, MAX_LOG_LINE_BYTES, "MAX_LOG_LINE_BYTES").enumerate() {
+        let line = i + 1;
+        let text = text.map_err(|e| bad(line, "", e))?;
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        let fields = split_row(text).map_err(|p| bad(line, "", p))?;
+        let Some(h) = &header else {
+            if !fields.iter().any(|f| f == "item_id") {
+                return Err(bad(line, "item_id", "missing column".into()));
+            }
+            header = Some(fields);
+            continue;
+        };
+        if fields.len() != h.len() {
+            return Err(bad(line, "", format!("{} fields, the header has {}", fields.len(), h.len())));
+        }
+        let mut id = None;
+        let mut attributes = Vec::new();
+        for (col, value) in h.iter().zip(&fields) {
+            if col == "item_id" {
+                let v = value.trim();
+                id = Some(
+                    v.parse::<usize>()
+                        .map_err(|_| bad(line, "item_id", format!("'{}' is not an index", quote(v))))?,
+                );
+            } else if col.starts_with("item_feature_") {
+                attributes.push((col.clone(), value.trim().to_owned()));
+            }
+        }
+        let Some(id) = id else { continue };
+        if id >= MAX_CREATIVES {
+            return Err(bad(
+                line,
+                "item_id",
+                format!("{id} is too large (item ids count from 0; at most MAX_CREATIVES ({MAX_CREATIVES}) items)"),
+            ));
+        }
+        if items.len() <= id {
+            items.resize(id + 1, None);
+        }
+        if items[id].is_some() {
+            return Err(bad(line, "item_id", format!("item {id} appears twice")));
+        }
+        items[id] = Some(attributes);
+    }
+    if header.is_none() {
+        return Err(bad(1, "", "empty file: no header".into()));
+    }
+    if items.is_empty() {
+        return Err(bad(1, "item_id", "no items".into()));
+    }
+    let mut creatives = Vec::with_capacity(items.len());
+    for (id, item) in items.into_iter().enumerate() {
+        let attributes = item
+            .ok_or_else(|| bad(1, "item_id", format!("item {id} is missing (ids must be 0, 1, 2, ...)")))?;
+        let mut c = crate::CreativeSpec::new(format!("item_{id}")).placement(OBD_PLACEMENT);
+        c.attributes = attributes;
+        creatives.push(c);
+    }
+    Ok(crate::CatalogSpec {
+        version: format!("obd:{name}"),
+        // A catalog needs a persona menu; OBD has no personas, so one that nothing is
+        // tagged with and nobody scores on.
+        personas: vec![OBD_PERSONA.to_owned()],
+        placements: vec![OBD_PLACEMENT.to_owned()],
+        creatives,
+    })
+}
+
+/// Reads an Open Bandit Dataset directory as published (`random/all/`, `bts/men/`,
+/// ...): the catalog from `item_context.csv` ([`obd_item_catalog`]) and the decisions
+/// from `all.csv` (or the directory's one other CSV file) with [`read_obd_csv`] at
+/// placement [`OBD_PLACEMENT`]: one decision per row with its position and hashed user
+/// features as context attributes (or slates, when a `decision` column groups rows).
+pub fn read_obd_dir(dir: impl AsRef<std::path::Path>) -> Result<ObdDir> {
+    let dir = dir.as_ref();
+    let io = |path: &std::path::Path, source| Error::Io { path: path.display().to_string(), source };
+    let open = |path: &std::path::Path| -> Result<std::io::BufReader<std::fs::File>> {
+        std::fs::File::open(path).map(std::io::BufReader::new).map_err(|e| io(path, e))
+    };
+    let items = dir.join("item_context.csv");
+    let spec = obd_item_catalog(open(&items)?, "item_context.csv")?;
+    let catalog = Catalog::compile(&spec)?;
+    let mut log = dir.join("all.csv");
+    if !log.exists() {
+        let mut others: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "csv")
+                    && p.file_name() != Some("item_context.csv".as_ref())
+            })
+            .collect();
+        others.sort();
+        match others.as_slice() {
+            [one] => log = one.clone(),
+            _ => {
+                return Err(Error::invalid(
+                    "OBD directory",
+                    "all.csv",
+                    format!(
+                        "{}: no all.csv, and {} other CSV files ({}): expected exactly one",
+                        dir.display(),
+                        others.len(),
+                        others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    let name =
+        log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut import = ObdImport { placement: Some(OBD_PLACEMENT.to_owned()), ..ObdImport::default() };
+    let records = read_obd_csv(open(&log)?, &name, &catalog, &mut import)?;
+    Ok(ObdDir { catalog: std::sync::Arc::new(catalog), log, records, import })
 }

@@ -58,6 +58,11 @@
 #define PE_SELECTION_MAX_K 256
 
 /**
+ * Decisions waiting for outcomes when `pe_decision_log_open` is given a capacity of 0.
+ */
+#define PE_DECISION_LOG_DEFAULT_CAPACITY 10000
+
+/**
  * What an entry point reports. Every fallible function returns one; `PE_STATUS_OK`
  * (0) means success, anything else failure, with a readable message available from
  * `pe_last_error_message` on the same thread. Values are stable: new statuses are
@@ -374,6 +379,12 @@ typedef enum pe_feedback_kind pe_feedback_kind;
 typedef uint32_t pe_feedback_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * A decision log file being written (`pe_decision_log_open`); owned by the caller,
+ * closed with `pe_decision_log_close`.
+ */
+typedef struct pe_decision_log pe_decision_log;
 
 /**
  * What is known about one person, tied to the persona menu of the selector it was
@@ -740,7 +751,8 @@ pe_status pe_profile_new(const struct pe_selector *selector,
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
- * persona, a score above 9, too many entries: the message names the field).
+ * persona, a score above 9, too many entries, a persona in both `likes` and
+ * `dislikes`: the message names the field).
  */
 pe_status pe_profile_new_from_json(const struct pe_selector *selector,
                                    const char *json,
@@ -832,7 +844,8 @@ pe_status pe_profile_set_relationship(struct pe_profile *profile,
 
 /**
  * Declares that the person likes the persona named `persona` (and no longer dislikes
- * it): it counts as score 9 whatever was inferred, without needing consent.
+ * it: the latest declaration wins): it counts as score 9 whatever was inferred, without
+ * needing consent.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_UNKNOWN_NAME`.
@@ -843,8 +856,8 @@ pe_status pe_profile_declare_like(struct pe_profile *profile,
 
 /**
  * Declares that the person is not interested in the persona named `persona` (and no
- * longer likes it): no creative tagged with it is shown to them, whatever was
- * inferred.
+ * longer likes it: the latest declaration wins): no creative tagged with it is shown
+ * to them, whatever was inferred.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_UNKNOWN_NAME`.
@@ -1146,6 +1159,99 @@ pe_status pe_stats_blob_json(const struct pe_stats_blob *blob,
  * must not be used after this call, nor concurrently with it.
  */
 void pe_stats_blob_free(struct pe_stats_blob *blob);
+
+/**
+ * Opens (creating it if needed) the decision log file at `path` (`path_len` bytes of
+ * UTF-8) for appending JSON Lines, one line per decision (format: `docs/decision-log.md`),
+ * and writes a new handle to `*out_log`. Up to `capacity` decisions (0: 10,000) wait in
+ * memory for their outcomes before the oldest is written as it stands.
+ *
+ * The handle belongs to the caller: close it with `pe_decision_log_close` (which writes
+ * what waits) or drop it with `pe_decision_log_free`. It must not be used by two threads
+ * at the same time (wrap it in a mutex, or keep one log per thread, each its own file).
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_log`), `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_IO` (the file cannot be opened; the message names it).
+ */
+pe_status pe_decision_log_open(const char *path,
+                               size_t path_len,
+                               size_t capacity,
+                               struct pe_decision_log **out_log);
+
+/**
+ * Logs the decision `selection` holds, made by the last `pe_select` with `selector`,
+ * `profile`, `context` and `placement` (pass the same ones): the time and plain context
+ * values, region and attributes, the person's relationship stage, non-zero persona
+ * scores, consent, and each pick with its propensity. `person` (`person_len` bytes;
+ * `person_len == 0` for none) is an opaque key of the person (a hash, never a raw id).
+ * `arm` is a `pe_arm` value. Writes the decision's number to `*out_decision`, to pass to
+ * `pe_decision_log_outcome`.
+ *
+ * `selector`, `profile`, `context` and `selection` are only read, during the call.
+ * If more than the log's capacity of decisions now wait for outcomes, the oldest is
+ * written as it stands (its unobserved picks without a reward).
+ *
+ * Errors (nothing is logged): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE`
+ * (`placement` is not an id of this catalog), `PE_STATUS_INVALID_ARGUMENT` (`arm` is not
+ * a `pe_arm`; the selection is empty; a context value that does not exist; a profile
+ * made for another persona menu), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
+ * oldest decision failed).
+ */
+pe_status pe_decision_log_decision(struct pe_decision_log *log,
+                                   const struct pe_selector *selector,
+                                   const struct pe_profile *profile,
+                                   const struct pe_context *context,
+                                   uint16_t placement,
+                                   const struct pe_selection *selection,
+                                   const char *person,
+                                   size_t person_len,
+                                   uint32_t arm,
+                                   uint64_t *out_decision);
+
+/**
+ * Logs what the person did with creative `creative` (an index from
+ * `pe_selection_creative`) of logged decision `decision`: `kind` is a
+ * `pe_feedback_kind`; an impression makes the reward known (no click yet), a click sets
+ * it, a conversion adds `value` (finite, 0 to 1e9). Log the impression of every pick
+ * you show: a pick without any outcome is written without a reward, and evaluation
+ * counts it as not known yet.
+ *
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER` (`log`, `selector`),
+ * `PE_STATUS_OUT_OF_RANGE` (`decision` is not waiting: unknown, or already written
+ * because it was the oldest past capacity or the log was flushed; or `creative` is not
+ * an index of the catalog), `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a
+ * `pe_feedback_kind`, a bad conversion value, or `creative` was not picked in that
+ * decision).
+ */
+pe_status pe_decision_log_outcome(struct pe_decision_log *log,
+                                  const struct pe_selector *selector,
+                                  uint64_t decision,
+                                  uint32_t creative,
+                                  uint32_t kind,
+                                  double value);
+
+/**
+ * Writes every waiting decision as it stands and flushes the file. Later outcomes for
+ * those decisions are refused (`PE_STATUS_OUT_OF_RANGE`).
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_IO`.
+ */
+pe_status pe_decision_log_flush(struct pe_decision_log *log);
+
+/**
+ * Writes every waiting decision, flushes and frees the log. The handle is freed even
+ * when writing fails (the status says so): never use it again. NULL does nothing and
+ * returns `PE_STATUS_OK`.
+ *
+ * Errors: `PE_STATUS_IO`.
+ */
+pe_status pe_decision_log_close(struct pe_decision_log *log);
+
+/**
+ * Frees the log without writing the decisions that wait (they are lost). NULL does
+ * nothing. Prefer `pe_decision_log_close`.
+ */
+void pe_decision_log_free(struct pe_decision_log *log);
 
 /**
  * FOR TESTS ONLY: panics inside the library, to prove the panic boundary works. The

@@ -9,14 +9,14 @@
 //! permissions of a new file, not the old file's.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::learn::{LoadReport, StatsSnapshot};
-use crate::limits::{MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES};
+use crate::limits::{read_limited, MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES};
 use crate::persona::PersonaMenu;
 use crate::profile::Profile;
 use crate::select::Selector;
@@ -85,26 +85,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
-}
-
-/// Reads a UTF-8 file of at most `limit` bytes: a larger one is refused (by its size
-/// before reading, and by reading at most `limit + 1` bytes for files that do not know
-/// their size, such as pipes). `what` and `limit_name` go into the error.
-pub(crate) fn read_limited(
-    path: &Path,
-    what: &'static str,
-    limit: usize,
-    limit_name: &'static str,
-) -> Result<String> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let size = file.metadata().map_err(|e| io_error(path, e))?.len();
-    if size > limit as u64 {
-        return Err(Error::TooLarge { what, size, limit: limit as u64, limit_name });
-    }
-    let mut text = String::with_capacity(size as usize);
-    file.take(limit as u64 + 1).read_to_string(&mut text).map_err(|e| io_error(path, e))?;
-    Error::check_size(what, text.len(), limit, limit_name)?;
-    Ok(text)
 }
 
 /// Reads and parses a statistics snapshot file (at most

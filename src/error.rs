@@ -1,8 +1,76 @@
 //! The one error type of the crate. Every variant carries what a user needs to fix the
 //! input: the creative, the field, the value. Nothing in this crate panics on user data;
-//! it returns one of these instead.
+//! it returns one of these instead. A message quotes at most a few hundred bytes of any
+//! input ([`quote`]), so a hostile document cannot make its own error huge.
+
+use std::borrow::Cow;
 
 use thiserror::Error;
+
+/// The most bytes of one input value (a name, an id, a field) a message quotes: as
+/// long as the longest valid creative id ([`MAX_ID_LEN`](crate::limits::MAX_ID_LEN)), so a
+/// valid name is always quoted whole.
+pub const QUOTE_BYTES: usize = 256;
+
+/// The most bytes of one free-text part (a field path, a problem) a message holds; a
+/// part built from [`quote`]d values is always shorter.
+const PART_BYTES: usize = 1024;
+
+/// `text` as a message may quote it: unchanged up to [`QUOTE_BYTES`] bytes, otherwise
+/// its first [`QUOTE_BYTES`] bytes (cut at a character boundary) followed by
+/// `… (N bytes)`, where N is the length of the whole text.
+pub fn quote(text: &str) -> Cow<'_, str> {
+    clip(text, QUOTE_BYTES)
+}
+
+/// `text` cut to about `max` bytes, as [`quote`] does.
+fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes)", &text[..end], text.len()))
+}
+
+/// A free-text part of a message, bounded (see [`PART_BYTES`]).
+fn part(text: &str) -> Cow<'_, str> {
+    clip(text, PART_BYTES)
+}
+
+/// A serde_json message with every long run of text between quotes or backticks (the
+/// input values serde quotes: unknown field names, bad strings) cut by [`quote`], and
+/// the whole bounded, keeping the position serde_json appends.
+pub(crate) fn json_message(source: &serde_json::Error) -> String {
+    let text = source.to_string();
+    let (message, position) = match source.line() {
+        0 => (text.as_str(), ""),
+        line => {
+            let suffix = format!(" at line {line} column {}", source.column());
+            match text.strip_suffix(&suffix) {
+                Some(message) => (message, &text[message.len()..]),
+                None => (text.as_str(), ""),
+            }
+        }
+    };
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(['`', '"']) {
+        out.push_str(&quote(&rest[..at]));
+        out.push_str(&rest[at..=at]);
+        rest = &rest[at + 1..];
+        if out.len() > PART_BYTES {
+            rest = "";
+            break;
+        }
+    }
+    out.push_str(&quote(rest));
+    let mut out = part(&out).into_owned();
+    out.push_str(position);
+    out
+}
 
 /// Everything that can go wrong when building or using the engine.
 ///
@@ -12,13 +80,13 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum Error {
     /// A persona name is not on the persona menu.
-    #[error("unknown persona '{name}'")]
+    #[error("unknown persona '{}'", quote(name))]
     UnknownPersona {
         /// The name that was not found.
         name: String,
     },
     /// A persona score outside `0..=9`.
-    #[error("persona '{persona}': score {score} is out of range (scores are 0..=9)")]
+    #[error("persona '{}': score {score} is out of range (scores are 0..=9)", quote(persona))]
     ScoreOutOfRange {
         /// The persona the score was for.
         persona: String,
@@ -26,19 +94,19 @@ pub enum Error {
         score: i64,
     },
     /// A placement name that the catalog does not declare.
-    #[error("unknown placement '{name}'")]
+    #[error("unknown placement '{}'", quote(name))]
     UnknownPlacement {
         /// The name that was not found.
         name: String,
     },
     /// A creative id that the catalog does not contain.
-    #[error("unknown creative '{id}'")]
+    #[error("unknown creative '{}'", quote(id))]
     UnknownCreative {
         /// The id that was not found.
         id: String,
     },
     /// A creative in a catalog spec is invalid.
-    #[error("creative '{creative}': field '{field}': {problem}")]
+    #[error("creative '{}': field '{field}': {}", quote(creative), part(problem))]
     InvalidCreative {
         /// The creative's id (or `#<index>` when it has no usable id).
         creative: String,
@@ -49,7 +117,7 @@ pub enum Error {
     },
     /// A spec-level problem that does not belong to one creative (persona menu,
     /// placements, model, configuration).
-    #[error("{what}: field '{field}': {problem}")]
+    #[error("{what}: field '{}': {}", part(field), part(problem))]
     Invalid {
         /// Which document or object: `catalog`, `persona model`, `selector config`, ...
         what: &'static str,
@@ -59,7 +127,7 @@ pub enum Error {
         problem: String,
     },
     /// A JSON document could not be parsed into the expected shape.
-    #[error("{what}: invalid JSON: {source}")]
+    #[error("{what}: invalid JSON: {}", json_message(source))]
     Json {
         /// Which document: `catalog spec`, `profile`, ...
         what: &'static str,
@@ -84,7 +152,7 @@ pub enum Error {
     /// One line of a decision log (JSON Lines or CSV) is invalid; names the log, the
     /// line (1-based) and, when one field is at fault, the field, e.g.
     /// `decisions.jsonl line 17: field 'chosen[0].propensity': 0 is not in (0, 1]`.
-    #[error("{log} line {line}: {}", line_problem(.field.as_deref(), .problem))]
+    #[error("{} line {line}: {}", quote(log), line_problem(.field.as_deref(), .problem))]
     LogLine {
         /// The log's name (usually its file name).
         log: String,
@@ -96,7 +164,7 @@ pub enum Error {
         problem: String,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", part(path))]
     Io {
         /// The file path.
         path: String,
@@ -108,8 +176,8 @@ pub enum Error {
 
 fn line_problem(field: Option<&str>, problem: &str) -> String {
     match field {
-        Some(field) => format!("field '{field}': {problem}"),
-        None => problem.to_owned(),
+        Some(field) => format!("field '{}': {}", part(field), part(problem)),
+        None => part(problem).into_owned(),
     }
 }
 

@@ -46,6 +46,7 @@ pub mod eval;
 pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod holdout;
 pub mod learn;
 pub mod limits;
 pub mod model;

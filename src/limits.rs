@@ -1,26 +1,273 @@
 //! Every limit the engine enforces on what it is given, in one place. Each is checked
-//! before the work it bounds and refused with an error that names the limit (or the
-//! field), so a malformed or hostile document costs at most memory proportional to the
-//! limit and never a panic. The README's "Guarantees and limits" lists them with the
-//! tests that prove them.
+//! before or while doing the work it bounds and refused with an error that names the
+//! limit (or the field), so a malformed or hostile document costs at most memory
+//! proportional to the limit and never a panic. The README's "Guarantees and limits"
+//! lists them with the tests that prove them.
 //!
-//! Documents, checked before parsing ([`Error::TooLarge`](crate::Error::TooLarge)):
+//! Documents, checked before parsing ([`Error::TooLarge`]):
 //! [`MAX_SPEC_BYTES`], [`MAX_PROFILE_BYTES`], [`MAX_MODEL_BYTES`],
-//! [`MAX_SNAPSHOT_BYTES`]. Contents, checked while compiling
-//! ([`Error::Invalid`](crate::Error::Invalid) /
-//! [`Error::InvalidCreative`](crate::Error::InvalidCreative), naming the field):
-//! the rest.
+//! [`MAX_SNAPSHOT_BYTES`]; a decision log line, checked while reading it:
+//! [`MAX_LOG_LINE_BYTES`].
+//!
+//! Counts, checked *while parsing* JSON, so refusing an over-limit list never builds
+//! the list: [`MAX_CREATIVES`] (a catalog spec's creatives are counted before any is
+//! built), [`MAX_TAGS`], [`MAX_BOOSTS`], [`MAX_ATTRIBUTES`], [`MAX_PLACEMENTS`] and
+//! [`MAX_PERSONAS`] in a catalog spec; [`MAX_SIGNALS`], [`MAX_EXPOSURES`],
+//! [`MAX_ENGAGEMENTS`], [`MAX_SUPPRESSED`] and [`MAX_PERSONAS`] (scores, likes,
+//! dislikes) in a profile; [`MAX_SNAPSHOT_CREATIVES`] and [`MAX_SNAPSHOT_CELLS`] in a
+//! statistics snapshot; [`MAX_PERSONAS`] in a persona model. The error names the field
+//! and the limit, with the line and column:
+//! `catalog spec: field 'creatives': more than 1000000 creatives (MAX_CREATIVES) at line 1 column …`.
+//! The same counts are checked again when a spec built in code is compiled
+//! ([`Error::Invalid`] / [`Error::InvalidCreative`], naming the field), with the
+//! remaining limits (lengths, payload size).
+//!
+//! Messages: an error quotes at most [`QUOTE_BYTES`] bytes of any input value
+//! ([`quote`](crate::error::quote)).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+pub(crate) mod bounded;
 
 pub use crate::catalog::{
     MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN, MAX_PAYLOAD, MAX_PLACEMENTS,
     MAX_SPEC_BYTES, MAX_TAGS,
 };
+pub use crate::error::QUOTE_BYTES;
 pub use crate::model::MAX_MODEL_BYTES;
 pub use crate::persona::{MAX_PERSONAS, MAX_PERSONA_NAME};
 pub use crate::profile::{MAX_ENGAGEMENTS, MAX_EXPOSURES, MAX_PROFILE_BYTES, MAX_SIGNALS, MAX_SUPPRESSED};
 pub use crate::select::MAX_K;
 
+use crate::error::{Error, Result};
+
 /// The largest statistics snapshot in JSON, in bytes (256 MiB: room for every cell of a
 /// catalog of [`MAX_CREATIVES`]): [`StatsSnapshot::from_json`](crate::StatsSnapshot::from_json)
 /// and the file loaders refuse a larger one before parsing it.
 pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
+
+/// The most creatives a statistics snapshot may hold (2,000,000): those of a catalog
+/// of [`MAX_CREATIVES`] plus as many dormant ones an `Engine` keeps.
+pub const MAX_SNAPSHOT_CREATIVES: usize = 2 * MAX_CREATIVES;
+
+/// The most cells (device, daypart or segment entries) one creative of a statistics
+/// snapshot may hold (8,192): every device and daypart, and a segment for each persona
+/// of several menus the creative lived through.
+pub const MAX_SNAPSHOT_CELLS: usize = 8 * MAX_PERSONAS;
+
+/// The most learned-model entries a statistics snapshot may hold (4,194,304: one per
+/// 64 bytes of the largest snapshot, the least a written entry takes).
+pub const MAX_SNAPSHOT_MODEL_ENTRIES: usize = MAX_SNAPSHOT_BYTES / 64;
+
+/// The longest line of a decision log (JSON Lines or OBD CSV), in bytes (1 MiB): a
+/// longer line is an error naming the line, found without holding more than this much
+/// of it. A decision with 1,000 eligible creatives is about 30 KiB.
+pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
+
+/// The limits counted while parsing, one marker type per counted field.
+pub(crate) mod counted {
+    use super::bounded::limit;
+    use super::*;
+
+    limit!(
+        /// A catalog spec's creatives.
+        Creatives, MAX_CREATIVES, "creatives", "creatives", "MAX_CREATIVES"
+    );
+    limit!(
+        /// A catalog spec's persona menu.
+        MenuPersonas, MAX_PERSONAS, "personas", "personas", "MAX_PERSONAS"
+    );
+    limit!(
+        /// A catalog spec's placements.
+        Placements, MAX_PLACEMENTS, "placements", "placements", "MAX_PLACEMENTS"
+    );
+    limit!(
+        /// The placements one creative fits.
+        CreativePlacements, MAX_PLACEMENTS, "placements", "placements on one creative", "MAX_PLACEMENTS"
+    );
+    limit!(
+        /// One creative's persona tags.
+        Tags, MAX_TAGS, "personas", "persona tags on one creative", "MAX_TAGS"
+    );
+    limit!(
+        /// One creative's boosts.
+        Boosts, MAX_BOOSTS, "boosts", "boosts on one creative", "MAX_BOOSTS"
+    );
+    limit!(
+        /// One creative's attributes.
+        Attributes, MAX_ATTRIBUTES, "attributes", "attributes on one creative", "MAX_ATTRIBUTES"
+    );
+    limit!(
+        /// A profile's persona scores.
+        Scores, MAX_PERSONAS, "persona_scores", "persona scores", "MAX_PERSONAS"
+    );
+    limit!(
+        /// A profile's signals.
+        Signals, MAX_SIGNALS, "signals", "signals", "MAX_SIGNALS"
+    );
+    limit!(
+        /// A profile's likes.
+        Likes, MAX_PERSONAS, "likes", "names", "MAX_PERSONAS"
+    );
+    limit!(
+        /// A profile's dislikes.
+        Dislikes, MAX_PERSONAS, "dislikes", "names", "MAX_PERSONAS"
+    );
+    limit!(
+        /// A profile's exposures.
+        Exposures, MAX_EXPOSURES, "exposures", "exposures", "MAX_EXPOSURES"
+    );
+    limit!(
+        /// A profile's suppressed creatives.
+        Suppressed, MAX_SUPPRESSED, "suppressed", "suppressed creatives", "MAX_SUPPRESSED"
+    );
+    limit!(
+        /// A profile's engagements.
+        Engagements, MAX_ENGAGEMENTS, "engagements", "engagements", "MAX_ENGAGEMENTS"
+    );
+    limit!(
+        /// A statistics snapshot's creatives.
+        SnapshotCreatives, MAX_SNAPSHOT_CREATIVES, "creatives", "creatives", "MAX_SNAPSHOT_CREATIVES"
+    );
+    limit!(
+        /// A snapshot creative's device cells.
+        DeviceCells, MAX_SNAPSHOT_CELLS, "devices", "cells on one creative", "MAX_SNAPSHOT_CELLS"
+    );
+    limit!(
+        /// A snapshot creative's daypart cells.
+        DaypartCells, MAX_SNAPSHOT_CELLS, "dayparts", "cells on one creative", "MAX_SNAPSHOT_CELLS"
+    );
+    limit!(
+        /// A snapshot creative's segment cells.
+        SegmentCells, MAX_SNAPSHOT_CELLS, "segments", "cells on one creative", "MAX_SNAPSHOT_CELLS"
+    );
+    limit!(
+        /// A snapshot's learned-model entries.
+        ModelEntries, MAX_SNAPSHOT_MODEL_ENTRIES, "model", "model entries", "MAX_SNAPSHOT_MODEL_ENTRIES"
+    );
+    limit!(
+        /// A persona model's personas.
+        ModelPersonas, MAX_PERSONAS, "personas", "personas", "MAX_PERSONAS"
+    );
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes: a larger one is refused (by its size
+/// before reading, and by reading at most `limit + 1` bytes for files that do not know
+/// their size, such as pipes). `what` and `limit_name` go into the error.
+pub(crate) fn read_limited(
+    path: &Path,
+    what: &'static str,
+    limit: usize,
+    limit_name: &'static str,
+) -> Result<String> {
+    let io_error = |source| Error::Io { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+    if size > limit as u64 {
+        return Err(Error::TooLarge { what, size, limit: limit as u64, limit_name });
+    }
+    let mut text = String::with_capacity(size as usize);
+    file.take(limit as u64 + 1).read_to_string(&mut text).map_err(io_error)?;
+    Error::check_size(what, text.len(), limit, limit_name)?;
+    Ok(text)
+}
+
+/// What [`read_line_limited`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// The end of the input.
+    End,
+    /// A line (without its `\n`) is in the buffer.
+    Read,
+    /// A line longer than the limit, of this many bytes (without its `\n`), was
+    /// skipped: the buffer holds at most the limit's worth of its start.
+    TooLong(u64),
+}
+
+/// Reads one line of `input` into `buf` (cleared first), holding at most `max` bytes of
+/// it: a longer line is skipped to its end in chunks, without being kept, and reported
+/// as [`Line::TooLong`], so the next call reads the line after it.
+pub(crate) fn read_line_limited(
+    input: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    buf.clear();
+    let mut total: u64 = 0;
+    let mut any = false;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (part, used, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(at) => (&chunk[..at], at + 1, true),
+            None => (chunk, chunk.len(), false),
+        };
+        total += part.len() as u64;
+        let take = part.len().min(max.saturating_sub(buf.len()));
+        if take > 0 {
+            let need = buf.len() + take;
+            if need > buf.capacity() {
+                // Grow by doubling, but never past `max`.
+                let target = (buf.capacity() * 2).max(need).min(max);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&part[..take]);
+        }
+        input.consume(used);
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return Ok(Line::End);
+    }
+    if total > max as u64 {
+        buf.clear();
+        return Ok(Line::TooLong(total));
+    }
+    Ok(Line::Read)
+}
+
+/// The lines of `input` as [`read_line_limited`] reads them (`\n` removed): a line
+/// longer than `max` bytes, unreadable or not UTF-8 is an `Err` with the problem.
+pub(crate) struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    max: usize,
+    limit_name: &'static str,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    /// Lines of at most `max` bytes; `limit_name` names the limit in errors.
+    pub(crate) fn new(input: R, max: usize, limit_name: &'static str) -> Self {
+        Lines { input, buf: Vec::new(), max, limit_name }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Lines<R> {
+    type Item = std::result::Result<String, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match read_line_limited(&mut self.input, &mut self.buf, self.max) {
+            Ok(Line::End) => None,
+            Ok(Line::Read) => Some(
+                String::from_utf8(std::mem::take(&mut self.buf))
+                    .map_err(|e| format!("cannot read: the line is not valid UTF-8 ({})", e.utf8_error())),
+            ),
+            Ok(Line::TooLong(bytes)) => Some(Err(format!(
+                "the line is {bytes} bytes long, more than {} ({} bytes)",
+                self.limit_name, self.max
+            ))),
+            Err(e) => Some(Err(format!("cannot read: {e}"))),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
 use crate::profile::ordered_map;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
@@ -23,7 +23,10 @@ pub struct PersonaModelSpec {
     #[serde(default = "thirty")]
     pub half_life_days: f64,
     /// Persona name → its logistic model.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::ModelPersonas>"
+    )]
     pub personas: Vec<(String, PersonaWeights)>,
 }
 
@@ -77,9 +80,9 @@ impl PersonaModel {
         let mut personas = Vec::with_capacity(spec.personas.len());
         let mut weights: AHashMap<String, Vec<(usize, f64)>> = AHashMap::new();
         for (slot, (name, w)) in spec.personas.iter().enumerate() {
-            let field = format!("personas.{name}");
+            let field = format!("personas.{}", quote(name));
             let id = menu.get(name).ok_or_else(|| {
-                Error::invalid("persona model", field.clone(), format!("unknown persona '{name}'"))
+                Error::invalid("persona model", field.clone(), format!("unknown persona '{}'", quote(name)))
             })?;
             if !w.bias.is_finite() {
                 return Err(Error::invalid(
@@ -100,7 +103,7 @@ impl PersonaModel {
                 if !weight.is_finite() {
                     return Err(Error::invalid(
                         "persona model",
-                        format!("{field}.weights.{signal}"),
+                        format!("{field}.weights.{}", quote(signal)),
                         format!("{weight} is not finite"),
                     ));
                 }
@@ -114,8 +117,7 @@ impl PersonaModel {
     /// [`MAX_MODEL_BYTES`] is refused before parsing.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
         Error::check_size("persona model", json.len(), MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
-        let spec: PersonaModelSpec =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "persona model", source })?;
+        let spec: PersonaModelSpec = crate::limits::bounded::from_json("persona model", json)?;
         PersonaModel::compile(menu, &spec)
     }
 

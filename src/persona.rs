@@ -4,7 +4,7 @@
 
 use ahash::AHashMap;
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::profile::DataClasses;
 
 /// Dense id of a persona on a [`PersonaMenu`]: `0..menu.len()`.
@@ -64,7 +64,11 @@ impl PersonaMenu {
             ));
         }
         if self.index.contains_key(&name) {
-            return Err(Error::invalid("persona menu", field, format!("duplicate persona '{name}'")));
+            return Err(Error::invalid(
+                "persona menu",
+                field,
+                format!("duplicate persona '{}'", quote(&name)),
+            ));
         }
         if self.names.len() >= MAX_PERSONAS {
             return Err(Error::invalid(

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
 use crate::symbol::Symbol;
 
@@ -307,7 +307,10 @@ impl Profile {
         self.consent = if granted { self.consent.with(class) } else { self.consent.without(class) };
     }
 
-    /// Declares that the person likes a persona (and no longer dislikes it).
+    /// Declares that the person likes a persona. The latest declaration wins: a persona
+    /// the person disliked is no longer disliked (they changed their mind), so a
+    /// persona is never both. (A [`ProfileSpec`] that lists one persona in both `likes`
+    /// and `dislikes` is an error instead: one document cannot say which came last.)
     pub fn declare_like(&mut self, menu: &PersonaMenu, persona: &str) -> Result<()> {
         let id = menu.id(persona)?;
         self.dislikes.retain(|p| *p != id);
@@ -317,7 +320,8 @@ impl Profile {
         Ok(())
     }
 
-    /// Declares that the person is not interested in a persona (and no longer likes it).
+    /// Declares that the person is not interested in a persona. The latest declaration
+    /// wins: a persona the person liked is no longer liked (see [`Profile::declare_like`]).
     pub fn declare_dislike(&mut self, menu: &PersonaMenu, persona: &str) -> Result<()> {
         let id = menu.id(persona)?;
         self.likes.retain(|p| *p != id);
@@ -415,7 +419,7 @@ impl Profile {
         profile.consent = spec.consent;
         for (name, s) in &spec.persona_scores {
             let id = menu.id(name).map_err(|_| {
-                Error::invalid("profile", "persona_scores", format!("unknown persona '{name}'"))
+                Error::invalid("profile", "persona_scores", format!("unknown persona '{}'", quote(name)))
             })?;
             if s.score > MAX_SCORE {
                 return Err(Error::ScoreOutOfRange { persona: name.clone(), score: s.score.into() });
@@ -443,14 +447,25 @@ impl Profile {
             }
         }
         for name in &spec.likes {
-            profile
-                .declare_like(menu, name)
-                .map_err(|_| Error::invalid("profile", "likes", format!("unknown persona '{name}'")))?;
+            profile.declare_like(menu, name).map_err(|_| {
+                Error::invalid("profile", "likes", format!("unknown persona '{}'", quote(name)))
+            })?;
         }
         for name in &spec.dislikes {
-            profile
-                .declare_dislike(menu, name)
-                .map_err(|_| Error::invalid("profile", "dislikes", format!("unknown persona '{name}'")))?;
+            if profile.likes.contains(&menu.id(name).map_err(|_| {
+                Error::invalid("profile", "dislikes", format!("unknown persona '{}'", quote(name)))
+            })?) {
+                // One document cannot say both; which one the person meant is unknown.
+                return Err(Error::invalid(
+                    "profile",
+                    "likes",
+                    format!(
+                        "'{}' is also in dislikes (a persona is liked or disliked, not both)",
+                        quote(name)
+                    ),
+                ));
+            }
+            profile.declare_dislike(menu, name)?;
         }
         if spec.exposures.len() > MAX_EXPOSURES {
             return Err(Error::invalid(
@@ -485,8 +500,7 @@ impl Profile {
     /// [`MAX_PROFILE_BYTES`] is refused before parsing.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
         Error::check_size("profile", json.len(), MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES")?;
-        let spec: ProfileSpec =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "profile", source })?;
+        let spec: ProfileSpec = crate::limits::bounded::from_json("profile", json)?;
         Profile::from_spec(menu, spec)
     }
 
@@ -505,7 +519,7 @@ fn check_signal(signal: &Signal, index: usize) -> Result<()> {
         return Err(Error::invalid(
             "profile",
             format!("signals[{index}].value"),
-            format!("signal '{}' has value {} (must be finite)", signal.name, signal.value),
+            format!("signal '{}' has value {} (must be finite)", quote(&signal.name), signal.value),
         ));
     }
     Ok(())
@@ -553,9 +567,13 @@ impl<'de> Deserialize<'de> for ScoreSpec {
 #[serde(deny_unknown_fields, default)]
 pub struct ProfileSpec {
     /// Persona name → score (with sources). Zero scores may be omitted.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::Scores>"
+    )]
     pub persona_scores: Vec<(String, ScoreSpec)>,
     /// Observations for the persona model.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Signals>")]
     pub signals: Vec<Signal>,
     /// Consented data classes.
     pub consent: Consent,
@@ -563,25 +581,26 @@ pub struct ProfileSpec {
     pub first_seen: i64,
     /// Number of visits.
     pub visits: u32,
-    /// Declared liked persona names.
+    /// Declared liked persona names (none of them also in `dislikes`).
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Likes>")]
     pub likes: Vec<String>,
     /// Declared not-interested persona names.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Dislikes>")]
     pub dislikes: Vec<String>,
     /// Recent exposures.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Exposures>")]
     pub exposures: Vec<Exposure>,
     /// Keys of rejected creatives.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Suppressed>")]
     pub suppressed: Vec<Symbol>,
     /// Recent engagements.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Engagements>")]
     pub engagements: Vec<Exposure>,
 }
 
 /// Serde helpers for JSON objects kept as ordered `Vec<(String, V)>`, rejecting
 /// duplicate keys instead of silently keeping the last one.
 pub(crate) mod ordered_map {
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    use serde::de::{MapAccess, Visitor};
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -596,34 +615,6 @@ pub(crate) mod ordered_map {
     pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
         d: D,
     ) -> Result<Vec<(String, V)>, D::Error> {
-        struct V2<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
-            type Value = Vec<(String, V)>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                /// Past this many keys, duplicates are found with a hash set rather than
-                /// a scan, so a hostile map of a million keys parses in linear time.
-                const SCAN: usize = 16;
-                let mut out: Vec<(String, V)> = Vec::new();
-                let mut seen: Option<ahash::AHashSet<String>> = None;
-                while let Some((k, v)) = map.next_entry::<String, V>()? {
-                    let duplicate = match seen.as_mut() {
-                        Some(set) => !set.insert(k.clone()),
-                        None => out.iter().any(|(seen, _)| *seen == k),
-                    };
-                    if duplicate {
-                        return Err(serde::de::Error::custom(format!("duplicate key '{k}'")));
-                    }
-                    out.push((k, v));
-                    if seen.is_none() && out.len() >= SCAN {
-                        seen = Some(out.iter().map(|(k, _)| k.clone()).collect());
-                    }
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V2(PhantomData))
+        crate::limits::bounded::map::<D, V, crate::limits::bounded::Unbounded>(d)
     }
 }

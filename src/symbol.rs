@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::quote;
+
 /// A stable 64-bit key of a string (FNV-1a). The same string gives the same key in every
 /// process and every version of this crate, so keys can be stored in profiles and logs.
 ///
@@ -22,11 +24,11 @@ impl<'de> Deserialize<'de> for Symbol {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         if text.len() != 16 {
-            return Err(serde::de::Error::custom(format!("a key is 16 hex digits, got '{text}'")));
+            return Err(serde::de::Error::custom(format!("a key is 16 hex digits, got '{}'", quote(&text))));
         }
         u64::from_str_radix(&text, 16)
             .map(Symbol)
-            .map_err(|_| serde::de::Error::custom(format!("a key is 16 hex digits, got '{text}'")))
+            .map_err(|_| serde::de::Error::custom(format!("a key is 16 hex digits, got '{}'", quote(&text))))
     }
 }
 

@@ -338,7 +338,11 @@ fn ips_equals_a_hand_computation_on_a_tiny_log() {
     let mean = 1.5;
     let sd = (terms.iter().map(|t| (t - mean) * (t - mean)).sum::<f64>() / 3.0).sqrt();
     assert!((report.ips.std_error - sd / 2.0).abs() < 1e-12);
-    assert!((report.ips.high - (1.5 + 1.959_963_984_540_054 * sd / 2.0)).abs() < 1e-6);
+    // 1.5 ± 1.96·sd/2 = [-0.38, 3.38], clipped to [0, 1] for a click rate.
+    assert!(1.5 - 1.959_963_984_540_054 * sd / 2.0 < 0.0);
+    assert_eq!((report.ips.low, report.ips.high), (0.0, 1.0));
+    let (low, high) = report.ips.bootstrap.expect("bootstrap interval");
+    assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high) && low <= high);
 }
 
 #[test]
@@ -364,7 +368,7 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
         (good.replace(r#""propensity":0.5"#, r#""propensity":1.5"#), "field 'chosen[0].propensity': 1.5 is not in (0, 1]"),
         (good.replace(r#""propensity":0.5"#, r#""propensity":"high""#), "field 'chosen[0].propensity': expected a number, got \"high\""),
         (good.replace(r#""Luxury":9"#, r#""Luxury":12"#), "field 'persona_scores.Luxury': 12 is out of range (scores are 0..=9)"),
-        (good.replace(r#""context":{"#, r#""contxt":{"#), "field 'contxt': unknown field (expected one of: v, timestamp, placement, person, context, stage, persona_scores, likes, dislikes, consent, eligible, chosen, policy, relied_on)"),
+        (good.replace(r#""context":{"#, r#""contxt":{"#), "field 'contxt': unknown field (expected one of: v, timestamp, placement, person, context, stage, persona_scores, likes, dislikes, consent, eligible, chosen, policy, relied_on, arm)"),
         (good.replace("desktop", "fridge"), "field 'context.device': unknown value 'fridge' (unknown, desktop, mobile, tablet, tv)"),
         (good.replace(r#""click":1"#, r#""click":2"#), "field 'chosen[0].reward.click': 2 is not 0 or 1"),
         (good.replace(r#""consent":["behavioral"]"#, r#""consent":["behavioural"]"#), "field 'consent[0]': unknown data class 'behavioural' (behavioral, purchase, location, demographic, declared, third_party)"),
@@ -508,16 +512,21 @@ fn obd_csv_errors_name_the_line_and_column() {
     let read = |body: &str| {
         let text = format!("{header}\n{body}");
         let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
-        read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options)
-            .map(|r| (r, options.skipped_positions))
+        read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options).map(|r| (r, options.rows))
     };
-    // A foreign row: OBD-style timestamp, an unknown hashed user feature (ignored).
-    let (records, skipped) =
+    // Foreign rows: OBD-style timestamps, a hashed user feature (a context attribute),
+    // no decision column: every row is a decision of its own, its position in context.
+    let (records, rows) =
         read("2019-11-24 00:00:17.315193+00:00,1,1,0,0.05,8,81ce4d2ac1c7d6a2\n2019-11-24 00:00:18+00:00,0,2,1,0.05,8,x\n")
             .expect("import");
-    assert_eq!((records.len(), skipped), (1, 1));
+    assert_eq!((records.len(), rows), (2, 2));
     assert_eq!(records[0].1.chosen[0].creative, "fam");
     assert_eq!(records[0].1.timestamp, 1_574_553_617);
+    let attributes = |i: usize| records[i].1.context.attributes.clone();
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(attributes(0), [pair("position", "1"), pair("user_feature_0", "81ce4d2ac1c7d6a2")]);
+    assert_eq!(attributes(1), [pair("position", "2"), pair("user_feature_0", "x")]);
+    assert_eq!(records[1].1.chosen[0].creative, "lux");
     for (body, message) in [
         ("1,0,1,1,0,8,x\n", "obd.csv line 2: field 'propensity_score': 0 is not in (0, 1]"),
         ("1,0,1,1,,8,x\n", "obd.csv line 2: field 'propensity_score': missing"),

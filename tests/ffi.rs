@@ -586,6 +586,69 @@ fn unknown_names_give_unknown_name() {
     }
 }
 
+/// The length of this thread's last error message, asked for with a zero-size buffer.
+fn last_error_len() -> usize {
+    let mut len = 0usize;
+    let status = unsafe { pe_last_error_message(null_mut(), 0, &mut len) };
+    assert!(matches!(status, pe_status::Ok | pe_status::BufferTooSmall));
+    len
+}
+
+#[test]
+fn a_huge_name_gives_a_short_message() {
+    let sel = selector();
+    let person = new_profile(&sel, 0);
+    let huge = "L".repeat(1 << 20);
+    let quoted = format!("'{}… (1048576 bytes)'", &huge[..persona_engine::limits::QUOTE_BYTES]);
+    let (n, nl) = c(&huge);
+    let mut placement = 0u16;
+    let mut creative = 0u32;
+    let json = format!(r#"{{"likes": ["{}"]}}"#, &huge[..(1 << 20) - 20]);
+    let (j, jl) = c(&json);
+    unsafe {
+        for call in [
+            &mut || pe_profile_set_score(person.0, n, nl, 9, 0),
+            &mut || pe_profile_declare_like(person.0, n, nl),
+            &mut || pe_profile_declare_dislike(person.0, n, nl),
+            &mut || pe_selector_placement(sel.0, n, nl, &mut placement),
+            &mut || pe_selector_creative(sel.0, n, nl, &mut creative),
+        ] as [&mut dyn FnMut() -> pe_status; 5]
+        {
+            assert_eq!(call(), pe_status::UnknownName);
+            assert!(last_error_len() < 1024, "{} bytes", last_error_len());
+            assert!(last_error().contains(&quoted), "{}", last_error());
+        }
+        assert_eq!(pe_profile_new_from_json(sel.0, j, jl, &mut null_mut()), pe_status::InvalidSpec);
+        assert!(last_error_len() < 1024, "{} bytes", last_error_len());
+        assert!(last_error().starts_with("profile: field 'likes': unknown persona 'LLL"), "{}", last_error());
+    }
+}
+
+#[test]
+fn likes_and_dislikes_of_one_persona() {
+    let sel = selector();
+    let (j, jl) = c(r#"{"likes": ["Foodie"], "dislikes": ["Foodie"]}"#);
+    fails(
+        unsafe { pe_profile_new_from_json(sel.0, j, jl, &mut null_mut()) },
+        pe_status::InvalidSpec,
+        "profile: field 'likes': 'Foodie' is also in dislikes",
+    );
+    // Declared one call at a time, the latest declaration wins (documented).
+    let person = new_profile(&sel, 0);
+    let (n, nl) = c("Foodie");
+    unsafe {
+        ok(pe_profile_declare_like(person.0, n, nl));
+        ok(pe_profile_declare_dislike(person.0, n, nl));
+    }
+    let mut len = 0usize;
+    let mut buf = vec![0 as c_char; 1 << 16];
+    ok(unsafe { pe_profile_to_json(person.0, buf.as_mut_ptr(), buf.len(), &mut len) });
+    let json = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    let spec: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(spec["likes"], serde_json::json!([]));
+    assert_eq!(spec["dislikes"], serde_json::json!(["Foodie"]));
+}
+
 #[test]
 fn null_arguments_give_null_parameter() {
     let sel = selector();

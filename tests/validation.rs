@@ -140,7 +140,11 @@ fn ids_must_be_present_and_bounded() {
     );
     let long = "x".repeat(300);
     let err = compile_err(vec![CreativeSpec::new(long.clone()).placement("hero")]);
-    assert_eq!(err, format!("creative '{long}': field 'id': id is 300 bytes long (at most 256)"));
+    // The message quotes the first 256 bytes (QUOTE_BYTES) of the id and its length.
+    assert_eq!(
+        err,
+        format!("creative '{}… (300 bytes)': field 'id': id is 300 bytes long (at most 256)", &long[..256])
+    );
 }
 
 #[test]

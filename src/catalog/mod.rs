@@ -19,7 +19,7 @@ pub use spec::{
 };
 pub(crate) use targeting::{Condition, ConditionPool, Moment, Span};
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::persona::{PersonaId, PersonaMenu};
 use crate::profile::{DataClass, DataClasses};
 use crate::symbol::Symbol;
@@ -256,7 +256,7 @@ impl Catalog {
     /// [`MAX_SPEC_BYTES`] is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let json =
-            crate::durable::read_limited(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
+            crate::limits::read_limited(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
         Catalog::from_json(&json)
     }
 
@@ -303,7 +303,11 @@ impl Catalog {
                 ));
             }
             if placement_index.insert(name.clone(), PlacementId(i as u16)).is_some() {
-                return Err(Error::invalid("catalog", field, format!("duplicate placement '{name}'")));
+                return Err(Error::invalid(
+                    "catalog",
+                    field,
+                    format!("duplicate placement '{}'", quote(name)),
+                ));
             }
             placements.push(Placement {
                 name: name.clone(),
@@ -480,7 +484,7 @@ impl Catalog {
             let problem = if &*self.ids[prev.index()] == id {
                 format!("duplicate creative id (also creative #{})", prev.0)
             } else {
-                format!("id collides with the key of '{}' (rename one)", self.ids[prev.index()])
+                format!("id collides with the key of '{}' (rename one)", quote(&self.ids[prev.index()]))
             };
             return Err(Error::creative(id, "id", problem));
         }
@@ -491,12 +495,15 @@ impl Catalog {
         }
         let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
         for name in &c.placements {
-            let pid = *self
-                .placement_index
-                .get(name)
-                .ok_or_else(|| Error::creative(id, "placements", format!("unknown placement '{name}'")))?;
+            let pid = *self.placement_index.get(name).ok_or_else(|| {
+                Error::creative(id, "placements", format!("unknown placement '{}'", quote(name)))
+            })?;
             if seen_placements.contains(&pid) {
-                return Err(Error::creative(id, "placements", format!("placement '{name}' listed twice")));
+                return Err(Error::creative(
+                    id,
+                    "placements",
+                    format!("placement '{}' listed twice", quote(name)),
+                ));
             }
             seen_placements.push(pid);
         }
@@ -512,15 +519,14 @@ impl Catalog {
         let tags = Span { start: self.tag_persona.len() as u32, len: c.personas.len() as u32 };
         let mut theme = (u16::MAX, 0.0f64);
         for (name, weight) in &c.personas {
-            let pid = self
-                .menu
-                .get(name)
-                .ok_or_else(|| Error::creative(id, "personas", format!("unknown persona '{name}'")))?;
+            let pid = self.menu.get(name).ok_or_else(|| {
+                Error::creative(id, "personas", format!("unknown persona '{}'", quote(name)))
+            })?;
             if !weight.is_finite() || *weight < 0.0 {
                 return Err(Error::creative(
                     id,
                     "personas",
-                    format!("weight of '{name}' is {weight} (must be finite and ≥ 0)"),
+                    format!("weight of '{}' is {weight} (must be finite and ≥ 0)", quote(name)),
                 ));
             }
             if *weight > theme.1 {
@@ -609,7 +615,7 @@ impl Catalog {
             Error::creative(
                 id,
                 "intimacy",
-                format!("unknown level '{}' (generic, segment, personal, intimate)", c.intimacy),
+                format!("unknown level '{}' (generic, segment, personal, intimate)", quote(&c.intimacy)),
             )
         })?;
         let mut needs = DataClasses::NONE;
@@ -619,7 +625,8 @@ impl Catalog {
                     id,
                     "data_classes",
                     format!(
-                        "unknown data class '{name}' (behavioral, purchase, location, demographic, declared, third_party)"
+                        "unknown data class '{}' (behavioral, purchase, location, demographic, declared, third_party)",
+                        quote(name)
                     ),
                 )
             })?;
@@ -630,7 +637,7 @@ impl Catalog {
                 Error::creative(
                     id,
                     "component",
-                    format!("unknown component '{name}' (headline, image, call_to_action, offer, banner, email_block)"),
+                    format!("unknown component '{}' (headline, image, call_to_action, offer, banner, email_block)", quote(name)),
                 )
             })?),
             None => None,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::profile::ordered_map;
 
 /// A whole content catalog: the persona menu, the placements and the creatives.
@@ -16,20 +16,27 @@ pub struct CatalogSpec {
     #[serde(default)]
     pub version: String,
     /// The persona menu, in order: creatives and profiles may only name these.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::MenuPersonas>")]
     pub personas: Vec<String>,
     /// The placements (slots on pages, emails, apps) creatives may fill.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Placements>")]
     pub placements: Vec<String>,
     /// The creatives.
+    #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Creatives>")]
     pub creatives: Vec<CreativeSpec>,
 }
 
 impl CatalogSpec {
     /// Parses a catalog spec from JSON. Unknown fields are errors (a typo must not be
     /// silently ignored). A document larger than
-    /// [`MAX_SPEC_BYTES`](super::MAX_SPEC_BYTES) is refused before parsing.
+    /// [`MAX_SPEC_BYTES`](super::MAX_SPEC_BYTES) is refused before parsing; the counted
+    /// limits ([`MAX_CREATIVES`](super::MAX_CREATIVES), [`MAX_TAGS`](super::MAX_TAGS), ...)
+    /// are enforced while parsing, the creatives counted before any is built (see
+    /// [`limits`](crate::limits)).
     pub fn from_json(json: &str) -> Result<Self> {
         Error::check_size("catalog spec", json.len(), super::MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
-        serde_json::from_str(json).map_err(|source| Error::Json { what: "catalog spec", source })
+        crate::limits::bounded::precount::<crate::limits::counted::Creatives>("catalog spec", json)?;
+        crate::limits::bounded::from_json("catalog spec", json)
     }
 
     /// Writes the spec as pretty JSON.
@@ -47,15 +54,26 @@ pub struct CreativeSpec {
     /// Unique id, handed back on every pick.
     pub id: String,
     /// Placements this creative fits (at least one).
+    #[serde(
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::CreativePlacements>"
+    )]
     pub placements: Vec<String>,
     /// Persona name → weight (finite, ≥ 0): which personas this creative speaks to.
-    #[serde(default, with = "ordered_map")]
+    #[serde(
+        default,
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::Tags>"
+    )]
     pub personas: Vec<(String, f64)>,
     /// Hard context rules: the creative is eligible only when all of them hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targeting: Option<ConditionSpec>,
     /// Soft context rules: each that holds multiplies the score by its factor.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Boosts>"
+    )]
     pub boosts: Vec<BoostSpec>,
     /// When the creative may run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +109,12 @@ pub struct CreativeSpec {
     /// "playful"}`): learned as features crossed with the context, so what one video
     /// creative teaches about mobile evenings carries over to every other video creative
     /// (and gives a new one its start).
-    #[serde(default, with = "ordered_map", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::Attributes>"
+    )]
     pub attributes: Vec<(String, String)>,
 }
 
@@ -335,7 +358,7 @@ impl Timestamp {
 /// Parses the RFC 3339 subset used in specs. Written here rather than pulling in a date
 /// crate: specs only need this one format.
 pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
-    let bad = || format!("'{text}' is not a date-time like 2026-12-01T00:00:00Z");
+    let bad = || format!("'{}' is not a date-time like 2026-12-01T00:00:00Z", quote(text));
     let b = text.as_bytes();
     let num = |from: usize, len: usize| -> std::result::Result<i64, String> {
         let part = b.get(from..from + len).ok_or_else(bad)?;
@@ -350,7 +373,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
         return Err(bad());
     }
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(format!("'{text}' is not a real date"));
+        return Err(format!("'{}' is not a real date", quote(text)));
     }
     let mut seconds = days_from_civil(year, month, day) * 86_400;
     if b.len() == 10 {
@@ -361,7 +384,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     }
     let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
     if hour > 23 || minute > 59 || second > 60 {
-        return Err(format!("'{text}' is not a real time of day"));
+        return Err(format!("'{}' is not a real time of day", quote(text)));
     }
     seconds += hour * 3_600 + minute * 60 + second.min(59);
     let mut i = 19;

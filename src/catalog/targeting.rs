@@ -3,7 +3,7 @@
 //! allocation.
 
 use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::symbol::Symbol;
 
 use super::spec::ConditionSpec;
@@ -80,7 +80,7 @@ impl ConditionPool {
                 return Err(Error::creative(
                     creative,
                     field,
-                    format!("attribute rule on '{}' lists no values ('in' or 'not_in')", rule.key),
+                    format!("attribute rule on '{}' lists no values ('in' or 'not_in')", quote(&rule.key)),
                 ));
             }
             let key = Symbol::of(&rule.key);
@@ -186,7 +186,7 @@ fn mask<T: Copy>(
         for name in names {
             let value = parse(name).ok_or_else(|| {
                 let key = if negated { format!("not_{what}") } else { what.to_owned() };
-                Error::creative(creative, field, format!("{key}: unknown {what} '{name}'"))
+                Error::creative(creative, field, format!("{key}: unknown {what} '{}'", quote(name)))
             })?;
             m |= bit(value);
         }

@@ -10,9 +10,11 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::PlacementId;
 use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday, MAX_UTC_OFFSET_MINUTES};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::feedback::{FeedbackKind, MAX_CONVERSION_VALUE};
+use crate::holdout::Arm;
 use crate::learn::Policy;
+use crate::limits::{read_line_limited, Line, MAX_LOG_LINE_BYTES};
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClass, DataClasses, Profile, RelationshipStage, ScoreSpec, StageRules};
 use crate::select::{Selection, Selector};
@@ -135,6 +137,9 @@ pub struct DecisionRecord {
     /// The data classes the decision relied on: the chosen creatives' data needs and the
     /// sources of the persona scores that counted (a consent audit).
     pub relied_on: DataClasses,
+    /// The holdout arm the person was in (`None`: no holdout, or a log written before
+    /// arms were recorded). See [`crate::holdout`].
+    pub arm: Option<Arm>,
 }
 
 /// The name of a policy as the log and the `evaluate` example write it: `rules`,
@@ -160,7 +165,10 @@ pub fn parse_policy(text: &str) -> Result<Policy> {
     let number = |default: f64| -> Result<f64> {
         match arg {
             None => Ok(default),
-            Some(a) => a.trim().parse::<f64>().map_err(|_| bad(format!("'{a}' in '{text}' is not a number"))),
+            Some(a) => a
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| bad(format!("'{}' in '{}' is not a number", quote(a), quote(text)))),
         }
     };
     let policy = match name.trim() {
@@ -171,7 +179,8 @@ pub fn parse_policy(text: &str) -> Result<Policy> {
         "softmax" => Policy::Softmax { temperature: number(0.2)? },
         _ => {
             return Err(bad(format!(
-                "unknown policy '{text}' (rules, greedy, thompson, epsilon:0.1, softmax:0.2)"
+                "unknown policy '{}' (rules, greedy, thompson, epsilon:0.1, softmax:0.2)",
+                quote(text)
             )))
         }
     };
@@ -254,6 +263,7 @@ impl DecisionRecord {
             chosen: Vec::new(),
             policy: if shadow { "rules".into() } else { policy_name(config.learning.policy) },
             relied_on,
+            arm: None,
         }
     }
 
@@ -280,6 +290,12 @@ impl DecisionRecord {
         self.context.attributes.retain(|(k, _)| k != key);
         self.context.attributes.push((key.to_owned(), value.to_owned()));
         self.context.attributes.sort();
+        self
+    }
+
+    /// Sets the holdout arm the person was in.
+    pub fn with_arm(mut self, arm: Arm) -> Self {
+        self.arm = Some(arm);
         self
     }
 
@@ -387,7 +403,7 @@ impl DecisionRecord {
         for (name, s) in &self.persona_scores {
             if s.score > MAX_SCORE {
                 return Err(BadField::new(
-                    format!("persona_scores.{name}"),
+                    format!("persona_scores.{}", quote(name)),
                     format!("{} is out of range (scores are 0..=9)", s.score),
                 ));
             }
@@ -413,13 +429,13 @@ impl DecisionRecord {
             if !self.eligible.is_empty() && !self.eligible.contains(&c.creative) {
                 return Err(BadField::new(
                     format!("chosen[{i}].creative"),
-                    format!("'{}' is not among the eligible creatives", c.creative),
+                    format!("'{}' is not among the eligible creatives", quote(&c.creative)),
                 ));
             }
             if self.chosen[..i].iter().any(|o| o.creative == c.creative) {
                 return Err(BadField::new(
                     format!("chosen[{i}].creative"),
-                    format!("'{}' is chosen twice", c.creative),
+                    format!("'{}' is chosen twice", quote(&c.creative)),
                 ));
             }
         }
@@ -498,14 +514,19 @@ impl DecisionRecord {
         m.raw("chosen", &chosen);
         m.put("policy", json!(self.policy));
         m.put("relied_on", json!(classes(self.relied_on)));
+        if let Some(arm) = self.arm {
+            m.put("arm", json!(arm.name()));
+        }
         m.end()
     }
 
     /// Parses one line. The error names the field at fault (`chosen[0].propensity`) or,
     /// for text that is not JSON, gives the parser's column.
     pub fn from_json_line(line: &str) -> std::result::Result<Self, BadField> {
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| BadField { field: None, problem: format!("invalid JSON: {e}") })?;
+        let value: Value = serde_json::from_str(line).map_err(|e| BadField {
+            field: None,
+            problem: format!("invalid JSON: {}", crate::error::json_message(&e)),
+        })?;
         let record = parse_record(&value)?;
         record.check()?;
         Ok(record)
@@ -593,7 +614,7 @@ impl<'a> Obj<'a> {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
                 return Err(BadField::new(
-                    join(path, key),
+                    join(path, &quote(key)),
                     format!("unknown field (expected one of: {})", allowed.join(", ")),
                 ));
             }
@@ -666,7 +687,7 @@ impl<'a> Obj<'a> {
             let class = DataClass::parse(name).ok_or_else(|| {
                 BadField::new(
                     format!("{}[{i}]", self.field(key)),
-                    format!("unknown data class '{name}' (behavioral, purchase, location, demographic, declared, third_party)"),
+                    format!("unknown data class '{}' (behavioral, purchase, location, demographic, declared, third_party)", quote(name)),
                 )
             })?;
             set = set.with(class);
@@ -678,7 +699,10 @@ impl<'a> Obj<'a> {
         match self.opt_str(key)? {
             None => Ok(None),
             Some(text) => parse(text).map(Some).ok_or_else(|| {
-                BadField::new(self.field(key), format!("unknown value '{text}' ({})", all.join(", ")))
+                BadField::new(
+                    self.field(key),
+                    format!("unknown value '{}' ({})", quote(text), all.join(", ")),
+                )
             }),
         }
     }
@@ -688,7 +712,7 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
-        format!("{path}.{key}")
+        format!("{path}.{}", quote(key))
     }
 }
 
@@ -733,6 +757,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         "chosen",
         "policy",
         "relied_on",
+        "arm",
     ];
     let o = Obj::new(value, "", FIELDS)?;
     if let Some(v) = o.opt("v") {
@@ -762,7 +787,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
             return Err(BadField::new("persona_scores", format!("expected an object, got {}", short(v))));
         };
         for (name, s) in map {
-            let field = format!("persona_scores.{name}");
+            let field = format!("persona_scores.{}", quote(name));
             let spec = match s {
                 Value::Number(_) => ScoreSpec { score: score(s, &field)?, sources: DataClasses::NONE },
                 Value::Object(_) => {
@@ -838,6 +863,7 @@ fn parse_record(value: &Value) -> Parsed<DecisionRecord> {
         chosen,
         policy: o.opt_str("policy")?.unwrap_or("").to_owned(),
         relied_on: o.classes("relied_on")?,
+        arm: o.named("arm", Arm::parse, &["holdout", "personalized"])?,
     })
 }
 
@@ -908,9 +934,9 @@ fn parse_context(value: &Value, timestamp: i64) -> Parsed<ContextRecord> {
     }
     if let Some(text) = o.opt_str("seed")? {
         let seed = (text.len() == 16).then(|| u64::from_str_radix(text, 16).ok()).flatten();
-        record.seed = Some(
-            seed.ok_or_else(|| BadField::new(o.field("seed"), format!("'{text}' is not 16 hex digits")))?,
-        );
+        record.seed = Some(seed.ok_or_else(|| {
+            BadField::new(o.field("seed"), format!("'{}' is not 16 hex digits", quote(text)))
+        })?);
     }
     // Daypart and weekday are derived from the timestamp and offset; when present they
     // must agree (a wrong offset shows up here).
@@ -993,18 +1019,21 @@ impl<W: Write> DecisionLogWriter<W> {
 /// lines are skipped; any other bad line is an [`Error::LogLine`] naming the log, the
 /// line and the field (`decisions.jsonl line 17: field 'chosen[0].propensity': 0 is not
 /// in (0, 1]`). The iterator goes on after an error, so a caller may skip bad lines.
+///
+/// A line longer than [`MAX_LOG_LINE_BYTES`] is an error naming the line and the limit;
+/// the reader never holds more than that much of it, and goes on with the next line.
 #[derive(Debug)]
 pub struct DecisionLogReader<R: BufRead> {
     input: R,
     name: String,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> DecisionLogReader<R> {
     /// A reader of `input`; `name` (usually the file name) appears in error messages.
     pub fn new(input: R, name: &str) -> Self {
-        DecisionLogReader { input, name: name.to_owned(), line: 0, buf: String::new() }
+        DecisionLogReader { input, name: name.to_owned(), line: 0, buf: Vec::new() }
     }
 
     /// The log's name.
@@ -1035,10 +1064,20 @@ impl<R: BufRead> Iterator for DecisionLogReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.buf.clear();
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            match read_line_limited(&mut self.input, &mut self.buf, MAX_LOG_LINE_BYTES) {
+                Ok(Line::End) => return None,
+                Ok(Line::Read) => {}
+                Ok(Line::TooLong(bytes)) => {
+                    self.line += 1;
+                    return Some(Err(Error::LogLine {
+                        log: self.name.clone(),
+                        line: self.line,
+                        field: None,
+                        problem: format!(
+                            "the line is {bytes} bytes long, more than MAX_LOG_LINE_BYTES ({MAX_LOG_LINE_BYTES} bytes)"
+                        ),
+                    }));
+                }
                 Err(source) => {
                     self.line += 1;
                     let problem = format!("cannot read: {source}");
@@ -1051,15 +1090,31 @@ impl<R: BufRead> Iterator for DecisionLogReader<R> {
                 }
             }
             self.line += 1;
-            let text = self.buf.trim();
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(text) => text.trim(),
+                Err(e) => {
+                    return Some(Err(Error::LogLine {
+                        log: self.name.clone(),
+                        line: self.line,
+                        field: None,
+                        problem: format!("cannot read: the line is not valid UTF-8 ({e})"),
+                    }))
+                }
+            };
             if text.is_empty() {
                 continue;
             }
-            return Some(
-                DecisionRecord::from_json_line(text)
-                    .map(|r| (self.line, r))
-                    .map_err(|bad| bad.at(&self.name, self.line)),
-            );
+            let looks_like_csv = || !text.starts_with('{') && text.contains(',');
+            return Some(DecisionRecord::from_json_line(text).map(|r| (self.line, r)).map_err(|mut bad| {
+                if self.line == 1 && bad.field.is_none() && looks_like_csv() {
+                    bad.problem = format!(
+                        "this looks like CSV, not a JSON Lines decision log; for the Open Bandit \
+                             Dataset layout use --obd DIR (eval::read_obd_dir / read_obd_csv) ({})",
+                        bad.problem
+                    );
+                }
+                bad.at(&self.name, self.line)
+            }));
         }
     }
 }

@@ -15,14 +15,24 @@
 //! ```
 
 mod estimate;
+mod lift;
 mod log;
+pub mod logistic;
 mod obd;
 mod replay;
+mod report;
 
-pub use estimate::{Estimate, EvalOptions, Evaluator, Report, RewardKind};
+pub use estimate::{
+    Estimate, EvalOptions, Evaluator, PositionReport, Report, RewardKind, RewardModel, Target,
+};
+pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
 pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,
 };
-pub use obd::{read_obd_csv, write_obd_csv, ObdExport, ObdImport};
+pub use obd::{
+    obd_item_catalog, read_obd_csv, read_obd_dir, write_obd_csv, ObdDir, ObdExport, ObdImport, OBD_PERSONA,
+    OBD_PLACEMENT,
+};
 pub use replay::{CandidatePolicy, Eligibility};
+pub use report::svg_report;

@@ -8,8 +8,10 @@ use std::io::{BufRead, Write};
 
 use crate::catalog::{parse_rfc3339, Catalog};
 use crate::context::{Channel, Device, Weather};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::eval::log::{ChosenRecord, ContextRecord, DecisionRecord, Reward};
+use crate::holdout::Arm;
+use crate::limits::{Lines, MAX_CREATIVES, MAX_LOG_LINE_BYTES};
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, RelationshipStage, ScoreSpec};
 
@@ -54,9 +56,14 @@ pub struct ObdImport {
     /// The consent for rows without a `consent` column (default: none; scores read from
     /// `user_feature_*` rely on no data class, so they still count).
     pub consent: DataClasses,
-    /// Read: rows skipped because, without a `decision` column to group them, they show
-    /// a creative at a position other than 1 (the estimators evaluate the first slot).
-    pub skipped_positions: usize,
+    /// Read: data rows read (every one becomes a shown creative of a decision; none is
+    /// dropped).
+    pub rows: usize,
+    /// Read: decisions built from them (one per row without a `decision` column).
+    pub decisions: usize,
+    /// Read: columns that are not used (OBD's `user-item_affinity_*`, an unnamed index
+    /// column, `item_feature_*`, anything unknown), in header order.
+    pub ignored_columns: Vec<String>,
 }
 
 /// Writes decision records in the OBD layout: a header, then one row per chosen
@@ -132,7 +139,8 @@ fn class_list(set: DataClasses) -> String {
 fn parse_classes(text: &str) -> std::result::Result<DataClasses, String> {
     let mut set = DataClasses::NONE;
     for part in text.split('|').map(str::trim).filter(|s| !s.is_empty()) {
-        set = set.with(DataClass::parse(part).ok_or_else(|| format!("unknown data class '{part}'"))?);
+        set =
+            set.with(DataClass::parse(part).ok_or_else(|| format!("unknown data class '{}'", quote(part)))?);
     }
     Ok(set)
 }
@@ -212,6 +220,8 @@ fn split_row(line: &str) -> std::result::Result<Vec<String>, String> {
 /// unknown columns are ignored. Our own columns (`decision`, `placement`, `consent`,
 /// `stage`, context, `policy`, `eligible`, ...) are used when present. Errors name the
 /// line and the column: `decisions.csv line 3: field 'propensity_score': 0 is not in (0, 1]`.
+/// A line longer than [`MAX_LOG_LINE_BYTES`] is an error naming the line, found without
+/// holding more than that much of it.
 pub fn read_obd_csv(
     input: impl BufRead,
     name: &str,
@@ -224,12 +234,12 @@ pub fn read_obd_csv(
         field: (!field.is_empty()).then(|| field.to_owned()),
         problem,
     };
-    let mut lines = input.lines().enumerate();
+    let mut lines = Lines::new(input, MAX_LOG_LINE_BYTES, "MAX_LOG_LINE_BYTES").enumerate();
     let header = loop {
         match lines.next() {
             None => return Err(bad(1, "", "empty file: no header".into())),
             Some((i, text)) => {
-                let text = text.map_err(|e| bad(i + 1, "", format!("cannot read: {e}")))?;
+                let text = text.map_err(|e| bad(i + 1, "", e))?;
                 if !text.trim().is_empty() {
                     break split_row(text.trim_end_matches('\r')).map_err(|p| bad(i + 1, "", p))?;
                 }
@@ -254,16 +264,37 @@ pub fn read_obd_csv(
             menu.get(p).map(|_| (i, p.to_owned()))
         })
         .collect();
+    // `user_feature_<x>` columns whose `<x>` is not a persona of the menu (OBD's hashed
+    // user features) become context attributes named after the column.
+    let attribute_cols: Vec<(usize, String)> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| h.starts_with("user_feature_") && !personas.iter().any(|(c, _)| c == i))
+        .map(|(i, h)| (i, h.clone()))
+        .collect();
+    options.ignored_columns = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| {
+            !REQUIRED.contains(&h.as_str())
+                && !EXTRA.contains(&h.as_str())
+                && h.as_str() != "arm"
+                && !personas.iter().any(|(c, _)| c == i)
+                && !attribute_cols.iter().any(|(c, _)| c == i)
+        })
+        .map(|(_, h)| if h.is_empty() { "(unnamed)".to_owned() } else { h.clone() })
+        .collect();
     let mut records: Vec<(usize, DecisionRecord)> = Vec::new();
     let mut last_decision: Option<String> = None;
     for (i, text) in lines {
         let line = i + 1;
-        let text = text.map_err(|e| bad(line, "", format!("cannot read: {e}")))?;
+        let text = text.map_err(|e| bad(line, "", e))?;
         let text = text.trim_end_matches('\r');
         if text.trim().is_empty() {
             continue;
         }
         let fields = split_row(text).map_err(|p| bad(line, "", p))?;
+        options.rows += 1;
         if fields.len() != header.len() {
             return Err(bad(line, "", format!("{} fields, the header has {}", fields.len(), header.len())));
         }
@@ -271,14 +302,15 @@ pub fn read_obd_csv(
         let req = |name: &str| get(name).ok_or_else(|| bad(line, name, "missing".into()));
         let position_text = req("position")?;
         let position: usize = position_text.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-            bad(line, "position", format!("'{position_text}' is not a position (1, 2, ...)"))
+            bad(line, "position", format!("'{}' is not a position (1, 2, ...)", quote(position_text)))
         })?;
         let creative = match get("creative") {
             Some(id) => catalog.creative(id).map_err(|e| bad(line, "creative", e.to_string()))?,
             None => {
                 let text = req("item_id")?;
-                let index: usize =
-                    text.parse().map_err(|_| bad(line, "item_id", format!("'{text}' is not an index")))?;
+                let index: usize = text
+                    .parse()
+                    .map_err(|_| bad(line, "item_id", format!("'{}' is not an index", quote(text))))?;
                 if index >= catalog.len() {
                     return Err(bad(
                         line,
@@ -290,9 +322,9 @@ pub fn read_obd_csv(
             }
         };
         let propensity_text = req("propensity_score")?;
-        let propensity: f64 = propensity_text
-            .parse()
-            .map_err(|_| bad(line, "propensity_score", format!("'{propensity_text}' is not a number")))?;
+        let propensity: f64 = propensity_text.parse().map_err(|_| {
+            bad(line, "propensity_score", format!("'{}' is not a number", quote(propensity_text)))
+        })?;
         if !(propensity > 0.0 && propensity <= 1.0) {
             return Err(bad(line, "propensity_score", format!("{propensity} is not in (0, 1]")));
         }
@@ -301,17 +333,16 @@ pub fn read_obd_csv(
             Some(t) => match t.parse::<f64>() {
                 Ok(0.0) => Some(false),
                 Ok(1.0) => Some(true),
-                _ => return Err(bad(line, "click", format!("'{t}' is not 0 or 1"))),
+                _ => return Err(bad(line, "click", format!("'{}' is not 0 or 1", quote(t)))),
             },
         };
-        let conversion_value = match get("conversion_value") {
-            None => 0.0,
-            Some(t) => t
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| bad(line, "conversion_value", format!("'{t}' is not a value ≥ 0")))?,
-        };
+        let conversion_value =
+            match get("conversion_value") {
+                None => 0.0,
+                Some(t) => t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                    bad(line, "conversion_value", format!("'{}' is not a value ≥ 0", quote(t)))
+                })?,
+            };
         let chosen = ChosenRecord {
             creative: catalog.creative_id(creative).to_owned(),
             propensity,
@@ -335,13 +366,10 @@ pub fn read_obd_csv(
                 continue;
             }
         }
-        if decision.is_none() && position != 1 {
-            options.skipped_positions += 1;
-            continue;
-        }
         if decision.is_some() && position != 1 {
             return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
         }
+        let grouped = decision.is_some();
         last_decision = decision;
         let timestamp_text = req("timestamp")?;
         let timestamp = match timestamp_text.parse::<i64>() {
@@ -358,7 +386,7 @@ pub fn read_obd_csv(
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.fract() == 0.0 && (0.0..=f64::from(MAX_SCORE)).contains(s))
-                .ok_or_else(|| bad(line, &header[*c], format!("'{t}' is not a score 0..=9")))?
+                .ok_or_else(|| bad(line, &header[*c], format!("'{}' is not a score 0..=9", quote(t))))?
                 as u8;
             if score > 0 {
                 persona_scores.push((p.clone(), ScoreSpec { score, sources: DataClasses::NONE }));
@@ -380,25 +408,22 @@ pub fn read_obd_csv(
             ]
             .into_iter()
             .find(|s| stage_name(*s) == t)
-            .ok_or_else(|| bad(line, "stage", format!("unknown stage '{t}'")))?,
+            .ok_or_else(|| bad(line, "stage", format!("unknown stage '{}'", quote(t))))?,
         };
         let device = match get("device") {
             None => Device::Unknown,
-            Some(t) => {
-                Device::parse(t).ok_or_else(|| bad(line, "device", format!("unknown device '{t}'")))?
-            }
+            Some(t) => Device::parse(t)
+                .ok_or_else(|| bad(line, "device", format!("unknown device '{}'", quote(t))))?,
         };
         let channel = match get("channel") {
             None => Channel::Unknown,
-            Some(t) => {
-                Channel::parse(t).ok_or_else(|| bad(line, "channel", format!("unknown channel '{t}'")))?
-            }
+            Some(t) => Channel::parse(t)
+                .ok_or_else(|| bad(line, "channel", format!("unknown channel '{}'", quote(t))))?,
         };
         let weather = match get("weather") {
             None => Weather::Unknown,
-            Some(t) => {
-                Weather::parse(t).ok_or_else(|| bad(line, "weather", format!("unknown weather '{t}'")))?
-            }
+            Some(t) => Weather::parse(t)
+                .ok_or_else(|| bad(line, "weather", format!("unknown weather '{}'", quote(t))))?,
         };
         let utc_offset_minutes = match get("utc_offset_minutes") {
             None => 0,
@@ -407,18 +432,39 @@ pub fn read_obd_csv(
                 .ok()
                 .filter(|m| m.abs() <= crate::context::MAX_UTC_OFFSET_MINUTES)
                 .ok_or_else(|| {
-                    bad(line, "utc_offset_minutes", format!("'{t}' is not an offset within ±1080 minutes"))
+                    bad(
+                        line,
+                        "utc_offset_minutes",
+                        format!("'{}' is not an offset within ±1080 minutes", quote(t)),
+                    )
                 })?,
         };
         let eligible = match get("eligible") {
             None => Vec::new(),
-            Some(t) => serde_json::from_str::<Vec<String>>(t)
-                .map_err(|e| bad(line, "eligible", format!("expected a JSON array of creative ids: {e}")))?,
+            Some(t) => serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+                bad(
+                    line,
+                    "eligible",
+                    format!("expected a JSON array of creative ids: {}", crate::error::json_message(&e)),
+                )
+            })?,
         };
         let placement = match get("placement") {
             Some(p) => p.to_owned(),
             None => options.placement.clone().ok_or_else(|| bad(line, "placement", "missing".into()))?,
         };
+        let mut attributes: Vec<(String, String)> = attribute_cols
+            .iter()
+            .filter_map(|(c, h)| {
+                let v = fields[*c].trim();
+                (!v.is_empty()).then(|| (h.clone(), v.to_owned()))
+            })
+            .collect();
+        if !grouped {
+            // One decision per row: the position is part of its context.
+            attributes.push(("position".to_owned(), position.to_string()));
+        }
+        attributes.sort();
         let record = DecisionRecord {
             timestamp,
             placement,
@@ -429,7 +475,7 @@ pub fn read_obd_csv(
                 channel,
                 weather,
                 region: get("region").map(str::to_owned),
-                attributes: Vec::new(),
+                attributes,
                 seed: None,
             },
             stage,
@@ -441,9 +487,171 @@ pub fn read_obd_csv(
             chosen: vec![chosen],
             policy: get("policy").unwrap_or("obd").to_owned(),
             relied_on,
+            arm: match get("arm") {
+                None => None,
+                Some(t) => Some(Arm::parse(t).ok_or_else(|| {
+                    bad(line, "arm", format!("unknown arm '{}' (holdout, personalized)", quote(t)))
+                })?),
+            },
         };
         record.check().map_err(|b| b.at(name, line))?;
         records.push((line, record));
     }
+    options.decisions = records.len();
     Ok(records)
+}
+
+/// The Open Bandit Dataset directory layout read by [`read_obd_dir`].
+#[derive(Debug)]
+pub struct ObdDir {
+    /// The catalog built from `item_context.csv`: one placement `obd`, one persona `obd`
+    /// that nothing uses, one
+    /// creative `item_<id>` per item (in `item_id` order, so `item_id` is the creative
+    /// index) with its `item_feature_*` columns as attributes.
+    pub catalog: std::sync::Arc<Catalog>,
+    /// The log file read (`all.csv`, or the campaign's one other CSV file).
+    pub log: std::path::PathBuf,
+    /// The decisions, each with the line of its first row.
+    pub records: Vec<(usize, DecisionRecord)>,
+    /// What the import read, used and ignored.
+    pub import: ObdImport,
+}
+
+/// The one persona of an imported OBD catalog's menu (OBD has none: no creative is
+/// tagged with it and no score refers to it).
+pub const OBD_PERSONA: &str = "obd";
+
+/// The placement name of an imported OBD directory.
+pub const OBD_PLACEMENT: &str = "obd";
+
+/// Builds the catalog spec of an OBD `item_context.csv`: columns `item_id` (0, 1, ...,
+/// each once) and `item_feature_*` (any text); other columns (an unnamed index) are
+/// ignored. Errors name the line and column; a line longer than [`MAX_LOG_LINE_BYTES`]
+/// is an error naming the line, found without holding more than that much of it.
+pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::CatalogSpec> {
+    let bad = |line: usize, field: &str, problem: String| Error::LogLine {
+        log: name.to_owned(),
+        line,
+        field: (!field.is_empty()).then(|| field.to_owned()),
+        problem,
+    };
+    let mut header: Option<Vec<String>> = None;
+    let mut items: Vec<Option<Vec<(String, String)>>> = Vec::new();
+    for (i, text) in Lines::new(input, MAX_LOG_LINE_BYTES, "MAX_LOG_LINE_BYTES").enumerate() {
+        let line = i + 1;
+        let text = text.map_err(|e| bad(line, "", e))?;
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        let fields = split_row(text).map_err(|p| bad(line, "", p))?;
+        let Some(h) = &header else {
+            if !fields.iter().any(|f| f == "item_id") {
+                return Err(bad(line, "item_id", "missing column".into()));
+            }
+            header = Some(fields);
+            continue;
+        };
+        if fields.len() != h.len() {
+            return Err(bad(line, "", format!("{} fields, the header has {}", fields.len(), h.len())));
+        }
+        let mut id = None;
+        let mut attributes = Vec::new();
+        for (col, value) in h.iter().zip(&fields) {
+            if col == "item_id" {
+                let v = value.trim();
+                id = Some(
+                    v.parse::<usize>()
+                        .map_err(|_| bad(line, "item_id", format!("'{}' is not an index", quote(v))))?,
+                );
+            } else if col.starts_with("item_feature_") {
+                attributes.push((col.clone(), value.trim().to_owned()));
+            }
+        }
+        let Some(id) = id else { continue };
+        if id >= MAX_CREATIVES {
+            return Err(bad(
+                line,
+                "item_id",
+                format!("{id} is too large (item ids count from 0; at most MAX_CREATIVES ({MAX_CREATIVES}) items)"),
+            ));
+        }
+        if items.len() <= id {
+            items.resize(id + 1, None);
+        }
+        if items[id].is_some() {
+            return Err(bad(line, "item_id", format!("item {id} appears twice")));
+        }
+        items[id] = Some(attributes);
+    }
+    if header.is_none() {
+        return Err(bad(1, "", "empty file: no header".into()));
+    }
+    if items.is_empty() {
+        return Err(bad(1, "item_id", "no items".into()));
+    }
+    let mut creatives = Vec::with_capacity(items.len());
+    for (id, item) in items.into_iter().enumerate() {
+        let attributes = item
+            .ok_or_else(|| bad(1, "item_id", format!("item {id} is missing (ids must be 0, 1, 2, ...)")))?;
+        let mut c = crate::CreativeSpec::new(format!("item_{id}")).placement(OBD_PLACEMENT);
+        c.attributes = attributes;
+        creatives.push(c);
+    }
+    Ok(crate::CatalogSpec {
+        version: format!("obd:{name}"),
+        // A catalog needs a persona menu; OBD has no personas, so one that nothing is
+        // tagged with and nobody scores on.
+        personas: vec![OBD_PERSONA.to_owned()],
+        placements: vec![OBD_PLACEMENT.to_owned()],
+        creatives,
+    })
+}
+
+/// Reads an Open Bandit Dataset directory as published (`random/all/`, `bts/men/`,
+/// ...): the catalog from `item_context.csv` ([`obd_item_catalog`]) and the decisions
+/// from `all.csv` (or the directory's one other CSV file) with [`read_obd_csv`] at
+/// placement [`OBD_PLACEMENT`]: one decision per row with its position and hashed user
+/// features as context attributes (or slates, when a `decision` column groups rows).
+pub fn read_obd_dir(dir: impl AsRef<std::path::Path>) -> Result<ObdDir> {
+    let dir = dir.as_ref();
+    let io = |path: &std::path::Path, source| Error::Io { path: path.display().to_string(), source };
+    let open = |path: &std::path::Path| -> Result<std::io::BufReader<std::fs::File>> {
+        std::fs::File::open(path).map(std::io::BufReader::new).map_err(|e| io(path, e))
+    };
+    let items = dir.join("item_context.csv");
+    let spec = obd_item_catalog(open(&items)?, "item_context.csv")?;
+    let catalog = Catalog::compile(&spec)?;
+    let mut log = dir.join("all.csv");
+    if !log.exists() {
+        let mut others: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "csv")
+                    && p.file_name() != Some("item_context.csv".as_ref())
+            })
+            .collect();
+        others.sort();
+        match others.as_slice() {
+            [one] => log = one.clone(),
+            _ => {
+                return Err(Error::invalid(
+                    "OBD directory",
+                    "all.csv",
+                    format!(
+                        "{}: no all.csv, and {} other CSV files ({}): expected exactly one",
+                        dir.display(),
+                        others.len(),
+                        others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    let name =
+        log.file_name().map_or_else(|| log.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut import = ObdImport { placement: Some(OBD_PLACEMENT.to_owned()), ..ObdImport::default() };
+    let records = read_obd_csv(open(&log)?, &name, &catalog, &mut import)?;
+    Ok(ObdDir { catalog: std::sync::Arc::new(catalog), log, records, import })
 }

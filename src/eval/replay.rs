@@ -118,6 +118,7 @@ pub struct CandidatePolicy<'a> {
     ranker: Option<(Selector, Selection)>,
     draws: u32,
     picks: Vec<Pick>,
+    slate: Option<Selection>,
 }
 
 impl<'a> CandidatePolicy<'a> {
@@ -143,6 +144,7 @@ impl<'a> CandidatePolicy<'a> {
             ranker,
             draws: draws.max(1),
             picks: Vec::new(),
+            slate: None,
         })
     }
 
@@ -205,6 +207,68 @@ impl<'a> CandidatePolicy<'a> {
                     out.extend(self.picks.iter().map(|p| (p.creative, weight(p) / total)));
                 } else if let Some(c) = self.restricted_pick(profile, context, placement, allowed)? {
                     out.push((c, 1.0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The candidate's probability of putting each creative at each of the first
+    /// `slots` positions (the marginal of each position), into `out[0..slots]`. Position
+    /// 1 is [`CandidatePolicy::distribution`]. Later positions: for rules and greedy,
+    /// one selection of `slots` picks (exact); for the exploring policies, the pick
+    /// frequencies of `draws` selections with seeds derived from the request's (an
+    /// unbiased estimate of each probability, as for Thompson sampling). With `allowed`,
+    /// creatives outside it are excluded from the slate.
+    pub fn slate(
+        &mut self,
+        profile: &Profile,
+        context: &Context,
+        placement: PlacementId,
+        allowed: Option<&AHashSet<CreativeId>>,
+        slots: usize,
+        out: &mut Vec<Vec<(CreativeId, f64)>>,
+    ) -> Result<()> {
+        out.truncate(slots);
+        out.resize_with(slots, Vec::new);
+        for v in out.iter_mut() {
+            v.clear();
+        }
+        let Some(first) = out.first_mut() else { return Ok(()) };
+        self.distribution(profile, context, placement, allowed, first)?;
+        if slots < 2 {
+            return Ok(());
+        }
+        let slots = slots.min(MAX_K);
+        let selection = match &mut self.slate {
+            Some(s) if s.k() == slots => s,
+            other => other.insert(self.selector.new_selection(slots)),
+        };
+        selection.clear_exclusions();
+        if let Some(allowed) = allowed {
+            for i in 0..self.selector.catalog().len() {
+                let c = CreativeId(i as u32);
+                if !allowed.contains(&c) {
+                    selection.exclude(c);
+                }
+            }
+        }
+        let deterministic = self.selector.is_shadow(placement)
+            || matches!(self.selector.config().learning.policy, Policy::Rules | Policy::Greedy);
+        let draws = if deterministic { 1 } else { self.draws };
+        let share = 1.0 / f64::from(draws);
+        let mut seeds = Rng::new(context.seed.unwrap_or(0) ^ 0x736c_6174_6573_6565);
+        let mut ctx = context.clone();
+        for _ in 0..draws {
+            if !deterministic {
+                ctx.seed = Some(seeds.next_u64());
+            }
+            self.selector.select(profile, &ctx, placement, selection)?;
+            for (k, pick) in selection.picks().iter().enumerate().skip(1) {
+                let Some(dist) = out.get_mut(k) else { break };
+                match dist.iter_mut().find(|(have, _)| *have == pick.creative) {
+                    Some(slot) => slot.1 += share,
+                    None => dist.push((pick.creative, share)),
                 }
             }
         }

@@ -43,7 +43,7 @@ const FEEDBACK_KINDS: [pe_feedback_kind; 6] = [
 ];
 
 /// Converts the C value into the Rust kind (with the value for a conversion).
-fn feedback_kind(kind: u32, value: f64) -> Result<FeedbackKind, Failure> {
+pub(crate) fn feedback_kind(kind: u32, value: f64) -> Result<FeedbackKind, Failure> {
     let c = usize::try_from(kind).ok().and_then(|i| FEEDBACK_KINDS.get(i)).copied().ok_or_else(|| {
         Failure::invalid(format!(
             "kind: {kind} is not a pe_feedback_kind value (0..={})",

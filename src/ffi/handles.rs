@@ -52,6 +52,12 @@ pub struct pe_stats_blob {
     _private: [u8; 0],
 }
 
+/// A decision log file being written (`pe_decision_log_open`); owned by the caller,
+/// closed with `pe_decision_log_close`.
+pub struct pe_decision_log {
+    _private: [u8; 0],
+}
+
 /// A handle whose Rust value is shared behind an `Arc`.
 pub(crate) trait ArcHandle {
     /// The Rust value behind the handle.
@@ -76,6 +82,9 @@ impl BoxHandle for pe_selection {
 }
 impl BoxHandle for pe_stats_blob {
     type Rust = String;
+}
+impl BoxHandle for pe_decision_log {
+    type Rust = super::log::DecisionLogHandle;
 }
 
 /// Hands one strong reference to C.

@@ -12,6 +12,7 @@
 //! - one file per C type: [`selector`], [`profile`], [`context`], [`selection`];
 //! - [`feedback`]: `pe_record`, what people did with what they were shown;
 //! - [`stats`]: the learned statistics as JSON (save, load, export a delta, merge);
+//! - [`log`]: the decision log writer (open, log a decision and its outcomes, close);
 //! - [`testing`]: entry points that exist only so tests can reach internal paths.
 //!
 //! Adding an entry point: write an `unsafe extern "C" fn` in the file of the type it acts
@@ -59,13 +60,16 @@ pub mod feedback;
 
 pub mod stats;
 
+pub mod log;
+
 pub mod testing;
 
 // Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
 // (and Rust programs that want the C semantics) can call them directly.
 pub use context::*;
 pub use feedback::*;
-pub use handles::{pe_profile, pe_selection, pe_selector, pe_stats_blob};
+pub use handles::{pe_decision_log, pe_profile, pe_selection, pe_selector, pe_stats_blob};
+pub use log::*;
 pub use profile::*;
 pub use selection::*;
 pub use selector::*;

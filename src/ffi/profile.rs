@@ -140,7 +140,8 @@ pub unsafe extern "C" fn pe_profile_new(
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
-/// persona, a score above 9, too many entries: the message names the field).
+/// persona, a score above 9, too many entries, a persona in both `likes` and
+/// `dislikes`: the message names the field).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_new_from_json(
     selector: *const pe_selector,
@@ -222,7 +223,8 @@ pub unsafe extern "C" fn pe_profile_set_score(
         let sources = to_data_classes(sources, "sources")?;
         let score = u8::try_from(score).ok().filter(|s| *s <= MAX_SCORE).ok_or_else(|| {
             Failure::invalid(format!(
-                "persona '{persona}': score {score} is out of range (scores are 0..={MAX_SCORE})"
+                "persona '{}': score {score} is out of range (scores are 0..={MAX_SCORE})",
+                crate::error::quote(persona)
             ))
         })?;
         let menu = handle.selector.catalog().menu();
@@ -314,7 +316,8 @@ pub unsafe extern "C" fn pe_profile_set_relationship(
 }
 
 /// Declares that the person likes the persona named `persona` (and no longer dislikes
-/// it): it counts as score 9 whatever was inferred, without needing consent.
+/// it: the latest declaration wins): it counts as score 9 whatever was inferred, without
+/// needing consent.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_UNKNOWN_NAME`.
@@ -335,8 +338,8 @@ pub unsafe extern "C" fn pe_profile_declare_like(
 }
 
 /// Declares that the person is not interested in the persona named `persona` (and no
-/// longer likes it): no creative tagged with it is shown to them, whatever was
-/// inferred.
+/// longer likes it: the latest declaration wins): no creative tagged with it is shown
+/// to them, whatever was inferred.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_UNKNOWN_NAME`.

@@ -20,8 +20,12 @@ unsafe fn config(ptr: *const c_char, len: usize) -> Result<SelectorConfig, Failu
     // SAFETY: forwarded from the entry point's caller.
     match unsafe { opt_str(ptr, len, "config_json") }? {
         None => Ok(SelectorConfig::default()),
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| Failure::new(pe_status::InvalidJson, format!("selector config: invalid JSON: {e}"))),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            Failure::new(
+                pe_status::InvalidJson,
+                format!("selector config: invalid JSON: {}", crate::error::json_message(&e)),
+            )
+        }),
     }
 }
 

@@ -13,7 +13,7 @@ use super::model::{
 use super::{Counts, LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
 use crate::catalog::Catalog;
 use crate::context::{Channel, Daypart, Device, Weather};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::profile::ordered_map;
 
 /// The `format` field of every statistics snapshot.
@@ -49,11 +49,18 @@ pub struct StatsSnapshot {
     #[serde(default)]
     pub catalog_version: String,
     /// Creative id → its statistics; creatives with no events are omitted.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SnapshotCreatives>"
+    )]
     pub creatives: Vec<(String, CreativeStats)>,
     /// The click model's weights that data moved, as raw natural parameters (sums, so
     /// deltas add exactly).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::ModelEntries>"
+    )]
     pub model: Vec<ModelEntry>,
 }
 
@@ -86,13 +93,22 @@ pub struct CreativeStats {
     /// All events.
     pub overall: Counts,
     /// Device name → events on it.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DeviceCells>"
+    )]
     pub devices: Vec<(String, Counts)>,
     /// Daypart name → events in it.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::DaypartCells>"
+    )]
     pub dayparts: Vec<(String, Counts)>,
     /// Persona name (the person's top persona) or `"(none)"` → events.
-    #[serde(with = "ordered_map")]
+    #[serde(
+        serialize_with = "ordered_map::serialize",
+        deserialize_with = "crate::limits::bounded::map::<_, _, crate::limits::counted::SegmentCells>"
+    )]
     pub segments: Vec<(String, Counts)>,
 }
 
@@ -161,8 +177,11 @@ impl StatsSnapshot {
     pub fn from_json(json: &str) -> Result<Self> {
         use crate::limits::MAX_SNAPSHOT_BYTES;
         Error::check_size("stats snapshot", json.len(), MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES")?;
-        let snap: StatsSnapshot =
-            serde_json::from_str(json).map_err(|source| Error::Json { what: "stats snapshot", source })?;
+        crate::limits::bounded::precount::<crate::limits::counted::SnapshotCreatives>(
+            "stats snapshot",
+            json,
+        )?;
+        let snap: StatsSnapshot = crate::limits::bounded::from_json("stats snapshot", json)?;
         snap.check_header()?;
         Ok(snap)
     }
@@ -219,7 +238,11 @@ impl StatsSnapshot {
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             if !seen.insert(id.as_str()) {
-                return Err(Error::invalid("stats snapshot", format!("creatives.{id}"), "listed twice"));
+                return Err(Error::invalid(
+                    "stats snapshot",
+                    format!("creatives.{}", quote(id)),
+                    "listed twice",
+                ));
             }
             let Ok(creative) = catalog.creative(id) else {
                 staged.report.unknown_creatives.push(id.clone());
@@ -232,8 +255,8 @@ impl StatsSnapshot {
                 let d = Device::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{id}.devices"),
-                        format!("unknown device '{name}'"),
+                        format!("creatives.{}.devices", quote(id)),
+                        format!("unknown device '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Device(d as usize), *counts));
@@ -242,8 +265,8 @@ impl StatsSnapshot {
                 let d = Daypart::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "stats snapshot",
-                        format!("creatives.{id}.dayparts"),
-                        format!("unknown daypart '{name}'"),
+                        format!("creatives.{}.dayparts", quote(id)),
+                        format!("unknown daypart '{}'", quote(name)),
                     )
                 })?;
                 staged.cells.push((c, Target::Daypart(d as usize), *counts));
@@ -568,7 +591,7 @@ fn describe(catalog: &Catalog, target: ModelTarget) -> (String, String, String) 
 /// attribute value is not here; an error for a malformed scope or feature.
 fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<ModelTarget>, String> {
     let (kind, value) = e.feature.split_once(':').unwrap_or((e.feature.as_str(), ""));
-    let unknown = || format!("unknown feature '{}' for scope '{}'", e.feature, e.scope);
+    let unknown = || format!("unknown feature '{}' for scope '{}'", quote(&e.feature), quote(&e.scope));
     let index_of = |all: &[&str], v: &str| all.iter().position(|n| *n == v);
     let devices: Vec<&str> = Device::ALL.iter().map(|d| d.name()).collect();
     let dayparts: Vec<&str> = Daypart::ALL.iter().map(|d| d.name()).collect();
@@ -618,7 +641,7 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
         }
         "attribute" => {
             let Some((name, val)) = e.name.split_once('=') else {
-                return Err(format!("attribute '{}' is not name=value", e.name));
+                return Err(format!("attribute '{}' is not name=value", quote(&e.name)));
             };
             let Some(a) = catalog.attribute_value_id(name, val) else { return Ok(None) };
             let channels: Vec<&str> = Channel::ALL.iter().map(|d| d.name()).collect();
@@ -639,7 +662,7 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
             };
             Ok(Some(ModelTarget::Attribute(a * ATTRIBUTE_PARAMS + k)))
         }
-        other => Err(format!("unknown scope '{other}' (creative, persona, attribute, shared)")),
+        other => Err(format!("unknown scope '{}' (creative, persona, attribute, shared)", quote(other))),
     }
 }
 

@@ -306,7 +306,11 @@ fn a_near_duplicate_persona_is_flagged() {
     let dups = trained.report.overlap.near_duplicates(report::NEAR_DUPLICATE);
     assert_eq!(dups.len(), 1, "{dups:?}");
     assert!(dups[0].2 > 0.95);
-    assert!(trained.report.to_text().contains("Beach Lover ~ Sun Seeker"));
+    assert!(
+        trained.report.to_text().contains("Beach Lover ~ Sun Seeker: 100%  near-duplicates"),
+        "{}",
+        trained.report.to_text()
+    );
 }
 
 /// Retraining on the same people with one more day of signals and behaviour: edges are

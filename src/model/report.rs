@@ -396,16 +396,14 @@ impl ModelReport {
                 p.gains.iter().map(|g| format!("{:>4.0}%", g.cumulative_capture * 100.0)).collect();
             let _ = writeln!(s, "  {:<width$}  {}", p.persona, cells.join(" "));
         }
-        let dups = self.overlap.near_duplicates(NEAR_DUPLICATE);
         let _ = writeln!(
             s,
-            "\npersona overlap: {} pairs high (score >= {HIGH_SCORE}) for the same people \
-             (>= {:.0}% of either group)",
-            dups.len(),
-            NEAR_DUPLICATE * 100.0
+            "\npersona overlap (people high, score >= {HIGH_SCORE}, on both / on either), most similar pairs:"
         );
-        for (a, b, j) in dups {
-            let _ = writeln!(s, "  {a} ~ {b}: {:.0}% — consider merging or pruning one", j * 100.0);
+        for (a, b, j) in self.overlap.near_duplicates(0.0).into_iter().take(3) {
+            let flag =
+                if j >= NEAR_DUPLICATE { "  near-duplicates: consider merging or pruning one" } else { "" };
+            let _ = writeln!(s, "  {a} ~ {b}: {:.0}%{flag}", j * 100.0);
         }
         s
     }

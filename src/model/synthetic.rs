@@ -151,7 +151,9 @@ pub fn generate(config: &SyntheticConfig) -> Result<SyntheticSet> {
     // one topic that puts it off; its bias sets a base rate between 4 % and 20 %.
     let mut truth = PersonaModelSpec { half_life_days: config.half_life_days, personas: Vec::new() };
     for (i, name) in config.personas.iter().enumerate() {
-        let main = TOPICS[i % TOPICS.len()];
+        // A persona named after a topic ("Beach Lover", "Foodie") leans on that topic.
+        let lower = name.to_lowercase();
+        let main = TOPICS.iter().find(|t| lower.contains(**t)).copied().unwrap_or(TOPICS[i % TOPICS.len()]);
         let side = TOPICS[(i * 5 + 3) % TOPICS.len()];
         let off = TOPICS[(i * 3 + 7) % TOPICS.len()];
         let (trait_name, _, _) = STATIC[rng.below(STATIC.len())];

@@ -105,7 +105,7 @@ impl Rng {
 /// Generates a training set: see the module documentation.
 pub fn generate(config: &SyntheticConfig) -> Result<SyntheticSet> {
     let menu = PersonaMenu::new(config.personas.iter().cloned())?;
-    let mut rng = Rng(config.seed ^ 0x5eed_0f_7ea1);
+    let mut rng = Rng(config.seed ^ 0x005e_ed0f_7ea1);
     let span = i64::from(config.days.max(1)) * DAY;
     let mut people = Vec::with_capacity(config.people);
     for n in 0..config.people {

@@ -6,6 +6,37 @@
 //!
 //! Signals the person did not consent to are dropped by the same filter scoring uses
 //! ([`consented`]), so a model never learns from data it may not use.
+//!
+//! From behaviour to a pick, on built-in synthetic data (see docs/persona-modeling.md):
+//!
+//! ```
+//! use persona_engine::model::synthetic::{generate, SyntheticConfig};
+//! use persona_engine::model::train::{train, TrainConfig};
+//! use persona_engine::{sample, Context, DataClass, DataClasses, PersonaModel, Selector, SelectorConfig, Signal};
+//!
+//! let selector = Selector::new(sample::catalog()?, SelectorConfig::default())?;
+//! let menu = selector.catalog().menu();
+//! let set = generate(&SyntheticConfig::new(&["Beach Lover", "Foodie"], 1500, 1))?;
+//! let config = TrainConfig { lambdas: vec![0.01, 0.1], ..TrainConfig::at(set.now) };
+//! let people: Vec<_> = set.people.clone();
+//! let positives: Vec<_> = set.positives.iter().map(|(p, _)| p.clone()).collect();
+//! let trained = train(menu, &people, &positives, &config, &mut |_| {})?;
+//! println!("{}", trained.report.to_text());
+//!
+//! // Saved as JSON, it loads unchanged for the quickstart's catalog.
+//! let json = serde_json::to_string_pretty(&trained.spec).map_err(|e| e.to_string())?;
+//! let model = PersonaModel::from_json(menu, &json)?;
+//! let now = sample::NOW;
+//! let mut person = selector.new_profile(now - 30 * 86_400);
+//! person.consent = DataClasses::ALL;
+//! person.add_signal(Signal { name: "bought_beach".into(), value: 2.0, class: DataClass::Purchase, at: now })?;
+//! model.apply(&mut person, now);
+//! assert!(person.scores.get(menu.id("Beach Lover")?) >= 7, "a fresh beach purchase is top 30 %");
+//! let mut picks = selector.new_selection(3);
+//! selector.select(&person, &Context::at(now), selector.placement("home_hero")?, &mut picks)?;
+//! assert!(!picks.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::BufRead;
 

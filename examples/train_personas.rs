@@ -153,12 +153,20 @@ fn open(path: &str) -> Result<BufReader<File>, String> {
     File::open(path).map(BufReader::new).map_err(|e| format!("{path}: {e}"))
 }
 
+/// An error about the file at `path`, naming it once (an I/O error already does).
+fn in_file(path: &str, e: persona_engine::Error) -> String {
+    match e {
+        persona_engine::Error::Io { .. } => e.to_string(),
+        _ => format!("{path}: {e}"),
+    }
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let (Some(people_path), Some(labels_path)) = (&args.people, &args.labels) else {
         return Err(format!("--people and --labels are needed (or --generate DIR)\n{USAGE}"));
     };
     let menu: PersonaMenu = match &args.menu {
-        Some(path) => read_menu_file(path).map_err(|e| format!("{path}: {e}"))?,
+        Some(path) => read_menu_file(path).map_err(|e| in_file(path, e))?,
         None => read_menu(sample::CATALOG_JSON).map_err(|e| e.to_string())?,
     };
     let started = Instant::now();
@@ -181,7 +189,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let previous = match &args.previous {
         Some(path) => {
-            let spec = PersonaModelSpec::from_file(path).map_err(|e| format!("{path}: {e}"))?;
+            let spec = PersonaModelSpec::from_file(path).map_err(|e| in_file(path, e))?;
             Some((PersonaModel::compile(&menu, &spec).map_err(|e| format!("{path}: {e}"))?, spec))
         }
         None => None,

@@ -387,6 +387,14 @@ typedef uint32_t pe_feedback_kind;
 typedef struct pe_decision_log pe_decision_log;
 
 /**
+ * A persona model (per-persona logistic weights over signals, with optional decile
+ * edges) compiled for one selector's persona menu; it keeps that selector alive.
+ * Immutable: `pe_persona_model_apply` may use one model from many threads at once.
+ * Create with `pe_persona_model_new_from_json`, free with `pe_persona_model_free`.
+ */
+typedef struct pe_persona_model pe_persona_model;
+
+/**
  * What is known about one person, tied to the persona menu of the selector it was
  * created for (it keeps that selector alive). Not thread-safe for writing: one thread
  * changes it at a time; `const` uses (`pe_select`) may run on many threads at once.
@@ -865,6 +873,51 @@ pe_status pe_profile_declare_like(struct pe_profile *profile,
 pe_status pe_profile_declare_dislike(struct pe_profile *profile,
                                      const char *persona,
                                      size_t persona_len);
+
+/**
+ * Loads a persona model from JSON (`json_len` bytes of UTF-8: `half_life_days` and, per
+ * persona, `bias`, `weights` and optionally the decile edges `deciles`) for
+ * `selector`'s persona menu. The model keeps its own reference to the selector, so the
+ * selector may be freed first.
+ *
+ * On success writes the model to `*out_model`; the caller owns it and frees it with
+ * `pe_persona_model_free`. The model is immutable: `pe_persona_model_apply` may use it
+ * from many threads at once. Thread-safe for the selector.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (a persona not
+ * on the menu, more than `MAX_PERSONAS` personas, a weight that is not finite, decile
+ * edges that are not 9 non-decreasing numbers: the message names the field), `PE_STATUS_INVALID_ARGUMENT` (larger than
+ * 16 MiB).
+ */
+pe_status pe_persona_model_new_from_json(const struct pe_selector *selector,
+                                         const char *json,
+                                         size_t json_len,
+                                         struct pe_persona_model **out_model);
+
+/**
+ * Frees a persona model (and its reference to its selector). NULL does nothing. The
+ * pointer must not be used after this call, nor concurrently with it.
+ */
+void pe_persona_model_free(struct pe_persona_model *model);
+
+/**
+ * Scores `profile` from its signals at `now` (Unix seconds): every persona the model
+ * covers gets a new score 0..=9 (its decile in the population the model was trained
+ * on, when the model has decile edges), computed from the signals whose data class the
+ * person consented to, decayed with the model's half-life, and recorded as derived from
+ * those classes. Scores of personas the model does not cover are kept. Allocates; keep
+ * it off the request path (call it when the profile's signals change).
+ *
+ * The model is only read (many threads may score with it at once); the profile is
+ * changed, so one thread at a time.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_ARGUMENT` (the profile was made
+ * for a selector with a different persona menu). Nothing changes on error.
+ */
+pe_status pe_persona_model_apply(const struct pe_persona_model *model,
+                                 struct pe_profile *profile,
+                                 int64_t now);
 
 /**
  * Creates a selection of up to `k` picks (1..=`PE_SELECTION_MAX_K`) with scratch space

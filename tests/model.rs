@@ -117,7 +117,11 @@ fn model_errors_name_the_field() {
         half_life_days: 1.0,
         personas: vec![(
             "Luxury".into(),
-            persona_engine::model::PersonaWeights { bias: 0.0, weights: vec![("x".into(), f64::NAN)] },
+            persona_engine::model::PersonaWeights {
+                bias: 0.0,
+                weights: vec![("x".into(), f64::NAN)],
+                deciles: None,
+            },
         )],
     };
     let err = PersonaModel::compile(&menu, &spec).unwrap_err();

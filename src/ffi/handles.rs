@@ -7,6 +7,7 @@
 //! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
 //! | `pe_selection` | [`Selection`] | `Box` |
 //! | `pe_stats_blob` | `String` (the JSON of an exported delta) | `Box` |
+//! | `pe_persona_model` | `ModelHandle` (persona model + its selector) | `Box` |
 //!
 //! Every conversion between a C pointer and a Rust reference goes through the functions
 //! below; no other file casts a handle pointer.
@@ -14,6 +15,7 @@
 use std::sync::Arc;
 
 use super::boundary::Failure;
+use super::model::ModelHandle;
 use super::profile::ProfileHandle;
 use crate::select::{Selection, Selector};
 
@@ -58,6 +60,14 @@ pub struct pe_decision_log {
     _private: [u8; 0],
 }
 
+/// A persona model (per-persona logistic weights over signals, with optional decile
+/// edges) compiled for one selector's persona menu; it keeps that selector alive.
+/// Immutable: `pe_persona_model_apply` may use one model from many threads at once.
+/// Create with `pe_persona_model_new_from_json`, free with `pe_persona_model_free`.
+pub struct pe_persona_model {
+    _private: [u8; 0],
+}
+
 /// A handle whose Rust value is shared behind an `Arc`.
 pub(crate) trait ArcHandle {
     /// The Rust value behind the handle.
@@ -85,6 +95,9 @@ impl BoxHandle for pe_stats_blob {
 }
 impl BoxHandle for pe_decision_log {
     type Rust = super::log::DecisionLogHandle;
+}
+impl BoxHandle for pe_persona_model {
+    type Rust = ModelHandle;
 }
 
 /// Hands one strong reference to C.

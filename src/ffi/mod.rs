@@ -9,7 +9,8 @@
 //!   (strings, out-parameters, caller buffers);
 //! - [`handles`]: the opaque handle types and the one place each is mapped to the Rust
 //!   value behind it and how it is owned (`Arc` or `Box`);
-//! - one file per C type: [`selector`], [`profile`], [`context`], [`selection`];
+//! - one file per C type: [`selector`], [`profile`], [`model`] (a persona model that
+//!   scores profiles from their signals), [`context`], [`selection`];
 //! - [`feedback`]: `pe_record`, what people did with what they were shown;
 //! - [`stats`]: the learned statistics as JSON (save, load, export a delta, merge);
 //! - [`log`]: the decision log writer (open, log a decision and its outcomes, close);
@@ -52,6 +53,8 @@ pub mod selector;
 
 pub mod profile;
 
+pub mod model;
+
 pub mod context;
 
 pub mod selection;
@@ -68,8 +71,9 @@ pub mod testing;
 // (and Rust programs that want the C semantics) can call them directly.
 pub use context::*;
 pub use feedback::*;
-pub use handles::{pe_decision_log, pe_profile, pe_selection, pe_selector, pe_stats_blob};
+pub use handles::{pe_decision_log, pe_persona_model, pe_profile, pe_selection, pe_selector, pe_stats_blob};
 pub use log::*;
+pub use model::*;
 pub use profile::*;
 pub use selection::*;
 pub use selector::*;

@@ -2,6 +2,13 @@
 //! model per persona (bias + weights over named signals), signals decaying with a
 //! half-life and counted only when the person consented to their data class. It can say
 //! which signals moved a score. Runs off the hot path (when a profile changes).
+//!
+//! [`train`] fits these models from samples of real behaviour and [`report`] says how
+//! good they are; [`synthetic`] makes a training set with a known ground truth.
+
+pub mod report;
+pub mod synthetic;
+pub mod train;
 
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
@@ -30,6 +37,24 @@ pub struct PersonaModelSpec {
     pub personas: Vec<(String, PersonaWeights)>,
 }
 
+impl PersonaModelSpec {
+    /// Parses a JSON model spec without compiling it (as a retrain's previous model, for
+    /// instance). A document larger than [`MAX_MODEL_BYTES`] is refused before parsing,
+    /// a list past its limit while parsing.
+    pub fn from_json(json: &str) -> Result<Self> {
+        Error::check_size("persona model", json.len(), MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
+        crate::limits::bounded::from_json("persona model", json)
+    }
+
+    /// Reads and parses a JSON model spec file; a file larger than [`MAX_MODEL_BYTES`]
+    /// is refused before it is read.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let json =
+            crate::limits::read_limited(path.as_ref(), "persona model", MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
+        PersonaModelSpec::from_json(&json)
+    }
+}
+
 fn thirty() -> f64 {
     30.0
 }
@@ -44,7 +69,18 @@ pub struct PersonaWeights {
     /// Signal name → weight.
     #[serde(with = "ordered_map")]
     pub weights: Vec<(String, f64)>,
+    /// Optional decile edges: [`DECILE_EDGES`] logits, non-decreasing, that cut the
+    /// training population into ten equal groups. With them a person's score is the
+    /// number of edges at or below their logit, so score 9 means "top 10 % of the
+    /// population the model was trained on" and a score ≥ 7 "top 30 %". Without them
+    /// (models written by hand, or before edges existed) the score is
+    /// `floor(sigmoid(logit) · 10)` ([`to_score`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deciles: Option<Vec<f64>>,
 }
+
+/// How many edges cut a population into ten deciles.
+pub const DECILE_EDGES: usize = 9;
 
 /// How much one signal moved one persona's logit.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +99,8 @@ pub struct PersonaModel {
     half_life_seconds: f64,
     /// Per modelled persona: (persona, bias).
     personas: Vec<(PersonaId, f64)>,
+    /// Per modelled persona: its decile edges, if the spec has them.
+    deciles: Vec<Option<[f64; DECILE_EDGES]>>,
     /// Signal name → list of (index into `personas`, weight).
     weights: AHashMap<String, Vec<(usize, f64)>>,
 }
@@ -78,6 +116,7 @@ impl PersonaModel {
             ));
         }
         let mut personas = Vec::with_capacity(spec.personas.len());
+        let mut deciles = Vec::with_capacity(spec.personas.len());
         let mut weights: AHashMap<String, Vec<(usize, f64)>> = AHashMap::new();
         for (slot, (name, w)) in spec.personas.iter().enumerate() {
             let field = format!("personas.{}", quote(name));
@@ -91,7 +130,11 @@ impl PersonaModel {
                     format!("{} is not finite", w.bias),
                 ));
             }
+            if personas.iter().any(|(p, _)| *p == id) {
+                return Err(Error::invalid("persona model", field, "persona listed twice"));
+            }
             personas.push((id, w.bias));
+            deciles.push(check_deciles(&field, w.deciles.as_deref())?);
             for (signal, weight) in &w.weights {
                 if signal.trim().is_empty() {
                     return Err(Error::invalid(
@@ -110,54 +153,72 @@ impl PersonaModel {
                 weights.entry(signal.clone()).or_default().push((slot, *weight));
             }
         }
-        Ok(PersonaModel { half_life_seconds: spec.half_life_days * 86_400.0, personas, weights })
+        Ok(PersonaModel { half_life_seconds: spec.half_life_days * 86_400.0, personas, deciles, weights })
     }
 
     /// Parses and compiles a JSON model spec. A document larger than
     /// [`MAX_MODEL_BYTES`] is refused before parsing.
     pub fn from_json(menu: &PersonaMenu, json: &str) -> Result<Self> {
-        Error::check_size("persona model", json.len(), MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
-        let spec: PersonaModelSpec = crate::limits::bounded::from_json("persona model", json)?;
-        PersonaModel::compile(menu, &spec)
+        PersonaModel::compile(menu, &PersonaModelSpec::from_json(json)?)
     }
 
     /// The weight of a signal observed at `at`, seen from `now`: halves every half-life.
     /// A signal from the future counts fully.
     pub fn decay(&self, at: i64, now: i64) -> f64 {
-        let age = now.saturating_sub(at).max(0) as f64;
-        (-age / self.half_life_seconds * std::f64::consts::LN_2).exp()
+        decay(self.half_life_seconds, at, now)
     }
 
     fn usable<'a>(
         &'a self,
         profile: &'a Profile,
     ) -> impl Iterator<Item = (&'a Signal, &'a Vec<(usize, f64)>)> + 'a {
-        profile
-            .signals
-            .iter()
-            .filter(|s| profile.consent.has(s.class))
-            .filter_map(|s| self.weights.get(&s.name).map(|w| (s, w)))
+        consented(profile).filter_map(|s| self.weights.get(&s.name).map(|w| (s, w)))
+    }
+
+    /// The modelled personas, in the spec's order.
+    pub fn personas(&self) -> impl Iterator<Item = PersonaId> + '_ {
+        self.personas.iter().map(|(p, _)| *p)
+    }
+
+    /// The logit of every modelled persona (in [`PersonaModel::personas`] order) from
+    /// the profile's consented signals at `now`, with the classes of the signals that
+    /// moved each.
+    pub fn logits(&self, profile: &Profile, now: i64) -> Vec<(f64, DataClasses)> {
+        let mut out: Vec<(f64, DataClasses)> =
+            self.personas.iter().map(|(_, bias)| (*bias, DataClasses::NONE)).collect();
+        for (signal, weights) in self.usable(profile) {
+            let x = f64::from(signal.value) * self.decay(signal.at, now);
+            for &(slot, w) in weights {
+                if w != 0.0 && x != 0.0 {
+                    if let Some((logit, sources)) = out.get_mut(slot) {
+                        *logit += w * x;
+                        *sources = sources.with(signal.class);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The 0..=9 score of a logit for the persona in slot `slot` of
+    /// [`PersonaModel::personas`]: its decile when the spec has decile edges, else
+    /// [`to_score`].
+    fn score_of(&self, slot: usize, logit: f64) -> u8 {
+        match self.deciles.get(slot).copied().flatten() {
+            Some(edges) => decile(&edges, logit),
+            None => to_score(logit),
+        }
     }
 
     /// Scores every modelled persona from the profile's consented signals at `now`.
     /// Personas the model does not cover are left at 0. Each score's sources are the
     /// classes of the signals that moved it.
     pub fn score(&self, profile: &Profile, now: i64) -> PersonaScores {
-        let mut logits: Vec<f64> = self.personas.iter().map(|(_, bias)| *bias).collect();
-        let mut sources = vec![DataClasses::NONE; self.personas.len()];
-        for (signal, weights) in self.usable(profile) {
-            let x = f64::from(signal.value) * self.decay(signal.at, now);
-            for &(slot, w) in weights {
-                if w != 0.0 && x != 0.0 {
-                    logits[slot] += w * x;
-                    sources[slot] = sources[slot].with(signal.class);
-                }
-            }
-        }
+        let logits = self.logits(profile, now);
         let mut scores = PersonaScores::new(profile.scores.len());
-        for (slot, &(persona, _)) in self.personas.iter().enumerate() {
-            // `set` cannot fail: `to_score` is at most MAX_SCORE.
-            let _ = scores.set(persona, to_score(logits[slot]), sources[slot]);
+        for (slot, (&(persona, _), &(logit, sources))) in self.personas.iter().zip(&logits).enumerate() {
+            // `set` cannot fail: a score is at most MAX_SCORE.
+            let _ = scores.set(persona, self.score_of(slot, logit), sources);
         }
         scores
     }
@@ -200,6 +261,57 @@ impl PersonaModel {
         });
         out
     }
+}
+
+/// The weight of a signal observed at `at`, seen from `now`, for a half-life of
+/// `half_life_seconds`: halves every half-life; a signal from the future counts fully.
+pub(crate) fn decay(half_life_seconds: f64, at: i64, now: i64) -> f64 {
+    let age = now.saturating_sub(at).max(0) as f64;
+    (-age / half_life_seconds * std::f64::consts::LN_2).exp()
+}
+
+/// Every signal of the profile whose data class the person consented to: the only ones
+/// a persona model may use, in training as in scoring.
+pub fn consented(profile: &Profile) -> impl Iterator<Item = &Signal> + '_ {
+    profile.signals.iter().filter(|s| profile.consent.has(s.class))
+}
+
+/// The score of `logit` against decile edges: how many edges are at or below it (0..=9).
+/// A NaN logit scores 0.
+pub fn decile(edges: &[f64; DECILE_EDGES], logit: f64) -> u8 {
+    if logit.is_nan() {
+        return 0;
+    }
+    edges.iter().filter(|e| **e <= logit).count().min(usize::from(MAX_SCORE)) as u8
+}
+
+fn check_deciles(field: &str, edges: Option<&[f64]>) -> Result<Option<[f64; DECILE_EDGES]>> {
+    let Some(edges) = edges else { return Ok(None) };
+    let field = format!("{field}.deciles");
+    let fixed: [f64; DECILE_EDGES] = edges.try_into().map_err(|_| {
+        Error::invalid(
+            "persona model",
+            field.clone(),
+            format!("{} edges (a decile table has exactly {DECILE_EDGES})", edges.len()),
+        )
+    })?;
+    for (i, e) in fixed.iter().enumerate() {
+        if !e.is_finite() {
+            return Err(Error::invalid(
+                "persona model",
+                format!("{field}[{i}]"),
+                format!("{e} is not finite"),
+            ));
+        }
+        if i > 0 && *e < fixed[i - 1] {
+            return Err(Error::invalid(
+                "persona model",
+                format!("{field}[{i}]"),
+                format!("{e} is below the edge before it ({}): edges must not decrease", fixed[i - 1]),
+            ));
+        }
+    }
+    Ok(Some(fixed))
 }
 
 /// Maps a logit to a decile score: `floor(sigmoid(z) · 10)`, capped at 9.

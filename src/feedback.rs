@@ -165,6 +165,7 @@ impl Selector {
                         format!("the event was counted but the model could not learn from it: {e}"),
                     )
                 })?;
+            self.note_learned(feedback.creative);
         }
         Ok(())
     }

@@ -218,6 +218,9 @@ impl LearnedStats {
         for (w, x, m, _) in &active {
             w.add(&update(*x, *m))?;
         }
+        if let Some(slot) = self.find(c, person.segment) {
+            self.raise_segment_max(c, slot.param.posterior(0.0, prior.q0).0);
+        }
         Ok(p)
     }
 }

@@ -9,7 +9,7 @@ pub(crate) mod model;
 mod rng;
 mod snapshot;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -314,6 +314,10 @@ pub struct LearnedStats {
     /// Events `record` refused because the segment table was full.
     overflow: AtomicU64,
     pub(crate) model: model::Model,
+    /// Per creative, as non-negative `f32` bits: at least the largest mean of its
+    /// (creative, segment) weights (raised by every update, recomputed on rebuilds): a
+    /// bound the pruning index reads.
+    segment_max: Box<[AtomicU32]>,
     /// What was last exported (or loaded, or merged in): the base of the next delta.
     exported: Mutex<snapshot::Baseline>,
 }
@@ -341,6 +345,7 @@ impl LearnedStats {
             usable: (cells - cells / 8) as u64,
             overflow: AtomicU64::new(0),
             model: model::Model::new(creatives, personas, attribute_values),
+            segment_max: (0..creatives).map(|_| AtomicU32::new(0)).collect(),
             exported: Mutex::new(snapshot::Baseline::default()),
         }
     }
@@ -477,6 +482,35 @@ impl LearnedStats {
         self.by_daypart[creative * DAYPARTS + daypart.min(DAYPARTS - 1)].add(counts);
         slot.cell.add(counts);
         Ok(())
+    }
+
+    /// At least the largest learned (creative, segment) weight of `creative` (≥ 0).
+    #[inline]
+    pub(crate) fn segment_max(&self, creative: usize) -> f32 {
+        self.segment_max.get(creative).map_or(0.0, |m| f32::from_bits(m.load(Relaxed)))
+    }
+
+    /// Raises the creative's segment bound to `mean` if larger. Non-negative `f32` bits
+    /// order like the numbers, so an integer max is a float max.
+    #[inline]
+    pub(crate) fn raise_segment_max(&self, creative: usize, mean: f64) {
+        if let Some(m) = self.segment_max.get(creative) {
+            m.fetch_max((mean.max(0.0) as f32).to_bits(), Relaxed);
+        }
+    }
+
+    /// Recomputes every creative's segment bound from the table (after bulk changes,
+    /// and when the pruning index is rebuilt, so bounds that learning lowered tighten).
+    pub(crate) fn refresh_segment_max(&self, prior: &features::Prior) {
+        let mut fresh = vec![0.0f32; self.creatives];
+        for (c, _, slot) in self.segment_slots() {
+            if let Some(m) = fresh.get_mut(c) {
+                *m = m.max(slot.param.posterior(0.0, prior.q0).0.max(0.0) as f32);
+            }
+        }
+        for (m, v) in self.segment_max.iter().zip(fresh) {
+            m.store(v.to_bits(), Relaxed);
+        }
     }
 
     /// Impressions recorded for the creative.

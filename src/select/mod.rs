@@ -4,8 +4,13 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+mod index;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use index::{Cursor, PruneIndex};
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -395,44 +400,11 @@ pub struct Selector {
     /// The learned model's prior, from the configuration.
     pub(crate) prior: Prior,
     shadow: Box<[AtomicBool]>,
-    /// The rules' pruning order (bounds from the catalog alone, so built once).
-    prune: PruneIndex,
-}
-
-/// The rules' pruning index: per placement, the candidates in the orders the pruned
-/// scan walks, with the bound each was sorted by.
-#[derive(Debug)]
-struct PruneIndex {
-    placements: Vec<PlacementIndex>,
-}
-
-/// One placement's orders. Every list is sorted by its bound, highest first.
-#[derive(Debug, Default)]
-struct PlacementIndex {
-    /// Every candidate, by the most it can score without any persona match.
-    unmatched: Vec<(f32, CreativeId)>,
-    /// Per persona (CSR): candidates tagged with it, by `priority · max_boost · share`,
-    /// the most one fully matched tag can add.
-    persona_offsets: Vec<u32>,
-    persona_entries: Vec<(f32, CreativeId)>,
-}
-
-impl PlacementIndex {
-    fn persona(&self, p: usize) -> &[(f32, CreativeId)] {
-        match (self.persona_offsets.get(p), self.persona_offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
-            _ => &[],
-        }
-    }
-}
-
-/// A cursor of the pruned scan over one list.
-#[derive(Clone, Copy, Debug, Default)]
-struct Cursor {
-    /// The person's weight on this persona.
-    weight: f32,
-    persona: u16,
-    pos: u32,
+    /// The pruning order of the configured policy, rebuilt (off the `select` path) as
+    /// learning moves the bounds.
+    pub(crate) prune: ArcSwap<PruneIndex>,
+    /// Serializes rebuilds of the pruning order.
+    rebuild: Mutex<()>,
 }
 
 /// What `select` computes once per request and every candidate check reads.
@@ -445,29 +417,6 @@ struct Env<'a> {
     when: When,
     policy: Policy,
     learning: bool,
-}
-
-/// Keeps the k largest keys seen, largest first.
-#[inline]
-fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
-    if top.len() >= k && top.last().is_some_and(|&last| key <= last) {
-        return;
-    }
-    let at = top.iter().position(|&x| key > x).unwrap_or(top.len());
-    if top.len() >= k {
-        top.pop();
-    }
-    top.insert(at, key);
-}
-
-/// The k-th largest key seen, or −∞ when fewer than k were.
-#[inline]
-fn kth(top: &[f32], k: usize) -> f32 {
-    if top.len() >= k {
-        top.last().copied().unwrap_or(f32::NEG_INFINITY)
-    } else {
-        f32::NEG_INFINITY
-    }
 }
 
 impl Selector {
@@ -483,8 +432,17 @@ impl Selector {
         );
         let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
         let prior = config.learning.prior(config.threshold);
-        let prune = build_prune_index(&catalog, config.prior);
-        Ok(Selector { catalog, config, stats, prior, shadow, prune })
+        let selector = Selector {
+            catalog,
+            config,
+            stats,
+            prior,
+            shadow,
+            prune: ArcSwap::from_pointee(PruneIndex::default()),
+            rebuild: Mutex::new(()),
+        };
+        selector.prune.store(Arc::new(selector.build_prune_index(0)));
+        Ok(selector)
     }
 
     /// The catalog.
@@ -540,8 +498,11 @@ impl Selector {
     }
 
     /// A selection of up to `k` picks with scratch space for this catalog's largest
-    /// placement, so `select` never allocates.
+    /// placement, so `select` never allocates. Create it on the thread that will use
+    /// it: that also registers the thread with the lock-free pointer the pruning order
+    /// lives behind (`arc-swap` allocates once per thread, on first use).
     pub fn new_selection(&self, k: usize) -> Selection {
+        drop(self.prune.load());
         let mut s = Selection::new(k);
         let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         let personas = self.catalog.menu.len();
@@ -549,7 +510,7 @@ impl Selector {
         s.persona_weight.reserve(personas);
         s.person_score.reserve(personas);
         s.person_rank.reserve(personas);
-        s.cursors.reserve(personas);
+        s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
         s.next_stamp(self.catalog.len());
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
@@ -636,11 +597,14 @@ impl Selector {
                 s.taken = false;
             }
             self.choose(selection, policy, key, &mut rng, true);
-        } else if self.config.prune && policy == Policy::Rules {
-            self.scan_pruned(placement, place, profile, &env, selection, &mut rng);
+        } else if self.config.prune
+            && matches!(policy, Policy::Rules | Policy::Greedy | Policy::Thompson)
+            && self.scan_pruned(placement, place, profile, &env, selection, &mut rng)
+        {
+            // Done by the pruned scan.
         } else {
-            // The learned model's weights are shared across creatives, so its scores
-            // have no cheap per-creative bound yet: every candidate is scored.
+            // Every eligible creative has a chance (epsilon-greedy, softmax), pruning is
+            // off, or the pruning order is being rebuilt: score every candidate.
             self.scan_all(place, profile, &env, selection, &mut rng);
             self.choose(selection, policy, key, &mut rng, false);
         }
@@ -664,132 +628,6 @@ impl Selector {
             if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
                 selection.scored.push(s);
             }
-        }
-    }
-
-    /// The rules' pruned scan. Two kinds of sorted lists bound what an unseen creative
-    /// can score: the unmatched order (what it scores with no persona match) and one
-    /// list per counted persona (what each matched tag can add). Candidates are taken
-    /// from the list that contributes most to the bound (Fagin's threshold algorithm)
-    /// and scored in full, until the bound on everything unseen falls below the k-th
-    /// best found; then the picks are made and the bound re-checked against the last
-    /// pick, since the diversity rules can skip some of the raw top k. Exact.
-    fn scan_pruned(
-        &self,
-        placement: PlacementId,
-        place: &Placement,
-        profile: &Profile,
-        env: &Env,
-        selection: &mut Selection,
-        rng: &mut Rng,
-    ) {
-        let cat = &*self.catalog;
-        let Some(pi) = self.prune.placements.get(placement.0 as usize) else { return };
-        let _ = place;
-        let key = |s: &Scored| s.base;
-        let stamp = selection.next_stamp(cat.len());
-        selection.topk.clear();
-        selection.cursors.clear();
-        for (p, &w) in selection.persona_weight.iter().enumerate() {
-            if w > 0.0 {
-                selection.cursors.push(Cursor { weight: w, persona: p as u16, pos: 0 });
-            }
-        }
-        let mut pos_u = 0usize;
-        let mut target = kth(&selection.topk, selection.k);
-        let mut adaptive = true;
-        loop {
-            loop {
-                // The bound on anything unseen, and the list contributing most to it.
-                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let mut matched = 0.0f32;
-                let mut best = (f32::NEG_INFINITY, usize::MAX);
-                for (c, cur) in selection.cursors.iter().enumerate() {
-                    let list = pi.persona(cur.persona as usize);
-                    if let Some(&(f, _)) = list.get(cur.pos as usize) {
-                        let part = cur.weight * f;
-                        matched += part;
-                        if part > best.0 {
-                            best = (part, c);
-                        }
-                    }
-                }
-                if pos_u >= pi.unmatched.len() {
-                    break; // every candidate has been seen
-                }
-                let tau = f_u + matched;
-                if adaptive {
-                    target = target.max(kth(&selection.topk, selection.k));
-                }
-                if tau < target {
-                    break;
-                }
-                let cid = if best.1 != usize::MAX && best.0 >= f_u {
-                    let cur = &mut selection.cursors[best.1];
-                    cur.pos += 1;
-                    pi.persona(cur.persona as usize)[cur.pos as usize - 1].1
-                } else {
-                    pos_u += 1;
-                    pi.unmatched[pos_u - 1].1
-                };
-                self.visit(cid, stamp, profile, env, selection, rng, &key);
-            }
-            self.choose(selection, env.policy, key, rng, false);
-            if pos_u >= pi.unmatched.len() {
-                break;
-            }
-            // The diversity rules may have skipped some of the raw top k: the picks are
-            // final only when nothing unseen could beat the last of them.
-            let last = if selection.picks.len() >= selection.k {
-                selection.picks.last().map_or(f32::NEG_INFINITY, |p| p.score)
-            } else {
-                f32::NEG_INFINITY
-            };
-            let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let matched: f32 = selection
-                .cursors
-                .iter()
-                .filter_map(|cur| {
-                    pi.persona(cur.persona as usize).get(cur.pos as usize).map(|e| cur.weight * e.0)
-                })
-                .sum();
-            let tau = f_u + matched;
-            if tau < last {
-                break;
-            }
-            selection.picks.clear();
-            for s in selection.scored.iter_mut() {
-                s.taken = false;
-            }
-            // Short of k picks (the diversity rules turned candidates away), look deeper a
-            // step at a time rather than at everything: halve the bound to reach.
-            target = if last > f32::NEG_INFINITY || tau <= f32::MIN_POSITIVE { last } else { tau * 0.5 };
-            adaptive = false;
-        }
-    }
-
-    /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn visit(
-        &self,
-        cid: CreativeId,
-        stamp: u32,
-        profile: &Profile,
-        env: &Env,
-        selection: &mut Selection,
-        rng: &mut Rng,
-        key: &impl Fn(&Scored) -> f32,
-    ) {
-        let Some(seen) = selection.seen.get_mut(cid.index()) else { return };
-        if *seen == stamp {
-            return;
-        }
-        *seen = stamp;
-        selection.visited += 1;
-        if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
-            push_top(&mut selection.topk, selection.k, key(&s));
-            selection.scored.push(s);
         }
     }
 
@@ -1385,41 +1223,4 @@ fn diverse(rules: &[crate::catalog::Rules], picks: &[Pick], creative: CreativeId
         }
     }
     max_theme == 0 || r.theme == u16::MAX || same_theme < max_theme
-}
-
-/// Builds the rules' pruning index of every placement: bounds from the catalog alone.
-fn build_prune_index(cat: &Catalog, prior: f32) -> PruneIndex {
-    let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    let placements = cat
-        .placements
-        .iter()
-        .map(|p| {
-            let mut unmatched: Vec<(f32, CreativeId)> = p
-                .candidates
-                .iter()
-                .map(|c| {
-                    let r = &cat.rules[c.index()];
-                    (r.priority * prior * r.max_boost, *c)
-                })
-                .collect();
-            unmatched.sort_by(desc);
-            let mut entries = Vec::with_capacity(p.persona_members.len());
-            for persona in 0..cat.menu.len() {
-                let start = entries.len();
-                for &c in p.tagged(persona) {
-                    let r = &cat.rules[c.index()];
-                    let w: f32 = r
-                        .tags
-                        .range()
-                        .filter(|&t| cat.tag_persona[t].index() == persona)
-                        .map(|t| cat.tag_share[t])
-                        .sum();
-                    entries.push((r.priority * r.max_boost * w, c));
-                }
-                entries[start..].sort_by(desc);
-            }
-            PlacementIndex { unmatched, persona_offsets: p.persona_offsets.clone(), persona_entries: entries }
-        })
-        .collect();
-    PruneIndex { placements }
 }

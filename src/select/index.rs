@@ -1,0 +1,516 @@
+//! The pruning index: per placement, the candidates sorted by bounds on what they can
+//! score, so that `select` scores in full only the few that can still win (Fagin's
+//! threshold algorithm). Under the rules the bounds come from the catalog alone. Under
+//! the learned model (greedy, Thompson) they live in log space: each creative's own
+//! weights give a static bound (raised as `record` moves them, rebuilt off the `select`
+//! path), and the shared persona weights a per-request factor per persona list. Never
+//! allocates on `select`.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::{Env, Scored, Selection, Selector};
+use crate::catalog::{CreativeId, Placement, PlacementId};
+use crate::learn::features::Person;
+use crate::learn::model::{
+    sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
+    TAG_RANKS, WEATHERS,
+};
+use crate::learn::{Policy, Rng, DAYPARTS, DEVICES};
+use crate::profile::Profile;
+
+/// How far an attribute's learned effect may rise above the value the index was built
+/// with before the index is rebuilt (log-odds). Shared weights move slowly; the margin
+/// spares a rebuild per click.
+const ATTRIBUTE_MARGIN: f32 = 0.1;
+
+/// Standard deviations of a Thompson draw the bounds allow for: a creative is skipped
+/// only when its draw would have to land further out than this (probability < 4e-6).
+const DRAW_SPREAD: f64 = 4.5;
+
+/// The pruning index of one generation.
+#[derive(Debug, Default)]
+pub(crate) struct PruneIndex {
+    pub generation: u32,
+    /// True when the bounds are the learned model's (log space).
+    learned: bool,
+    placements: Vec<PlacementIndex>,
+    /// Learned: per creative, the static bound its unmatched entry was built with.
+    bound: Box<[f32]>,
+    /// Learned: per attribute value, the most its effect could add when built, plus
+    /// [`ATTRIBUTE_MARGIN`].
+    attribute: Box<[f32]>,
+    /// Events recorded since the index was built.
+    events: AtomicU64,
+    /// Creatives whose bound rose since (always scored), and which are listed.
+    raised: Box<[AtomicU32]>,
+    raised_len: AtomicUsize,
+    listed: Box<[AtomicBool]>,
+    /// An attribute's effect outgrew its margin: scan in full until rebuilt.
+    stale: AtomicBool,
+}
+
+/// One placement's orders. Every list is sorted by its bound, highest first.
+#[derive(Debug, Default)]
+struct PlacementIndex {
+    /// Every candidate, by the most it can score without any persona match.
+    unmatched: Vec<(f32, CreativeId)>,
+    /// Per list (CSR): candidates tagged with a persona, by what one unit of the
+    /// person's factor on that list can add. Rules: one list per persona, by
+    /// `priority · max_boost · share`. Learned: one list per (persona, tag rank), by the
+    /// tag weight times how fast the creative's key can rise with its log-odds.
+    persona_offsets: Vec<u32>,
+    persona_entries: Vec<(f32, CreativeId)>,
+}
+
+impl PlacementIndex {
+    fn list(&self, p: usize) -> &[(f32, CreativeId)] {
+        match (self.persona_offsets.get(p), self.persona_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// A cursor of the pruned scan over one persona list.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+    /// The person's factor on this list: what a unit of list value adds.
+    weight: f32,
+    list: u32,
+    pos: u32,
+}
+
+/// Keeps the k largest keys seen, largest first.
+#[inline]
+fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
+    if top.len() >= k && top.last().is_some_and(|&last| key <= last) {
+        return;
+    }
+    let at = top.iter().position(|&x| key > x).unwrap_or(top.len());
+    if top.len() >= k {
+        top.pop();
+    }
+    top.insert(at, key);
+}
+
+/// The k-th largest key seen, or −∞ when fewer than k were.
+#[inline]
+fn kth(top: &[f32], k: usize) -> f32 {
+    if top.len() >= k {
+        top.last().copied().unwrap_or(f32::NEG_INFINITY)
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
+impl Selector {
+    /// True when this selector's policy ranks by the learned model.
+    fn prunes_learned(&self) -> bool {
+        matches!(self.config.learning.policy, Policy::Greedy | Policy::Thompson)
+    }
+
+    /// The learned model's mean of a creative weight (prior mean 0).
+    #[inline]
+    fn creative_mean(&self, c: usize, k: usize, q0: f64) -> f64 {
+        self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(0.0, |w| w.posterior(0.0, q0).0)
+    }
+
+    /// The most attribute value `a`'s learned effect adds in any context.
+    fn attribute_effect(&self, a: usize) -> f32 {
+        let Some(w) = self.stats.model.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS)
+        else {
+            return 0.0;
+        };
+        let q0 = self.prior.q0_shared;
+        let mean = |i: usize| w[i].posterior(0.0, q0).0;
+        let best = |range: std::ops::Range<usize>| range.map(mean).fold(f64::NEG_INFINITY, f64::max);
+        let mut e = mean(0);
+        let mut at = 1;
+        for n in [DEVICES, DAYPARTS, CHANNELS, WEATHERS] {
+            e += best(at..at + n);
+            at += n;
+        }
+        e as f32
+    }
+
+    /// A bound (log space) on `ln(priority · key)` of creative `c` for a person who
+    /// matches none of its personas, in any context: its own weights at their most,
+    /// the attribute effects as the index holds them, the largest boost, and the widest
+    /// spread its posterior can have (the prior's: variances only shrink).
+    fn learned_bound(&self, c: usize, attribute: &[f32]) -> f32 {
+        let cat = &*self.catalog;
+        let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
+        let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
+        let best = |range: std::ops::Range<usize>| {
+            range.map(|k| self.creative_mean(c, k, q0)).fold(f64::NEG_INFINITY, f64::max)
+        };
+        let mut logit = self.prior.base
+            + f64::from(r.max_boost).ln()
+            + self.creative_mean(c, 0, q0c)
+            + best(1..1 + DEVICES)
+            + best(1 + DEVICES..1 + DEVICES + DAYPARTS)
+            + f64::from(self.stats.segment_max(c));
+        let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+        for &a in &cat.attribute_value[span.range()] {
+            logit += f64::from(attribute.get(a as usize).copied().unwrap_or(0.0));
+        }
+        let var = self.widest_variance(c);
+        let key = match self.config.learning.policy {
+            Policy::Thompson => {
+                sigmoid(logit + DRAW_SPREAD * (var * self.config.learning.thompson_scale).sqrt())
+            }
+            // The posterior mean rate is σ(m / s) with s = √(1 + πv/8) ≤ s_max: for a
+            // negative m it is at most σ(m / s_max), for m ≥ 0 at most σ(m).
+            _ => {
+                let s_max = (1.0 + std::f64::consts::PI * var / 8.0).sqrt();
+                sigmoid(if logit < 0.0 { logit / s_max } else { logit })
+            }
+        };
+        (f64::from(r.priority).ln() + key.ln()) as f32
+    }
+
+    /// The widest variance creative `c`'s log-odds can have: the sum of the prior
+    /// variances of every weight it can use (posterior variances only shrink).
+    fn widest_variance(&self, c: usize) -> f64 {
+        let cat = &*self.catalog;
+        let Some(r) = cat.rules.get(c) else { return 0.0 };
+        let (q0c, q0, qs) = (self.prior.q0_creative, self.prior.q0, self.prior.q0_shared);
+        let attributes = cat.attribute_span.get(c).map_or(0, |s| s.len);
+        let tags: f64 = r.tags.range().map(|t| 3.0 * f64::from(cat.tag_weight[t]).powi(2)).sum();
+        1.0 / q0c + 3.0 / q0 + (tags + 5.0 * f64::from(attributes)) / qs
+    }
+
+    /// How much `ln(key)` can rise per unit of log-odds for creative `c`: 1 for a
+    /// Thompson draw; for the greedy posterior mean `σ(m/s)`, at most `1/s_max` while
+    /// `m < 0` and 1/2 beyond.
+    fn logit_slope(&self, c: usize) -> f32 {
+        match self.config.learning.policy {
+            Policy::Thompson => 1.0,
+            _ => {
+                let s_max = (1.0 + std::f64::consts::PI * self.widest_variance(c) / 8.0).sqrt();
+                (1.0 / s_max).max(0.5) as f32
+            }
+        }
+    }
+
+    /// Builds the pruning index of every placement from the current bounds.
+    pub(crate) fn build_prune_index(&self, generation: u32) -> PruneIndex {
+        let cat = &*self.catalog;
+        let n = cat.len();
+        let learned = self.prunes_learned();
+        if learned {
+            self.stats.refresh_segment_max(&self.prior);
+        }
+        let attribute: Box<[f32]> = if learned {
+            (0..cat.attribute_value_count()).map(|a| self.attribute_effect(a) + ATTRIBUTE_MARGIN).collect()
+        } else {
+            Box::new([])
+        };
+        let bound: Box<[f32]> =
+            if learned { (0..n).map(|c| self.learned_bound(c, &attribute)).collect() } else { Box::new([]) };
+        let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let prior = self.config.prior;
+        let placements = cat
+            .placements
+            .iter()
+            .map(|p| {
+                let mut unmatched: Vec<(f32, CreativeId)> = p
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        let r = &cat.rules[c.index()];
+                        let value = if learned { bound[c.index()] } else { r.priority * prior * r.max_boost };
+                        (value, *c)
+                    })
+                    .collect();
+                unmatched.sort_by(desc);
+                let ranks = if learned { TAG_RANKS } else { 1 };
+                let mut entries = Vec::with_capacity(p.persona_members.len());
+                let mut offsets = Vec::with_capacity(cat.menu.len() * ranks + 1);
+                for persona in 0..cat.menu.len() {
+                    for rank in 0..ranks {
+                        offsets.push(entries.len() as u32);
+                        let start = entries.len();
+                        for &c in p.tagged(persona) {
+                            let r = &cat.rules[c.index()];
+                            let mut tags = r.tags.range().filter(|&t| {
+                                cat.tag_persona[t].index() == persona
+                                    && (!learned || usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1) == rank)
+                            });
+                            let value = if learned {
+                                let w: f32 = tags.map(|t| cat.tag_weight[t]).sum();
+                                if w <= 0.0 {
+                                    continue;
+                                }
+                                self.logit_slope(c.index()) * w
+                            } else {
+                                r.priority
+                                    * r.max_boost
+                                    * tags.by_ref().map(|t| cat.tag_share[t]).sum::<f32>()
+                            };
+                            entries.push((value, c));
+                        }
+                        entries[start..].sort_by(desc);
+                    }
+                }
+                offsets.push(entries.len() as u32);
+                PlacementIndex { unmatched, persona_offsets: offsets, persona_entries: entries }
+            })
+            .collect();
+        PruneIndex {
+            generation,
+            learned,
+            placements,
+            bound,
+            attribute,
+            events: AtomicU64::new(0),
+            raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
+            raised_len: AtomicUsize::new(0),
+            listed: (0..if learned { n } else { 0 }).map(|_| AtomicBool::new(false)).collect(),
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    /// After `record` taught the model about creative `c`: if its bound now exceeds the
+    /// one the index was built with, it is listed as raised (every `select` scores it
+    /// until the next rebuild); if an attribute's effect outgrew its margin, the index
+    /// goes stale (full scans) until rebuilt. Whichever `record` gets there first
+    /// rebuilds, off the `select` path: after every catalog-size worth of events (so
+    /// that bounds learning lowered tighten again), or once 1/16 of the catalog was
+    /// raised, or when stale.
+    pub(crate) fn note_learned(&self, creative: CreativeId) {
+        let index = self.prune.load();
+        if !index.learned {
+            return;
+        }
+        let c = creative.index();
+        let cat = &*self.catalog;
+        let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut rebuild = events as usize >= cat.len().max(1_024);
+        let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+        for &a in &cat.attribute_value[span.range()] {
+            let a = a as usize;
+            if index.attribute.get(a).is_some_and(|&built| self.attribute_effect(a) > built) {
+                index.stale.store(true, Ordering::Release);
+                rebuild = true;
+            }
+        }
+        let raised = index.bound.get(c).is_some_and(|&built| self.learned_bound(c, &index.attribute) > built);
+        if raised && index.listed.get(c).is_some_and(|flag| !flag.swap(true, Ordering::Relaxed)) {
+            let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
+            if let Some(slot) = index.raised.get(at) {
+                slot.store(creative.0, Ordering::Release);
+            }
+            rebuild |= at + 1 >= (index.raised.len() / 16).max(64);
+        }
+        if rebuild {
+            if let Ok(_guard) = self.rebuild.try_lock() {
+                if self.prune.load().generation == index.generation {
+                    self.rebuild_prune_index();
+                }
+            }
+        }
+    }
+
+    fn rebuild_prune_index(&self) {
+        let generation = self.prune.load().generation.wrapping_add(1);
+        self.prune.store(Arc::new(self.build_prune_index(generation)));
+    }
+
+    /// After a load or merge changed many weights at once.
+    pub(crate) fn after_bulk_change(&self) {
+        let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.rebuild_prune_index();
+    }
+
+    /// The learned model's per-request factor of persona `p` at tag rank `rank` for
+    /// this person: the most one unit of tag weight can add to the log-odds (0 when
+    /// nothing).
+    fn persona_factor(&self, person: &Person, p: usize, rank: usize) -> f32 {
+        let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
+        if s == 0 {
+            return 0.0;
+        }
+        let shared = &self.stats.model.shared;
+        let qs = self.prior.q0_shared;
+        let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
+        let scale = f64::from(s) / 9.0;
+        let slope = shared.get(SLOPES + p).map_or(0.0, |w| w.posterior(0.0, qs).0);
+        let mu0 = if rank == 0 && s >= self.prior.threshold { self.prior.beta * scale } else { 0.0 };
+        let graded = shared[GRADED + rank * SCORES + usize::from(s)].posterior(mu0, qs).0;
+        let ranked = shared[RANKED + rank * PERSON_RANKS + person_rank].posterior(0.0, qs).0;
+        (graded + (ranked + slope) * scale).max(0.0) as f32
+    }
+
+    /// The pruned scan (rules, greedy, Thompson): candidates are taken from the unmatched
+    /// order or the persona list contributing most to the bound on anything unseen, and
+    /// scored in full, until that bound falls below the k-th best found; then the picks
+    /// are made and the bound re-checked against the last pick, since the diversity
+    /// rules can skip some of the raw top k. Exact for the rules and greedy; Thompson
+    /// skips a creative only when its draw would have to land [`DRAW_SPREAD`] standard
+    /// deviations out. Returns false (nothing done) when the index is being rebuilt.
+    pub(super) fn scan_pruned(
+        &self,
+        placement: PlacementId,
+        place: &Placement,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+    ) -> bool {
+        let cat = &*self.catalog;
+        let index = self.prune.load();
+        let learned = env.policy != Policy::Rules;
+        if learned != index.learned || index.stale.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(pi) = index.placements.get(placement.0 as usize) else { return false };
+        // The key in the index's space: the rules score, or the log of the learned one.
+        let key = |s: &Scored| if learned { s.key.max(f32::MIN_POSITIVE).ln() } else { s.base };
+        let stamp = selection.next_stamp(cat.len());
+        selection.topk.clear();
+        selection.cursors.clear();
+        for p in 0..selection.persona_weight.len() {
+            if learned {
+                if selection.person_score.get(p).is_none_or(|&s| s == 0) {
+                    continue;
+                }
+                let person = Person {
+                    scores: &selection.person_score,
+                    ranks: &selection.person_rank,
+                    segment: env.segment,
+                };
+                for rank in 0..TAG_RANKS {
+                    let weight = self.persona_factor(&person, p, rank);
+                    if weight > 0.0 {
+                        let list = (p * TAG_RANKS + rank) as u32;
+                        selection.cursors.push(Cursor { weight, list, pos: 0 });
+                    }
+                }
+            } else if selection.persona_weight[p] > 0.0 {
+                selection.cursors.push(Cursor {
+                    weight: selection.persona_weight[p],
+                    list: p as u32,
+                    pos: 0,
+                });
+            }
+        }
+        // Creatives whose bound rose since the index was built: always scored.
+        let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
+        for slot in &index.raised[..raised] {
+            let cid = CreativeId(slot.load(Ordering::Acquire));
+            if cid.index() < cat.len() && place.candidates.binary_search(&cid).is_ok() {
+                self.visit(cid, stamp, profile, env, selection, rng, &key);
+            }
+        }
+        let mut pos_u = 0usize;
+        let mut target = kth(&selection.topk, selection.k);
+        let mut adaptive = true;
+        loop {
+            loop {
+                // The bound on anything unseen, and the list contributing most to it.
+                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+                let mut matched = 0.0f32;
+                let mut best = (f32::NEG_INFINITY, usize::MAX);
+                for (c, cur) in selection.cursors.iter().enumerate() {
+                    if let Some(&(f, _)) = pi.list(cur.list as usize).get(cur.pos as usize) {
+                        let part = cur.weight * f;
+                        matched += part;
+                        if part > best.0 {
+                            best = (part, c);
+                        }
+                    }
+                }
+                if pos_u >= pi.unmatched.len() {
+                    break; // every candidate has been seen
+                }
+                let tau = f_u + matched;
+                if adaptive {
+                    target = target.max(kth(&selection.topk, selection.k));
+                }
+                if tau < target {
+                    break;
+                }
+                let cid = if best.1 != usize::MAX && best.0 >= f_u {
+                    let cur = &mut selection.cursors[best.1];
+                    cur.pos += 1;
+                    pi.list(cur.list as usize)[cur.pos as usize - 1].1
+                } else {
+                    pos_u += 1;
+                    pi.unmatched[pos_u - 1].1
+                };
+                self.visit(cid, stamp, profile, env, selection, rng, &key);
+            }
+            let rank = |s: &Scored| if learned { s.key } else { s.base };
+            self.choose(selection, env.policy, rank, rng, false);
+            if pos_u >= pi.unmatched.len() {
+                break;
+            }
+            // The diversity rules may have skipped some of the raw top k: the picks are
+            // final only when nothing unseen could beat the last of them.
+            let last = match selection.picks.last() {
+                Some(p) if selection.picks.len() >= selection.k => {
+                    if learned {
+                        p.score.max(f32::MIN_POSITIVE).ln()
+                    } else {
+                        p.score
+                    }
+                }
+                _ => f32::NEG_INFINITY,
+            };
+            let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+            let matched: f32 = selection
+                .cursors
+                .iter()
+                .filter_map(|cur| pi.list(cur.list as usize).get(cur.pos as usize).map(|e| cur.weight * e.0))
+                .sum();
+            let tau = f_u + matched;
+            if tau < last {
+                break;
+            }
+            selection.picks.clear();
+            for s in selection.scored.iter_mut() {
+                s.taken = false;
+            }
+            // Short of k picks (the diversity rules turned candidates away), look deeper a
+            // step at a time rather than at everything: halve the bound to reach.
+            target = if last > f32::NEG_INFINITY {
+                last
+            } else if learned {
+                tau - std::f32::consts::LN_2
+            } else if tau <= f32::MIN_POSITIVE {
+                last
+            } else {
+                tau * 0.5
+            };
+            adaptive = false;
+        }
+        true
+    }
+
+    /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn visit(
+        &self,
+        cid: CreativeId,
+        stamp: u32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        let Some(seen) = selection.seen.get_mut(cid.index()) else { return };
+        if *seen == stamp {
+            return;
+        }
+        *seen = stamp;
+        selection.visited += 1;
+        if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+            push_top(&mut selection.topk, selection.k, key(&s));
+            selection.scored.push(s);
+        }
+    }
+}

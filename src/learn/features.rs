@@ -149,11 +149,11 @@ impl LearnedStats {
             let Some(w) = m.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
                 continue;
             };
-            f(&w[0], 1.0, 0.0, qs);
-            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, qs);
-            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, qs);
-            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, qs);
-            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, qs);
+            f(&w[0], 1.0, 0.0, q0);
+            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, q0);
+            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, q0);
         }
         Ok(())
     }

@@ -64,12 +64,13 @@ pub struct LearningConfig {
     /// persona match says). Smaller trusts the persona prior longer.
     pub prior_sd: f64,
     /// Prior standard deviation of a creative's learned crosses with device, daypart
-    /// and the person's segment (default 0.4).
+    /// and the person's segment, and of attribute effects (× device, daypart, channel,
+    /// weather) (default 0.4).
     pub prior_sd_cross: f64,
-    /// Prior standard deviation of the learned weights shared across creatives: the
-    /// persona score and rank curves, persona slopes and attribute × context effects
-    /// (default 0.15; they pool many creatives' evidence, so one creative's run of luck
-    /// moves them only a little).
+    /// Prior standard deviation of the persona weights shared by every creative: the
+    /// score and rank curves per tag rank, and the persona slopes (default 0.25; they
+    /// pool every creative's evidence, so one creative's run of luck moves them only a
+    /// little).
     pub prior_sd_shared: f64,
     /// Thompson only: the posterior's variance is scaled by this before each draw
     /// (default 0.1; 1 draws from the posterior itself). A cold creative's variance is
@@ -95,7 +96,7 @@ impl Default for LearningConfig {
             ctr_perfect_match: 0.05,
             prior_sd: 0.5,
             prior_sd_cross: 0.4,
-            prior_sd_shared: 0.15,
+            prior_sd_shared: 0.25,
             thompson_scale: 0.1,
             propensity_draws: 32,
             segment_cells: 0,

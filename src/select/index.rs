@@ -122,7 +122,7 @@ impl Selector {
         else {
             return 0.0;
         };
-        let q0 = self.prior.q0_shared;
+        let q0 = self.prior.q0;
         let mean = |i: usize| w[i].posterior(0.0, q0).0;
         let best = |range: std::ops::Range<usize>| range.map(mean).fold(f64::NEG_INFINITY, f64::max);
         let mut e = mean(0);
@@ -178,7 +178,7 @@ impl Selector {
         let (q0c, q0, qs) = (self.prior.q0_creative, self.prior.q0, self.prior.q0_shared);
         let attributes = cat.attribute_span.get(c).map_or(0, |s| s.len);
         let tags: f64 = r.tags.range().map(|t| 3.0 * f64::from(cat.tag_weight[t]).powi(2)).sum();
-        1.0 / q0c + 3.0 / q0 + (tags + 5.0 * f64::from(attributes)) / qs
+        1.0 / q0c + (3.0 + 5.0 * f64::from(attributes)) / q0 + tags / qs
     }
 
     /// How much `ln(key)` can rise per unit of log-odds for creative `c`: 1 for a

@@ -263,3 +263,38 @@ fn attribute_and_longtail_worlds_differ_as_designed() {
     let (tail, uniform) = (distinct(&world(Variant::Longtail)), distinct(&classic));
     assert!(tail < uniform * 3 / 4, "longtail {tail} vs uniform {uniform}");
 }
+
+/// Learning targets, loosely (the example measures them in full): in a mixed world of
+/// 40 personas and 200 creatives, the default policy beats the static persona rule by
+/// a wide margin overall and does at least as well for people with no high persona,
+/// and Thompson sampling is about level with greedy.
+#[test]
+fn the_default_learner_beats_the_hand_written_rule() {
+    let config = SimConfig {
+        variant: Variant::Mixed,
+        impressions: 6_000,
+        seed: 7,
+        personas: 40,
+        creatives: 200,
+        people: 1_500,
+        windows: 3,
+        strategies: vec![
+            Strategy::PersonaRule,
+            Strategy::Engine(Policy::Greedy),
+            Strategy::Engine(Policy::Thompson),
+            Strategy::Oracle,
+        ],
+        ..SimConfig::default()
+    };
+    let report = run(&config).expect("simulation runs");
+    let table = report.to_markdown();
+    let rule = report.row(Strategy::PersonaRule).expect("rule ran");
+    let greedy = report.row(Strategy::Engine(Policy::Greedy)).expect("greedy ran");
+    let thompson = report.row(Strategy::Engine(Policy::Thompson)).expect("thompson ran");
+    assert!(greedy.overall.expected_click_rate > 1.25 * rule.overall.expected_click_rate, "{table}");
+    let no_high = |row: &persona_engine::simulate::StrategyResult| {
+        row.no_high.as_ref().expect("people with no high persona").expected_click_rate
+    };
+    assert!(no_high(greedy) >= no_high(rule), "{table}");
+    assert!(thompson.overall.expected_click_rate > 0.85 * greedy.overall.expected_click_rate, "{table}");
+}

@@ -131,18 +131,18 @@ fn the_default_table_holds_every_creative_in_every_segment() {
         Selector::new(persona_engine::Catalog::compile(&spec).unwrap(), SelectorConfig::default()).unwrap();
     let mut p = sel.new_profile(NOW - 365 * DAY);
     p.consent = persona_engine::DataClasses::ALL;
-    for segment in 0..=40 {
-        if segment < 40 {
-            p.set_score(sel.catalog().menu(), &personas[segment], 9, persona_engine::DataClasses::ALL)
-                .unwrap();
+    // Each persona as the top one in turn, then nobody's top persona at all.
+    let segments = personas.iter().map(Some).chain([None]);
+    for top in segments {
+        if let Some(name) = top {
+            p.set_score(sel.catalog().menu(), name, 9, persona_engine::DataClasses::ALL).unwrap();
         }
         for c in 0..200 {
             let id = sel.creative(&format!("c{c}")).unwrap();
             sel.record(&mut p.clone(), &Feedback::new(id, FeedbackKind::Impression, &ctx())).unwrap();
         }
-        if segment < 40 {
-            p.set_score(sel.catalog().menu(), &personas[segment], 0, persona_engine::DataClasses::ALL)
-                .unwrap();
+        if let Some(name) = top {
+            p.set_score(sel.catalog().menu(), name, 0, persona_engine::DataClasses::ALL).unwrap();
         }
     }
     assert_eq!(sel.stats().overflow(), 0);

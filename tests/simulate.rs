@@ -284,7 +284,6 @@ fn the_default_learner_beats_the_hand_written_rule() {
             Strategy::Engine(Policy::Thompson),
             Strategy::Oracle,
         ],
-        ..SimConfig::default()
     };
     let report = run(&config).expect("simulation runs");
     let table = report.to_markdown();

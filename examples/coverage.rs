@@ -100,7 +100,8 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("{path}: {e}"))?,
         None => coverage::synthetic_people(&catalog, args.people, args.seed),
     };
-    let report = coverage::report(Arc::new(catalog), config, &people, stats.as_ref()).map_err(|e| e.to_string())?;
+    let report =
+        coverage::report(Arc::new(catalog), config, &people, stats.as_ref()).map_err(|e| e.to_string())?;
     print!("{}", report.table(args.top));
     if let Some(path) = &args.csv {
         std::fs::write(path, report.csv()).map_err(|e| format!("{path}: {e}"))?;

@@ -172,7 +172,8 @@ struct Tally {
     served_sum: f64,
     unserved_sum: f64,
     prior_target_sum: f64,
-    speaking: Vec<bool>,
+    /// Tagged creatives some high person here was eligible for (sorted ids).
+    speaking: Vec<u32>,
 }
 
 /// Devices a split placement is reported by (slice index = `Device as usize`).
@@ -191,7 +192,11 @@ pub fn report(
     stats: Option<&StatsSnapshot>,
 ) -> Result<CoverageReport> {
     if people.is_empty() {
-        return Err(Error::invalid("coverage report", "people", "the sample is empty: give at least one profile"));
+        return Err(Error::invalid(
+            "coverage report",
+            "people",
+            "the sample is empty: give at least one profile",
+        ));
     }
     let selector = Selector::new(catalog, config)?;
     if let Some(snapshot) = stats {
@@ -263,12 +268,11 @@ pub fn report(
                     continue;
                 }
                 t.high += 1;
-                if t.speaking.is_empty() {
-                    t.speaking = vec![false; cat.len()];
-                }
                 for &c in place.tagged(persona) {
                     if is_eligible[c.index()] {
-                        t.speaking[c.index()] = true;
+                        if let Err(at) = t.speaking.binary_search(&c.0) {
+                            t.speaking.insert(at, c.0);
+                        }
                     }
                 }
                 let class = match pick {
@@ -359,9 +363,8 @@ pub fn read_profiles(menu: &PersonaMenu, text: &str, at: i64) -> Result<Vec<(Pro
         if line.trim().is_empty() {
             continue;
         }
-        let profile = Profile::from_json(menu, line).map_err(|e| {
-            Error::invalid("profile sample", format!("line {}", i + 1), e.to_string())
-        })?;
+        let profile = Profile::from_json(menu, line)
+            .map_err(|e| Error::invalid("profile sample", format!("line {}", i + 1), e.to_string()))?;
         let device = SAMPLE_DEVICES[people.len() % SAMPLE_DEVICES.len()];
         people.push((profile, Context::at(at).with_device(device).with_seed(i as u64 + 1)));
     }
@@ -398,7 +401,7 @@ fn cell(cat: &Catalog, persona: usize, placement: usize, device: Option<Device>,
         device,
         people: t.people,
         high: t.high,
-        speaking: t.speaking.iter().filter(|&&b| b).count(),
+        speaking: t.speaking.len(),
         persona_picks: t.persona,
         off_persona: t.off,
         generic: t.generic,
@@ -432,7 +435,10 @@ fn splits_by_device(cat: &Catalog, candidates: &[CreativeId]) -> bool {
     candidates.iter().any(|c| {
         let r = &cat.rules[c.index()];
         r.targeting != NONE
-            && cat.conditions.get(r.targeting as usize).is_some_and(|cond| cond.device & ALL_DEVICES != ALL_DEVICES)
+            && cat
+                .conditions
+                .get(r.targeting as usize)
+                .is_some_and(|cond| cond.device & ALL_DEVICES != ALL_DEVICES)
     })
 }
 
@@ -493,8 +499,10 @@ fn tag_audit(selector: &Selector, snapshot: &StatsSnapshot) -> Vec<TagFinding> {
         let Some(primary) = primary_tag(cat, id) else {
             continue;
         };
-        let Some(&(best, best_weight)) =
-            weights.iter().filter(|(_, w)| *w > 0.0).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0 .0.cmp(&a.0 .0)))
+        let Some(&(best, best_weight)) = weights
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0 .0.cmp(&a.0 .0)))
         else {
             continue;
         };
@@ -559,8 +567,18 @@ impl CoverageReport {
         let _ = writeln!(
             out,
             "{:<20} {:<12} {:<7} {:>5} {:>6} {:>5} {:>7} {:>4} {:>7} {:>8} {:>7} {:>7}",
-            "persona", "placement", "device", "high", "share", "speak", "persona", "off", "generic", "fallback",
-            "rate", "served"
+            "persona",
+            "placement",
+            "device",
+            "high",
+            "share",
+            "speak",
+            "persona",
+            "off",
+            "generic",
+            "fallback",
+            "rate",
+            "served"
         );
         for c in self.cells.iter().filter(|c| c.high > 0) {
             let _ = writeln!(

@@ -47,8 +47,12 @@ fn person(cat: &Catalog, scores: &[(&str, u8)], device: Device, seed: u64) -> (P
 }
 
 /// 1 Luxury 9 (desktop), 2 Luxury 9 (mobile), 3 Luxury 8 + Family 9 (mobile),
-/// 4 Family 9 (desktop), 5 Beach 9 (desktop), 6 Luxury 5, high on nothing (desktop).
+/// 4 Family 9 (desktop), 5 Beach 9 (desktop), 6 Luxury 5, high on nothing (desktop),
+/// 7 Luxury 9 who rejected the Luxury hero creative (desktop).
 fn people(cat: &Catalog) -> Vec<(Profile, Context)> {
+    let mut rejecter = person(cat, &[("Luxury", 9)], Device::Desktop, 7);
+    let lux_hero = cat.creative("lux-hero").expect("in the catalog");
+    rejecter.0.suppress(cat.creative_key(lux_hero).expect("has a key"));
     vec![
         person(cat, &[("Luxury", 9)], Device::Desktop, 1),
         person(cat, &[("Luxury", 9)], Device::Mobile, 2),
@@ -56,6 +60,7 @@ fn people(cat: &Catalog) -> Vec<(Profile, Context)> {
         person(cat, &[("Family", 9)], Device::Desktop, 4),
         person(cat, &[("Beach", 9)], Device::Desktop, 5),
         person(cat, &[("Luxury", 5)], Device::Desktop, 6),
+        rejecter,
     ]
 }
 
@@ -103,14 +108,19 @@ fn counts(c: &CoverageCell) -> (usize, usize, usize, usize, usize, usize) {
 #[test]
 fn shares_and_pick_classes_are_counted_per_persona_placement_and_device() {
     let r = report();
-    assert_eq!(r.sample, 6);
+    assert_eq!(r.sample, 7);
     assert!(!r.learned);
-    // hero has no device targeting: one cell per persona over all six people.
+    // hero has no device targeting: one cell per persona over all seven people. The
+    // one who rejected the Luxury creative gets the generic one; the well-served rate
+    // is the other three's.
     let lux = cell(&r, "Luxury", "hero", None);
-    assert_eq!((lux.people, lux.share()), (6, 0.5));
-    assert_eq!(counts(lux), (3, 1, 3, 0, 0, 0));
+    assert_eq!((lux.people, lux.high), (7, 4));
+    assert_eq!(counts(lux), (4, 1, 3, 0, 1, 0));
     assert!(close(lux.served_rate, (0.05 + 0.05 + prior(8.0)) / 3.0));
-    assert_eq!(lux.gain, 0.0);
+    assert!(!lux.target_from_prior);
+    assert!(close(lux.target_rate, lux.served_rate));
+    assert!(close(lux.unserved_rate, 0.01));
+    assert!(close(lux.gain, (0.05 + 0.05 + prior(8.0)) / 3.0 - 0.01));
     // Family in hero: nothing speaks to it; the Luxury-8 parent gets the Luxury
     // creative (off-persona), the other parent the generic one.
     let fam = cell(&r, "Family", "hero", None);
@@ -125,13 +135,13 @@ fn shares_and_pick_classes_are_counted_per_persona_placement_and_device() {
     // side is split by device: the Family creative targets mobile only.
     assert!(r.cells.iter().all(|c| c.placement != "side" || c.device.is_some()));
     let fam_desktop = cell(&r, "Family", "side", Some(Device::Desktop));
-    assert_eq!((fam_desktop.people, fam_desktop.share()), (4, 0.25));
+    assert_eq!((fam_desktop.people, fam_desktop.share()), (5, 0.2));
     assert_eq!(counts(fam_desktop), (1, 0, 0, 0, 1, 0));
     let fam_mobile = cell(&r, "Family", "side", Some(Device::Mobile));
     assert_eq!((fam_mobile.people, fam_mobile.share()), (2, 0.5));
     assert_eq!(counts(fam_mobile), (1, 1, 1, 0, 0, 0));
     // The weak Luxury creative is eligible but loses to the generic one.
-    assert_eq!(counts(cell(&r, "Luxury", "side", Some(Device::Desktop))), (1, 1, 0, 0, 1, 0));
+    assert_eq!(counts(cell(&r, "Luxury", "side", Some(Device::Desktop))), (2, 1, 0, 0, 2, 0));
     let lux_mobile = cell(&r, "Luxury", "side", Some(Device::Mobile));
     assert_eq!(counts(lux_mobile), (2, 1, 0, 1, 1, 0));
     assert!(close(lux_mobile.unserved_rate, (0.01 + 0.05) / 2.0));
@@ -152,22 +162,25 @@ fn add_creatives_here_first_ranks_by_gain() {
         .iter()
         .map(|&i| (r.cells[i].persona.as_str(), r.cells[i].placement.as_str(), r.cells[i].device))
         .collect();
-    // Family × hero: 2 × (5 % − (4.2 % + 1 %)/2) = 4.8; four cells of one person at
-    // 5 % − 1 % = 4 tie in cell order; Luxury × side × mobile: 4.2 % − 1 % = 3.2.
+    // In clicks per 100 impressions: Luxury × side × desktop 2 × (5 − 1) = 8;
+    // Family × hero 2 × (5 − (4.2 + 1)/2) = 4.8; three cells of one person at 5 − 1 = 4
+    // tie in cell order; Luxury × hero (5 + 5 + 4.2)/3 − 1 = 3.73; Luxury × side ×
+    // mobile 2 × ((5 + 4.2)/2 − (1 + 5)/2) = 3.2.
     assert_eq!(
         ranked,
         vec![
-            ("Family", "hero", None),
             ("Luxury", "side", Some(Device::Desktop)),
+            ("Family", "hero", None),
             ("Family", "side", Some(Device::Desktop)),
             ("Beach", "hero", None),
             ("Beach", "side", Some(Device::Desktop)),
+            ("Luxury", "hero", None),
             ("Luxury", "side", Some(Device::Mobile)),
         ]
     );
     let gains: Vec<f64> = r.ranked.iter().map(|&i| (r.cells[i].gain * 1e4).round() / 1e4).collect();
-    assert_eq!(gains, vec![0.048, 0.04, 0.04, 0.04, 0.04, 0.0320]);
-    assert!(close(r.cells[r.ranked[5]].gain, prior(8.0) - 0.01));
+    assert_eq!(gains, vec![0.08, 0.048, 0.04, 0.04, 0.04, 0.0373, 0.032]);
+    assert!(close(r.cells[r.ranked[6]].gain, prior(8.0) - 0.01));
 }
 
 #[test]
@@ -179,7 +192,7 @@ fn dead_content_lists_never_eligible_and_never_picked_but_not_fallbacks() {
         dead,
         vec![
             ("beach-hero-summer", DeadReason::NeverEligible, 0),
-            ("lux-side-weak", DeadReason::NeverPicked, 6)
+            ("lux-side-weak", DeadReason::NeverPicked, 7)
         ]
     );
 }
@@ -257,23 +270,23 @@ fn outputs_render_every_cell() {
         )
     );
     assert_eq!(csv.lines().count(), 1 + r.cells.len());
-    assert!(csv.contains("\nFamily,hero,all,6,2,0.333333,0,0,1,1,0,0.000000,"), "{csv}");
+    assert!(csv.contains("\nFamily,hero,all,7,2,0.285714,0,0,1,1,0,0.000000,"), "{csv}");
     assert!(
-        csv.lines().any(|l| l.starts_with("Family,hero,all,") && l.ends_with(",true,0.048027,1")),
+        csv.lines().any(|l| l.starts_with("Family,hero,all,") && l.ends_with(",true,0.048027,2")),
         "{csv}"
     );
 
     let table = r.table(3);
-    assert!(table.contains("6 people, high = score ≥ 7, click rates from the persona prior"), "{table}");
-    assert!(table.contains("  1. Family"), "{table}");
+    assert!(table.contains("7 people, high = score ≥ 7, click rates from the persona prior"), "{table}");
+    assert!(table.contains("  1. Luxury"), "{table}");
     assert!(!table.contains("  4. "), "only the top 3 are listed:\n{table}");
     assert!(table.contains("beach-hero-summer                    never eligible"), "{table}");
 
     // Devices are summed on the heatmap.
-    assert_eq!(r.gap("Luxury", "side"), Some((3, 1.0)));
+    assert_eq!(r.gap("Luxury", "side"), Some((4, 1.0)));
     assert_eq!(r.gap("Family", "side"), Some((2, 0.5)));
     assert_eq!(r.gap("Beach", "side"), Some((1, 1.0)));
-    assert_eq!(r.gap("Luxury", "hero"), Some((3, 0.0)));
+    assert_eq!(r.gap("Luxury", "hero"), Some((4, 0.25)));
     let svg = r.svg();
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.trim_end().ends_with("</svg>"));

@@ -253,6 +253,21 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     assert!(close(r.audit[0].best_weight, 0.2) && close(r.audit[0].tagged_weight, -0.1));
     assert!(close(r.audit[1].best_weight, 0.3) && close(r.audit[1].tagged_weight, 0.1));
     assert!(r.table(10).contains("lux-hero"));
+    // Rates are now the selector's estimates: Luxury × hero's served rate is the mean
+    // estimate of the three Luxury picks there.
+    let selector = persona_engine::Selector::new(catalog(), SelectorConfig::default()).expect("selector");
+    selector.load_stats(&snapshot).expect("loads");
+    let hero = selector.placement("hero").expect("hero");
+    let mut picks = selector.new_selection(1);
+    let mut estimates = 0.0;
+    for (profile, context) in &sample[..3] {
+        selector.select(profile, context, hero, &mut picks).expect("selects");
+        assert_eq!(selector.catalog().creative_id(picks.picks()[0].creative), "lux-hero");
+        estimates += f64::from(picks.picks()[0].reason.estimate);
+    }
+    let lux = cell(&r, "Luxury", "hero", None);
+    assert!(close(lux.served_rate, estimates / 3.0), "{} vs {}", lux.served_rate, estimates / 3.0);
+    assert!(!close(lux.served_rate, report().cells[0].served_rate), "learned rates differ from the prior");
     // Without statistics there is no audit.
     assert!(report().audit.is_empty());
 }

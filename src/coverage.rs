@@ -31,6 +31,11 @@ use crate::persona::{PersonaId, PersonaMenu};
 use crate::profile::Profile;
 use crate::select::{ReasonKind, Selector, SelectorConfig};
 
+/// How far (in log-odds) a creative's best learned segment must beat its primary tag's
+/// before the tag audit lists it: 0.25 is about 28 % better odds, well above what a
+/// few hundred impressions of noise move a segment weight.
+pub const TAG_AUDIT_MARGIN: f64 = 0.25;
+
 /// Device bits of every device a rule can name.
 const ALL_DEVICES: u8 = 0b1_1111;
 
@@ -118,7 +123,8 @@ pub struct DeadCreative {
 }
 
 /// A tag that learning contradicts: the creative's learned creative × segment weights
-/// are highest for a persona other than its primary tag.
+/// are highest for a persona other than its primary tag, by at least
+/// [`TAG_AUDIT_MARGIN`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TagFinding {
     /// The creative's id.
@@ -154,7 +160,8 @@ pub struct CoverageReport {
     pub ranked: Vec<usize>,
     /// Dead content, in catalog order.
     pub dead: Vec<DeadCreative>,
-    /// Tags learning contradicts (only with statistics), in catalog order.
+    /// Tags learning contradicts (only with statistics), largest contradiction first
+    /// (ties: catalog order).
     pub audit: Vec<TagFinding>,
     personas: Vec<String>,
     placements: Vec<String>,
@@ -510,7 +517,7 @@ fn tag_audit(selector: &Selector, snapshot: &StatsSnapshot) -> Vec<TagFinding> {
             continue;
         }
         let tagged_weight = weights.iter().find(|(p, _)| *p == primary).map_or(0.0, |&(_, w)| w);
-        if best_weight <= tagged_weight {
+        if best_weight - tagged_weight < TAG_AUDIT_MARGIN {
             continue;
         }
         let creative = cat.creative_id(id);
@@ -531,6 +538,9 @@ fn tag_audit(selector: &Selector, snapshot: &StatsSnapshot) -> Vec<TagFinding> {
             best_impressions,
         });
     }
+    findings.sort_by(|a: &TagFinding, b: &TagFinding| {
+        (b.best_weight - b.tagged_weight).total_cmp(&(a.best_weight - a.tagged_weight))
+    });
     findings
 }
 

@@ -227,11 +227,14 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
         model: vec![
             snapshot_entry("lux-hero", "Beach", 2.0, 3.75),
             snapshot_entry("lux-hero", "Luxury", -1.0, 3.75),
-            snapshot_entry("lux-side-weak", "Beach", 3.0, 3.75),
+            snapshot_entry("lux-side-weak", "Beach", 5.0, 3.75),
             snapshot_entry("lux-side-weak", "Luxury", 1.0, 3.75),
             // Best with its primary tag: not flagged.
+            snapshot_entry("beach-hero-summer", "Beach", 2.0, 3.75),
+            snapshot_entry("beach-hero-summer", "Luxury", 1.0, 3.75),
+            // Beach beats Family by 0.2 log-odds, less than the margin: not flagged.
             snapshot_entry("fam-side-mobile", "Family", 1.0, 3.75),
-            snapshot_entry("fam-side-mobile", "Beach", 0.5, 3.75),
+            snapshot_entry("fam-side-mobile", "Beach", 3.0, 3.75),
             // Untagged: nothing to contradict.
             snapshot_entry("gen-hero", "Family", 4.0, 3.75),
             // The "no persona" segment is not a persona.
@@ -248,10 +251,12 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
         .collect();
     assert_eq!(
         audit,
-        vec![("lux-hero", "Luxury", "Beach", false, 120), ("lux-side-weak", "Luxury", "Beach", true, 0)]
+        vec![("lux-side-weak", "Luxury", "Beach", true, 0), ("lux-hero", "Luxury", "Beach", false, 120)],
+        "largest contradiction first"
     );
-    assert!(close(r.audit[0].best_weight, 0.2) && close(r.audit[0].tagged_weight, -0.1));
-    assert!(close(r.audit[1].best_weight, 0.3) && close(r.audit[1].tagged_weight, 0.1));
+    assert!(close(r.audit[0].best_weight, 0.5) && close(r.audit[0].tagged_weight, 0.1));
+    assert!(close(r.audit[1].best_weight, 0.2) && close(r.audit[1].tagged_weight, -0.1));
+    assert_eq!(coverage::TAG_AUDIT_MARGIN, 0.25);
     assert!(r.table(10).contains("lux-hero"));
     // Rates are now the selector's estimates: Luxury × hero's served rate is the mean
     // estimate of the three Luxury picks there.

@@ -39,6 +39,7 @@
 
 pub mod catalog;
 pub mod context;
+pub mod coverage;
 pub mod durable;
 pub mod engine;
 pub mod error;

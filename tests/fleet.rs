@@ -36,8 +36,10 @@ impl Redis {
         Redis { child, port, dir }
     }
 
+    // The child is returned to `Redis`, which kills and waits for it when dropped.
+    #[allow(clippy::zombie_processes)]
     fn spawn(dir: &Path, port: u16) -> Child {
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"])
             .arg("--dir")
@@ -54,7 +56,11 @@ impl Redis {
             if ok {
                 return child;
             }
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server did not start on port {port}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

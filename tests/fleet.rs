@@ -406,7 +406,8 @@ fn a_redis_outage_never_blocks_serving_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!a.status().connected, "the outage was noticed");
-    assert!(slowest < Duration::from_millis(50), "select/record took {slowest:?} while Redis was down");
+    // A call that waited on Redis would take at least its 200 ms timeout.
+    assert!(slowest < Duration::from_millis(150), "select/record took {slowest:?} while Redis was down");
     redis.restart();
     ta.stop();
     tb.stop();

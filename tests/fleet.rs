@@ -226,16 +226,25 @@ fn join(url: &str, prefix: &str, instance: &str) -> (Arc<FleetSync>, Logged) {
 
 /// Ticks until the engine's counts are `want` (and nothing is pending), or panics.
 fn converge(sync: &FleetSync, want: &Tally, within: Duration) {
+    converge_all(&[sync], want, within);
+}
+
+/// Ticks every instance in turn (each may hold events the others wait for) until all
+/// of them count `want` with nothing pending, or panics.
+fn converge_all(syncs: &[&FleetSync], want: &Tally, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let status = sync.tick();
-        let have = tally_of(&sync.engine().save_stats());
-        if status.connected && status.pending == 0 && &have == want {
+        let statuses: Vec<_> = syncs.iter().map(|s| s.tick()).collect();
+        let done = syncs.iter().zip(&statuses).all(|(s, status)| {
+            status.connected && status.pending == 0 && &tally_of(&s.engine().save_stats()) == want
+        });
+        if done {
             return;
         }
         if Instant::now() > deadline {
+            let have = tally_of(&syncs[0].engine().save_stats());
             let diff: Vec<_> = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).take(5).collect();
-            panic!("no convergence: status {status:?}; first differences (want) {diff:?}");
+            panic!("no convergence: statuses {statuses:?}; first differences at the first (want) {diff:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -412,8 +421,7 @@ fn a_redis_outage_never_blocks_serving_and_loses_nothing() {
     ta.stop();
     tb.stop();
     let want = merged(&[before.concat(), during.concat()]);
-    converge(&a, &want, Duration::from_secs(15));
-    converge(&b, &want, Duration::from_secs(15));
+    converge_all(&[&a, &b], &want, Duration::from_secs(15));
     assert!(a_log.lock().unwrap().iter().any(|m| m.contains("reachable again")));
 }
 

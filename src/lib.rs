@@ -47,6 +47,8 @@ pub mod eval;
 pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod holdout;
 pub mod learn;
 pub mod limits;

@@ -1,0 +1,744 @@
+//! Fleet learning: many [`Engine`]s in many processes learn as one by exchanging their
+//! statistics deltas and catalog versions through a shared, ordered log ([`FleetLog`];
+//! Redis Streams in [`RedisLog`]). [`FleetSync`] runs beside the engine, on a background
+//! thread or from the service's own loop, and never on the select or record path: a log
+//! that is slow or down delays learning from other instances, never serving.
+//!
+//! Exactly-once in effect: every log entry carries its instance id and a sequence
+//! number; an entry is applied only when its sequence is past the instance's last
+//! applied one, so an entry appended twice (a retried timeout) or read twice (a restart)
+//! counts once. A delta that fails to append stays pending and is retried first. Every
+//! instance keeps the sum of the entries it has read (its *ledger*), so any instance can
+//! write the compacted snapshot: exactly the log up to one position, stored with it.
+//!
+//! Only with the cargo feature `redis`; see docs/fleet.md.
+
+mod redis_log;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use redis_log::{RedisKeys, RedisLog};
+
+use crate::catalog::{Catalog, CatalogSpec};
+use crate::engine::Engine;
+use crate::learn::{
+    Counts, CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
+use crate::model::PersonaModel;
+use crate::select::Selector;
+
+/// The `fleet` field of every log entry this crate writes; entries without it are
+/// foreign and skipped.
+pub const ENTRY_FORMAT: &str = "persona-engine/fleet/1";
+/// The `format` field of the compacted snapshot.
+pub const SNAPSHOT_BODY_FORMAT: &str = "persona-engine/fleet-snapshot";
+
+/// A failure of the log (connection refused, timeout, bad reply), with its text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LogError(pub String);
+
+/// What can go wrong when joining the fleet or publishing a catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The engine refused something (a catalog that does not compile, a snapshot that
+    /// does not load).
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    /// The log failed.
+    #[error("fleet log: {0}")]
+    Log(#[from] LogError),
+}
+
+/// One entry read from the log: its position and its fields as the log holds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The entry's position (for Redis, the stream id `ms-seq`).
+    pub position: String,
+    /// Field name → bytes, in the order written.
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// The small surface a shared, ordered log offers the fleet: append, read in order past
+/// a position, a compare-and-set snapshot slot, cursors and trimming. [`RedisLog`]
+/// implements it on Redis Streams; a Kafka topic (offsets as positions, a compacted
+/// topic or a key-value store for the snapshot) or a NATS JetStream stream fits the
+/// same shape. Calls may block up to their own timeout; they never run on the select
+/// or record path.
+pub trait FleetLog: Send {
+    /// Appends an entry; returns its position.
+    fn append(&mut self, fields: &[(&str, &[u8])]) -> Result<String, LogError>;
+    /// Up to `max` entries after position `after` (from the start when `None`), in log
+    /// order.
+    fn read_after(&mut self, after: Option<&str>, max: usize) -> Result<Vec<LogEntry>, LogError>;
+    /// The stored snapshot: the position it covers and its body.
+    fn load_snapshot(&mut self) -> Result<Option<(String, Vec<u8>)>, LogError>;
+    /// Stores a snapshot covering the log up to `position`, atomically, unless the
+    /// stored one already covers as much; returns whether it was stored.
+    fn store_snapshot(&mut self, position: &str, body: &[u8]) -> Result<bool, LogError>;
+    /// Records how far `instance` has read (holds back trimming).
+    fn report_cursor(&mut self, instance: &str, position: &str) -> Result<(), LogError>;
+    /// Drops entries up to `position` that no live reader still needs; returns the
+    /// position before which entries are now gone.
+    fn trim_before(&mut self, position: &str) -> Result<Option<String>, LogError>;
+    /// True when entries right after `cursor` were trimmed before this reader read them.
+    fn has_gap(&mut self, cursor: Option<&str>) -> Result<bool, LogError>;
+}
+
+/// Builds the selector (and persona model) for a catalog version read from the log.
+pub type CatalogBuilder =
+    Arc<dyn Fn(&CatalogSpec) -> crate::Result<(Selector, Option<PersonaModel>)> + Send + Sync>;
+
+/// Where errors are written (skipped entries, lost and regained connections).
+pub type ErrorLog = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a [`FleetSync`] behaves.
+#[derive(Clone)]
+pub struct FleetConfig {
+    /// This instance's id, unique in the fleet and stable across restarts (a host name
+    /// plus a slot, a pod name): a restarted instance continues its sequence.
+    pub instance: String,
+    /// Time between two syncs of the background thread ([`FleetSync::spawn`]).
+    pub interval: Duration,
+    /// Entries read per log call.
+    pub read_batch: usize,
+    /// Entries read between two compactions by this instance (0: never compact).
+    pub compact_every: u64,
+    /// Builds the next version when a catalog arrives; `None`: compile it and keep the
+    /// current selector configuration, no persona model.
+    pub catalog_builder: Option<CatalogBuilder>,
+    /// Receives every error message; default: standard error.
+    pub error_log: ErrorLog,
+}
+
+impl std::fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("instance", &self.instance)
+            .field("interval", &self.interval)
+            .field("read_batch", &self.read_batch)
+            .field("compact_every", &self.compact_every)
+            .finish()
+    }
+}
+
+impl FleetConfig {
+    /// Defaults for `instance`: sync every 100 ms, read 500 entries per call, compact
+    /// every 1,000 entries, errors to standard error.
+    pub fn new(instance: impl Into<String>) -> Self {
+        FleetConfig {
+            instance: instance.into(),
+            interval: Duration::from_millis(100),
+            read_batch: 500,
+            compact_every: 1_000,
+            catalog_builder: None,
+            error_log: Arc::new(|message: &str| eprintln!("persona-engine fleet: {message}")),
+        }
+    }
+}
+
+/// What a [`FleetSync`] has done so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FleetStatus {
+    /// Whether the last call to the log succeeded.
+    pub connected: bool,
+    /// Entries this instance appended (deltas and catalogs).
+    pub appended: u64,
+    /// Entries of other instances (or of this instance's previous run) applied.
+    pub merged: u64,
+    /// Entries read again (a retried append, a re-read) and not applied again.
+    pub duplicates: u64,
+    /// Corrupt or foreign entries skipped (each logged).
+    pub skipped: u64,
+    /// Catalog versions installed from the log.
+    pub catalogs: u64,
+    /// Snapshots this instance stored.
+    pub compactions: u64,
+    /// Times this instance restarted from the snapshot (at start and after a gap).
+    pub rejoins: u64,
+    /// Entries waiting to be appended (usually 0 or 1).
+    pub pending: usize,
+    /// The position read up to.
+    pub cursor: Option<String>,
+    /// Bytes of entry bodies appended.
+    pub bytes_appended: u64,
+    /// Bytes of entry bodies read.
+    pub bytes_read: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Delta,
+    Catalog,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Delta => "delta",
+            Kind::Catalog => "catalog",
+        }
+    }
+}
+
+/// An entry of this instance not yet confirmed by the log.
+struct Pending {
+    seq: u64,
+    kind: Kind,
+    body: Vec<u8>,
+}
+
+/// The sum of the entries read so far: what the compacted snapshot holds.
+#[derive(Default)]
+struct Ledger {
+    creatives: BTreeMap<String, CreativeStats>,
+    model: BTreeMap<(String, String, String), (i64, i64)>,
+    catalog: Option<String>,
+}
+
+fn add_cells(into: &mut Vec<(String, Counts)>, from: &[(String, Counts)]) {
+    for (name, counts) in from {
+        match into.iter_mut().find(|(n, _)| n == name) {
+            Some((_, cell)) => cell.add(counts),
+            None => into.push((name.clone(), *counts)),
+        }
+    }
+}
+
+impl Ledger {
+    fn add(&mut self, snap: &StatsSnapshot) {
+        for (id, stats) in &snap.creatives {
+            let into = self.creatives.entry(id.clone()).or_default();
+            into.overall.add(&stats.overall);
+            add_cells(&mut into.devices, &stats.devices);
+            add_cells(&mut into.dayparts, &stats.dayparts);
+            add_cells(&mut into.segments, &stats.segments);
+        }
+        for e in &snap.model {
+            let sum = self.model.entry((e.scope.clone(), e.name.clone(), e.feature.clone())).or_default();
+            sum.0 = sum.0.wrapping_add(e.eta);
+            sum.1 = sum.1.wrapping_add(e.precision);
+        }
+    }
+
+    fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            version: SNAPSHOT_VERSION,
+            kind: SnapshotKind::Full,
+            catalog_version: "fleet".to_owned(),
+            creatives: self.creatives.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            model: self
+                .model
+                .iter()
+                .filter(|(_, (eta, precision))| *eta != 0 || *precision != 0)
+                .map(|((scope, name, feature), (eta, precision))| ModelEntry {
+                    scope: scope.clone(),
+                    name: name.clone(),
+                    feature: feature.clone(),
+                    eta: *eta,
+                    precision: *precision,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The compacted snapshot's body.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetSnapshot {
+    format: String,
+    version: u32,
+    /// The log position it covers.
+    position: String,
+    /// Instance id → last sequence number included.
+    applied: BTreeMap<String, u64>,
+    /// The latest catalog spec (JSON) in the log up to `position`.
+    catalog: Option<String>,
+    /// Everything learned up to `position`.
+    stats: StatsSnapshot,
+}
+
+fn is_empty(snap: &StatsSnapshot) -> bool {
+    snap.creatives.is_empty() && snap.model.is_empty()
+}
+
+struct State {
+    log: Box<dyn FleetLog>,
+    cursor: Option<String>,
+    reported: Option<String>,
+    /// Instance id → the last sequence number applied (to the ledger, and to the engine
+    /// unless it was this instance's own).
+    applied: BTreeMap<String, u64>,
+    /// This run's own entries whose events the engine already holds and which have not
+    /// been read back yet.
+    own_in_engine: BTreeSet<u64>,
+    /// Own entries not yet confirmed by the log, oldest first (usually none or one).
+    pending: VecDeque<Pending>,
+    next_seq: u64,
+    ledger: Ledger,
+    read_since_compact: u64,
+    status: FleetStatus,
+}
+
+/// Keeps one engine in step with the fleet (see the module documentation). `Send +
+/// Sync`; its calls are serialized internally.
+pub struct FleetSync {
+    engine: Arc<Engine>,
+    config: FleetConfig,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for FleetSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetSync").field("config", &self.config).field("status", &self.status()).finish()
+    }
+}
+
+impl FleetSync {
+    /// Joins the fleet: loads the compacted snapshot (its catalog version first, if
+    /// newer), reads the log's tail and merges it, so the engine holds everything the
+    /// fleet learned so far. Call before serving: loading replaces the engine's
+    /// statistics (events recorded before the call are kept and shared). Errors when the
+    /// log cannot be reached or the snapshot cannot be loaded; the engine can serve
+    /// alone meanwhile and the call be retried.
+    pub fn join(
+        engine: Arc<Engine>,
+        log: impl FleetLog + 'static,
+        config: FleetConfig,
+    ) -> Result<Self, FleetError> {
+        let state = State {
+            log: Box::new(log),
+            cursor: None,
+            reported: None,
+            applied: BTreeMap::new(),
+            own_in_engine: BTreeSet::new(),
+            pending: VecDeque::new(),
+            next_seq: 1,
+            ledger: Ledger::default(),
+            read_since_compact: 0,
+            status: FleetStatus::default(),
+        };
+        let sync = FleetSync { engine, config, state: Mutex::new(state) };
+        {
+            let mut st = sync.lock();
+            sync.rejoin(&mut st)?;
+            st.status.connected = true;
+        }
+        Ok(sync)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The engine this keeps in step.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// What has happened so far.
+    pub fn status(&self) -> FleetStatus {
+        self.lock().status.clone()
+    }
+
+    /// One sync: appends the pending entry and this instance's new delta, reads and
+    /// merges the other instances' entries past the cursor, and compacts when due.
+    /// Never fails: a log failure is logged once (and its recovery), the work is retried
+    /// by the next call. Returns the status after it.
+    pub fn tick(&self) -> FleetStatus {
+        let mut st = self.lock();
+        let result = self.sync(&mut st);
+        match result {
+            Ok(()) if !st.status.connected => {
+                st.status.connected = true;
+                (self.config.error_log)("log reachable again; pending entries flushed");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if st.status.connected {
+                    (self.config.error_log)(&format!("{e}; retrying every {:?}", self.config.interval));
+                }
+                st.status.connected = false;
+            }
+        }
+        st.status.pending = st.pending.len();
+        let cursor = st.cursor.clone();
+        st.status.cursor = cursor;
+        st.status.clone()
+    }
+
+    /// Publishes a catalog version to the fleet: appends it to the log, then installs it
+    /// here ([`Engine::publish`]); every other instance installs it when it reads the
+    /// entry, in log order with the deltas. Errors, changing nothing: the spec does not
+    /// compile, or the log cannot take it now.
+    pub fn publish_catalog(&self, spec: &CatalogSpec) -> Result<crate::SwapReport, FleetError> {
+        let json = spec.to_json()?;
+        let (selector, model) = self.build(spec)?;
+        let mut st = self.lock();
+        // Events recorded under the previous catalog go first.
+        self.export(&mut st)?;
+        let seq = st.next_seq;
+        let pending = Pending { seq, kind: Kind::Catalog, body: json.into_bytes() };
+        self.append(&mut st, &pending)?;
+        st.next_seq += 1;
+        st.own_in_engine.insert(seq);
+        Ok(self.engine.publish(selector, model)?)
+    }
+
+    /// Runs [`FleetSync::tick`] every [`FleetConfig::interval`] on a thread of its own
+    /// until the returned handle is stopped or dropped.
+    pub fn spawn(self: &Arc<Self>) -> Result<FleetThread, FleetError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (me, flag) = (Arc::clone(self), Arc::clone(&stop));
+        let handle = std::thread::Builder::new()
+            .name("persona-fleet".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    me.tick();
+                    std::thread::sleep(me.config.interval);
+                }
+            })
+            .map_err(|e| LogError(format!("cannot start the sync thread: {e}")))?;
+        Ok(FleetThread { stop, handle: Some(handle) })
+    }
+
+    fn build(&self, spec: &CatalogSpec) -> crate::Result<(Selector, Option<PersonaModel>)> {
+        match &self.config.catalog_builder {
+            Some(build) => build(spec),
+            None => {
+                let config = *self.engine.current().selector().config();
+                Ok((Selector::new(Catalog::compile(spec)?, config)?, None))
+            }
+        }
+    }
+
+    fn append(&self, st: &mut State, entry: &Pending) -> Result<(), LogError> {
+        let seq = entry.seq.to_string();
+        let fields: [(&str, &[u8]); 5] = [
+            ("fleet", ENTRY_FORMAT.as_bytes()),
+            ("instance", self.config.instance.as_bytes()),
+            ("seq", seq.as_bytes()),
+            ("kind", entry.kind.name().as_bytes()),
+            ("body", &entry.body),
+        ];
+        st.log.append(&fields)?;
+        st.status.appended += 1;
+        st.status.bytes_appended += entry.body.len() as u64;
+        Ok(())
+    }
+
+    fn flush_pending(&self, st: &mut State) -> Result<(), LogError> {
+        while let Some(p) = st.pending.pop_front() {
+            // Read back already (an append that timed out but went through): done.
+            if p.seq <= st.applied.get(&self.config.instance).copied().unwrap_or(0) {
+                continue;
+            }
+            if let Err(e) = self.append(st, &p) {
+                st.pending.push_front(p);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends what is pending, then this instance's new delta. Exports only with
+    /// nothing pending: while the log is down, events wait in the engine's counters (no
+    /// memory grows), and an entry once tried never changes.
+    fn export(&self, st: &mut State) -> Result<(), LogError> {
+        self.flush_pending(st)?;
+        let delta = self.engine.export_delta();
+        if !is_empty(&delta) {
+            let body = delta.to_json().map_err(|e| LogError(e.to_string()))?;
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            st.own_in_engine.insert(seq);
+            st.pending.push_back(Pending { seq, kind: Kind::Delta, body: body.into_bytes() });
+            self.flush_pending(st)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self, st: &mut State) -> Result<(), LogError> {
+        if st.log.has_gap(st.cursor.as_deref())? {
+            (self.config.error_log)(
+                "entries this instance had not read were trimmed; rejoining from the snapshot",
+            );
+            self.rejoin(st).map_err(|e| LogError(e.to_string()))?;
+        }
+        self.export(st)?;
+        self.read_all(st)?;
+        if st.cursor != st.reported {
+            if let Some(cursor) = st.cursor.clone() {
+                st.log.report_cursor(&self.config.instance, &cursor)?;
+                st.reported = Some(cursor);
+            }
+        }
+        if self.config.compact_every > 0 && st.read_since_compact >= self.config.compact_every {
+            self.compact(st)?;
+        }
+        Ok(())
+    }
+
+    fn read_all(&self, st: &mut State) -> Result<(), LogError> {
+        let batch = self.config.read_batch.max(1);
+        loop {
+            let entries = st.log.read_after(st.cursor.as_deref(), batch)?;
+            let n = entries.len();
+            for entry in entries {
+                self.apply(st, &entry);
+                st.read_since_compact += 1;
+                st.cursor = Some(entry.position);
+            }
+            if n < batch {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies one entry read from the log, or skips it with a logged error.
+    fn apply(&self, st: &mut State, entry: &LogEntry) {
+        let field = |name: &str| entry.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+        st.status.bytes_read += field("body").map_or(0, |b| b.len() as u64);
+        let parsed = (|| -> Result<(String, u64, Kind, &[u8]), String> {
+            match field("fleet") {
+                Some(f) if f == ENTRY_FORMAT.as_bytes() => {}
+                Some(f) => {
+                    return Err(format!(
+                        "foreign entry: field 'fleet' is '{}', not '{ENTRY_FORMAT}'",
+                        lossy(f)
+                    ))
+                }
+                None => return Err("foreign entry: no 'fleet' field".into()),
+            }
+            let text = |name: &str| -> Result<String, String> {
+                let bytes = field(name).ok_or_else(|| format!("field '{name}' is missing"))?;
+                String::from_utf8(bytes.to_vec()).map_err(|_| format!("field '{name}' is not UTF-8"))
+            };
+            let instance = text("instance")?;
+            if instance.is_empty() {
+                return Err("field 'instance' is empty".into());
+            }
+            let seq_text = text("seq")?;
+            let seq = seq_text.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                format!("field 'seq' is '{}', not a positive integer", lossy(seq_text.as_bytes()))
+            })?;
+            let kind = match text("kind")?.as_str() {
+                "delta" => Kind::Delta,
+                "catalog" => Kind::Catalog,
+                other => {
+                    return Err(format!(
+                        "field 'kind' is '{}', not delta or catalog",
+                        lossy(other.as_bytes())
+                    ))
+                }
+            };
+            let body = field("body").ok_or("field 'body' is missing")?;
+            Ok((instance, seq, kind, body))
+        })();
+        let (instance, seq, kind, body) = match parsed {
+            Ok(p) => p,
+            Err(problem) => return self.skip(st, entry, &problem),
+        };
+        if seq <= st.applied.get(&instance).copied().unwrap_or(0) {
+            st.status.duplicates += 1;
+            return;
+        }
+        let own = instance == self.config.instance && st.own_in_engine.contains(&seq);
+        let applied = (|| -> crate::Result<Option<String>> {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| crate::Error::invalid("fleet entry", "body", "is not UTF-8"))?;
+            match kind {
+                Kind::Delta => {
+                    let snap = StatsSnapshot::from_json(text)?;
+                    if snap.kind != SnapshotKind::Delta {
+                        return Err(crate::Error::invalid("fleet entry", "body.kind", "is not delta"));
+                    }
+                    if !own {
+                        self.engine.merge_stats(&snap)?;
+                    }
+                    st.ledger.add(&snap);
+                    Ok(None)
+                }
+                Kind::Catalog => {
+                    let spec = CatalogSpec::from_json(text)?;
+                    if !own {
+                        let (selector, model) = self.build(&spec)?;
+                        self.engine.publish(selector, model)?;
+                        st.status.catalogs += 1;
+                    }
+                    Ok(Some(text.to_owned()))
+                }
+            }
+        })();
+        match applied {
+            Ok(catalog) => {
+                if catalog.is_some() {
+                    st.ledger.catalog = catalog;
+                }
+                if own {
+                    st.own_in_engine.remove(&seq);
+                } else {
+                    st.status.merged += 1;
+                }
+                st.applied.insert(instance, seq);
+            }
+            Err(e) => self.skip(st, entry, &format!("{instance} #{seq}: {e}")),
+        }
+    }
+
+    fn skip(&self, st: &mut State, entry: &LogEntry, problem: &str) {
+        st.status.skipped += 1;
+        (self.config.error_log)(&format!("skipped log entry {}: {problem}", entry.position));
+    }
+
+    /// Stores the ledger as the snapshot of the log up to the cursor and trims behind it.
+    fn compact(&self, st: &mut State) -> Result<(), LogError> {
+        let Some(position) = st.cursor.clone() else { return Ok(()) };
+        let body = FleetSnapshot {
+            format: SNAPSHOT_BODY_FORMAT.to_owned(),
+            version: 1,
+            position: position.clone(),
+            applied: st.applied.clone(),
+            catalog: st.ledger.catalog.clone(),
+            stats: st.ledger.snapshot(),
+        };
+        let json = serde_json::to_vec(&body).map_err(|e| LogError(format!("snapshot: {e}")))?;
+        if st.log.store_snapshot(&position, &json)? {
+            st.status.compactions += 1;
+            st.log.trim_before(&position)?;
+        }
+        st.read_since_compact = 0;
+        Ok(())
+    }
+
+    /// Starts from the snapshot and the log's tail, keeping this instance's own events
+    /// that the log does not have yet (see the module documentation).
+    fn rejoin(&self, st: &mut State) -> Result<(), FleetError> {
+        let stored = st.log.load_snapshot()?;
+        let snapshot = match stored {
+            Some((position, body)) => {
+                let snap: FleetSnapshot = serde_json::from_slice(&body)
+                    .map_err(|e| crate::Error::invalid("fleet snapshot", "body", e.to_string()))?;
+                if snap.format != SNAPSHOT_BODY_FORMAT || snap.version != 1 {
+                    return Err(crate::Error::invalid(
+                        "fleet snapshot",
+                        "format",
+                        format!(
+                            "'{}' version {} is not '{SNAPSHOT_BODY_FORMAT}' version 1",
+                            snap.format, snap.version
+                        ),
+                    )
+                    .into());
+                }
+                if snap.position != position {
+                    return Err(crate::Error::invalid(
+                        "fleet snapshot",
+                        "position",
+                        format!("the body covers '{}', the key says '{position}'", snap.position),
+                    )
+                    .into());
+                }
+                Some(snap)
+            }
+            None => None,
+        };
+        // Events recorded here that the log does not have: kept across the load.
+        let local = self.engine.export_delta();
+        if let Some(snap) = snapshot {
+            if let Some(catalog) = &snap.catalog {
+                let spec = CatalogSpec::from_json(catalog)?;
+                if spec.version != self.engine.current().catalog().version() {
+                    let (selector, model) = self.build(&spec)?;
+                    self.engine.publish(selector, model)?;
+                    st.status.catalogs += 1;
+                }
+            }
+            self.engine.load_stats(&snap.stats)?;
+            st.ledger = Ledger { catalog: snap.catalog.clone(), ..Ledger::default() };
+            st.ledger.add(&StatsSnapshot { kind: SnapshotKind::Delta, ..snap.stats });
+            st.applied = snap.applied;
+            st.cursor = Some(snap.position);
+            st.reported = None;
+        }
+        let mine = st.applied.get(&self.config.instance).copied().unwrap_or(0);
+        st.own_in_engine.clear();
+        for p in std::mem::take(&mut st.pending) {
+            if p.seq > mine {
+                // Not in the snapshot: its events go back into the engine, and it stays pending.
+                if p.kind == Kind::Delta {
+                    let text = String::from_utf8_lossy(&p.body).into_owned();
+                    self.engine.merge_stats(&StatsSnapshot::from_json(&text)?)?;
+                } else {
+                    let spec = CatalogSpec::from_json(&String::from_utf8_lossy(&p.body))?;
+                    let (selector, model) = self.build(&spec)?;
+                    self.engine.publish(selector, model)?;
+                }
+                st.own_in_engine.insert(p.seq);
+                st.pending.push_back(p);
+            }
+        }
+        if !is_empty(&local) {
+            self.engine.merge_stats(&local)?;
+        }
+        self.read_all(st)?;
+        let mine = st.applied.get(&self.config.instance).copied().unwrap_or(0);
+        st.next_seq = st.next_seq.max(mine + 1);
+        if let Some(p) = st.pending.back() {
+            st.next_seq = st.next_seq.max(p.seq + 1);
+        }
+        if !is_empty(&local) {
+            let body = local.to_json()?.into_bytes();
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            st.own_in_engine.insert(seq);
+            st.pending.push_back(Pending { seq, kind: Kind::Delta, body });
+        }
+        st.status.rejoins += 1;
+        Ok(())
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// The background thread of [`FleetSync::spawn`]; stops (after its current sync) when
+/// stopped or dropped.
+#[derive(Debug)]
+pub struct FleetThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FleetThread {
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for FleetThread {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}

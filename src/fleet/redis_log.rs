@@ -1,0 +1,263 @@
+//! [`RedisLog`]: the fleet log on Redis (5.0 or newer; 6.2 for exclusive ranges): one
+//! stream for deltas and catalog versions, one hash for the compacted snapshot and one
+//! hash for the instances' cursors. Every call has a timeout and reconnects lazily after
+//! a failure; nothing here is ever called on the select or record path.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::{Connection, Value};
+
+use super::{FleetLog, LogEntry, LogError};
+
+/// Compare-and-set of the snapshot: stored only when its position is past the stored
+/// one, so a slow instance never replaces a newer snapshot with an older one.
+const STORE_SNAPSHOT: &str = r"
+local old = redis.call('HGET', KEYS[1], 'position')
+if old then
+  local oa, ob = string.match(old, '^(%d+)-(%d+)$')
+  local na, nb = string.match(ARGV[1], '^(%d+)-(%d+)$')
+  if not na then return redis.error_reply('bad position') end
+  if oa then
+    oa = tonumber(oa); ob = tonumber(ob); na = tonumber(na); nb = tonumber(nb)
+    if oa > na or (oa == na and ob >= nb) then return 0 end
+  end
+end
+redis.call('HSET', KEYS[1], 'position', ARGV[1], 'body', ARGV[2])
+return 1
+";
+
+/// The keys a [`RedisLog`] uses, all under one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisKeys {
+    /// The stream of deltas and catalog versions (`<prefix>:log`).
+    pub stream: String,
+    /// The hash holding the compacted snapshot: `position`, `body`, `trimmed`
+    /// (`<prefix>:snapshot`).
+    pub snapshot: String,
+    /// The hash of instance id → `cursor|unix ms` (`<prefix>:cursors`).
+    pub cursors: String,
+}
+
+impl RedisKeys {
+    /// The keys under `prefix` (e.g. `persona-engine:shop`).
+    pub fn new(prefix: &str) -> Self {
+        RedisKeys {
+            stream: format!("{prefix}:log"),
+            snapshot: format!("{prefix}:snapshot"),
+            cursors: format!("{prefix}:cursors"),
+        }
+    }
+}
+
+/// The fleet log on one Redis server (see the module documentation).
+pub struct RedisLog {
+    client: redis::Client,
+    conn: Option<Connection>,
+    keys: RedisKeys,
+    timeout: Duration,
+    stale_after: Duration,
+}
+
+impl std::fmt::Debug for RedisLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLog").field("keys", &self.keys).field("timeout", &self.timeout).finish()
+    }
+}
+
+impl RedisLog {
+    /// A log on the Redis at `url` (`redis://host:port/db`) under the key `prefix`.
+    /// Connects lazily: a Redis that is down now is not an error here. Every command
+    /// times out after 500 ms ([`RedisLog::with_timeout`]).
+    pub fn open(url: &str, prefix: &str) -> Result<Self, LogError> {
+        let client = redis::Client::open(url).map_err(|e| LogError(format!("redis url '{url}': {e}")))?;
+        Ok(RedisLog {
+            client,
+            conn: None,
+            keys: RedisKeys::new(prefix),
+            timeout: Duration::from_millis(500),
+            stale_after: Duration::from_secs(600),
+        })
+    }
+
+    /// Sets the connect, read and write timeout of every command.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self.conn = None;
+        self
+    }
+
+    /// Instances whose cursor was not reported for this long no longer hold back
+    /// trimming (default 10 minutes); when one comes back it finds a gap and restarts
+    /// from the snapshot.
+    pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
+        self
+    }
+
+    /// The keys this log uses.
+    pub fn keys(&self) -> &RedisKeys {
+        &self.keys
+    }
+
+    fn run<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Connection, &RedisKeys) -> redis::RedisResult<T>,
+    ) -> Result<T, LogError> {
+        if self.conn.is_none() {
+            let conn = self
+                .client
+                .get_connection_with_timeout(self.timeout)
+                .and_then(|c| {
+                    c.set_read_timeout(Some(self.timeout))?;
+                    c.set_write_timeout(Some(self.timeout))?;
+                    Ok(c)
+                })
+                .map_err(|e| LogError(format!("redis connect: {e}")))?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(LogError("redis: no connection".into()));
+        };
+        match f(conn, &self.keys) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Whatever state the connection is in, the next call starts afresh.
+                self.conn = None;
+                Err(LogError(format!("redis {what}: {e}")))
+            }
+        }
+    }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+/// A stream id as two numbers (`ms-seq`).
+fn parse_position(p: &str) -> Option<(u64, u64)> {
+    let (a, b) = p.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b.clone(),
+        Value::SimpleString(s) => s.clone().into_bytes(),
+        Value::Int(i) => i.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+/// Entries of an XRANGE reply; malformed parts become empty fields (the caller skips
+/// such entries with an error).
+fn entries(reply: &Value) -> Vec<LogEntry> {
+    let Value::Array(items) = reply else { return Vec::new() };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(parts) = item else { continue };
+        let (Some(id), fields) = (parts.first().and_then(text), parts.get(1)) else { continue };
+        let mut list = Vec::new();
+        if let Some(Value::Array(kv)) = fields {
+            for pair in kv.chunks(2) {
+                if let [k, v] = pair {
+                    list.push((text(k).unwrap_or_default(), bytes(v)));
+                }
+            }
+        }
+        out.push(LogEntry { position: id, fields: list });
+    }
+    out
+}
+
+impl FleetLog for RedisLog {
+    fn append(&mut self, fields: &[(&str, &[u8])]) -> Result<String, LogError> {
+        self.run("XADD", |c, k| {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&k.stream).arg("*");
+            for (name, value) in fields {
+                cmd.arg(*name).arg(*value);
+            }
+            cmd.query(c)
+        })
+    }
+
+    fn read_after(&mut self, after: Option<&str>, max: usize) -> Result<Vec<LogEntry>, LogError> {
+        let start = after.map_or_else(|| "-".to_owned(), |p| format!("({p}"));
+        let reply: Value = self.run("XRANGE", |c, k| {
+            redis::cmd("XRANGE").arg(&k.stream).arg(&start).arg("+").arg("COUNT").arg(max).query(c)
+        })?;
+        Ok(entries(&reply))
+    }
+
+    fn load_snapshot(&mut self) -> Result<Option<(String, Vec<u8>)>, LogError> {
+        let (position, body): (Option<String>, Option<Vec<u8>>) = self.run("HMGET snapshot", |c, k| {
+            redis::cmd("HMGET").arg(&k.snapshot).arg("position").arg("body").query(c)
+        })?;
+        Ok(position.zip(body))
+    }
+
+    fn store_snapshot(&mut self, position: &str, body: &[u8]) -> Result<bool, LogError> {
+        let stored: i64 = self.run("store snapshot", |c, k| {
+            redis::Script::new(STORE_SNAPSHOT).key(&k.snapshot).arg(position).arg(body).invoke(c)
+        })?;
+        Ok(stored == 1)
+    }
+
+    fn report_cursor(&mut self, instance: &str, position: &str) -> Result<(), LogError> {
+        let value = format!("{position}|{}", now_ms());
+        self.run("HSET cursor", |c, k| redis::cmd("HSET").arg(&k.cursors).arg(instance).arg(value).query(c))
+    }
+
+    fn trim_before(&mut self, position: &str) -> Result<Option<String>, LogError> {
+        let Some(mut keep) = parse_position(position) else {
+            return Err(LogError(format!("trim: '{position}' is not a stream id")));
+        };
+        let cursors: Vec<(String, String)> =
+            self.run("HGETALL cursors", |c, k| redis::cmd("HGETALL").arg(&k.cursors).query(c))?;
+        let now = now_ms();
+        for (_, value) in &cursors {
+            let Some((cursor, at)) = value.split_once('|') else { continue };
+            let (Some(cursor), Ok(at)) = (parse_position(cursor), at.parse::<u128>()) else { continue };
+            if now.saturating_sub(at) <= self.stale_after.as_millis() {
+                keep = keep.min(cursor);
+            }
+        }
+        // XTRIM MINID keeps entries at or after the id: keep everything past `keep`.
+        let min_id = format!("{}-{}", keep.0, keep.1.saturating_add(1));
+        self.run("XTRIM", |c, k| {
+            redis::pipe()
+                .cmd("XTRIM")
+                .arg(&k.stream)
+                .arg("MINID")
+                .arg(&min_id)
+                .ignore()
+                .cmd("HSET")
+                .arg(&k.snapshot)
+                .arg("trimmed")
+                .arg(&min_id)
+                .ignore()
+                .query::<()>(c)
+        })?;
+        Ok(Some(min_id))
+    }
+
+    fn has_gap(&mut self, cursor: Option<&str>) -> Result<bool, LogError> {
+        let trimmed: Option<String> =
+            self.run("HGET trimmed", |c, k| redis::cmd("HGET").arg(&k.snapshot).arg("trimmed").query(c))?;
+        let Some(trimmed) = trimmed.as_deref().and_then(parse_position) else { return Ok(false) };
+        Ok(match cursor.and_then(parse_position) {
+            // Entries before `trimmed` are gone; the next one this reader needs is cursor + 1.
+            Some((ms, seq)) => (ms, seq.saturating_add(1)) < trimmed,
+            None => true,
+        })
+    }
+}

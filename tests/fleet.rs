@@ -1,0 +1,517 @@
+//! Fleet learning against a real `redis-server` on 127.0.0.1 (started here on a free
+//! port with its own temporary directory): exact totals across processes, a Redis
+//! outage, a killed instance, corrupt entries. Run with `cargo test --features redis
+//! --test fleet`. Instances in other processes are this test binary run again with
+//! `FLEET_ROLE` set (the `child` test).
+#![cfg(feature = "redis")]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use persona_engine::fleet::{FleetConfig, FleetSync, RedisLog};
+use persona_engine::{
+    sample, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
+    SelectorConfig, StatsSnapshot,
+};
+
+// ---------------------------------------------------------------- a Redis of our own
+
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(name: &str) -> Redis {
+        let dir = std::env::temp_dir().join(format!("pe-fleet-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Redis::spawn(&dir, port);
+        Redis { child, port, dir }
+    }
+
+    // The child is returned to `Redis`, which kills and waits for it when dropped.
+    #[allow(clippy::zombie_processes)]
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok();
+            if ok {
+                return child;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server did not start on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = Redis::spawn(&self.dir, self.port);
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------- known events
+
+const V2: &str = "fleet-v2";
+const NEW_CREATIVE: &str = "fleet-new-offer";
+
+/// (creative, persona of the person, kind 0 impression / 1 click / 2 conversion)
+type Event = (String, String, u8);
+
+fn spec_v2() -> CatalogSpec {
+    let mut spec = sample::catalog_spec().unwrap();
+    spec.version = V2.into();
+    spec.creatives.push(CreativeSpec::new(NEW_CREATIVE).placement("home_hero").persona("Luxury Travel", 1.0));
+    spec
+}
+
+/// The events instance `who` records in `batch`: deterministic, so every process
+/// knows every other's. `with_new` adds events on the creative only v2 has.
+fn events(who: usize, batch: usize, n: usize, with_new: bool) -> Vec<Event> {
+    let spec = sample::catalog_spec().unwrap();
+    let personas = &spec.personas;
+    (0..n)
+        .map(|k| {
+            let x = k * 31 + who * 7 + batch * 13;
+            let creative = if with_new && k % 4 == 0 {
+                NEW_CREATIVE.to_owned()
+            } else {
+                spec.creatives[x % spec.creatives.len()].id.clone()
+            };
+            let persona = personas[(x / 3) % personas.len()].clone();
+            let kind = if k % 11 == 0 {
+                2
+            } else if k % 5 == 0 {
+                1
+            } else {
+                0
+            };
+            (creative, persona, kind)
+        })
+        .collect()
+}
+
+/// (creative, segment) → [impressions, clicks, conversions], plus (creative, "*") overall.
+type Tally = BTreeMap<(String, String), [u64; 3]>;
+
+fn tally(events: &[Event]) -> Tally {
+    let mut t = Tally::new();
+    for (c, p, kind) in events {
+        t.entry((c.clone(), p.clone())).or_default()[*kind as usize] += 1;
+        t.entry((c.clone(), "*".into())).or_default()[*kind as usize] += 1;
+    }
+    t
+}
+
+fn tally_of(snap: &StatsSnapshot) -> Tally {
+    let mut t = Tally::new();
+    for (id, stats) in &snap.creatives {
+        let o = &stats.overall;
+        if o.impressions + o.clicks + o.conversions > 0 {
+            t.insert((id.clone(), "*".into()), [o.impressions, o.clicks, o.conversions]);
+        }
+        for (seg, c) in &stats.segments {
+            if c.impressions + c.clicks + c.conversions > 0 {
+                t.insert((id.clone(), seg.clone()), [c.impressions, c.clicks, c.conversions]);
+            }
+        }
+    }
+    t
+}
+
+fn engine() -> Arc<Engine> {
+    let selector = Selector::new(sample::catalog().unwrap(), SelectorConfig::default()).unwrap();
+    Arc::new(Engine::new(selector, None))
+}
+
+fn record(engine: &Engine, (creative, persona, kind): &Event) {
+    let version = engine.current();
+    let menu = version.catalog().menu();
+    let mut person = version.selector().new_profile(sample::NOW - 365 * 86_400);
+    person.visits = 20;
+    person.consent = DataClasses::ALL;
+    person.set_score(menu, persona, 9, DataClasses::NONE).unwrap();
+    let kind = match kind {
+        0 => FeedbackKind::Impression,
+        1 => FeedbackKind::Click,
+        _ => FeedbackKind::Conversion { value: 2.5 },
+    };
+    let ctx = Context::at(sample::NOW).with_device(Device::Mobile);
+    engine.record_id(&mut person, creative, kind, &ctx).unwrap();
+}
+
+/// Records and, like a service under load, selects in between.
+fn serve(engine: &Engine, events: &[Event]) {
+    let version = engine.current();
+    let mut selection = version.selector().new_selection(3);
+    let person = version.selector().new_profile(sample::NOW - 30 * 86_400);
+    let ctx = Context::at(sample::NOW);
+    for (k, e) in events.iter().enumerate() {
+        record(engine, e);
+        engine.select(&person, &ctx, "home_hero", &mut selection).unwrap();
+        if k % 25 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Records in chunks of ten with a sync after each: one log entry per chunk.
+fn serve_syncing(sync: &FleetSync, events: &[Event]) {
+    for chunk in events.chunks(10) {
+        serve(sync.engine(), chunk);
+        sync.tick();
+    }
+}
+
+type Logged = Arc<Mutex<Vec<String>>>;
+
+fn config(instance: &str) -> (FleetConfig, Logged) {
+    let logged: Logged = Arc::default();
+    let sink = Arc::clone(&logged);
+    let mut config = FleetConfig::new(instance);
+    config.interval = Duration::from_millis(20);
+    config.compact_every = 10;
+    config.error_log = Arc::new(move |m: &str| {
+        eprintln!("[fleet] {m}");
+        sink.lock().unwrap().push(m.to_owned());
+    });
+    (config, logged)
+}
+
+fn join(url: &str, prefix: &str, instance: &str) -> (Arc<FleetSync>, Logged) {
+    let log = RedisLog::open(url, prefix).unwrap().with_timeout(Duration::from_millis(200));
+    let (config, logged) = config(instance);
+    (Arc::new(FleetSync::join(engine(), log, config).unwrap()), logged)
+}
+
+/// Ticks until the engine's counts are `want` (and nothing is pending), or panics.
+fn converge(sync: &FleetSync, want: &Tally, within: Duration) {
+    converge_all(&[sync], want, within);
+}
+
+/// Ticks every instance in turn (each may hold events the others wait for) until all
+/// of them count `want` with nothing pending, or panics.
+fn converge_all(syncs: &[&FleetSync], want: &Tally, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let statuses: Vec<_> = syncs.iter().map(|s| s.tick()).collect();
+        let done = syncs.iter().zip(&statuses).all(|(s, status)| {
+            status.connected && status.pending == 0 && &tally_of(&s.engine().save_stats()) == want
+        });
+        if done {
+            return;
+        }
+        if Instant::now() > deadline {
+            let have = tally_of(&syncs[0].engine().save_stats());
+            let diff: Vec<_> = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).take(5).collect();
+            panic!("no convergence: statuses {statuses:?}; first differences at the first (want) {diff:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn merged(parts: &[Vec<Event>]) -> Tally {
+    tally(&parts.concat())
+}
+
+// ---------------------------------------------------------------- child processes
+
+fn spawn_child(role: &str, index: usize, redis: &Redis, prefix: &str, out: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("FLEET_ROLE", role)
+        .env("FLEET_INDEX", index.to_string())
+        .env("FLEET_URL", redis.url())
+        .env("FLEET_PREFIX", prefix)
+        .env("FLEET_OUT", out)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(child: &mut Child, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    false
+}
+
+const PROOF_EVENTS: usize = 400;
+
+fn proof_events(who: usize) -> Vec<Event> {
+    // Instance 0 publishes v2 half-way and then records on the new creative too.
+    let first = events(who, 0, PROOF_EVENTS / 2, false);
+    let second = events(who, 1, PROOF_EVENTS / 2, who == 0);
+    [first, second].concat()
+}
+
+/// Not a test on its own: the body of an instance in another process.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var("FLEET_ROLE") else { return };
+    let index: usize = std::env::var("FLEET_INDEX").unwrap().parse().unwrap();
+    let url = std::env::var("FLEET_URL").unwrap();
+    let prefix = std::env::var("FLEET_PREFIX").unwrap();
+    let out = PathBuf::from(std::env::var("FLEET_OUT").unwrap());
+    match role.as_str() {
+        "proof" => {
+            let (sync, _) = join(&url, &prefix, &format!("proof-{index}"));
+            let thread = sync.spawn().unwrap();
+            let mine = proof_events(index);
+            let (first, second) = mine.split_at(PROOF_EVENTS / 2);
+            serve(sync.engine(), first);
+            if index == 0 {
+                sync.publish_catalog(&spec_v2()).unwrap();
+            } else {
+                // Wait for the new catalog (it arrives through the log) before the second half.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while sync.engine().current().catalog().version() != V2 {
+                    assert!(Instant::now() < deadline, "catalog v2 never arrived");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            serve(sync.engine(), second);
+            thread.stop();
+            converge(
+                &sync,
+                &merged(&[proof_events(0), proof_events(1), proof_events(2)]),
+                Duration::from_secs(30),
+            );
+            std::fs::write(&out, sync.engine().save_stats().to_json().unwrap()).unwrap();
+        }
+        "victim" => {
+            let (sync, _) = join(&url, &prefix, "victim");
+            let batch = events(9, index, 150, false);
+            serve_syncing(&sync, &batch);
+            loop {
+                let status = sync.tick();
+                if status.pending == 0 && status.connected {
+                    break;
+                }
+            }
+            println!("FLUSHED {}", sync.status().appended);
+            if index == 0 {
+                // Wait to be killed.
+                loop {
+                    sync.tick();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            let want: Vec<u8> = std::fs::read(out.with_extension("want")).unwrap();
+            let want: Vec<Event> = serde_json::from_slice(&want).unwrap();
+            converge(&sync, &tally(&want), Duration::from_secs(20));
+            let status = sync.status();
+            assert_eq!(status.rejoins, 1);
+            std::fs::write(&out, sync.engine().save_stats().to_json().unwrap()).unwrap();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+// ---------------------------------------------------------------- the tests
+
+#[test]
+fn three_processes_learn_exactly_the_sum_of_all_events_with_a_catalog_published_mid_run() {
+    let redis = Redis::start("proof");
+    let started = Instant::now();
+    let outs: Vec<PathBuf> = (0..3).map(|i| redis.dir.join(format!("out-{i}.json"))).collect();
+    let mut children: Vec<Child> =
+        (0..3).map(|i| spawn_child("proof", i, &redis, "proof", &outs[i])).collect();
+    for (i, child) in children.iter_mut().enumerate() {
+        assert!(wait_for(child, Duration::from_secs(50)), "instance {i} failed");
+    }
+    let want = merged(&[proof_events(0), proof_events(1), proof_events(2)]);
+    assert_eq!(want.values().map(|v| v.iter().sum::<u64>()).sum::<u64>(), 2 * 3 * PROOF_EVENTS as u64);
+    let snaps: Vec<StatsSnapshot> = outs
+        .iter()
+        .map(|p| StatsSnapshot::from_json(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    for (i, snap) in snaps.iter().enumerate() {
+        assert_eq!(snap.catalog_version, V2, "instance {i} did not swap to the published catalog");
+        assert_eq!(tally_of(snap), want, "instance {i}: counts per creative and segment");
+        assert!(snap.creatives.iter().any(|(id, _)| id == NEW_CREATIVE));
+    }
+    // Every count (devices, dayparts, expected clicks, values) agrees; model weights may
+    // differ (each instance's own events trained its weights first).
+    for snap in &snaps[1..] {
+        assert_eq!(snap.creatives, snaps[0].creatives);
+    }
+    eprintln!("proof took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_redis_outage_never_blocks_serving_and_loses_nothing() {
+    let mut redis = Redis::start("outage");
+    let url = redis.url();
+    let (a, a_log) = join(&url, "outage", "a");
+    let (b, _) = join(&url, "outage", "b");
+    let (ta, tb) = (a.spawn().unwrap(), b.spawn().unwrap());
+    let before = [events(1, 0, 100, false), events(2, 0, 100, false)];
+    serve(a.engine(), &before[0]);
+    serve(b.engine(), &before[1]);
+
+    redis.stop();
+    let during = [events(1, 1, 150, false), events(2, 1, 150, false)];
+    let mut slowest = Duration::ZERO;
+    let ctx = Context::at(sample::NOW);
+    let person = a.engine().current().selector().new_profile(sample::NOW);
+    let mut selection = a.engine().current().selector().new_selection(3);
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut k = 0;
+    while Instant::now() < until || k < 150 {
+        let t = Instant::now();
+        if k < 150 {
+            record(a.engine(), &during[0][k]);
+            record(b.engine(), &during[1][k]);
+        }
+        a.engine().select(&person, &ctx, "home_hero", &mut selection).unwrap();
+        slowest = slowest.max(t.elapsed());
+        k += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!a.status().connected, "the outage was noticed");
+    // A call that waited on Redis would take at least its 200 ms timeout.
+    assert!(slowest < Duration::from_millis(150), "select/record took {slowest:?} while Redis was down");
+    redis.restart();
+    ta.stop();
+    tb.stop();
+    let want = merged(&[before.concat(), during.concat()]);
+    converge_all(&[&a, &b], &want, Duration::from_secs(15));
+    assert!(a_log.lock().unwrap().iter().any(|m| m.contains("reachable again")));
+}
+
+#[test]
+fn a_killed_instance_restarts_from_the_snapshot_and_the_tail_with_exact_totals() {
+    let redis = Redis::start("kill");
+    let url = redis.url();
+    let (observer, _) = join(&url, "kill", "observer");
+    let first_life = events(9, 0, 150, false);
+    let out = redis.dir.join("victim.json");
+    let mut victim = spawn_child("victim", 0, &redis, "kill", &out);
+    let mut said = BufReader::new(victim.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("FLUSHED") {
+        line.clear();
+        assert!(said.read_line(&mut line).unwrap() > 0, "the victim ended before flushing");
+    }
+    // Killed mid-run: its sync thread and selects are still going.
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+
+    let mine = events(3, 0, 120, false);
+    serve_syncing(&observer, &mine);
+    converge(&observer, &merged(&[first_life.clone(), mine.clone()]), Duration::from_secs(10));
+    assert!(observer.status().compactions > 0, "a snapshot was written and the stream trimmed");
+    let trimmed: usize = redis::cmd("XLEN").arg("kill:log").query(&mut redis.conn()).unwrap();
+    assert!(trimmed < observer.status().appended as usize + 2, "stream trimmed to {trimmed}");
+
+    let second_life = events(9, 1, 150, false);
+    let all = [first_life, mine, second_life].concat();
+    std::fs::write(out.with_extension("want"), serde_json::to_vec(&all).unwrap()).unwrap();
+    let mut restarted = spawn_child("victim", 1, &redis, "kill", &out);
+    assert!(wait_for(&mut restarted, Duration::from_secs(25)), "the restarted instance failed");
+    let snap = StatsSnapshot::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(tally_of(&snap), tally(&all));
+    converge(&observer, &tally(&all), Duration::from_secs(10));
+}
+
+#[test]
+fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
+    let redis = Redis::start("corrupt");
+    let url = redis.url();
+    let (a, _) = join(&url, "corrupt", "a");
+    let (b, b_log) = join(&url, "corrupt", "b");
+    let mut conn = redis.conn();
+    let mut xadd = |fields: &[(&str, &str)]| {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg("corrupt:log").arg("*");
+        for (k, v) in fields {
+            cmd.arg(*k).arg(*v);
+        }
+        let _: String = cmd.query(&mut conn).unwrap();
+    };
+    let header = [("fleet", "persona-engine/fleet/1"), ("instance", "x"), ("kind", "delta")];
+    let bad_device = r#"{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{"lux-first-class-lounge":{"overall":{"impressions":5},"devices":{"toaster":{"impressions":5}}}}}"#;
+    xadd(&[("hello", "world")]);
+    xadd(&[("fleet", "someone-else/9"), ("instance", "x"), ("seq", "1"), ("kind", "delta"), ("body", "{}")]);
+    xadd(&[header[0], header[1], ("seq", "one"), header[2], ("body", "{}")]);
+    xadd(&[header[0], header[1], ("seq", "1"), header[2], ("body", "not json")]);
+    xadd(&[header[0], header[1], ("seq", "1"), header[2], ("body", bad_device)]);
+    xadd(&[header[0], header[1], ("seq", "1"), ("kind", "sql"), ("body", "{}")]);
+
+    let mine = events(4, 0, 120, false);
+    serve(a.engine(), &mine);
+    a.tick();
+    // The same entry appended twice (a retried append) counts once.
+    let entries: redis::streams::StreamRangeReply =
+        redis::cmd("XRANGE").arg("corrupt:log").arg("-").arg("+").query(&mut redis.conn()).unwrap();
+    let last = entries.ids.iter().rev().find(|e| e.map.contains_key("seq")).unwrap();
+    let fields: Vec<(String, String)> =
+        last.map.iter().map(|(k, v)| (k.clone(), redis::from_redis_value(v).unwrap())).collect();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    xadd(&fields);
+
+    converge(&b, &tally(&mine), Duration::from_secs(10));
+    let status = b.status();
+    assert_eq!(status.skipped, 6, "{:?}", b_log.lock().unwrap());
+    assert!(status.duplicates >= 1);
+    let logged = b_log.lock().unwrap().join("\n");
+    for expected in [
+        "foreign entry: no 'fleet' field",
+        "field 'fleet' is 'someone-else/9'",
+        "field 'seq' is 'one', not a positive integer",
+        "x #1: ",
+        "unknown device 'toaster'",
+        "field 'kind' is 'sql', not delta or catalog",
+    ] {
+        assert!(logged.contains(expected), "no '{expected}' in:\n{logged}");
+    }
+    // Compacting after all that still holds exactly the good events.
+    let (late, _) = join(&url, "corrupt", "late");
+    assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
+}

@@ -426,6 +426,8 @@ fn version_and_status_names_are_static_strings() {
     assert_eq!(name(u32::MAX), "PE_STATUS_UNRECOGNIZED");
 }
 
+/// Needs the test-only entry point: `cargo test --features ffi-testing --test ffi`.
+#[cfg(feature = "ffi-testing")]
 #[test]
 fn a_forced_panic_comes_back_as_pe_status_panic() {
     assert_eq!(pe_test_force_panic(), pe_status::Panic);

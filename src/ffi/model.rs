@@ -12,12 +12,12 @@ use super::handles::{
 };
 use super::status::pe_status;
 use crate::model::PersonaModel;
-use crate::select::Selector;
+use super::handles::SelectorHandle;
 
 /// A persona model and the selector whose persona menu its ids refer to.
 #[derive(Debug)]
 pub(crate) struct ModelHandle {
-    pub(crate) selector: Arc<Selector>,
+    pub(crate) selector: Arc<SelectorHandle>,
     pub(crate) model: PersonaModel,
 }
 

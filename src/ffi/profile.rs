@@ -11,6 +11,7 @@ use super::status::pe_status;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
 use crate::select::Selector;
+use super::handles::SelectorHandle;
 
 /// A class of personal data, for consent (values for `pe_profile_set_consent` and
 /// `pe_profile_add_signal`). In a bitmask of classes (`sources` of
@@ -65,7 +66,7 @@ const _: () = {
 /// names resolve even after C freed its selector reference).
 #[derive(Debug)]
 pub(crate) struct ProfileHandle {
-    pub(crate) selector: Arc<Selector>,
+    pub(crate) selector: Arc<SelectorHandle>,
     pub(crate) profile: Profile,
 }
 
@@ -73,7 +74,7 @@ impl ProfileHandle {
     /// Checks that the profile's persona ids mean the same personas for `selector`:
     /// same selector (one pointer comparison) or an identical persona menu.
     pub(crate) fn check_menu(&self, selector: &Selector) -> Result<(), Failure> {
-        if std::ptr::eq(Arc::as_ptr(&self.selector), selector)
+        if std::ptr::eq::<Selector>(&**self.selector, selector)
             || self.selector.catalog().menu().names() == selector.catalog().menu().names()
         {
             Ok(())
@@ -181,8 +182,9 @@ pub unsafe extern "C" fn pe_profile_free(profile: *mut pe_profile) {
 /// it off the request path. The profile is only read.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`profile`, `out_len`, or `buf` with `cap > 0`),
-/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
-/// of `*out_len + 1` bytes fits; pass `buf` NULL and `cap` 0 to ask for it).
+/// `PE_STATUS_BUFFER_TOO_SMALL` (the buffer rule at the top of this header: `*out_len`
+/// has the length, so a buffer of `*out_len + 1` bytes fits; pass `buf` NULL and `cap`
+/// 0 to ask for it).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_to_json(
     profile: *const pe_profile,

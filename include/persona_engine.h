@@ -26,7 +26,7 @@
  *
  * Link statically, naming the archive so the linker cannot pick the shared library
  * that sits next to it:
- *   cc app.c -Iinclude -Ltarget/release -l:libpersona_engine.a *      -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+ *   cc app.c -Iinclude -Ltarget/release -l:libpersona_engine.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
  * (or give the path target/release/libpersona_engine.a instead of -L/-l:). The system
  * libraries are what `cargo rustc --lib --crate-type staticlib -- --print
  * native-static-libs` prints for this platform.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::boundary::{arg_str, Failure, Out, OutStr};
 use super::handles::{arc_clone, box_free, box_into_ptr, box_mut, box_ref, pe_profile, pe_selector};
 use super::status::pe_status;
+use crate::error::Error;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
 use crate::select::Selector;
@@ -142,7 +143,9 @@ pub unsafe extern "C" fn pe_profile_new(
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
 /// persona, a score above 9, too many entries, a persona in both `likes` and
-/// `dislikes`: the message names the field).
+/// `dislikes`: the message names the field; whatever fails in a document is a spec
+/// error, unlike the same value passed to `pe_profile_set_score`),
+/// `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_new_from_json(
     selector: *const pe_selector,
@@ -159,7 +162,13 @@ pub unsafe extern "C" fn pe_profile_new_from_json(
                 arc_clone(selector, "selector")?,
             )
         };
-        let profile = Profile::from_json(selector.catalog().menu(), json)?;
+        let profile = Profile::from_json(selector.catalog().menu(), json).map_err(|error| match error {
+            // A name or score inside a document: the document failed validation.
+            Error::UnknownPersona { .. } | Error::ScoreOutOfRange { .. } => {
+                Failure::new(pe_status::InvalidSpec, error.to_string())
+            }
+            error => Failure::from(error),
+        })?;
         out.write(box_into_ptr(ProfileHandle { selector, profile }));
         Ok(())
     })

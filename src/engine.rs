@@ -240,7 +240,7 @@ impl Engine {
         let key = shown_by
             .catalog()
             .creative_key(feedback.creative)
-            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
+            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0), did_you_mean: Vec::new() })?;
         self.record_in_current(
             profile,
             |version| {
@@ -249,6 +249,7 @@ impl Engine {
                 }
                 version.catalog().creative_by_key(key).ok_or_else(|| Error::UnknownCreative {
                     id: shown_by.catalog().creative_id(feedback.creative).to_owned(),
+                    did_you_mean: Vec::new(),
                 })
             },
             |creative| Feedback { creative, ..*feedback },

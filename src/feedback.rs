@@ -90,7 +90,7 @@ impl Selector {
         let cat = self.catalog();
         let key = cat
             .creative_key(feedback.creative)
-            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
+            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0), did_you_mean: Vec::new() })?;
         let mut counts = Counts::default();
         match feedback.kind {
             FeedbackKind::Impression => {

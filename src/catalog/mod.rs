@@ -255,9 +255,7 @@ impl Catalog {
     /// Reads, parses and compiles a JSON catalog spec file. A file larger than
     /// [`MAX_SPEC_BYTES`] is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let json =
-            crate::limits::read_limited(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
-        Catalog::from_json(&json)
+        crate::limits::parse_file(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES", Catalog::from_json)
     }
 
     /// Validates `spec` and compiles it. Errors name the creative and field at fault:
@@ -520,7 +518,10 @@ impl Catalog {
         let mut theme = (u16::MAX, 0.0f64);
         for (name, weight) in &c.personas {
             let pid = self.menu.get(name).ok_or_else(|| {
-                Error::creative(id, "personas", format!("unknown persona '{}'", quote(name)))
+                // A tag the menu spells differently (or a typo in either): name the tag
+                // and the closest menu names, so the user sees which one to fix.
+                let names = self.menu.names().iter().map(String::as_str);
+                Error::creative(id, "personas", crate::suggest::unknown("persona", name, names))
             })?;
             if !weight.is_finite() || *weight < 0.0 {
                 return Err(Error::creative(
@@ -767,7 +768,10 @@ impl Catalog {
         self.placement_index
             .get(name)
             .copied()
-            .ok_or_else(|| Error::UnknownPlacement { name: name.to_owned() })
+            .ok_or_else(|| Error::UnknownPlacement {
+                name: name.to_owned(),
+                did_you_mean: crate::suggest::closest(name, self.placements.iter().map(|p| p.name.as_str())),
+            })
     }
 
     /// The name of a placement (`"?"` for an id from another catalog).
@@ -791,7 +795,10 @@ impl Catalog {
             .get(&Symbol::of(id))
             .copied()
             .filter(|c| &*self.ids[c.index()] == id)
-            .ok_or_else(|| Error::UnknownCreative { id: id.to_owned() })
+            .ok_or_else(|| Error::UnknownCreative {
+                id: id.to_owned(),
+                did_you_mean: crate::suggest::closest(id, self.ids.iter().map(|c| &**c)),
+            })
     }
 
     /// The creative whose key (`Symbol::of(id)`) is `key`, as stored in profiles.

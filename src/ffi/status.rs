@@ -89,7 +89,9 @@ impl pe_status {
             }
             Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
             Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
-            Error::Json { .. } => pe_status::InvalidJson,
+            Error::Json { .. } | Error::CreativeJson { .. } => pe_status::InvalidJson,
+            Error::InFile { source: None, .. } => pe_status::InvalidJson,
+            Error::InFile { source: Some(inner), .. } => pe_status::of(inner),
             Error::LogLine { .. } => pe_status::InvalidArgument,
             Error::Io { .. } => pe_status::Io,
         }

@@ -1021,7 +1021,9 @@ pe_status pe_profile_new(const struct pe_selector *selector,
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
  * persona, a score above 9, too many entries, a persona in both `likes` and
- * `dislikes`: the message names the field).
+ * `dislikes`: the message names the field; whatever fails in a document is a spec
+ * error, unlike the same value passed to `pe_profile_set_score`),
+ * `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
  */
 pe_status pe_profile_new_from_json(const struct pe_selector *selector,
                                    const char *json,

@@ -90,7 +90,8 @@ pub fn unknown<'a>(kind: &str, name: &str, known: impl IntoIterator<Item = &'a s
 mod tests {
     use super::*;
 
-    const MENU: [&str; 5] = ["Luxury Travel", "Family Activities", "Budget Traveller", "Foodie", "Fashionista"];
+    const MENU: [&str; 5] =
+        ["Luxury Travel", "Family Activities", "Budget Traveller", "Foodie", "Fashionista"];
 
     #[test]
     fn a_typo_finds_the_name_it_was_meant_to_be() {
@@ -109,10 +110,7 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], "home_hero");
         assert_eq!(did_you_mean(&got[..1]), " (did you mean 'home_hero'?)");
-        assert_eq!(
-            did_you_mean(&["a".into(), "b".into(), "c".into()]),
-            " (did you mean 'a', 'b' or 'c'?)"
-        );
+        assert_eq!(did_you_mean(&["a".into(), "b".into(), "c".into()]), " (did you mean 'a', 'b' or 'c'?)");
         assert_eq!(did_you_mean(&[]), "");
     }
 

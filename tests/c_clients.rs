@@ -497,7 +497,17 @@ fn every_c_example_compiles_as_cpp17() {
     for source in sources {
         run_ok(
             Command::new(&cxx)
-                .args(["-std=c++17", "-x", "c++", "-Wall", "-Wextra", "-Werror", "-pthread", "-fsyntax-only", "-I"])
+                .args([
+                    "-std=c++17",
+                    "-x",
+                    "c++",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-pthread",
+                    "-fsyntax-only",
+                    "-I",
+                ])
                 .arg(root().join("include"))
                 .arg(&source),
         );
@@ -555,12 +565,16 @@ fn the_c_service_client_selects_records_and_publishes_from_threads() {
         "decision log: decision 1 with its click written to the log",
         "second engine after merging the delta: same counts per creative",
     ] {
-        assert!(output.lines().any(|l| l.starts_with(expected)), "no line starting with {expected:?} in:\n{output}");
+        assert!(
+            output.lines().any(|l| l.starts_with(expected)),
+            "no line starting with {expected:?} in:\n{output}"
+        );
     }
     // 150 requests per worker, a click on every 7th (0, 7, ..., 147): 22 each.
     assert!(output.contains("recorded 88 clicks"), "{output}");
     assert!(output.contains("(persona Luxury Travel, score "), "{output}");
-    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert_eq!(lines.len(), 1, "{log}");
     assert_eq!(lines[0]["placement"], "home_hero", "{log}");
     assert!(log.contains("\"reward\":{\"click\":1"), "the click is logged as the reward: {log}");
@@ -574,10 +588,29 @@ fn the_c_service_client_is_clean_under_valgrind() {
     }
     let (output, _) = run_service(
         exe,
-        &["valgrind", "--quiet", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect"],
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+        ],
         20,
         "service_valgrind.jsonl",
     );
     assert!(output.contains("workers: 4 threads served 80 picks"), "{output}");
     assert!(output.contains("same counts per creative"), "{output}");
+}
+
+/// The test-only entry points (cargo feature `ffi-testing`) are in neither the shipped
+/// header nor the library a default build makes.
+#[cfg(not(feature = "ffi-testing"))]
+#[test]
+fn test_only_entry_points_are_not_shipped() {
+    let header = std::fs::read_to_string(root().join("include/persona_engine.h")).expect("header");
+    assert!(!header.contains("pe_test_"), "the header declares a test-only entry point");
+    let library = std::fs::read(static_library()).expect("the static library");
+    let has = |name: &[u8]| library.windows(name.len()).any(|w| w == name);
+    assert!(has(b"pe_engine_select"), "the search finds exported names");
+    assert!(!has(b"pe_test_force_panic"), "the library exports a test-only entry point");
 }

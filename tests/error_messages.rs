@@ -32,7 +32,10 @@ fn an_unknown_name_lists_the_closest_known_names() {
     assert_eq!(err.to_string(), "unknown placement 'home_heroo' (did you mean 'home_hero'?)");
 
     let err = selector.creative("lux-santorini-cliff-suit").unwrap_err();
-    assert_eq!(err.to_string(), "unknown creative 'lux-santorini-cliff-suit' (did you mean 'lux-santorini-cliff-suite'?)");
+    assert_eq!(
+        err.to_string(),
+        "unknown creative 'lux-santorini-cliff-suit' (did you mean 'lux-santorini-cliff-suite'?)"
+    );
 
     // Nothing close: the plain message, no empty "did you mean".
     let err = selector.placement("checkout").unwrap_err();
@@ -58,7 +61,8 @@ fn a_typo_in_the_persona_menu_is_reported_with_the_menu_spelling() {
     let message = err.to_string();
     assert!(message.starts_with("creative 'lux-"), "{message}");
     assert!(
-        message.ends_with("field 'personas': unknown persona 'Luxury Travel' (did you mean 'Luxury Travle'?)"),
+        message
+            .ends_with("field 'personas': unknown persona 'Luxury Travel' (did you mean 'Luxury Travle'?)"),
         "{message}"
     );
 }
@@ -81,7 +85,9 @@ fn a_json_error_in_a_catalog_names_the_creative_and_the_field() {
     let id = spec["creatives"][5]["id"].as_str().unwrap().to_owned();
     let message = compile(&spec).to_string();
     assert!(
-        message.starts_with(&format!("catalog spec: creatives[5] ('{id}'), field 'intimacy': invalid JSON: invalid type")),
+        message.starts_with(&format!(
+            "catalog spec: creatives[5] ('{id}'), field 'intimacy': invalid JSON: invalid type"
+        )),
         "{message}"
     );
 
@@ -89,7 +95,10 @@ fn a_json_error_in_a_catalog_names_the_creative_and_the_field() {
     let mut spec = self::spec();
     spec["creatives"][7]["id"] = Value::from(7);
     let message = compile(&spec).to_string();
-    assert!(message.starts_with("catalog spec: creatives[7], field 'id': invalid JSON: invalid type"), "{message}");
+    assert!(
+        message.starts_with("catalog spec: creatives[7], field 'id': invalid JSON: invalid type"),
+        "{message}"
+    );
 
     // Outside the creatives, and syntax errors, keep the document's message.
     let message = Catalog::from_json("{\"personas\": 3}").unwrap_err().to_string();

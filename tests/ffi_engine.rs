@@ -134,7 +134,14 @@ fn threads_select_and_record_while_another_publishes_and_every_record_counts_onc
                     let mut creative = 0u32;
                     ok(unsafe { pe_selection_creative(selection, 0, &mut creative) });
                     ok(unsafe {
-                        pe_record(version, person, &moment, creative, pe_feedback_kind::Impression as u32, 0.0)
+                        pe_record(
+                            version,
+                            person,
+                            &moment,
+                            creative,
+                            pe_feedback_kind::Impression as u32,
+                            0.0,
+                        )
                     });
                     recorded.fetch_add(1, Ordering::Relaxed);
                     unsafe { pe_selector_free(version) };
@@ -173,7 +180,9 @@ fn a_record_through_a_replaced_version_counts_in_the_current_one() {
     ok(unsafe { pe_record(old, person, &moment, creative, pe_feedback_kind::Impression as u32, 0.0) });
     assert_eq!(impressions(engine), 1);
     // Late events by id go to the current version too.
-    ok(unsafe { pe_engine_record_id(engine, person, &moment, id, id_len, pe_feedback_kind::Impression as u32, 0.0) });
+    ok(unsafe {
+        pe_engine_record_id(engine, person, &moment, id, id_len, pe_feedback_kind::Impression as u32, 0.0)
+    });
     assert_eq!(impressions(engine), 2);
     // The version handed out keeps working after the engine is freed.
     unsafe { pe_engine_free(engine) };
@@ -198,8 +207,16 @@ fn an_engine_version_refuses_the_selector_statistics_calls() {
          engine: use pe_engine_stats_save",
     );
     let (p, l) = c("{}");
-    fails(unsafe { pe_selector_stats_load(version, p, l) }, pe_status::InvalidArgument, "pe_selector_stats_load:");
-    fails(unsafe { pe_selector_stats_merge(version, p, l) }, pe_status::InvalidArgument, "pe_selector_stats_merge:");
+    fails(
+        unsafe { pe_selector_stats_load(version, p, l) },
+        pe_status::InvalidArgument,
+        "pe_selector_stats_load:",
+    );
+    fails(
+        unsafe { pe_selector_stats_merge(version, p, l) },
+        pe_status::InvalidArgument,
+        "pe_selector_stats_merge:",
+    );
     let mut blob = null_mut();
     fails(
         unsafe { pe_selector_stats_export_delta(version, &mut blob) },
@@ -254,27 +271,75 @@ fn engine_statistics_export_merge_load_round_trip() {
 fn engine_functions_return_the_statuses_their_header_lists() {
     let mut out = null_mut();
     let (json, json_len) = c(sample::CATALOG_JSON);
-    fails(unsafe { pe_engine_new_from_json(null(), 0, null(), 0, &mut out) }, pe_status::NullParameter, "parameter 'json' is NULL");
-    fails(unsafe { pe_engine_new_from_json(json, json_len, null(), 0, null_mut()) }, pe_status::NullParameter, "parameter 'out_engine' is NULL");
+    fails(
+        unsafe { pe_engine_new_from_json(null(), 0, null(), 0, &mut out) },
+        pe_status::NullParameter,
+        "parameter 'json' is NULL",
+    );
+    fails(
+        unsafe { pe_engine_new_from_json(json, json_len, null(), 0, null_mut()) },
+        pe_status::NullParameter,
+        "parameter 'out_engine' is NULL",
+    );
     let bad = [0xffu8, 0xfe];
-    fails(unsafe { pe_engine_new_from_json(bad.as_ptr().cast(), 2, null(), 0, &mut out) }, pe_status::InvalidUtf8, "parameter 'json' is not valid UTF-8");
+    fails(
+        unsafe { pe_engine_new_from_json(bad.as_ptr().cast(), 2, null(), 0, &mut out) },
+        pe_status::InvalidUtf8,
+        "parameter 'json' is not valid UTF-8",
+    );
     let (p, l) = c("{\"version\": ");
-    fails(unsafe { pe_engine_new_from_json(p, l, null(), 0, &mut out) }, pe_status::InvalidJson, "catalog spec: invalid JSON: EOF while parsing");
+    fails(
+        unsafe { pe_engine_new_from_json(p, l, null(), 0, &mut out) },
+        pe_status::InvalidJson,
+        "catalog spec: invalid JSON: EOF while parsing",
+    );
     let (cfg, cfg_len) = c("{\"threshold\": 12}");
-    fails(unsafe { pe_engine_new_from_json(json, json_len, cfg, cfg_len, &mut out) }, pe_status::InvalidSpec, "selector config: field 'threshold'");
+    fails(
+        unsafe { pe_engine_new_from_json(json, json_len, cfg, cfg_len, &mut out) },
+        pe_status::InvalidSpec,
+        "selector config: field 'threshold'",
+    );
     let (path, path_len) = c("/nonexistent/catalog.json");
-    fails(unsafe { pe_engine_new_from_file(path, path_len, null(), 0, &mut out) }, pe_status::Io, "/nonexistent/catalog.json");
+    fails(
+        unsafe { pe_engine_new_from_file(path, path_len, null(), 0, &mut out) },
+        pe_status::Io,
+        "/nonexistent/catalog.json",
+    );
     assert!(out.is_null());
 
     let engine = engine();
     let mut g = 0;
-    fails(unsafe { pe_engine_publish_json(engine, p, l, null(), 0, &mut g) }, pe_status::InvalidJson, "catalog spec: invalid JSON");
-    fails(unsafe { pe_engine_publish_file(engine, path, path_len, null(), 0, &mut g) }, pe_status::Io, "/nonexistent/catalog.json");
-    fails(unsafe { pe_engine_publish_json(null(), json, json_len, null(), 0, &mut g) }, pe_status::NullParameter, "parameter 'engine' is NULL");
-    fails(unsafe { pe_engine_publish_json(engine, json, json_len, null(), 0, null_mut()) }, pe_status::NullParameter, "parameter 'out_generation' is NULL");
+    fails(
+        unsafe { pe_engine_publish_json(engine, p, l, null(), 0, &mut g) },
+        pe_status::InvalidJson,
+        "catalog spec: invalid JSON",
+    );
+    fails(
+        unsafe { pe_engine_publish_file(engine, path, path_len, null(), 0, &mut g) },
+        pe_status::Io,
+        "/nonexistent/catalog.json",
+    );
+    fails(
+        unsafe { pe_engine_publish_json(null(), json, json_len, null(), 0, &mut g) },
+        pe_status::NullParameter,
+        "parameter 'engine' is NULL",
+    );
+    fails(
+        unsafe { pe_engine_publish_json(engine, json, json_len, null(), 0, null_mut()) },
+        pe_status::NullParameter,
+        "parameter 'out_generation' is NULL",
+    );
     assert_eq!(generation(engine), 1, "nothing was published");
-    fails(unsafe { pe_engine_generation(engine, null_mut()) }, pe_status::NullParameter, "parameter 'out_generation' is NULL");
-    fails(unsafe { pe_engine_current(null(), &mut null_mut()) }, pe_status::NullParameter, "parameter 'engine' is NULL");
+    fails(
+        unsafe { pe_engine_generation(engine, null_mut()) },
+        pe_status::NullParameter,
+        "parameter 'out_generation' is NULL",
+    );
+    fails(
+        unsafe { pe_engine_current(null(), &mut null_mut()) },
+        pe_status::NullParameter,
+        "parameter 'engine' is NULL",
+    );
 
     let version = current(engine);
     let person = profile(version);
@@ -323,17 +388,43 @@ fn engine_functions_return_the_statuses_their_header_lists() {
         "kind: 9 is not a pe_feedback_kind value (0..=5)",
     );
     fails(
-        unsafe { pe_engine_record_id(engine, person, &moment, id, id_len, pe_feedback_kind::Conversion as u32, -1.0) },
+        unsafe {
+            pe_engine_record_id(
+                engine,
+                person,
+                &moment,
+                id,
+                id_len,
+                pe_feedback_kind::Conversion as u32,
+                -1.0,
+            )
+        },
         pe_status::InvalidArgument,
         "",
     );
     assert_eq!(impressions(engine), 0, "no failed record counted");
     let (junk, junk_len) = c("{\"format\": ");
-    fails(unsafe { pe_engine_stats_merge(engine, junk, junk_len) }, pe_status::InvalidJson, "stats snapshot: invalid JSON");
-    fails(unsafe { pe_engine_stats_load(engine, null(), 0) }, pe_status::NullParameter, "parameter 'json' is NULL");
+    fails(
+        unsafe { pe_engine_stats_merge(engine, junk, junk_len) },
+        pe_status::InvalidJson,
+        "stats snapshot: invalid JSON",
+    );
+    fails(
+        unsafe { pe_engine_stats_load(engine, null(), 0) },
+        pe_status::NullParameter,
+        "parameter 'json' is NULL",
+    );
     let mut len = 0;
-    fails(unsafe { pe_engine_stats_save(engine, null_mut(), 1, &mut len) }, pe_status::NullParameter, "parameter 'buf' is NULL");
-    fails(unsafe { pe_engine_stats_export_delta(engine, null_mut()) }, pe_status::NullParameter, "parameter 'out_blob' is NULL");
+    fails(
+        unsafe { pe_engine_stats_save(engine, null_mut(), 1, &mut len) },
+        pe_status::NullParameter,
+        "parameter 'buf' is NULL",
+    );
+    fails(
+        unsafe { pe_engine_stats_export_delta(engine, null_mut()) },
+        pe_status::NullParameter,
+        "parameter 'out_blob' is NULL",
+    );
     unsafe {
         pe_selector_free(made);
         pe_selection_free(selection);
@@ -372,10 +463,22 @@ fn every_string_function_follows_the_buffer_rule() {
 
     type Call<'a> = Box<dyn FnMut(*mut c_char, usize, *mut usize) -> pe_status + 'a>;
     let calls: Vec<(&str, Call)> = vec![
-        ("pe_selector_creative_id", Box::new(|b, n, o| unsafe { pe_selector_creative_id(selector, creative, b, n, o) })),
-        ("pe_selector_creative_payload", Box::new(|b, n, o| unsafe { pe_selector_creative_payload(selector, creative, b, n, o) })),
-        ("pe_selector_persona_name", Box::new(|b, n, o| unsafe { pe_selector_persona_name(selector, 0, b, n, o) })),
-        ("pe_selector_explain", Box::new(|b, n, o| unsafe { pe_selector_explain(selector, selection, 0, b, n, o) })),
+        (
+            "pe_selector_creative_id",
+            Box::new(|b, n, o| unsafe { pe_selector_creative_id(selector, creative, b, n, o) }),
+        ),
+        (
+            "pe_selector_creative_payload",
+            Box::new(|b, n, o| unsafe { pe_selector_creative_payload(selector, creative, b, n, o) }),
+        ),
+        (
+            "pe_selector_persona_name",
+            Box::new(|b, n, o| unsafe { pe_selector_persona_name(selector, 0, b, n, o) }),
+        ),
+        (
+            "pe_selector_explain",
+            Box::new(|b, n, o| unsafe { pe_selector_explain(selector, selection, 0, b, n, o) }),
+        ),
         ("pe_selector_stats_save", Box::new(|b, n, o| unsafe { pe_selector_stats_save(own, b, n, o) })),
         ("pe_profile_to_json", Box::new(|b, n, o| unsafe { pe_profile_to_json(person, b, n, o) })),
         ("pe_stats_blob_json", Box::new(|b, n, o| unsafe { pe_stats_blob_json(blob, b, n, o) })),
@@ -390,7 +493,10 @@ fn every_string_function_follows_the_buffer_rule() {
             assert_eq!(call(buf.as_mut_ptr(), cap, &mut len), pe_status::BufferTooSmall, "{name} cap {cap}");
             assert_eq!(len, full.len(), "{name}: *out_len is the full length");
             let got = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
-            assert!(full.starts_with(got) && got.len() < cap && got.len() + 4 > cap - 1, "{name} cap {cap}: {got:?}");
+            assert!(
+                full.starts_with(got) && got.len() < cap && got.len() + 4 > cap - 1,
+                "{name} cap {cap}: {got:?}"
+            );
         }
         if name == "pe_selector_creative_id" {
             // The message of a too-small buffer names what did not fit.
@@ -432,7 +538,11 @@ fn a_score_above_9_is_a_spec_error_in_a_document_and_an_argument_error_in_a_call
         "persona 'Luxury Travel': score 12 is out of range (scores are 0..=9)",
     );
     let (p, l) = c(r#"{"persona_scores": {"Luxury Travle": 5}}"#);
-    fails(unsafe { pe_profile_new_from_json(selector, p, l, &mut out) }, pe_status::InvalidSpec, "profile: field 'persona_scores': unknown persona 'Luxury Travle'");
+    fails(
+        unsafe { pe_profile_new_from_json(selector, p, l, &mut out) },
+        pe_status::InvalidSpec,
+        "profile: field 'persona_scores': unknown persona 'Luxury Travle'",
+    );
     assert!(out.is_null());
     let person = profile(selector);
     let (p, l) = c("Luxury Travel");

@@ -255,7 +255,13 @@ impl Catalog {
     /// Reads, parses and compiles a JSON catalog spec file. A file larger than
     /// [`MAX_SPEC_BYTES`] is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        crate::limits::parse_file(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES", Catalog::from_json)
+        crate::limits::parse_file(
+            path.as_ref(),
+            "catalog spec",
+            MAX_SPEC_BYTES,
+            "MAX_SPEC_BYTES",
+            Catalog::from_json,
+        )
     }
 
     /// Validates `spec` and compiles it. Errors name the creative and field at fault:
@@ -765,13 +771,10 @@ impl Catalog {
 
     /// The id of placement `name`, or [`Error::UnknownPlacement`].
     pub fn placement(&self, name: &str) -> Result<PlacementId> {
-        self.placement_index
-            .get(name)
-            .copied()
-            .ok_or_else(|| Error::UnknownPlacement {
-                name: name.to_owned(),
-                did_you_mean: crate::suggest::closest(name, self.placements.iter().map(|p| p.name.as_str())),
-            })
+        self.placement_index.get(name).copied().ok_or_else(|| Error::UnknownPlacement {
+            name: name.to_owned(),
+            did_you_mean: crate::suggest::closest(name, self.placements.iter().map(|p| p.name.as_str())),
+        })
     }
 
     /// The name of a placement (`"?"` for an id from another catalog).
@@ -791,14 +794,12 @@ impl Catalog {
 
     /// The id of creative `id`, or [`Error::UnknownCreative`].
     pub fn creative(&self, id: &str) -> Result<CreativeId> {
-        self.creative_index
-            .get(&Symbol::of(id))
-            .copied()
-            .filter(|c| &*self.ids[c.index()] == id)
-            .ok_or_else(|| Error::UnknownCreative {
+        self.creative_index.get(&Symbol::of(id)).copied().filter(|c| &*self.ids[c.index()] == id).ok_or_else(
+            || Error::UnknownCreative {
                 id: id.to_owned(),
                 did_you_mean: crate::suggest::closest(id, self.ids.iter().map(|c| &**c)),
-            })
+            },
+        )
     }
 
     /// The creative whose key (`Symbol::of(id)`) is `key`, as stored in profiles.

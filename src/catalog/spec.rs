@@ -83,7 +83,10 @@ fn bare(error: &serde_json::Error) -> String {
 /// changes the error (serde reports the first bad value it meets, so removing any other
 /// field leaves the error as it was). A message that quotes the field (`unknown field`,
 /// `missing field`) names it directly.
-fn field_at_fault(object: serde_json::Map<String, serde_json::Value>, own: &serde_json::Error) -> Option<String> {
+fn field_at_fault(
+    object: serde_json::Map<String, serde_json::Value>,
+    own: &serde_json::Error,
+) -> Option<String> {
     let message = bare(own);
     for prefix in ["unknown field `", "missing field `"] {
         if let Some(rest) = message.strip_prefix(prefix) {

@@ -12,8 +12,8 @@ use super::boundary::{arg_str, Failure, Out, OutStr};
 use super::context::{self, pe_context};
 use super::feedback::feedback_kind;
 use super::handles::{
-    arc_into_ptr, box_free, box_into_ptr, box_mut, box_ref, pe_engine, pe_profile, pe_selection,
-    pe_selector, pe_stats_blob, SelectorHandle,
+    arc_into_ptr, box_free, box_into_ptr, box_mut, box_ref, pe_engine, pe_profile, pe_selection, pe_selector,
+    pe_stats_blob, SelectorHandle,
 };
 use super::selector::config;
 use super::status::pe_status;
@@ -210,10 +210,14 @@ pub unsafe extern "C" fn pe_engine_publish_file(
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER`.
 #[no_mangle]
-pub unsafe extern "C" fn pe_engine_generation(engine: *const pe_engine, out_generation: *mut u64) -> pe_status {
+pub unsafe extern "C" fn pe_engine_generation(
+    engine: *const pe_engine,
+    out_generation: *mut u64,
+) -> pe_status {
     ffi_boundary!({
         // SAFETY: a live engine (or NULL) and a writable `uint64_t` (or NULL).
-        let (engine, out) = unsafe { (box_ref(engine, "engine")?, Out::new(out_generation, "out_generation")?) };
+        let (engine, out) =
+            unsafe { (box_ref(engine, "engine")?, Out::new(out_generation, "out_generation")?) };
         out.write(engine.engine.generation());
         Ok(())
     })

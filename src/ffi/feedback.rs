@@ -115,7 +115,9 @@ pub unsafe extern "C" fn pe_record(
         let feedback = Feedback::new(creative, kind, &context);
         let recorded = match selector {
             SelectorHandle::Own(selector) => selector.record(&mut handle.profile, &feedback),
-            SelectorHandle::Version { engine, version } => engine.record(version, &mut handle.profile, &feedback),
+            SelectorHandle::Version { engine, version } => {
+                engine.record(version, &mut handle.profile, &feedback)
+            }
         };
         recorded.map_err(|error| match error {
             // The creative was checked above, so what is left is the conversion value:

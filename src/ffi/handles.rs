@@ -26,6 +26,9 @@ use crate::select::{Selection, Selector};
 /// What a `pe_selector` is: a selector of its own (`pe_selector_new_*`), or one version
 /// of a `pe_engine` (`pe_engine_current`, `pe_engine_select`), which selects and
 /// resolves like any selector but records through its engine.
+// Allocated once per handle inside an `Arc`: the size difference costs nothing, and
+// boxing the selector would add an indirection to every `pe_select`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum SelectorHandle {
     /// A selector created on its own; it owns its learned statistics.

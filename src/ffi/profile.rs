@@ -6,13 +6,13 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::{arg_str, Failure, Out, OutStr};
+use super::handles::SelectorHandle;
 use super::handles::{arc_clone, box_free, box_into_ptr, box_mut, box_ref, pe_profile, pe_selector};
 use super::status::pe_status;
 use crate::error::Error;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
 use crate::select::Selector;
-use super::handles::SelectorHandle;
 
 /// A class of personal data, for consent (values for `pe_profile_set_consent` and
 /// `pe_profile_add_signal`). In a bitmask of classes (`sources` of

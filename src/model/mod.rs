@@ -126,7 +126,11 @@ impl PersonaModel {
             let field = format!("personas.{}", quote(name));
             let id = menu.get(name).ok_or_else(|| {
                 let names = menu.names().iter().map(String::as_str);
-                Error::invalid("persona model", field.clone(), crate::suggest::unknown("persona", name, names))
+                Error::invalid(
+                    "persona model",
+                    field.clone(),
+                    crate::suggest::unknown("persona", name, names),
+                )
             })?;
             if !w.bias.is_finite() {
                 return Err(Error::invalid(

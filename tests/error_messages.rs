@@ -148,3 +148,14 @@ fn report_prints_the_message_not_the_structure() {
     let message = format!("{:?}", main_like().unwrap_err());
     assert_eq!(message, "unknown persona 'Fodie' (did you mean 'Foodie'?)");
 }
+
+#[test]
+fn an_unknown_placement_on_a_creative_lists_the_closest_placements() {
+    let mut spec = spec();
+    spec["creatives"][0]["placements"][0] = Value::from("home-hero");
+    let message = compile(&spec).to_string();
+    assert!(
+        message.ends_with("field 'placements': unknown placement 'home-hero' (did you mean 'home_hero'?)"),
+        "{message}"
+    );
+}

@@ -500,7 +500,8 @@ impl Catalog {
         let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
         for name in &c.placements {
             let pid = *self.placement_index.get(name).ok_or_else(|| {
-                Error::creative(id, "placements", format!("unknown placement '{}'", quote(name)))
+                let known = self.placement_index.keys().map(String::as_str);
+                Error::creative(id, "placements", crate::suggest::unknown("placement", name, known))
             })?;
             if seen_placements.contains(&pid) {
                 return Err(Error::creative(

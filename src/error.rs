@@ -238,7 +238,7 @@ fn line_problem(field: Option<&str>, problem: &str) -> String {
 }
 
 /// An error to return from `main`: Rust prints what `main` returns with `Debug`, so a
-/// plain [`Error`] would show as `Json { what: "catalog spec", source: ... }`. A
+/// plain [`enum@Error`] would show as `Json { what: "catalog spec", source: ... }`. A
 /// `Report` prints the message instead (its `Debug` is the error's `Display`), and `?`
 /// converts any error into one:
 ///

@@ -3,7 +3,7 @@
 //!
 //! | C type | Rust value | owned by |
 //! |---|---|---|
-//! | `pe_selector` | [`SelectorHandle`]: a [`Selector`], or one version of an engine | `Arc`: profiles keep their selector alive |
+//! | `pe_selector` | `SelectorHandle`: a [`Selector`], or one version of an engine | `Arc`: profiles keep their selector alive |
 //! | `pe_engine` | `EngineHandle` (an [`Engine`] and its current version as a `pe_selector`) | `Box` |
 //! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
 //! | `pe_selection` | [`Selection`] | `Box` |

@@ -33,7 +33,7 @@
 //! - strings come in as `(pointer, length)` pairs of UTF-8 bytes, need no terminating
 //!   NUL, and are only read during the call;
 //! - outputs go to trailing out-parameters and are written only on success (the one
-//!   exception: the buffer rule of [`boundary::OutStr`]: on `PE_STATUS_BUFFER_TOO_SMALL`
+//!   exception: the buffer rule of `boundary::OutStr`: on `PE_STATUS_BUFFER_TOO_SMALL`
 //!   `*out_len` gets the length needed and a buffer with `cap > 0` holds as much of the
 //!   string as fits, NUL-terminated);
 //! - pointers that are not NULL must point to valid memory of the stated type and size;

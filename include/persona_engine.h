@@ -628,8 +628,10 @@ pe_status pe_last_error_message(char *buf, size_t cap, size_t *out_len);
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`json`, `out_selector`, or `config_json` with
  * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (syntax or
- * shape; the message has line and column), `PE_STATUS_INVALID_SPEC` (validation: the
- * message names the creative and the field, e.g. an unknown persona on a creative).
+ * shape; the message has line and column, and names the creative and the field when
+ * one is at fault), `PE_STATUS_INVALID_SPEC` (validation: the message names the
+ * creative and the field, e.g. an unknown persona on a creative),
+ * `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
  */
 pe_status pe_selector_new_from_json(const char *json,
                                     size_t json_len,
@@ -644,8 +646,11 @@ pe_status pe_selector_new_from_json(const char *json,
  * On success writes a new selector to `*out_selector`; the caller owns it and frees it
  * with `pe_selector_free`. Thread-safe.
  *
- * Errors: as `pe_selector_new_from_json` (with `path` for `json`), plus
- * `PE_STATUS_IO` when the file cannot be read (the message has the path).
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_selector`, or `config_json` with
+ * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+ * the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+ * message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+ * file larger than its limit).
  */
 pe_status pe_selector_new_from_file(const char *path,
                                     size_t path_len,
@@ -730,7 +735,9 @@ pe_status pe_selector_creative_id(const struct pe_selector *selector,
  * NUL-terminated, and writes its length to `*out_len`. A creative without a payload
  * gives the empty string (length 0). Thread-safe.
  *
- * Errors: as `pe_selector_creative_id`.
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+ * `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog), `PE_STATUS_BUFFER_TOO_SMALL`
+ * (the buffer rule at the top of this header).
  */
 pe_status pe_selector_creative_payload(const struct pe_selector *selector,
                                        uint32_t creative,
@@ -821,8 +828,11 @@ pe_status pe_engine_new_from_json(const char *json,
  * Creates an engine from a catalog spec file in JSON (`path_len` bytes of UTF-8 at
  * `path`); otherwise as `pe_engine_new_from_json`.
  *
- * Errors: as `pe_engine_new_from_json` (with `path` for `json`), plus `PE_STATUS_IO`
- * when the file cannot be read (the message has the path).
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_engine`, or `config_json` with
+ * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+ * the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+ * message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+ * file larger than its limit).
  */
 pe_status pe_engine_new_from_file(const char *path,
                                   size_t path_len,
@@ -866,8 +876,11 @@ pe_status pe_engine_publish_json(const struct pe_engine *engine,
  * Publishes a new version built from a catalog spec file (`path_len` bytes of UTF-8 at
  * `path`); otherwise as `pe_engine_publish_json`.
  *
- * Errors: as `pe_engine_publish_json` (with `path` for `json`), plus `PE_STATUS_IO`
- * when the file cannot be read (the message has the path).
+ * Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
+ * `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_IO` (the file cannot be read; the message has the path),
+ * `PE_STATUS_INVALID_JSON` (also for an empty file; the message names the file),
+ * `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a file larger than its limit).
  */
 pe_status pe_engine_publish_file(const struct pe_engine *engine,
                                  const char *path,
@@ -978,8 +991,10 @@ pe_status pe_engine_stats_load(const struct pe_engine *engine, const char *json,
  * `pe_selector_stats_merge` does; counts of creatives the current catalog lacks are
  * kept as dormant statistics. Thread-safe, alongside selects and records.
  *
- * Errors (nothing changes): as `pe_engine_stats_load`, except that a full snapshot is
- * accepted too.
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC` (another format or version: the
+ * message names the field; a full snapshot is accepted, its totals added),
+ * `PE_STATUS_INVALID_ARGUMENT` (larger than its limit).
  */
 pe_status pe_engine_stats_merge(const struct pe_engine *engine, const char *json, size_t json_len);
 
@@ -1437,9 +1452,12 @@ pe_status pe_selector_stats_load(const struct pe_selector *selector,
  * Thread-safe: it may run while other threads select and record. The JSON is only read
  * during the call.
  *
- * Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
- * except that a full snapshot is accepted too (its totals are added); for an engine's
- * version use `pe_engine_stats_merge`.
+ * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+ * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+ * snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
+ * daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+ * `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+ * `pe_engine_stats_merge`).
  */
 pe_status pe_selector_stats_merge(const struct pe_selector *selector,
                                   const char *json,

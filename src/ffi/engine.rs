@@ -96,8 +96,11 @@ pub unsafe extern "C" fn pe_engine_new_from_json(
 /// Creates an engine from a catalog spec file in JSON (`path_len` bytes of UTF-8 at
 /// `path`); otherwise as `pe_engine_new_from_json`.
 ///
-/// Errors: as `pe_engine_new_from_json` (with `path` for `json`), plus `PE_STATUS_IO`
-/// when the file cannot be read (the message has the path).
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_engine`, or `config_json` with
+/// `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+/// the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+/// message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+/// file larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_engine_new_from_file(
     path: *const c_char,
@@ -178,8 +181,11 @@ pub unsafe extern "C" fn pe_engine_publish_json(
 /// Publishes a new version built from a catalog spec file (`path_len` bytes of UTF-8 at
 /// `path`); otherwise as `pe_engine_publish_json`.
 ///
-/// Errors: as `pe_engine_publish_json` (with `path` for `json`), plus `PE_STATUS_IO`
-/// when the file cannot be read (the message has the path).
+/// Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
+/// `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
+/// `PE_STATUS_IO` (the file cannot be read; the message has the path),
+/// `PE_STATUS_INVALID_JSON` (also for an empty file; the message names the file),
+/// `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a file larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_engine_publish_file(
     engine: *const pe_engine,
@@ -388,8 +394,10 @@ pub unsafe extern "C" fn pe_engine_stats_load(
 /// `pe_selector_stats_merge` does; counts of creatives the current catalog lacks are
 /// kept as dormant statistics. Thread-safe, alongside selects and records.
 ///
-/// Errors (nothing changes): as `pe_engine_stats_load`, except that a full snapshot is
-/// accepted too.
+/// Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+/// `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC` (another format or version: the
+/// message names the field; a full snapshot is accepted, its totals added),
+/// `PE_STATUS_INVALID_ARGUMENT` (larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_engine_stats_merge(
     engine: *const pe_engine,

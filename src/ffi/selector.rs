@@ -47,8 +47,10 @@ fn finish(catalog: Catalog, config: SelectorConfig, out: Out<*mut pe_selector>) 
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`json`, `out_selector`, or `config_json` with
 /// `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (syntax or
-/// shape; the message has line and column), `PE_STATUS_INVALID_SPEC` (validation: the
-/// message names the creative and the field, e.g. an unknown persona on a creative).
+/// shape; the message has line and column, and names the creative and the field when
+/// one is at fault), `PE_STATUS_INVALID_SPEC` (validation: the message names the
+/// creative and the field, e.g. an unknown persona on a creative),
+/// `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_new_from_json(
     json: *const c_char,
@@ -77,8 +79,11 @@ pub unsafe extern "C" fn pe_selector_new_from_json(
 /// On success writes a new selector to `*out_selector`; the caller owns it and frees it
 /// with `pe_selector_free`. Thread-safe.
 ///
-/// Errors: as `pe_selector_new_from_json` (with `path` for `json`), plus
-/// `PE_STATUS_IO` when the file cannot be read (the message has the path).
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_selector`, or `config_json` with
+/// `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+/// the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+/// message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+/// file larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_new_from_file(
     path: *const c_char,
@@ -250,7 +255,9 @@ pub unsafe extern "C" fn pe_selector_creative_id(
 /// NUL-terminated, and writes its length to `*out_len`. A creative without a payload
 /// gives the empty string (length 0). Thread-safe.
 ///
-/// Errors: as `pe_selector_creative_id`.
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+/// `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog), `PE_STATUS_BUFFER_TOO_SMALL`
+/// (the buffer rule at the top of this header).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_creative_payload(
     selector: *const pe_selector,

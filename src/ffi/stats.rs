@@ -81,9 +81,12 @@ pub unsafe extern "C" fn pe_selector_stats_load(
 /// Thread-safe: it may run while other threads select and record. The JSON is only read
 /// during the call.
 ///
-/// Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
-/// except that a full snapshot is accepted too (its totals are added); for an engine's
-/// version use `pe_engine_stats_merge`.
+/// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+/// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+/// snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
+/// daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+/// `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+/// `pe_engine_stats_merge`).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_merge(
     selector: *const pe_selector,

@@ -479,7 +479,9 @@ typedef struct pe_selection pe_selection;
  * `const pe_selector *` may be called from many threads at once, including
  * `pe_record`, the `pe_selector_stats_*` functions and `pe_selector_set_shadow`.
  * Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free with
- * `pe_selector_free`.
+ * `pe_selector_free`. `pe_engine_current` and `pe_engine_select` hand out a version of
+ * an engine as a `pe_selector` too: it works the same, except that `pe_record` counts
+ * through the engine and the `pe_selector_stats_*` functions refuse it.
  */
 typedef struct pe_selector pe_selector;
 

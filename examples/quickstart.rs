@@ -5,7 +5,7 @@
 
 use persona_engine::{sample, Selector, SelectorConfig};
 
-fn main() -> Result<(), persona_engine::Error> {
+fn main() -> Result<(), persona_engine::Report> {
     let selector = Selector::new(sample::catalog()?, SelectorConfig::default())?;
     let catalog = selector.catalog();
     let menu = catalog.menu();

@@ -8,16 +8,28 @@
  *  - strings are passed as (pointer, length) of UTF-8 bytes, need no NUL, and are only
  *    read during the call;
  *  - outputs go to trailing out-parameters and are written only on success (except
- *    PE_STATUS_BUFFER_TOO_SMALL, which writes the length needed);
- *  - strings handed back are copied into caller buffers (buf, cap, *out_len) followed by
- *    a NUL; *out_len gets the length without the NUL;
+ *    under the buffer rule below);
+ *  - THE BUFFER RULE, for every function that hands back a string in (buf, cap,
+ *    *out_len): *out_len always gets the string's full length without the NUL. If
+ *    cap > length, the string is copied followed by a NUL and the call succeeds.
+ *    Otherwise it returns PE_STATUS_BUFFER_TOO_SMALL and, whenever cap > 0, buf holds
+ *    as much of the string as fits in cap - 1 bytes (cut at a UTF-8 character
+ *    boundary) followed by a NUL. buf may be NULL when cap is 0, to ask for the
+ *    length; a buffer of *out_len + 1 bytes is then enough;
  *  - a `const` handle may be shared: such calls may run on many threads at once (a
  *    selector's learned statistics and shadow flags change through const calls, which
  *    synchronize internally; everything else behind a const handle is only read);
  *  - pe_*_free(NULL) does nothing.
  *
- * Link statically with: -lpersona_engine -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
- * (`cargo rustc --lib --crate-type staticlib -- --print native-static-libs`).
+ * Initialize a pe_context with PE_CONTEXT_INIT (C and C++) and set the fields you
+ * know: `pe_context moment = PE_CONTEXT_INIT; moment.at = now;`.
+ *
+ * Link statically, naming the archive so the linker cannot pick the shared library
+ * that sits next to it:
+ *   cc app.c -Iinclude -Ltarget/release -l:libpersona_engine.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+ * (or give the path target/release/libpersona_engine.a instead of -L/-l:). The system
+ * libraries are what `cargo rustc --lib --crate-type staticlib -- --print
+ * native-static-libs` prints for this platform.
  */
 
 #ifndef PERSONA_ENGINE_H
@@ -28,6 +40,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * The initializer of a pe_context, for C and C++: every field unknown or empty (the Unix
+ * epoch, UTC, no region, no attributes, seed 0 = fresh randomness). Set `at` (and what
+ * else you know) after it:
+ *
+ *     pe_context moment = PE_CONTEXT_INIT;
+ *     moment.at = time(NULL);
+ */
+#define PE_CONTEXT_INIT {0, 0, 0u, 0u, 0u, 0u, NULL, 0u, NULL, 0u}
 
 /**
  * The bitmask of every data class.
@@ -87,7 +109,8 @@ enum pe_status
     PE_STATUS_INVALID_UTF8 = 2,
     /**
      * A caller buffer was too small; the length needed was written to `*out_len`
-     * (the buffer needs `*out_len + 1` bytes, for the terminating NUL).
+     * (the buffer needs `*out_len + 1` bytes, for the terminating NUL), and a buffer
+     * with `cap > 0` holds as much as fitted, NUL-terminated.
      */
     PE_STATUS_BUFFER_TOO_SMALL = 3,
     /**
@@ -381,10 +404,49 @@ typedef uint32_t pe_feedback_kind;
 #endif // __cplusplus
 
 /**
+ * The holdout arm of a logged decision (values for the `arm` of
+ * `pe_decision_log_decision`).
+ */
+enum pe_arm
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * No holdout on this placement (the log line has no `arm`).
+     */
+    PE_ARM_NONE = 0,
+    /**
+     * The person is held out: they got the generic experience.
+     */
+    PE_ARM_HOLDOUT = 1,
+    /**
+     * The person got the personalized experience.
+     */
+    PE_ARM_PERSONALIZED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum pe_arm pe_arm;
+#else
+typedef uint32_t pe_arm;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A decision log file being written (`pe_decision_log_open`); owned by the caller,
  * closed with `pe_decision_log_close`.
  */
 typedef struct pe_decision_log pe_decision_log;
+
+/**
+ * An engine: serves the current version of a catalog (a selector) and publishes new
+ * versions atomically while other threads select and record. Thread-safe: every
+ * function taking a `const pe_engine *` may be called from many threads at once,
+ * including `pe_engine_publish_json`. Create with `pe_engine_new_from_json` or
+ * `pe_engine_new_from_file`, free with `pe_engine_free`.
+ */
+typedef struct pe_engine pe_engine;
 
 /**
  * A persona model (per-persona logistic weights over signals, with optional decile
@@ -417,7 +479,9 @@ typedef struct pe_selection pe_selection;
  * `const pe_selector *` may be called from many threads at once, including
  * `pe_record`, the `pe_selector_stats_*` functions and `pe_selector_set_shadow`.
  * Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free with
- * `pe_selector_free`.
+ * `pe_selector_free`. `pe_engine_current` and `pe_engine_select` hand out a version of
+ * an engine as a `pe_selector` too: it works the same, except that `pe_record` counts
+ * through the engine and the `pe_selector_stats_*` functions refuse it.
  */
 typedef struct pe_selector pe_selector;
 
@@ -455,8 +519,9 @@ typedef struct pe_attribute {
 
 /**
  * The moment of one request, filled by the caller for each `pe_select` (a plain struct:
- * put it on the stack; nothing to create or free). `pe_context ctx = {0};` is a valid
- * start: everything unknown at the Unix epoch, so set `at` at least.
+ * put it on the stack; nothing to create or free). Start from `PE_CONTEXT_INIT`
+ * (`pe_context ctx = PE_CONTEXT_INIT;`, warning-free in C and C++): everything unknown
+ * at the Unix epoch, so set `at` at least.
  *
  * The strings it points to are only read during the call; the struct itself is never
  * changed by the library.
@@ -565,8 +630,10 @@ pe_status pe_last_error_message(char *buf, size_t cap, size_t *out_len);
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`json`, `out_selector`, or `config_json` with
  * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (syntax or
- * shape; the message has line and column), `PE_STATUS_INVALID_SPEC` (validation: the
- * message names the creative and the field, e.g. an unknown persona on a creative).
+ * shape; the message has line and column, and names the creative and the field when
+ * one is at fault), `PE_STATUS_INVALID_SPEC` (validation: the message names the
+ * creative and the field, e.g. an unknown persona on a creative),
+ * `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
  */
 pe_status pe_selector_new_from_json(const char *json,
                                     size_t json_len,
@@ -581,8 +648,11 @@ pe_status pe_selector_new_from_json(const char *json,
  * On success writes a new selector to `*out_selector`; the caller owns it and frees it
  * with `pe_selector_free`. Thread-safe.
  *
- * Errors: as `pe_selector_new_from_json` (with `path` for `json`), plus
- * `PE_STATUS_IO` when the file cannot be read (the message has the path).
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_selector`, or `config_json` with
+ * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+ * the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+ * message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+ * file larger than its limit).
  */
 pe_status pe_selector_new_from_file(const char *path,
                                     size_t path_len,
@@ -651,8 +721,9 @@ pe_status pe_selector_creative(const struct pe_selector *selector,
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
  * `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog),
- * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
- * of `*out_len + 1` bytes fits; pass `buf` NULL and `cap` 0 to ask for it).
+ * `PE_STATUS_BUFFER_TOO_SMALL` (the buffer rule at the top of this header: `*out_len`
+ * has the length, so a buffer of `*out_len + 1` bytes fits; pass `buf` NULL and `cap`
+ * 0 to ask for it).
  */
 pe_status pe_selector_creative_id(const struct pe_selector *selector,
                                   uint32_t creative,
@@ -666,7 +737,9 @@ pe_status pe_selector_creative_id(const struct pe_selector *selector,
  * NUL-terminated, and writes its length to `*out_len`. A creative without a payload
  * gives the empty string (length 0). Thread-safe.
  *
- * Errors: as `pe_selector_creative_id`.
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+ * `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog), `PE_STATUS_BUFFER_TOO_SMALL`
+ * (the buffer rule at the top of this header).
  */
 pe_status pe_selector_creative_payload(const struct pe_selector *selector,
                                        uint32_t creative,
@@ -735,6 +808,211 @@ pe_status pe_select(const struct pe_selector *selector,
                     struct pe_selection *selection);
 
 /**
+ * Creates an engine serving a catalog spec in JSON (`json_len` bytes of UTF-8 at `json`)
+ * with an optional selector configuration in JSON (as for `pe_selector_new_from_json`;
+ * `config_len` 0 for the defaults) as its first version (generation 1).
+ *
+ * On success writes the engine to `*out_engine`; the caller owns it and frees it with
+ * `pe_engine_free`. The JSON is only read during the call. Thread-safe.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`json`, `out_engine`, or `config_json` with
+ * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON`,
+ * `PE_STATUS_INVALID_SPEC` (the message names the creative and the field),
+ * `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
+ */
+pe_status pe_engine_new_from_json(const char *json,
+                                  size_t json_len,
+                                  const char *config_json,
+                                  size_t config_len,
+                                  struct pe_engine **out_engine);
+
+/**
+ * Creates an engine from a catalog spec file in JSON (`path_len` bytes of UTF-8 at
+ * `path`); otherwise as `pe_engine_new_from_json`.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_engine`, or `config_json` with
+ * `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+ * the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+ * message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+ * file larger than its limit).
+ */
+pe_status pe_engine_new_from_file(const char *path,
+                                  size_t path_len,
+                                  const char *config_json,
+                                  size_t config_len,
+                                  struct pe_engine **out_engine);
+
+/**
+ * Frees an engine. Selectors it handed out (`pe_engine_current`, `pe_engine_select`)
+ * keep their version and the engine's statistics alive until they are freed too, and
+ * `pe_record` through them still works. NULL does nothing. The pointer must not be
+ * used after this call, nor concurrently with it.
+ */
+void pe_engine_free(struct pe_engine *engine);
+
+/**
+ * Publishes a new version built from a catalog spec in JSON and an optional selector
+ * configuration (as `pe_engine_new_from_json`), while other threads keep selecting and
+ * recording: they switch to the new version at once and never block. Learned
+ * statistics carry over by creative id (creatives the new catalog lacks keep theirs,
+ * dormant, for a later version that brings them back); shadow flags carry over by
+ * placement name. Writes the new version's generation to `*out_generation`.
+ *
+ * Thread-safe; publishes are serialized. Typically takes milliseconds. Selectors
+ * handed out before keep the version they had; `pe_record` through them counts in the
+ * new version.
+ *
+ * Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `json`,
+ * `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+ * document larger than its limit).
+ */
+pe_status pe_engine_publish_json(const struct pe_engine *engine,
+                                 const char *json,
+                                 size_t json_len,
+                                 const char *config_json,
+                                 size_t config_len,
+                                 uint64_t *out_generation);
+
+/**
+ * Publishes a new version built from a catalog spec file (`path_len` bytes of UTF-8 at
+ * `path`); otherwise as `pe_engine_publish_json`.
+ *
+ * Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
+ * `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_IO` (the file cannot be read; the message has the path),
+ * `PE_STATUS_INVALID_JSON` (also for an empty file; the message names the file),
+ * `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a file larger than its limit).
+ */
+pe_status pe_engine_publish_file(const struct pe_engine *engine,
+                                 const char *path,
+                                 size_t path_len,
+                                 const char *config_json,
+                                 size_t config_len,
+                                 uint64_t *out_generation);
+
+/**
+ * Writes the current version's generation (1 for the first version, one more per
+ * publish) to `*out_generation`. Thread-safe.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`.
+ */
+pe_status pe_engine_generation(const struct pe_engine *engine, uint64_t *out_generation);
+
+/**
+ * Writes the engine's current version to `*out_selector`, as a `pe_selector` the caller
+ * frees with `pe_selector_free`. Use it like any selector for one request or more:
+ * resolve placements and creatives, create profiles, selections and persona models,
+ * `pe_select`, read payloads and explanations; ids belong to this version. `pe_record`
+ * with it goes through the engine (counted in whichever version is current). The
+ * `pe_selector_stats_*` functions refuse it: use the `pe_engine_stats_*` ones.
+ *
+ * Never allocates (a reference count). Thread-safe.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`.
+ */
+pe_status pe_engine_current(const struct pe_engine *engine, struct pe_selector **out_selector);
+
+/**
+ * Selects with the engine's current version at the placement named `placement`
+ * (`placement_len` bytes of UTF-8, resolved in that version) into `selection`, as
+ * `pe_select` does, and writes the version that made the picks to `*out_selector`
+ * (the caller frees it with `pe_selector_free`): read the picks' ids, payloads and
+ * explanations with it, and pass it to `pe_record`.
+ *
+ * Never allocates once `selection` has seen a catalog this large (a selection made
+ * for an older version grows once). Thread-safe for the engine and the profile; each
+ * thread needs its own `selection`.
+ *
+ * Errors (nothing is written): `PE_STATUS_NULL_PARAMETER` (any pointer, or a context
+ * string pointer with a nonzero length), `PE_STATUS_INVALID_UTF8` (`placement` or a
+ * context string), `PE_STATUS_UNKNOWN_NAME` (the current catalog has no such
+ * placement; the message lists the closest names), `PE_STATUS_INVALID_ARGUMENT` (a
+ * context value that does not exist; a profile made for a different persona menu).
+ */
+pe_status pe_engine_select(const struct pe_engine *engine,
+                           const struct pe_profile *profile,
+                           const struct pe_context *context,
+                           const char *placement,
+                           size_t placement_len,
+                           struct pe_selection *selection,
+                           struct pe_selector **out_selector);
+
+/**
+ * Records what the person behind `profile` did with the creative whose string id is
+ * `creative` (`creative_len` bytes of UTF-8; e.g. an event that arrives later, logged
+ * with the id) in the moment `context` describes, into the engine's current version.
+ * `kind` and `value` are as for `pe_record`, and so are the effects.
+ *
+ * Thread-safe for the engine (lock-free, alongside selects, records and publishes);
+ * `profile` is changed, one thread at a time.
+ *
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_UNKNOWN_NAME` (the current catalog has no such creative; the message lists
+ * the closest ids), `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a `pe_feedback_kind`; a
+ * conversion value that is negative, not finite or above 1e9; a context value that does
+ * not exist; a profile made for a different persona menu).
+ */
+pe_status pe_engine_record_id(const struct pe_engine *engine,
+                              struct pe_profile *profile,
+                              const struct pe_context *context,
+                              const char *creative,
+                              size_t creative_len,
+                              uint32_t kind,
+                              double value);
+
+/**
+ * Copies a full snapshot of everything the engine learned (the current version's
+ * statistics and the dormant ones of creatives it no longer has; JSON, as
+ * `pe_selector_stats_save` writes) into `buf` (see the buffer rule at the top of this
+ * header). Load it back with `pe_engine_stats_load`. Thread-safe; allocates.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER` (`engine`, `out_len`, or `buf` with `cap > 0`),
+ * `PE_STATUS_BUFFER_TOO_SMALL`.
+ */
+pe_status pe_engine_stats_save(const struct pe_engine *engine,
+                               char *buf,
+                               size_t cap,
+                               size_t *out_len);
+
+/**
+ * Replaces everything the engine learned with a full snapshot (`json_len` bytes of
+ * UTF-8), as `pe_selector_stats_load` does; creatives the current catalog lacks become
+ * dormant statistics. Meant for start-up. Thread-safe.
+ *
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC` (another format or version, a delta
+ * instead of a full snapshot: the message names the field), `PE_STATUS_INVALID_ARGUMENT`
+ * (larger than its limit).
+ */
+pe_status pe_engine_stats_load(const struct pe_engine *engine, const char *json, size_t json_len);
+
+/**
+ * Adds another instance's delta (from `pe_engine_stats_export_delta` or
+ * `pe_selector_stats_export_delta`) to the engine's statistics, as
+ * `pe_selector_stats_merge` does; counts of creatives the current catalog lacks are
+ * kept as dormant statistics. Thread-safe, alongside selects and records.
+ *
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC` (another format or version: the
+ * message names the field; a full snapshot is accepted, its totals added),
+ * `PE_STATUS_INVALID_ARGUMENT` (larger than its limit).
+ */
+pe_status pe_engine_stats_merge(const struct pe_engine *engine, const char *json, size_t json_len);
+
+/**
+ * Exports the events recorded through the engine since its previous export (in any
+ * version) as a delta for other instances, and advances the baseline, as
+ * `pe_selector_stats_export_delta` does: writes a new `pe_stats_blob` to `*out_blob`;
+ * copy its JSON with `pe_stats_blob_json` and free it with `pe_stats_blob_free`.
+ * Thread-safe.
+ *
+ * Errors (nothing is exported): `PE_STATUS_NULL_PARAMETER` (`engine`, `out_blob`).
+ */
+pe_status pe_engine_stats_export_delta(const struct pe_engine *engine,
+                                       struct pe_stats_blob **out_blob);
+
+/**
  * Creates an empty profile for `selector`'s persona menu: no scores, no consent, first
  * seen at `now` (Unix seconds) with one visit. The profile keeps its own reference to
  * the selector, so the selector may be freed first.
@@ -760,7 +1038,9 @@ pe_status pe_profile_new(const struct pe_selector *selector,
  * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
  * persona, a score above 9, too many entries, a persona in both `likes` and
- * `dislikes`: the message names the field).
+ * `dislikes`: the message names the field; whatever fails in a document is a spec
+ * error, unlike the same value passed to `pe_profile_set_score`),
+ * `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
  */
 pe_status pe_profile_new_from_json(const struct pe_selector *selector,
                                    const char *json,
@@ -780,8 +1060,9 @@ void pe_profile_free(struct pe_profile *profile);
  * it off the request path. The profile is only read.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`profile`, `out_len`, or `buf` with `cap > 0`),
- * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
- * of `*out_len + 1` bytes fits; pass `buf` NULL and `cap` 0 to ask for it).
+ * `PE_STATUS_BUFFER_TOO_SMALL` (the buffer rule at the top of this header: `*out_len`
+ * has the length, so a buffer of `*out_len + 1` bytes fits; pass `buf` NULL and `cap`
+ * 0 to ask for it).
  */
 pe_status pe_profile_to_json(const struct pe_profile *profile,
                              char *buf,
@@ -1086,6 +1367,11 @@ pe_status pe_selection_clear_exclusions(struct pe_selection *selection);
  * `pe_feedback_kind` value; `value` is the conversion's value in currency units
  * (finite, 0 to 1e9) for `PE_FEEDBACK_KIND_CONVERSION` and ignored otherwise (pass 0).
  *
+ * With a version of a `pe_engine` (from `pe_engine_current` or `pe_engine_select`), the
+ * event goes through the engine: it is counted in the engine's current version (the
+ * creative found by its id), even when a newer version was published since the pick;
+ * the creative must still be in the current catalog (else `PE_STATUS_UNKNOWN_NAME`).
+ *
  * Two effects: the person's profile remembers it (a thumbs-down or a dismissal is
  * obeyed from the very next `pe_select`; impressions feed frequency caps and fatigue;
  * a thumbs-up or -down nudges persona scores), and the selector's learned statistics
@@ -1105,7 +1391,8 @@ pe_status pe_selection_clear_exclusions(struct pe_selection *selection);
  * `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a `pe_feedback_kind`; a conversion
  * `value` that is negative, NaN, infinite or above 1e9; a context value that does not
  * exist; a profile made for a selector with a different persona menu),
- * `PE_STATUS_INVALID_UTF8` (a context string).
+ * `PE_STATUS_INVALID_UTF8` (a context string), `PE_STATUS_UNKNOWN_NAME` (an engine's
+ * version only: the current version no longer has the creative).
  */
 pe_status pe_record(const struct pe_selector *selector,
                     struct pe_profile *profile,
@@ -1126,8 +1413,9 @@ pe_status pe_record(const struct pe_selector *selector,
  * spare or call again until the status is not `PE_STATUS_BUFFER_TOO_SMALL`.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
- * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
- * of `*out_len + 1` bytes fits).
+ * `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header),
+ * `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+ * `pe_engine_stats_save`).
  */
 pe_status pe_selector_stats_save(const struct pe_selector *selector,
                                  char *buf,
@@ -1148,7 +1436,8 @@ pe_status pe_selector_stats_save(const struct pe_selector *selector,
  * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
  * snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
  * format or version, a delta instead of a full snapshot, an unknown device or daypart,
- * a creative listed twice: the message names the field).
+ * a creative listed twice: the message names the field), `PE_STATUS_INVALID_ARGUMENT`
+ * (`selector` is a version of a `pe_engine`: use `pe_engine_stats_load`).
  */
 pe_status pe_selector_stats_load(const struct pe_selector *selector,
                                  const char *json,
@@ -1165,8 +1454,12 @@ pe_status pe_selector_stats_load(const struct pe_selector *selector,
  * Thread-safe: it may run while other threads select and record. The JSON is only read
  * during the call.
  *
- * Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
- * except that a full snapshot is accepted too (its totals are added).
+ * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+ * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+ * snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
+ * daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+ * `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+ * `pe_engine_stats_merge`).
  */
 pe_status pe_selector_stats_merge(const struct pe_selector *selector,
                                   const char *json,
@@ -1188,7 +1481,8 @@ pe_status pe_selector_stats_merge(const struct pe_selector *selector,
  * Thread-safe: concurrent exports each get a disjoint part of the events.
  *
  * Errors (nothing is exported, the baseline does not move):
- * `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`).
+ * `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`), `PE_STATUS_INVALID_ARGUMENT`
+ * (`selector` is a version of a `pe_engine`: use `pe_engine_stats_export_delta`).
  */
 pe_status pe_selector_stats_export_delta(const struct pe_selector *selector,
                                          struct pe_stats_blob **out_blob);
@@ -1200,7 +1494,7 @@ pe_status pe_selector_stats_export_delta(const struct pe_selector *selector,
  * a buffer of `*out_len + 1` bytes). Thread-safe.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`blob`, `out_len`, or `buf` with `cap > 0`),
- * `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length).
+ * `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header).
  */
 pe_status pe_stats_blob_json(const struct pe_stats_blob *blob,
                              char *buf,
@@ -1305,14 +1599,6 @@ pe_status pe_decision_log_close(struct pe_decision_log *log);
  * nothing. Prefer `pe_decision_log_close`.
  */
 void pe_decision_log_free(struct pe_decision_log *log);
-
-/**
- * FOR TESTS ONLY: panics inside the library, to prove the panic boundary works. The
- * panic is caught before it reaches C: the call returns `PE_STATUS_PANIC` and
- * `pe_last_error_message` gives `internal panic: ...`. (The default panic hook also
- * prints the panic to stderr.) Thread-safe. Never call it in production code.
- */
-pe_status pe_test_force_panic(void);
 
 #ifdef __cplusplus
 }  // extern "C"

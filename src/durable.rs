@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::learn::{LoadReport, StatsSnapshot};
-use crate::limits::{read_limited, MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES};
+use crate::limits::{MAX_PROFILE_BYTES, MAX_SNAPSHOT_BYTES};
 use crate::persona::PersonaMenu;
 use crate::profile::Profile;
 use crate::select::Selector;
@@ -90,12 +90,13 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 /// Reads and parses a statistics snapshot file (at most
 /// [`MAX_SNAPSHOT_BYTES`]).
 pub fn read_stats(path: impl AsRef<Path>) -> Result<StatsSnapshot> {
-    StatsSnapshot::from_json(&read_limited(
+    crate::limits::parse_file(
         path.as_ref(),
         "stats snapshot",
         MAX_SNAPSHOT_BYTES,
         "MAX_SNAPSHOT_BYTES",
-    )?)
+        StatsSnapshot::from_json,
+    )
 }
 
 /// Writes a statistics snapshot to `path` atomically.
@@ -143,7 +144,8 @@ impl Profile {
     /// [`MAX_PROFILE_BYTES`]), checking it against
     /// `menu`.
     pub fn load_from(path: impl AsRef<Path>, menu: &PersonaMenu) -> Result<Profile> {
-        let json = read_limited(path.as_ref(), "profile", MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES")?;
-        Profile::from_json(menu, &json)
+        crate::limits::parse_file(path.as_ref(), "profile", MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES", |json| {
+            Profile::from_json(menu, json)
+        })
     }
 }

@@ -237,10 +237,9 @@ impl Engine {
     /// current version no longer has it ([`Error::UnknownCreative`]: a newer catalog
     /// removed it), or [`Selector::record`]'s own errors.
     pub fn record(&self, shown_by: &Version, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
-        let key = shown_by
-            .catalog()
-            .creative_key(feedback.creative)
-            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
+        let key = shown_by.catalog().creative_key(feedback.creative).ok_or_else(|| {
+            Error::UnknownCreative { id: format!("#{}", feedback.creative.0), did_you_mean: Vec::new() }
+        })?;
         self.record_in_current(
             profile,
             |version| {
@@ -249,6 +248,7 @@ impl Engine {
                 }
                 version.catalog().creative_by_key(key).ok_or_else(|| Error::UnknownCreative {
                     id: shown_by.catalog().creative_id(feedback.creative).to_owned(),
+                    did_you_mean: Vec::new(),
                 })
             },
             |creative| Feedback { creative, ..*feedback },

@@ -80,10 +80,12 @@ pub(crate) fn json_message(source: &serde_json::Error) -> String {
 #[non_exhaustive]
 pub enum Error {
     /// A persona name is not on the persona menu.
-    #[error("unknown persona '{}'", quote(name))]
+    #[error("unknown persona '{}'{}", quote(name), crate::suggest::did_you_mean(did_you_mean))]
     UnknownPersona {
         /// The name that was not found.
         name: String,
+        /// The closest names on the menu (at most 3, best first; may be empty).
+        did_you_mean: Vec<String>,
     },
     /// A persona score outside `0..=9`.
     #[error("persona '{}': score {score} is out of range (scores are 0..=9)", quote(persona))]
@@ -94,16 +96,22 @@ pub enum Error {
         score: i64,
     },
     /// A placement name that the catalog does not declare.
-    #[error("unknown placement '{}'", quote(name))]
+    #[error("unknown placement '{}'{}", quote(name), crate::suggest::did_you_mean(did_you_mean))]
     UnknownPlacement {
         /// The name that was not found.
         name: String,
+        /// The closest placement names of the catalog (at most 3, best first; may be
+        /// empty).
+        did_you_mean: Vec<String>,
     },
     /// A creative id that the catalog does not contain.
-    #[error("unknown creative '{}'", quote(id))]
+    #[error("unknown creative '{}'{}", quote(id), crate::suggest::did_you_mean(did_you_mean))]
     UnknownCreative {
         /// The id that was not found.
         id: String,
+        /// The closest creative ids of the catalog (at most 3, best first; may be
+        /// empty).
+        did_you_mean: Vec<String>,
     },
     /// A creative in a catalog spec is invalid.
     #[error("creative '{}': field '{field}': {}", quote(creative), part(problem))]
@@ -163,6 +171,36 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A creative of a JSON catalog spec does not have the expected shape: names the
+    /// creative by its index in `creatives` (and its id when it has one) and the field
+    /// when one is at fault, e.g. `catalog spec: creatives[3] ('lux-maldives'), field
+    /// 'weight': invalid JSON: invalid type: string "high", expected f32 at line 40
+    /// column 22`.
+    #[error("catalog spec: creatives[{index}]{}: invalid JSON: {}", creative_part(.id.as_deref(), .field.as_deref()), json_message(source))]
+    CreativeJson {
+        /// The creative's index in the spec's `creatives` array (from 0).
+        index: usize,
+        /// Its `id`, when it has a string one.
+        id: Option<String>,
+        /// The field at fault, when one could be singled out.
+        field: Option<String>,
+        /// The parser's message, with line and column in the whole document.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A document read from a file is empty or invalid: names the file, then the
+    /// problem, e.g. `catalog.json: the file is empty (expected a catalog spec in
+    /// JSON)`.
+    #[error("{}: {}", part(path), file_problem(what, .source.as_deref()))]
+    InFile {
+        /// The file path.
+        path: String,
+        /// Which document the file should hold: `catalog spec`, `profile`, ...
+        what: &'static str,
+        /// What is wrong with the document; `None` for an empty file.
+        #[source]
+        source: Option<Box<Error>>,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", part(path))]
     Io {
@@ -174,10 +212,73 @@ pub enum Error {
     },
 }
 
+fn creative_part(id: Option<&str>, field: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(id) = id {
+        out.push_str(&format!(" ('{}')", quote(id)));
+    }
+    if let Some(field) = field {
+        out.push_str(&format!(", field '{}'", quote(field)));
+    }
+    out
+}
+
+fn file_problem(what: &str, source: Option<&Error>) -> String {
+    match source {
+        Some(error) => error.to_string(),
+        None => format!("the file is empty (expected a {what} in JSON)"),
+    }
+}
+
 fn line_problem(field: Option<&str>, problem: &str) -> String {
     match field {
         Some(field) => format!("field '{}': {}", part(field), part(problem)),
         None => part(problem).into_owned(),
+    }
+}
+
+/// An error to return from `main`: Rust prints what `main` returns with `Debug`, so a
+/// plain [`enum@Error`] would show as `Json { what: "catalog spec", source: ... }`. A
+/// `Report` prints the message instead (its `Debug` is the error's `Display`), and `?`
+/// converts any error into one:
+///
+/// ```
+/// use persona_engine::{Catalog, Report};
+///
+/// fn main() -> Result<(), Report> {
+///     let catalog = Catalog::from_json(persona_engine::sample::CATALOG_JSON)?;
+///     println!("{} creatives", catalog.len());
+///     Ok(())
+/// }
+/// ```
+///
+/// A failing `main` then prints `Error: catalog.json: the file is empty (expected a
+/// catalog spec in JSON)` and exits with status 1.
+pub struct Report(Box<dyn std::error::Error + Send + Sync>);
+
+impl Report {
+    /// The error inside.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Report {
+    fn from(error: E) -> Self {
+        Report(Box::new(error))
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Debug for Report {
+    /// The message, not the structure: this is what `main` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
     }
 }
 

@@ -88,9 +88,10 @@ impl Selector {
     /// not finite, or above [`MAX_CONVERSION_VALUE`]; nothing is changed then.
     pub fn record(&self, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
         let cat = self.catalog();
-        let key = cat
-            .creative_key(feedback.creative)
-            .ok_or_else(|| Error::UnknownCreative { id: format!("#{}", feedback.creative.0) })?;
+        let key = cat.creative_key(feedback.creative).ok_or_else(|| Error::UnknownCreative {
+            id: format!("#{}", feedback.creative.0),
+            did_you_mean: Vec::new(),
+        })?;
         let mut counts = Counts::default();
         match feedback.kind {
             FeedbackKind::Impression => {

@@ -58,12 +58,13 @@ pub mod profile;
 pub mod sample;
 pub mod select;
 pub mod simulate;
+pub mod suggest;
 pub mod symbol;
 
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
 pub use engine::{Engine, SwapReport, Version};
-pub use error::{Error, Result};
+pub use error::{Error, Report, Result};
 pub use feedback::{Feedback, FeedbackKind};
 pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
 pub use model::{PersonaModel, PersonaModelSpec};

@@ -174,6 +174,23 @@ pub(crate) fn read_limited(
     Ok(text)
 }
 
+/// Reads a document file with [`read_limited`] and parses it with `parse`; an empty
+/// (or blank) file and a parse error both become [`Error::InFile`], naming the file.
+pub(crate) fn parse_file<T>(
+    path: &Path,
+    what: &'static str,
+    limit: usize,
+    limit_name: &'static str,
+    parse: impl FnOnce(&str) -> Result<T>,
+) -> Result<T> {
+    let text = read_limited(path, what, limit, limit_name)?;
+    let in_file = |source| Error::InFile { path: path.display().to_string(), what, source };
+    if text.trim().is_empty() {
+        return Err(in_file(None));
+    }
+    parse(&text).map_err(|error| in_file(Some(Box::new(error))))
+}
+
 /// What [`read_line_limited`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Line {

@@ -90,7 +90,10 @@ impl PersonaMenu {
 
     /// The id of `name`, or [`Error::UnknownPersona`].
     pub fn id(&self, name: &str) -> Result<PersonaId> {
-        self.get(name).ok_or_else(|| Error::UnknownPersona { name: name.to_owned() })
+        self.get(name).ok_or_else(|| Error::UnknownPersona {
+            name: name.to_owned(),
+            did_you_mean: crate::suggest::closest(name, self.names.iter().map(String::as_str)),
+        })
     }
 
     /// The name of `id`, or `"?"` for an id from another menu.

@@ -419,7 +419,11 @@ impl Profile {
         profile.consent = spec.consent;
         for (name, s) in &spec.persona_scores {
             let id = menu.id(name).map_err(|_| {
-                Error::invalid("profile", "persona_scores", format!("unknown persona '{}'", quote(name)))
+                Error::invalid(
+                    "profile",
+                    "persona_scores",
+                    crate::suggest::unknown("persona", name, menu.names().iter().map(String::as_str)),
+                )
             })?;
             if s.score > MAX_SCORE {
                 return Err(Error::ScoreOutOfRange { persona: name.clone(), score: s.score.into() });
@@ -448,12 +452,20 @@ impl Profile {
         }
         for name in &spec.likes {
             profile.declare_like(menu, name).map_err(|_| {
-                Error::invalid("profile", "likes", format!("unknown persona '{}'", quote(name)))
+                Error::invalid(
+                    "profile",
+                    "likes",
+                    crate::suggest::unknown("persona", name, menu.names().iter().map(String::as_str)),
+                )
             })?;
         }
         for name in &spec.dislikes {
             if profile.likes.contains(&menu.id(name).map_err(|_| {
-                Error::invalid("profile", "dislikes", format!("unknown persona '{}'", quote(name)))
+                Error::invalid(
+                    "profile",
+                    "dislikes",
+                    crate::suggest::unknown("persona", name, menu.names().iter().map(String::as_str)),
+                )
             })?) {
                 // One document cannot say both; which one the person meant is unknown.
                 return Err(Error::invalid(

@@ -306,3 +306,87 @@ fn engine_select_never_allocates_and_a_swap_costs_one_growth() {
     let (n, _) = allocations(|| round(&mut fresh));
     assert_eq!(n, 0, "a selection made for the current version allocated {n} times");
 }
+
+/// A C service's request path: `pe_engine_select` (current version, placement by name,
+/// the pick) and freeing the version it hands back never allocate, also after a
+/// publish, once the selection has seen the new version.
+#[test]
+fn pe_engine_select_through_the_c_abi_never_allocates() {
+    use persona_engine::ffi::*;
+    use std::ptr::{null, null_mut};
+
+    let json = persona_engine::sample::CATALOG_JSON;
+    let mut engine = null_mut();
+    let mut first = null_mut();
+    let mut profile = null_mut();
+    let mut selection = null_mut();
+    let context = pe_context {
+        at: persona_engine::sample::NOW,
+        utc_offset_minutes: 60,
+        device: 1,
+        channel: 1,
+        weather: 0,
+        seed: 7,
+        region: b"FR".as_ptr().cast(),
+        region_len: 2,
+        attributes: null(),
+        attribute_count: 0,
+    };
+    let persona = "Luxury Travel";
+    unsafe {
+        assert_eq!(
+            pe_engine_new_from_json(json.as_ptr().cast(), json.len(), null(), 0, &mut engine),
+            pe_status::Ok
+        );
+        assert_eq!(pe_engine_current(engine, &mut first), pe_status::Ok);
+        assert_eq!(pe_profile_new(first, context.at - 86_400 * 400, &mut profile), pe_status::Ok);
+        assert_eq!(pe_profile_set_consent_mask(profile, PE_DATA_CLASSES_ALL), pe_status::Ok);
+        assert_eq!(
+            pe_profile_set_score(profile, persona.as_ptr().cast(), persona.len(), 9, 1),
+            pe_status::Ok
+        );
+        assert_eq!(pe_selection_new(first, 3, &mut selection), pe_status::Ok);
+    }
+    let request = || {
+        let mut served = 0;
+        for place in ["home_hero", "sidebar", "app_banner"] {
+            let mut version = null_mut();
+            let status = unsafe {
+                pe_engine_select(
+                    engine,
+                    profile,
+                    &context,
+                    place.as_ptr().cast(),
+                    place.len(),
+                    selection,
+                    &mut version,
+                )
+            };
+            assert_eq!(status, pe_status::Ok);
+            let mut count = 0;
+            unsafe { pe_selection_count(selection, &mut count) };
+            served += count;
+            unsafe { pe_selector_free(version) };
+        }
+        served
+    };
+    request(); // warm: thread-locals of the first call on this thread
+    let (n, served) = allocations(|| (0..200).map(|_| request()).sum::<usize>());
+    assert!(served > 0);
+    assert_eq!(n, 0, "pe_engine_select allocated {n} times");
+
+    let mut generation = 0;
+    let status = unsafe {
+        pe_engine_publish_json(engine, json.as_ptr().cast(), json.len(), null(), 0, &mut generation)
+    };
+    assert_eq!(status, pe_status::Ok);
+    request(); // the selection meets the new version
+    let (n, _) = allocations(|| (0..50).map(|_| request()).sum::<usize>());
+    assert_eq!(n, 0, "pe_engine_select allocated {n} times after a publish");
+    unsafe {
+        pe_selection_free(selection);
+        pe_profile_free(profile);
+        pe_selector_free(first);
+        pe_engine_free(engine);
+    }
+}

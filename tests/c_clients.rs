@@ -1,9 +1,11 @@
 //! The C ABI tested for real, from C and C++: the header compiles alone as C11 and as
-//! C++17 with warnings as errors, `examples/c/quickstart.c` and
-//! `examples/cpp/quickstart.cpp` compile, link against the static library that this
-//! very `cargo test` built, run, and tell the same story as the Rust API (feedback and
-//! learned statistics included); both clients run clean under valgrind (no invalid
-//! access, no definite or indirect leak). `.ci/run` also runs the Rust FFI tests and a
+//! C++17 with warnings as errors, every C example compiles as C++17 too,
+//! `examples/c/quickstart.c`, `examples/c/service.c` (an engine shared by pthreads while
+//! another publishes) and `examples/cpp/quickstart.cpp` compile, link against the static
+//! library that this very `cargo test` built with the link line the header documents,
+//! run, and tell the same story as the Rust API (feedback and learned statistics
+//! included); the clients run clean under valgrind (no invalid access, no definite or
+//! indirect leak). `.ci/run` also runs the Rust FFI tests and a
 //! C ABI fuzz run under valgrind.
 //!
 //! Without a C compiler (or valgrind) the tests say so and pass, except in CI (`CI` set),
@@ -74,6 +76,16 @@ fn static_library() -> PathBuf {
     lib
 }
 
+/// The link line the header and the README document: the archive named with `-l:` (so
+/// the linker cannot pick the shared library next to it) and the system libraries.
+fn link_line() -> Vec<String> {
+    let lib = static_library();
+    let dir = lib.parent().expect("the library's folder");
+    let mut line = vec![format!("-L{}", dir.display()), "-l:libpersona_engine.a".to_owned()];
+    line.extend(NATIVE_LIBS.iter().map(|l| (*l).to_owned()));
+    line
+}
+
 fn out_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_clients");
     std::fs::create_dir_all(&dir).expect("create the build folder");
@@ -103,8 +115,7 @@ fn build(compiler_env: &str, compiler: &str, flags: &[&str], source: &str, name:
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join(source))
-        .arg(static_library())
-        .args(NATIVE_LIBS)
+        .args(link_line())
         .arg("-o")
         .arg(&exe);
     run_ok(&mut command);
@@ -338,7 +349,6 @@ fn the_c_quickstart_gets_a_status_for_every_error() {
         "invalid UTF-8: PE_STATUS_INVALID_UTF8: parameter 'name' is not valid UTF-8",
         "feedback kind 9: PE_STATUS_INVALID_ARGUMENT: kind: 9 is not a pe_feedback_kind value (0..=5)",
         "corrupt statistics: PE_STATUS_INVALID_JSON: stats snapshot: invalid JSON: EOF while parsing",
-        "forced panic: PE_STATUS_PANIC: internal panic: forced by pe_test_force_panic",
     ] {
         assert!(
             output.lines().any(|l| l.starts_with(expected)),
@@ -438,8 +448,7 @@ fn the_readme_c_example_compiles_and_runs() {
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
             .arg(root().join("include"))
             .arg(&source)
-            .arg(static_library())
-            .args(NATIVE_LIBS)
+            .args(link_line())
             .arg("-o")
             .arg(&exe),
     );
@@ -448,4 +457,160 @@ fn the_readme_c_example_compiles_and_runs() {
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with("lux-"), "{stdout}");
     assert!(first.contains("persona 'Luxury Travel'"), "{stdout}");
+}
+
+/// The header and the README give the link line these tests link with.
+#[test]
+fn the_header_and_readme_give_the_link_line_the_tests_use() {
+    let libs = NATIVE_LIBS.join(" ");
+    let header = std::fs::read_to_string(root().join("include/persona_engine.h")).expect("header");
+    let line = format!("-Ltarget/release -l:libpersona_engine.a {libs}");
+    assert!(header.contains(&format!(" *   cc app.c -Iinclude {line}\n")), "header link line");
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    assert!(readme.contains(&line), "README link line");
+    assert!(!readme.contains("-lpersona_engine ") && !header.contains("-lpersona_engine "));
+}
+
+/// C code that must compile as C++ too (C++ programs include the same header and copy
+/// the examples): every C example and the README's C snippet, as C++17 with
+/// `-Wall -Wextra -Werror` (`PE_CONTEXT_INIT` included).
+#[test]
+fn every_c_example_compiles_as_cpp17() {
+    let Some(cxx) = tool("CXX", "c++") else { return };
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let snippet = readme
+        .split("## Use it from C")
+        .nth(1)
+        .and_then(|s| s.split("```c\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README's C snippet");
+    let readme_copy = out_dir().join("readme_example_as_cpp.c");
+    std::fs::write(&readme_copy, snippet).expect("write the snippet");
+    let mut sources = vec![readme_copy];
+    for entry in std::fs::read_dir(root().join("examples/c")).expect("examples/c") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "c") {
+            sources.push(path);
+        }
+    }
+    assert!(sources.len() >= 3, "{sources:?}");
+    for source in sources {
+        run_ok(
+            Command::new(&cxx)
+                .args([
+                    "-std=c++17",
+                    "-x",
+                    "c++",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-pthread",
+                    "-fsyntax-only",
+                    "-I",
+                ])
+                .arg(root().join("include"))
+                .arg(&source),
+        );
+    }
+}
+
+fn service_client() -> Option<&'static PathBuf> {
+    static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        build(
+            "CC",
+            "cc",
+            &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-pthread", "-g"],
+            "examples/c/service.c",
+            "service_c",
+        )
+    })
+    .as_ref()
+}
+
+/// Runs the service client (under `wrapper`, if any) with `requests` per worker; returns
+/// its output and the decision log it wrote.
+fn run_service(exe: &Path, wrapper: &[&str], requests: u32, log_name: &str) -> (String, String) {
+    let log = out_dir().join(log_name);
+    let _ = std::fs::remove_file(&log);
+    let mut command = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    command.arg(root().join("data/sample_catalog.json")).arg(&log).arg(requests.to_string());
+    let output = run_ok(&mut command);
+    let log = std::fs::read_to_string(&log).expect("the service client writes its decision log");
+    (String::from_utf8(output.stdout).expect("UTF-8 output"), log)
+}
+
+/// Four threads select and record through one `pe_engine` while a fifth publishes three
+/// new versions: every pick is served, the engine ends on generation 4, a broken catalog
+/// is refused, the persona model scores a person from a signal into luxury, the decision
+/// log holds the logged decision and its click, and a second engine that merges the
+/// delta has the same counts.
+#[test]
+fn the_c_service_client_selects_records_and_publishes_from_threads() {
+    let Some(exe) = service_client() else { return };
+    let (output, log) = run_service(exe, &[], 150, "service.jsonl");
+    for expected in [
+        "workers: 4 threads served 600 picks and recorded ",
+        "published: generation 4 after 3 publishes under load",
+        "broken catalog: PE_STATUS_INVALID_JSON: catalog spec: invalid JSON: EOF while parsing",
+        "selector stats on an engine version: PE_STATUS_INVALID_ARGUMENT",
+        "model-scored person: lux-",
+        "decision log: decision 1 with its click written to the log",
+        "second engine after merging the delta: same counts per creative",
+    ] {
+        assert!(
+            output.lines().any(|l| l.starts_with(expected)),
+            "no line starting with {expected:?} in:\n{output}"
+        );
+    }
+    // 150 requests per worker, a click on every 7th (0, 7, ..., 147): 22 each.
+    assert!(output.contains("recorded 88 clicks"), "{output}");
+    assert!(output.contains("(persona Luxury Travel, score "), "{output}");
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert_eq!(lines[0]["placement"], "home_hero", "{log}");
+    assert!(log.contains("\"reward\":{\"click\":1"), "the click is logged as the reward: {log}");
+}
+
+#[test]
+fn the_c_service_client_is_clean_under_valgrind() {
+    let Some(exe) = service_client() else { return };
+    if tool("VALGRIND", "valgrind").is_none() {
+        return;
+    }
+    let (output, _) = run_service(
+        exe,
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+        ],
+        20,
+        "service_valgrind.jsonl",
+    );
+    assert!(output.contains("workers: 4 threads served 80 picks"), "{output}");
+    assert!(output.contains("same counts per creative"), "{output}");
+}
+
+/// The test-only entry points (cargo feature `ffi-testing`) are in neither the shipped
+/// header nor the library a default build makes.
+#[cfg(not(feature = "ffi-testing"))]
+#[test]
+fn test_only_entry_points_are_not_shipped() {
+    let header = std::fs::read_to_string(root().join("include/persona_engine.h")).expect("header");
+    assert!(!header.contains("pe_test_"), "the header declares a test-only entry point");
+    let library = std::fs::read(static_library()).expect("the static library");
+    let has = |name: &[u8]| library.windows(name.len()).any(|w| w == name);
+    assert!(has(b"pe_engine_select"), "the search finds exported names");
+    assert!(!has(b"pe_test_force_panic"), "the library exports a test-only entry point");
 }

@@ -143,8 +143,8 @@ fn truncated_or_corrupted_statistics_files_fail_cleanly_and_change_nothing() {
     corrupt[good.len() / 2] = b'#';
     let not_utf8 = [&good[..10], &[0xff, 0xfe], &good[12..]].concat();
     for (what, bytes, expected) in [
-        ("empty", &b""[..], "stats snapshot: invalid JSON: EOF while parsing"),
-        ("truncated", &good[..good.len() / 2], "stats snapshot: invalid JSON: EOF while parsing"),
+        ("empty", &b""[..], "stats.json: the file is empty (expected a stats snapshot in JSON)"),
+        ("truncated", &good[..good.len() / 2], "stats.json: stats snapshot: invalid JSON: EOF while parsing"),
         ("one byte short", &good[..good.len() - 1], "stats snapshot: invalid JSON: EOF while parsing"),
         ("corrupted", &corrupt[..], "stats snapshot: invalid JSON"),
         ("not UTF-8", &not_utf8[..], "stream did not contain valid UTF-8"),
@@ -192,7 +192,11 @@ fn profiles_round_trip_through_files_and_bad_files_fail_cleanly() {
 
     let good = std::fs::read(&path).unwrap();
     std::fs::write(&path, &good[..good.len() - 3]).unwrap();
-    assert!(Profile::load_from(&path, menu).unwrap_err().to_string().starts_with("profile: invalid JSON"));
+    let err = Profile::load_from(&path, menu).unwrap_err().to_string();
+    assert!(err.contains("person.json: profile: invalid JSON"), "the message names the file: {err}");
+    std::fs::write(&path, "\n").unwrap();
+    let err = Profile::load_from(&path, menu).unwrap_err().to_string();
+    assert!(err.ends_with("person.json: the file is empty (expected a profile in JSON)"), "{err}");
     std::fs::File::create(&path).unwrap().set_len(MAX_PROFILE_BYTES as u64 + 1).unwrap();
     let err = Profile::load_from(&path, menu).unwrap_err();
     assert!(err.to_string().contains("more than MAX_PROFILE_BYTES"), "{err}");

@@ -119,3 +119,41 @@ fn the_header_is_ascii() {
         panic!("line {} of the header is not ASCII (fix the doc comment in src/ffi): {line}", n + 1);
     }
 }
+
+/// Every function that returns a `pe_status` lists the failures it can return in its
+/// comment (at least one status besides `PE_STATUS_OK`), and names only statuses that
+/// exist. (tests/ffi_engine.rs and tests/ffi.rs check that the listed ones happen.)
+#[test]
+fn every_fallible_function_lists_its_statuses() {
+    let header = generate();
+    let statuses: Vec<&str> = header
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("PE_STATUS_"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(statuses.len() >= 11, "{statuses:?}");
+    let mut checked = 0;
+    for chunk in header.split("/**").skip(1) {
+        let Some((doc, rest)) = chunk.split_once("*/") else { continue };
+        let declaration = rest.trim_start();
+        let Some(name) = declaration.strip_prefix("pe_status ").and_then(|d| d.split('(').next()) else {
+            continue;
+        };
+        let named: Vec<&str> = doc
+            .split("PE_STATUS_")
+            .skip(1)
+            .map(|s| {
+                s.split(|c: char| !(c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
+                    .next()
+                    .unwrap_or("")
+            })
+            .collect();
+        assert!(named.iter().any(|s| *s != "OK"), "{name}: its comment lists no failure status");
+        for status in named {
+            let status = status.trim_end_matches('_');
+            assert!(statuses.contains(&status), "{name}: PE_STATUS_{status} is not a status");
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} functions found");
+}

@@ -201,7 +201,7 @@ fn bad_models_and_arguments_are_refused_with_a_message() {
     );
     assert_eq!(
         last_error(),
-        "persona model: field 'personas.Luxury Travle': unknown persona 'Luxury Travle'"
+        "persona model: field 'personas.Luxury Travle': unknown persona 'Luxury Travle' (did you mean 'Luxury Travel'?)"
     );
     assert_eq!(
         model(

@@ -107,7 +107,10 @@ fn apply_keeps_imported_scores_for_unmodelled_personas() {
 fn model_errors_name_the_field() {
     let menu = menu();
     let err = PersonaModel::from_json(&menu, r#"{"personas":{"Lux":{"weights":{}}}}"#).unwrap_err();
-    assert_eq!(err.to_string(), "persona model: field 'personas.Lux': unknown persona 'Lux'");
+    assert_eq!(
+        err.to_string(),
+        "persona model: field 'personas.Lux': unknown persona 'Lux' (did you mean 'Luxury'?)"
+    );
     let err = PersonaModel::from_json(&menu, r#"{"half_life_days":0,"personas":{}}"#).unwrap_err();
     assert_eq!(err.to_string(), "persona model: field 'half_life_days': 0 must be finite and > 0");
     let err =

@@ -40,7 +40,10 @@ fn bad_profile_json_names_the_problem() {
     let sel = selector(vec![tagged("a", "Luxury")]);
     let menu = sel.catalog().menu();
     let cases = [
-        (r#"{"persona_scores":{"Lux":8}}"#, "profile: field 'persona_scores': unknown persona 'Lux'"),
+        (
+            r#"{"persona_scores":{"Lux":8}}"#,
+            "profile: field 'persona_scores': unknown persona 'Lux' (did you mean 'Luxury'?)",
+        ),
         (
             r#"{"persona_scores":{"Luxury":12}}"#,
             "persona 'Luxury': score 12 is out of range (scores are 0..=9)",

@@ -19,7 +19,10 @@ fn duplicate_creative_ids() {
 #[test]
 fn unknown_persona_and_placement() {
     let err = compile_err(vec![tagged("a", "Luxury Travle")]);
-    assert_eq!(err, "creative 'a': field 'personas': unknown persona 'Luxury Travle'");
+    assert_eq!(
+        err,
+        "creative 'a': field 'personas': unknown persona 'Luxury Travle' (did you mean 'Luxury'?)"
+    );
     let err = compile_err(vec![CreativeSpec::new("a").placement("footer")]);
     assert_eq!(err, "creative 'a': field 'placements': unknown placement 'footer'");
 }
@@ -153,9 +156,14 @@ fn json_errors_say_where() {
         r#"{"personas":["A"],"placements":["p"],"creatives":[{"id":"a","placements":["p"],"prority":2}]}"#,
     )
     .unwrap_err();
-    assert!(matches!(err, Error::Json { .. }));
+    assert!(matches!(err, Error::CreativeJson { index: 0, .. }));
     let text = err.to_string();
-    assert!(text.starts_with("catalog spec: invalid JSON: unknown field `prority`"), "{text}");
+    assert!(
+        text.starts_with(
+            "catalog spec: creatives[0] ('a'), field 'prority': invalid JSON: unknown field `prority`"
+        ),
+        "{text}"
+    );
     assert!(text.contains("line 1 column"), "{text}");
     let err = Catalog::from_json(r#"{"personas":["A"],"placements":["p"],"creatives":[{"id":"a","placements":["p"],"personas":{"A":1,"A":2}}]}"#)
         .unwrap_err()

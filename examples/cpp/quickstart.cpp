@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
         pe::check(pe_profile_set_score(family.get(), persona.data(), persona.size(), 9,
                                        1u << PE_DATA_CLASS_BEHAVIORAL));
 
-        pe_context moment{};
+        pe_context moment = PE_CONTEXT_INIT;
         moment.at = now;
         moment.device = PE_DEVICE_MOBILE;
         moment.channel = PE_CHANNEL_APP;

@@ -255,9 +255,13 @@ impl Catalog {
     /// Reads, parses and compiles a JSON catalog spec file. A file larger than
     /// [`MAX_SPEC_BYTES`] is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let json =
-            crate::limits::read_limited(path.as_ref(), "catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
-        Catalog::from_json(&json)
+        crate::limits::parse_file(
+            path.as_ref(),
+            "catalog spec",
+            MAX_SPEC_BYTES,
+            "MAX_SPEC_BYTES",
+            Catalog::from_json,
+        )
     }
 
     /// Validates `spec` and compiles it. Errors name the creative and field at fault:
@@ -496,7 +500,8 @@ impl Catalog {
         let mut seen_placements: Vec<PlacementId> = Vec::with_capacity(c.placements.len());
         for name in &c.placements {
             let pid = *self.placement_index.get(name).ok_or_else(|| {
-                Error::creative(id, "placements", format!("unknown placement '{}'", quote(name)))
+                let known = self.placement_index.keys().map(String::as_str);
+                Error::creative(id, "placements", crate::suggest::unknown("placement", name, known))
             })?;
             if seen_placements.contains(&pid) {
                 return Err(Error::creative(
@@ -520,7 +525,10 @@ impl Catalog {
         let mut theme = (u16::MAX, 0.0f64);
         for (name, weight) in &c.personas {
             let pid = self.menu.get(name).ok_or_else(|| {
-                Error::creative(id, "personas", format!("unknown persona '{}'", quote(name)))
+                // A tag the menu spells differently (or a typo in either): name the tag
+                // and the closest menu names, so the user sees which one to fix.
+                let names = self.menu.names().iter().map(String::as_str);
+                Error::creative(id, "personas", crate::suggest::unknown("persona", name, names))
             })?;
             if !weight.is_finite() || *weight < 0.0 {
                 return Err(Error::creative(
@@ -764,10 +772,10 @@ impl Catalog {
 
     /// The id of placement `name`, or [`Error::UnknownPlacement`].
     pub fn placement(&self, name: &str) -> Result<PlacementId> {
-        self.placement_index
-            .get(name)
-            .copied()
-            .ok_or_else(|| Error::UnknownPlacement { name: name.to_owned() })
+        self.placement_index.get(name).copied().ok_or_else(|| Error::UnknownPlacement {
+            name: name.to_owned(),
+            did_you_mean: crate::suggest::closest(name, self.placements.iter().map(|p| p.name.as_str())),
+        })
     }
 
     /// The name of a placement (`"?"` for an id from another catalog).
@@ -787,11 +795,12 @@ impl Catalog {
 
     /// The id of creative `id`, or [`Error::UnknownCreative`].
     pub fn creative(&self, id: &str) -> Result<CreativeId> {
-        self.creative_index
-            .get(&Symbol::of(id))
-            .copied()
-            .filter(|c| &*self.ids[c.index()] == id)
-            .ok_or_else(|| Error::UnknownCreative { id: id.to_owned() })
+        self.creative_index.get(&Symbol::of(id)).copied().filter(|c| &*self.ids[c.index()] == id).ok_or_else(
+            || Error::UnknownCreative {
+                id: id.to_owned(),
+                did_you_mean: crate::suggest::closest(id, self.ids.iter().map(|c| &**c)),
+            },
+        )
     }
 
     /// The creative whose key (`Symbol::of(id)`) is `key`, as stored in profiles.

@@ -36,13 +36,73 @@ impl CatalogSpec {
     pub fn from_json(json: &str) -> Result<Self> {
         Error::check_size("catalog spec", json.len(), super::MAX_SPEC_BYTES, "MAX_SPEC_BYTES")?;
         crate::limits::bounded::precount::<crate::limits::counted::Creatives>("catalog spec", json)?;
-        crate::limits::bounded::from_json("catalog spec", json)
+        crate::limits::bounded::from_json("catalog spec", json).map_err(|error| match error {
+            Error::Json { source, .. } if source.classify() == serde_json::error::Category::Data => {
+                in_creative(json, source)
+            }
+            error => error,
+        })
     }
 
     /// Writes the spec as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|source| Error::Json { what: "catalog spec", source })
     }
+}
+
+/// Names the creative (and the field) behind a shape error of a catalog spec that is
+/// valid JSON: each creative is parsed on its own until one fails. Only on the error
+/// path. Gives back the document's own error when no creative is at fault.
+fn in_creative(json: &str, source: serde_json::Error) -> Error {
+    #[derive(Deserialize)]
+    struct Creatives<'a> {
+        #[serde(borrow, default)]
+        creatives: Vec<&'a RawValue>,
+    }
+    let Ok(doc) = serde_json::from_str::<Creatives<'_>>(json) else {
+        return Error::Json { what: "catalog spec", source };
+    };
+    for (index, raw) in doc.creatives.iter().enumerate() {
+        let Err(own) = serde_json::from_str::<CreativeSpec>(raw.get()) else { continue };
+        let object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()).ok();
+        let id = object.as_ref().and_then(|o| o.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
+        let field = object.and_then(|o| field_at_fault(o, &own));
+        return Error::CreativeJson { index, id, field, source };
+    }
+    Error::Json { what: "catalog spec", source }
+}
+
+/// A parse error's message without the position serde_json appends.
+fn bare(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix).map_or(text.clone(), str::to_owned)
+}
+
+/// The field of a creative at fault for the parse error `own`: the one whose removal
+/// changes the error (serde reports the first bad value it meets, so removing any other
+/// field leaves the error as it was). A message that quotes the field (`unknown field`,
+/// `missing field`) names it directly.
+fn field_at_fault(
+    object: serde_json::Map<String, serde_json::Value>,
+    own: &serde_json::Error,
+) -> Option<String> {
+    let message = bare(own);
+    for prefix in ["unknown field `", "missing field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    object.keys().find_map(|key| {
+        let mut without = object.clone();
+        without.remove(key);
+        let text = serde_json::Value::Object(without).to_string();
+        let changed = match serde_json::from_str::<CreativeSpec>(&text) {
+            Ok(_) => true,
+            Err(e) => bare(&e) != message,
+        };
+        changed.then(|| key.clone())
+    })
 }
 
 /// One creative of the content library, as written in a spec. Enumerated values

@@ -171,10 +171,12 @@ impl<T> Out<T> {
 
 /// A caller-owned string buffer: `buf` of `cap` bytes and `*out_len` for the length.
 ///
-/// Convention for every string a function hands back: the string is copied followed
-/// by a NUL and `*out_len` gets its length without the NUL. When `cap < len + 1`
-/// nothing is copied, `*out_len` still gets `len` and the status is
-/// `PE_STATUS_BUFFER_TOO_SMALL`. `buf` may be NULL when `cap` is 0 (a length query).
+/// The one rule for every string a function hands back: `*out_len` always gets the
+/// string's full length (without the NUL). When `cap > len` the string is copied
+/// followed by a NUL. Otherwise the status is `PE_STATUS_BUFFER_TOO_SMALL` and, when
+/// `cap > 0`, as much of the string as fits in `cap - 1` bytes (cut at a character
+/// boundary) is copied followed by a NUL, so the buffer always holds a C string. `buf`
+/// may be NULL when `cap` is 0 (a length query); a buffer of `*out_len + 1` bytes fits.
 pub(crate) struct OutStr {
     buf: *mut c_char,
     cap: usize,
@@ -211,27 +213,26 @@ impl OutStr {
         }
     }
 
-    /// Copies `s` in full, or fails with `PE_STATUS_BUFFER_TOO_SMALL` (writing only the
-    /// length needed).
+    /// Copies `s` by the buffer rule; fails with `PE_STATUS_BUFFER_TOO_SMALL` (and a
+    /// message naming `what` and the sizes) when it did not fit.
     pub(crate) fn write(self, s: &str, what: &str) -> Result<(), Failure> {
-        self.set_len(s.len());
-        if s.len() >= self.cap {
-            return Err(Failure::new(
-                pe_status::BufferTooSmall,
+        let cap = self.cap;
+        match self.write_truncating(s) {
+            pe_status::Ok => Ok(()),
+            status => Err(Failure::new(
+                status,
                 format!(
-                    "{what} is {} bytes: the buffer needs {} bytes (with the NUL), got {}",
+                    "{what} is {} bytes: the buffer needs {} bytes (with the NUL), got {cap}",
                     s.len(),
                     s.len() + 1,
-                    self.cap
                 ),
-            ));
+            )),
         }
-        self.copy(s.as_bytes());
-        Ok(())
     }
 
-    /// Copies as much of `s` as fits (cut at a character boundary, NUL-terminated
-    /// when `cap > 0`). Returns `PE_STATUS_BUFFER_TOO_SMALL` when `s` was cut.
+    /// Copies `s` by the buffer rule without touching the last-error message: as much
+    /// as fits (cut at a character boundary, NUL-terminated when `cap > 0`). Returns
+    /// `PE_STATUS_BUFFER_TOO_SMALL` when `s` was cut.
     pub(crate) fn write_truncating(self, s: &str) -> pe_status {
         self.set_len(s.len());
         if self.cap == 0 {

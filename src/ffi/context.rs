@@ -86,8 +86,9 @@ pub struct pe_attribute {
 }
 
 /// The moment of one request, filled by the caller for each `pe_select` (a plain struct:
-/// put it on the stack; nothing to create or free). `pe_context ctx = {0};` is a valid
-/// start: everything unknown at the Unix epoch, so set `at` at least.
+/// put it on the stack; nothing to create or free). Start from `PE_CONTEXT_INIT`
+/// (`pe_context ctx = PE_CONTEXT_INIT;`, warning-free in C and C++): everything unknown
+/// at the Unix epoch, so set `at` at least.
 ///
 /// The strings it points to are only read during the call; the struct itself is never
 /// changed by the library.

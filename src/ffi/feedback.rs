@@ -5,7 +5,7 @@
 
 use super::boundary::Failure;
 use super::context::{self, pe_context};
-use super::handles::{arc_ref, box_mut, pe_profile, pe_selector};
+use super::handles::{arc_ref, box_mut, pe_profile, pe_selector, SelectorHandle};
 use super::selector::creative_index;
 use super::status::pe_status;
 use crate::error::Error;
@@ -67,6 +67,11 @@ pub(crate) fn feedback_kind(kind: u32, value: f64) -> Result<FeedbackKind, Failu
 /// `pe_feedback_kind` value; `value` is the conversion's value in currency units
 /// (finite, 0 to 1e9) for `PE_FEEDBACK_KIND_CONVERSION` and ignored otherwise (pass 0).
 ///
+/// With a version of a `pe_engine` (from `pe_engine_current` or `pe_engine_select`), the
+/// event goes through the engine: it is counted in the engine's current version (the
+/// creative found by its id), even when a newer version was published since the pick;
+/// the creative must still be in the current catalog (else `PE_STATUS_UNKNOWN_NAME`).
+///
 /// Two effects: the person's profile remembers it (a thumbs-down or a dismissal is
 /// obeyed from the very next `pe_select`; impressions feed frequency caps and fatigue;
 /// a thumbs-up or -down nudges persona scores), and the selector's learned statistics
@@ -86,7 +91,8 @@ pub(crate) fn feedback_kind(kind: u32, value: f64) -> Result<FeedbackKind, Failu
 /// `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a `pe_feedback_kind`; a conversion
 /// `value` that is negative, NaN, infinite or above 1e9; a context value that does not
 /// exist; a profile made for a selector with a different persona menu),
-/// `PE_STATUS_INVALID_UTF8` (a context string).
+/// `PE_STATUS_INVALID_UTF8` (a context string), `PE_STATUS_UNKNOWN_NAME` (an engine's
+/// version only: the current version no longer has the creative).
 #[no_mangle]
 pub unsafe extern "C" fn pe_record(
     selector: *const pe_selector,
@@ -107,7 +113,13 @@ pub unsafe extern "C" fn pe_record(
         let kind = feedback_kind(kind, value)?;
         handle.check_menu(selector)?;
         let feedback = Feedback::new(creative, kind, &context);
-        selector.record(&mut handle.profile, &feedback).map_err(|error| match error {
+        let recorded = match selector {
+            SelectorHandle::Own(selector) => selector.record(&mut handle.profile, &feedback),
+            SelectorHandle::Version { engine, version } => {
+                engine.record(version, &mut handle.profile, &feedback)
+            }
+        };
+        recorded.map_err(|error| match error {
             // The creative was checked above, so what is left is the conversion value:
             // an argument C passed, not a document.
             Error::Invalid { .. } => Failure::invalid(error.to_string()),

@@ -3,7 +3,8 @@
 //!
 //! | C type | Rust value | owned by |
 //! |---|---|---|
-//! | `pe_selector` | [`Selector`] | `Arc`: profiles keep their selector alive |
+//! | `pe_selector` | `SelectorHandle`: a [`Selector`], or one version of an engine | `Arc`: profiles keep their selector alive |
+//! | `pe_engine` | `EngineHandle` (an [`Engine`] and its current version as a `pe_selector`) | `Box` |
 //! | `pe_profile` | `ProfileHandle` (profile + its selector) | `Box` |
 //! | `pe_selection` | [`Selection`] | `Box` |
 //! | `pe_stats_blob` | `String` (the JSON of an exported delta) | `Box` |
@@ -12,12 +13,60 @@
 //! Every conversion between a C pointer and a Rust reference goes through the functions
 //! below; no other file casts a handle pointer.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use super::boundary::Failure;
+use super::engine::EngineHandle;
 use super::model::ModelHandle;
 use super::profile::ProfileHandle;
+use crate::engine::{Engine, Version};
 use crate::select::{Selection, Selector};
+
+/// What a `pe_selector` is: a selector of its own (`pe_selector_new_*`), or one version
+/// of a `pe_engine` (`pe_engine_current`, `pe_engine_select`), which selects and
+/// resolves like any selector but records through its engine.
+// Allocated once per handle inside an `Arc`: the size difference costs nothing, and
+// boxing the selector would add an indirection to every `pe_select`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum SelectorHandle {
+    /// A selector created on its own; it owns its learned statistics.
+    Own(Selector),
+    /// A version of an engine: feedback goes through the engine, which counts it in the
+    /// current version; its statistics are the engine's.
+    Version {
+        /// The engine the version belongs to.
+        engine: Arc<Engine>,
+        /// The version.
+        version: Arc<Version>,
+    },
+}
+
+impl Deref for SelectorHandle {
+    type Target = Selector;
+
+    fn deref(&self) -> &Selector {
+        match self {
+            SelectorHandle::Own(selector) => selector,
+            SelectorHandle::Version { version, .. } => version.selector(),
+        }
+    }
+}
+
+impl SelectorHandle {
+    /// The selector, for a call that reads or changes its learned statistics directly:
+    /// refused for an engine's version, whose statistics belong to the engine.
+    pub(crate) fn own(&self, function: &str, instead: &str) -> Result<&Selector, Failure> {
+        match self {
+            SelectorHandle::Own(selector) => Ok(selector),
+            SelectorHandle::Version { .. } => Err(Failure::invalid(format!(
+                "{function}: this selector is a version of a pe_engine, whose statistics belong \
+                 to the engine: use {instead}"
+            ))),
+        }
+    }
+}
 
 /// A selector: a compiled catalog and its configuration (both immutable) plus the
 /// statistics it learns from feedback and its per-placement shadow flags (changed only
@@ -25,7 +74,9 @@ use crate::select::{Selection, Selector};
 /// `const pe_selector *` may be called from many threads at once, including
 /// `pe_record`, the `pe_selector_stats_*` functions and `pe_selector_set_shadow`.
 /// Create with `pe_selector_new_from_json` or `pe_selector_new_from_file`, free with
-/// `pe_selector_free`.
+/// `pe_selector_free`. `pe_engine_current` and `pe_engine_select` hand out a version of
+/// an engine as a `pe_selector` too: it works the same, except that `pe_record` counts
+/// through the engine and the `pe_selector_stats_*` functions refuse it.
 pub struct pe_selector {
     _private: [u8; 0],
 }
@@ -51,6 +102,15 @@ pub struct pe_selection {
 /// freed them with `pe_stats_blob_free`. Immutable: `pe_stats_blob_json` may be called
 /// from many threads at once.
 pub struct pe_stats_blob {
+    _private: [u8; 0],
+}
+
+/// An engine: serves the current version of a catalog (a selector) and publishes new
+/// versions atomically while other threads select and record. Thread-safe: every
+/// function taking a `const pe_engine *` may be called from many threads at once,
+/// including `pe_engine_publish_json`. Create with `pe_engine_new_from_json` or
+/// `pe_engine_new_from_file`, free with `pe_engine_free`.
+pub struct pe_engine {
     _private: [u8; 0],
 }
 
@@ -82,7 +142,10 @@ pub(crate) trait BoxHandle {
 
 // The mapping. Changing the ownership of a handle means changing exactly one line here.
 impl ArcHandle for pe_selector {
-    type Rust = Selector;
+    type Rust = SelectorHandle;
+}
+impl BoxHandle for pe_engine {
+    type Rust = EngineHandle;
 }
 impl BoxHandle for pe_profile {
     type Rust = ProfileHandle;

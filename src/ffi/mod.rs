@@ -11,10 +11,13 @@
 //!   value behind it and how it is owned (`Arc` or `Box`);
 //! - one file per C type: [`selector`], [`profile`], [`model`] (a persona model that
 //!   scores profiles from their signals), [`context`], [`selection`];
+//! - [`engine`]: `pe_engine`, a service's engine: the current catalog version as a
+//!   selector, new versions published under load, the statistics of all versions;
 //! - [`feedback`]: `pe_record`, what people did with what they were shown;
 //! - [`stats`]: the learned statistics as JSON (save, load, export a delta, merge);
 //! - [`log`]: the decision log writer (open, log a decision and its outcomes, close);
-//! - [`testing`]: entry points that exist only so tests can reach internal paths.
+//! - `testing` (cargo feature `ffi-testing` only): entry points that exist only so tests
+//!   can reach internal paths; never in the shipped library or header.
 //!
 //! Adding an entry point: write an `unsafe extern "C" fn` in the file of the type it acts
 //! on, run its whole body inside `ffi_boundary!`, read every argument with the helpers
@@ -30,7 +33,9 @@
 //! - strings come in as `(pointer, length)` pairs of UTF-8 bytes, need no terminating
 //!   NUL, and are only read during the call;
 //! - outputs go to trailing out-parameters and are written only on success (the one
-//!   exception: `PE_STATUS_BUFFER_TOO_SMALL` reports the length needed);
+//!   exception: the buffer rule of `boundary::OutStr`: on `PE_STATUS_BUFFER_TOO_SMALL`
+//!   `*out_len` gets the length needed and a buffer with `cap > 0` holds as much of the
+//!   string as fits, NUL-terminated);
 //! - pointers that are not NULL must point to valid memory of the stated type and size;
 //!   handles must come from the matching `_new` function and not be freed yet.
 #![allow(non_camel_case_types)]
@@ -51,6 +56,8 @@ pub mod status;
 
 pub mod selector;
 
+pub mod engine;
+
 pub mod profile;
 
 pub mod model;
@@ -65,13 +72,17 @@ pub mod stats;
 
 pub mod log;
 
+#[cfg(feature = "ffi-testing")]
 pub mod testing;
 
 // Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
 // (and Rust programs that want the C semantics) can call them directly.
 pub use context::*;
+pub use engine::*;
 pub use feedback::*;
-pub use handles::{pe_decision_log, pe_persona_model, pe_profile, pe_selection, pe_selector, pe_stats_blob};
+pub use handles::{
+    pe_decision_log, pe_engine, pe_persona_model, pe_profile, pe_selection, pe_selector, pe_stats_blob,
+};
 pub use log::*;
 pub use model::*;
 pub use profile::*;
@@ -79,6 +90,7 @@ pub use selection::*;
 pub use selector::*;
 pub use stats::*;
 pub use status::*;
+#[cfg(feature = "ffi-testing")]
 pub use testing::*;
 
 use std::ffi::c_char;

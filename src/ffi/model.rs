@@ -7,17 +7,17 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::{arg_str, Out};
+use super::handles::SelectorHandle;
 use super::handles::{
     arc_clone, box_free, box_into_ptr, box_mut, box_ref, pe_persona_model, pe_profile, pe_selector,
 };
 use super::status::pe_status;
 use crate::model::PersonaModel;
-use crate::select::Selector;
 
 /// A persona model and the selector whose persona menu its ids refer to.
 #[derive(Debug)]
 pub(crate) struct ModelHandle {
-    pub(crate) selector: Arc<Selector>,
+    pub(crate) selector: Arc<SelectorHandle>,
     pub(crate) model: PersonaModel,
 }
 

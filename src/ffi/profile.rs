@@ -6,8 +6,10 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::{arg_str, Failure, Out, OutStr};
+use super::handles::SelectorHandle;
 use super::handles::{arc_clone, box_free, box_into_ptr, box_mut, box_ref, pe_profile, pe_selector};
 use super::status::pe_status;
+use crate::error::Error;
 use crate::persona::MAX_SCORE;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
 use crate::select::Selector;
@@ -65,7 +67,7 @@ const _: () = {
 /// names resolve even after C freed its selector reference).
 #[derive(Debug)]
 pub(crate) struct ProfileHandle {
-    pub(crate) selector: Arc<Selector>,
+    pub(crate) selector: Arc<SelectorHandle>,
     pub(crate) profile: Profile,
 }
 
@@ -73,7 +75,7 @@ impl ProfileHandle {
     /// Checks that the profile's persona ids mean the same personas for `selector`:
     /// same selector (one pointer comparison) or an identical persona menu.
     pub(crate) fn check_menu(&self, selector: &Selector) -> Result<(), Failure> {
-        if std::ptr::eq(Arc::as_ptr(&self.selector), selector)
+        if std::ptr::eq::<Selector>(&**self.selector, selector)
             || self.selector.catalog().menu().names() == selector.catalog().menu().names()
         {
             Ok(())
@@ -141,7 +143,9 @@ pub unsafe extern "C" fn pe_profile_new(
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (an unknown
 /// persona, a score above 9, too many entries, a persona in both `likes` and
-/// `dislikes`: the message names the field).
+/// `dislikes`: the message names the field; whatever fails in a document is a spec
+/// error, unlike the same value passed to `pe_profile_set_score`),
+/// `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_new_from_json(
     selector: *const pe_selector,
@@ -158,7 +162,13 @@ pub unsafe extern "C" fn pe_profile_new_from_json(
                 arc_clone(selector, "selector")?,
             )
         };
-        let profile = Profile::from_json(selector.catalog().menu(), json)?;
+        let profile = Profile::from_json(selector.catalog().menu(), json).map_err(|error| match error {
+            // A name or score inside a document: the document failed validation.
+            Error::UnknownPersona { .. } | Error::ScoreOutOfRange { .. } => {
+                Failure::new(pe_status::InvalidSpec, error.to_string())
+            }
+            error => Failure::from(error),
+        })?;
         out.write(box_into_ptr(ProfileHandle { selector, profile }));
         Ok(())
     })
@@ -181,8 +191,9 @@ pub unsafe extern "C" fn pe_profile_free(profile: *mut pe_profile) {
 /// it off the request path. The profile is only read.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`profile`, `out_len`, or `buf` with `cap > 0`),
-/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
-/// of `*out_len + 1` bytes fits; pass `buf` NULL and `cap` 0 to ask for it).
+/// `PE_STATUS_BUFFER_TOO_SMALL` (the buffer rule at the top of this header: `*out_len`
+/// has the length, so a buffer of `*out_len + 1` bytes fits; pass `buf` NULL and `cap`
+/// 0 to ask for it).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_to_json(
     profile: *const pe_profile,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::boundary::{arg_str, opt_str, Failure, Out, OutStr};
 use super::context::{self, pe_context};
 use super::handles::{
-    arc_free, arc_into_ptr, arc_ref, box_mut, box_ref, pe_profile, pe_selection, pe_selector,
+    arc_free, arc_into_ptr, arc_ref, box_mut, box_ref, pe_profile, pe_selection, pe_selector, SelectorHandle,
 };
 use super::status::pe_status;
 use crate::catalog::{Catalog, CreativeId, PlacementId};
@@ -16,7 +16,7 @@ use crate::persona::PersonaId;
 use crate::select::{Selector, SelectorConfig};
 
 /// Parses the optional configuration JSON: absent means the defaults.
-unsafe fn config(ptr: *const c_char, len: usize) -> Result<SelectorConfig, Failure> {
+pub(crate) unsafe fn config(ptr: *const c_char, len: usize) -> Result<SelectorConfig, Failure> {
     // SAFETY: forwarded from the entry point's caller.
     match unsafe { opt_str(ptr, len, "config_json") }? {
         None => Ok(SelectorConfig::default()),
@@ -31,7 +31,7 @@ unsafe fn config(ptr: *const c_char, len: usize) -> Result<SelectorConfig, Failu
 
 fn finish(catalog: Catalog, config: SelectorConfig, out: Out<*mut pe_selector>) -> Result<(), Failure> {
     let selector = Selector::new(catalog, config)?;
-    out.write(arc_into_ptr::<pe_selector>(Arc::new(selector)).cast_mut());
+    out.write(arc_into_ptr::<pe_selector>(Arc::new(SelectorHandle::Own(selector))).cast_mut());
     Ok(())
 }
 
@@ -47,8 +47,10 @@ fn finish(catalog: Catalog, config: SelectorConfig, out: Out<*mut pe_selector>) 
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`json`, `out_selector`, or `config_json` with
 /// `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (syntax or
-/// shape; the message has line and column), `PE_STATUS_INVALID_SPEC` (validation: the
-/// message names the creative and the field, e.g. an unknown persona on a creative).
+/// shape; the message has line and column, and names the creative and the field when
+/// one is at fault), `PE_STATUS_INVALID_SPEC` (validation: the message names the
+/// creative and the field, e.g. an unknown persona on a creative),
+/// `PE_STATUS_INVALID_ARGUMENT` (a document larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_new_from_json(
     json: *const c_char,
@@ -77,8 +79,11 @@ pub unsafe extern "C" fn pe_selector_new_from_json(
 /// On success writes a new selector to `*out_selector`; the caller owns it and frees it
 /// with `pe_selector_free`. Thread-safe.
 ///
-/// Errors: as `pe_selector_new_from_json` (with `path` for `json`), plus
-/// `PE_STATUS_IO` when the file cannot be read (the message has the path).
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`path`, `out_selector`, or `config_json` with
+/// `config_len > 0`), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (the file cannot be read;
+/// the message has the path), `PE_STATUS_INVALID_JSON` (also for an empty file; the
+/// message names the file), `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
+/// file larger than its limit).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_new_from_file(
     path: *const c_char,
@@ -171,7 +176,7 @@ pub unsafe extern "C" fn pe_selector_set_shadow(
 }
 
 /// `PE_STATUS_OUT_OF_RANGE` for a placement id that is not from this catalog.
-fn check_placement(selector: &Selector, placement: u16) -> Result<(), Failure> {
+pub(crate) fn check_placement(selector: &Selector, placement: u16) -> Result<(), Failure> {
     let places = selector.catalog().placement_count();
     if usize::from(placement) < places {
         Ok(())
@@ -225,8 +230,9 @@ pub(crate) fn creative_index(selector: &Selector, index: u32) -> Result<Creative
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
 /// `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog),
-/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
-/// of `*out_len + 1` bytes fits; pass `buf` NULL and `cap` 0 to ask for it).
+/// `PE_STATUS_BUFFER_TOO_SMALL` (the buffer rule at the top of this header: `*out_len`
+/// has the length, so a buffer of `*out_len + 1` bytes fits; pass `buf` NULL and `cap`
+/// 0 to ask for it).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_creative_id(
     selector: *const pe_selector,
@@ -249,7 +255,9 @@ pub unsafe extern "C" fn pe_selector_creative_id(
 /// NUL-terminated, and writes its length to `*out_len`. A creative without a payload
 /// gives the empty string (length 0). Thread-safe.
 ///
-/// Errors: as `pe_selector_creative_id`.
+/// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
+/// `PE_STATUS_OUT_OF_RANGE` (not an index of this catalog), `PE_STATUS_BUFFER_TOO_SMALL`
+/// (the buffer rule at the top of this header).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_creative_payload(
     selector: *const pe_selector,

@@ -22,8 +22,9 @@ use crate::learn::StatsSnapshot;
 /// spare or call again until the status is not `PE_STATUS_BUFFER_TOO_SMALL`.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
-/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length, so a buffer
-/// of `*out_len + 1` bytes fits).
+/// `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header),
+/// `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+/// `pe_engine_stats_save`).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_save(
     selector: *const pe_selector,
@@ -35,7 +36,7 @@ pub unsafe extern "C" fn pe_selector_stats_save(
         // SAFETY: a live selector (or NULL), a writable buffer of `cap` bytes (or NULL)
         // and a writable `size_t` (or NULL).
         let (selector, out) = unsafe { (arc_ref(selector, "selector")?, OutStr::new(buf, cap, out_len)?) };
-        let json = selector.save_stats().to_json()?;
+        let json = selector.own("pe_selector_stats_save", "pe_engine_stats_save")?.save_stats().to_json()?;
         out.write(&json, "the statistics snapshot")
     })
 }
@@ -53,7 +54,8 @@ pub unsafe extern "C" fn pe_selector_stats_save(
 /// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
 /// snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
 /// format or version, a delta instead of a full snapshot, an unknown device or daypart,
-/// a creative listed twice: the message names the field).
+/// a creative listed twice: the message names the field), `PE_STATUS_INVALID_ARGUMENT`
+/// (`selector` is a version of a `pe_engine`: use `pe_engine_stats_load`).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_load(
     selector: *const pe_selector,
@@ -63,6 +65,7 @@ pub unsafe extern "C" fn pe_selector_stats_load(
     ffi_boundary!({
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        let selector = selector.own("pe_selector_stats_load", "pe_engine_stats_load")?;
         selector.load_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
@@ -78,8 +81,12 @@ pub unsafe extern "C" fn pe_selector_stats_load(
 /// Thread-safe: it may run while other threads select and record. The JSON is only read
 /// during the call.
 ///
-/// Errors (the statistics are left exactly as they were): as `pe_selector_stats_load`,
-/// except that a full snapshot is accepted too (its totals are added).
+/// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+/// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
+/// snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
+/// daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+/// `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
+/// `pe_engine_stats_merge`).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_merge(
     selector: *const pe_selector,
@@ -89,6 +96,7 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
     ffi_boundary!({
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        let selector = selector.own("pe_selector_stats_merge", "pe_engine_stats_merge")?;
         selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
@@ -109,7 +117,8 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
 /// Thread-safe: concurrent exports each get a disjoint part of the events.
 ///
 /// Errors (nothing is exported, the baseline does not move):
-/// `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`).
+/// `PE_STATUS_NULL_PARAMETER` (`selector`, `out_blob`), `PE_STATUS_INVALID_ARGUMENT`
+/// (`selector` is a version of a `pe_engine`: use `pe_engine_stats_export_delta`).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_export_delta(
     selector: *const pe_selector,
@@ -122,6 +131,7 @@ pub unsafe extern "C" fn pe_selector_stats_export_delta(
         let (selector, out) = unsafe { (arc_ref(selector, "selector")?, Out::new(out_blob, "out_blob")?) };
         // Serializing a snapshot cannot fail (string keys and integers only); if it
         // ever did, the error would be reported and this delta lost to other instances.
+        let selector = selector.own("pe_selector_stats_export_delta", "pe_engine_stats_export_delta")?;
         let json = selector.export_delta().to_json()?;
         out.write(box_into_ptr::<pe_stats_blob>(json));
         Ok(())
@@ -134,7 +144,7 @@ pub unsafe extern "C" fn pe_selector_stats_export_delta(
 /// a buffer of `*out_len + 1` bytes). Thread-safe.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`blob`, `out_len`, or `buf` with `cap > 0`),
-/// `PE_STATUS_BUFFER_TOO_SMALL` (nothing copied; `*out_len` has the length).
+/// `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header).
 #[no_mangle]
 pub unsafe extern "C" fn pe_stats_blob_json(
     blob: *const pe_stats_blob,

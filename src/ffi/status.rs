@@ -22,7 +22,8 @@ pub enum pe_status {
     /// A string argument was not valid UTF-8.
     InvalidUtf8 = 2,
     /// A caller buffer was too small; the length needed was written to `*out_len`
-    /// (the buffer needs `*out_len + 1` bytes, for the terminating NUL).
+    /// (the buffer needs `*out_len + 1` bytes, for the terminating NUL), and a buffer
+    /// with `cap > 0` holds as much as fitted, NUL-terminated.
     BufferTooSmall = 3,
     /// A JSON document could not be parsed (the message has the line and column).
     InvalidJson = 4,
@@ -88,7 +89,9 @@ impl pe_status {
             }
             Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
             Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
-            Error::Json { .. } => pe_status::InvalidJson,
+            Error::Json { .. } | Error::CreativeJson { .. } => pe_status::InvalidJson,
+            Error::InFile { source: None, .. } => pe_status::InvalidJson,
+            Error::InFile { source: Some(inner), .. } => pe_status::of(inner),
             Error::LogLine { .. } => pe_status::InvalidArgument,
             Error::Io { .. } => pe_status::Io,
         }

@@ -1,6 +1,6 @@
 //! Entry points that exist only so tests (Rust and C) can reach paths no valid input
-//! reaches: today, a panic inside the boundary. They are part of the ABI, harmless, and
-//! documented as for tests only.
+//! reaches: today, a panic inside the boundary. Compiled only with the cargo feature
+//! `ffi-testing`, so they are never part of the shipped library or header.
 
 use super::status::pe_status;
 

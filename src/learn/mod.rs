@@ -474,7 +474,7 @@ impl LearnedStats {
         counts: &Counts,
     ) -> Result<()> {
         if creative >= self.creatives {
-            return Err(Error::UnknownCreative { id: format!("#{creative}") });
+            return Err(Error::UnknownCreative { id: format!("#{creative}"), did_you_mean: Vec::new() });
         }
         let slot = self.find_or_insert(creative, segment)?;
         self.check_counts(creative, slot, device, daypart, counts)?;

@@ -49,9 +49,13 @@ impl PersonaModelSpec {
     /// Reads and parses a JSON model spec file; a file larger than [`MAX_MODEL_BYTES`]
     /// is refused before it is read.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let json =
-            crate::limits::read_limited(path.as_ref(), "persona model", MAX_MODEL_BYTES, "MAX_MODEL_BYTES")?;
-        PersonaModelSpec::from_json(&json)
+        crate::limits::parse_file(
+            path.as_ref(),
+            "persona model",
+            MAX_MODEL_BYTES,
+            "MAX_MODEL_BYTES",
+            PersonaModelSpec::from_json,
+        )
     }
 }
 
@@ -121,7 +125,12 @@ impl PersonaModel {
         for (slot, (name, w)) in spec.personas.iter().enumerate() {
             let field = format!("personas.{}", quote(name));
             let id = menu.get(name).ok_or_else(|| {
-                Error::invalid("persona model", field.clone(), format!("unknown persona '{}'", quote(name)))
+                let names = menu.names().iter().map(String::as_str);
+                Error::invalid(
+                    "persona model",
+                    field.clone(),
+                    crate::suggest::unknown("persona", name, names),
+                )
             })?;
             if !w.bias.is_finite() {
                 return Err(Error::invalid(

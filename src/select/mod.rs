@@ -479,10 +479,10 @@ impl Selector {
     /// (priority and persona match, no learning) while the learning policy's picks are
     /// reported in [`Selection::shadow_picks`] and it keeps learning from the outcomes.
     pub fn set_shadow(&self, placement: PlacementId, shadow: bool) -> Result<()> {
-        let flag = self
-            .shadow
-            .get(placement.0 as usize)
-            .ok_or_else(|| Error::UnknownPlacement { name: format!("#{}", placement.0) })?;
+        let flag = self.shadow.get(placement.0 as usize).ok_or_else(|| Error::UnknownPlacement {
+            name: format!("#{}", placement.0),
+            did_you_mean: Vec::new(),
+        })?;
         flag.store(shadow, Ordering::Relaxed);
         Ok(())
     }
@@ -561,7 +561,10 @@ impl Selector {
         selection.visited = 0;
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
-            return Err(Error::UnknownPlacement { name: format!("#{}", placement.0) });
+            return Err(Error::UnknownPlacement {
+                name: format!("#{}", placement.0),
+                did_you_mean: Vec::new(),
+            });
         };
         self.persona_weights(profile, &mut selection.persona_weight);
         let segment = self.person_scores(profile, &mut selection.person_score, &mut selection.person_rank);

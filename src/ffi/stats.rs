@@ -63,7 +63,7 @@ pub unsafe extern "C" fn pe_selector_stats_load(
     ffi_boundary!({
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
-        selector.load_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = selector.load_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }
@@ -89,7 +89,7 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
     ffi_boundary!({
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
-        selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }

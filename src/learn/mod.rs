@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use model::Natural;
 pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
+pub(crate) use snapshot::{holds_model_entry, holds_segment};
 pub use snapshot::{
     CreativeStats, LoadReport, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };

@@ -112,7 +112,9 @@ pub struct CreativeStats {
     pub segments: Vec<(String, Counts)>,
 }
 
-/// What a load or merge did with a snapshot.
+/// What a load or merge did with a snapshot: statistics it did not apply are counted
+/// here, so look at it.
+#[must_use = "a load report counts statistics that were not applied"]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
     /// Creatives whose statistics were applied.
@@ -698,4 +700,24 @@ impl crate::Selector {
         self.after_bulk_change();
         Ok(report)
     }
+}
+
+/// Whether `catalog` has the creative, persona or attribute value a model weight named
+/// (scope, name, feature) belongs to. A malformed name counts as held: loading it is what
+/// refuses it.
+pub(crate) fn holds_model_entry(catalog: &Catalog, scope: &str, name: &str, feature: &str) -> bool {
+    let e = ModelEntry {
+        scope: scope.to_owned(),
+        name: name.to_owned(),
+        feature: feature.to_owned(),
+        eta: 0,
+        precision: 0,
+    };
+    !matches!(resolve(catalog, &e), Ok(None))
+}
+
+/// Whether `catalog` can hold a segment cell named `name` (a persona of its menu, or
+/// [`NO_SEGMENT_NAME`]).
+pub(crate) fn holds_segment(catalog: &Catalog, name: &str) -> bool {
+    name == NO_SEGMENT_NAME || catalog.menu().get(name).is_some()
 }

@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::catalog::{Catalog, CreativeId, PlacementId};
-use books::Ledger;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
@@ -61,6 +60,7 @@ use crate::learn::{LoadReport, SnapshotKind, StatsSnapshot};
 use crate::model::PersonaModel;
 use crate::profile::Profile;
 use crate::select::{Selection, Selector};
+use books::Ledger;
 
 /// One published version: a selector (catalog, configuration, learned statistics) and
 /// an optional persona model, numbered by [`Version::generation`]. Immutable apart
@@ -346,7 +346,8 @@ impl Engine {
         report.restored_segments = was.segments.saturating_sub(now.segments);
         report.restored_model_entries = was.model.saturating_sub(now.model);
         // What the new version cannot hold is reported here and kept dormant below.
-        let _loaded: LoadReport = selector.load_stats(&seed.to_snapshot(SnapshotKind::Full, catalog.version()))?;
+        let _loaded: LoadReport =
+            selector.load_stats(&seed.to_snapshot(SnapshotKind::Full, catalog.version()))?;
         let old_catalog = old.catalog();
         for p in 0..old_catalog.placement_count() {
             let place = PlacementId(p as u16);
@@ -390,8 +391,9 @@ impl Engine {
         // 4. What the old version learned after the snapshot: into the new version (what
         //    it cannot hold is already dormant).
         if !late.is_empty() {
-            let _merged: LoadReport =
-                next.selector.merge_stats(&late.to_snapshot(SnapshotKind::Delta, next.catalog().version()))?;
+            let _merged: LoadReport = next
+                .selector
+                .merge_stats(&late.to_snapshot(SnapshotKind::Delta, next.catalog().version()))?;
         }
         Ok(report)
     }

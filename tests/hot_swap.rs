@@ -123,7 +123,7 @@ fn removed_creatives_stop_being_picked_at_once_and_an_old_selection_still_works(
 
     // v2 drops "star" and has more creatives than v1: the same selection keeps working.
     let more: Vec<CreativeSpec> = (0..40).map(|i| tagged(&format!("extra-{i}"), "Budget")).collect();
-    engine
+    let _ = engine
         .publish(version("v2", [vec![tagged("lux", "Luxury"), tagged("fam", "Family")], more].concat()), None)
         .unwrap();
     assert!(v1.is_retired());
@@ -165,7 +165,7 @@ fn per_person_memory_carries_over_by_stable_key() {
     engine.record(&v1, &mut p, &Feedback::new(lux_a, FeedbackKind::ThumbsDown, &ctx())).unwrap();
 
     // v2 lists the creatives in another order, so every index changes.
-    engine
+    let _ = engine
         .publish(
             version(
                 "v2",
@@ -201,7 +201,8 @@ fn a_pick_from_an_old_version_is_recorded_against_the_same_creative_in_the_new_o
     let shown = selection.picks()[0].creative;
     assert_eq!(v1.catalog().creative_id(shown), "lux");
     // The page is rendered; meanwhile v2 (another order) is published; then the events arrive.
-    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    let _ =
+        engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
     engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Impression, &ctx())).unwrap();
     engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Click, &ctx())).unwrap();
     let v2 = engine.current();
@@ -218,7 +219,7 @@ fn recording_a_creative_the_new_version_removed_is_an_error_and_changes_nothing(
     let mut p = person(engine.current().selector(), &[("Family", 9)]);
     let v1 = engine.current();
     let old = v1.selector().creative("old").unwrap();
-    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
     let before = (engine.save_stats(), p.clone());
     let err = engine.record(&v1, &mut p, &Feedback::new(old, FeedbackKind::Impression, &ctx())).unwrap_err();
     assert!(matches!(err, Error::UnknownCreative { .. }));
@@ -242,11 +243,12 @@ fn deltas_exported_across_swaps_hold_every_event_exactly_once() {
     traffic(&engine, &mut p, "adv", 7, 0);
     // Unexported events of v1 (including those of "adv", which v2 drops) travel with
     // the next export.
-    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    let _ =
+        engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
     traffic(&engine, &mut p, "fam", 3, 1);
     deltas.push(engine.export_delta());
     assert!(engine.export_delta().creatives.is_empty(), "nothing new");
-    engine.publish(version("v3", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v3", vec![tagged("lux", "Luxury")]), None).unwrap();
     deltas.push(engine.export_delta());
     assert!(deltas[2].creatives.is_empty(), "a swap alone exports nothing");
 
@@ -254,7 +256,7 @@ fn deltas_exported_across_swaps_hold_every_event_exactly_once() {
     let hub = Engine::new(version("hub", vec![tagged("lux", "Luxury"), tagged("fam", "Family")]), None);
     for d in &deltas {
         assert_eq!(d.kind, SnapshotKind::Delta);
-        hub.merge_stats(d).unwrap();
+        let _ = hub.merge_stats(d).unwrap();
     }
     assert_eq!(normalized(&hub.save_stats()), normalized(&engine.save_stats()));
     assert!(!engine.save_stats().model.is_empty());
@@ -271,13 +273,13 @@ fn saved_statistics_including_dormant_ones_survive_a_restart() {
     let mut p = person(engine.current().selector(), &[("Luxury", 8)]);
     traffic(&engine, &mut p, "lux", 4, 1);
     traffic(&engine, &mut p, "adv", 6, 3);
-    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
     let saved = engine.save_stats();
     let restarted = Engine::new(version("v2", vec![tagged("lux", "Luxury")]), None);
     let report = restarted.load_stats(&saved).unwrap();
     assert_eq!(report.unknown_creatives, ["adv"]);
     assert_eq!(normalized(&restarted.save_stats()), normalized(&saved));
-    restarted
+    let _ = restarted
         .publish(version("v3", vec![tagged("adv", "Adventure"), tagged("lux", "Luxury")]), None)
         .unwrap();
     let v3 = restarted.current();
@@ -296,7 +298,7 @@ fn shadow_flags_and_the_persona_model_are_published_with_the_version() {
         r#"{"personas": {"Luxury": {"bias": -2, "weights": {"viewed_villas": 1.5}}}}"#,
     )
     .unwrap();
-    engine.publish(next, Some(model)).unwrap();
+    let _ = engine.publish(next, Some(model)).unwrap();
     let v2 = engine.current();
     assert!(v2.selector().is_shadow(v2.selector().placement("hero").unwrap()));
     assert!(!v2.selector().is_shadow(v2.selector().placement("sidebar").unwrap()));
@@ -347,7 +349,9 @@ fn a_persona_removed_then_restored_gets_its_segment_counts_and_model_weights_bac
     assert_eq!(weights(&saved), weights(&before));
 
     // v3 brings Adventure and "adv" back: cells and weights return exactly.
-    let report = engine.publish(version("v3", vec![tagged("lux", "Luxury").attribute("tone", "calm"), adv()]), None).unwrap();
+    let report = engine
+        .publish(version("v3", vec![tagged("lux", "Luxury").attribute("tone", "calm"), adv()]), None)
+        .unwrap();
     assert_eq!((report.restored, report.restored_segments, report.restored_model_entries), (1, 1, lacked));
     assert_eq!((report.dormant, report.dormant_segments, report.dormant_model_entries), (0, 0, 0));
     let v3 = engine.current().selector().save_stats();

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, MAX_CREATIVES};
 use crate::learn::{
-    holds_model_entry, holds_segment, Counts, CreativeStats, ModelEntry, Natural, SnapshotKind, StatsSnapshot,
-    SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+    holds_model_entry, holds_segment, Counts, CreativeStats, ModelEntry, Natural, SnapshotKind,
+    StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
 use crate::limits::{MAX_SNAPSHOT_CELLS, MAX_SNAPSHOT_MODEL_ENTRIES};
 
@@ -44,7 +44,10 @@ impl Ledger {
         }
         for e in &snapshot.model {
             let n = Natural { eta: e.eta, precision: e.precision };
-            add_natural(ledger.model.entry((e.scope.clone(), e.name.clone(), e.feature.clone())).or_default(), &n);
+            add_natural(
+                ledger.model.entry((e.scope.clone(), e.name.clone(), e.feature.clone())).or_default(),
+                &n,
+            );
         }
         ledger
     }
@@ -137,13 +140,18 @@ impl Ledger {
                 dayparts: minus_cells(&a.dayparts, &b.dayparts),
                 segments: minus_cells(&a.segments, &b.segments),
             };
-            if !(d.overall.is_zero() && d.devices.is_empty() && d.dayparts.is_empty() && d.segments.is_empty()) {
+            if !(d.overall.is_zero()
+                && d.devices.is_empty()
+                && d.dayparts.is_empty()
+                && d.segments.is_empty())
+            {
                 out.creatives.insert(id.clone(), d);
             }
         }
         for (key, a) in &self.model {
             let b = before.model.get(key).copied().unwrap_or_default();
-            let d = Natural { eta: a.eta.wrapping_sub(b.eta), precision: a.precision.wrapping_sub(b.precision) };
+            let d =
+                Natural { eta: a.eta.wrapping_sub(b.eta), precision: a.precision.wrapping_sub(b.precision) };
             if !d.is_zero() {
                 out.model.insert(key.clone(), d);
             }
@@ -155,7 +163,9 @@ impl Ledger {
     pub fn events(&self) -> u64 {
         self.creatives
             .values()
-            .map(|s| s.overall.impressions.saturating_add(s.overall.clicks).saturating_add(s.overall.conversions))
+            .map(|s| {
+                s.overall.impressions.saturating_add(s.overall.clicks).saturating_add(s.overall.conversions)
+            })
             .fold(0u64, u64::saturating_add)
     }
 

@@ -341,10 +341,9 @@ impl Engine {
             .keys()
             .filter(|id| old.catalog().creative(id).is_err() && catalog.creative(id).is_ok())
             .count();
-        let still = books.dormant.lacking(catalog);
-        let (was, now) = (books.dormant.tally(old.catalog()), still.tally(catalog));
-        report.restored_segments = was.segments.saturating_sub(now.segments);
-        report.restored_model_entries = was.model.saturating_sub(now.model);
+        report.restored_segments = books.dormant.restored_segments(old.catalog(), catalog);
+        report.restored_model_entries =
+            books.dormant.model.len().saturating_sub(books.dormant.lacking(catalog).model.len());
         // What the new version cannot hold is reported here and kept dormant below.
         let _loaded: LoadReport =
             selector.load_stats(&seed.to_snapshot(SnapshotKind::Full, catalog.version()))?;

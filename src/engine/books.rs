@@ -127,6 +127,17 @@ impl Ledger {
         t
     }
 
+    /// Segment cells held aside for personas `old`'s menu lacked, of creatives both
+    /// catalogs have, that `new` holds again.
+    pub fn restored_segments(&self, old: &Catalog, new: &Catalog) -> usize {
+        self.creatives
+            .iter()
+            .filter(|(id, _)| old.creative(id).is_ok() && new.creative(id).is_ok())
+            .flat_map(|(_, stats)| &stats.segments)
+            .filter(|(name, _)| !holds_segment(old, name) && holds_segment(new, name))
+            .count()
+    }
+
     /// What each cell and weight counted beyond `before` (counts only grow; weights are
     /// sums, so their difference is exact); unchanged ones are left out.
     pub fn since(&self, before: &Ledger) -> Ledger {

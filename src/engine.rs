@@ -313,9 +313,11 @@ impl Engine {
     /// go with it (compiled against the new catalog's persona menu). Readers switch at
     /// once and never block; the call itself returns once the statistics of the
     /// previous version have moved over (see the module documentation), typically in
-    /// milliseconds. Statistics carry over by creative id; creatives the new catalog
-    /// lacks keep theirs as *dormant* statistics (saved, exported and restored if a later
-    /// version brings them back). Shadow flags carry over by placement name. Creatives
+    /// milliseconds. Statistics carry over by creative id; whatever the new version
+    /// cannot hold stays *dormant* (saved, exported and restored if a later version
+    /// brings it back): creatives its catalog lacks, segment cells of personas its menu
+    /// lacks, and model weights of either or of attribute values it lacks. The
+    /// [`SwapReport`] counts each kind. Model updates travel like counts. Shadow flags carry over by placement name. Creatives
     /// removed from the catalog are never picked by the new version.
     ///
     /// Publishes are serialized with each other and with the engine's statistics calls.

@@ -227,7 +227,7 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     for (target, config) in targets {
         let selector = Selector::new(catalog.clone(), config)?;
         if let Some(path) = &args.stats {
-            selector.load_stats(&StatsSnapshot::from_json(&read(path)?)?)?;
+            let _ = selector.load_stats(&StatsSnapshot::from_json(&read(path)?)?)?;
         }
         let started = Instant::now();
         let mut evaluator = Evaluator::with_target(&selector, target, args.options, &name)?;

@@ -10,10 +10,12 @@
 //! exactly once in the engine's statistics ([`Engine::save_stats`]: the current
 //! version's plus the *dormant* statistics of creatives the current catalog does not
 //! have) and exactly once in the sequence of [`Engine::export_delta`]s, whatever
-//! [`Engine::publish`]es run at the same time. Two exceptions, both reported: segment
-//! cells of a persona the new menu no longer has are not carried
-//! ([`LoadReport::unknown_segments`]), and cells that find no room in the new version's
-//! (creative, segment) table count in its overflow, as always.
+//! [`Engine::publish`]es run at the same time. What a new version cannot hold stays
+//! *dormant* in the engine (saved, exported, and restored when a later version brings it
+//! back): creatives its catalog lacks, segment cells of personas its menu lacks, and
+//! the click model's weights of creatives, personas or attribute values it lacks. The
+//! [`SwapReport`] counts each kind. Nothing is dropped unless the dormant statistics
+//! outgrow what a snapshot may hold ([`SwapReport::dropped`], 0 in any sane deployment).
 //!
 //! How: `record` enters the current version (an atomic counter) unless it has been
 //! retired, in which case it retries on the newer one. `publish` loads the new selector
@@ -43,22 +45,22 @@
 //! ([`Symbol`](crate::Symbol) of the id), so caps, fatigue and rejections carry over to every version
 //! that has the creative.
 
-use std::collections::BTreeMap;
+mod books;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
 
-use crate::catalog::{Catalog, CreativeId, PlacementId, MAX_CREATIVES};
+use crate::catalog::{Catalog, CreativeId, PlacementId};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
-use crate::learn::{
-    Counts, CreativeStats, LoadReport, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
-};
+use crate::learn::{LoadReport, SnapshotKind, StatsSnapshot};
 use crate::model::PersonaModel;
 use crate::profile::Profile;
 use crate::select::{Selection, Selector};
+use books::Ledger;
 
 /// One published version: a selector (catalog, configuration, learned statistics) and
 /// an optional persona model, numbered by [`Version::generation`]. Immutable apart
@@ -138,7 +140,9 @@ impl Drop for Recording<'_> {
     }
 }
 
-/// What [`Engine::publish`] did.
+/// What [`Engine::publish`] did: what carried over, what came back, what is now
+/// dormant and what (if anything) was dropped, per kind.
+#[must_use = "a swap report counts dormant and dropped statistics"]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SwapReport {
     /// The new version's generation.
@@ -151,23 +155,37 @@ pub struct SwapReport {
     /// Creatives whose statistics are now dormant: counted, kept and exported, but not in
     /// the current catalog.
     pub dormant: usize,
+    /// Segment cells (creative, persona) of creatives the new catalog has, for personas
+    /// its menu lacks, now dormant: their counts come back with the persona.
+    pub dormant_segments: usize,
+    /// Weights of the click model whose creative, persona or attribute value the new
+    /// catalog lacks, now dormant (they come back with it).
+    pub dormant_model_entries: usize,
+    /// Dormant segment cells the new version holds again (their persona is back).
+    pub restored_segments: usize,
+    /// Dormant model weights the new version holds again.
+    pub restored_model_entries: usize,
     /// Events (impressions, clicks and conversions) recorded on the previous version
     /// while the swap ran, added to the new version after it was published.
     pub caught_up: u64,
     /// Creatives whose statistics could not be kept because the engine already holds
-    /// [`MAX_CREATIVES`] dormant (or unexported) creatives; 0 in any sane deployment.
+    /// [`MAX_CREATIVES`](crate::catalog::MAX_CREATIVES) dormant (or unexported) creatives; 0 in any sane deployment.
     pub dropped: usize,
+    /// Segment cells dropped because one creative would hold more than
+    /// [`MAX_SNAPSHOT_CELLS`](crate::limits::MAX_SNAPSHOT_CELLS); 0 in any sane deployment.
+    pub dropped_segments: usize,
+    /// Model weights dropped because the dormant (or unexported) ones would exceed
+    /// [`MAX_SNAPSHOT_MODEL_ENTRIES`](crate::limits::MAX_SNAPSHOT_MODEL_ENTRIES).
+    pub dropped_model_entries: usize,
 }
-
-/// Statistics by creative id, outside any catalog.
-type Ledger = BTreeMap<String, CreativeStats>;
 
 /// What the engine keeps besides the current version; changed under one lock.
 #[derive(Debug, Default)]
 struct Books {
     /// The last generation handed out.
     generation: u64,
-    /// Statistics of creatives the current catalog does not have.
+    /// Statistics the current version cannot hold: creatives its catalog lacks, segment
+    /// cells of personas its menu lacks, model weights of either or of attribute values.
     dormant: Ledger,
     /// Events of replaced versions not yet exported: part of the next delta.
     unsent: Ledger,
@@ -295,9 +313,11 @@ impl Engine {
     /// go with it (compiled against the new catalog's persona menu). Readers switch at
     /// once and never block; the call itself returns once the statistics of the
     /// previous version have moved over (see the module documentation), typically in
-    /// milliseconds. Statistics carry over by creative id; creatives the new catalog
-    /// lacks keep theirs as *dormant* statistics (saved, exported and restored if a later
-    /// version brings them back). Shadow flags carry over by placement name. Creatives
+    /// milliseconds. Statistics carry over by creative id; whatever the new version
+    /// cannot hold stays *dormant* (saved, exported and restored if a later version
+    /// brings it back): creatives its catalog lacks, segment cells of personas its menu
+    /// lacks, and model weights of either or of attribute values it lacks. The
+    /// [`SwapReport`] counts each kind. Model updates travel like counts. Shadow flags carry over by placement name. Creatives
     /// removed from the catalog are never picked by the new version.
     ///
     /// Publishes are serialized with each other and with the engine's statistics calls.
@@ -312,19 +332,23 @@ impl Engine {
         let mut report = SwapReport::default();
 
         // 1. Everything known so far goes into the new version before anyone sees it.
-        let saved = old.selector.save_stats();
-        let learned_model = saved.model.clone();
-        let before = ledger_of(saved);
+        let before = Ledger::of(&old.selector.save_stats());
         let mut seed = before.clone();
-        for (id, stats) in &books.dormant {
-            add_stats(seed.entry(id.clone()).or_default(), stats);
-        }
+        seed.add(&books.dormant);
         let catalog = selector.catalog();
-        report.carried = before.keys().filter(|id| catalog.creative(id).is_ok()).count();
-        report.restored = books.dormant.keys().filter(|id| catalog.creative(id).is_ok()).count();
-        let mut carried = snapshot(SnapshotKind::Full, catalog.version(), seed);
-        carried.model = learned_model;
-        selector.load_stats(&carried)?;
+        report.carried = before.creatives.keys().filter(|id| catalog.creative(id).is_ok()).count();
+        report.restored = books
+            .dormant
+            .creatives
+            .keys()
+            .filter(|id| old.catalog().creative(id).is_err() && catalog.creative(id).is_ok())
+            .count();
+        report.restored_segments = books.dormant.restored_segments(old.catalog(), catalog);
+        report.restored_model_entries =
+            books.dormant.model.len().saturating_sub(books.dormant.lacking(catalog).model.len());
+        // What the new version cannot hold is reported here and kept dormant below.
+        let _loaded: LoadReport =
+            selector.load_stats(&seed.to_snapshot(SnapshotKind::Full, catalog.version()))?;
         let old_catalog = old.catalog();
         for p in 0..old_catalog.placement_count() {
             let place = PlacementId(p as u16);
@@ -344,175 +368,94 @@ impl Engine {
             std::thread::yield_now();
         }
 
-        // 3. The books: dormant creatives, and the old version's unexported events.
-        let after = ledger_of(old.selector.save_stats());
-        let late = difference(&after, &before);
-        report.caught_up = late.values().map(events).sum();
-        let mut dormant = std::mem::take(&mut books.dormant);
-        dormant.extend(after);
-        dormant.retain(|id, _| next.catalog().creative(id).is_err());
-        report.dropped += cap(&mut dormant);
-        report.dormant = dormant.len();
+        // 3. The books: what the new version cannot hold, and the old version's
+        //    unexported events (counts and model updates).
+        let after = Ledger::of(&old.selector.save_stats());
+        let late = after.since(&before);
+        report.caught_up = late.events();
+        let mut all = std::mem::take(&mut books.dormant);
+        all.add(&after);
+        let mut dormant = all.lacking(next.catalog());
+        let dropped = dormant.cap();
+        let kept = dormant.tally(next.catalog());
+        (report.dormant, report.dormant_segments, report.dormant_model_entries) =
+            (kept.creatives, kept.segments, kept.model);
         let mut unsent = std::mem::take(&mut books.unsent);
-        for (id, stats) in ledger_of(old.selector.export_delta()) {
-            add_stats(unsent.entry(id).or_default(), &stats);
-        }
-        report.dropped += cap(&mut unsent);
+        unsent.add(&Ledger::of(&old.selector.export_delta()));
+        let unsent_dropped = unsent.cap();
+        report.dropped = dropped.creatives + unsent_dropped.creatives;
+        report.dropped_segments = dropped.segments + unsent_dropped.segments;
+        report.dropped_model_entries = dropped.model + unsent_dropped.model;
         *books = Books { generation, dormant, unsent };
         report.generation = generation;
 
-        // 4. What the old version counted after the snapshot: into the new version.
+        // 4. What the old version learned after the snapshot: into the new version (what
+        //    it cannot hold is already dormant).
         if !late.is_empty() {
-            next.selector.merge_stats(&snapshot(SnapshotKind::Delta, next.catalog().version(), late))?;
+            let _merged: LoadReport = next
+                .selector
+                .merge_stats(&late.to_snapshot(SnapshotKind::Delta, next.catalog().version()))?;
         }
         Ok(report)
     }
 
-    /// A full snapshot of everything learned: the current version's statistics followed
-    /// by the dormant ones (creatives the current catalog does not have), sorted by id.
+    /// A full snapshot of everything learned: the current version's statistics and the
+    /// dormant ones (what the current catalog cannot hold: creatives, segment cells of
+    /// personas the menu lacks, model weights), merged by creative id and weight name.
     pub fn save_stats(&self) -> StatsSnapshot {
         let books = self.books();
-        let mut snap = self.current.load().selector.save_stats();
-        snap.creatives.extend(books.dormant.iter().map(|(id, s)| (id.clone(), s.clone())));
-        snap
+        let version = self.current.load();
+        let snap = version.selector.save_stats();
+        if books.dormant.is_empty() {
+            return snap;
+        }
+        let mut all = Ledger::of(&snap);
+        all.add(&books.dormant);
+        all.to_snapshot(SnapshotKind::Full, version.catalog().version())
     }
 
     /// Replaces everything learned with a full snapshot (as [`Selector::load_stats`]:
-    /// meant for start-up; checked first, so a bad snapshot changes nothing). Creatives
-    /// the current catalog does not have become the dormant statistics.
+    /// meant for start-up; checked first, so a bad snapshot changes nothing). What the
+    /// current catalog cannot hold (creatives, segment cells of personas the menu lacks,
+    /// model weights) becomes the dormant statistics.
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let mut books = self.books();
         let version = self.current.load();
         let report = version.selector.load_stats(snapshot)?;
-        let mut dormant = Ledger::new();
-        for (id, stats) in &snapshot.creatives {
-            if version.catalog().creative(id).is_err() {
-                dormant.insert(id.clone(), stats.clone());
-            }
-        }
-        cap(&mut dormant);
+        let mut dormant = Ledger::of(snapshot).lacking(version.catalog());
+        let _dropped = dormant.cap();
         books.dormant = dormant;
-        books.unsent.clear();
+        books.unsent = Ledger::default();
         Ok(report)
     }
 
     /// The events recorded through this engine since the previous export, for other
     /// instances to merge: the current version's delta plus what replaced versions had
-    /// not exported yet. As [`Selector::export_delta`], merged-in events are not
-    /// exported again. It may name creatives the current catalog no longer has.
+    /// not exported yet (counts and model updates). As [`Selector::export_delta`],
+    /// merged-in events are not exported again. It may name creatives, personas and
+    /// attribute values the current catalog no longer has.
     pub fn export_delta(&self) -> StatsSnapshot {
         let mut books = self.books();
         let version = self.current.load();
-        let selector_delta = version.selector.export_delta();
-        let model = selector_delta.model.clone();
-        let mut delta = ledger_of(selector_delta);
-        for (id, stats) in std::mem::take(&mut books.unsent) {
-            add_stats(delta.entry(id).or_default(), &stats);
+        let delta = version.selector.export_delta();
+        if books.unsent.is_empty() {
+            return delta;
         }
-        let mut out = snapshot(SnapshotKind::Delta, version.catalog().version(), delta);
-        out.model = model;
-        out
+        let mut all = Ledger::of(&delta);
+        all.add(&std::mem::take(&mut books.unsent));
+        all.to_snapshot(SnapshotKind::Delta, version.catalog().version())
     }
 
     /// Adds another instance's delta (as [`Selector::merge_stats`]: checked first, a bad
-    /// one changes nothing). Counts of creatives the current catalog does not have are
-    /// added to the dormant statistics rather than dropped.
+    /// one changes nothing). What the current catalog cannot hold (creatives, segment
+    /// cells of personas the menu lacks, model weights) is added to the dormant
+    /// statistics rather than dropped.
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let mut books = self.books();
         let version = self.current.load();
         let report = version.selector.merge_stats(snapshot)?;
-        for (id, stats) in &snapshot.creatives {
-            if version.catalog().creative(id).is_err() {
-                add_stats(books.dormant.entry(id.clone()).or_default(), stats);
-            }
-        }
-        cap(&mut books.dormant);
+        books.dormant.add(&Ledger::of(snapshot).lacking(version.catalog()));
+        let _dropped = books.dormant.cap();
         Ok(report)
     }
-}
-
-/// A snapshot as a map by creative id (ids are unique in snapshots this crate writes;
-/// a repeated id is added up).
-fn ledger_of(snapshot: StatsSnapshot) -> Ledger {
-    let mut ledger = Ledger::new();
-    for (id, stats) in snapshot.creatives {
-        add_stats(ledger.entry(id).or_default(), &stats);
-    }
-    ledger
-}
-
-fn snapshot(kind: SnapshotKind, catalog_version: &str, ledger: Ledger) -> StatsSnapshot {
-    StatsSnapshot {
-        format: SNAPSHOT_FORMAT.to_owned(),
-        version: SNAPSHOT_VERSION,
-        kind,
-        catalog_version: catalog_version.to_owned(),
-        creatives: ledger.into_iter().collect(),
-        model: Vec::new(),
-    }
-}
-
-/// Keeps at most [`MAX_CREATIVES`] entries (the last ids in order go); returns how
-/// many went.
-fn cap(ledger: &mut Ledger) -> usize {
-    let mut dropped = 0;
-    while ledger.len() > MAX_CREATIVES {
-        ledger.pop_last();
-        dropped += 1;
-    }
-    dropped
-}
-
-/// Impressions, clicks and conversions of a creative.
-fn events(stats: &CreativeStats) -> u64 {
-    let o = &stats.overall;
-    o.impressions + o.clicks + o.conversions
-}
-
-fn add_cells(into: &mut Vec<(String, Counts)>, from: &[(String, Counts)]) {
-    for (name, counts) in from {
-        match into.iter_mut().find(|(n, _)| n == name) {
-            Some((_, cell)) => cell.add(counts),
-            None => into.push((name.clone(), *counts)),
-        }
-    }
-}
-
-fn add_stats(into: &mut CreativeStats, from: &CreativeStats) {
-    into.overall.add(&from.overall);
-    add_cells(&mut into.devices, &from.devices);
-    add_cells(&mut into.dayparts, &from.dayparts);
-    add_cells(&mut into.segments, &from.segments);
-}
-
-/// `a − b` for each cell of `a` (counts only grow, so nothing is lost to the floor at 0).
-fn minus_cells(a: &[(String, Counts)], b: &[(String, Counts)]) -> Vec<(String, Counts)> {
-    a.iter()
-        .map(|(name, counts)| {
-            let before = b.iter().find(|(n, _)| n == name).map_or(Counts::default(), |(_, c)| *c);
-            (name.clone(), counts.minus(&before))
-        })
-        .filter(|(_, c)| !c.is_zero())
-        .collect()
-}
-
-/// What each creative of `after` counted beyond `before`; creatives with nothing new are
-/// left out.
-fn difference(after: &Ledger, before: &Ledger) -> Ledger {
-    let empty = CreativeStats::default();
-    after
-        .iter()
-        .filter_map(|(id, a)| {
-            let b = before.get(id).unwrap_or(&empty);
-            let d = CreativeStats {
-                overall: a.overall.minus(&b.overall),
-                devices: minus_cells(&a.devices, &b.devices),
-                dayparts: minus_cells(&a.dayparts, &b.dayparts),
-                segments: minus_cells(&a.segments, &b.segments),
-            };
-            let empty =
-                d.overall.is_zero() && d.devices.is_empty() && d.dayparts.is_empty() && d.segments.is_empty();
-            (!empty).then(|| (id.clone(), d))
-        })
-        .collect()
 }

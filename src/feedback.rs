@@ -84,8 +84,16 @@ impl Selector {
     /// The statistics are counted under the person's current segment (their top
     /// persona). Lock-free: call it from any thread while others select.
     ///
-    /// Errors for a creative not in this catalog or a conversion value that is negative,
-    /// not finite, or above [`MAX_CONVERSION_VALUE`]; nothing is changed then.
+    /// Counts are not checked against each other: a click or conversion is counted
+    /// without an impression before it (events arrive out of order, on another device,
+    /// under another top persona, or on another instance), so a cell may hold more clicks
+    /// than impressions, and snapshots are checked for the range of each count, not for
+    /// such relations.
+    ///
+    /// Errors for a creative not in this catalog, a conversion value that is negative,
+    /// not finite, or above [`MAX_CONVERSION_VALUE`], a full (creative, segment) table,
+    /// or a count that would pass [`MAX_EVENT_COUNT`](crate::limits::MAX_EVENT_COUNT)
+    /// ([`MAX_MICROS`](crate::limits::MAX_MICROS) for values); nothing is changed then.
     pub fn record(&self, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
         let cat = self.catalog();
         let key = cat.creative_key(feedback.creative).ok_or_else(|| Error::UnknownCreative {

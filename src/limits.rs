@@ -22,6 +22,9 @@
 //! ([`Error::Invalid`] / [`Error::InvalidCreative`], naming the field), with the
 //! remaining limits (lengths, payload size).
 //!
+//! Learned counts, checked by `record`, `merge` and `load`: [`MAX_EVENT_COUNT`],
+//! [`MAX_MICROS`].
+//!
 //! Messages: an error quotes at most [`QUOTE_BYTES`] bytes of any input value
 //! ([`quote`](crate::error::quote)).
 
@@ -65,6 +68,18 @@ pub const MAX_SNAPSHOT_MODEL_ENTRIES: usize = MAX_SNAPSHOT_BYTES / 64;
 /// longer line is an error naming the line, found without holding more than this much
 /// of it. A decision with 1,000 eligible creatives is about 30 KiB.
 pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
+
+/// The largest impression, click or conversion count of one statistics cell (2^53,
+/// about 9·10^15, the largest count an `f64` holds exactly). `record` and `merge` refuse
+/// an event that would pass it and every snapshot with a count above it is refused, so a
+/// snapshot the engine wrote always loads, and a forged one cannot pin a counter at the
+/// top of its range.
+pub const MAX_EVENT_COUNT: u64 = 1 << 53;
+
+/// The largest `value_micros` or `expected_micros` of one statistics cell (2^63 − 1
+/// millionths: room for 9·10^6 conversions at the largest value), enforced like
+/// [`MAX_EVENT_COUNT`].
+pub const MAX_MICROS: u64 = i64::MAX as u64;
 
 /// The limits counted while parsing, one marker type per counted field.
 pub(crate) mod counted {

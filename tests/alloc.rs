@@ -290,7 +290,7 @@ fn engine_select_never_allocates_and_a_swap_costs_one_growth() {
     let (n, _) = allocations(|| round(&mut selection));
     assert_eq!(n, 0, "Engine::select allocated {n} times");
 
-    engine.publish(build(&large), None).unwrap();
+    let _ = engine.publish(build(&large), None).unwrap();
     // The old selection still works; sizing it up for the larger catalog costs a few
     // allocations, once.
     let (growth, _) = allocations(|| round(&mut selection));
@@ -300,8 +300,8 @@ fn engine_select_never_allocates_and_a_swap_costs_one_growth() {
     assert_eq!(generations, 2 * people.len());
     // Or, as the engine's documentation recommends, a selection made for the new version
     // when the generation changes: no allocation at all on the request path.
-    engine.publish(build(&small), None).unwrap();
-    engine.publish(build(&large), None).unwrap();
+    let _ = engine.publish(build(&small), None).unwrap();
+    let _ = engine.publish(build(&large), None).unwrap();
     let mut fresh = engine.current().selector().new_selection(3);
     let (n, _) = allocations(|| round(&mut fresh));
     assert_eq!(n, 0, "a selection made for the current version allocated {n} times");

@@ -632,7 +632,7 @@ fn parse(doc: Doc, text: &str, selector: &Selector) -> bool {
             let before = selector.save_stats();
             match selector.load_stats(&snapshot) {
                 Ok(_) => {
-                    selector.load_stats(&before).unwrap();
+                    let _ = selector.load_stats(&before).unwrap();
                     Ok(())
                 }
                 Err(e) => {

@@ -261,7 +261,7 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     // Rates are now the selector's estimates: Luxury × hero's served rate is the mean
     // estimate of the three Luxury picks there.
     let selector = persona_engine::Selector::new(catalog(), SelectorConfig::default()).expect("selector");
-    selector.load_stats(&snapshot).expect("loads");
+    let _report = selector.load_stats(&snapshot).expect("loads");
     let hero = selector.placement("hero").expect("hero");
     let mut picks = selector.new_selection(1);
     let mut estimates = 0.0;

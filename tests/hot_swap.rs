@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use persona_engine::learn::{CreativeStats, SnapshotKind, StatsSnapshot};
+use persona_engine::learn::{CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot};
 use persona_engine::{
     Context, CreativeSpec, Device, Engine, Error, Feedback, FeedbackKind, PersonaModel, Profile, Selector,
     SelectorConfig,
@@ -49,6 +49,21 @@ fn traffic(engine: &Engine, person: &mut Profile, id: &str, n: u32, clicks: u32)
             engine.record_id(person, id, FeedbackKind::Click, &moment).unwrap();
         }
     }
+}
+
+/// A version whose persona menu lacks `missing`.
+fn version_without(label: &str, missing: &str, creatives: Vec<CreativeSpec>) -> Selector {
+    let mut spec = spec(creatives);
+    spec.version = label.into();
+    spec.personas.retain(|p| p != missing);
+    Selector::new(persona_engine::Catalog::compile(&spec).unwrap(), SelectorConfig::default()).unwrap()
+}
+
+/// The model's weights of a snapshot, sorted by name.
+fn weights(snapshot: &StatsSnapshot) -> Vec<ModelEntry> {
+    let mut model = snapshot.model.clone();
+    model.sort_by(|a, b| (&a.scope, &a.name, &a.feature).cmp(&(&b.scope, &b.name, &b.feature)));
+    model
 }
 
 fn impressions(snapshot: &StatsSnapshot, id: &str) -> u64 {
@@ -108,7 +123,7 @@ fn removed_creatives_stop_being_picked_at_once_and_an_old_selection_still_works(
 
     // v2 drops "star" and has more creatives than v1: the same selection keeps working.
     let more: Vec<CreativeSpec> = (0..40).map(|i| tagged(&format!("extra-{i}"), "Budget")).collect();
-    engine
+    let _ = engine
         .publish(version("v2", [vec![tagged("lux", "Luxury"), tagged("fam", "Family")], more].concat()), None)
         .unwrap();
     assert!(v1.is_retired());
@@ -150,7 +165,7 @@ fn per_person_memory_carries_over_by_stable_key() {
     engine.record(&v1, &mut p, &Feedback::new(lux_a, FeedbackKind::ThumbsDown, &ctx())).unwrap();
 
     // v2 lists the creatives in another order, so every index changes.
-    engine
+    let _ = engine
         .publish(
             version(
                 "v2",
@@ -186,7 +201,8 @@ fn a_pick_from_an_old_version_is_recorded_against_the_same_creative_in_the_new_o
     let shown = selection.picks()[0].creative;
     assert_eq!(v1.catalog().creative_id(shown), "lux");
     // The page is rendered; meanwhile v2 (another order) is published; then the events arrive.
-    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    let _ =
+        engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
     engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Impression, &ctx())).unwrap();
     engine.record(&v1, &mut p, &Feedback::new(shown, FeedbackKind::Click, &ctx())).unwrap();
     let v2 = engine.current();
@@ -203,7 +219,7 @@ fn recording_a_creative_the_new_version_removed_is_an_error_and_changes_nothing(
     let mut p = person(engine.current().selector(), &[("Family", 9)]);
     let v1 = engine.current();
     let old = v1.selector().creative("old").unwrap();
-    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
     let before = (engine.save_stats(), p.clone());
     let err = engine.record(&v1, &mut p, &Feedback::new(old, FeedbackKind::Impression, &ctx())).unwrap_err();
     assert!(matches!(err, Error::UnknownCreative { .. }));
@@ -227,11 +243,12 @@ fn deltas_exported_across_swaps_hold_every_event_exactly_once() {
     traffic(&engine, &mut p, "adv", 7, 0);
     // Unexported events of v1 (including those of "adv", which v2 drops) travel with
     // the next export.
-    engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
+    let _ =
+        engine.publish(version("v2", vec![tagged("fam", "Family"), tagged("lux", "Luxury")]), None).unwrap();
     traffic(&engine, &mut p, "fam", 3, 1);
     deltas.push(engine.export_delta());
     assert!(engine.export_delta().creatives.is_empty(), "nothing new");
-    engine.publish(version("v3", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v3", vec![tagged("lux", "Luxury")]), None).unwrap();
     deltas.push(engine.export_delta());
     assert!(deltas[2].creatives.is_empty(), "a swap alone exports nothing");
 
@@ -239,9 +256,11 @@ fn deltas_exported_across_swaps_hold_every_event_exactly_once() {
     let hub = Engine::new(version("hub", vec![tagged("lux", "Luxury"), tagged("fam", "Family")]), None);
     for d in &deltas {
         assert_eq!(d.kind, SnapshotKind::Delta);
-        hub.merge_stats(d).unwrap();
+        let _ = hub.merge_stats(d).unwrap();
     }
     assert_eq!(normalized(&hub.save_stats()), normalized(&engine.save_stats()));
+    assert!(!engine.save_stats().model.is_empty());
+    assert_eq!(weights(&hub.save_stats()), weights(&engine.save_stats()), "model updates travel too");
     let all = engine.save_stats();
     assert_eq!((impressions(&all, "lux"), impressions(&all, "adv"), impressions(&all, "fam")), (15, 7, 3));
     // Merged events are not exported again.
@@ -254,13 +273,13 @@ fn saved_statistics_including_dormant_ones_survive_a_restart() {
     let mut p = person(engine.current().selector(), &[("Luxury", 8)]);
     traffic(&engine, &mut p, "lux", 4, 1);
     traffic(&engine, &mut p, "adv", 6, 3);
-    engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
+    let _ = engine.publish(version("v2", vec![tagged("lux", "Luxury")]), None).unwrap();
     let saved = engine.save_stats();
     let restarted = Engine::new(version("v2", vec![tagged("lux", "Luxury")]), None);
     let report = restarted.load_stats(&saved).unwrap();
     assert_eq!(report.unknown_creatives, ["adv"]);
     assert_eq!(normalized(&restarted.save_stats()), normalized(&saved));
-    restarted
+    let _ = restarted
         .publish(version("v3", vec![tagged("adv", "Adventure"), tagged("lux", "Luxury")]), None)
         .unwrap();
     let v3 = restarted.current();
@@ -279,10 +298,72 @@ fn shadow_flags_and_the_persona_model_are_published_with_the_version() {
         r#"{"personas": {"Luxury": {"bias": -2, "weights": {"viewed_villas": 1.5}}}}"#,
     )
     .unwrap();
-    engine.publish(next, Some(model)).unwrap();
+    let _ = engine.publish(next, Some(model)).unwrap();
     let v2 = engine.current();
     assert!(v2.selector().is_shadow(v2.selector().placement("hero").unwrap()));
     assert!(!v2.selector().is_shadow(v2.selector().placement("sidebar").unwrap()));
     assert!(v2.model().is_some() && v1.model().is_none());
     assert_eq!(engine.generation(), 2);
+}
+
+#[test]
+fn a_persona_removed_then_restored_gets_its_segment_counts_and_model_weights_back_exactly() {
+    let adv = || tagged("adv", "Adventure").attribute("tone", "bold");
+    let engine = engine(vec![tagged("lux", "Luxury").attribute("tone", "calm"), adv()]);
+    // Top persona Adventure: every event lands in the (creative, Adventure) cells.
+    let mut p = person(engine.current().selector(), &[("Adventure", 9), ("Luxury", 8)]);
+    traffic(&engine, &mut p, "lux", 20, 4);
+    traffic(&engine, &mut p, "adv", 9, 3);
+    let before = engine.save_stats();
+    let lux_adventure = |s: &StatsSnapshot| {
+        let lux = s.creatives.iter().find(|(id, _)| id == "lux").map(|(_, s)| s.clone()).unwrap_or_default();
+        lux.segments.iter().find(|(n, _)| n == "Adventure").map(|(_, c)| *c)
+    };
+    let counts = lux_adventure(&before).unwrap();
+    assert_eq!((counts.impressions, counts.clicks), (20, 4));
+    // What a menu without Adventure (and a catalog without "adv" and tone=bold) lacks.
+    let lacking = |e: &&ModelEntry| {
+        e.name == "adv"
+            || e.feature == "segment:Adventure"
+            || (e.scope == "persona" && e.name == "Adventure")
+            || e.name == "tone=bold"
+    };
+    let lacked = before.model.iter().filter(lacking).count();
+    assert!(before.model.iter().filter(lacking).any(|e| e.name == "lux"), "lux has an Adventure weight");
+    assert!(before.model.iter().filter(lacking).any(|e| e.scope == "persona"), "Adventure's slope");
+    assert!(before.model.iter().filter(lacking).any(|e| e.scope == "attribute"), "tone=bold's weights");
+
+    // v2: the menu drops Adventure, the catalog drops "adv" (and with it tone=bold).
+    let v2 = || version_without("v2", "Adventure", vec![tagged("lux", "Luxury").attribute("tone", "calm")]);
+    let report = engine.publish(v2(), None).unwrap();
+    assert_eq!((report.carried, report.dormant, report.dormant_segments), (1, 1, 1));
+    assert_eq!(report.dormant_model_entries, lacked);
+    assert_eq!((report.dropped, report.dropped_segments, report.dropped_model_entries), (0, 0, 0));
+    let now = engine.current();
+    let lux = now.selector().creative("lux").unwrap();
+    assert_eq!(now.selector().stats().overall(lux).impressions, 20, "lux itself carries over");
+    assert_eq!(lux_adventure(&now.selector().save_stats()), None, "v2 cannot hold the Adventure cell");
+    // Nothing is lost from what the engine knows: the dormant part is saved too.
+    let saved = engine.save_stats();
+    assert_eq!(normalized(&saved), normalized(&before));
+    assert_eq!(weights(&saved), weights(&before));
+
+    // v3 brings Adventure and "adv" back: cells and weights return exactly.
+    let report = engine
+        .publish(version("v3", vec![tagged("lux", "Luxury").attribute("tone", "calm"), adv()]), None)
+        .unwrap();
+    assert_eq!((report.restored, report.restored_segments, report.restored_model_entries), (1, 1, lacked));
+    assert_eq!((report.dormant, report.dormant_segments, report.dormant_model_entries), (0, 0, 0));
+    let v3 = engine.current().selector().save_stats();
+    assert_eq!(lux_adventure(&v3), Some(counts));
+    assert_eq!(normalized(&v3), normalized(&before));
+    assert_eq!(weights(&v3), weights(&before), "the version itself holds every weight again");
+
+    // The same through a restart: a snapshot saved under v2 restores under v3.
+    let restarted = Engine::new(v2(), None);
+    let loaded = restarted.load_stats(&saved).unwrap();
+    assert_eq!((loaded.unknown_creatives.len(), loaded.unknown_segments), (1, 1));
+    let report = restarted.publish(version("v3", vec![tagged("lux", "Luxury"), adv()]), None).unwrap();
+    assert_eq!((report.restored, report.restored_segments), (1, 1));
+    assert_eq!(normalized(&restarted.current().selector().save_stats()), normalized(&before));
 }

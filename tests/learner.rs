@@ -162,7 +162,7 @@ fn saved_and_loaded_statistics_give_the_same_picks() {
     teach(&sel, &p, &ctx(), "fam", 500, 5);
     let json = sel.save_stats().to_json().unwrap();
     let fresh = greedy(creatives);
-    fresh.load_stats(&persona_engine::StatsSnapshot::from_json(&json).unwrap()).unwrap();
+    let _ = fresh.load_stats(&persona_engine::StatsSnapshot::from_json(&json).unwrap()).unwrap();
     assert_eq!(fresh.save_stats().to_json().unwrap(), json);
     let (mut a, mut b) = (sel.new_selection(3), fresh.new_selection(3));
     sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut a).unwrap();

@@ -117,7 +117,7 @@ fn deltas_merge_in_any_order_to_identical_statistics() {
         .map(|order| {
             let hub = selector(catalog());
             for &i in order {
-                hub.merge_stats(&deltas[i]).unwrap();
+                let _ = hub.merge_stats(&deltas[i]).unwrap();
             }
             hub.save_stats()
         })
@@ -125,13 +125,13 @@ fn deltas_merge_in_any_order_to_identical_statistics() {
     assert!(results.windows(2).all(|w| w[0] == w[1]));
     // Associative too: merging (0 + 1) as one delta, then 2, gives the same.
     let pair = selector(catalog());
-    pair.merge_stats(&deltas[0]).unwrap();
-    pair.merge_stats(&deltas[1]).unwrap();
+    let _ = pair.merge_stats(&deltas[0]).unwrap();
+    let _ = pair.merge_stats(&deltas[1]).unwrap();
     let hub = selector(catalog());
     let mut combined = pair.save_stats();
     combined.kind = SnapshotKind::Delta;
-    hub.merge_stats(&combined).unwrap();
-    hub.merge_stats(&deltas[2]).unwrap();
+    let _ = hub.merge_stats(&combined).unwrap();
+    let _ = hub.merge_stats(&deltas[2]).unwrap();
     assert_eq!(hub.save_stats(), results[0]);
     let lux = hub.creative("lux").unwrap();
     assert_eq!((hub.stats().overall(lux).impressions, hub.stats().overall(lux).clicks), (40, 7));
@@ -145,11 +145,90 @@ fn a_delta_holds_only_what_is_new_and_merged_events_are_not_echoed() {
     let first = a.export_delta();
     assert_eq!(first.creatives.len(), 1);
     assert!(a.export_delta().creatives.is_empty(), "nothing new since the last export");
-    b.merge_stats(&first).unwrap();
+    let _ = b.merge_stats(&first).unwrap();
     events(&b, &[], "fam", 3, 0, Device::Mobile);
     let from_b = b.export_delta();
     let ids: Vec<&str> = from_b.creatives.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["fam"], "b does not send a's events back");
-    a.merge_stats(&from_b).unwrap();
+    let _ = a.merge_stats(&from_b).unwrap();
     assert_eq!(a.save_stats(), b.save_stats());
+}
+
+/// A full snapshot of one creative's overall counts, as JSON.
+fn forged(id: &str, overall: &str) -> StatsSnapshot {
+    StatsSnapshot::from_json(&format!(
+        r#"{{"format": "persona-engine/learned-stats", "version": 2, "kind": "full",
+            "creatives": {{"{id}": {{"overall": {overall}}}}}}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_snapshot_with_a_count_beyond_its_range_is_refused_naming_the_creative_and_field() {
+    let sel = busy();
+    let before = sel.save_stats();
+    // The reported case: clicks at u64::MAX with no impression.
+    let bad = forged("lux", &format!(r#"{{"clicks": {}}}"#, u64::MAX));
+    let err = sel.load_stats(&bad).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "stats snapshot: field 'creatives.lux.overall.clicks': 18446744073709551615 is above \
+         9007199254740992 (MAX_EVENT_COUNT)"
+    );
+    assert_eq!(sel.merge_stats(&bad).unwrap_err().to_string(), err, "merge checks the same");
+    // A cell of a creative this catalog lacks (an engine would keep it dormant) too.
+    let mut bad = forged("gone", r#"{"impressions": 3}"#);
+    bad.creatives[0]
+        .1
+        .segments
+        .push(("Luxury".into(), persona_engine::Counts { value_micros: u64::MAX, ..Default::default() }));
+    let err = sel.load_stats(&bad).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "stats snapshot: field 'creatives.gone.segments.Luxury.value_micros': 18446744073709551615 is \
+         above 9223372036854775807 (MAX_MICROS)"
+    );
+    assert_eq!(sel.save_stats(), before, "a refused snapshot changes nothing");
+}
+
+#[test]
+fn record_counts_a_click_without_an_impression_and_its_snapshot_loads() {
+    // Clicks may arrive before (or without) their impression, on another device or
+    // under another top persona: counts are not checked against each other.
+    let sel = selector(catalog());
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let lux = sel.creative("lux").unwrap();
+    sel.record(&mut p, &Feedback::new(lux, FeedbackKind::Click, &ctx())).unwrap();
+    let saved = sel.save_stats();
+    let restarted = selector(catalog());
+    let report = restarted.load_stats(&saved).unwrap();
+    assert_eq!(report.creatives, 1);
+    let overall = restarted.stats().overall(lux);
+    assert_eq!((overall.impressions, overall.clicks), (0, 1));
+}
+
+#[test]
+fn counts_stop_at_their_bound_with_an_error_never_silently() {
+    let max = persona_engine::limits::MAX_EVENT_COUNT;
+    let sel = selector(catalog());
+    let _ = sel.load_stats(&forged("lux", &format!(r#"{{"clicks": {}}}"#, max - 1))).unwrap();
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let lux = sel.creative("lux").unwrap();
+    sel.record(&mut p, &Feedback::new(lux, FeedbackKind::Click, &ctx())).unwrap();
+    let err = sel.record(&mut p, &Feedback::new(lux, FeedbackKind::Click, &ctx())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "learned statistics: field 'clicks': 9007199254740992 + 1 is above 9007199254740992 (MAX_EVENT_COUNT)"
+    );
+    let before = sel.save_stats();
+    let mut delta = forged("lux", r#"{"clicks": 1}"#);
+    delta.kind = SnapshotKind::Delta;
+    let err = sel.merge_stats(&delta).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "stats snapshot: field 'creatives.lux': learned statistics: field 'clicks': 9007199254740992 + 1 \
+         is above 9007199254740992 (MAX_EVENT_COUNT)"
+    );
+    assert_eq!(sel.save_stats(), before, "a refused merge changes nothing");
+    assert_eq!(sel.stats().overall(lux).clicks, max);
 }

@@ -300,6 +300,15 @@ fn swapping_catalogs_under_load_loses_and_duplicates_nothing() {
         assert!(report.unknown_creatives.is_empty());
     }
     assert_eq!(comparable(&hub.save_stats()), expected);
+    // The model's updates too: recorded during swaps or not yet exported when one ran,
+    // each is in the engine's weights and in the deltas exactly once.
+    let weights = |s: &StatsSnapshot| {
+        let mut m = s.model.clone();
+        m.sort_by(|a, b| (&a.scope, &a.name, &a.feature).cmp(&(&b.scope, &b.name, &b.feature)));
+        m
+    };
+    assert!(!engine.save_stats().model.is_empty());
+    assert_eq!(weights(&hub.save_stats()), weights(&engine.save_stats()));
 
     // 3. No frequency cap was exceeded: no CAP + 1 impressions within WINDOW seconds.
     for t in &tallies {

@@ -208,7 +208,8 @@ pub fn report(
     }
     let selector = Selector::new(catalog, config)?;
     if let Some(snapshot) = stats {
-        selector.load_stats(snapshot)?;
+        // Statistics of creatives this catalog lacks cannot inform the report.
+        let _not_in_catalog = selector.load_stats(snapshot)?;
     }
     let learned = stats.is_some() && config.learning.policy != Policy::Rules;
     let cat = selector.catalog();

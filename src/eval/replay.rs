@@ -132,7 +132,7 @@ impl<'a> CandidatePolicy<'a> {
                 config.max_per_persona = 0;
                 config.prune = false;
                 let ranker = Selector::new(selector.catalog_arc().clone(), config)?;
-                ranker.load_stats(&selector.save_stats())?;
+                let _same_catalog = ranker.load_stats(&selector.save_stats())?;
                 let selection = ranker.new_selection(MAX_K);
                 Some((ranker, selection))
             }

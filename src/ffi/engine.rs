@@ -384,7 +384,7 @@ pub unsafe extern "C" fn pe_engine_stats_load(
     ffi_boundary!({
         // SAFETY: a live engine (or NULL) and a readable string (or NULL).
         let (engine, json) = unsafe { (box_ref(engine, "engine")?, arg_str(json, json_len, "json")?) };
-        engine.engine.load_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = engine.engine.load_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }
@@ -407,7 +407,7 @@ pub unsafe extern "C" fn pe_engine_stats_merge(
     ffi_boundary!({
         // SAFETY: a live engine (or NULL) and a readable string (or NULL).
         let (engine, json) = unsafe { (box_ref(engine, "engine")?, arg_str(json, json_len, "json")?) };
-        engine.engine.merge_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = engine.engine.merge_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }

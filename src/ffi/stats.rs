@@ -66,7 +66,7 @@ pub unsafe extern "C" fn pe_selector_stats_load(
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
         let selector = selector.own("pe_selector_stats_load", "pe_engine_stats_load")?;
-        selector.load_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = selector.load_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }
@@ -97,7 +97,7 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
         let selector = selector.own("pe_selector_stats_merge", "pe_engine_stats_merge")?;
-        selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
+        let _skipped = selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
         Ok(())
     })
 }

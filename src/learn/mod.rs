@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use model::Natural;
 pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
+pub(crate) use snapshot::{holds_model_entry, holds_segment};
 pub use snapshot::{
     CreativeStats, LoadReport, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
@@ -205,11 +206,18 @@ impl Counts {
         self.expected_micros = self.expected_micros.saturating_add(other.expected_micros);
     }
 
-    /// `self + other`, or an error naming the counter that would overflow.
+    /// `self + other`, or an error naming the counter that would pass its bound
+    /// ([`MAX_EVENT_COUNT`](crate::limits::MAX_EVENT_COUNT) for counts,
+    /// [`MAX_MICROS`](crate::limits::MAX_MICROS) for values).
     pub fn checked_add(&self, other: &Counts) -> Result<Counts> {
         let sum = |field: &'static str, a: u64, b: u64| {
-            a.checked_add(b).ok_or_else(|| {
-                Error::invalid("learned statistics", field, format!("{a} + {b} overflows a 64-bit counter"))
+            let max = Counts::bound(field);
+            a.checked_add(b).filter(|s| *s <= max).ok_or_else(|| {
+                Error::invalid(
+                    "learned statistics",
+                    field,
+                    format!("{a} + {b} is above {max} ({})", Counts::bound_name(field)),
+                )
             })
         };
         Ok(Counts {
@@ -219,6 +227,45 @@ impl Counts {
             value_micros: sum("value_micros", self.value_micros, other.value_micros)?,
             expected_micros: sum("expected_micros", self.expected_micros, other.expected_micros)?,
         })
+    }
+
+    /// Each field by name, for checks that name the field.
+    pub(crate) fn fields(&self) -> [(&'static str, u64); 5] {
+        [
+            ("impressions", self.impressions),
+            ("clicks", self.clicks),
+            ("conversions", self.conversions),
+            ("value_micros", self.value_micros),
+            ("expected_micros", self.expected_micros),
+        ]
+    }
+
+    /// The largest value a field may hold.
+    pub(crate) fn bound(field: &str) -> u64 {
+        if field.ends_with("_micros") {
+            crate::limits::MAX_MICROS
+        } else {
+            crate::limits::MAX_EVENT_COUNT
+        }
+    }
+
+    fn bound_name(field: &str) -> &'static str {
+        if field.ends_with("_micros") {
+            "MAX_MICROS"
+        } else {
+            "MAX_EVENT_COUNT"
+        }
+    }
+
+    /// The first field above its bound, with the problem.
+    pub(crate) fn check_range(&self) -> std::result::Result<(), (&'static str, String)> {
+        for (field, v) in self.fields() {
+            let max = Counts::bound(field);
+            if v > max {
+                return Err((field, format!("{v} is above {max} ({})", Counts::bound_name(field))));
+            }
+        }
+        Ok(())
     }
 
     /// `self − other`, each count floored at zero.

@@ -112,7 +112,9 @@ pub struct CreativeStats {
     pub segments: Vec<(String, Counts)>,
 }
 
-/// What a load or merge did with a snapshot.
+/// What a load or merge did with a snapshot: statistics it did not apply are counted
+/// here, so look at it.
+#[must_use = "a load report counts statistics that were not applied"]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
     /// Creatives whose statistics were applied.
@@ -237,6 +239,15 @@ impl StatsSnapshot {
         }
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
+            // Every creative, including those this catalog lacks (an engine keeps them).
+            check_range(id, "overall", &stats.overall)?;
+            for (group, cells) in
+                [("devices", &stats.devices), ("dayparts", &stats.dayparts), ("segments", &stats.segments)]
+            {
+                for (name, counts) in cells {
+                    check_range(id, &format!("{group}.{}", quote(name)), counts)?;
+                }
+            }
             if !seen.insert(id.as_str()) {
                 return Err(Error::invalid(
                     "stats snapshot",
@@ -418,7 +429,7 @@ impl LearnedStats {
         }
         *base = Baseline::default();
         base.sized(self.creatives);
-        self.apply(&staged, &mut base)?;
+        self.apply(catalog, &staged, &mut base)?;
         Ok(staged.report)
     }
 
@@ -429,14 +440,28 @@ impl LearnedStats {
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
         base.sized(self.creatives);
-        self.apply(&staged, &mut base)?;
+        self.apply(catalog, &staged, &mut base)?;
         Ok(staged.report)
     }
 
     /// Applies checked cells. Segment cells that find no slot in a full table are
     /// counted in the report's error: `stage` sized nothing, so this is the one place
     /// a bulk change can meet the table's bound.
-    fn apply(&self, staged: &Staged, base: &mut Baseline) -> Result<()> {
+    fn apply(&self, catalog: &Catalog, staged: &Staged, base: &mut Baseline) -> Result<()> {
+        // No count may pass its bound: checked for every cell before any changes.
+        for &(c, target, counts) in &staged.cells {
+            let now = match target {
+                _ if c >= self.creatives => continue,
+                Target::Overall => self.overall[c].load(),
+                Target::Device(d) => self.by_device[c * DEVICES + d].load(),
+                Target::Daypart(d) => self.by_daypart[c * DAYPARTS + d].load(),
+                Target::Segment(s) => self.find(c, s).map_or(Counts::default(), |slot| slot.cell.load()),
+            };
+            now.checked_add(&counts).map_err(|e| {
+                let id = catalog.creative_id(crate::CreativeId(c as u32));
+                Error::invalid("stats snapshot", format!("creatives.{}", quote(id)), e.to_string())
+            })?;
+        }
         // Claim every segment slot first, so a full table changes nothing.
         for &(c, target, _) in &staged.cells {
             if let Target::Segment(s) = target {
@@ -698,4 +723,34 @@ impl crate::Selector {
         self.after_bulk_change();
         Ok(report)
     }
+}
+
+/// Refuses counts above their bounds ([`MAX_EVENT_COUNT`](crate::limits::MAX_EVENT_COUNT),
+/// [`MAX_MICROS`](crate::limits::MAX_MICROS)), naming the creative, the cell and the field.
+/// Counts are not checked against each other (clicks may exceed impressions): see
+/// [`Selector::record`](crate::Selector::record).
+fn check_range(id: &str, cell: &str, counts: &Counts) -> Result<()> {
+    counts.check_range().map_err(|(field, problem)| {
+        Error::invalid("stats snapshot", format!("creatives.{}.{cell}.{field}", quote(id)), problem)
+    })
+}
+
+/// Whether `catalog` has the creative, persona or attribute value a model weight named
+/// (scope, name, feature) belongs to. A malformed name counts as held: loading it is what
+/// refuses it.
+pub(crate) fn holds_model_entry(catalog: &Catalog, scope: &str, name: &str, feature: &str) -> bool {
+    let e = ModelEntry {
+        scope: scope.to_owned(),
+        name: name.to_owned(),
+        feature: feature.to_owned(),
+        eta: 0,
+        precision: 0,
+    };
+    !matches!(resolve(catalog, &e), Ok(None))
+}
+
+/// Whether `catalog` can hold a segment cell named `name` (a persona of its menu, or
+/// [`NO_SEGMENT_NAME`]).
+pub(crate) fn holds_segment(catalog: &Catalog, name: &str) -> bool {
+    name == NO_SEGMENT_NAME || catalog.menu().get(name).is_some()
 }

@@ -306,7 +306,7 @@ fn child() {
             let (first, second) = mine.split_at(PROOF_EVENTS / 2);
             serve(sync.engine(), first);
             if index == 0 {
-                sync.publish_catalog(&spec_v2()).unwrap();
+                let _swap = sync.publish_catalog(&spec_v2()).unwrap();
             } else {
                 // Wait for the new catalog (it arrives through the log) before the second half.
                 let deadline = Instant::now() + Duration::from_secs(20);

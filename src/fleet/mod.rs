@@ -562,7 +562,7 @@ impl FleetSync {
                         return Err(crate::Error::invalid("fleet entry", "body.kind", "is not delta"));
                     }
                     if !own {
-                        self.engine.merge_stats(&snap)?;
+                        let _kept_dormant = self.engine.merge_stats(&snap)?;
                     }
                     st.ledger.add(&snap);
                     Ok(None)
@@ -571,7 +571,7 @@ impl FleetSync {
                     let spec = CatalogSpec::from_json(text)?;
                     if !own {
                         let (selector, model) = self.build(&spec)?;
-                        self.engine.publish(selector, model)?;
+                        let _kept_dormant = self.engine.publish(selector, model)?;
                         st.status.catalogs += 1;
                     }
                     Ok(Some(text.to_owned()))
@@ -657,11 +657,11 @@ impl FleetSync {
                 let spec = CatalogSpec::from_json(catalog)?;
                 if spec.version != self.engine.current().catalog().version() {
                     let (selector, model) = self.build(&spec)?;
-                    self.engine.publish(selector, model)?;
+                    let _kept_dormant = self.engine.publish(selector, model)?;
                     st.status.catalogs += 1;
                 }
             }
-            self.engine.load_stats(&snap.stats)?;
+            let _kept_dormant = self.engine.load_stats(&snap.stats)?;
             st.ledger = Ledger { catalog: snap.catalog.clone(), ..Ledger::default() };
             st.ledger.add(&StatsSnapshot { kind: SnapshotKind::Delta, ..snap.stats });
             st.applied = snap.applied;
@@ -675,18 +675,18 @@ impl FleetSync {
                 // Not in the snapshot: its events go back into the engine, and it stays pending.
                 if p.kind == Kind::Delta {
                     let text = String::from_utf8_lossy(&p.body).into_owned();
-                    self.engine.merge_stats(&StatsSnapshot::from_json(&text)?)?;
+                    let _kept_dormant = self.engine.merge_stats(&StatsSnapshot::from_json(&text)?)?;
                 } else {
                     let spec = CatalogSpec::from_json(&String::from_utf8_lossy(&p.body))?;
                     let (selector, model) = self.build(&spec)?;
-                    self.engine.publish(selector, model)?;
+                    let _kept_dormant = self.engine.publish(selector, model)?;
                 }
                 st.own_in_engine.insert(p.seq);
                 st.pending.push_back(p);
             }
         }
         if !is_empty(&local) {
-            self.engine.merge_stats(&local)?;
+            let _kept_dormant = self.engine.merge_stats(&local)?;
         }
         self.read_all(st)?;
         let mine = st.applied.get(&self.config.instance).copied().unwrap_or(0);

@@ -11,11 +11,7 @@ use std::sync::Arc;
 
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
-use crate::learn::features::Person;
-use crate::learn::model::{
-    sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
-    TAG_RANKS, WEATHERS,
-};
+use crate::learn::model::{sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, TAG_RANKS, WEATHERS};
 use crate::learn::{Policy, Rng, DAYPARTS, DEVICES};
 use crate::profile::Profile;
 
@@ -324,25 +320,6 @@ impl Selector {
         self.rebuild_prune_index();
     }
 
-    /// The learned model's per-request factor of persona `p` at tag rank `rank` for
-    /// this person: the most one unit of tag weight can add to the log-odds (0 when
-    /// nothing).
-    fn persona_factor(&self, person: &Person, p: usize, rank: usize) -> f32 {
-        let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
-        if s == 0 {
-            return 0.0;
-        }
-        let shared = &self.stats.model.shared;
-        let qs = self.prior.q0_shared;
-        let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
-        let scale = f64::from(s) / 9.0;
-        let slope = shared.get(SLOPES + p).map_or(0.0, |w| w.posterior(0.0, qs).0);
-        let mu0 = if rank == 0 && s >= self.prior.threshold { self.prior.beta * scale } else { 0.0 };
-        let graded = shared[GRADED + rank * SCORES + usize::from(s)].posterior(mu0, qs).0;
-        let ranked = shared[RANKED + rank * PERSON_RANKS + person_rank].posterior(0.0, qs).0;
-        (graded + (ranked + slope) * scale).max(0.0) as f32
-    }
-
     /// The pruned scan (rules, greedy, Thompson): candidates are taken from the unmatched
     /// order or the persona list contributing most to the bound on anything unseen, and
     /// scored in full, until that bound falls below the k-th best found; then the picks
@@ -376,16 +353,13 @@ impl Selector {
                 if selection.person_score.get(p).is_none_or(|&s| s == 0) {
                     continue;
                 }
-                let person = Person {
-                    scores: &selection.person_score,
-                    ranks: &selection.person_rank,
-                    segment: env.segment,
-                };
+                // The per-request terms hold the shared weights' mean per unit of tag
+                // weight: the most that unit can add, when positive.
                 for rank in 0..TAG_RANKS {
-                    let weight = self.persona_factor(&person, p, rank);
+                    let list = p * TAG_RANKS + rank;
+                    let weight = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
                     if weight > 0.0 {
-                        let list = (p * TAG_RANKS + rank) as u32;
-                        selection.cursors.push(Cursor { weight, list, pos: 0 });
+                        selection.cursors.push(Cursor { weight, list: list as u32, pos: 0 });
                     }
                 }
             } else if selection.persona_weight[p] > 0.0 {

@@ -112,7 +112,10 @@ fn kth(top: &[f32], k: usize) -> f32 {
 impl Selector {
     /// True when this selector's policy ranks by the learned model.
     fn prunes_learned(&self) -> bool {
-        matches!(self.config.learning.policy, Policy::Greedy | Policy::Thompson)
+        matches!(
+            self.config.learning.policy,
+            Policy::Greedy | Policy::Thompson | Policy::EpsilonGreedy { .. }
+        )
     }
 
     /// The learned model's mean of a creative weight (prior mean 0).

@@ -4,6 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+mod explore;
 mod index;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -575,7 +576,7 @@ impl Selector {
         self.prepare_memo(profile, context.at, selection);
         let policy = self.config.learning.policy;
         let shadow = self.is_shadow(placement);
-        let env = Env {
+        let mut env = Env {
             now: context.at,
             consent: profile.consent,
             max_intimacy: self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at)),
@@ -624,6 +625,12 @@ impl Selector {
             && self.scan_pruned(placement, place, profile, &env, selection, &mut rng)
         {
             // Done by the pruned scan.
+        } else if self.config.prune
+            && selection.k == 1
+            && matches!(policy, Policy::EpsilonGreedy { .. })
+            && self.epsilon_pruned(placement, place, profile, &mut env, selection, &mut rng)
+        {
+            // Done by the pruned greedy scan and an exploring draw.
         } else {
             // Every eligible creative has a chance (epsilon-greedy, softmax), pruning is
             // off, or the pruning order is being rebuilt: score every candidate.

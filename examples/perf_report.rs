@@ -368,11 +368,11 @@ fn main() {
         ));
     }
     {
-        let w = warm_world(100_000, Policy::Greedy, 50_000);
+        let w = warm_world(100_000, Policy::Greedy, 5_000);
         let ([p50, p99, p999], in_full) = select_tail(&w, 2_000);
         rows.push(row(
             &format!(
-                "**warm** greedy `select`, 100,000 candidates (50,000 events, 0.5 per creative; {in_full:.0} scored in full)"
+                "**warm** greedy `select`, 100,000 candidates (5,000 events; {in_full:.0} scored in full)"
             ),
             format!("p50 {} · p99 {} · p99.9 {}", us(p50), us(p99), us(p999)),
             format!("{:.1}× the warm 1,000 p50", p50 / warm_p50[0]),

@@ -1,6 +1,8 @@
-//! Criterion benchmarks for issue 5: every figure of `examples/perf_report.rs`, measured
-//! with criterion over deterministic synthetic catalogs (`Synthetic`, seed 2026, one
-//! placement, 512 focused people), so each can be read as a multiple of the scan floor.
+//! Criterion benchmarks: every figure of `examples/perf_report.rs`, measured with
+//! criterion over deterministic synthetic catalogs (`Synthetic`, seed 2026, one
+//! placement), so each can be read as a multiple of the scan floor. The `warm` group
+//! runs on warm statistics with varied people; the others on cold statistics with 512
+//! focused people (one high persona each).
 //!
 //! Run with `cargo bench --bench engine` (about 70 s on 2 cores, once built); list the
 //! names with `cargo bench --bench engine -- --list`, or run a subset by regex, e.g.
@@ -53,6 +55,41 @@ impl World {
             .map(|(p, _)| (0..personas).map(|i| f32::from(p.scores.get(PersonaId(i as u16))) / 9.0).collect())
             .collect();
         World { shape, selector, placement, people, weights }
+    }
+
+    /// A world that looks like traffic: varied people (several high personas, mid and
+    /// low scores, some likes and dislikes) and statistics warmed by `events` of the
+    /// learner's own picks (impressions, a click in 25), people keeping their exposures.
+    fn warm(creatives: usize, policy: Policy, events: usize) -> World {
+        let mut world = World::new(creatives, PERSONAS, policy, true);
+        world.people = world.shape.people(PEOPLE);
+        for (i, (p, _)) in world.people.iter_mut().enumerate() {
+            if i % 5 == 0 {
+                p.likes.push(PersonaId((i % PERSONAS) as u16));
+            }
+            if i % 7 == 0 {
+                p.dislikes.push(PersonaId(((i * 3 + 1) % PERSONAS) as u16));
+            }
+        }
+        let mut selection = world.selector.new_selection(1);
+        for e in 0..events {
+            let (p, c) = &mut world.people[e % PEOPLE];
+            let c = c.clone().with_seed(e as u64);
+            let _ = world.selector.select(p, &c, world.placement, &mut selection);
+            if let Some(pick) = selection.picks().first() {
+                let creative = pick.creative;
+                let _ = world.selector.record(p, &Feedback::new(creative, FeedbackKind::Impression, &c));
+                if e % 25 == 0 {
+                    let _ = world.selector.record(p, &Feedback::new(creative, FeedbackKind::Click, &c));
+                }
+            }
+        }
+        world.weights = world
+            .people
+            .iter()
+            .map(|(p, _)| (0..PERSONAS).map(|i| f32::from(p.scores.get(PersonaId(i as u16))) / 9.0).collect())
+            .collect();
+        world
     }
 }
 
@@ -119,6 +156,22 @@ fn select(c: &mut Criterion) {
     }
     let world = World::new(1_000, PERSONAS, Policy::Greedy, false);
     bench_select(&mut group, "unpruned/1000", &world, 1);
+    group.finish();
+}
+
+/// `warm/1000/{greedy,epsilon,thompson}`: k = 1 on 1,000 candidates after 100,000
+/// events of the learner's own picks, varied people (the traffic-like figures).
+fn warm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("warm");
+    configure(&mut group);
+    for (policy, name) in [
+        (Policy::Greedy, "greedy"),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, "epsilon"),
+        (Policy::Thompson, "thompson"),
+    ] {
+        let world = World::warm(1_000, policy, 100_000);
+        bench_select(&mut group, &format!("1000/{name}"), &world, 1);
+    }
     group.finish();
 }
 
@@ -317,5 +370,5 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, floor, select, record, ffi, threads);
+criterion_group!(benches, warm, floor, select, record, ffi, threads);
 criterion_main!(benches);

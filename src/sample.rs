@@ -153,6 +153,11 @@ impl SplitMix {
     }
 }
 
+/// The `format` attribute values of synthetic creatives.
+const FORMATS: [&str; 4] = ["banner", "video", "carousel", "text"];
+/// The `tone` attribute values of synthetic creatives.
+const TONES: [&str; 3] = ["playful", "premium", "practical"];
+
 /// Shape of a synthetic catalog: how many personas, placements and creatives.
 #[derive(Clone, Copy, Debug)]
 pub struct Synthetic {
@@ -169,8 +174,8 @@ pub struct Synthetic {
 impl Synthetic {
     /// A catalog spec that looks like a real one: creatives tagged with 1–3 personas,
     /// context rules on about a fifth of them, boosts, schedules (a few not running at
-    /// [`NOW`]), intimacy levels, data needs, frequency caps, exclusion groups, and one
-    /// fallback per placement.
+    /// [`NOW`]), intimacy levels, data needs, frequency caps, exclusion groups, a
+    /// `format` and a `tone` attribute each, and one fallback per placement.
     pub fn spec(&self) -> CatalogSpec {
         use crate::catalog::{ConditionSpec, CreativeSpec};
         let mut rng = SplitMix(self.seed);
@@ -223,6 +228,11 @@ impl Synthetic {
             if rng.below(25) == 0 {
                 c = c.exclusion_group(&format!("group-{}", rng.below(8)));
             }
+            // Attributes from their own generator, so the draws above stay as they were.
+            let mut own = SplitMix(self.seed ^ (i as u64).wrapping_mul(0xa076_1d64_78bd_642f));
+            c = c
+                .attribute("format", FORMATS[own.below(FORMATS.len())])
+                .attribute("tone", TONES[own.below(TONES.len())]);
             creatives.push(c);
         }
         for p in &placements {

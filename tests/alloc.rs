@@ -390,3 +390,49 @@ fn pe_engine_select_through_the_c_abi_never_allocates() {
         pe_engine_free(engine);
     }
 }
+
+#[test]
+fn one_slot_select_on_warm_statistics_with_attributes_never_allocates() {
+    use persona_engine::{Feedback, FeedbackKind, PersonaId, Policy};
+    // Synthetic creatives carry a format and a tone; people have several high personas,
+    // some likes and dislikes, and keep their exposure history.
+    let shape = Synthetic { personas: 20, placements: 1, creatives: 30, seed: 23 };
+    let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec()).unwrap());
+    assert!(catalog.attribute_value_count() >= 5);
+    for policy in [Policy::Greedy, Policy::EpsilonGreedy { epsilon: 0.2 }, Policy::Thompson] {
+        let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
+        let placement = selector.placement("placement-0").unwrap();
+        let mut people = shape.people(100);
+        for (i, (p, _)) in people.iter_mut().enumerate() {
+            if i % 4 == 0 {
+                p.likes.push(PersonaId((i % 20) as u16));
+            }
+            if i % 6 == 0 {
+                p.dislikes.push(PersonaId(((i + 7) % 20) as u16));
+            }
+        }
+        let mut selection = selector.new_selection(1);
+        // Warm: ~100 events per creative from the learner's own picks.
+        for e in 0..3_000usize {
+            let (profile, context) = &mut people[e % 100];
+            context.seed = Some(e as u64);
+            selector.select(profile, context, placement, &mut selection).unwrap();
+            if let Some(pick) = selection.picks().first() {
+                let c = pick.creative;
+                selector.record(profile, &Feedback::new(c, FeedbackKind::Impression, context)).unwrap();
+                if e % 20 == 0 {
+                    selector.record(profile, &Feedback::new(c, FeedbackKind::Click, context)).unwrap();
+                }
+            }
+        }
+        let mut total = 0u64;
+        for (i, (profile, context)) in people.iter_mut().enumerate() {
+            context.seed = Some(i as u64 + 77);
+            let (n, picked) =
+                allocations(|| selector.select(profile, context, placement, &mut selection).unwrap_or(0));
+            total += n;
+            assert!(picked > 0 || selection.is_empty());
+        }
+        assert_eq!(total, 0, "{policy:?}: select allocated {total} times on warm statistics");
+    }
+}

@@ -1,5 +1,5 @@
 //! The per-persona index and upper-bound pruning change how much work `select` does,
-//! never what it picks (rules and greedy; Thompson is covered by its replay test).
+//! never what it picks (rules and greedy), nor the distribution of Thompson's picks.
 
 use persona_engine::sample::Synthetic;
 use persona_engine::{Catalog, Feedback, FeedbackKind, Policy, Selector, SelectorConfig};
@@ -53,5 +53,88 @@ proptest! {
             full.select(profile, context, placement, &mut b).unwrap();
             prop_assert_eq!(a.picks(), b.picks(), "person {}", i);
         }
+    }
+}
+
+/// Thompson's pruned scan skips a creative only when its draw would have to land far
+/// out: after learning, the picks of the pruned and the full scan follow the same
+/// distribution (total variation distance between the observed frequencies).
+#[test]
+fn thompson_pruned_picks_follow_the_full_scan_distribution() {
+    let shape = Synthetic { personas: 12, placements: 1, creatives: 150, seed: 41 };
+    let (pruned, full) = pair(&shape, Policy::Thompson, 1);
+    let mut people = shape.people(20);
+    let placement = pruned.placement("placement-0").unwrap();
+    let mut rng = 41u64;
+    for e in 0..3_000 {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
+        let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
+        let (profile, context) = &mut people[e % 20];
+        let fb = Feedback::new(creative, kind, context);
+        let mut p1 = profile.clone();
+        pruned.record(&mut p1, &fb).unwrap();
+        full.record(profile, &fb).unwrap();
+    }
+    let draws = 1_500u64;
+    for who in [0usize, 3, 7] {
+        let (profile, context) = &people[who];
+        let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
+        let mut counts = std::collections::HashMap::<u32, (u64, u64)>::new();
+        for seed in 0..draws {
+            let context = context.clone().with_seed(seed);
+            pruned.select(profile, &context, placement, &mut a).unwrap();
+            full.select(profile, &context, placement, &mut b).unwrap();
+            counts.entry(a.picks()[0].creative.0).or_default().0 += 1;
+            counts.entry(b.picks()[0].creative.0).or_default().1 += 1;
+        }
+        let tv: f64 =
+            counts.values().map(|&(x, y)| (x as f64 - y as f64).abs()).sum::<f64>() / (2 * draws) as f64;
+        // Two independent samples of 1,500 from one distribution over a handful of
+        // creatives differ by a few percent; a biased pruning would differ by far more.
+        assert!(tv < 0.08, "person {who}: total variation {tv:.3} between pruned and full Thompson picks");
+    }
+}
+
+/// Epsilon-greedy through the index (one slot) makes the full scan's picks with the
+/// full scan's propensities: the same greedy pick, the same exploring draw among the
+/// eligible creatives, the same eligible count.
+#[test]
+fn epsilon_greedy_pruned_matches_the_full_scan() {
+    for (seed, creatives) in [(3u64, 120usize), (17, 300)] {
+        let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
+        let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, 1);
+        let mut people = shape.people(40);
+        let mut rng = seed;
+        for e in 0..1_500 {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let creative = persona_engine::CreativeId((rng >> 33) as u32 % creatives as u32);
+            let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
+            let (profile, context) = &mut people[e % 40];
+            let fb = Feedback::new(creative, kind, context);
+            let mut p1 = profile.clone();
+            pruned.record(&mut p1, &fb).unwrap();
+            full.record(profile, &fb).unwrap();
+        }
+        let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
+        let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
+        let mut explored = 0;
+        for (i, (profile, context)) in people.iter().enumerate() {
+            for draw in 0..10u64 {
+                let context = context.clone().with_seed(draw * 1_000 + i as u64);
+                pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
+                full.select(profile, &context, placements[i % 2], &mut b).unwrap();
+                assert_eq!(a.picks(), b.picks(), "seed {seed}, person {i}, draw {draw}");
+                explored += usize::from(
+                    a.picks().first().is_some_and(|p| p.reason.kind == persona_engine::ReasonKind::Exploring),
+                );
+            }
+        }
+        assert!(explored > 20, "exploring picks were made and compared: {explored}");
+        assert!(
+            a.candidates_scored() < creatives / 2 + 2,
+            "the pruned scan scored {}",
+            a.candidates_scored()
+        );
     }
 }

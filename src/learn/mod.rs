@@ -6,6 +6,7 @@
 
 pub(crate) mod features;
 pub(crate) mod model;
+pub(crate) mod request;
 mod rng;
 mod snapshot;
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
-use crate::learn::features::Person;
 use crate::learn::model::{
     sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
     TAG_RANKS, WEATHERS,
@@ -37,13 +36,19 @@ pub(crate) struct PruneIndex {
     placements: Vec<PlacementIndex>,
     /// Learned: per creative, the static bound its unmatched entry was built with.
     bound: Box<[f32]>,
+    /// Learned: per creative, the widest variance its log-odds could have when built
+    /// (variances only shrink, so it holds until the next rebuild).
+    variance: Box<[f64]>,
     /// Learned: per attribute value, the most its effect could add when built, plus
     /// [`ATTRIBUTE_MARGIN`].
     attribute: Box<[f32]>,
     /// Events recorded since the index was built.
     events: AtomicU64,
-    /// Creatives whose bound rose since (always scored), and which are listed.
+    /// Creatives whose bound rose since (scored when their new bound can reach the
+    /// k-th best), and which are listed.
     raised: Box<[AtomicU32]>,
+    /// Learned: per creative, its raised static bound (`f32` bits), once listed.
+    raised_bound: Box<[AtomicU32]>,
     raised_len: AtomicUsize,
     listed: Box<[AtomicBool]>,
     /// An attribute's effect outgrew its margin: scan in full until rebuilt.
@@ -107,7 +112,10 @@ fn kth(top: &[f32], k: usize) -> f32 {
 impl Selector {
     /// True when this selector's policy ranks by the learned model.
     fn prunes_learned(&self) -> bool {
-        matches!(self.config.learning.policy, Policy::Greedy | Policy::Thompson)
+        matches!(
+            self.config.learning.policy,
+            Policy::Greedy | Policy::Thompson | Policy::EpsilonGreedy { .. }
+        )
     }
 
     /// The learned model's mean of a creative weight (prior mean 0).
@@ -137,8 +145,8 @@ impl Selector {
     /// A bound (log space) on `ln(priority · key)` of creative `c` for a person who
     /// matches none of its personas, in any context: its own weights at their most,
     /// the attribute effects as the index holds them, the largest boost, and the widest
-    /// spread its posterior can have (the prior's: variances only shrink).
-    fn learned_bound(&self, c: usize, attribute: &[f32]) -> f32 {
+    /// spread its posterior can have (`var`, from [`Self::widest_variance`]).
+    fn learned_bound(&self, c: usize, attribute: &[f32], var: f64) -> f32 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
         let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
@@ -155,7 +163,6 @@ impl Selector {
         for &a in &cat.attribute_value[span.range()] {
             logit += f64::from(attribute.get(a as usize).copied().unwrap_or(0.0));
         }
-        let var = self.widest_variance(c);
         let key = match self.config.learning.policy {
             Policy::Thompson => {
                 sigmoid(logit + DRAW_SPREAD * (var * self.config.learning.thompson_scale).sqrt())
@@ -170,25 +177,76 @@ impl Selector {
         (f64::from(r.priority).ln() + key.ln()) as f32
     }
 
-    /// The widest variance creative `c`'s log-odds can have: the sum of the prior
-    /// variances of every weight it can use (posterior variances only shrink).
-    fn widest_variance(&self, c: usize) -> f64 {
+    /// Per tag rank, the widest variance the shared weights of one unit of tag weight can
+    /// have now (score curve and persona-rank curve, at their widest), and per attribute
+    /// value its widest variance in any context.
+    fn shared_variances(&self) -> ([f64; TAG_RANKS], Box<[f64]>) {
+        let shared = &self.stats.model.shared;
+        let qs = self.prior.q0_shared;
+        let var = |i: usize, mu0: f64| shared.get(i).map_or(1.0 / qs, |w| w.posterior(mu0, qs).1);
+        let widest = |range: std::ops::Range<usize>| range.map(|i| var(i, 0.0)).fold(0.0, f64::max);
+        let mut per_rank = [0.0; TAG_RANKS];
+        for (rank, slot) in per_rank.iter_mut().enumerate() {
+            *slot = widest(GRADED + rank * SCORES..GRADED + (rank + 1) * SCORES)
+                + widest(RANKED + rank * PERSON_RANKS..RANKED + (rank + 1) * PERSON_RANKS);
+        }
+        let q0 = self.prior.q0;
+        let attributes = (0..self.catalog.attribute_value_count())
+            .map(|a| {
+                let Some(w) =
+                    self.stats.model.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS)
+                else {
+                    return 5.0 / q0;
+                };
+                let v = |i: usize| w[i].posterior(0.0, q0).1;
+                let mut total = v(0);
+                let mut at = 1;
+                for n in [DEVICES, DAYPARTS, CHANNELS, WEATHERS] {
+                    total += (at..at + n).map(v).fold(0.0, f64::max);
+                    at += n;
+                }
+                total
+            })
+            .collect();
+        (per_rank, attributes)
+    }
+
+    /// The widest variance creative `c`'s log-odds can have from now until the weights
+    /// are read again: the sum, over every feature it can use, of the widest posterior
+    /// variance that feature's weight has now (precision only grows, so variances only
+    /// shrink); an unseen segment reads the prior.
+    fn widest_variance(&self, c: usize, per_rank: &[f64; TAG_RANKS], attributes: &[f64]) -> f64 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return 0.0 };
         let (q0c, q0, qs) = (self.prior.q0_creative, self.prior.q0, self.prior.q0_shared);
-        let attributes = cat.attribute_span.get(c).map_or(0, |s| s.len);
-        let tags: f64 = r.tags.range().map(|t| 3.0 * f64::from(cat.tag_weight[t]).powi(2)).sum();
-        1.0 / q0c + (3.0 + 5.0 * f64::from(attributes)) / q0 + tags / qs
+        let own = |k: usize, q: f64| {
+            self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
+        };
+        let widest = |range: std::ops::Range<usize>| range.map(|k| own(k, q0)).fold(0.0, f64::max);
+        let mut var =
+            own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0;
+        for t in r.tags.range() {
+            let w = f64::from(cat.tag_weight[t]).max(0.0);
+            let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+            let p = cat.tag_persona[t].index();
+            let slope = self.stats.model.shared.get(SLOPES + p).map_or(1.0 / qs, |x| x.posterior(0.0, qs).1);
+            var += w * w * (per_rank[rank] + slope);
+        }
+        let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+        for &a in &cat.attribute_value[span.range()] {
+            var += attributes.get(a as usize).copied().unwrap_or(5.0 / q0);
+        }
+        var
     }
 
     /// How much `ln(key)` can rise per unit of log-odds for creative `c`: 1 for a
     /// Thompson draw; for the greedy posterior mean `σ(m/s)`, at most `1/s_max` while
     /// `m < 0` and 1/2 beyond.
-    fn logit_slope(&self, c: usize) -> f32 {
+    fn logit_slope(&self, var: f64) -> f32 {
         match self.config.learning.policy {
             Policy::Thompson => 1.0,
             _ => {
-                let s_max = (1.0 + std::f64::consts::PI * self.widest_variance(c) / 8.0).sqrt();
+                let s_max = (1.0 + std::f64::consts::PI * var / 8.0).sqrt();
                 (1.0 / s_max).max(0.5) as f32
             }
         }
@@ -207,8 +265,17 @@ impl Selector {
         } else {
             Box::new([])
         };
-        let bound: Box<[f32]> =
-            if learned { (0..n).map(|c| self.learned_bound(c, &attribute)).collect() } else { Box::new([]) };
+        let variance: Box<[f64]> = if learned {
+            let (per_rank, attributes) = self.shared_variances();
+            (0..n).map(|c| self.widest_variance(c, &per_rank, &attributes)).collect()
+        } else {
+            Box::new([])
+        };
+        let bound: Box<[f32]> = if learned {
+            (0..n).map(|c| self.learned_bound(c, &attribute, variance[c])).collect()
+        } else {
+            Box::new([])
+        };
         let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         let prior = self.config.prior;
         let placements = cat
@@ -243,7 +310,7 @@ impl Selector {
                                 if w <= 0.0 {
                                     continue;
                                 }
-                                self.logit_slope(c.index()) * w
+                                self.logit_slope(variance[c.index()]) * w
                             } else {
                                 r.priority
                                     * r.max_boost
@@ -263,11 +330,15 @@ impl Selector {
             learned,
             placements,
             bound,
+            variance,
             attribute,
             events: AtomicU64::new(0),
             raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
             listed: (0..if learned { n } else { 0 }).map(|_| AtomicBool::new(false)).collect(),
+            raised_bound: (0..if learned { n } else { 0 })
+                .map(|_| AtomicU32::new(f32::NEG_INFINITY.to_bits()))
+                .collect(),
             stale: AtomicBool::new(false),
         }
     }
@@ -296,7 +367,20 @@ impl Selector {
                 rebuild = true;
             }
         }
-        let raised = index.bound.get(c).is_some_and(|&built| self.learned_bound(c, &index.attribute) > built);
+        let raised = match (index.bound.get(c), index.variance.get(c)) {
+            (Some(&built), Some(&var)) => {
+                let now = self.learned_bound(c, &index.attribute, var);
+                if now > built {
+                    if let Some(slot) = index.raised_bound.get(c) {
+                        let _ = slot.fetch_update(Ordering::Release, Ordering::Relaxed, |b| {
+                            (now > f32::from_bits(b)).then_some(now.to_bits())
+                        });
+                    }
+                }
+                now > built
+            }
+            _ => false,
+        };
         if raised && index.listed.get(c).is_some_and(|flag| !flag.swap(true, Ordering::Relaxed)) {
             let at = index.raised_len.fetch_add(1, Ordering::AcqRel);
             if let Some(slot) = index.raised.get(at) {
@@ -322,25 +406,6 @@ impl Selector {
     pub(crate) fn after_bulk_change(&self) {
         let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.rebuild_prune_index();
-    }
-
-    /// The learned model's per-request factor of persona `p` at tag rank `rank` for
-    /// this person: the most one unit of tag weight can add to the log-odds (0 when
-    /// nothing).
-    fn persona_factor(&self, person: &Person, p: usize, rank: usize) -> f32 {
-        let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
-        if s == 0 {
-            return 0.0;
-        }
-        let shared = &self.stats.model.shared;
-        let qs = self.prior.q0_shared;
-        let person_rank = usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
-        let scale = f64::from(s) / 9.0;
-        let slope = shared.get(SLOPES + p).map_or(0.0, |w| w.posterior(0.0, qs).0);
-        let mu0 = if rank == 0 && s >= self.prior.threshold { self.prior.beta * scale } else { 0.0 };
-        let graded = shared[GRADED + rank * SCORES + usize::from(s)].posterior(mu0, qs).0;
-        let ranked = shared[RANKED + rank * PERSON_RANKS + person_rank].posterior(0.0, qs).0;
-        (graded + (ranked + slope) * scale).max(0.0) as f32
     }
 
     /// The pruned scan (rules, greedy, Thompson): candidates are taken from the unmatched
@@ -376,16 +441,13 @@ impl Selector {
                 if selection.person_score.get(p).is_none_or(|&s| s == 0) {
                     continue;
                 }
-                let person = Person {
-                    scores: &selection.person_score,
-                    ranks: &selection.person_rank,
-                    segment: env.segment,
-                };
+                // The per-request terms hold the shared weights' mean per unit of tag
+                // weight: the most that unit can add, when positive.
                 for rank in 0..TAG_RANKS {
-                    let weight = self.persona_factor(&person, p, rank);
+                    let list = p * TAG_RANKS + rank;
+                    let weight = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
                     if weight > 0.0 {
-                        let list = (p * TAG_RANKS + rank) as u32;
-                        selection.cursors.push(Cursor { weight, list, pos: 0 });
+                        selection.cursors.push(Cursor { weight, list: list as u32, pos: 0 });
                     }
                 }
             } else if selection.persona_weight[p] > 0.0 {
@@ -396,14 +458,7 @@ impl Selector {
                 });
             }
         }
-        // Creatives whose bound rose since the index was built: always scored.
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
-        for slot in &index.raised[..raised] {
-            let cid = CreativeId(slot.load(Ordering::Acquire));
-            if cid.index() < cat.len() && place.candidates.binary_search(&cid).is_ok() {
-                self.visit(cid, stamp, profile, env, selection, rng, &key);
-            }
-        }
         let mut pos_u = 0usize;
         let mut target = kth(&selection.topk, selection.k);
         let mut adaptive = true;
@@ -442,6 +497,10 @@ impl Selector {
                 };
                 self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
+            // Creatives whose bound rose since the index was built: scored when their
+            // raised bound can still reach the k-th best.
+            let floor = if adaptive { None } else { Some(target) };
+            self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);
             if pos_u >= pi.unmatched.len() {
@@ -466,7 +525,7 @@ impl Selector {
                 .filter_map(|cur| pi.list(cur.list as usize).get(cur.pos as usize).map(|e| cur.weight * e.0))
                 .sum();
             let tau = f_u + matched;
-            if tau < last {
+            if tau < last && self.raised_pending(&index, raised, place, stamp, selection) < last {
                 break;
             }
             selection.picks.clear();
@@ -487,6 +546,80 @@ impl Selector {
             adaptive = false;
         }
         true
+    }
+
+    /// The bound of raised creative `c` for this person: its raised static bound plus,
+    /// per persona list it is on, the person's factor times its entry's value.
+    fn raised_bound_of(&self, index: &PruneIndex, c: usize, selection: &Selection) -> f32 {
+        let cat = &*self.catalog;
+        let (Some(b), Some(&var), Some(r)) =
+            (index.raised_bound.get(c), index.variance.get(c), cat.rules.get(c))
+        else {
+            return f32::INFINITY;
+        };
+        let slope = self.logit_slope(var);
+        let mut bound = f32::from_bits(b.load(Ordering::Acquire));
+        for t in r.tags.range() {
+            let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+            let list = cat.tag_persona[t].index() * TAG_RANKS + rank;
+            let factor = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
+            if selection.person_score.get(cat.tag_persona[t].index()).is_some_and(|&s| s > 0) {
+                bound += factor * slope * cat.tag_weight[t].max(0.0);
+            }
+        }
+        bound
+    }
+
+    /// Scores every raised candidate not yet seen whose bound reaches `floor` (or, with
+    /// none, the k-th best so far, as it rises).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_raised(
+        &self,
+        index: &PruneIndex,
+        raised: usize,
+        place: &Placement,
+        floor: Option<f32>,
+        stamp: u32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        for slot in &index.raised[..raised] {
+            let cid = CreativeId(slot.load(Ordering::Acquire));
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp)
+                || place.candidates.binary_search(&cid).is_err()
+            {
+                continue;
+            }
+            let target = floor.unwrap_or_else(|| kth(&selection.topk, selection.k));
+            if self.raised_bound_of(index, cid.index(), selection) >= target {
+                self.visit(cid, stamp, profile, env, selection, rng, key);
+            }
+        }
+    }
+
+    /// The highest bound among raised candidates not yet seen (−∞ when none).
+    fn raised_pending(
+        &self,
+        index: &PruneIndex,
+        raised: usize,
+        place: &Placement,
+        stamp: u32,
+        selection: &Selection,
+    ) -> f32 {
+        let mut most = f32::NEG_INFINITY;
+        for slot in &index.raised[..raised] {
+            let cid = CreativeId(slot.load(Ordering::Acquire));
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp)
+                || place.candidates.binary_search(&cid).is_err()
+            {
+                continue;
+            }
+            most = most.max(self.raised_bound_of(index, cid.index(), selection));
+        }
+        most
     }
 
     /// Scores `cid` once per request (the stamp dedupes the lists it appears in).

@@ -4,6 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+mod explore;
 mod index;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::learn::features::{rank_scores, Person, Prior, When};
 use crate::learn::model::{mean_rate, sigmoid};
+use crate::learn::request::Terms;
 use crate::learn::{LearnedStats, LearningConfig, Policy, Rng, NO_SEGMENT};
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClasses, Profile, RelationshipStage, StageRules};
@@ -291,6 +293,9 @@ pub struct Selection {
     /// Per persona: the counted score (0..=9) and its rank, for the learned model.
     person_score: Vec<u8>,
     person_rank: Vec<u8>,
+    /// The learned model's per-request terms (see `learn::request`).
+    persona_terms: Vec<crate::learn::request::Term>,
+    attribute_terms: Vec<crate::learn::request::Term>,
     memo: Vec<Memo>,
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
@@ -510,6 +515,9 @@ impl Selector {
         s.persona_weight.reserve(personas);
         s.person_score.reserve(personas);
         s.person_rank.reserve(personas);
+        s.persona_terms.reserve(personas * crate::learn::model::TAG_RANKS);
+        s.attribute_terms
+            .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
         s.next_stamp(self.catalog.len());
         s.memo.reserve(
@@ -571,7 +579,7 @@ impl Selector {
         self.prepare_memo(profile, context.at, selection);
         let policy = self.config.learning.policy;
         let shadow = self.is_shadow(placement);
-        let env = Env {
+        let mut env = Env {
             now: context.at,
             consent: profile.consent,
             max_intimacy: self.config.intimacy.max_for(profile.stage(&self.config.stages, context.at)),
@@ -586,6 +594,21 @@ impl Selector {
             policy,
             learning: policy != Policy::Rules || shadow,
         };
+        if env.learning {
+            let person = Person {
+                scores: &selection.person_score,
+                ranks: &selection.person_rank,
+                segment: env.segment,
+            };
+            self.stats.fill_terms(
+                cat,
+                &person,
+                env.when,
+                &self.prior,
+                &mut selection.persona_terms,
+                &mut selection.attribute_terms,
+            );
+        }
         let seed = context.seed.unwrap_or_else(crate::learn::fresh_seed);
         let mut rng = Rng::new(seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
         let key = |s: &Scored| s.key;
@@ -605,6 +628,12 @@ impl Selector {
             && self.scan_pruned(placement, place, profile, &env, selection, &mut rng)
         {
             // Done by the pruned scan.
+        } else if self.config.prune
+            && selection.k == 1
+            && matches!(policy, Policy::EpsilonGreedy { .. })
+            && self.epsilon_pruned(placement, place, profile, &mut env, selection, &mut rng)
+        {
+            // Done by the pruned greedy scan and an exploring draw.
         } else {
             // Every eligible creative has a chance (epsilon-greedy, softmax), pruning is
             // off, or the pruning order is being rebuilt: score every candidate.
@@ -698,8 +727,15 @@ impl Selector {
                 ranks: &selection.person_rank,
                 segment: env.segment,
             };
-            let offset = self.prior.base + f64::from(context_boost).ln() + f64::from(fatigue).ln();
-            let (m, v) = self.stats.predict(cat, i, &person, env.when, &self.prior, offset);
+            let mut offset = self.prior.base;
+            if context_boost != 1.0 {
+                offset += f64::from(context_boost).ln();
+            }
+            if fatigue != 1.0 {
+                offset += f64::from(fatigue).ln();
+            }
+            let terms = Terms { persona: &selection.persona_terms, attribute: &selection.attribute_terms };
+            let (m, v) = self.stats.predict_with(cat, i, &person, env.when, &self.prior, terms, offset);
             mean = r.priority * mean_rate(m, v) as f32;
             logit = m as f32;
             sd = (v * self.config.learning.thompson_scale).sqrt() as f32;

@@ -236,8 +236,6 @@ pub struct Catalog {
     /// `attribute_pairs` (name key, value key), sorted by name key.
     pub(crate) attribute_span: Vec<Span>,
     pub(crate) attribute_pairs: Vec<(Symbol, Symbol)>,
-    /// Attribute names and values as written, for explanations.
-    attribute_text: Vec<(Box<str>, Box<str>)>,
     /// Per attribute pair: the dense id of its (name, value), shared by every creative
     /// with the same pair: what learning keys attribute effects by.
     pub(crate) attribute_value: Vec<u32>,
@@ -345,7 +343,6 @@ impl Catalog {
             groups: Vec::new(),
             attribute_span: Vec::with_capacity(n),
             attribute_pairs: Vec::new(),
-            attribute_text: Vec::new(),
             attribute_value: Vec::new(),
             attribute_values: Vec::new(),
             attribute_value_index: AHashMap::new(),
@@ -433,7 +430,6 @@ impl Catalog {
             }
             self.attribute_pairs.push(pair);
             self.attribute_value.push(id);
-            self.attribute_text.push((name.into(), value.into()));
         }
         self.attribute_span.push(Span { start: start as u32, len: attributes.len() as u32 });
         Ok(())
@@ -442,7 +438,10 @@ impl Catalog {
     /// The descriptive attributes of a creative (name, value), as written in the spec.
     pub fn attributes(&self, creative: CreativeId) -> impl Iterator<Item = (&str, &str)> + '_ {
         let span = self.attribute_span.get(creative.index()).copied().unwrap_or(Span { start: 0, len: 0 });
-        self.attribute_text[span.range()].iter().map(|(k, v)| (&**k, &**v))
+        // Text is kept once per distinct pair, not per creative.
+        self.attribute_value[span.range()]
+            .iter()
+            .filter_map(|&id| self.attribute_values.get(id as usize).map(|(k, v)| (&**k, &**v)))
     }
 
     /// How many distinct (name, value) attribute pairs the catalog's creatives carry.

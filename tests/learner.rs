@@ -113,6 +113,11 @@ fn a_full_segment_table_is_an_error_and_counts_nothing() {
     assert_eq!(refused, 80 - 56);
     assert_eq!(sel.stats().overflow(), 24);
     assert_eq!(sel.stats().segment_cells_used(), 56);
+    // Every explanation says learning is being held back, and what to do.
+    let mut s = sel.new_selection(1);
+    sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
+    let why = sel.explain(&s.picks()[0]);
+    assert!(why.ends_with("learning table full: 24 events refused (raise learning.segment_cells)"), "{why}");
 }
 
 #[test]

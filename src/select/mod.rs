@@ -1199,6 +1199,11 @@ impl Selector {
         }
         let _ =
             write!(out, "; priority {}", cat.rules.get(pick.creative.index()).map_or(0.0, |x| x.priority));
+        let refused = self.stats.overflow();
+        if refused > 0 {
+            let _ =
+                write!(out, "; learning table full: {refused} events refused (raise learning.segment_cells)");
+        }
         out
     }
 

@@ -24,21 +24,9 @@ const MODEL: &str = r#"{
   }
 }"#;
 
-fn c(s: &str) -> (*const c_char, usize) {
-    (s.as_ptr().cast(), s.len())
-}
-
-fn last_error() -> String {
-    let mut buf = [0 as c_char; 4096];
-    let mut len = 0usize;
-    assert_eq!(unsafe { pe_last_error_message(buf.as_mut_ptr(), buf.len(), &mut len) }, pe_status::Ok);
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
-}
-
-#[track_caller]
-fn ok(status: pe_status) {
-    assert_eq!(status, pe_status::Ok, "{}", last_error());
-}
+#[path = "common/capi.rs"]
+mod capi;
+use capi::{c, last_error, ok};
 
 #[track_caller]
 fn fails(status: pe_status, expected: pe_status, message: &str) {

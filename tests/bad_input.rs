@@ -11,9 +11,6 @@
 //!
 //! This file owns the binary's global allocator, so it holds these tests alone.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use std::time::Instant;
 
 use persona_engine::eval::{read_obd_csv, write_obd_csv, DecisionLogReader, DecisionRecord, ObdImport};
@@ -30,65 +27,12 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------
 // A per-thread counting allocator: the peak of live bytes while a closure runs.
 
-struct Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn track(delta: isize) {
-    // `try_with`: thread-locals may be gone while a thread shuts down.
-    let _ = ON.try_with(|on| {
-        if on.get() {
-            let _ = LIVE.try_with(|live| {
-                let now = live.get() + delta;
-                live.set(now);
-                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-            });
-        }
-    });
-}
-
-// SAFETY: defers to the system allocator; counting touches only const thread-locals.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        track(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/peak_alloc.rs"]
+mod peak_alloc;
+use peak_alloc::{peak, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The most bytes live at once on this thread while `f` ran (beyond what was live
-/// before), and its result.
-fn peak<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    LIVE.with(|l| l.set(0));
-    PEAK.with(|p| p.set(0));
-    ON.with(|on| on.set(true));
-    let r = f();
-    ON.with(|on| on.set(false));
-    (PEAK.with(Cell::get).max(0) as usize, r)
-}
 
 /// What a parse of `input` bytes may allocate at its peak: proportional to the input,
 /// plus a constant that covers compiling a catalog (its per-placement, per-persona

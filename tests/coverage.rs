@@ -213,8 +213,9 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     let cat = catalog();
     let sample = people(&cat);
     let beach = Counts { impressions: 120, clicks: 9, ..Counts::default() };
-    // Prior precision of a segment weight: 1 / 0.4² = 6.25, so the posterior mean is
-    // eta / (6.25 + precision): 2 / 10 = 0.2, −1 / 10 = −0.1, and so on.
+    // With a cross prior sd of 0.4 (set below), the prior precision of a segment weight
+    // is 1 / 0.4² = 6.25, so the posterior mean is eta / (6.25 + precision):
+    // 2 / 10 = 0.2, −1 / 10 = −0.1, and so on.
     let snapshot = StatsSnapshot {
         format: SNAPSHOT_FORMAT.into(),
         version: SNAPSHOT_VERSION,
@@ -241,8 +242,9 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
             snapshot_entry("fam-side-mobile", "(none)", 9.0, 3.75),
         ],
     };
-    let r =
-        coverage::report(cat, SelectorConfig::default(), &sample, Some(&snapshot)).expect("report builds");
+    let mut config = SelectorConfig::default();
+    config.learning.prior_sd_cross = 0.4;
+    let r = coverage::report(cat, config, &sample, Some(&snapshot)).expect("report builds");
     assert!(r.learned);
     let audit: Vec<(&str, &str, &str, bool, u64)> = r
         .audit
@@ -260,7 +262,7 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     assert!(r.table(10).contains("lux-hero"));
     // Rates are now the selector's estimates: Luxury × hero's served rate is the mean
     // estimate of the three Luxury picks there.
-    let selector = persona_engine::Selector::new(catalog(), SelectorConfig::default()).expect("selector");
+    let selector = persona_engine::Selector::new(catalog(), config).expect("selector");
     let _report = selector.load_stats(&snapshot).expect("loads");
     let hero = selector.placement("hero").expect("hero");
     let mut picks = selector.new_selection(1);

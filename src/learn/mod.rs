@@ -67,7 +67,10 @@ pub struct LearningConfig {
     pub prior_sd: f64,
     /// Prior standard deviation of a creative's learned crosses with device, daypart
     /// and the person's segment, and of attribute effects (× device, daypart, channel,
-    /// weather) (default 0.4).
+    /// weather) (default 0.2: an interaction is expected to be smaller than a main
+    /// effect; wider priors let every cross take a share of each click that the
+    /// creative's own weight should have had, and Thompson draws then spread across
+    /// every context — see the decisions record for the measurements).
     pub prior_sd_cross: f64,
     /// Prior standard deviation of the persona weights shared by every creative: the
     /// score and rank curves per tag rank, and the persona slopes (default 0.25; they
@@ -97,7 +100,7 @@ impl Default for LearningConfig {
             ctr_no_match: 0.01,
             ctr_perfect_match: 0.05,
             prior_sd: 0.5,
-            prior_sd_cross: 0.4,
+            prior_sd_cross: 0.2,
             prior_sd_shared: 0.25,
             thompson_scale: 0.1,
             propensity_draws: 32,

@@ -41,6 +41,7 @@ use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
 use crate::profile::Profile;
 use crate::{Policy, Selection, Selector, SelectorConfig};
+use world::SimRng;
 
 /// Who picks the creative for each impression.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +58,17 @@ pub enum Strategy {
     /// Knows the hidden click probabilities and always picks the highest: the ceiling
     /// no strategy can beat, impression by impression.
     Oracle,
+    /// A reference learner that knows every hidden factor of the world (persona match,
+    /// device and daypart effects) except each creative's quality, and learns that with
+    /// the exact conjugate model (a Gamma prior of the world's own quality spread,
+    /// Poisson clicks). With `thompson` it draws each quality from its posterior,
+    /// otherwise it uses the posterior mean. Not something an engine can be: it shows
+    /// what the quality alone costs to learn in this many impressions, so the distance
+    /// between the oracle and a learner reads as "unknowable here" plus "left on the table".
+    Reference {
+        /// Draw from the posterior (Thompson sampling) rather than use its mean.
+        thompson: bool,
+    },
 }
 
 impl Strategy {
@@ -66,6 +78,10 @@ impl Strategy {
             Strategy::UniformRandom => "uniform random".to_owned(),
             Strategy::PersonaRule => "static persona rule".to_owned(),
             Strategy::Oracle => "oracle".to_owned(),
+            Strategy::Reference { thompson: false } => "reference, knows all but quality (greedy)".to_owned(),
+            Strategy::Reference { thompson: true } => {
+                "reference, knows all but quality (thompson)".to_owned()
+            }
             Strategy::Engine(Policy::Rules) => "rules".to_owned(),
             Strategy::Engine(Policy::Greedy) => "greedy".to_owned(),
             Strategy::Engine(Policy::EpsilonGreedy { epsilon }) => format!("epsilon-greedy ({epsilon})"),
@@ -76,7 +92,7 @@ impl Strategy {
 
     /// Every strategy the simulation compares by default: uniform random, the static
     /// persona rule, the engine under rules, greedy, epsilon-greedy (ε = 0.1), softmax
-    /// (T = 0.03) and Thompson sampling, and the oracle.
+    /// (T = 0.03) and Thompson sampling, the two reference learners and the oracle.
     pub fn all() -> Vec<Strategy> {
         vec![
             Strategy::UniformRandom,
@@ -86,6 +102,8 @@ impl Strategy {
             Strategy::Engine(Policy::EpsilonGreedy { epsilon: 0.1 }),
             Strategy::Engine(Policy::Softmax { temperature: 0.03 }),
             Strategy::Engine(Policy::Thompson),
+            Strategy::Reference { thompson: false },
+            Strategy::Reference { thompson: true },
             Strategy::Oracle,
         ]
     }
@@ -271,6 +289,10 @@ struct Play<'w> {
     selection: Selection,
     /// The impression's copy of the person's profile (reused to save allocations).
     profile: Profile,
+    /// [`Strategy::Reference`]: per creative the Gamma posterior (shape, rate) of its
+    /// quality, and the known part of each candidate's rate this impression.
+    quality: Vec<(f64, f64)>,
+    known: Vec<f64>,
 }
 
 impl<'w> Play<'w> {
@@ -280,10 +302,25 @@ impl<'w> Play<'w> {
                 std::sync::Arc::clone(world.catalog()),
                 SelectorConfig::with_policy(policy),
             )?),
-            Strategy::UniformRandom | Strategy::PersonaRule | Strategy::Oracle => None,
+            Strategy::UniformRandom
+            | Strategy::PersonaRule
+            | Strategy::Oracle
+            | Strategy::Reference { .. } => None,
         };
         let selection = selector.as_ref().map_or_else(|| Selection::new(1), |s| s.new_selection(1));
-        Ok(Play { world, strategy, selector, selection, profile: Profile::default() })
+        let quality = match strategy {
+            Strategy::Reference { .. } => vec![world.quality_prior(); world.creatives()],
+            _ => Vec::new(),
+        };
+        Ok(Play {
+            world,
+            strategy,
+            selector,
+            selection,
+            profile: Profile::default(),
+            quality,
+            known: Vec::new(),
+        })
     }
 
     /// Plays one impression: the hidden click probability of what was shown, whether it
@@ -301,6 +338,27 @@ impl<'w> Play<'w> {
                     let p = rate(Some(c));
                     if p > best.1 {
                         best = (Some(c), p);
+                    }
+                }
+                best.0
+            }
+            Strategy::Reference { thompson } => {
+                // Rate = known part × quality; quality ~ Gamma(shape, rate) a posteriori.
+                let mut rng = SimRng::new(imp.select_seed);
+                self.known.clear();
+                let mut best = (None, f64::NEG_INFINITY);
+                for (c, &(shape, rate_param)) in self.quality.iter().enumerate() {
+                    let known = rate(Some(c)) / world.quality(c);
+                    self.known.push(known);
+                    let q = if thompson { rng.gamma(shape) / rate_param } else { shape / rate_param };
+                    if known * q > best.1 {
+                        best = (Some(c), known * q);
+                    }
+                }
+                if let Some(c) = best.0 {
+                    let clicked = imp.click_draw < rate(Some(c));
+                    if let (Some(post), Some(known)) = (self.quality.get_mut(c), self.known.get(c)) {
+                        *post = (post.0 + f64::from(u8::from(clicked)), post.1 + known);
                     }
                 }
                 best.0

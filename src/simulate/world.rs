@@ -282,6 +282,27 @@ impl SimRng {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
+    /// A Gamma(`shape`, 1) draw (Marsaglia & Tsang 2000; boosted for shapes below 1).
+    pub(crate) fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u = 1.0 - self.unit();
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.unit();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
     /// A standard normal draw (Box–Muller).
     fn normal(&mut self) -> f64 {
         let u = 1.0 - self.unit();
@@ -590,6 +611,23 @@ impl World {
         rate.clamp(MIN_RATE, MAX_RATE)
     }
 
+    /// The hidden quality factor of world creative `c` (1 when out of range).
+    pub(crate) fn quality(&self, c: usize) -> f64 {
+        self.creatives.get(c).map_or(1.0, |h| h.quality)
+    }
+
+    /// The Gamma prior (shape, rate) matching the spread of the hidden quality in this
+    /// world: the same mean and variance as the log-normal it is drawn from.
+    pub(crate) fn quality_prior(&self) -> (f64, f64) {
+        let (sigma, mean) = if self.variant.traits().strong_quality {
+            (STRONG_QUALITY_SIGMA, 1.0)
+        } else {
+            (QUALITY_SIGMA, (QUALITY_SIGMA * QUALITY_SIGMA / 2.0).exp())
+        };
+        let shape = 1.0 / ((sigma * sigma).exp() - 1.0);
+        (shape, shape / mean)
+    }
+
     /// True when world creative `creative` is tagged with one of the person's high
     /// personas.
     pub(crate) fn matches_high(&self, person: usize, creative: Option<usize>) -> bool {
@@ -663,4 +701,23 @@ fn attribute_factor(values: [usize; 3], device: Device, daypart: Daypart) -> f64
         _ => 1.0,
     };
     format * tone * offer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gamma_draws_have_the_shape_as_mean_and_variance() {
+        for shape in [0.6, 1.0, 4.46, 30.0] {
+            let mut rng = SimRng::new(3);
+            let n = 40_000;
+            let draws: Vec<f64> = (0..n).map(|_| rng.gamma(shape)).collect();
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean - shape).abs() < 0.03 * shape + 0.02, "shape {shape}: mean {mean}");
+            assert!((var - shape).abs() < 0.08 * shape + 0.03, "shape {shape}: variance {var}");
+            assert!(draws.iter().all(|x| *x > 0.0));
+        }
+    }
 }

@@ -174,3 +174,25 @@ fn saved_and_loaded_statistics_give_the_same_picks() {
     fresh.select(&p, &ctx(), fresh.placement("hero").unwrap(), &mut b).unwrap();
     assert_eq!(a.picks(), b.picks());
 }
+
+#[test]
+fn a_secondary_tag_counts_from_the_start_and_data_decides_how_much() {
+    // A cold creative whose secondary tag matches the person's high persona starts above
+    // one that matches nothing, as the rules score would rank them.
+    let creatives = vec![
+        CreativeSpec::new("fam-lux").placement("hero").persona("Family", 1.0).persona("Luxury", 0.5),
+        tagged("fam", "Family"),
+        CreativeSpec::new("fam-lux-2").placement("hero").persona("Family", 1.0).persona("Luxury", 0.5),
+    ];
+    let sel = greedy(creatives);
+    let lux = person(&sel, &[("Luxury", 9)]);
+    let secondary = estimate(&sel, &lux, &ctx(), "fam-lux");
+    let unmatched = estimate(&sel, &lux, &ctx(), "fam");
+    assert!(secondary > 1.3 * unmatched, "secondary {secondary} vs unmatched {unmatched}");
+    // In a world where a secondary tag adds nothing, data takes the prior back: Luxury
+    // people never click Family creatives that list Luxury second, and the lesson
+    // carries over to an unseen creative tagged the same way.
+    teach(&sel, &lux, &ctx(), "fam-lux", 3_000, 0);
+    let learned = estimate(&sel, &lux, &ctx(), "fam-lux-2");
+    assert!(learned < 0.8 * secondary, "the secondary tag's prior held: {secondary} → {learned}");
+}

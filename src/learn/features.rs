@@ -126,13 +126,13 @@ impl LearnedStats {
             }
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
-            // The prior counts the primary tag's high scores only, as the rules do; what
-            // secondary tags and lower scores add is left for data to say.
+            // The prior counts high scores on every tag by its share, as the rules score
+            // does; what lower scores add, and how much less a secondary tag is worth
+            // than a primary one, is left for data to say.
             // A score of 0 is the baseline the offset stands for: no feature, so what one
             // unmatched creative earns is never lent to every other unmatched creative.
             if s > 0 {
-                let graded_prior =
-                    if rank == 0 && s >= prior.threshold { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
+                let graded_prior = if s >= prior.threshold { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
                 f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, qs);
                 let x = weight * f64::from(s) / 9.0;
                 let person_rank =

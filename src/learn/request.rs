@@ -54,7 +54,7 @@ impl LearnedStats {
             let scale = f64::from(s) / 9.0;
             let (sm, sv) = shared.get(SLOPES + p).map_or((0.0, 0.0), |w| w.posterior(0.0, qs));
             for rank in 0..TAG_RANKS {
-                let mu0 = if rank == 0 && s >= prior.threshold { prior.beta * scale } else { 0.0 };
+                let mu0 = if s >= prior.threshold { prior.beta * scale } else { 0.0 };
                 let (gm, gv) = shared
                     .get(GRADED + rank * SCORES + usize::from(s))
                     .map_or((0.0, 0.0), |w| w.posterior(mu0, qs));

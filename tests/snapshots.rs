@@ -232,3 +232,114 @@ fn counts_stop_at_their_bound_with_an_error_never_silently() {
     assert_eq!(sel.save_stats(), before, "a refused merge changes nothing");
     assert_eq!(sel.stats().overall(lux).clicks, max);
 }
+
+#[test]
+fn a_cell_or_weight_listed_twice_is_refused_and_changes_nothing() {
+    let sel = busy();
+    let before = sel.save_stats();
+    // The same device twice: each entry is in range, their sum need not be.
+    let mut twice = before.clone();
+    let lux = twice.creatives.iter_mut().find(|(id, _)| id == "lux").expect("lux");
+    let cell = lux.1.devices[0].clone();
+    lux.1.devices.push(cell);
+    let err = sel.merge_stats(&twice).unwrap_err().to_string();
+    assert_eq!(err, "stats snapshot: field 'creatives.lux.devices': 'desktop' listed twice");
+    // The same segment twice.
+    let mut twice = before.clone();
+    let lux = twice.creatives.iter_mut().find(|(id, _)| id == "lux").expect("lux");
+    let cell = lux.1.segments[0].clone();
+    lux.1.segments.push(cell);
+    let err = sel.load_stats(&twice).unwrap_err().to_string();
+    assert_eq!(err, "stats snapshot: field 'creatives.lux.segments': 'Luxury' listed twice");
+    // The same weight twice.
+    let mut twice = before.clone();
+    let entry = twice.model[0].clone();
+    twice.model.push(entry);
+    let err = sel.merge_stats(&twice).unwrap_err().to_string();
+    let last = twice.model.len() - 1;
+    assert!(
+        err.starts_with(&format!("stats snapshot: field 'model[{last}]': the same weight as model[0]")),
+        "{err}"
+    );
+    assert!(err.ends_with("listed twice"), "{err}");
+    assert_eq!(sel.save_stats(), before, "a refused snapshot changes nothing");
+}
+
+#[test]
+fn a_merge_that_would_saturate_a_weight_changes_nothing() {
+    let sel = busy();
+    // Bring one weight to the edge of its range, then merge a delta that also carries
+    // counts: the weight would overflow, so neither the counts nor any weight move.
+    let mut edge = sel.save_stats();
+    edge.model[0].precision = i64::MAX - 10;
+    let _report = sel.load_stats(&edge).expect("a weight at the edge of its range loads");
+    let before = sel.save_stats();
+    let other = busy();
+    let delta = other.export_delta();
+    assert!(delta.model.iter().any(|e| e.scope == edge.model[0].scope
+        && e.name == edge.model[0].name
+        && e.feature == edge.model[0].feature
+        && e.precision > 10));
+    let err = sel.merge_stats(&delta).unwrap_err().to_string();
+    assert!(err.contains("would overflow") && err.contains("nothing was merged"), "{err}");
+    assert_eq!(sel.save_stats(), before, "counts and weights unchanged");
+}
+
+#[test]
+fn a_load_that_does_not_fit_the_segment_table_leaves_the_statistics_as_they_were() {
+    // A big instance's statistics, loaded into one with the smallest table.
+    let big = selector(catalog());
+    for (i, persona) in ["Luxury", "Family", "Budget", "Adventure"].iter().enumerate() {
+        for id in ["lux", "fam", "adv"] {
+            events(&big, &[(persona, 9 - i as u8)], id, 3, 1, Device::Mobile);
+        }
+    }
+    let snapshot = big.save_stats();
+    let mut config = persona_engine::SelectorConfig::default();
+    config.learning.segment_cells = 64;
+    let small = selector_with(catalog(), config);
+    events(&small, &[("Luxury", 9)], "lux", 5, 1, Device::Desktop);
+    let before = small.save_stats();
+    // Fits: 12 cells.
+    let _report = small.load_stats(&snapshot).expect("fits");
+    let _report = small.load_stats(&before).expect("back");
+    // Does not fit: statistics of 60 (creative, segment) cells, more than the 56 usable.
+    let many: Vec<String> = (0..80).map(|i| format!("persona-{i}")).collect();
+    let wide = persona_engine::CatalogSpec {
+        version: "wide".into(),
+        personas: many.clone(),
+        placements: vec!["hero".into()],
+        creatives: (0..3)
+            .map(|c| CreativeSpec::new(format!("c{c}")).placement("hero").persona(&many[c], 1.0))
+            .collect(),
+    };
+    let wide_cat = std::sync::Arc::new(persona_engine::Catalog::compile(&wide).expect("compiles"));
+    let source = Selector::new(std::sync::Arc::clone(&wide_cat), persona_engine::SelectorConfig::default())
+        .expect("selector");
+    for persona in many.iter().take(30) {
+        let mut p = persona_engine::Profile::new(many.len(), NOW);
+        p.consent = persona_engine::DataClasses::ALL;
+        let id = wide_cat.menu().get(persona).expect("persona");
+        p.scores
+            .set(id, 9, persona_engine::DataClasses::only(persona_engine::DataClass::Declared))
+            .expect("score");
+        for c in ["c0", "c1"] {
+            let cid = source.creative(c).expect("creative");
+            source.record(&mut p, &Feedback::new(cid, FeedbackKind::Impression, &ctx())).expect("record");
+        }
+    }
+    let needs_60 = source.save_stats();
+    let mut config = persona_engine::SelectorConfig::default();
+    config.learning.segment_cells = 64;
+    let target = Selector::new(wide_cat, config).expect("selector");
+    let cid = target.creative("c2").expect("c2");
+    let mut p = persona_engine::Profile::new(many.len(), NOW);
+    target.record(&mut p, &Feedback::new(cid, FeedbackKind::Impression, &ctx())).expect("record");
+    let before = target.save_stats();
+    let err = target.load_stats(&needs_60).unwrap_err().to_string();
+    assert!(err.contains("learning.segment_cells") && err.contains("nothing was loaded"), "{err}");
+    assert_eq!(target.save_stats(), before, "the refused load wiped nothing");
+    let err = target.merge_stats(&needs_60).unwrap_err().to_string();
+    assert!(err.contains("learning.segment_cells"), "{err}");
+    assert_eq!(target.save_stats(), before, "the refused merge added nothing");
+}

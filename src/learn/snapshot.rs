@@ -157,7 +157,7 @@ impl Baseline {
 }
 
 /// Which cell of a creative a staged count goes to.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Target {
     Overall,
     Device(usize),
@@ -222,6 +222,9 @@ impl StatsSnapshot {
     fn stage(&self, catalog: &Catalog) -> Result<Staged> {
         self.check_header()?;
         let mut staged = Staged { cells: Vec::new(), model: Vec::new(), report: LoadReport::default() };
+        // A weight or a cell listed twice would be range-checked entry by entry but added
+        // up: refused, so every bound holds on what is actually added.
+        let mut weights: ahash::AHashMap<ModelTarget, usize> = ahash::AHashMap::new();
         for (i, e) in self.model.iter().enumerate() {
             let bad = |problem: String| Error::invalid("stats snapshot", format!("model[{i}]"), problem);
             if e.precision < 0 {
@@ -233,7 +236,17 @@ impl StatsSnapshot {
                 return Err(bad(format!("eta {} implies a weight beyond ±100 log-odds", e.eta)));
             }
             match resolve(catalog, e).map_err(bad)? {
-                Some(target) => staged.model.push((target, Natural { eta: e.eta, precision: e.precision })),
+                Some(target) => {
+                    if let Some(first) = weights.insert(target, i) {
+                        return Err(bad(format!(
+                            "the same weight as model[{first}] ({} '{}' {}): listed twice",
+                            quote(&e.scope),
+                            quote(&e.name),
+                            quote(&e.feature)
+                        )));
+                    }
+                    staged.model.push((target, Natural { eta: e.eta, precision: e.precision }));
+                }
                 None => staged.report.unknown_model_entries += 1,
             }
         }
@@ -261,7 +274,20 @@ impl StatsSnapshot {
             };
             let c = creative.index();
             staged.report.creatives += 1;
-            staged.cells.push((c, Target::Overall, stats.overall));
+            let mut cells = ahash::AHashSet::new();
+            let mut push = |staged: &mut Staged, group: &str, name: &str, target: Target, counts: Counts| {
+                if cells.insert(target) {
+                    staged.cells.push((c, target, counts));
+                    Ok(())
+                } else {
+                    Err(Error::invalid(
+                        "stats snapshot",
+                        format!("creatives.{}.{group}", quote(id)),
+                        format!("'{}' listed twice", quote(name)),
+                    ))
+                }
+            };
+            push(&mut staged, "overall", "overall", Target::Overall, stats.overall)?;
             for (name, counts) in &stats.devices {
                 let d = Device::parse(name).ok_or_else(|| {
                     Error::invalid(
@@ -270,7 +296,7 @@ impl StatsSnapshot {
                         format!("unknown device '{}'", quote(name)),
                     )
                 })?;
-                staged.cells.push((c, Target::Device(d as usize), *counts));
+                push(&mut staged, "devices", name, Target::Device(d as usize), *counts)?;
             }
             for (name, counts) in &stats.dayparts {
                 let d = Daypart::parse(name).ok_or_else(|| {
@@ -280,7 +306,7 @@ impl StatsSnapshot {
                         format!("unknown daypart '{}'", quote(name)),
                     )
                 })?;
-                staged.cells.push((c, Target::Daypart(d as usize), *counts));
+                push(&mut staged, "dayparts", name, Target::Daypart(d as usize), *counts)?;
             }
             for (name, counts) in &stats.segments {
                 let segment = if name == NO_SEGMENT_NAME {
@@ -291,7 +317,7 @@ impl StatsSnapshot {
                     staged.report.unknown_segments += 1;
                     continue;
                 };
-                staged.cells.push((c, Target::Segment(segment), *counts));
+                push(&mut staged, "segments", name, Target::Segment(segment), *counts)?;
             }
         }
         Ok(staged)
@@ -415,6 +441,10 @@ impl LearnedStats {
         }
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
+        // The one bound a load can meet: room in the segment table (slots stay claimed
+        // across loads). Checked before anything is wiped; against zeroed state no count
+        // or weight can overflow (each is listed once and range-checked).
+        self.check_room(&staged)?;
         let zero = Counts::default();
         for cell in self.overall.iter().chain(self.by_device.iter()).chain(self.by_daypart.iter()) {
             cell.store(&zero);
@@ -444,6 +474,39 @@ impl LearnedStats {
         Ok(staged.report)
     }
 
+    /// Errors (naming `learning.segment_cells`, changing nothing) when the segment
+    /// cells and weights the snapshot needs do not all fit in the table.
+    fn check_room(&self, staged: &Staged) -> Result<()> {
+        let mut missing = ahash::AHashSet::new();
+        let cells = staged.cells.iter().filter_map(|&(c, t, _)| match t {
+            Target::Segment(s) => Some((c, s)),
+            _ => None,
+        });
+        let weights = staged.model.iter().filter_map(|&(t, _)| match t {
+            ModelTarget::Segment(c, s) => Some((c, s)),
+            _ => None,
+        });
+        for (c, s) in cells.chain(weights) {
+            if c < self.creatives && self.find(c, s).is_none() {
+                missing.insert((c, s));
+            }
+        }
+        let used = self.used.load(std::sync::atomic::Ordering::Relaxed);
+        if used + missing.len() as u64 > self.usable {
+            return Err(Error::invalid(
+                "stats snapshot",
+                "learning.segment_cells",
+                format!(
+                    "the snapshot needs {} new (creative, segment) cells and the table has room for {}                      ({used} of {} usable in use); nothing was loaded: raise learning.segment_cells",
+                    missing.len(),
+                    self.usable.saturating_sub(used),
+                    self.usable
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies checked cells. Segment cells that find no slot in a full table are
     /// counted in the report's error: `stage` sized nothing, so this is the one place
     /// a bulk change can meet the table's bound.
@@ -461,6 +524,22 @@ impl LearnedStats {
                 let id = catalog.creative_id(crate::CreativeId(c as u32));
                 Error::invalid("stats snapshot", format!("creatives.{}", quote(id)), e.to_string())
             })?;
+        }
+        // Room for every new segment cell, and no weight may overflow: also checked
+        // before any changes (a weight whose slot does not exist yet starts at zero).
+        self.check_room(staged)?;
+        for &(target, n) in &staged.model {
+            if self.param(target).is_some_and(|param| param.would_overflow(&n)) {
+                let (scope, name, feature) = describe(catalog, target);
+                return Err(Error::invalid(
+                    "stats snapshot",
+                    "model",
+                    format!(
+                        "adding to {scope} '{}' {feature} would overflow: the weight is saturated;                          nothing was merged",
+                        quote(&name)
+                    ),
+                ));
+            }
         }
         // Claim every segment slot first, so a full table changes nothing.
         for &(c, target, _) in &staged.cells {

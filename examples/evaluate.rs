@@ -384,11 +384,11 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
             pick
         };
         let id = catalog.creative_id(pick).to_owned();
-        record.observe(&id, FeedbackKind::Impression);
+        record.observe(&id, FeedbackKind::Impression)?;
         if rng.unit() < click_prob(catalog, &person, pick) {
-            record.observe(&id, FeedbackKind::Click);
+            record.observe(&id, FeedbackKind::Click)?;
             if rng.below(5) == 0 {
-                record.observe(&id, FeedbackKind::Conversion { value: (20 + rng.below(200)) as f64 });
+                record.observe(&id, FeedbackKind::Conversion { value: (20 + rng.below(200)) as f64 })?;
             }
         }
         writer.write(&record)?;

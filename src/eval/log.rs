@@ -314,10 +314,26 @@ impl DecisionRecord {
     /// Notes what the person did with chosen creative `creative`: an impression makes
     /// the reward known (no click, no value, until more is observed), a click sets
     /// `click`, a conversion adds its value; other kinds only make the reward known.
-    /// Returns false (and changes nothing) when `creative` was not chosen.
-    pub fn observe(&mut self, creative: &str, kind: FeedbackKind) -> bool {
+    ///
+    /// # Errors
+    /// When `creative` was not chosen in this decision (an id missing from the catalog
+    /// never is): the error names the id and the creatives that were chosen, and the
+    /// record is unchanged. An outcome silently dropped would bias every estimate made
+    /// from the log, so the caller must handle it.
+    #[must_use = "an outcome for a creative that was not chosen is refused, not recorded"]
+    pub fn observe(&mut self, creative: &str, kind: FeedbackKind) -> Result<()> {
         let Some(chosen) = self.chosen.iter_mut().find(|c| c.creative == creative) else {
-            return false;
+            let chosen: Vec<String> =
+                self.chosen.iter().map(|c| format!("'{}'", quote(&c.creative))).collect();
+            return Err(Error::Invalid {
+                what: "decision record",
+                field: "chosen".to_owned(),
+                problem: format!(
+                    "creative '{}' was not chosen in this decision (chosen: {})",
+                    quote(creative),
+                    if chosen.is_empty() { "none".to_owned() } else { chosen.join(", ") }
+                ),
+            });
         };
         let reward = chosen.reward.get_or_insert_with(Reward::default);
         match kind {
@@ -327,7 +343,7 @@ impl DecisionRecord {
             }
             _ => {}
         }
-        true
+        Ok(())
     }
 
     /// The data classes the decision relied on that the person had not consented to

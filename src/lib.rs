@@ -60,6 +60,7 @@ pub mod select;
 pub mod simulate;
 pub mod suggest;
 pub mod symbol;
+pub mod time;
 
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};

@@ -96,3 +96,35 @@ fn spec_times_parse_as_rfc3339() {
         );
     }
 }
+
+#[path = "common/capi.rs"]
+mod capi;
+
+/// The same from C: `pe_context_set_time_zone` fills the offset of `at` in the zone,
+/// and refuses an unknown zone with a status and a message, changing nothing.
+#[test]
+fn the_c_abi_sets_a_contexts_offset_from_a_zone() {
+    use persona_engine::ffi::{pe_context_set_time_zone, pe_status};
+    use std::ptr::null_mut;
+
+    let zone = capi::c("Europe/Paris");
+    let mut moment: persona_engine::ffi::pe_context = unsafe { std::mem::zeroed() };
+    moment.at = PARIS_SPRING_FORWARD;
+    capi::ok(unsafe { pe_context_set_time_zone(&mut moment, zone.0, zone.1) });
+    assert_eq!(moment.utc_offset_minutes, 120);
+    moment.at = sample::NOW;
+    capi::ok(unsafe { pe_context_set_time_zone(&mut moment, zone.0, zone.1) });
+    assert_eq!(moment.utc_offset_minutes, 60);
+
+    let typo = capi::c("Europe/Pari");
+    let status = unsafe { pe_context_set_time_zone(&mut moment, typo.0, typo.1) };
+    assert_eq!(status, pe_status::InvalidArgument);
+    assert!(capi::last_error().contains("unknown time zone 'Europe/Pari' (did you mean 'Europe/Paris'"));
+    assert_eq!(moment.utc_offset_minutes, 60, "nothing changes on error");
+
+    assert_eq!(unsafe { pe_context_set_time_zone(null_mut(), zone.0, zone.1) }, pe_status::NullParameter);
+    assert_eq!(unsafe { pe_context_set_time_zone(&mut moment, std::ptr::null(), 3) }, pe_status::NullParameter);
+    let invalid = [0xffu8, 0xfe];
+    let status = unsafe { pe_context_set_time_zone(&mut moment, invalid.as_ptr().cast(), invalid.len()) };
+    assert_eq!(status, pe_status::InvalidUtf8);
+}

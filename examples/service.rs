@@ -81,6 +81,9 @@ pub struct Summary {
     pub impressions_recorded: u64,
     /// People whose scores the persona model computed from their signals.
     pub scored: u64,
+    /// Impressions of a creative that a catalog swap removed between the pick and the
+    /// record (refused by the engine with `UnknownCreative`).
+    pub removed_before_recorded: u64,
 }
 
 fn main() -> Result<(), Report> {
@@ -198,10 +201,10 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                     (Arc::clone(&served), Arc::clone(&served_new), Arc::clone(&swapped));
                 let people = options.people;
                 let requests = options.requests;
-                workers.push(scope.spawn(move || -> Result<(u64, u64, u64), Report> {
+                workers.push(scope.spawn(move || -> Result<(u64, u64, u64, u64), Report> {
                     let mut rng = Rng::new(42 + (instance * 1000 + t) as u64);
                     let mut selection = engine.current().selector().new_selection(1);
-                    let (mut mine, mut impressions, mut scored) = (0u64, 0u64, 0u64);
+                    let (mut mine, mut impressions, mut scored, mut late) = (0u64, 0u64, 0u64, 0u64);
                     while served.load(Ordering::Relaxed) < requests || !swapped.load(Ordering::Relaxed) {
                         let n = served.fetch_add(1, Ordering::Relaxed);
                         let key = format!("person-{}", rng.below(people));
@@ -220,18 +223,27 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                         }
                         if let Some(pick) = selection.picks().first() {
                             let shown = Feedback::new(pick.creative, FeedbackKind::Impression, &moment);
-                            engine.record(&version, &mut profile, &shown)?;
-                            impressions += 1;
-                            if rng.unit() < 0.05 {
+                            let clicked = rng.unit() < 0.05;
+                            match engine.record(&version, &mut profile, &shown) {
+                                Ok(()) => impressions += 1,
+                                // Picked just before a swap removed the creative: the
+                                // engine says so rather than count it for nothing.
+                                Err(persona_engine::Error::UnknownCreative { .. }) => late += 1,
+                                Err(e) => return Err(e.into()),
+                            }
+                            if clicked {
                                 let click = Feedback::new(pick.creative, FeedbackKind::Click, &moment);
-                                engine.record(&version, &mut profile, &click)?;
+                                match engine.record(&version, &mut profile, &click) {
+                                    Ok(()) | Err(persona_engine::Error::UnknownCreative { .. }) => {}
+                                    Err(e) => return Err(e.into()),
+                                }
                             }
                         }
                         let json = profile.to_json(version.catalog().menu())?;
                         store.lock().map_err(|_| std::io::Error::other("store poisoned"))?.insert(key, json);
                         mine += 1;
                     }
-                    Ok((mine, impressions, scored))
+                    Ok((mine, impressions, scored, late))
                 }));
             }
         }
@@ -310,10 +322,11 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
         let mut first_error = None;
         for (i, worker) in workers.into_iter().enumerate() {
             match worker.join().map_err(|_| std::io::Error::other("a worker panicked"))? {
-                Ok((mine, impressions, scored)) => {
+                Ok((mine, impressions, scored, late)) => {
                     summary.served[i / options.threads] += mine;
                     summary.impressions_recorded += impressions;
                     summary.scored += scored;
+                    summary.removed_before_recorded += late;
                 }
                 Err(e) => first_error = first_error.or(Some(e)),
             }
@@ -352,11 +365,13 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
     )?;
     writeln!(
         out,
-        "{} delta exchanges: instance 0 knows {} impressions, instance 1 knows {} (recorded: {})",
+        "{} delta exchanges: instance 0 knows {} impressions, instance 1 knows {} (recorded: {}; refused: {}, \
+         their creative removed by the swap between pick and record)",
         summary.exchanges,
         summary.impressions_known[0],
         summary.impressions_known[1],
-        summary.impressions_recorded
+        summary.impressions_recorded,
+        summary.removed_before_recorded
     )?;
     writeln!(out, "{} snapshots of each instance in {}", summary.snapshots, options.dir.display())?;
     let reloaded = persona_engine::durable::read_stats(options.dir.join("stats-0.json"))?;

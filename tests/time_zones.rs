@@ -123,7 +123,10 @@ fn the_c_abi_sets_a_contexts_offset_from_a_zone() {
     assert_eq!(moment.utc_offset_minutes, 60, "nothing changes on error");
 
     assert_eq!(unsafe { pe_context_set_time_zone(null_mut(), zone.0, zone.1) }, pe_status::NullParameter);
-    assert_eq!(unsafe { pe_context_set_time_zone(&mut moment, std::ptr::null(), 3) }, pe_status::NullParameter);
+    assert_eq!(
+        unsafe { pe_context_set_time_zone(&mut moment, std::ptr::null(), 3) },
+        pe_status::NullParameter
+    );
     let invalid = [0xffu8, 0xfe];
     let status = unsafe { pe_context_set_time_zone(&mut moment, invalid.as_ptr().cast(), invalid.len()) };
     assert_eq!(status, pe_status::InvalidUtf8);

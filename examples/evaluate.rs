@@ -375,11 +375,11 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
             record.arm = Some(arm);
             record.policy = if arm == Arm::Holdout { "rules (generic)".into() } else { "rules".into() };
             let Some(p) = one.picks().first() else { continue };
-            record.chose(&logger, p.creative, 1.0);
+            record.chose(&logger, p.creative, 1.0)?;
             p.creative
         } else {
             let pick = eligible[rng.below(eligible.len())];
-            record.chose(&logger, pick, 1.0 / eligible.len() as f64);
+            record.chose(&logger, pick, 1.0 / eligible.len() as f64)?;
             record.policy = "uniform".into();
             pick
         };

@@ -63,7 +63,7 @@ fn uniform_log(catalog: &std::sync::Arc<Catalog>, n: usize, seed: u64) -> Logged
         let mut record = DecisionRecord::for_request(&logger, &profile, &context, placement)
             .with_eligible(&logger, &eligible)
             .with_region("FR");
-        record.chose(&logger, pick, 1.0 / eligible.len() as f64);
+        record.chose(&logger, pick, 1.0 / eligible.len() as f64).expect("a creative of the catalog");
         record.policy = "uniform".into();
         let id = catalog.creative_id(pick).to_owned();
         record.observe(&id, FeedbackKind::Impression).expect("chosen");
@@ -393,6 +393,21 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
 
 // ---------------------------------------------------------------------------------------
 // Writing, the consent audit, and round trips.
+
+#[test]
+fn choosing_a_creative_the_catalog_does_not_have_is_an_error() {
+    let sel =
+        selector_with(vec![tagged("lux", "Luxury"), tagged("fam", "Family")], SelectorConfig::default());
+    let p = person(&sel, &[("Luxury", 9)]);
+    let hero = sel.placement("hero").expect("hero");
+    let mut record = DecisionRecord::for_request(&sel, &p, &Context::at(NOW), hero);
+    let lux = sel.catalog().creative("lux").expect("lux");
+    record.chose(&sel, lux, 0.5).expect("lux is in the catalog");
+    let before = record.clone();
+    let err = record.chose(&sel, persona_engine::CreativeId(7), 0.5).unwrap_err();
+    assert_eq!(err.to_string(), "unknown creative '#7'");
+    assert_eq!(record, before, "nothing is appended");
+}
 
 #[test]
 fn a_record_built_from_a_selection_audits_consent_and_round_trips() {

@@ -210,7 +210,9 @@ impl DecisionRecord {
     ) -> Self {
         let mut record = DecisionRecord::for_request(selector, profile, context, placement);
         for pick in selection.picks() {
-            record.chose(selector, pick.creative, tidy(pick.propensity));
+            // The selection was made by `selector`, so every pick is in its catalog (a
+            // selection from another catalog would show as `?`, never be dropped).
+            record.push_chosen(selector, pick.creative, tidy(pick.propensity));
         }
         record
     }
@@ -269,7 +271,20 @@ impl DecisionRecord {
 
     /// Appends a chosen creative (the next position) with its propensity, and adds its
     /// data needs to the consent audit.
-    pub fn chose(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) {
+    ///
+    /// # Errors
+    /// [`Error::UnknownCreative`] when `creative` is not an id of `selector`'s catalog (an
+    /// id from another catalog version, say); the record is unchanged.
+    pub fn chose(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) -> Result<()> {
+        let cat = selector.catalog();
+        if cat.creative_key(creative).is_none() {
+            return Err(Error::UnknownCreative { id: format!("#{}", creative.0), did_you_mean: Vec::new() });
+        }
+        self.push_chosen(selector, creative, propensity);
+        Ok(())
+    }
+
+    fn push_chosen(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) {
         let cat = selector.catalog();
         self.relied_on = self.relied_on.union(cat.data_needs(creative).unwrap_or_default());
         self.chosen.push(ChosenRecord {

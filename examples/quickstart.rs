@@ -1,7 +1,7 @@
 //! The quickstart: very different people arrive at Wanderly's home page, app and inbox;
 //! the engine shows what each is shown and why.
 //!
-//! Run with `cargo run --release --example quickstart`.
+//! Run with `cargo run --example quickstart`.
 
 use std::io::Write;
 

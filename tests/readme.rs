@@ -67,7 +67,7 @@ fn the_readme_quotes_what_the_quickstart_prints() {
     let mut out = Vec::new();
     quickstart::run(&mut out).expect("the quickstart runs");
     let output = String::from_utf8(out).expect("utf-8 output");
-    let quote = block_after(&read("README.md"), "cargo run --release --example quickstart", "text");
+    let quote = block_after(&read("README.md"), "cargo run --example quickstart", "text");
     assert_quoted_in_order(&quote, &output);
 }
 

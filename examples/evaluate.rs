@@ -375,20 +375,20 @@ fn generate(args: &Args, n: usize) -> Result<(), Box<dyn std::error::Error>> {
             record.arm = Some(arm);
             record.policy = if arm == Arm::Holdout { "rules (generic)".into() } else { "rules".into() };
             let Some(p) = one.picks().first() else { continue };
-            record.chose(&logger, p.creative, 1.0);
+            record.chose(&logger, p.creative, 1.0)?;
             p.creative
         } else {
             let pick = eligible[rng.below(eligible.len())];
-            record.chose(&logger, pick, 1.0 / eligible.len() as f64);
+            record.chose(&logger, pick, 1.0 / eligible.len() as f64)?;
             record.policy = "uniform".into();
             pick
         };
         let id = catalog.creative_id(pick).to_owned();
-        record.observe(&id, FeedbackKind::Impression);
+        record.observe(&id, FeedbackKind::Impression)?;
         if rng.unit() < click_prob(catalog, &person, pick) {
-            record.observe(&id, FeedbackKind::Click);
+            record.observe(&id, FeedbackKind::Click)?;
             if rng.below(5) == 0 {
-                record.observe(&id, FeedbackKind::Conversion { value: (20 + rng.below(200)) as f64 });
+                record.observe(&id, FeedbackKind::Conversion { value: (20 + rng.below(200)) as f64 })?;
             }
         }
         writer.write(&record)?;

@@ -1,21 +1,30 @@
 //! The quickstart: very different people arrive at Wanderly's home page, app and inbox;
 //! the engine shows what each is shown and why.
 //!
-//! Run with `cargo run --release --example quickstart`.
+//! Run with `cargo run --example quickstart`.
+
+use std::io::Write;
 
 use persona_engine::{sample, Selector, SelectorConfig};
 
 fn main() -> Result<(), persona_engine::Report> {
+    run(&mut std::io::stdout().lock())
+}
+
+/// Writes the whole demo to `out` (the README quotes it; `tests/readme.rs` checks the
+/// quote against what this writes).
+pub fn run(out: &mut impl Write) -> Result<(), persona_engine::Report> {
     let selector = Selector::new(sample::catalog()?, SelectorConfig::default())?;
     let catalog = selector.catalog();
     let menu = catalog.menu();
-    println!(
+    writeln!(
+        out,
         "Wanderly sample catalog '{}': {} personas, {} creatives, {} placements\n",
         catalog.version(),
         menu.len(),
         catalog.len(),
         catalog.placement_count()
-    );
+    )?;
     let placements = ["home_hero", "sidebar", "app_banner", "email_block"];
     let mut selection = selector.new_selection(3);
     for person in sample::people(menu)? {
@@ -32,8 +41,9 @@ fn main() -> Result<(), persona_engine::Report> {
                 format!("{name} {}{}", p.scores.get(id), if usable { "" } else { " (no consent: ignored)" })
             })
             .collect();
-        println!("== {}", person.name);
-        println!(
+        writeln!(out, "== {}", person.name)?;
+        writeln!(
+            out,
             "   stage {:?}, {} {}, {:?} on {:?}, consent [{}], high personas [{}]{}",
             stage,
             person.context.weekday().name(),
@@ -48,25 +58,26 @@ fn main() -> Result<(), persona_engine::Report> {
                 let d: Vec<&str> = p.dislikes.iter().map(|d| menu.name(*d)).collect();
                 format!(", not interested in [{}]", d.join(", "))
             }
-        );
-        println!("   {:<12} {:<34} {:>6}  why", "placement", "creative", "score");
+        )?;
+        writeln!(out, "   {:<12} {:<34} {:>6}  why", "placement", "creative", "score")?;
         for name in placements {
             let placement = selector.placement(name)?;
             selector.select(p, &person.context, placement, &mut selection)?;
             for (i, pick) in selection.picks().iter().enumerate() {
-                println!(
+                writeln!(
+                    out,
                     "   {:<12} {:<34} {:>6.3}  {}",
                     if i == 0 { name } else { "" },
                     catalog.creative_id(pick.creative),
                     pick.score,
                     selector.explain(pick)
-                );
+                )?;
             }
             if selection.is_empty() {
-                println!("   {name:<12} (nothing eligible and no fallback)");
+                writeln!(out, "   {name:<12} (nothing eligible and no fallback)")?;
             }
         }
-        println!();
+        writeln!(out)?;
     }
     Ok(())
 }

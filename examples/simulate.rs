@@ -23,7 +23,6 @@ use std::time::Instant;
 use persona_engine::simulate::{
     overview_markdown, run_seeds, SimConfig, SimReport, Stat, Strategy, Summary, Variant,
 };
-use plotters::prelude::*;
 
 const USAGE: &str = "usage: simulate [--variant NAME|all] [--impressions N] [--seed S] [--seeds K] \
                      [--svg PATH] [--json PATH]\nvariants: classic graded quality attributes multitag \
@@ -157,72 +156,108 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// Grouped bars: per variant, one bar per policy (not the oracle, which is 100 %) with
-/// the mean share of the oracle over seeds, and a black tick at the minimum.
+/// the mean share of the oracle over seeds, and a black tick at the minimum. Plain SVG
+/// written by hand: no fonts, no scripts, no external references.
 fn draw(summaries: &[Summary], path: &Path) -> Result<(), Box<dyn Error>> {
-    let root = SVGBackend::new(path, (1200, 620)).into_drawing_area();
-    root.fill(&WHITE)?;
+    std::fs::write(path, svg_chart(summaries))?;
+    Ok(())
+}
+
+/// Fill colours of the policies' bars, in order (the first two for the baselines).
+const COLOURS: [&str; 8] =
+    ["#aaaaaa", "#5a5a5a", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+fn svg_chart(summaries: &[Summary]) -> String {
+    use std::fmt::Write as _;
+    let (width, height) = (1200.0, 620.0);
+    let (left, right, top, bottom) = (80.0, 20.0, 90.0, 50.0);
+    let (plot_w, plot_h) = (width - left - right, height - top - bottom);
+    let y_max = 130.0; // percent; room above 100 % for the legend
+    let y = |share: f64| top + plot_h * (1.0 - (100.0 * share).clamp(0.0, y_max) / y_max);
     let policies: Vec<Strategy> = summaries
         .first()
         .map(|s| s.rows.iter().map(|r| r.strategy).filter(|s| *s != Strategy::Oracle).collect())
         .unwrap_or_default();
     let groups = summaries.len().max(1);
     let seeds = summaries.first().map_or(0, |s| s.seeds.len());
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Share of the oracle's expected click rate per policy and world variant (mean of {seeds} seed(s); tick: min)"),
-            ("sans-serif", 20),
-        )
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(-0.5..groups as f64 - 0.5, 0.0..150.0)?;
-    let names: Vec<&str> = summaries.iter().map(|s| s.variant.name()).collect();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(groups)
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).map_or(String::new(), |n| (*n).to_owned())
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("share of the oracle (%)")
-        .y_label_formatter(&|y| if *y <= 100.0 { format!("{y:.0}%") } else { String::new() })
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
-    let width = 0.8 / policies.len().max(1) as f64;
-    for (p, strategy) in policies.iter().enumerate() {
-        let color = match strategy {
-            Strategy::UniformRandom => RGBColor(170, 170, 170).to_rgba(),
-            Strategy::PersonaRule => RGBColor(90, 90, 90).to_rgba(),
-            _ => Palette99::pick(p).to_rgba(),
-        };
-        let mut bars = Vec::new();
-        let mut ticks = Vec::new();
-        for (g, summary) in summaries.iter().enumerate() {
-            let Some(share) = summary.row(*strategy).and_then(|r| r.share_of_oracle) else { continue };
-            let x0 = g as f64 - 0.4 + p as f64 * width;
-            bars.push(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, 100.0 * share.mean)], color.filled()));
-            ticks.push(PathElement::new(
-                vec![(x0, 100.0 * share.min), (x0 + width * 0.9, 100.0 * share.min)],
-                BLACK,
-            ));
-        }
-        chart
-            .draw_series(bars)?
-            .label(strategy.name())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
-        chart.draw_series(ticks)?;
+    let group_w = plot_w / groups as f64;
+    let bar_w = 0.8 * group_w / policies.len().max(1) as f64;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="28" font-size="18" text-anchor="middle">Share of the oracle's expected click rate per policy and world variant (mean of {seeds} seed(s); tick: min)</text>"#,
+        width / 2.0
+    );
+    for percent in (0..=100).step_by(20) {
+        let py = y(f64::from(percent) / 100.0);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{left}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{percent}%</text>"##,
+            width - right,
+            left - 6.0,
+            py + 4.0
+        );
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperMiddle)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    let _ = writeln!(
+        out,
+        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">share of the oracle (%)</text>"#,
+        top + plot_h / 2.0
+    );
+    for (g, summary) in summaries.iter().enumerate() {
+        let x0 = left + g as f64 * group_w;
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x0 + group_w / 2.0,
+            height - bottom + 20.0,
+            summary.variant.name()
+        );
+        for (p, strategy) in policies.iter().enumerate() {
+            let Some(share) = summary.row(*strategy).and_then(|r| r.share_of_oracle) else { continue };
+            let bx = x0 + 0.1 * group_w + p as f64 * bar_w;
+            let (top_y, min_y) = (y(share.mean), y(share.min));
+            let _ = writeln!(
+                out,
+                r##"<rect x="{bx:.1}" y="{top_y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {:.0}% (min {:.0}%)</title></rect><line x1="{bx:.1}" y1="{min_y:.1}" x2="{:.1}" y2="{min_y:.1}" stroke="black"/>"##,
+                bar_w * 0.9,
+                (top + plot_h - top_y).max(0.0),
+                COLOURS[p % COLOURS.len()],
+                xml(&strategy.name()),
+                100.0 * share.mean,
+                100.0 * share.min,
+                bx + bar_w * 0.9
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        r#"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black"/>"#,
+        top + plot_h,
+        width - right,
+        top + plot_h
+    );
+    // The legend, one row across the top of the plot.
+    let item_w = plot_w / policies.len().max(1) as f64;
+    for (p, strategy) in policies.iter().enumerate() {
+        let lx = left + p as f64 * item_w;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{lx:.1}" y="50" width="14" height="10" fill="{}"/><text x="{:.1}" y="60">{}</text>"#,
+            COLOURS[p % COLOURS.len()],
+            lx + 18.0,
+            xml(&strategy.name())
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// `text` with the characters XML gives a meaning escaped.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -1201,6 +1201,21 @@ pe_status pe_persona_model_apply(const struct pe_persona_model *model,
                                  int64_t now);
 
 /**
+ * Sets `moment->utc_offset_minutes` to the offset the IANA time zone `zone`
+ * (`zone_len` bytes of UTF-8, e.g. `"Europe/Paris"`) has at `moment->at`, daylight
+ * saving included, so dayparts and weekdays are the person's local ones. Set `at`
+ * first; the zone is resolved here, once, from the zone database built into the
+ * library (no system files), so `pe_select` only reads the offset. Call it again if
+ * `at` changes. Thread-safe; touches only `*moment`, and only on success.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+ * `PE_STATUS_INVALID_ARGUMENT` (an unknown zone: the message names the closest known
+ * ones, e.g. `context: field 'time_zone': unknown time zone 'Europe/Pari' (did you mean
+ * 'Europe/Paris' or 'Europe/Madrid'?)`).
+ */
+pe_status pe_context_set_time_zone(struct pe_context *moment, const char *zone, size_t zone_len);
+
+/**
  * Creates a selection of up to `k` picks (1..=`PE_SELECTION_MAX_K`) with scratch space
  * sized for `selector`'s catalog, so `pe_select` into it never allocates. It may be used
  * with other selectors too (it grows on first use if their catalog is larger).

@@ -190,6 +190,18 @@ impl Context {
         self
     }
 
+    /// Sets the UTC offset to the one the IANA time zone `zone` (`"Europe/Paris"`,
+    /// `"America/New_York"`) has at this context's moment, daylight saving included, so
+    /// dayparts and weekdays are the person's. Set `at` first (`Context::at(t)`): the
+    /// zone is resolved here, once, and `select` only reads the offset.
+    ///
+    /// # Errors
+    /// An unknown zone, naming it and the closest known names.
+    pub fn with_time_zone(mut self, zone: &str) -> crate::error::Result<Self> {
+        self.utc_offset_minutes = crate::time::utc_offset_minutes(zone, self.at)?;
+        Ok(self)
+    }
+
     /// Sets the device.
     pub fn with_device(mut self, device: Device) -> Self {
         self.device = device;

@@ -60,6 +60,7 @@ pub mod select;
 pub mod simulate;
 pub mod suggest;
 pub mod symbol;
+pub mod time;
 
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
@@ -72,3 +73,50 @@ pub use persona::{PersonaId, PersonaMenu, PersonaScores};
 pub use profile::{Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal};
 pub use select::{FatigueConfig, Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
 pub use symbol::Symbol;
+
+/// The code blocks of the README and of the guides under `docs/`, compiled and run as
+/// doctests (`cargo test --doc`) against the shipped sample catalog, so every snippet a
+/// reader copies works as written. Blocks marked `text`, `sh`, `json` or `c` are not
+/// Rust; the C blocks are compiled by `tests/c_clients.rs`.
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../docs/catalog.md")]
+    pub struct Catalog;
+    #[doc = include_str!("../docs/c-api.md")]
+    pub struct CApi;
+    #[doc = include_str!("../docs/coverage.md")]
+    pub struct Coverage;
+    #[doc = include_str!("../docs/decision-log.md")]
+    pub struct DecisionLog;
+    #[doc = include_str!("../docs/decisions.md")]
+    pub struct Decisions;
+    #[doc = include_str!("../docs/evaluation.md")]
+    pub struct Evaluation;
+    #[doc = include_str!("../docs/guarantees.md")]
+    pub struct Guarantees;
+    #[doc = include_str!("../docs/layout.md")]
+    pub struct Layout;
+    #[doc = include_str!("../docs/learning.md")]
+    pub struct Learning;
+    #[doc = include_str!("../docs/limits.md")]
+    pub struct Limits;
+    #[doc = include_str!("../docs/performance.md")]
+    pub struct Performance;
+    #[doc = include_str!("../docs/persona-modeling.md")]
+    pub struct PersonaModeling;
+    #[doc = include_str!("../docs/scoring.md")]
+    pub struct Scoring;
+    #[doc = include_str!("../docs/service.md")]
+    pub struct Service;
+    #[doc = include_str!("../docs/simulation-baseline.md")]
+    pub struct SimulationBaseline;
+    #[doc = include_str!("../docs/simulation.md")]
+    pub struct Simulation;
+    /// Needs the `redis` feature (and a Redis server to run), so its snippets are
+    /// compiled when that feature is on.
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../docs/fleet.md")]
+    pub struct Fleet;
+}

@@ -150,7 +150,9 @@ fn decision_records() -> Vec<DecisionRecord> {
                 .with_region("FR")
                 .with_attribute("tier", "gold");
             let first = selector.catalog().creative_id(selection.picks()[0].creative).to_owned();
-            record.observe(&first, if i == 0 { FeedbackKind::Click } else { FeedbackKind::Impression });
+            record
+                .observe(&first, if i == 0 { FeedbackKind::Click } else { FeedbackKind::Impression })
+                .unwrap();
             record
         })
         .collect()

@@ -63,12 +63,12 @@ fn uniform_log(catalog: &std::sync::Arc<Catalog>, n: usize, seed: u64) -> Logged
         let mut record = DecisionRecord::for_request(&logger, &profile, &context, placement)
             .with_eligible(&logger, &eligible)
             .with_region("FR");
-        record.chose(&logger, pick, 1.0 / eligible.len() as f64);
+        record.chose(&logger, pick, 1.0 / eligible.len() as f64).expect("a creative of the catalog");
         record.policy = "uniform".into();
         let id = catalog.creative_id(pick).to_owned();
-        record.observe(&id, FeedbackKind::Impression);
+        record.observe(&id, FeedbackKind::Impression).expect("chosen");
         if rng.unit() < click_prob(catalog, &profile, pick) {
-            record.observe(&id, FeedbackKind::Click);
+            record.observe(&id, FeedbackKind::Click).expect("chosen");
         }
         records.push(record);
         people.push((profile, context));
@@ -395,6 +395,21 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
 // Writing, the consent audit, and round trips.
 
 #[test]
+fn choosing_a_creative_the_catalog_does_not_have_is_an_error() {
+    let sel =
+        selector_with(vec![tagged("lux", "Luxury"), tagged("fam", "Family")], SelectorConfig::default());
+    let p = person(&sel, &[("Luxury", 9)]);
+    let hero = sel.placement("hero").expect("hero");
+    let mut record = DecisionRecord::for_request(&sel, &p, &Context::at(NOW), hero);
+    let lux = sel.catalog().creative("lux").expect("lux");
+    record.chose(&sel, lux, 0.5).expect("lux is in the catalog");
+    let before = record.clone();
+    let err = record.chose(&sel, persona_engine::CreativeId(7), 0.5).unwrap_err();
+    assert_eq!(err.to_string(), "unknown creative '#7'");
+    assert_eq!(record, before, "nothing is appended");
+}
+
+#[test]
 fn a_record_built_from_a_selection_audits_consent_and_round_trips() {
     let sel = selector_with(
         vec![tagged("lux", "Luxury").needs("purchase"), tagged("fam", "Family"), tagged("bud", "Budget")],
@@ -420,9 +435,17 @@ fn a_record_built_from_a_selection_audits_consent_and_round_trips() {
     assert_eq!(record.policy, "greedy");
     assert_eq!(record.relied_on, DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase));
     assert_eq!(record.unconsented(), DataClasses::NONE);
-    assert!(record.observe("lux", FeedbackKind::Click));
-    assert!(record.observe("lux", FeedbackKind::Conversion { value: 120.5 }));
-    assert!(!record.observe("bud", FeedbackKind::Click), "bud was not chosen");
+    record.observe("lux", FeedbackKind::Click).expect("lux was chosen");
+    record.observe("lux", FeedbackKind::Conversion { value: 120.5 }).expect("lux was chosen");
+    let before = record.clone();
+    let err = record.observe("bud", FeedbackKind::Click).expect_err("bud was not chosen");
+    assert_eq!(
+        err.to_string(),
+        "decision record: field 'chosen': creative 'bud' was not chosen in this decision (chosen: 'lux', 'fam')"
+    );
+    let err = record.observe("lux-maldives", FeedbackKind::Click).expect_err("not in the catalog");
+    assert!(err.to_string().contains("creative 'lux-maldives' was not chosen"), "{err}");
+    assert_eq!(record, before, "a refused outcome changes nothing");
     assert_eq!(record.chosen[0].reward, Some(Reward { click: true, conversion_value: 120.5 }));
     assert_eq!(record.chosen[1].reward, None);
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::{quote, Error, Result};
+use crate::error::{Error, Result};
 use crate::profile::ordered_map;
 
 /// A whole content catalog: the persona menu, the placements and the creatives.
@@ -415,80 +415,9 @@ impl Timestamp {
     }
 }
 
-/// Parses the RFC 3339 subset used in specs. Written here rather than pulling in a date
-/// crate: specs only need this one format.
-pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
-    let bad = || format!("'{}' is not a date-time like 2026-12-01T00:00:00Z", quote(text));
-    let b = text.as_bytes();
-    let num = |from: usize, len: usize| -> std::result::Result<i64, String> {
-        let part = b.get(from..from + len).ok_or_else(bad)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return Err(bad());
-        }
-        Ok(part.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
-    };
-    let sep = |at: usize, want: &[u8]| b.get(at).is_some_and(|c| want.contains(c));
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if !sep(4, b"-") || !sep(7, b"-") {
-        return Err(bad());
-    }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(format!("'{}' is not a real date", quote(text)));
-    }
-    let mut seconds = days_from_civil(year, month, day) * 86_400;
-    if b.len() == 10 {
-        return Ok(seconds);
-    }
-    if !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
-        return Err(bad());
-    }
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if hour > 23 || minute > 59 || second > 60 {
-        return Err(format!("'{}' is not a real time of day", quote(text)));
-    }
-    seconds += hour * 3_600 + minute * 60 + second.min(59);
-    let mut i = 19;
-    if sep(i, b".") {
-        i += 1;
-        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        i += digits;
-    }
-    match b.get(i) {
-        Some(b'Z' | b'z') if b.len() == i + 1 => Ok(seconds),
-        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && sep(i + 3, b":") => {
-            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if oh > 23 || om > 59 {
-                return Err(bad());
-            }
-            let offset = oh * 3_600 + om * 60;
-            Ok(if *sign == b'+' { seconds - offset } else { seconds + offset })
-        }
-        _ => Err(bad()),
-    }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// Parses an RFC 3339 date-time or a plain date into Unix seconds (see
+/// [`crate::time::parse_rfc3339`]).
+pub use crate::time::parse_rfc3339;
 
 #[cfg(test)]
 mod tests {

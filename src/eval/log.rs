@@ -210,7 +210,9 @@ impl DecisionRecord {
     ) -> Self {
         let mut record = DecisionRecord::for_request(selector, profile, context, placement);
         for pick in selection.picks() {
-            record.chose(selector, pick.creative, tidy(pick.propensity));
+            // The selection was made by `selector`, so every pick is in its catalog (a
+            // selection from another catalog would show as `?`, never be dropped).
+            record.push_chosen(selector, pick.creative, tidy(pick.propensity));
         }
         record
     }
@@ -269,7 +271,20 @@ impl DecisionRecord {
 
     /// Appends a chosen creative (the next position) with its propensity, and adds its
     /// data needs to the consent audit.
-    pub fn chose(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) {
+    ///
+    /// # Errors
+    /// [`Error::UnknownCreative`] when `creative` is not an id of `selector`'s catalog (an
+    /// id from another catalog version, say); the record is unchanged.
+    pub fn chose(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) -> Result<()> {
+        let cat = selector.catalog();
+        if cat.creative_key(creative).is_none() {
+            return Err(Error::UnknownCreative { id: format!("#{}", creative.0), did_you_mean: Vec::new() });
+        }
+        self.push_chosen(selector, creative, propensity);
+        Ok(())
+    }
+
+    fn push_chosen(&mut self, selector: &Selector, creative: crate::CreativeId, propensity: f64) {
         let cat = selector.catalog();
         self.relied_on = self.relied_on.union(cat.data_needs(creative).unwrap_or_default());
         self.chosen.push(ChosenRecord {
@@ -314,10 +329,26 @@ impl DecisionRecord {
     /// Notes what the person did with chosen creative `creative`: an impression makes
     /// the reward known (no click, no value, until more is observed), a click sets
     /// `click`, a conversion adds its value; other kinds only make the reward known.
-    /// Returns false (and changes nothing) when `creative` was not chosen.
-    pub fn observe(&mut self, creative: &str, kind: FeedbackKind) -> bool {
+    ///
+    /// # Errors
+    /// When `creative` was not chosen in this decision (an id missing from the catalog
+    /// never is): the error names the id and the creatives that were chosen, and the
+    /// record is unchanged. An outcome silently dropped would bias every estimate made
+    /// from the log, so the caller must handle it.
+    #[must_use = "an outcome for a creative that was not chosen is refused, not recorded"]
+    pub fn observe(&mut self, creative: &str, kind: FeedbackKind) -> Result<()> {
         let Some(chosen) = self.chosen.iter_mut().find(|c| c.creative == creative) else {
-            return false;
+            let chosen: Vec<String> =
+                self.chosen.iter().map(|c| format!("'{}'", quote(&c.creative))).collect();
+            return Err(Error::Invalid {
+                what: "decision record",
+                field: "chosen".to_owned(),
+                problem: format!(
+                    "creative '{}' was not chosen in this decision (chosen: {})",
+                    quote(creative),
+                    if chosen.is_empty() { "none".to_owned() } else { chosen.join(", ") }
+                ),
+            });
         };
         let reward = chosen.reward.get_or_insert_with(Reward::default);
         match kind {
@@ -327,7 +358,7 @@ impl DecisionRecord {
             }
             _ => {}
         }
-        true
+        Ok(())
     }
 
     /// The data classes the decision relied on that the person had not consented to

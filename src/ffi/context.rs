@@ -6,6 +6,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{arg_str, opt_str, Failure};
+use super::status::pe_status;
 use crate::context::{Channel, Context, Device, Weather, INLINE_ATTRIBUTES, MAX_UTC_OFFSET_MINUTES};
 
 /// The most attributes a `pe_context` may carry: enough for real requests, and few
@@ -184,6 +185,37 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
         }
     }
     Ok(context)
+}
+
+/// Sets `moment->utc_offset_minutes` to the offset the IANA time zone `zone`
+/// (`zone_len` bytes of UTF-8, e.g. `"Europe/Paris"`) has at `moment->at`, daylight
+/// saving included, so dayparts and weekdays are the person's local ones. Set `at`
+/// first; the zone is resolved here, once, from the zone database built into the
+/// library (no system files), so `pe_select` only reads the offset. Call it again if
+/// `at` changes. Thread-safe; touches only `*moment`, and only on success.
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
+/// `PE_STATUS_INVALID_ARGUMENT` (an unknown zone: the message names the closest known
+/// ones, e.g. `context: field 'time_zone': unknown time zone 'Europe/Pari' (did you mean
+/// 'Europe/Paris' or 'Europe/Madrid'?)`).
+#[no_mangle]
+pub unsafe extern "C" fn pe_context_set_time_zone(
+    moment: *mut pe_context,
+    zone: *const c_char,
+    zone_len: usize,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: `moment` is NULL or a readable and writable `pe_context` not used
+        // elsewhere during the call (any bit pattern is a valid one); `zone` is NULL or
+        // readable for `zone_len` bytes.
+        let (moment, zone) = unsafe {
+            (moment.as_mut().ok_or_else(|| Failure::null("moment"))?, arg_str(zone, zone_len, "zone")?)
+        };
+        let offset =
+            crate::time::utc_offset_minutes(zone, moment.at).map_err(|e| Failure::invalid(e.to_string()))?;
+        moment.utc_offset_minutes = offset;
+        Ok(())
+    })
 }
 
 /// Each C enum mirrors its Rust enum value for value; an exhaustive match makes a new

@@ -244,7 +244,7 @@ pub unsafe extern "C" fn pe_decision_log_outcome(
                 "decision {decision} is not waiting for outcomes (unknown, or already written)"
             )));
         };
-        if !record.observe(id, kind) {
+        if record.observe(id, kind).is_err() {
             return Err(Failure::invalid(format!("creative '{id}' was not picked in decision {decision}")));
         }
         Ok(())

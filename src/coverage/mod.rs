@@ -457,23 +457,24 @@ fn speaks_to(cat: &Catalog, creative: CreativeId, persona: PersonaId) -> bool {
 }
 
 /// The persona prior click rate of `creative` for a person with counted `scores`:
-/// the learner's starting point (its primary tag's high score only).
+/// the learner's starting point (high scores on every tag, by the tag's share).
 fn prior_rate(selector: &Selector, creative: CreativeId, scores: &[u8]) -> f64 {
     let cat = selector.catalog();
+    let prior = &selector.prior;
     let Some(r) = cat.rules.get(creative.index()) else {
         return 0.0;
     };
+    let mut lift = 0.0;
     for t in r.tags.range() {
-        let w = f64::from(cat.tag_weight[t]);
-        if cat.tag_rank[t] == 0 && w > 0.0 {
-            let s = scores.get(cat.tag_persona[t].index()).copied().unwrap_or(0);
-            return rate_of(selector, w, s);
+        let share = f64::from(cat.tag_share[t]);
+        let s = scores.get(cat.tag_persona[t].index()).copied().unwrap_or(0);
+        if share > 0.0 && s >= prior.threshold && s > 0 {
+            lift += share * prior.beta * f64::from(s) / 9.0;
         }
     }
-    rate_of(selector, 0.0, 0)
+    sigmoid(prior.base + lift)
 }
 
-/// `σ(logit(ctr_no_match) + w·β·s/9)`, the β term only for `s ≥ threshold`.
 fn rate_of(selector: &Selector, w: f64, s: u8) -> f64 {
     let prior = &selector.prior;
     let lift = if s >= prior.threshold && s > 0 { w * prior.beta * f64::from(s) / 9.0 } else { 0.0 };

@@ -82,6 +82,27 @@ pub(crate) fn rank_scores(scores: &[u8], ranks: &mut [u8]) -> u16 {
     top[0].0
 }
 
+/// The persona prior of creative `c` for a person with counted `scores`, in log-odds on
+/// top of the base rate: its best single match, `β · min(w, 1) · s/9` over the tags
+/// whose persona the person scores at or above the threshold (any tag rank). The best
+/// one, not the sum: listing more personas never raises a creative's starting point
+/// above what a creative focused on the person's persona gets. The learned weights
+/// (from 0, by tag weight) then say what data shows beyond it: lower scores, whether a
+/// secondary tag adds, whether tags add up.
+#[inline]
+pub(crate) fn prior_lift(cat: &Catalog, c: usize, scores: &[u8], prior: &Prior) -> f64 {
+    let Some(r) = cat.rules.get(c) else { return 0.0 };
+    let mut lift = 0.0f64;
+    for t in r.tags.range() {
+        let s = scores.get(cat.tag_persona[t].index()).copied().unwrap_or(0);
+        let w = f64::from(cat.tag_weight[t]).min(1.0);
+        if s >= prior.threshold && s > 0 && w > 0.0 {
+            lift = lift.max(w * prior.beta * f64::from(s.min(9)) / 9.0);
+        }
+    }
+    lift
+}
+
 /// The weight every absent (creative, segment) cell reads: the prior.
 static PRIOR_PARAM: Param = Param::at_prior();
 
@@ -126,14 +147,13 @@ impl LearnedStats {
             }
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let s = person.scores.get(p).copied().unwrap_or(0).min((SCORES - 1) as u8);
-            // The prior counts high scores on every tag by its share, as the rules score
-            // does; what lower scores add, and how much less a secondary tag is worth
-            // than a primary one, is left for data to say.
+            // The persona prior sits in the offset ([`prior_lift`]); these weights learn
+            // from 0 what data says beyond it: lower scores, how much a secondary tag
+            // adds, whether tags add up.
             // A score of 0 is the baseline the offset stands for: no feature, so what one
             // unmatched creative earns is never lent to every other unmatched creative.
             if s > 0 {
-                let graded_prior = if s >= prior.threshold { prior.beta * f64::from(s) / 9.0 } else { 0.0 };
-                f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, graded_prior, qs);
+                f(&m.shared[GRADED + rank * SCORES + usize::from(s)], weight, 0.0, qs);
                 let x = weight * f64::from(s) / 9.0;
                 let person_rank =
                     usize::from(person.ranks.get(p).copied().unwrap_or(3)).min(PERSON_RANKS - 1);
@@ -170,7 +190,7 @@ impl LearnedStats {
         prior: &Prior,
         offset: f64,
     ) -> (f64, f64) {
-        let (mut mean, mut var) = (offset, 0.0);
+        let (mut mean, mut var) = (offset + prior_lift(cat, c, person.scores, prior), 0.0);
         let _ = self.for_each_feature(cat, c, person, when, prior, false, &mut |w, x, mu0, q0| {
             let (m, v) = w.posterior(mu0, q0);
             mean += x * m;
@@ -198,6 +218,7 @@ impl LearnedStats {
             let (m, v) = w.posterior(mu0, q0);
             active.push((w, x, m, v));
         })?;
+        let offset = offset + prior_lift(cat, c, person.scores, prior);
         let logit = offset + active.iter().map(|(_, x, m, _)| x * m).sum::<f64>();
         let var: f64 = active.iter().map(|(_, x, _, v)| x * x * v).sum();
         let p = model::sigmoid(logit);

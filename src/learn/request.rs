@@ -54,10 +54,9 @@ impl LearnedStats {
             let scale = f64::from(s) / 9.0;
             let (sm, sv) = shared.get(SLOPES + p).map_or((0.0, 0.0), |w| w.posterior(0.0, qs));
             for rank in 0..TAG_RANKS {
-                let mu0 = if s >= prior.threshold { prior.beta * scale } else { 0.0 };
                 let (gm, gv) = shared
                     .get(GRADED + rank * SCORES + usize::from(s))
-                    .map_or((0.0, 0.0), |w| w.posterior(mu0, qs));
+                    .map_or((0.0, 0.0), |w| w.posterior(0.0, qs));
                 let (rm, rv) = shared
                     .get(RANKED + rank * PERSON_RANKS + person_rank)
                     .map_or((0.0, 0.0), |w| w.posterior(0.0, qs));
@@ -119,7 +118,8 @@ impl LearnedStats {
         let (m1, v1) = block[1 + when.device.min(DEVICES - 1)].posterior(0.0, q0);
         let (m2, v2) = block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)].posterior(0.0, q0);
         let (m3, v3) = self.find(c, person.segment).map_or((0.0, 1.0 / q0), |s| s.param.posterior(0.0, q0));
-        let mut mean = offset + m0 + m1 + m2 + m3;
+        let lift = super::features::prior_lift(cat, c, person.scores, prior);
+        let mut mean = offset + lift + m0 + m1 + m2 + m3;
         let mut var = v0 + v1 + v2 + v3;
         let r = &cat.rules[c];
         for t in r.tags.range() {

@@ -226,7 +226,7 @@ impl Selector {
         let mut var =
             own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0;
         for t in r.tags.range() {
-            let w = f64::from(cat.tag_weight[t]).max(0.0);
+            let w = f64::from(cat.tag_share[t]).max(0.0);
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let p = cat.tag_persona[t].index();
             let slope = self.stats.model.shared.get(SLOPES + p).map_or(1.0 / qs, |x| x.posterior(0.0, qs).1);
@@ -242,6 +242,21 @@ impl Selector {
     /// How much `ln(key)` can rise per unit of log-odds for creative `c`: 1 for a
     /// Thompson draw; for the greedy posterior mean `σ(m/s)`, at most `1/s_max` while
     /// `m < 0` and 1/2 beyond.
+    /// The most one unit of raw tag weight on (persona, tag rank) `list` can add to the
+    /// log-odds for this request: the shared weights' mean (when positive) plus the
+    /// persona prior per unit of weight (the prior takes the best tag, at most the sum).
+    #[inline]
+    fn list_factor(&self, selection: &Selection, list: usize) -> f32 {
+        let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0));
+        let s = selection.person_score.get(list / TAG_RANKS).copied().unwrap_or(0);
+        let prior = if s >= self.prior.threshold && s > 0 {
+            self.prior.beta * f64::from(s.min(9)) / 9.0
+        } else {
+            0.0
+        };
+        (learned + prior.max(0.0)) as f32
+    }
+
     fn logit_slope(&self, var: f64) -> f32 {
         match self.config.learning.policy {
             Policy::Thompson => 1.0,
@@ -306,7 +321,7 @@ impl Selector {
                                     && (!learned || usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1) == rank)
                             });
                             let value = if learned {
-                                let w: f32 = tags.map(|t| cat.tag_weight[t]).sum();
+                                let w: f32 = tags.map(|t| cat.tag_share[t]).sum();
                                 if w <= 0.0 {
                                     continue;
                                 }
@@ -441,11 +456,11 @@ impl Selector {
                 if selection.person_score.get(p).is_none_or(|&s| s == 0) {
                     continue;
                 }
-                // The per-request terms hold the shared weights' mean per unit of tag
-                // weight: the most that unit can add, when positive.
+                // The most one unit of tag weight can add for this person: see
+                // `list_factor`.
                 for rank in 0..TAG_RANKS {
                     let list = p * TAG_RANKS + rank;
-                    let weight = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
+                    let weight = self.list_factor(selection, list);
                     if weight > 0.0 {
                         selection.cursors.push(Cursor { weight, list: list as u32, pos: 0 });
                     }
@@ -562,9 +577,9 @@ impl Selector {
         for t in r.tags.range() {
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let list = cat.tag_persona[t].index() * TAG_RANKS + rank;
-            let factor = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
+            let factor = self.list_factor(selection, list);
             if selection.person_score.get(cat.tag_persona[t].index()).is_some_and(|&s| s > 0) {
-                bound += factor * slope * cat.tag_weight[t].max(0.0);
+                bound += factor * slope * cat.tag_share[t].max(0.0);
             }
         }
         bound

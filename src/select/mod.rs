@@ -302,6 +302,8 @@ pub struct Selection {
     cursors: Vec<Cursor>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
+    /// Epsilon-greedy through the index: the eligible candidates, in candidate order.
+    eligible: Vec<CreativeId>,
     stamp: u32,
     visited: u32,
 }
@@ -512,6 +514,7 @@ impl Selector {
         let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         let personas = self.catalog.menu.len();
         s.scored.reserve(most);
+        s.eligible.reserve(most);
         s.persona_weight.reserve(personas);
         s.person_score.reserve(personas);
         s.person_rank.reserve(personas);
@@ -629,7 +632,6 @@ impl Selector {
         {
             // Done by the pruned scan.
         } else if self.config.prune
-            && selection.k == 1
             && matches!(policy, Policy::EpsilonGreedy { .. })
             && self.epsilon_pruned(placement, place, profile, &mut env, selection, &mut rng)
         {

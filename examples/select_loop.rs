@@ -28,9 +28,7 @@ fn main() {
     config.prune = arg(7, "pruned") != "full";
 
     let shape = Synthetic { personas: 40, placements: 1, creatives, seed: 2026 };
-    let selector =
-        Selector::new(Catalog::compile(&shape.spec()).expect("spec"), config)
-            .expect("config");
+    let selector = Selector::new(Catalog::compile(&shape.spec()).expect("spec"), config).expect("config");
     let mut people = if varied { shape.people(512) } else { shape.focused_people(512) };
     let placement = selector.placement("placement-0").expect("placement");
     let mut selection = selector.new_selection(1);

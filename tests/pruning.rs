@@ -143,7 +143,8 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
 /// with its propensities, slot by slot: the greedy choice given the picks so far, the
 /// same exploring draws among the eligible creatives still allowed, the same counts.
 /// An exploring pick that turns the greedy ones away hands over to the full scan; most
-/// selections are still served by the pruned scan.
+/// selections are still served by the pruned scan, and a selection that the full scan
+/// serves for a while after a deep pruned scan makes the same picks.
 #[test]
 fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
     for (seed, creatives, k, max_per_persona) in
@@ -169,9 +170,19 @@ fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
         for (i, (profile, context)) in people.iter().enumerate() {
             for draw in 0..10u64 {
                 let context = context.clone().with_seed(draw * 1_000 + i as u64);
+                // A fresh selection always tries the pruned scan; a reused one takes the
+                // full scan for a while after a pruned scan that looked at most candidates.
+                let mut fresh = pruned.new_selection(k);
+                pruned.select(profile, &context, placements[i % 2], &mut fresh).unwrap();
                 pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
                 full.select(profile, &context, placements[i % 2], &mut b).unwrap();
-                assert_eq!(a.picks(), b.picks(), "seed {seed}, k {k}, person {i}, draw {draw}");
+                assert_eq!(fresh.picks(), b.picks(), "seed {seed}, k {k}, person {i}, draw {draw}");
+                assert_eq!(
+                    a.picks(),
+                    b.picks(),
+                    "reused selection: seed {seed}, k {k}, person {i}, draw {draw}"
+                );
+                let a = &fresh;
                 assert!(a.len() > 1, "several slots filled: {:?}", a.picks());
                 explored_later += a.picks()[1..]
                     .iter()

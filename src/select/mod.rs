@@ -302,8 +302,10 @@ pub struct Selection {
     cursors: Vec<Cursor>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
-    /// Epsilon-greedy through the index: the eligible candidates, in candidate order.
+    /// Epsilon-greedy through the index: the eligible candidates, in candidate order,
+    /// and how many more k > 1 requests take the full scan (see `select::explore`).
     eligible: Vec<CreativeId>,
+    full_scans_left: u8,
     stamp: u32,
     visited: u32,
 }

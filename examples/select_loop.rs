@@ -1,9 +1,10 @@
 //! A tight `select` loop for profilers (callgrind, perf): one synthetic catalog, one
 //! policy, optionally warmed by the learner's own picks, then `select` in a loop.
 //!
-//! `cargo run --release --example select_loop -- CREATIVES POLICY ITERATIONS WARM PEOPLE`
+//! `cargo run --release --example select_loop -- CREATIVES POLICY ITERATIONS WARM PEOPLE [K] [full]`
 //! with POLICY one of `greedy`, `thompson`, `epsilon`, WARM the number of events taught
-//! first (0 for cold statistics) and PEOPLE `focused` (one high persona) or `varied`.
+//! first (0 for cold statistics), PEOPLE `focused` (one high persona) or `varied`, and K
+//! the picks per select (default 1); `full` turns pruning off (every candidate scored).
 
 use std::time::Instant;
 
@@ -22,11 +23,12 @@ fn main() {
     let iterations: usize = arg(3, "100000").parse().unwrap_or(100_000);
     let warm: usize = arg(4, "0").parse().unwrap_or(0);
     let varied = arg(5, "varied") == "varied";
+    let k: usize = arg(6, "1").parse().unwrap_or(1);
+    let mut config = SelectorConfig::with_policy(policy);
+    config.prune = arg(7, "pruned") != "full";
 
     let shape = Synthetic { personas: 40, placements: 1, creatives, seed: 2026 };
-    let selector =
-        Selector::new(Catalog::compile(&shape.spec()).expect("spec"), SelectorConfig::with_policy(policy))
-            .expect("config");
+    let selector = Selector::new(Catalog::compile(&shape.spec()).expect("spec"), config).expect("config");
     let mut people = if varied { shape.people(512) } else { shape.focused_people(512) };
     let placement = selector.placement("placement-0").expect("placement");
     let mut selection = selector.new_selection(1);
@@ -44,6 +46,7 @@ fn main() {
         p.exposures.clear();
         p.engagements.clear();
     }
+    let mut selection = selector.new_selection(k);
     let start = Instant::now();
     let mut scored = 0usize;
     for i in 0..iterations {

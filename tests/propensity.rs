@@ -103,3 +103,51 @@ fn a_caller_seed_replays_the_same_pick() {
         }
     }
 }
+
+/// With several slots, each pick's propensity is the probability of that pick given
+/// the picks before it: per first pick, how often each second pick follows matches the
+/// second pick's reported propensity, and those propensities sum to 1.
+#[test]
+fn epsilon_greedy_propensities_with_several_slots_are_conditional_on_earlier_picks() {
+    let n = 20_000u32;
+    let sel = world(Policy::EpsilonGreedy { epsilon: 0.3 });
+    let p = person(&sel, &[("Family", 8), ("Luxury", 7)]);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(2);
+    // (first, second) → (times, reported propensity of the second); first → times.
+    let mut pairs: HashMap<(String, String), (u32, f64)> = HashMap::new();
+    let mut firsts: HashMap<String, (u32, f64)> = HashMap::new();
+    for _ in 0..n {
+        sel.select(&p, &ctx(), hero, &mut s).unwrap();
+        assert_eq!(s.len(), 2, "two slots filled: {:?}", s.picks());
+        let id = |i: usize| sel.catalog().creative_id(s.picks()[i].creative).to_owned();
+        let first = firsts.entry(id(0)).or_default();
+        first.0 += 1;
+        first.1 = f64::from(s.picks()[0].propensity);
+        let e = pairs.entry((id(0), id(1))).or_default();
+        e.0 += 1;
+        let reported = f64::from(s.picks()[1].propensity);
+        assert!(e.0 == 1 || (e.1 - reported).abs() < 1e-6, "one propensity per (first, second) pair");
+        e.1 = reported;
+    }
+    assert_eq!(firsts.len(), 4, "every creative is picked first sometimes: {firsts:?}");
+    for (first, (count, reported)) in &firsts {
+        let observed = f64::from(*count) / f64::from(n);
+        let sd = (observed * (1.0 - observed) / f64::from(n)).sqrt();
+        assert!((observed - reported).abs() <= 5.0 * sd, "first '{first}': {observed:.4} vs {reported:.4}");
+    }
+    for (first, (given, _)) in &firsts {
+        let seconds: Vec<_> = pairs.iter().filter(|((f, _), _)| f == first).collect();
+        assert_eq!(seconds.len(), 3, "after '{first}' each other creative can follow: {seconds:?}");
+        let total: f64 = seconds.iter().map(|(_, (_, r))| r).sum();
+        assert!((total - 1.0).abs() < 1e-5, "after '{first}' the propensities sum to {total}");
+        for ((_, second), (count, reported)) in seconds {
+            let observed = f64::from(*count) / f64::from(*given);
+            let sd = (observed * (1.0 - observed) / f64::from(*given)).sqrt();
+            assert!(
+                (observed - reported).abs() <= 5.0 * sd + 1e-6,
+                "'{second}' after '{first}': {observed:.4} of {given} vs reported {reported:.4}"
+            );
+        }
+    }
+}

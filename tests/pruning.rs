@@ -138,3 +138,64 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
         );
     }
 }
+
+/// Epsilon-greedy through the index with several slots makes the full scan's picks
+/// with its propensities, slot by slot: the greedy choice given the picks so far, the
+/// same exploring draws among the eligible creatives still allowed, the same counts.
+/// An exploring pick that turns the greedy ones away hands over to the full scan; most
+/// selections are still served by the pruned scan, and a selection that the full scan
+/// serves for a while after a deep pruned scan makes the same picks.
+#[test]
+fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
+    for (seed, creatives, k, max_per_persona) in
+        [(5u64, 150usize, 2usize, 1u8), (23, 300, 3, 0), (31, 400, 5, 1)]
+    {
+        let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
+        let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, max_per_persona);
+        let mut people = shape.people(40);
+        let mut rng = seed;
+        for e in 0..1_500 {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let creative = persona_engine::CreativeId((rng >> 33) as u32 % creatives as u32);
+            let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
+            let (profile, context) = &mut people[e % 40];
+            let fb = Feedback::new(creative, kind, context);
+            let mut p1 = profile.clone();
+            pruned.record(&mut p1, &fb).unwrap();
+            full.record(profile, &fb).unwrap();
+        }
+        let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
+        let (mut a, mut b) = (pruned.new_selection(k), full.new_selection(k));
+        let (mut explored_later, mut pruned_served, mut total) = (0, 0, 0);
+        for (i, (profile, context)) in people.iter().enumerate() {
+            for draw in 0..10u64 {
+                let context = context.clone().with_seed(draw * 1_000 + i as u64);
+                // A fresh selection always tries the pruned scan; a reused one takes the
+                // full scan for a while after a pruned scan that looked at most candidates.
+                let mut fresh = pruned.new_selection(k);
+                pruned.select(profile, &context, placements[i % 2], &mut fresh).unwrap();
+                pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
+                full.select(profile, &context, placements[i % 2], &mut b).unwrap();
+                assert_eq!(fresh.picks(), b.picks(), "seed {seed}, k {k}, person {i}, draw {draw}");
+                assert_eq!(
+                    a.picks(),
+                    b.picks(),
+                    "reused selection: seed {seed}, k {k}, person {i}, draw {draw}"
+                );
+                let a = &fresh;
+                assert!(a.len() > 1, "several slots filled: {:?}", a.picks());
+                explored_later += a.picks()[1..]
+                    .iter()
+                    .filter(|p| p.reason.kind == persona_engine::ReasonKind::Exploring)
+                    .count();
+                total += 1;
+                pruned_served += usize::from(a.candidates_scored() < b.candidates_scored());
+            }
+        }
+        assert!(explored_later > 20, "k {k}: exploring picks in later slots were compared: {explored_later}");
+        assert!(
+            pruned_served * 10 >= total * 6,
+            "k {k}: the pruned scan served {pruned_served} of {total} selections"
+        );
+    }
+}

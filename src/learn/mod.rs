@@ -6,6 +6,7 @@
 
 pub(crate) mod features;
 pub(crate) mod model;
+mod padded;
 pub(crate) mod request;
 mod rng;
 mod snapshot;
@@ -16,6 +17,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use model::Natural;
+pub(crate) use padded::Padded;
 pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
 pub(crate) use snapshot::{holds_model_entry, holds_segment};
 pub use snapshot::{

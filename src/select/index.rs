@@ -15,7 +15,7 @@ use crate::learn::model::{
     sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
     TAG_RANKS, WEATHERS,
 };
-use crate::learn::{Policy, Rng, DAYPARTS, DEVICES};
+use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
 use crate::profile::Profile;
 
 /// How far an attribute's learned effect may rise above the value the index was built
@@ -42,8 +42,9 @@ pub(crate) struct PruneIndex {
     /// Learned: per attribute value, the most its effect could add when built, plus
     /// [`ATTRIBUTE_MARGIN`].
     attribute: Box<[f32]>,
-    /// Events recorded since the index was built.
-    events: AtomicU64,
+    /// Events recorded since the index was built: bumped by every `record`, so alone on
+    /// its cache line, away from the fields every `select` reads.
+    events: Padded<AtomicU64>,
     /// Creatives whose bound rose since (scored when their new bound can reach the
     /// k-th best), and which are listed.
     raised: Box<[AtomicU32]>,
@@ -347,7 +348,7 @@ impl Selector {
             bound,
             variance,
             attribute,
-            events: AtomicU64::new(0),
+            events: Padded(AtomicU64::new(0)),
             raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
             listed: (0..if learned { n } else { 0 }).map(|_| AtomicBool::new(false)).collect(),

@@ -302,6 +302,10 @@ pub struct Selection {
     cursors: Vec<Cursor>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
+    /// Epsilon-greedy through the index: the eligible candidates, in candidate order,
+    /// and how many more k > 1 requests take the full scan (see `select::explore`).
+    eligible: Vec<CreativeId>,
+    full_scans_left: u8,
     stamp: u32,
     visited: u32,
 }
@@ -512,6 +516,7 @@ impl Selector {
         let most = self.catalog.placements.iter().map(|p| p.candidates.len()).max().unwrap_or(0);
         let personas = self.catalog.menu.len();
         s.scored.reserve(most);
+        s.eligible.reserve(most);
         s.persona_weight.reserve(personas);
         s.person_score.reserve(personas);
         s.person_rank.reserve(personas);
@@ -629,7 +634,6 @@ impl Selector {
         {
             // Done by the pruned scan.
         } else if self.config.prune
-            && selection.k == 1
             && matches!(policy, Policy::EpsilonGreedy { .. })
             && self.epsilon_pruned(placement, place, profile, &mut env, selection, &mut rng)
         {

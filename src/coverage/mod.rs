@@ -457,21 +457,11 @@ fn speaks_to(cat: &Catalog, creative: CreativeId, persona: PersonaId) -> bool {
 }
 
 /// The persona prior click rate of `creative` for a person with counted `scores`:
-/// the learner's starting point (high scores on every tag, by the tag's share).
+/// the learner's starting point (its best single persona match; see
+/// `learn::features::prior_lift`).
 fn prior_rate(selector: &Selector, creative: CreativeId, scores: &[u8]) -> f64 {
-    let cat = selector.catalog();
     let prior = &selector.prior;
-    let Some(r) = cat.rules.get(creative.index()) else {
-        return 0.0;
-    };
-    let mut lift = 0.0;
-    for t in r.tags.range() {
-        let share = f64::from(cat.tag_share[t]);
-        let s = scores.get(cat.tag_persona[t].index()).copied().unwrap_or(0);
-        if share > 0.0 && s >= prior.threshold && s > 0 {
-            lift += share * prior.beta * f64::from(s) / 9.0;
-        }
-    }
+    let lift = crate::learn::features::prior_lift(selector.catalog(), creative.index(), scores, prior);
     sigmoid(prior.base + lift)
 }
 

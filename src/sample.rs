@@ -238,7 +238,13 @@ impl Synthetic {
         for p in &placements {
             creatives.push(CreativeSpec::new(format!("fallback-{p}")).placement(p).fallback().priority(0.5));
         }
-        CatalogSpec { version: format!("synthetic-{}", self.seed), personas, placements, creatives }
+        CatalogSpec {
+            version: format!("synthetic-{}", self.seed),
+            personas,
+            placements,
+            creatives,
+            templates: Vec::new(),
+        }
     }
 
     /// `n` people for benchmarks: each has exactly one high persona (score 9), so the

@@ -458,6 +458,10 @@ impl Selector {
                 });
             }
         }
+        // Templates have no bound in the index (their score is assembled): always scored.
+        for &cid in &place.templates {
+            self.visit(cid, stamp, profile, env, selection, rng, &key);
+        }
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut pos_u = 0usize;
         let mut target = kth(&selection.topk, selection.k);

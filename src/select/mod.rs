@@ -4,6 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+mod assemble;
 mod explore;
 mod index;
 
@@ -304,6 +305,11 @@ pub struct Selection {
     seen: Vec<u32>,
     stamp: u32,
     visited: u32,
+    /// The assemblies of the templates scored by the last `select` (see
+    /// [`Selection::assembly`]) and the per-variant scratch behind them.
+    assemblies: Vec<crate::assemble::Assembly>,
+    variant_scored: Vec<Option<Scored>>,
+    variant_value: Vec<f32>,
 }
 
 impl Selection {
@@ -520,6 +526,11 @@ impl Selector {
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
         s.next_stamp(self.catalog.len());
+        let templates = &self.catalog.templates;
+        // Every template once, plus the one an exploring draw scores again.
+        s.assemblies.reserve(templates.list.len() + 1);
+        s.variant_scored.reserve(templates.most_variants);
+        s.variant_value.reserve(templates.most_variants);
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
@@ -566,6 +577,7 @@ impl Selector {
         selection.picks.clear();
         selection.shadow.clear();
         selection.scored.clear();
+        selection.assemblies.clear();
         selection.visited = 0;
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
@@ -671,7 +683,7 @@ impl Selector {
         cid: CreativeId,
         profile: &Profile,
         env: &Env,
-        selection: &Selection,
+        selection: &mut Selection,
         rng: &mut Rng,
     ) -> Option<Scored> {
         let cat = &*self.catalog;
@@ -695,6 +707,11 @@ impl Selector {
             Some(m) => m.fatigue,
             None => 1.0,
         };
+        if cid.0 >= cat.templates.first {
+            if let Some(t) = cat.templates.anchored(cid) {
+                return self.evaluate_template(t, cid, profile, env, selection, rng);
+            }
+        }
         // Persona match; a declared dislike on any tag makes the creative ineligible.
         let mut persona_match = 0.0f32;
         let mut best = (u16::MAX, 0.0f32);

@@ -247,6 +247,45 @@ impl Synthetic {
         }
     }
 
+    /// [`Synthetic::spec`] plus `count` templates (`template-0` …, spread over the
+    /// placements), each with `slots` slots of `variants` variants: a quarter generic,
+    /// the rest tagged with one persona (each slot's first variant generic, so every
+    /// theme can be completed), some needing behavioural data, and a `requires` and an
+    /// `excludes` rule in every template with two slots or more.
+    pub fn spec_with_templates(&self, count: usize, slots: usize, variants: usize) -> CatalogSpec {
+        use crate::assemble::{SlotSpec, TemplateSpec, VariantSpec};
+        let mut spec = self.spec();
+        let mut rng = SplitMix(self.seed ^ 0x7e3a_11c5_9b2d_4f61);
+        let (slots, variants) = (slots.max(1), variants.max(1));
+        for t in 0..count {
+            let placement = &spec.placements[t % spec.placements.len()];
+            let mut template = TemplateSpec::new(format!("template-{t}")).placement(placement);
+            template.priority = 0.5 + rng.unit();
+            for s in 0..slots {
+                let mut slot = SlotSpec::new(format!("slot-{s}"));
+                for v in 0..variants {
+                    let mut variant = VariantSpec::new(format!("s{s}v{v}"));
+                    if v > 0 && rng.below(4) != 0 {
+                        let p = &spec.personas[rng.below(spec.personas.len())];
+                        variant = variant.persona(p, 0.5 + 0.5 * rng.unit());
+                    }
+                    if rng.below(10) < 3 {
+                        variant = variant.intimacy("segment").needs("behavioral");
+                    }
+                    variant.priority = 0.5 + rng.unit();
+                    slot = slot.variant(variant);
+                }
+                template = template.slot(slot);
+            }
+            if slots >= 2 && variants >= 3 {
+                template.slots[0].variants[1].requires.push("s1v0".to_owned());
+                template.slots[0].variants[2].excludes.push("s1v2".to_owned());
+            }
+            spec.templates.push(template);
+        }
+        spec
+    }
+
     /// `n` people for benchmarks: each has exactly one high persona (score 9), so the
     /// creatives that can match them are the ~`2/personas` tagged with it; everyone
     /// consented to everything and is a loyal customer (no trust rule hides anything);

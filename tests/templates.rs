@@ -3,6 +3,8 @@
 //! one scale, learning credits every variant used, propensities are the observed
 //! frequencies, and every validation error names the template, slot and variant.
 
+#[path = "common/capi.rs"]
+mod capi_helpers;
 mod common;
 
 use std::collections::HashMap;
@@ -545,4 +547,137 @@ fn a_template_round_trips_through_json() {
     assert!(cat.is_template(t));
     assert_eq!(cat.slot_names(t).collect::<Vec<_>>(), ["headline", "image", "cta"]);
     assert_eq!(cat.template_count(), 1);
+}
+
+mod capi {
+    use std::ffi::{c_char, CStr};
+    use std::ptr::{null, null_mut};
+
+    use super::*;
+    use persona_engine::ffi::*;
+
+    use super::capi_helpers::{c, last_error, ok};
+
+    fn text(f: impl Fn(*mut c_char, usize, *mut usize) -> pe_status) -> String {
+        let mut len = 0usize;
+        let status = f(null_mut(), 0, &mut len);
+        assert!(matches!(status, pe_status::Ok | pe_status::BufferTooSmall), "{status:?}: {}", last_error());
+        let mut buf = vec![0 as c_char; len + 1];
+        ok(f(buf.as_mut_ptr(), buf.len(), &mut len));
+        unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn c_reads_an_assembled_picks_slots_variants_and_payloads_and_records_it() {
+        let json = spec_with(vec![CreativeSpec::new("plain").placement("hero")], vec![hero_template()])
+            .to_json()
+            .unwrap();
+        let rust = selector_of(vec![], vec![hero_template()], SelectorConfig::default());
+        let profile_json = person(&rust, &[("Luxury", 9)]).to_json(rust.catalog().menu()).unwrap();
+        let config = r#"{"learning": {"policy": {"kind": "greedy"}}}"#;
+        unsafe {
+            let mut sel = null_mut();
+            let (p, l) = c(&json);
+            let (cp, cl) = c(config);
+            ok(pe_selector_new_from_json(p, l, cp, cl, &mut sel));
+            let mut profile = null_mut();
+            let (p, l) = c(&profile_json);
+            ok(pe_profile_new_from_json(sel, p, l, &mut profile));
+            let mut hero = 0u16;
+            let (p, l) = c("hero");
+            ok(pe_selector_placement(sel, p, l, &mut hero));
+            let mut selection = null_mut();
+            ok(pe_selection_new(sel, 2, &mut selection));
+            let ctx = pe_context {
+                at: NOW,
+                utc_offset_minutes: 0,
+                device: 0,
+                channel: 0,
+                weather: 0,
+                seed: 7,
+                region: null(),
+                region_len: 0,
+                attributes: null(),
+                attribute_count: 0,
+            };
+            ok(pe_select(sel, profile, &ctx, hero, selection));
+            let mut template = 0u32;
+            ok(pe_selection_creative(selection, 0, &mut template));
+            assert_eq!(text(|b, n, o| pe_selector_creative_id(sel, template, b, n, o)), "hero-tpl");
+            let mut slots = 0usize;
+            ok(pe_selection_slot_count(selection, 0, &mut slots));
+            assert_eq!(slots, 3);
+            let mut theme = 0u16;
+            ok(pe_selection_theme(selection, 0, &mut theme));
+            assert_eq!(text(|b, n, o| pe_selector_persona_name(sel, theme, b, n, o)), "Luxury");
+            let mut got = Vec::new();
+            for slot in 0..slots {
+                let mut variant = 0u32;
+                ok(pe_selection_slot_variant(selection, 0, slot, &mut variant));
+                got.push((
+                    text(|b, n, o| pe_selector_slot_name(sel, template, slot, b, n, o)),
+                    text(|b, n, o| pe_selector_variant_id(sel, variant, b, n, o)),
+                    text(|b, n, o| pe_selector_creative_payload(sel, variant, b, n, o)),
+                ));
+            }
+            let want = [
+                ("headline", "h-lux", "{\"text\": \"h-lux\"}"),
+                ("image", "i-lux", "{\"text\": \"i-lux\"}"),
+                ("cta", "c-gen", "{\"text\": \"c-gen\"}"),
+            ];
+            let want: Vec<(String, String, String)> =
+                want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+            assert_eq!(got, want);
+            let explained = text(|b, n, o| pe_selector_explain(sel, selection, 0, b, n, o));
+            assert!(explained.contains("\n  image: 'i-lux' for 'Luxury'"), "{explained}");
+
+            // The plain pick has no slots; asking for one is out of range.
+            ok(pe_selection_slot_count(selection, 1, &mut slots));
+            assert_eq!(slots, 0);
+            let mut variant = 0u32;
+            assert_eq!(pe_selection_slot_variant(selection, 1, 0, &mut variant), pe_status::OutOfRange);
+            assert_eq!(last_error(), "slot 0 is past the end of pick 1's 0 slots");
+            let mut len = 0usize;
+            assert_eq!(pe_selector_variant_id(sel, template, null_mut(), 0, &mut len), pe_status::OutOfRange);
+            assert_eq!(
+                last_error(),
+                format!("creative {template} ('hero-tpl') is not a variant of a template")
+            );
+
+            // Recording the assembled pick credits the template and each variant.
+            ok(pe_record_assembly(
+                sel,
+                profile,
+                &ctx,
+                selection,
+                0,
+                pe_feedback_kind::Impression as u32,
+                0.0,
+            ));
+            ok(pe_record_assembly(sel, profile, &ctx, selection, 0, pe_feedback_kind::Click as u32, 0.0));
+            let stats = text(|b, n, o| pe_selector_stats_save(sel, b, n, o));
+            for used in ["\"hero-tpl\"", "\"hero-tpl/h-lux\"", "\"hero-tpl/i-lux\"", "\"hero-tpl/c-gen\""] {
+                assert!(stats.contains(used), "{used} not in {stats}");
+            }
+            assert!(!stats.contains("\"hero-tpl/i-fam\""), "{stats}");
+            // A thumbs-down on the assembly: the template is not assembled for them again.
+            ok(pe_record_assembly(
+                sel,
+                profile,
+                &ctx,
+                selection,
+                0,
+                pe_feedback_kind::ThumbsDown as u32,
+                0.0,
+            ));
+            ok(pe_select(sel, profile, &ctx, hero, selection));
+            ok(pe_selection_creative(selection, 0, &mut template));
+            assert_eq!(text(|b, n, o| pe_selector_creative_id(sel, template, b, n, o)), "plain");
+            assert_eq!(pe_record_assembly(sel, profile, &ctx, selection, 5, 0, 0.0), pe_status::OutOfRange);
+
+            pe_selection_free(selection);
+            pe_profile_free(profile);
+            pe_selector_free(sel);
+        }
+    }
 }

@@ -177,6 +177,20 @@ impl Selector {
         feedback: &Feedback,
         assembly: &Assembly,
     ) -> Result<()> {
+        self.check_assembly(feedback, assembly)?;
+        self.record(profile, feedback)?;
+        if counts_for_variants(feedback.kind) {
+            for c in assembly.slots() {
+                self.record(profile, &Feedback { creative: c.variant, ..*feedback })?;
+            }
+        }
+        nudge_theme(profile, feedback.kind, assembly);
+        Ok(())
+    }
+
+    /// Errors unless `feedback` is about the assembly's template and every slot holds a
+    /// variant of it.
+    pub(crate) fn check_assembly(&self, feedback: &Feedback, assembly: &Assembly) -> Result<()> {
         if feedback.creative != assembly.template() || !self.catalog.is_template(feedback.creative) {
             return Err(Error::invalid(
                 "feedback",
@@ -201,29 +215,31 @@ impl Selector {
                 ));
             }
         }
-        self.record(profile, feedback)?;
-        match feedback.kind {
-            FeedbackKind::Impression | FeedbackKind::Click | FeedbackKind::Conversion { .. } => {
-                for c in assembly.slots() {
-                    self.record(profile, &Feedback { creative: c.variant, ..*feedback })?;
-                }
-            }
-            FeedbackKind::ThumbsUp | FeedbackKind::ThumbsDown => {
-                if let Some(theme) = assembly.theme() {
-                    let delta: i8 = if feedback.kind == FeedbackKind::ThumbsUp { 1 } else { -1 };
-                    if !profile.likes.contains(&theme) && !profile.dislikes.contains(&theme) {
-                        let score = profile.scores.get(theme) as i8;
-                        let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
-                        let sources = profile.scores.sources(theme).with(DataClass::Behavioral);
-                        // `set` only fails for scores above 9, which `clamp` rules out.
-                        let _ = profile.scores.set(theme, next, sources);
-                    }
-                }
-            }
-            FeedbackKind::Dismiss => {}
-        }
         Ok(())
     }
+}
+
+/// True for the kinds recorded for every variant of an assembly, not only the template.
+pub(crate) fn counts_for_variants(kind: FeedbackKind) -> bool {
+    matches!(kind, FeedbackKind::Impression | FeedbackKind::Click | FeedbackKind::Conversion { .. })
+}
+
+/// A thumbs up or down on an assembly moves its theme persona by one point, once.
+pub(crate) fn nudge_theme(profile: &mut Profile, kind: FeedbackKind, assembly: &Assembly) {
+    let delta: i8 = match kind {
+        FeedbackKind::ThumbsUp => 1,
+        FeedbackKind::ThumbsDown => -1,
+        _ => return,
+    };
+    let Some(theme) = assembly.theme() else { return };
+    if profile.likes.contains(&theme) || profile.dislikes.contains(&theme) {
+        return;
+    }
+    let score = profile.scores.get(theme) as i8;
+    let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
+    let sources = profile.scores.sources(theme).with(DataClass::Behavioral);
+    // `set` only fails for scores above 9, which `clamp` rules out.
+    let _ = profile.scores.set(theme, next, sources);
 }
 
 /// Running sums over the chosen variants' scores.

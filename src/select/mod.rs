@@ -4,7 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
-mod assemble;
+pub(crate) mod assemble;
 mod explore;
 mod index;
 

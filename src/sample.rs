@@ -26,6 +26,31 @@ pub fn catalog() -> Result<Catalog> {
     Catalog::from_json(CATALOG_JSON)
 }
 
+/// The sample's assembled creatives, as JSON: two more placements (`email_hero`,
+/// `home_banner`) and a template for each, whose variants speak to several personas.
+pub const TEMPLATES_JSON: &str = include_str!("../data/sample_templates.json");
+
+/// The sample catalog spec with its assembled creatives ([`TEMPLATES_JSON`]) added.
+pub fn catalog_spec_with_templates() -> Result<CatalogSpec> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Extra {
+        placements: Vec<String>,
+        templates: Vec<crate::assemble::TemplateSpec>,
+    }
+    let mut spec = catalog_spec()?;
+    let extra: Extra = serde_json::from_str(TEMPLATES_JSON)
+        .map_err(|source| crate::error::Error::Json { what: "sample templates", source })?;
+    spec.placements.extend(extra.placements);
+    spec.templates = extra.templates;
+    Ok(spec)
+}
+
+/// The sample catalog with its assembled creatives, compiled.
+pub fn catalog_with_templates() -> Result<Catalog> {
+    Catalog::compile(&catalog_spec_with_templates()?)
+}
+
 /// One sample person: who they are, their profile and the moment they arrive in.
 #[derive(Clone, Debug)]
 pub struct Person {

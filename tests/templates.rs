@@ -681,3 +681,32 @@ mod capi {
         }
     }
 }
+
+#[test]
+fn the_sample_templates_cover_several_personas_and_assemble_on_theme() {
+    let catalog = persona_engine::sample::catalog_with_templates().unwrap();
+    assert_eq!(catalog.template_count(), 2);
+    let sel = Selector::new(catalog, SelectorConfig::default()).unwrap();
+    let cat = sel.catalog();
+    for (id, placement) in [("email-hero-weekly", "email_hero"), ("home-banner-seasonal", "home_banner")] {
+        let t = cat.creative(id).unwrap();
+        assert_eq!(cat.placement(placement).map(|p| cat.candidate_count(p)).unwrap(), 1);
+        let mut personas = std::collections::BTreeSet::new();
+        for c in 0..cat.len() as u32 {
+            let c = persona_engine::CreativeId(c);
+            if cat.variant_template(c) == Some(t) {
+                personas.extend(cat.tags(c).map(|(p, _)| p));
+            }
+        }
+        assert!(personas.len() >= 4, "{id}: {personas:?}");
+    }
+    // The sample people: the luxury traveller gets a Luxury email hero.
+    let people = persona_engine::sample::people(cat.menu()).unwrap();
+    let lux = &people[0];
+    let mut s = sel.new_selection(1);
+    sel.select(&lux.profile, &lux.context, sel.placement("email_hero").unwrap(), &mut s).unwrap();
+    let a = *s.assembly(&s.picks()[0]).unwrap();
+    assert_eq!(a.theme(), cat.menu().get("Luxury Travel"));
+    let ids: Vec<&str> = a.slots().iter().map(|c| cat.variant_id(c.variant).unwrap()).collect();
+    assert_eq!(ids, ["lux-headline", "lux-image", "cta-concierge"]);
+}

@@ -51,6 +51,28 @@ pub(crate) struct Template {
     /// The persona themes its variants speak to (persona ids, ascending), at most
     /// [`MAX_TEMPLATE_THEMES`]; the generic theme is tried in addition.
     pub themes: Vec<u16>,
+    /// For the rules bound: the template's priority, the mean over slots of the largest
+    /// `priority · max boost` of a variant, and per persona (ascending) the mean over
+    /// slots of the largest `priority · max boost · tag share` of a variant for it.
+    pub priority: f32,
+    pub reach: f32,
+    pub persona_reach: Vec<(u16, f32)>,
+}
+
+impl Template {
+    /// An upper bound of the template's rules score for a person with persona weights
+    /// `weights` (`s/9` per counted persona) and the configured `prior`: each slot's
+    /// best variant can at most have the largest priority and boost of its slot and
+    /// the largest share of each persona, so the assembly's mean is at most the mean of
+    /// those maxima. O(themes), no scoring.
+    #[inline]
+    pub fn rules_bound(&self, weights: &[f32], prior: f32) -> f32 {
+        let mut x = prior * self.reach;
+        for &(p, reach) in &self.persona_reach {
+            x += weights.get(usize::from(p)).copied().unwrap_or(0.0).max(0.0) * reach;
+        }
+        self.priority * x
+    }
 }
 
 /// Every template of a catalog, and which creative belongs to which.
@@ -191,9 +213,38 @@ pub(crate) fn compile(
             };
         }
         out.most_variants = out.most_variants.max(variants.len());
-        out.list.push(Template { anchor, slots, variants, themes });
+        let (reach, persona_reach) = reach(catalog, &slots, &variants, &themes);
+        let priority = catalog.rules.get(anchor.index()).map_or(1.0, |r| r.priority);
+        out.list.push(Template { anchor, slots, variants, themes, priority, reach, persona_reach });
     }
     Ok(out)
+}
+
+/// The per-slot maxima behind [`Template::rules_bound`].
+fn reach(catalog: &Catalog, slots: &[Slot], variants: &[Variant], themes: &[u16]) -> (f32, Vec<(u16, f32)>) {
+    let n = slots.len().max(1) as f32;
+    let mut reach = 0.0f32;
+    let mut persona_reach: Vec<(u16, f32)> = themes.iter().map(|&p| (p, 0.0)).collect();
+    for slot in slots {
+        let mut best = 0.0f32;
+        let mut best_persona = vec![0.0f32; themes.len()];
+        for v in &variants[usize::from(slot.start)..usize::from(slot.end)] {
+            let Some(r) = catalog.rules.get(v.creative.index()) else { continue };
+            let pb = r.priority * r.max_boost;
+            best = best.max(pb);
+            for t in r.tags.range() {
+                let p = catalog.tag_persona[t].0;
+                if let Some(i) = themes.iter().position(|&q| q == p) {
+                    best_persona[i] = best_persona[i].max(pb * catalog.tag_share[t].max(0.0));
+                }
+            }
+        }
+        reach += best / n;
+        for (slot_best, entry) in best_persona.iter().zip(&mut persona_reach) {
+            entry.1 += slot_best / n;
+        }
+    }
+    (reach, persona_reach)
 }
 
 /// Checks names, counts and duplicates; returns variant id → (slot, template-local index).

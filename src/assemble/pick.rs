@@ -12,11 +12,12 @@
 //! requires is then forced. The finished assembly is checked against every rule and
 //! dropped if one fails, so an assembly returned always satisfies them (a contrived set
 //! of rules can make the greedy order miss a valid one; never the reverse). Cost per
-//! theme: O(S·V·(S + R)) for S slots, V variants per slot and R rules per variant, i.e.
-//! O(S·V) for bounded S and R, never V^S.
+//! theme filled: O(S·V·(S + R)) for S slots, V variants per slot and R rules per
+//! variant, i.e. O(S·V) for bounded S and R, never V^S; themes are filled best upper
+//! bound first and the search stops once no bound can beat the best found.
 
 use super::compile::{Template, Variant};
-use super::MAX_SLOTS;
+use super::{MAX_SLOTS, MAX_TEMPLATE_THEMES};
 
 /// The theme of an assembly: `u16::MAX` for generic, else a persona id.
 pub(crate) const GENERIC_THEME: u16 = u16::MAX;
@@ -24,36 +25,78 @@ pub(crate) const GENERIC_THEME: u16 = u16::MAX;
 /// The best assembly of `template` given `value` (template-local variant index → value,
 /// −∞ when ineligible): its theme, the chosen variants per slot (template-local indexes
 /// in `chosen[..slots]`) and its value (the mean of the chosen values). `None` when no
-/// theme can fill every slot.
+/// theme can fill every slot. Ties keep the generic theme, then the lower persona id.
+///
+/// One pass over the variants gives each theme an upper bound, the mean over slots of
+/// the best value that fits it, ignoring the rules (O(S·V·tags)); themes are then filled
+/// best bound first, and the search stops at the first theme whose bound cannot beat
+/// the best assembly found, so usually one or two themes are filled.
 pub(crate) fn best(template: &Template, value: &[f32], chosen: &mut [u16; MAX_SLOTS]) -> Option<(u16, f32)> {
     let slots = template.slots.len();
-    // Themes a non-generic eligible variant speaks to; the rest equal the generic one.
-    let live = template
-        .variants
-        .iter()
-        .zip(value)
-        .filter(|(v, x)| !v.generic && x.is_finite())
-        .fold(0u64, |m, (v, _)| m | v.mask);
-    let mut best: Option<(u16, f32)> = None;
-    let mut scratch = [0u16; MAX_SLOTS];
-    // Generic first, so a tie keeps the plainer theme.
-    if let Some(x) = fill(template, value, |v| v.generic, &mut scratch) {
-        best = Some((GENERIC_THEME, x));
-        chosen[..slots].copy_from_slice(&scratch[..slots]);
-    }
-    for (i, &persona) in template.themes.iter().enumerate() {
-        let bit = 1u64 << i;
-        if live & bit == 0 {
+    let themes = template.themes.len().min(MAX_TEMPLATE_THEMES);
+    // Per slot: the best generic value, and per theme the best tagged value.
+    let mut generic = [f32::NEG_INFINITY; MAX_SLOTS];
+    let mut tagged = [[f32::NEG_INFINITY; MAX_TEMPLATE_THEMES]; MAX_SLOTS];
+    for (v, &x) in template.variants.iter().zip(value) {
+        if !x.is_finite() {
             continue;
         }
-        if let Some(x) = fill(template, value, |v| v.mask & bit != 0, &mut scratch) {
-            if best.is_none_or(|(_, b)| x > b) {
-                best = Some((persona, x));
+        let s = usize::from(v.slot).min(MAX_SLOTS - 1);
+        if v.generic {
+            generic[s] = generic[s].max(x);
+        } else {
+            let mut mask = v.mask;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if let Some(t) = tagged[s].get_mut(i) {
+                    *t = t.max(x);
+                }
+            }
+        }
+    }
+    // Bounds, in theme order: 0 = generic, 1 + i = persona theme i.
+    let mut order = [(0.0f32, 0u8); MAX_TEMPLATE_THEMES + 1];
+    let mut count = 0;
+    for t in 0..=themes {
+        let mut sum = 0.0f32;
+        for s in 0..slots {
+            let x = if t == 0 { generic[s] } else { generic[s].max(tagged[s][t - 1]) };
+            sum += x;
+        }
+        if sum.is_finite() {
+            order[count] = (sum / slots.max(1) as f32, t as u8);
+            count += 1;
+        }
+    }
+    let order = &mut order[..count];
+    // Best bound first; equal bounds in theme order (generic first).
+    order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut best: Option<(u8, f32)> = None;
+    let mut scratch = [0u16; MAX_SLOTS];
+    for &(bound, t) in order.iter() {
+        if let Some((bt, bx)) = best {
+            if bound < bx || (bound == bx && t > bt) {
+                break;
+            }
+        }
+        let filled = if t == 0 {
+            fill(template, value, |v| v.generic, &mut scratch)
+        } else {
+            let bit = 1u64 << (t - 1);
+            fill(template, value, |v| v.mask & bit != 0, &mut scratch)
+        };
+        if let Some(x) = filled {
+            if best.is_none_or(|(bt, bx)| x > bx || (x == bx && t < bt)) {
+                best = Some((t, x));
                 chosen[..slots].copy_from_slice(&scratch[..slots]);
             }
         }
     }
-    best
+    best.map(|(t, x)| {
+        let theme = if t == 0 { GENERIC_THEME } else { template.themes[usize::from(t) - 1] };
+        (theme, x)
+    })
 }
 
 /// Fills every slot for one theme (`fits`); the mean value, or `None`.

@@ -14,11 +14,12 @@
 
 use std::fmt::Write as _;
 
+use super::index::PruneIndex;
 use super::{Env, Pick, Scored, Selection, Selector};
 use crate::assemble::compile::Template;
 use crate::assemble::pick::{self, GENERIC_THEME};
 use crate::assemble::{Assembly, SlotChoice, MAX_SLOTS, MAX_VARIANTS};
-use crate::catalog::CreativeId;
+use crate::catalog::{CreativeId, Placement};
 use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
 use crate::learn::{Policy, Rng};
@@ -100,6 +101,64 @@ impl Selector {
         let (assembly, scored) = result?;
         selection.assemblies.push(assembly);
         Some(scored)
+    }
+
+    /// A bound on template `t`'s key for this person in the pruned scan's space: under
+    /// the rules, [`Template::rules_bound`]; under the learned model (log space), the
+    /// template's priority times a bound on every one of its variants (the mean of the
+    /// chosen variants' keys is at most the largest).
+    fn template_bound(&self, index: &PruneIndex, t: &Template, selection: &Selection) -> f32 {
+        if Self::is_learned(index) {
+            let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
+            t.priority.max(f32::MIN_POSITIVE).ln() + self.template_learned_bound(index, at, t, selection)
+        } else {
+            t.rules_bound(&selection.persona_weight, self.config.prior)
+        }
+    }
+
+    /// In the pruned scan: scores every template of the placement not yet seen whose
+    /// bound reaches `floor` (the k-th best so far).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn scan_templates(
+        &self,
+        index: &PruneIndex,
+        place: &Placement,
+        floor: f32,
+        stamp: u32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        let cat = &*self.catalog;
+        for &cid in &place.templates {
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
+                continue;
+            }
+            let Some(t) = cat.templates.anchored(cid) else { continue };
+            if self.template_bound(index, t, selection) >= floor {
+                self.visit(cid, stamp, profile, env, selection, rng, key);
+            }
+        }
+    }
+
+    /// The highest bound among the placement's templates not yet seen (−∞ when none).
+    pub(super) fn templates_pending(
+        &self,
+        index: &PruneIndex,
+        place: &Placement,
+        stamp: u32,
+        selection: &Selection,
+    ) -> f32 {
+        let cat = &*self.catalog;
+        place
+            .templates
+            .iter()
+            .filter(|c| selection.seen.get(c.index()).is_some_and(|&s| s != stamp))
+            .filter_map(|&c| cat.templates.anchored(c))
+            .map(|t| self.template_bound(index, t, selection))
+            .fold(f32::NEG_INFINITY, f32::max)
     }
 
     /// Whether template `template` can be assembled for this request with the

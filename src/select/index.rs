@@ -53,6 +53,12 @@ pub(crate) struct PruneIndex {
     listed: Box<[AtomicBool]>,
     /// An attribute's effect outgrew its margin: scan in full until rebuilt.
     stale: AtomicBool,
+    /// Learned: per template slot (template `t`'s slots from `template_start[t]`), the
+    /// largest static bound of its variants (`f32` bits, raised with them) and the
+    /// largest logit slope among them.
+    template_start: Box<[u32]>,
+    template_static: Box<[AtomicU32]>,
+    template_slope: Box<[f32]>,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -325,6 +331,25 @@ impl Selector {
                 PlacementIndex { unmatched, persona_offsets: offsets, persona_entries: entries }
             })
             .collect();
+        let (mut template_start, mut template_static, mut template_slope) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for t in cat.templates.list.iter().filter(|_| learned) {
+            template_start.push(template_static.len() as u32);
+            for slot in &t.slots {
+                let variants = &t.variants[usize::from(slot.start)..usize::from(slot.end)];
+                let most =
+                    variants.iter().map(|v| bound[v.creative.index()]).fold(f32::NEG_INFINITY, f32::max);
+                template_static.push(AtomicU32::new(most.to_bits()));
+                template_slope.push(
+                    variants
+                        .iter()
+                        .map(|v| self.logit_slope(variance[v.creative.index()]))
+                        .fold(0.0, f32::max),
+                );
+            }
+        }
+        let (template_start, template_static, template_slope) =
+            (template_start.into(), template_static.into(), template_slope.into());
         PruneIndex {
             generation,
             learned,
@@ -340,6 +365,9 @@ impl Selector {
                 .map(|_| AtomicU32::new(f32::NEG_INFINITY.to_bits()))
                 .collect(),
             stale: AtomicBool::new(false),
+            template_start,
+            template_static,
+            template_slope,
         }
     }
 
@@ -371,7 +399,11 @@ impl Selector {
             (Some(&built), Some(&var)) => {
                 let now = self.learned_bound(c, &index.attribute, var);
                 if now > built {
-                    if let Some(slot) = index.raised_bound.get(c) {
+                    let template = cat.templates.role(creative).and_then(|(t, v)| {
+                        let slot = cat.templates.list.get(t)?.variants.get(usize::from(v))?.slot;
+                        index.template_static.get(*index.template_start.get(t)? as usize + usize::from(slot))
+                    });
+                    for slot in index.raised_bound.get(c).into_iter().chain(template) {
                         let _ = slot.fetch_update(Ordering::Release, Ordering::Relaxed, |b| {
                             (now > f32::from_bits(b)).then_some(now.to_bits())
                         });
@@ -458,10 +490,6 @@ impl Selector {
                 });
             }
         }
-        // Templates have no bound in the index (their score is assembled): always scored.
-        for &cid in &place.templates {
-            self.visit(cid, stamp, profile, env, selection, rng, &key);
-        }
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut pos_u = 0usize;
         let mut target = kth(&selection.topk, selection.k);
@@ -504,6 +532,10 @@ impl Selector {
             // Creatives whose bound rose since the index was built: scored when their
             // raised bound can still reach the k-th best.
             let floor = if adaptive { None } else { Some(target) };
+            // Templates are not in the lists (their score is assembled): each is scored
+            // when its own bound reaches the k-th best.
+            let reach = floor.unwrap_or_else(|| kth(&selection.topk, selection.k));
+            self.scan_templates(&index, place, reach, stamp, profile, env, selection, rng, &key);
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);
@@ -529,7 +561,10 @@ impl Selector {
                 .filter_map(|cur| pi.list(cur.list as usize).get(cur.pos as usize).map(|e| cur.weight * e.0))
                 .sum();
             let tau = f_u + matched;
-            if tau < last && self.raised_pending(&index, raised, place, stamp, selection) < last {
+            if tau < last
+                && self.raised_pending(&index, raised, place, stamp, selection) < last
+                && self.templates_pending(&index, place, stamp, selection) < last
+            {
                 break;
             }
             selection.picks.clear();
@@ -572,6 +607,51 @@ impl Selector {
             }
         }
         bound
+    }
+
+    /// Learned: a bound (log space) on the mean key of an assembly of template `t`
+    /// (index `at` in the catalog's templates) for this person: per slot, the largest
+    /// static bound of its variants (raised with them) plus the largest slope times the
+    /// most a variant's tags can add with the person's factors; the log of the mean over
+    /// slots of those bounds.
+    pub(super) fn template_learned_bound(
+        &self,
+        index: &PruneIndex,
+        at: usize,
+        t: &crate::assemble::compile::Template,
+        selection: &Selection,
+    ) -> f32 {
+        let cat = &*self.catalog;
+        let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
+        let mut sum = 0.0f32;
+        for (s, slot) in t.slots.iter().enumerate() {
+            let i = start as usize + s;
+            let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
+            else {
+                return f32::INFINITY;
+            };
+            let mut tags = 0.0f32;
+            for v in &t.variants[usize::from(slot.start)..usize::from(slot.end)] {
+                let Some(r) = cat.rules.get(v.creative.index()) else { continue };
+                let mut own = 0.0f32;
+                for k in r.tags.range() {
+                    let p = cat.tag_persona[k].index();
+                    if selection.person_score.get(p).is_some_and(|&s| s > 0) {
+                        let list = p * TAG_RANKS + usize::from(cat.tag_rank[k]).min(TAG_RANKS - 1);
+                        let factor = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
+                        own += factor * cat.tag_weight[k].max(0.0);
+                    }
+                }
+                tags = tags.max(own);
+            }
+            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags).exp();
+        }
+        (sum / t.slots.len().max(1) as f32).ln()
+    }
+
+    /// True when the index holds learned (log-space) bounds.
+    pub(super) fn is_learned(index: &PruneIndex) -> bool {
+        index.learned
     }
 
     /// Scores every raised candidate not yet seen whose bound reaches `floor` (or, with
@@ -629,7 +709,7 @@ impl Selector {
     /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn visit(
+    pub(super) fn visit(
         &self,
         cid: CreativeId,
         stamp: u32,

@@ -766,3 +766,22 @@ fn pruning_never_changes_picks_on_a_catalog_with_templates() {
         assert!(assembled > 20, "{policy:?}: only {assembled} assembled picks");
     }
 }
+
+/// The output quoted in the README's "Assembled creatives" section is what the
+/// quickstart prints for the luxury traveller's email hero.
+#[test]
+fn readme_output_matches_the_sample_templates() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Assembled creatives").nth(1).expect("README has the section");
+    let quoted = section.split("```text\n").nth(1).and_then(|t| t.split("```").next()).unwrap();
+    let sel =
+        Selector::new(persona_engine::sample::catalog_with_templates().unwrap(), SelectorConfig::default())
+            .unwrap();
+    let lux = &persona_engine::sample::people(sel.catalog().menu()).unwrap()[0];
+    let mut s = sel.new_selection(1);
+    sel.select(&lux.profile, &lux.context, sel.placement("email_hero").unwrap(), &mut s).unwrap();
+    let pick = s.picks()[0];
+    let printed =
+        format!("   {}", sel.explain_assembly(&pick, s.assembly(&pick).unwrap()).replace('\n', "\n   "));
+    assert_eq!(quoted.trim_end(), printed);
+}

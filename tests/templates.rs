@@ -785,3 +785,27 @@ fn readme_output_matches_the_sample_templates() {
         format!("   {}", sel.explain_assembly(&pick, s.assembly(&pick).unwrap()).replace('\n', "\n   "));
     assert_eq!(quoted.trim_end(), printed);
 }
+
+#[test]
+fn a_low_template_still_fills_a_slot_the_diversity_rules_left_empty() {
+    // Five strong creatives share an exclusion group, so only one may be picked; the
+    // weak template must then take the second slot, pruned or not.
+    let creatives: Vec<CreativeSpec> =
+        (0..5).map(|i| tagged(&format!("c{i}"), "Luxury").priority(5.0).exclusion_group("g")).collect();
+    let t = TemplateSpec::new("t")
+        .placement("hero")
+        .priority(0.2)
+        .slot(SlotSpec::new("a").variant(variant("a", None)));
+    for policy in [Policy::Rules, Policy::Greedy] {
+        for prune in [true, false] {
+            let mut config = SelectorConfig::with_policy(policy);
+            config.prune = prune;
+            let sel = selector_of(creatives.clone(), vec![t.clone()], config);
+            assert_eq!(
+                picks(&sel, &person(&sel, &[("Luxury", 9)]), &ctx(), 3),
+                ["c0", "t"],
+                "{policy:?} {prune}"
+            );
+        }
+    }
+}

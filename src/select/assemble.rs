@@ -117,13 +117,13 @@ impl Selector {
     }
 
     /// In the pruned scan: scores every template of the placement not yet seen whose
-    /// bound reaches `floor` (the k-th best so far).
+    /// bound reaches `floor`, or with none the k-th best so far (as it rises).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn scan_templates(
         &self,
         index: &PruneIndex,
         place: &Placement,
-        floor: f32,
+        floor: Option<f32>,
         stamp: u32,
         profile: &Profile,
         env: &Env,
@@ -137,6 +137,7 @@ impl Selector {
                 continue;
             }
             let Some(t) = cat.templates.anchored(cid) else { continue };
+            let floor = floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k));
             if self.template_bound(index, t, selection) >= floor {
                 self.visit(cid, stamp, profile, env, selection, rng, key);
             }

@@ -107,7 +107,7 @@ fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
 
 /// The k-th largest key seen, or −∞ when fewer than k were.
 #[inline]
-fn kth(top: &[f32], k: usize) -> f32 {
+pub(super) fn kth(top: &[f32], k: usize) -> f32 {
     if top.len() >= k {
         top.last().copied().unwrap_or(f32::NEG_INFINITY)
     } else {
@@ -534,8 +534,7 @@ impl Selector {
             let floor = if adaptive { None } else { Some(target) };
             // Templates are not in the lists (their score is assembled): each is scored
             // when its own bound reaches the k-th best.
-            let reach = floor.unwrap_or_else(|| kth(&selection.topk, selection.k));
-            self.scan_templates(&index, place, reach, stamp, profile, env, selection, rng, &key);
+            self.scan_templates(&index, place, floor, stamp, profile, env, selection, rng, &key);
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);

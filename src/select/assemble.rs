@@ -116,6 +116,26 @@ impl Selector {
         }
     }
 
+    /// The bounds of the placement's templates for this request, computed on first use.
+    fn template_bounds(&self, index: &PruneIndex, place: &Placement, stamp: u32, selection: &mut Selection) {
+        if selection.template_bound_stamp == stamp && selection.template_bound.len() == place.templates.len()
+        {
+            return;
+        }
+        let cat = &*self.catalog;
+        let mut bounds = std::mem::take(&mut selection.template_bound);
+        bounds.clear();
+        for &cid in &place.templates {
+            let bound = cat
+                .templates
+                .anchored(cid)
+                .map_or(f32::INFINITY, |t| self.template_bound(index, t, selection));
+            bounds.push(bound);
+        }
+        selection.template_bound = bounds;
+        selection.template_bound_stamp = stamp;
+    }
+
     /// In the pruned scan: scores every template of the placement not yet seen whose
     /// bound reaches `floor`, or with none the k-th best so far (as it rises).
     #[allow(clippy::too_many_arguments)]
@@ -131,34 +151,33 @@ impl Selector {
         rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
-        let cat = &*self.catalog;
-        for &cid in &place.templates {
+        if place.templates.is_empty() {
+            return;
+        }
+        self.template_bounds(index, place, stamp, selection);
+        for (i, &cid) in place.templates.iter().enumerate() {
             if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
                 continue;
             }
-            let Some(t) = cat.templates.anchored(cid) else { continue };
             let floor = floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k));
-            if self.template_bound(index, t, selection) >= floor {
+            if selection.template_bound.get(i).is_some_and(|&b| b >= floor) {
                 self.visit(cid, stamp, profile, env, selection, rng, key);
             }
         }
     }
 
     /// The highest bound among the placement's templates not yet seen (−∞ when none).
-    pub(super) fn templates_pending(
-        &self,
-        index: &PruneIndex,
-        place: &Placement,
-        stamp: u32,
-        selection: &Selection,
-    ) -> f32 {
-        let cat = &*self.catalog;
+    pub(super) fn templates_pending(&self, place: &Placement, stamp: u32, selection: &Selection) -> f32 {
+        if selection.template_bound_stamp != stamp {
+            // Not computed this request: no template to wait for, or none scanned yet.
+            return if place.templates.is_empty() { f32::NEG_INFINITY } else { f32::INFINITY };
+        }
         place
             .templates
             .iter()
-            .filter(|c| selection.seen.get(c.index()).is_some_and(|&s| s != stamp))
-            .filter_map(|&c| cat.templates.anchored(c))
-            .map(|t| self.template_bound(index, t, selection))
+            .zip(&selection.template_bound)
+            .filter(|(c, _)| selection.seen.get(c.index()).is_some_and(|&s| s != stamp))
+            .map(|(_, &b)| b)
             .fold(f32::NEG_INFINITY, f32::max)
     }
 

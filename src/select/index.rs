@@ -562,7 +562,7 @@ impl Selector {
             let tau = f_u + matched;
             if tau < last
                 && self.raised_pending(&index, raised, place, stamp, selection) < last
-                && self.templates_pending(&index, place, stamp, selection) < last
+                && self.templates_pending(place, stamp, selection) < last
             {
                 break;
             }

@@ -310,6 +310,10 @@ pub struct Selection {
     assemblies: Vec<crate::assemble::Assembly>,
     variant_scored: Vec<Option<Scored>>,
     variant_value: Vec<f32>,
+    /// The pruned scan's bound per template of the placement, computed once per request
+    /// (valid while `template_bound_stamp` is the request's stamp).
+    template_bound: Vec<f32>,
+    template_bound_stamp: u32,
 }
 
 impl Selection {
@@ -383,11 +387,13 @@ impl Selection {
             self.seen.clear();
             self.seen.resize(creatives, 0);
             self.stamp = 0;
+            self.template_bound_stamp = 0;
         }
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.seen.fill(0);
             self.stamp = 1;
+            self.template_bound_stamp = 0;
         }
         self.stamp
     }
@@ -531,6 +537,8 @@ impl Selector {
         s.assemblies.reserve(templates.list.len() + 1);
         s.variant_scored.reserve(templates.most_variants);
         s.variant_value.reserve(templates.most_variants);
+        s.template_bound
+            .reserve(self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0));
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );

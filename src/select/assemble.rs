@@ -14,6 +14,8 @@
 
 use std::fmt::Write as _;
 
+use std::sync::atomic::Ordering;
+
 use super::index::PruneIndex;
 use super::{Env, Pick, Scored, Selection, Selector};
 use crate::assemble::compile::Template;
@@ -22,6 +24,7 @@ use crate::assemble::{Assembly, SlotChoice, MAX_SLOTS, MAX_VARIANTS};
 use crate::catalog::{CreativeId, Placement};
 use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
+use crate::learn::model::TAG_RANKS;
 use crate::learn::{Policy, Rng};
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClass, Profile};
@@ -108,12 +111,52 @@ impl Selector {
     /// template's priority times a bound on every one of its variants (the mean of the
     /// chosen variants' keys is at most the largest).
     fn template_bound(&self, index: &PruneIndex, t: &Template, selection: &Selection) -> f32 {
-        if Self::is_learned(index) {
+        if index.learned {
             let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
             t.priority.max(f32::MIN_POSITIVE).ln() + self.template_learned_bound(index, at, t, selection)
         } else {
             t.rules_bound(&selection.persona_weight, self.config.prior)
         }
+    }
+
+    /// Learned: a bound (log space) on the mean key of an assembly of template `t`
+    /// (index `at` in the catalog's templates) for this person: per slot, the largest
+    /// static bound of its variants (raised with them) plus the largest slope times the
+    /// most a variant's tags can add with the person's factors; the log of the mean over
+    /// slots of those bounds.
+    fn template_learned_bound(
+        &self,
+        index: &PruneIndex,
+        at: usize,
+        t: &Template,
+        selection: &Selection,
+    ) -> f32 {
+        let cat = &*self.catalog;
+        let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
+        let mut sum = 0.0f32;
+        for (s, slot) in t.slots.iter().enumerate() {
+            let i = start as usize + s;
+            let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
+            else {
+                return f32::INFINITY;
+            };
+            let mut tags = 0.0f32;
+            for v in &t.variants[usize::from(slot.start)..usize::from(slot.end)] {
+                let Some(r) = cat.rules.get(v.creative.index()) else { continue };
+                let mut own = 0.0f32;
+                for k in r.tags.range() {
+                    let p = cat.tag_persona[k].index();
+                    if selection.person_score.get(p).is_some_and(|&s| s > 0) {
+                        let list = p * TAG_RANKS + usize::from(cat.tag_rank[k]).min(TAG_RANKS - 1);
+                        let factor = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
+                        own += factor * cat.tag_weight[k].max(0.0);
+                    }
+                }
+                tags = tags.max(own);
+            }
+            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags).exp();
+        }
+        (sum / t.slots.len().max(1) as f32).ln()
     }
 
     /// The bounds of the placement's templates for this request, computed on first use.

@@ -32,7 +32,7 @@ const DRAW_SPREAD: f64 = 4.5;
 pub(crate) struct PruneIndex {
     pub generation: u32,
     /// True when the bounds are the learned model's (log space).
-    learned: bool,
+    pub(super) learned: bool,
     placements: Vec<PlacementIndex>,
     /// Learned: per creative, the static bound its unmatched entry was built with.
     bound: Box<[f32]>,
@@ -56,9 +56,9 @@ pub(crate) struct PruneIndex {
     /// Learned: per template slot (template `t`'s slots from `template_start[t]`), the
     /// largest static bound of its variants (`f32` bits, raised with them) and the
     /// largest logit slope among them.
-    template_start: Box<[u32]>,
-    template_static: Box<[AtomicU32]>,
-    template_slope: Box<[f32]>,
+    pub(super) template_start: Box<[u32]>,
+    pub(super) template_static: Box<[AtomicU32]>,
+    pub(super) template_slope: Box<[f32]>,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -606,51 +606,6 @@ impl Selector {
             }
         }
         bound
-    }
-
-    /// Learned: a bound (log space) on the mean key of an assembly of template `t`
-    /// (index `at` in the catalog's templates) for this person: per slot, the largest
-    /// static bound of its variants (raised with them) plus the largest slope times the
-    /// most a variant's tags can add with the person's factors; the log of the mean over
-    /// slots of those bounds.
-    pub(super) fn template_learned_bound(
-        &self,
-        index: &PruneIndex,
-        at: usize,
-        t: &crate::assemble::compile::Template,
-        selection: &Selection,
-    ) -> f32 {
-        let cat = &*self.catalog;
-        let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
-        let mut sum = 0.0f32;
-        for (s, slot) in t.slots.iter().enumerate() {
-            let i = start as usize + s;
-            let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
-            else {
-                return f32::INFINITY;
-            };
-            let mut tags = 0.0f32;
-            for v in &t.variants[usize::from(slot.start)..usize::from(slot.end)] {
-                let Some(r) = cat.rules.get(v.creative.index()) else { continue };
-                let mut own = 0.0f32;
-                for k in r.tags.range() {
-                    let p = cat.tag_persona[k].index();
-                    if selection.person_score.get(p).is_some_and(|&s| s > 0) {
-                        let list = p * TAG_RANKS + usize::from(cat.tag_rank[k]).min(TAG_RANKS - 1);
-                        let factor = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0) as f32);
-                        own += factor * cat.tag_weight[k].max(0.0);
-                    }
-                }
-                tags = tags.max(own);
-            }
-            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags).exp();
-        }
-        (sum / t.slots.len().max(1) as f32).ln()
-    }
-
-    /// True when the index holds learned (log-space) bounds.
-    pub(super) fn is_learned(index: &PruneIndex) -> bool {
-        index.learned
     }
 
     /// Scores every raised candidate not yet seen whose bound reaches `floor` (or, with

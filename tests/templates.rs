@@ -809,3 +809,18 @@ fn a_low_template_still_fills_a_slot_the_diversity_rules_left_empty() {
         }
     }
 }
+
+/// The template example in docs/catalog.md is a valid template of the sample menu.
+#[test]
+fn the_documented_template_example_compiles() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/catalog.md")).unwrap();
+    let section = doc.split("## Template (assembled creative)").nth(1).expect("docs have the section");
+    let json = section.split("```json\n").nth(1).and_then(|t| t.split("```").next()).unwrap();
+    let template: TemplateSpec = serde_json::from_str(json).unwrap();
+    let mut spec = persona_engine::sample::catalog_spec().unwrap();
+    spec.placements.push("email_hero".to_owned());
+    spec.templates.push(template);
+    let catalog = Catalog::compile(&spec).unwrap();
+    let t = catalog.creative("email-hero-weekly").unwrap();
+    assert_eq!(catalog.slot_names(t).collect::<Vec<_>>(), ["headline", "call_to_action"]);
+}

@@ -159,6 +159,25 @@ fn select(c: &mut Criterion) {
     group.finish();
 }
 
+/// `templates/{n}/{plain,templated}`: greedy, k = 1, on `n` candidates, plain creatives
+/// only and with 10 % of them templates of 4 slots × 8 variants, in the same run.
+fn templates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("templates");
+    configure(&mut group);
+    for n in [1_000, 100_000] {
+        let plain = World::new(n, PERSONAS, Policy::Greedy, true);
+        bench_select(&mut group, &format!("{n}/plain"), &plain, 1);
+        let shape = Synthetic { personas: PERSONAS, placements: 1, creatives: n - n / 10, seed: SEED };
+        let catalog = Catalog::compile(&shape.spec_with_templates(n / 10, 4, 8)).expect("compiles");
+        let selector =
+            Arc::new(Selector::new(catalog, SelectorConfig::with_policy(Policy::Greedy)).expect("valid"));
+        let placement = selector.placement("placement-0").expect("the synthetic placement");
+        let templated = World { selector, placement, ..plain };
+        bench_select(&mut group, &format!("{n}/templated"), &templated, 1);
+    }
+    group.finish();
+}
+
 /// `warm/1000/{greedy,epsilon,thompson}`: k = 1 on 1,000 candidates after 100,000
 /// events of the learner's own picks, varied people (the traffic-like figures).
 fn warm(c: &mut Criterion) {
@@ -370,5 +389,5 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, warm, floor, select, record, ffi, threads);
+criterion_group!(benches, warm, floor, select, record, ffi, threads, templates);
 criterion_main!(benches);

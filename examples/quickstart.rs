@@ -79,5 +79,37 @@ pub fn run(out: &mut impl Write) -> Result<(), persona_engine::Report> {
         }
         writeln!(out)?;
     }
+    assembled()
+}
+
+/// Assembled creatives: the sample's templates (an email hero and a home banner) fill
+/// each slot with the variant that best fits one theme for each person.
+fn assembled() -> Result<(), persona_engine::Report> {
+    let selector = Selector::new(sample::catalog_with_templates()?, SelectorConfig::default())?;
+    let catalog = selector.catalog();
+    println!("== assembled creatives: one theme per assembly, each slot's choice and why");
+    let mut selection = selector.new_selection(1);
+    for person in sample::people(catalog.menu())? {
+        for name in ["email_hero", "home_banner"] {
+            selector.select(&person.profile, &person.context, selector.placement(name)?, &mut selection)?;
+            let Some(pick) = selection.picks().first() else { continue };
+            let Some(assembly) = selection.assembly(pick) else { continue };
+            println!("-- {} at {name}", person.name);
+            println!("   {}", selector.explain_assembly(pick, assembly).replace('\n', "\n   "));
+        }
+    }
+    // The payloads handed back, by slot name, byte for byte.
+    let first = &sample::people(catalog.menu())?[0];
+    selector.select(&first.profile, &first.context, selector.placement("home_banner")?, &mut selection)?;
+    if let Some(assembly) = selection.picks().first().and_then(|pick| selection.assembly(pick)) {
+        println!("-- payloads for {} at home_banner", first.name);
+        for (i, slot) in assembly.slots().iter().enumerate() {
+            println!(
+                "   {:<15} {}",
+                catalog.slot_name(assembly.template(), i).unwrap_or("?"),
+                catalog.payload(slot.variant).unwrap_or("")
+            );
+        }
+    }
     Ok(())
 }

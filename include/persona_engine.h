@@ -762,7 +762,8 @@ pe_status pe_selector_persona_name(const struct pe_selector *selector,
 
 /**
  * Copies a one-line, human-readable explanation of pick `index` of `selection` (which
- * persona, which rules, fallback or not; never raw personal data) into `buf`,
+ * persona, which rules, fallback or not; never raw personal data; for an assembled
+ * pick, one more line per slot with its choice) into `buf`,
  * NUL-terminated, and writes its length to `*out_len`. For logs and debugging: this
  * allocates, so keep it off the request path. `selection` must have been filled by
  * `pe_select` with this selector. Thread-safe for the selector; `selection` is only
@@ -1415,6 +1416,99 @@ pe_status pe_record(const struct pe_selector *selector,
                     uint32_t creative,
                     uint32_t kind,
                     double value);
+
+/**
+ * Writes the number of slots of pick `index` to `*out_count`: the template's slot
+ * count when the pick is an assembled creative (a template), 0 for a plain creative.
+ * Slots are indexed `0..count` in the template's order.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=
+ * pe_selection_count`).
+ */
+pe_status pe_selection_slot_count(const struct pe_selection *selection,
+                                  size_t index,
+                                  size_t *out_count);
+
+/**
+ * Writes the creative index of the variant chosen for slot `slot` of pick `index` to
+ * `*out_variant`. Read its payload (byte for byte as in the spec) with
+ * `pe_selector_creative_payload`, its spec id with `pe_selector_variant_id`, and the
+ * slot's name with `pe_selector_slot_name`.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=
+ * pe_selection_count`, or `slot >= pe_selection_slot_count`, which is 0 for a plain
+ * creative).
+ */
+pe_status pe_selection_slot_variant(const struct pe_selection *selection,
+                                    size_t index,
+                                    size_t slot,
+                                    uint32_t *out_variant);
+
+/**
+ * Writes the theme of pick `index` to `*out_persona`: the persona every chosen variant
+ * speaks to (name it with `pe_selector_persona_name`), or `PE_PERSONA_NONE` for a
+ * generic assembly and for a plain creative.
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE` (`index >=
+ * pe_selection_count`).
+ */
+pe_status pe_selection_theme(const struct pe_selection *selection,
+                             size_t index,
+                             uint16_t *out_persona);
+
+/**
+ * Copies the name of slot `slot` of template `creative` (the creative index of an
+ * assembled pick) into `buf`, NUL-terminated, and writes its length to `*out_len`.
+ * Thread-safe.
+ *
+ * Errors: as `pe_selector_creative_id`; `PE_STATUS_OUT_OF_RANGE` also when `creative`
+ * is not a template or `slot` is past its last slot.
+ */
+pe_status pe_selector_slot_name(const struct pe_selector *selector,
+                                uint32_t creative,
+                                size_t slot,
+                                char *buf,
+                                size_t cap,
+                                size_t *out_len);
+
+/**
+ * Copies the spec id of variant `creative` (an index from `pe_selection_slot_variant`)
+ * into `buf`, NUL-terminated, and writes its length to `*out_len`: the id as written in
+ * the template, e.g. `lux-headline` (its catalog id, from `pe_selector_creative_id`, is
+ * `template/variant`). Thread-safe.
+ *
+ * Errors: as `pe_selector_creative_id`; `PE_STATUS_OUT_OF_RANGE` also when `creative`
+ * is not a variant.
+ */
+pe_status pe_selector_variant_id(const struct pe_selector *selector,
+                                 uint32_t creative,
+                                 char *buf,
+                                 size_t cap,
+                                 size_t *out_len);
+
+/**
+ * Records what the person behind `profile` did with assembled pick `index` of
+ * `selection` (filled by `pe_select` with this selector), as `pe_record` does for a
+ * creative, with the same `context`, `kind` and `value` rules. An impression, click or
+ * conversion is recorded for the template and for every chosen variant, so each
+ * variant learns on its own; a thumbs-up or -down is recorded for the template (a
+ * thumbs-down or dismissal means the template is never assembled for this person
+ * again) and moves the assembly's theme persona by one point, once. For a plain pick
+ * it is exactly `pe_record` of that creative.
+ *
+ * Thread-safety and allocation as `pe_record`.
+ *
+ * Errors: as `pe_record`; `PE_STATUS_NULL_PARAMETER` for `selection`;
+ * `PE_STATUS_OUT_OF_RANGE` when `index >= pe_selection_count`. With an engine's
+ * version, a variant that fails part-way leaves the earlier ones recorded.
+ */
+pe_status pe_record_assembly(const struct pe_selector *selector,
+                             struct pe_profile *profile,
+                             const struct pe_context *context,
+                             const struct pe_selection *selection,
+                             size_t index,
+                             uint32_t kind,
+                             double value);
 
 /**
  * Copies a full snapshot of the selector's learned statistics (JSON, keyed by creative

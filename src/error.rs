@@ -123,6 +123,22 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A template (assembled creative) in a catalog spec is invalid; names the
+    /// template, and the slot and variant when one is at fault, e.g.
+    /// `template 'email_hero', slot 'headline', variant 'lux': field 'requires': unknown variant 'lux-img'`.
+    #[error("template '{}'{}: field '{}': {}", quote(template), template_part(.slot.as_deref(), .variant.as_deref()), part(field), part(problem))]
+    InvalidTemplate {
+        /// The template's id.
+        template: String,
+        /// The slot at fault, if one is.
+        slot: Option<String>,
+        /// The variant at fault, if one is.
+        variant: Option<String>,
+        /// The field that is wrong.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A spec-level problem that does not belong to one creative (persona menu,
     /// placements, model, configuration).
     #[error("{what}: field '{}': {}", part(field), part(problem))]
@@ -210,6 +226,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn template_part(slot: Option<&str>, variant: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(slot) = slot {
+        out.push_str(&format!(", slot '{}'", quote(slot)));
+    }
+    if let Some(variant) = variant {
+        out.push_str(&format!(", variant '{}'", quote(variant)));
+    }
+    out
 }
 
 fn creative_part(id: Option<&str>, field: Option<&str>) -> String {

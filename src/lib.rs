@@ -37,6 +37,7 @@
 #![deny(unsafe_code, missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod assemble;
 pub mod catalog;
 pub mod context;
 pub mod coverage;
@@ -62,6 +63,7 @@ pub mod suggest;
 pub mod symbol;
 pub mod time;
 
+pub use assemble::{Assembly, SlotChoice, SlotSpec, TemplateSpec, VariantSpec};
 pub use catalog::{Catalog, CatalogSpec, Component, CreativeId, CreativeSpec, Intimacy, PlacementId};
 pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
 pub use engine::{Engine, SwapReport, Version};

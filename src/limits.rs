@@ -34,6 +34,7 @@ use std::path::Path;
 
 pub(crate) mod bounded;
 
+pub use crate::assemble::{MAX_SLOTS, MAX_TEMPLATE_THEMES, MAX_VARIANTS, MAX_VARIANT_RULES};
 pub use crate::catalog::{
     MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN, MAX_PAYLOAD, MAX_PLACEMENTS,
     MAX_SPEC_BYTES, MAX_TAGS,
@@ -89,6 +90,26 @@ pub(crate) mod counted {
     limit!(
         /// A catalog spec's creatives.
         Creatives, MAX_CREATIVES, "creatives", "creatives", "MAX_CREATIVES"
+    );
+    limit!(
+        /// A catalog spec's templates.
+        Templates, MAX_CREATIVES, "templates", "templates", "MAX_CREATIVES"
+    );
+    limit!(
+        /// One template's slots.
+        Slots, MAX_SLOTS, "slots", "slots on one template", "MAX_SLOTS"
+    );
+    limit!(
+        /// One slot's variants.
+        Variants, MAX_VARIANTS, "variants", "variants in one slot", "MAX_VARIANTS"
+    );
+    limit!(
+        /// One variant's requires.
+        VariantRequires, MAX_VARIANT_RULES, "requires", "required variants on one variant", "MAX_VARIANT_RULES"
+    );
+    limit!(
+        /// One variant's excludes.
+        VariantExcludes, MAX_VARIANT_RULES, "excludes", "excluded variants on one variant", "MAX_VARIANT_RULES"
     );
     limit!(
         /// A catalog spec's persona menu.

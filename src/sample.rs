@@ -26,6 +26,31 @@ pub fn catalog() -> Result<Catalog> {
     Catalog::from_json(CATALOG_JSON)
 }
 
+/// The sample's assembled creatives, as JSON: two more placements (`email_hero`,
+/// `home_banner`) and a template for each, whose variants speak to several personas.
+pub const TEMPLATES_JSON: &str = include_str!("../data/sample_templates.json");
+
+/// The sample catalog spec with its assembled creatives ([`TEMPLATES_JSON`]) added.
+pub fn catalog_spec_with_templates() -> Result<CatalogSpec> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Extra {
+        placements: Vec<String>,
+        templates: Vec<crate::assemble::TemplateSpec>,
+    }
+    let mut spec = catalog_spec()?;
+    let extra: Extra = serde_json::from_str(TEMPLATES_JSON)
+        .map_err(|source| crate::error::Error::Json { what: "sample templates", source })?;
+    spec.placements.extend(extra.placements);
+    spec.templates = extra.templates;
+    Ok(spec)
+}
+
+/// The sample catalog with its assembled creatives, compiled.
+pub fn catalog_with_templates() -> Result<Catalog> {
+    Catalog::compile(&catalog_spec_with_templates()?)
+}
+
 /// One sample person: who they are, their profile and the moment they arrive in.
 #[derive(Clone, Debug)]
 pub struct Person {
@@ -238,7 +263,52 @@ impl Synthetic {
         for p in &placements {
             creatives.push(CreativeSpec::new(format!("fallback-{p}")).placement(p).fallback().priority(0.5));
         }
-        CatalogSpec { version: format!("synthetic-{}", self.seed), personas, placements, creatives }
+        CatalogSpec {
+            version: format!("synthetic-{}", self.seed),
+            personas,
+            placements,
+            creatives,
+            templates: Vec::new(),
+        }
+    }
+
+    /// [`Synthetic::spec`] plus `count` templates (`template-0` …, spread over the
+    /// placements), each with `slots` slots of `variants` variants: a quarter generic,
+    /// the rest tagged with one persona (each slot's first variant generic, so every
+    /// theme can be completed), some needing behavioural data, and a `requires` and an
+    /// `excludes` rule in every template with two slots or more.
+    pub fn spec_with_templates(&self, count: usize, slots: usize, variants: usize) -> CatalogSpec {
+        use crate::assemble::{SlotSpec, TemplateSpec, VariantSpec};
+        let mut spec = self.spec();
+        let mut rng = SplitMix(self.seed ^ 0x7e3a_11c5_9b2d_4f61);
+        let (slots, variants) = (slots.max(1), variants.max(1));
+        for t in 0..count {
+            let placement = &spec.placements[t % spec.placements.len()];
+            let mut template = TemplateSpec::new(format!("template-{t}")).placement(placement);
+            template.priority = 0.5 + rng.unit();
+            for s in 0..slots {
+                let mut slot = SlotSpec::new(format!("slot-{s}"));
+                for v in 0..variants {
+                    let mut variant = VariantSpec::new(format!("s{s}v{v}"));
+                    if v > 0 && rng.below(4) != 0 {
+                        let p = &spec.personas[rng.below(spec.personas.len())];
+                        variant = variant.persona(p, 0.5 + 0.5 * rng.unit());
+                    }
+                    if rng.below(10) < 3 {
+                        variant = variant.intimacy("segment").needs("behavioral");
+                    }
+                    variant.priority = 0.5 + rng.unit();
+                    slot = slot.variant(variant);
+                }
+                template = template.slot(slot);
+            }
+            if slots >= 2 && variants >= 3 {
+                template.slots[0].variants[1].requires.push("s1v0".to_owned());
+                template.slots[0].variants[2].excludes.push("s1v2".to_owned());
+            }
+            spec.templates.push(template);
+        }
+        spec
     }
 
     /// `n` people for benchmarks: each has exactly one high persona (score 9), so the

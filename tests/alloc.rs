@@ -98,6 +98,52 @@ fn select_never_allocates() {
 }
 
 #[test]
+fn select_with_templates_in_the_catalog_never_allocates() {
+    use persona_engine::{Feedback, FeedbackKind, Policy};
+    // 10 % of the catalog are templates of 4 slots × 8 variants.
+    let shape = Synthetic { personas: 40, placements: 3, creatives: 540, seed: 13 };
+    let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec_with_templates(60, 4, 8)).unwrap());
+    assert_eq!(catalog.template_count(), 60);
+    let mut people = shape.people(90);
+    for policy in [
+        Policy::Rules,
+        Policy::Greedy,
+        Policy::EpsilonGreedy { epsilon: 0.1 },
+        Policy::Softmax { temperature: 0.2 },
+        Policy::Thompson,
+    ] {
+        let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
+        let placements: Vec<_> =
+            (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
+        let mut selection = selector.new_selection(3);
+        let (mut total, mut assembled) = (0u64, 0usize);
+        for round in 0..4 {
+            for (i, (profile, context)) in people.iter_mut().enumerate() {
+                let placement = placements[(i + round) % 3];
+                let (n, _) =
+                    allocations(|| selector.select(profile, context, placement, &mut selection).unwrap_or(0));
+                total += n;
+                // Feedback between selections may allocate (it grows the profile).
+                let first = selection.picks().first().copied();
+                if let Some(pick) = first {
+                    let feedback = Feedback::new(pick.creative, FeedbackKind::Impression, context);
+                    match selection.assembly(&pick).copied() {
+                        Some(a) => {
+                            assembled += 1;
+                            selector.record_assembly(profile, &feedback, &a).unwrap();
+                        }
+                        None => selector.record(profile, &feedback).unwrap(),
+                    }
+                }
+                context.seed = Some(context.seed.unwrap_or(0).wrapping_add(1));
+            }
+        }
+        assert_eq!(total, 0, "{policy:?}: select allocated {total} times over 360 selections");
+        assert!(assembled > 30, "{policy:?}: only {assembled} assembled first picks");
+    }
+}
+
+#[test]
 fn select_with_learning_and_exploration_never_allocates_between_records() {
     use persona_engine::{Feedback, FeedbackKind, Policy};
     let shape = Synthetic { personas: 40, placements: 3, creatives: 600, seed: 11 };

@@ -199,3 +199,32 @@ fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
         );
     }
 }
+
+/// A case the property test found: a creative with no data, targeted, tagged with the
+/// person's persona at a lower tag rank.
+#[test]
+fn pruning_regression_seed_3492243404585469770() {
+    let shape = Synthetic { personas: 26, placements: 2, creatives: 209, seed: 3_492_243_404_585_469_770 };
+    let (pruned, full) = pair(&shape, Policy::Greedy, 0);
+    let mut people = shape.people(60);
+    let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
+    let mut rng = shape.seed;
+    for e in 0..66 {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
+        let who = e % people.len();
+        let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
+        let (profile, context) = &mut people[who];
+        let mut p1 = profile.clone();
+        let fb = Feedback::new(creative, kind, context);
+        pruned.record(&mut p1, &fb).unwrap();
+        full.record(profile, &fb).unwrap();
+    }
+    let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
+    for (i, (profile, context)) in people.iter().enumerate() {
+        let placement = placements[i % 2];
+        pruned.select(profile, context, placement, &mut a).unwrap();
+        full.select(profile, context, placement, &mut b).unwrap();
+        assert_eq!(a.picks(), b.picks(), "person {i}");
+    }
+}

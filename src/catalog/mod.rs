@@ -171,6 +171,8 @@ pub(crate) struct Placement {
     /// `persona_members[persona_offsets[p]..persona_offsets[p + 1]]`, in catalog order.
     pub persona_offsets: Vec<u32>,
     pub persona_members: Vec<CreativeId>,
+    /// The templates among the candidates (their anchors), in catalog order.
+    pub templates: Vec<CreativeId>,
 }
 
 impl Placement {
@@ -242,6 +244,9 @@ pub struct Catalog {
     /// The distinct (name, value) pairs, by dense id.
     attribute_values: Vec<(Box<str>, Box<str>)>,
     attribute_value_index: AHashMap<(Symbol, Symbol), u32>,
+    /// The templates (assembled creatives): their anchors and variants are creatives
+    /// from `templates.first` on.
+    pub(crate) templates: crate::assemble::compile::Templates,
 }
 
 impl Catalog {
@@ -280,7 +285,7 @@ impl Catalog {
                 format!("{} placements (at most {MAX_PLACEMENTS})", spec.placements.len()),
             ));
         }
-        if spec.creatives.is_empty() {
+        if spec.creatives.is_empty() && spec.templates.is_empty() {
             return Err(Error::invalid("catalog", "creatives", "the catalog has no creatives"));
         }
         if spec.creatives.len() > MAX_CREATIVES {
@@ -317,6 +322,7 @@ impl Catalog {
                 fallbacks: Vec::new(),
                 persona_offsets: Vec::new(),
                 persona_members: Vec::new(),
+                templates: Vec::new(),
             });
         }
 
@@ -346,11 +352,17 @@ impl Catalog {
             attribute_value: Vec::new(),
             attribute_values: Vec::new(),
             attribute_value_index: AHashMap::new(),
+            templates: Default::default(),
         };
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
         for (i, c) in spec.creatives.iter().enumerate() {
-            catalog.add_creative(i, c, &mut group_index)?;
+            catalog.add_creative(i, c, &mut group_index, true)?;
         }
+        catalog.templates =
+            crate::assemble::compile::compile(&spec.templates, &mut catalog, |cat, c, listed| {
+                let index = cat.ids.len();
+                cat.add_creative(index, c, &mut group_index, listed).map(|()| CreativeId(index as u32))
+            })?;
         let personas = catalog.menu.len();
         for p in &mut catalog.placements {
             let rules = &catalog.rules;
@@ -382,6 +394,8 @@ impl Catalog {
             }
             p.persona_offsets = offsets;
             p.persona_members = members;
+            let templates = &catalog.templates;
+            p.templates = p.candidates.iter().copied().filter(|&c| templates.anchored(c).is_some()).collect();
         }
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();
@@ -469,6 +483,7 @@ impl Catalog {
         index: usize,
         c: &CreativeSpec,
         groups: &mut AHashMap<String, u32>,
+        listed: bool,
     ) -> Result<()> {
         let id = c.id.as_str();
         if id.trim().is_empty() {
@@ -696,7 +711,7 @@ impl Catalog {
             }
         }
 
-        for pid in seen_placements {
+        for pid in seen_placements.into_iter().filter(|_| listed) {
             let placement = &mut self.placements[pid.0 as usize];
             if c.fallback {
                 placement.fallbacks.push(cid);

@@ -24,6 +24,14 @@ pub struct CatalogSpec {
     /// The creatives.
     #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Creatives>")]
     pub creatives: Vec<CreativeSpec>,
+    /// Assembled creatives: templates whose slots are filled per request (see
+    /// [`TemplateSpec`](crate::assemble::TemplateSpec)).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Templates>"
+    )]
+    pub templates: Vec<crate::assemble::TemplateSpec>,
 }
 
 impl CatalogSpec {

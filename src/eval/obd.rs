@@ -605,6 +605,7 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
         personas: vec![OBD_PERSONA.to_owned()],
         placements: vec![OBD_PLACEMENT.to_owned()],
         creatives,
+        templates: Vec::new(),
     })
 }
 

@@ -68,6 +68,8 @@ pub mod selection;
 
 pub mod feedback;
 
+pub mod assembly;
+
 pub mod stats;
 
 pub mod log;
@@ -77,6 +79,7 @@ pub mod testing;
 
 // Every C type and function is also reachable as `persona_engine::ffi::*`, so Rust tests
 // (and Rust programs that want the C semantics) can call them directly.
+pub use assembly::*;
 pub use context::*;
 pub use engine::*;
 pub use feedback::*;

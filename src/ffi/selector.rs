@@ -302,7 +302,8 @@ pub unsafe extern "C" fn pe_selector_persona_name(
 }
 
 /// Copies a one-line, human-readable explanation of pick `index` of `selection` (which
-/// persona, which rules, fallback or not; never raw personal data) into `buf`,
+/// persona, which rules, fallback or not; never raw personal data; for an assembled
+/// pick, one more line per slot with its choice) into `buf`,
 /// NUL-terminated, and writes its length to `*out_len`. For logs and debugging: this
 /// allocates, so keep it off the request path. `selection` must have been filled by
 /// `pe_select` with this selector. Thread-safe for the selector; `selection` is only
@@ -330,7 +331,11 @@ pub unsafe extern "C" fn pe_selector_explain(
             )
         };
         let pick = super::selection::pick(selection, index)?;
-        out.write(&selector.explain(pick), "the explanation")
+        let text = match selection.assembly(pick) {
+            Some(assembly) => selector.explain_assembly(pick, assembly),
+            None => selector.explain(pick),
+        };
+        out.write(&text, "the explanation")
     })
 }
 

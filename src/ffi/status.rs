@@ -88,7 +88,9 @@ impl pe_status {
                 pe_status::UnknownName
             }
             Error::ScoreOutOfRange { .. } | Error::TooLarge { .. } => pe_status::InvalidArgument,
-            Error::InvalidCreative { .. } | Error::Invalid { .. } => pe_status::InvalidSpec,
+            Error::InvalidCreative { .. } | Error::InvalidTemplate { .. } | Error::Invalid { .. } => {
+                pe_status::InvalidSpec
+            }
             Error::Json { .. } | Error::CreativeJson { .. } => pe_status::InvalidJson,
             Error::InFile { source: None, .. } => pe_status::InvalidJson,
             Error::InFile { source: Some(inner), .. } => pe_status::of(inner),

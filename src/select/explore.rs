@@ -37,6 +37,11 @@ impl Selector {
         if selection.memo_of(cid).is_some_and(|m| m.kind != 0) {
             return false;
         }
+        if cid.0 >= cat.templates.first {
+            if let Some(t) = cat.templates.anchored(cid) {
+                return self.template_eligible(t, env, selection);
+            }
+        }
         r.tags
             .range()
             .all(|t| selection.persona_weight.get(cat.tag_persona[t].index()).is_none_or(|&w| w >= 0.0))

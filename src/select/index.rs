@@ -32,7 +32,7 @@ const DRAW_SPREAD: f64 = 4.5;
 pub(crate) struct PruneIndex {
     pub generation: u32,
     /// True when the bounds are the learned model's (log space).
-    learned: bool,
+    pub(super) learned: bool,
     placements: Vec<PlacementIndex>,
     /// Learned: per creative, the static bound its unmatched entry was built with.
     bound: Box<[f32]>,
@@ -54,6 +54,12 @@ pub(crate) struct PruneIndex {
     listed: Box<[AtomicBool]>,
     /// An attribute's effect outgrew its margin: scan in full until rebuilt.
     stale: AtomicBool,
+    /// Learned: per template slot (template `t`'s slots from `template_start[t]`), the
+    /// largest static bound of its variants (`f32` bits, raised with them) and the
+    /// largest logit slope among them.
+    pub(super) template_start: Box<[u32]>,
+    pub(super) template_static: Box<[AtomicU32]>,
+    pub(super) template_slope: Box<[f32]>,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -102,7 +108,7 @@ fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
 
 /// The k-th largest key seen, or −∞ when fewer than k were.
 #[inline]
-fn kth(top: &[f32], k: usize) -> f32 {
+pub(super) fn kth(top: &[f32], k: usize) -> f32 {
     if top.len() >= k {
         top.last().copied().unwrap_or(f32::NEG_INFINITY)
     } else {
@@ -247,7 +253,7 @@ impl Selector {
     /// log-odds for this request: the shared weights' mean (when positive) plus the
     /// persona prior per unit of weight (the prior takes the best tag, at most the sum).
     #[inline]
-    fn list_factor(&self, selection: &Selection, list: usize) -> f32 {
+    pub(crate) fn list_factor(&self, selection: &Selection, list: usize) -> f32 {
         let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0));
         let s = selection.person_score.get(list / TAG_RANKS).copied().unwrap_or(0);
         let prior = if s >= self.prior.threshold && s > 0 {
@@ -341,6 +347,25 @@ impl Selector {
                 PlacementIndex { unmatched, persona_offsets: offsets, persona_entries: entries }
             })
             .collect();
+        let (mut template_start, mut template_static, mut template_slope) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for t in cat.templates.list.iter().filter(|_| learned) {
+            template_start.push(template_static.len() as u32);
+            for slot in &t.slots {
+                let variants = &t.variants[usize::from(slot.start)..usize::from(slot.end)];
+                let most =
+                    variants.iter().map(|v| bound[v.creative.index()]).fold(f32::NEG_INFINITY, f32::max);
+                template_static.push(AtomicU32::new(most.to_bits()));
+                template_slope.push(
+                    variants
+                        .iter()
+                        .map(|v| self.logit_slope(variance[v.creative.index()]))
+                        .fold(0.0, f32::max),
+                );
+            }
+        }
+        let (template_start, template_static, template_slope) =
+            (template_start.into(), template_static.into(), template_slope.into());
         PruneIndex {
             generation,
             learned,
@@ -356,6 +381,9 @@ impl Selector {
                 .map(|_| AtomicU32::new(f32::NEG_INFINITY.to_bits()))
                 .collect(),
             stale: AtomicBool::new(false),
+            template_start,
+            template_static,
+            template_slope,
         }
     }
 
@@ -387,7 +415,11 @@ impl Selector {
             (Some(&built), Some(&var)) => {
                 let now = self.learned_bound(c, &index.attribute, var);
                 if now > built {
-                    if let Some(slot) = index.raised_bound.get(c) {
+                    let template = cat.templates.role(creative).and_then(|(t, v)| {
+                        let slot = cat.templates.list.get(t)?.variants.get(usize::from(v))?.slot;
+                        index.template_static.get(*index.template_start.get(t)? as usize + usize::from(slot))
+                    });
+                    for slot in index.raised_bound.get(c).into_iter().chain(template) {
                         let _ = slot.fetch_update(Ordering::Release, Ordering::Relaxed, |b| {
                             (now > f32::from_bits(b)).then_some(now.to_bits())
                         });
@@ -516,6 +548,9 @@ impl Selector {
             // Creatives whose bound rose since the index was built: scored when their
             // raised bound can still reach the k-th best.
             let floor = if adaptive { None } else { Some(target) };
+            // Templates are not in the lists (their score is assembled): each is scored
+            // when its own bound reaches the k-th best.
+            self.scan_templates(&index, place, floor, stamp, profile, env, selection, rng, &key);
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);
@@ -541,7 +576,10 @@ impl Selector {
                 .filter_map(|cur| pi.list(cur.list as usize).get(cur.pos as usize).map(|e| cur.weight * e.0))
                 .sum();
             let tau = f_u + matched;
-            if tau < last && self.raised_pending(&index, raised, place, stamp, selection) < last {
+            if tau < last
+                && self.raised_pending(&index, raised, place, stamp, selection) < last
+                && self.templates_pending(place, stamp, selection) < last
+            {
                 break;
             }
             selection.picks.clear();
@@ -641,7 +679,7 @@ impl Selector {
     /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn visit(
+    pub(super) fn visit(
         &self,
         cid: CreativeId,
         stamp: u32,

@@ -4,6 +4,7 @@
 //! the selection has been sized for the catalog ([`Selector::new_selection`]).
 
 use std::fmt::Write as _;
+pub(crate) mod assemble;
 mod explore;
 mod index;
 
@@ -308,6 +309,15 @@ pub struct Selection {
     full_scans_left: u8,
     stamp: u32,
     visited: u32,
+    /// The assemblies of the templates scored by the last `select` (see
+    /// [`Selection::assembly`]) and the per-variant scratch behind them.
+    assemblies: Vec<crate::assemble::Assembly>,
+    variant_scored: Vec<Option<Scored>>,
+    variant_value: Vec<f32>,
+    /// The pruned scan's bound per template of the placement, computed once per request
+    /// (valid while `template_bound_stamp` is the request's stamp).
+    template_bound: Vec<f32>,
+    template_bound_stamp: u32,
 }
 
 impl Selection {
@@ -381,11 +391,13 @@ impl Selection {
             self.seen.clear();
             self.seen.resize(creatives, 0);
             self.stamp = 0;
+            self.template_bound_stamp = 0;
         }
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.seen.fill(0);
             self.stamp = 1;
+            self.template_bound_stamp = 0;
         }
         self.stamp
     }
@@ -525,6 +537,13 @@ impl Selector {
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
         s.next_stamp(self.catalog.len());
+        let templates = &self.catalog.templates;
+        // Every template once, plus the one an exploring draw scores again.
+        s.assemblies.reserve(templates.list.len() + 1);
+        s.variant_scored.reserve(templates.most_variants);
+        s.variant_value.reserve(templates.most_variants);
+        s.template_bound
+            .reserve(self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0));
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
@@ -571,6 +590,7 @@ impl Selector {
         selection.picks.clear();
         selection.shadow.clear();
         selection.scored.clear();
+        selection.assemblies.clear();
         selection.visited = 0;
         let cat = &*self.catalog;
         let Some(place) = cat.placements.get(placement.0 as usize) else {
@@ -675,7 +695,7 @@ impl Selector {
         cid: CreativeId,
         profile: &Profile,
         env: &Env,
-        selection: &Selection,
+        selection: &mut Selection,
         rng: &mut Rng,
     ) -> Option<Scored> {
         let cat = &*self.catalog;
@@ -699,6 +719,11 @@ impl Selector {
             Some(m) => m.fatigue,
             None => 1.0,
         };
+        if cid.0 >= cat.templates.first {
+            if let Some(t) = cat.templates.anchored(cid) {
+                return self.evaluate_template(t, cid, profile, env, selection, rng);
+            }
+        }
         // Persona match; a declared dislike on any tag makes the creative ineligible.
         let mut persona_match = 0.0f32;
         let mut best = (u16::MAX, 0.0f32);

@@ -478,6 +478,7 @@ impl World {
             personas,
             placements: vec![PLACEMENT.to_owned()],
             creatives: specs,
+            templates: Vec::new(),
         };
         let catalog = Arc::new(Catalog::compile(&spec)?);
         let placement = catalog.placement(PLACEMENT)?;

@@ -17,6 +17,7 @@ pub fn spec(creatives: Vec<CreativeSpec>) -> CatalogSpec {
         personas: ["Luxury", "Family", "Budget", "Adventure"].map(String::from).to_vec(),
         placements: ["hero", "sidebar"].map(String::from).to_vec(),
         creatives,
+        templates: Vec::new(),
     }
 }
 

@@ -1,0 +1,427 @@
+//! Assembled picks inside the selector: a template is one candidate of its placements,
+//! scored by scoring each of its variants with the very function a plain creative gets
+//! (eligibility, persona match, boosts, fatigue, the learned model) and assembling the
+//! best coherent combination ([`crate::assemble::pick`]). Its score is the template's
+//! priority times the mean of the chosen variants' scores, on the same scale as a plain
+//! creative's. Also: reading the assembly of a pick, explaining it, and crediting every
+//! variant on `record`. Never allocates on `select`.
+//!
+//! Exploration: the policy explores between candidates (templates and creatives alike);
+//! within a template the slots follow the variants' posterior means (rule scores under
+//! the rules policy), so given the request and the learned state the assembly is
+//! deterministic and a pick's propensity is exactly the probability of this template
+//! with this assembly.
+
+use std::fmt::Write as _;
+
+use std::sync::atomic::Ordering;
+
+use super::index::PruneIndex;
+use super::{Env, Pick, Scored, Selection, Selector};
+use crate::assemble::compile::Template;
+use crate::assemble::pick::{self, GENERIC_THEME};
+use crate::assemble::{Assembly, SlotChoice, MAX_SLOTS, MAX_VARIANTS};
+use crate::catalog::{CreativeId, Placement};
+use crate::error::{Error, Result};
+use crate::feedback::{Feedback, FeedbackKind};
+use crate::learn::model::TAG_RANKS;
+use crate::learn::{Policy, Rng};
+use crate::persona::{PersonaId, MAX_SCORE};
+use crate::profile::{DataClass, Profile};
+
+impl Selection {
+    /// The assembly behind `pick` when it is an assembled creative (a template) from the
+    /// last `select`, else `None`. Valid until the next `select` with this selection.
+    pub fn assembly(&self, pick: &Pick) -> Option<&Assembly> {
+        self.assemblies.iter().rev().find(|a| a.template() == pick.creative)
+    }
+}
+
+impl Selector {
+    /// What a slot ranks its variants by: the rules score under the rules policy, the
+    /// posterior mean (times priority) otherwise.
+    #[inline]
+    fn slot_value(env: &Env, s: &Scored) -> f32 {
+        if env.policy == Policy::Rules {
+            s.base
+        } else {
+            s.mean
+        }
+    }
+
+    /// Scores template `template` (anchored by `anchor`, whose own rules held): every
+    /// variant scored, the best assembly found and stored in the selection. `None` when no
+    /// theme fills every slot.
+    pub(super) fn evaluate_template(
+        &self,
+        template: &Template,
+        anchor: CreativeId,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+    ) -> Option<Scored> {
+        let cat = &*self.catalog;
+        let mut scored = std::mem::take(&mut selection.variant_scored);
+        let mut value = std::mem::take(&mut selection.variant_value);
+        scored.clear();
+        value.clear();
+        for v in &template.variants {
+            let s = self.evaluate(v.creative, profile, env, selection, rng);
+            value.push(s.as_ref().map_or(f32::NEG_INFINITY, |s| Self::slot_value(env, s)));
+            scored.push(s);
+        }
+        let mut chosen = [0u16; MAX_SLOTS];
+        let found = pick::best(template, &value, &mut chosen);
+        let result = found.map(|(theme, _)| {
+            let slots = template.slots.len();
+            let theme = (theme != GENERIC_THEME).then_some(PersonaId(theme));
+            let mut assembly = Assembly::new(anchor, theme);
+            let mut sum = Sum::default();
+            for &c in &chosen[..slots] {
+                let Some(Some(s)) = scored.get(usize::from(c)) else { continue };
+                sum.add(s);
+                assembly.push(SlotChoice {
+                    variant: s.creative,
+                    score: if env.policy == Policy::Rules { s.base } else { s.key },
+                    persona: (s.persona != u16::MAX).then_some(PersonaId(s.persona)),
+                    persona_score: s.persona_score,
+                    persona_match: s.persona_match,
+                    estimate: if env.policy == Policy::Rules || s.priority <= 0.0 {
+                        0.0
+                    } else {
+                        s.mean / s.priority
+                    },
+                    evidence: s.evidence,
+                });
+            }
+            let priority = cat.rules.get(anchor.index()).map_or(1.0, |r| r.priority);
+            let persona_score = theme.map_or(0, |p| self.effective_score(profile, p));
+            (assembly, sum.scored(anchor, priority, theme, persona_score))
+        });
+        selection.variant_scored = scored;
+        selection.variant_value = value;
+        let (assembly, scored) = result?;
+        selection.assemblies.push(assembly);
+        Some(scored)
+    }
+
+    /// A bound on template `t`'s key for this person in the pruned scan's space: under
+    /// the rules, [`Template::rules_bound`]; under the learned model (log space), the
+    /// template's priority times a bound on every one of its variants (the mean of the
+    /// chosen variants' keys is at most the largest).
+    fn template_bound(&self, index: &PruneIndex, t: &Template, selection: &Selection) -> f32 {
+        if index.learned {
+            let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
+            t.priority.max(f32::MIN_POSITIVE).ln() + self.template_learned_bound(index, at, t, selection)
+        } else {
+            t.rules_bound(&selection.persona_weight, self.config.prior)
+        }
+    }
+
+    /// Learned: a bound (log space) on the mean key of an assembly of template `t`
+    /// (index `at` in the catalog's templates) for this person: per slot, the largest
+    /// static bound of its variants (raised with them) plus the largest slope times the
+    /// most a variant's tags can add with the person's factors; the log of the mean over
+    /// slots of those bounds.
+    fn template_learned_bound(
+        &self,
+        index: &PruneIndex,
+        at: usize,
+        t: &Template,
+        selection: &Selection,
+    ) -> f32 {
+        let cat = &*self.catalog;
+        let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
+        let mut sum = 0.0f32;
+        for (s, slot) in t.slots.iter().enumerate() {
+            let i = start as usize + s;
+            let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
+            else {
+                return f32::INFINITY;
+            };
+            let mut tags = 0.0f32;
+            for v in &t.variants[usize::from(slot.start)..usize::from(slot.end)] {
+                let Some(r) = cat.rules.get(v.creative.index()) else { continue };
+                let mut own = 0.0f32;
+                for k in r.tags.range() {
+                    let p = cat.tag_persona[k].index();
+                    if selection.person_score.get(p).is_some_and(|&s| s > 0) {
+                        let list = p * TAG_RANKS + usize::from(cat.tag_rank[k]).min(TAG_RANKS - 1);
+                        let factor = self.list_factor(selection, list);
+                        own += factor * cat.tag_weight[k].max(0.0);
+                    }
+                }
+                tags = tags.max(own);
+            }
+            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags).exp();
+        }
+        (sum / t.slots.len().max(1) as f32).ln()
+    }
+
+    /// The bounds of the placement's templates for this request, computed on first use.
+    fn template_bounds(&self, index: &PruneIndex, place: &Placement, stamp: u32, selection: &mut Selection) {
+        if selection.template_bound_stamp == stamp && selection.template_bound.len() == place.templates.len()
+        {
+            return;
+        }
+        let cat = &*self.catalog;
+        let mut bounds = std::mem::take(&mut selection.template_bound);
+        bounds.clear();
+        for &cid in &place.templates {
+            let bound = cat
+                .templates
+                .anchored(cid)
+                .map_or(f32::INFINITY, |t| self.template_bound(index, t, selection));
+            bounds.push(bound);
+        }
+        selection.template_bound = bounds;
+        selection.template_bound_stamp = stamp;
+    }
+
+    /// In the pruned scan: scores every template of the placement not yet seen whose
+    /// bound reaches `floor`, or with none the k-th best so far (as it rises).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn scan_templates(
+        &self,
+        index: &PruneIndex,
+        place: &Placement,
+        floor: Option<f32>,
+        stamp: u32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        if place.templates.is_empty() {
+            return;
+        }
+        self.template_bounds(index, place, stamp, selection);
+        for (i, &cid) in place.templates.iter().enumerate() {
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
+                continue;
+            }
+            let floor = floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k));
+            if selection.template_bound.get(i).is_some_and(|&b| b >= floor) {
+                self.visit(cid, stamp, profile, env, selection, rng, key);
+            }
+        }
+    }
+
+    /// The highest bound among the placement's templates not yet seen (−∞ when none).
+    pub(super) fn templates_pending(&self, place: &Placement, stamp: u32, selection: &Selection) -> f32 {
+        if selection.template_bound_stamp != stamp {
+            // Not computed this request: no template to wait for, or none scanned yet.
+            return if place.templates.is_empty() { f32::NEG_INFINITY } else { f32::INFINITY };
+        }
+        place
+            .templates
+            .iter()
+            .zip(&selection.template_bound)
+            .filter(|(c, _)| selection.seen.get(c.index()).is_some_and(|&s| s != stamp))
+            .map(|(_, &b)| b)
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// Whether template `template` can be assembled for this request with the
+    /// eligibility checks alone (no scoring): what the exploring draw counts.
+    pub(super) fn template_eligible(&self, template: &Template, env: &Env, selection: &Selection) -> bool {
+        let mut value = [f32::NEG_INFINITY; MAX_SLOTS * MAX_VARIANTS];
+        for (slot, v) in value.iter_mut().zip(&template.variants) {
+            if self.eligible(v.creative, env, selection) {
+                *slot = 0.0;
+            }
+        }
+        let mut chosen = [0u16; MAX_SLOTS];
+        pick::best(template, &value[..template.variants.len()], &mut chosen).is_some()
+    }
+
+    /// A readable explanation of an assembled pick: the reason for the whole assembly
+    /// ([`Selector::explain`]), its theme, then each slot's choice. Allocates; call it off
+    /// the hot path.
+    pub fn explain_assembly(&self, pick: &Pick, assembly: &Assembly) -> String {
+        let cat = &*self.catalog;
+        let mut out = format!(
+            "assembled '{}' on theme '{}': {}",
+            cat.creative_id(assembly.template()),
+            assembly.theme().map_or("generic", |p| cat.menu.name(p)),
+            self.explain(pick)
+        );
+        for (i, c) in assembly.slots().iter().enumerate() {
+            let _ = write!(
+                out,
+                "\n  {}: '{}' ",
+                cat.slot_name(assembly.template(), i).unwrap_or("?"),
+                cat.variant_id(c.variant).unwrap_or("?")
+            );
+            match c.persona {
+                Some(p) => {
+                    let _ = write!(
+                        out,
+                        "for '{}' (score {}/9, match {:.2})",
+                        cat.menu.name(p),
+                        c.persona_score,
+                        c.persona_match
+                    );
+                }
+                None => out.push_str("generic"),
+            }
+            let _ = write!(out, ", score {:.3}", c.score);
+            if c.evidence >= 1.0 {
+                let _ = write!(
+                    out,
+                    ", learned click rate {:.2}% from {:.0} impressions",
+                    c.estimate * 100.0,
+                    c.evidence
+                );
+            }
+        }
+        out
+    }
+
+    /// Records a reaction to an assembled pick (`feedback.creative` is the template).
+    ///
+    /// - impression, click, conversion: recorded for the template and for every chosen
+    ///   variant (each variant's statistics, learned weights, caps and fatigue move as a
+    ///   creative's would), so the engine learns which headline works for whom even when
+    ///   the images around it change;
+    /// - thumbs up / thumbs down: recorded for the template (a thumbs down means this
+    ///   template is never assembled for this person again) and the assembly's theme
+    ///   persona moves by one point, once (not once per slot);
+    /// - dismiss: the template is never assembled for this person again.
+    ///
+    /// Errors when `feedback.creative` is not the assembly's template, or as
+    /// [`Selector::record`] does; a failing variant stops the remaining ones.
+    pub fn record_assembly(
+        &self,
+        profile: &mut Profile,
+        feedback: &Feedback,
+        assembly: &Assembly,
+    ) -> Result<()> {
+        self.check_assembly(feedback, assembly)?;
+        self.record(profile, feedback)?;
+        if counts_for_variants(feedback.kind) {
+            for c in assembly.slots() {
+                self.record(profile, &Feedback { creative: c.variant, ..*feedback })?;
+            }
+        }
+        nudge_theme(profile, feedback.kind, assembly);
+        Ok(())
+    }
+
+    /// Errors unless `feedback` is about the assembly's template and every slot holds a
+    /// variant of it.
+    pub(crate) fn check_assembly(&self, feedback: &Feedback, assembly: &Assembly) -> Result<()> {
+        if feedback.creative != assembly.template() || !self.catalog.is_template(feedback.creative) {
+            return Err(Error::invalid(
+                "feedback",
+                "creative",
+                format!(
+                    "'{}' is not the template of this assembly ('{}')",
+                    self.catalog.creative_id(feedback.creative),
+                    self.catalog.creative_id(assembly.template())
+                ),
+            ));
+        }
+        for c in assembly.slots() {
+            if self.catalog.variant_template(c.variant) != Some(assembly.template()) {
+                return Err(Error::invalid(
+                    "feedback",
+                    "assembly",
+                    format!(
+                        "variant #{} is not a variant of '{}'",
+                        c.variant.0,
+                        self.catalog.creative_id(assembly.template())
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for the kinds recorded for every variant of an assembly, not only the template.
+pub(crate) fn counts_for_variants(kind: FeedbackKind) -> bool {
+    matches!(kind, FeedbackKind::Impression | FeedbackKind::Click | FeedbackKind::Conversion { .. })
+}
+
+/// A thumbs up or down on an assembly moves its theme persona by one point, once.
+pub(crate) fn nudge_theme(profile: &mut Profile, kind: FeedbackKind, assembly: &Assembly) {
+    let delta: i8 = match kind {
+        FeedbackKind::ThumbsUp => 1,
+        FeedbackKind::ThumbsDown => -1,
+        _ => return,
+    };
+    let Some(theme) = assembly.theme() else { return };
+    if profile.likes.contains(&theme) || profile.dislikes.contains(&theme) {
+        return;
+    }
+    let score = profile.scores.get(theme) as i8;
+    let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
+    let sources = profile.scores.sources(theme).with(DataClass::Behavioral);
+    // `set` only fails for scores above 9, which `clamp` rules out.
+    let _ = profile.scores.set(theme, next, sources);
+}
+
+/// Running sums over the chosen variants' scores.
+#[derive(Default)]
+struct Sum {
+    n: f32,
+    key: f32,
+    base: f32,
+    mean: f32,
+    logit: f32,
+    var: f32,
+    evidence: f32,
+    priority: f32,
+    persona_match: f32,
+    context_boost: f32,
+    fatigue: f32,
+}
+
+impl Sum {
+    fn add(&mut self, s: &Scored) {
+        self.evidence = if self.n == 0.0 { s.evidence } else { self.evidence.min(s.evidence) };
+        self.n += 1.0;
+        self.key += s.key;
+        self.base += s.base;
+        self.mean += s.mean;
+        self.logit += s.logit;
+        self.var += s.sd * s.sd;
+        self.priority += s.priority;
+        self.persona_match += s.persona_match;
+        self.context_boost += s.context_boost;
+        self.fatigue += s.fatigue;
+    }
+
+    /// The assembly as one scored candidate: the template's priority times the mean of
+    /// the variants' scores; for Thompson's propensity, the mean of the variants'
+    /// log-odds with the spread of a mean of independent draws.
+    fn scored(
+        &self,
+        anchor: CreativeId,
+        priority: f32,
+        theme: Option<PersonaId>,
+        persona_score: u8,
+    ) -> Scored {
+        let n = self.n.max(1.0);
+        Scored {
+            creative: anchor,
+            key: priority * self.key / n,
+            base: priority * self.base / n,
+            mean: priority * self.mean / n,
+            logit: self.logit / n,
+            sd: (self.var / n / n).sqrt(),
+            evidence: self.evidence,
+            priority: priority * self.priority / n,
+            persona_match: self.persona_match / n,
+            context_boost: self.context_boost / n,
+            fatigue: self.fatigue / n,
+            persona: theme.map_or(u16::MAX, |p| p.0),
+            boosts_matched: 0,
+            persona_score,
+            taken: false,
+        }
+    }
+}

@@ -233,7 +233,7 @@ impl Selector {
         let mut var =
             own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0;
         for t in r.tags.range() {
-            let w = f64::from(cat.tag_share[t]).max(0.0);
+            let w = f64::from(cat.tag_weight[t]).max(0.0);
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let p = cat.tag_persona[t].index();
             let slope = self.stats.model.shared.get(SLOPES + p).map_or(1.0 / qs, |x| x.posterior(0.0, qs).1);
@@ -328,7 +328,7 @@ impl Selector {
                                     && (!learned || usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1) == rank)
                             });
                             let value = if learned {
-                                let w: f32 = tags.map(|t| cat.tag_share[t]).sum();
+                                let w: f32 = tags.map(|t| cat.tag_weight[t]).sum();
                                 if w <= 0.0 {
                                     continue;
                                 }
@@ -618,7 +618,7 @@ impl Selector {
             let list = cat.tag_persona[t].index() * TAG_RANKS + rank;
             let factor = self.list_factor(selection, list);
             if selection.person_score.get(cat.tag_persona[t].index()).is_some_and(|&s| s > 0) {
-                bound += factor * slope * cat.tag_share[t].max(0.0);
+                bound += factor * slope * cat.tag_weight[t].max(0.0);
             }
         }
         bound

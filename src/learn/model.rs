@@ -20,10 +20,11 @@
 //! - per attribute value of c: its main effect and its cross with device, daypart,
 //!   channel and weather.
 //!
-//! The prior: every weight has mean 0 except `graded[rank][s]`, whose mean is
-//! `β·s/9` for scores at or above the threshold, `β = logit(ctr_perfect_match) −
-//! logit(ctr_no_match)`: a new creative starts where its persona match puts it, and
-//! data moves every weight freely in either direction.
+//! The prior: every weight has mean 0; the persona prior sits in the offset, as the
+//! creative's best single match `β·min(w, 1)·s/9` over its tags whose persona the person
+//! scores at or above the threshold, `β = logit(ctr_perfect_match) −
+//! logit(ctr_no_match)` (see `features::prior_lift`): a new creative starts where its
+//! persona match puts it, and data moves every weight freely in either direction.
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 

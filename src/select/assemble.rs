@@ -159,6 +159,25 @@ impl Selector {
         (sum / t.slots.len().max(1) as f32).ln()
     }
 
+    /// Learned: a bound (log space) on template `t`'s key that reads only the index:
+    /// per slot its static bound plus slope × its largest total tag weight × `most`,
+    /// the largest per-unit factor of any of the person's (persona, tag rank) lists.
+    fn template_quick_bound(&self, index: &PruneIndex, t: &Template, most: f32) -> f32 {
+        let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
+        let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
+        let mut sum = 0.0f32;
+        for s in 0..t.slots.len() {
+            let i = start as usize + s;
+            let (Some(built), Some(&slope), Some(&tags)) =
+                (index.template_static.get(i), index.template_slope.get(i), index.template_tags.get(i))
+            else {
+                return f32::INFINITY;
+            };
+            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags * most).exp();
+        }
+        t.priority.max(f32::MIN_POSITIVE).ln() + (sum / t.slots.len().max(1) as f32).ln()
+    }
+
     /// The bounds of the placement's templates for this request, computed on first use.
     fn template_bounds(&self, index: &PruneIndex, place: &Placement, stamp: u32, selection: &mut Selection) {
         if selection.template_bound_stamp == stamp && selection.template_bound.len() == place.templates.len()
@@ -168,11 +187,26 @@ impl Selector {
         let cat = &*self.catalog;
         let mut bounds = std::mem::take(&mut selection.template_bound);
         bounds.clear();
+        // Learned: a quick bound first (every slot's static bound plus its largest tag
+        // weight times the request's largest per-unit factor); the per-variant bound
+        // only for templates the quick one cannot rule out against the k-th best.
+        let quick = index.learned.then(|| {
+            let most = (0..selection.person_score.len() * TAG_RANKS)
+                .filter(|&list| selection.person_score.get(list / TAG_RANKS).is_some_and(|&s| s > 0))
+                .map(|list| self.list_factor(selection, list))
+                .fold(0.0f32, f32::max);
+            (most, super::index::kth(&selection.topk, selection.k))
+        });
         for &cid in &place.templates {
-            let bound = cat
-                .templates
-                .anchored(cid)
-                .map_or(f32::INFINITY, |t| self.template_bound(index, t, selection));
+            let bound = cat.templates.anchored(cid).map_or(f32::INFINITY, |t| {
+                if let Some((most, floor)) = quick {
+                    let q = self.template_quick_bound(index, t, most);
+                    if q < floor {
+                        return q;
+                    }
+                }
+                self.template_bound(index, t, selection)
+            });
             bounds.push(bound);
         }
         selection.template_bound = bounds;

@@ -11,7 +11,8 @@
 //!
 //! Counts, checked *while parsing* JSON, so refusing an over-limit list never builds
 //! the list: [`MAX_CREATIVES`] (a catalog spec's creatives are counted before any is
-//! built), [`MAX_TAGS`], [`MAX_BOOSTS`], [`MAX_ATTRIBUTES`], [`MAX_PLACEMENTS`] and
+//! built), [`MAX_TAGS`], [`MAX_BOOSTS`], [`MAX_ATTRIBUTES`], [`MAX_ATTRIBUTE_RULES`],
+//! [`MAX_PLACEMENTS`] and
 //! [`MAX_PERSONAS`] in a catalog spec; [`MAX_SIGNALS`], [`MAX_EXPOSURES`],
 //! [`MAX_ENGAGEMENTS`], [`MAX_SUPPRESSED`] and [`MAX_PERSONAS`] (scores, likes,
 //! dislikes) in a profile; [`MAX_SNAPSHOT_CREATIVES`] and [`MAX_SNAPSHOT_CELLS`] in a
@@ -36,8 +37,8 @@ pub(crate) mod bounded;
 
 pub use crate::assemble::{MAX_SLOTS, MAX_TEMPLATE_THEMES, MAX_VARIANTS, MAX_VARIANT_RULES};
 pub use crate::catalog::{
-    MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN, MAX_PAYLOAD, MAX_PLACEMENTS,
-    MAX_SPEC_BYTES, MAX_TAGS,
+    MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTE_RULES, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN,
+    MAX_PAYLOAD, MAX_PLACEMENTS, MAX_SPEC_BYTES, MAX_TAGS,
 };
 pub use crate::error::QUOTE_BYTES;
 pub use crate::model::MAX_MODEL_BYTES;
@@ -94,6 +95,10 @@ pub(crate) mod counted {
     limit!(
         /// A catalog spec's templates.
         Templates, MAX_CREATIVES, "templates", "templates", "MAX_CREATIVES"
+    );
+    limit!(
+        /// A catalog spec's attribute rules.
+        AttributeRules, MAX_ATTRIBUTE_RULES, "attribute_rules", "attribute rules", "MAX_ATTRIBUTE_RULES"
     );
     limit!(
         /// One template's slots.

@@ -269,6 +269,7 @@ impl Synthetic {
             placements,
             creatives,
             templates: Vec::new(),
+            attribute_rules: Vec::new(),
         }
     }
 

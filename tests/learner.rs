@@ -132,6 +132,7 @@ fn the_default_table_holds_every_creative_in_every_segment() {
             .map(|i| CreativeSpec::new(format!("c{i}")).placement("hero").persona(&personas[i % 40], 1.0))
             .collect(),
         templates: Vec::new(),
+        attribute_rules: Vec::new(),
     };
     let sel =
         Selector::new(persona_engine::Catalog::compile(&spec).unwrap(), SelectorConfig::default()).unwrap();

@@ -68,6 +68,7 @@ fn the_static_persona_rule_shows_the_top_personas_best_tagged_creative() {
             CreativeSpec::new("house").placement("feed").persona("Early Adopter", 1.0).fallback(),
         ],
         templates: Vec::new(),
+        attribute_rules: Vec::new(),
     };
     let catalog = Catalog::compile(&spec).expect("valid catalog");
     let menu = catalog.menu();

@@ -313,6 +313,7 @@ fn a_load_that_does_not_fit_the_segment_table_leaves_the_statistics_as_they_were
             .map(|c| CreativeSpec::new(format!("c{c}")).placement("hero").persona(&many[c], 1.0))
             .collect(),
         templates: Vec::new(),
+        attribute_rules: Vec::new(),
     };
     let wide_cat = std::sync::Arc::new(persona_engine::Catalog::compile(&wide).expect("compiles"));
     let source = Selector::new(std::sync::Arc::clone(&wide_cat), persona_engine::SelectorConfig::default())

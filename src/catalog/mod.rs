@@ -7,12 +7,14 @@
 //! and context rules live in flat shared arrays, and each placement holds its candidate
 //! list. Strings (ids, payloads) sit in separate arrays the hot path never touches.
 
+mod rules;
 mod spec;
 mod targeting;
 
 use ahash::AHashMap;
 use serde_json::value::RawValue;
 
+pub use rules::{CreativeRuleSpec, MAX_ATTRIBUTE_RULES};
 pub use spec::{
     parse_rfc3339, AttributeRuleSpec, BoostSpec, CatalogSpec, ConditionSpec, CreativeSpec, FrequencyCapSpec,
     ScheduleSpec, Timestamp,
@@ -354,14 +356,17 @@ impl Catalog {
             attribute_value_index: AHashMap::new(),
             templates: Default::default(),
         };
+        rules::validate(&spec.attribute_rules)?;
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
         for (i, c) in spec.creatives.iter().enumerate() {
-            catalog.add_creative(i, c, &mut group_index, true)?;
+            let c = rules::apply(&spec.attribute_rules, c)?;
+            catalog.add_creative(i, &c, &mut group_index, true)?;
         }
         catalog.templates =
             crate::assemble::compile::compile(&spec.templates, &mut catalog, |cat, c, listed| {
                 let index = cat.ids.len();
-                cat.add_creative(index, c, &mut group_index, listed).map(|()| CreativeId(index as u32))
+                let c = rules::apply(&spec.attribute_rules, c)?;
+                cat.add_creative(index, &c, &mut group_index, listed).map(|()| CreativeId(index as u32))
             })?;
         let personas = catalog.menu.len();
         for p in &mut catalog.placements {

@@ -32,6 +32,15 @@ pub struct CatalogSpec {
         deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Templates>"
     )]
     pub templates: Vec<crate::assemble::TemplateSpec>,
+    /// Catalog-wide rules on creative attributes: targeting and boosts for every
+    /// creative (and template variant) whose attributes match (see
+    /// [`CreativeRuleSpec`](super::CreativeRuleSpec)).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::AttributeRules>"
+    )]
+    pub attribute_rules: Vec<super::CreativeRuleSpec>,
 }
 
 impl CatalogSpec {

@@ -606,6 +606,7 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
         placements: vec![OBD_PLACEMENT.to_owned()],
         creatives,
         templates: Vec::new(),
+        attribute_rules: Vec::new(),
     })
 }
 

@@ -479,6 +479,7 @@ impl World {
             placements: vec![PLACEMENT.to_owned()],
             creatives: specs,
             templates: Vec::new(),
+            attribute_rules: Vec::new(),
         };
         let catalog = Arc::new(Catalog::compile(&spec)?);
         let placement = catalog.placement(PLACEMENT)?;

@@ -18,6 +18,7 @@ pub fn spec(creatives: Vec<CreativeSpec>) -> CatalogSpec {
         placements: ["hero", "sidebar"].map(String::from).to_vec(),
         creatives,
         templates: Vec::new(),
+        attribute_rules: Vec::new(),
     }
 }
 

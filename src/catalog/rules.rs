@@ -1,0 +1,181 @@
+//! Catalog-wide rules keyed on creative attributes: "video never goes out by email",
+//! "discounts get a boost on mobile". Each rule names an attribute condition (key, `in`,
+//! `not_in`) and adds targeting (a conjunction with the creative's own) and boosts to
+//! every creative and template variant it matches. Applied once, when the catalog is
+//! compiled: `select` sees ordinary targeting and boosts and pays nothing for them.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{BoostSpec, ConditionSpec, CreativeSpec};
+use super::{MAX_ATTRIBUTE_LEN, MAX_BOOSTS};
+use crate::error::{quote, Error, Result};
+
+/// The most attribute rules one catalog may hold.
+pub const MAX_ATTRIBUTE_RULES: usize = 256;
+
+/// A catalog-wide rule on creative attributes: every creative (and template variant)
+/// whose attribute `key` has a value in `in` (when non-empty) and not in `not_in` gets
+/// `targeting` added to its own (both must hold) and `boosts` appended to its own. A
+/// creative without the attribute fails a non-empty `in` and passes `not_in`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeRuleSpec {
+    /// The attribute's name, e.g. `format`.
+    pub key: String,
+    /// The values the rule applies to (empty: any value, or none).
+    #[serde(default, rename = "in", skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<String>,
+    /// Values the rule does not apply to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in: Vec<String>,
+    /// Context rules every matching creative must also meet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<ConditionSpec>,
+    /// Boosts every matching creative gets in addition to its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boosts: Vec<BoostSpec>,
+}
+
+impl CreativeRuleSpec {
+    /// Whether the rule applies to a creative with these attributes.
+    fn matches(&self, attributes: &[(String, String)]) -> bool {
+        let value = attributes.iter().find(|(k, _)| *k == self.key).map(|(_, v)| v.as_str());
+        let allowed = self.any_of.is_empty() || value.is_some_and(|v| self.any_of.iter().any(|a| a == v));
+        let excluded = value.is_some_and(|v| self.not_in.iter().any(|n| n == v));
+        allowed && !excluded
+    }
+}
+
+/// Checks every rule on its own; errors name `attribute_rules[i]` and the field.
+pub(crate) fn validate(rules: &[CreativeRuleSpec]) -> Result<()> {
+    if rules.len() > MAX_ATTRIBUTE_RULES {
+        return Err(Error::invalid(
+            "catalog",
+            "attribute_rules",
+            format!("{} rules (at most {MAX_ATTRIBUTE_RULES})", rules.len()),
+        ));
+    }
+    for (i, r) in rules.iter().enumerate() {
+        let bad = |field: &str, problem: String| {
+            Err(Error::invalid("catalog", format!("attribute_rules[{i}].{field}"), problem))
+        };
+        if r.key.trim().is_empty() {
+            return bad("key", "the attribute name is empty".to_owned());
+        }
+        for v in std::iter::once(&r.key).chain(&r.any_of).chain(&r.not_in) {
+            if v.len() > MAX_ATTRIBUTE_LEN {
+                return bad(
+                    "key",
+                    format!("'{}' is {} bytes (at most {MAX_ATTRIBUTE_LEN})", quote(v), v.len()),
+                );
+            }
+        }
+        if r.targeting.is_none() && r.boosts.is_empty() {
+            return bad(
+                "targeting",
+                "the rule neither targets nor boosts: give it one or the other".to_owned(),
+            );
+        }
+        if r.boosts.len() > MAX_BOOSTS {
+            return bad("boosts", format!("{} boosts (at most {MAX_BOOSTS})", r.boosts.len()));
+        }
+        for b in &r.boosts {
+            if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
+                return bad("boosts", format!("factor {} must be finite, > 0 and ≤ 100", b.factor));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The creative as the rules make it: itself when no rule matches, else a copy with the
+/// matching rules' targeting joined to its own and their boosts appended. Errors name
+/// the creative, the field and the rule (a joined targeting that allows nothing, too
+/// many boosts, targeting on a fallback).
+pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Result<Cow<'a, CreativeSpec>> {
+    let mut out: Option<CreativeSpec> = None;
+    for (i, r) in rules.iter().enumerate() {
+        if !r.matches(&c.attributes) {
+            continue;
+        }
+        let spec = out.get_or_insert_with(|| c.clone());
+        if let Some(t) = &r.targeting {
+            if spec.fallback {
+                return Err(Error::creative(
+                    &c.id,
+                    "targeting",
+                    format!(
+                        "attribute_rules[{i}] would give targeting to a fallback, which must show anywhere"
+                    ),
+                ));
+            }
+            spec.targeting = Some(match spec.targeting.take() {
+                None => t.clone(),
+                Some(own) => join(&own, t).map_err(|(key, problem)| {
+                    Error::creative(
+                        &c.id,
+                        "targeting",
+                        format!("with attribute_rules[{i}]: {key}: {problem}"),
+                    )
+                })?,
+            });
+        }
+        spec.boosts.extend(r.boosts.iter().cloned());
+        if spec.boosts.len() > MAX_BOOSTS {
+            return Err(Error::creative(
+                &c.id,
+                "boosts",
+                format!(
+                    "{} boosts with those of attribute_rules[{i}] (at most {MAX_BOOSTS})",
+                    spec.boosts.len()
+                ),
+            ));
+        }
+    }
+    Ok(out.map_or(Cow::Borrowed(c), Cow::Owned))
+}
+
+/// Both rule sets at once: allowed lists intersect, excluded lists unite, attribute
+/// rules add up. An allowed list whose intersection is empty is an error (key, problem).
+fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSpec, (&'static str, String)> {
+    fn allowed(
+        key: &'static str,
+        x: &[String],
+        y: &[String],
+    ) -> std::result::Result<Vec<String>, (&'static str, String)> {
+        match (x.is_empty(), y.is_empty()) {
+            (true, _) => Ok(y.to_vec()),
+            (_, true) => Ok(x.to_vec()),
+            _ => {
+                let both: Vec<String> = x.iter().filter(|v| y.contains(v)).cloned().collect();
+                if both.is_empty() {
+                    Err((key, format!("{x:?} and {y:?} have no value in common: nothing would be allowed")))
+                } else {
+                    Ok(both)
+                }
+            }
+        }
+    }
+    fn excluded(x: &[String], y: &[String]) -> Vec<String> {
+        let mut all = x.to_vec();
+        all.extend(y.iter().filter(|v| !x.contains(v)).cloned());
+        all
+    }
+    Ok(ConditionSpec {
+        device: allowed("device", &a.device, &b.device)?,
+        not_device: excluded(&a.not_device, &b.not_device),
+        channel: allowed("channel", &a.channel, &b.channel)?,
+        not_channel: excluded(&a.not_channel, &b.not_channel),
+        daypart: allowed("daypart", &a.daypart, &b.daypart)?,
+        not_daypart: excluded(&a.not_daypart, &b.not_daypart),
+        weekday: allowed("weekday", &a.weekday, &b.weekday)?,
+        not_weekday: excluded(&a.not_weekday, &b.not_weekday),
+        weather: allowed("weather", &a.weather, &b.weather)?,
+        not_weather: excluded(&a.not_weather, &b.not_weather),
+        region: allowed("region", &a.region, &b.region)?,
+        not_region: excluded(&a.not_region, &b.not_region),
+        attributes: a.attributes.iter().chain(&b.attributes).cloned().collect(),
+    })
+}

@@ -1,0 +1,140 @@
+//! Catalog-wide rules on creative attributes: targeting and boosts for every creative
+//! whose attributes match, joined with its own, checked when the catalog compiles.
+
+mod common;
+
+use common::*;
+use persona_engine::{Catalog, CatalogSpec, Channel, Device, Selector, SelectorConfig};
+
+fn catalog(rules: &str, creatives: &str) -> persona_engine::Result<std::sync::Arc<Catalog>> {
+    let json = format!(
+        r#"{{"personas": ["Luxury", "Family"], "placements": ["hero"],
+            "creatives": [{creatives}], "attribute_rules": [{rules}]}}"#
+    );
+    Catalog::from_json(&json).map(std::sync::Arc::new)
+}
+
+const CREATIVES: &str = r#"
+    {"id": "lux-video", "placements": ["hero"], "personas": {"Luxury": 1.0}, "priority": 2.0,
+     "attributes": {"format": "video"}},
+    {"id": "lux-image", "placements": ["hero"], "personas": {"Luxury": 1.0},
+     "attributes": {"format": "image"}},
+    {"id": "lux-text", "placements": ["hero"], "personas": {"Luxury": 0.9},
+     "attributes": {"format": "text", "offer": "discount"}}"#;
+
+fn rules_selector(rules: &str) -> Selector {
+    let cat = catalog(rules, CREATIVES).expect("compiles");
+    // All three speak to Luxury: no diversity cap here.
+    let config = SelectorConfig { max_per_persona: 0, ..SelectorConfig::default() };
+    Selector::new(cat, config).expect("selector")
+}
+
+#[test]
+fn a_targeting_rule_keeps_video_out_of_email_and_leaves_other_channels_alone() {
+    let sel =
+        rules_selector(r#"{"key": "format", "in": ["video"], "targeting": {"not_channel": ["email"]}}"#);
+    let p = person(&sel, &[("Luxury", 9)]);
+    let web = ctx().with_channel(Channel::Web);
+    let email = ctx().with_channel(Channel::Email);
+    assert_eq!(picks(&sel, &p, &web, 1), ["lux-video"], "priority 2 wins on the web");
+    let by_email = picks(&sel, &p, &email, 3);
+    assert!(!by_email.iter().any(|c| c == "lux-video"), "{by_email:?}");
+    assert_eq!(by_email.len(), 2);
+}
+
+#[test]
+fn a_boost_rule_lifts_every_matching_creative_in_its_context() {
+    let plain =
+        rules_selector(r#"{"key": "offer", "in": ["none"], "boosts": [{"when": {}, "factor": 1.0}]}"#);
+    let boosted = rules_selector(
+        r#"{"key": "offer", "in": ["discount"], "boosts": [{"when": {"device": ["mobile"]}, "factor": 3.0}]}"#,
+    );
+    let p = person(&plain, &[("Luxury", 9)]);
+    let mobile = ctx().with_device(Device::Mobile);
+    assert_eq!(picks(&plain, &p, &mobile, 1), ["lux-video"]);
+    assert_eq!(picks(&boosted, &p, &mobile, 1), ["lux-text"], "the discount is boosted on mobile");
+    assert_eq!(picks(&boosted, &p, &ctx(), 1), ["lux-video"], "and only there");
+    // The boost shows in the explanation like the creative's own.
+    let hero = boosted.placement("hero").expect("hero");
+    let mut s = boosted.new_selection(1);
+    boosted.select(&p, &mobile, hero, &mut s).expect("select");
+    let why = boosted.explain(&s.picks()[0]);
+    assert!(why.contains("context boost x3.00"), "{why}");
+}
+
+#[test]
+fn not_in_and_a_missing_attribute_follow_the_context_rule_semantics() {
+    // Applies to every creative whose format is not video, and to one without a format.
+    let sel = rules_selector(r#"{"key": "format", "not_in": ["video"], "targeting": {"device": ["tv"]}}"#);
+    let p = person(&sel, &[("Luxury", 9)]);
+    assert_eq!(picks(&sel, &p, &ctx(), 3), ["lux-video"], "only the video may show off TV");
+    let mut on_tv = picks(&sel, &p, &ctx().with_device(Device::Tv), 3);
+    on_tv.sort();
+    assert_eq!(on_tv, ["lux-image", "lux-text", "lux-video"]);
+}
+
+#[test]
+fn rules_join_the_creatives_own_targeting_and_refuse_what_allows_nothing() {
+    let own = r#"{"id": "v", "placements": ["hero"], "attributes": {"format": "video"},
+                  "targeting": {"device": ["mobile", "tablet"]}}"#;
+    // Joined: mobile or tablet (its own) and mobile or desktop (the rule) = mobile.
+    let cat =
+        catalog(r#"{"key": "format", "in": ["video"], "targeting": {"device": ["mobile", "desktop"]}}"#, own)
+            .expect("compiles");
+    let sel = Selector::new(cat, SelectorConfig::default()).expect("selector");
+    let p = person(&sel, &[]);
+    assert_eq!(picks(&sel, &p, &ctx().with_device(Device::Mobile), 1), ["v"]);
+    assert!(picks(&sel, &p, &ctx().with_device(Device::Tablet), 1).is_empty());
+    assert!(picks(&sel, &p, &ctx().with_device(Device::Desktop), 1).is_empty());
+    // Nothing in common: an error naming the creative, the rule and the key.
+    let err = catalog(r#"{"key": "format", "in": ["video"], "targeting": {"device": ["desktop"]}}"#, own)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "creative 'v': field 'targeting': with attribute_rules[0]: device: [\"mobile\", \"tablet\"] and \
+         [\"desktop\"] have no value in common: nothing would be allowed"
+    );
+}
+
+#[test]
+fn bad_rules_are_refused_naming_the_rule_and_the_field() {
+    let cases = [
+        (r#"{"key": "", "targeting": {"device": ["tv"]}}"#, "attribute_rules[0].key", "empty"),
+        (r#"{"key": "format"}"#, "attribute_rules[0].targeting", "neither targets nor boosts"),
+        (
+            r#"{"key": "format", "boosts": [{"when": {}, "factor": 0}]}"#,
+            "attribute_rules[0].boosts",
+            "must be finite, > 0",
+        ),
+        (r#"{"key": "format", "colour": "red", "boosts": []}"#, "unknown field", "colour"),
+    ];
+    for (rule, field, problem) in cases {
+        let err = catalog(rule, CREATIVES).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains(problem), "{rule}: {err}");
+    }
+    // A targeting rule cannot reach a fallback, which must show anywhere.
+    let fallback =
+        r#"{"id": "house", "placements": ["hero"], "fallback": true, "attributes": {"format": "image"}}"#;
+    let err =
+        catalog(r#"{"key": "format", "targeting": {"device": ["tv"]}}"#, fallback).unwrap_err().to_string();
+    assert!(err.contains("creative 'house'") && err.contains("fallback"), "{err}");
+    // Too many boosts once the rules' are added.
+    let boosts: Vec<String> = (0..10).map(|_| r#"{"when": {}, "factor": 1.1}"#.to_owned()).collect();
+    let rule = format!(r#"{{"key": "format", "boosts": [{}]}}"#, boosts.join(","));
+    let err = catalog(&format!("{rule}, {rule}"), CREATIVES).unwrap_err().to_string();
+    assert!(err.contains("20 boosts") && err.contains("attribute_rules[1]"), "{err}");
+}
+
+#[test]
+fn a_spec_built_in_code_round_trips_its_rules() {
+    let mut spec: CatalogSpec = serde_json::from_str(
+        r#"{"personas": ["Luxury"], "placements": ["hero"], "creatives": [{"id": "a", "placements": ["hero"]}],
+            "attribute_rules": [{"key": "format", "in": ["video"], "targeting": {"not_channel": ["email"]}}]}"#,
+    )
+    .expect("parses");
+    let json = spec.to_json().expect("writes");
+    assert!(json.contains("attribute_rules") && json.contains("not_channel"), "{json}");
+    spec.attribute_rules.clear();
+    assert!(!spec.to_json().expect("writes").contains("attribute_rules"));
+}

@@ -55,6 +55,9 @@ pub(crate) struct Template {
     /// `priority · max boost` of a variant, and per persona (ascending) the mean over
     /// slots of the largest `priority · max boost · tag share` of a variant for it.
     pub priority: f32,
+    /// `ln(priority)` (priority at least the smallest positive float), for the learned
+    /// bounds in log space.
+    pub ln_priority: f32,
     pub reach: f32,
     pub persona_reach: Vec<(u16, f32)>,
 }
@@ -215,7 +218,17 @@ pub(crate) fn compile(
         out.most_variants = out.most_variants.max(variants.len());
         let (reach, persona_reach) = reach(catalog, &slots, &variants, &themes);
         let priority = catalog.rules.get(anchor.index()).map_or(1.0, |r| r.priority);
-        out.list.push(Template { anchor, slots, variants, themes, priority, reach, persona_reach });
+        let ln_priority = priority.max(f32::MIN_POSITIVE).ln();
+        out.list.push(Template {
+            anchor,
+            slots,
+            variants,
+            themes,
+            priority,
+            ln_priority,
+            reach,
+            persona_reach,
+        });
     }
     Ok(out)
 }

@@ -113,7 +113,7 @@ impl Selector {
     fn template_bound(&self, index: &PruneIndex, t: &Template, selection: &Selection) -> f32 {
         if index.learned {
             let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
-            t.priority.max(f32::MIN_POSITIVE).ln() + self.template_learned_bound(index, at, t, selection)
+            t.ln_priority + self.template_learned_bound(index, at, t, selection)
         } else {
             t.rules_bound(&selection.persona_weight, self.config.prior)
         }
@@ -160,12 +160,14 @@ impl Selector {
     }
 
     /// Learned: a bound (log space) on template `t`'s key that reads only the index:
-    /// per slot its static bound plus slope × its largest total tag weight × `most`,
-    /// the largest per-unit factor of any of the person's (persona, tag rank) lists.
+    /// per slot its static bound plus slope × its largest total tag weight × `most`, the
+    /// largest per-unit factor of the person's (persona, tag rank) lists for the
+    /// personas the template's variants speak to.
     fn template_quick_bound(&self, index: &PruneIndex, t: &Template, most: f32) -> f32 {
         let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
         let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
-        let mut sum = 0.0f32;
+        // The mean over slots is at most the largest slot: no exponentials needed.
+        let mut top = f32::NEG_INFINITY;
         for s in 0..t.slots.len() {
             let i = start as usize + s;
             let (Some(built), Some(&slope), Some(&tags)) =
@@ -173,9 +175,9 @@ impl Selector {
             else {
                 return f32::INFINITY;
             };
-            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags * most).exp();
+            top = top.max(f32::from_bits(built.load(Ordering::Acquire)) + slope * tags * most);
         }
-        t.priority.max(f32::MIN_POSITIVE).ln() + (sum / t.slots.len().max(1) as f32).ln()
+        t.ln_priority + top
     }
 
     /// The bounds of the placement's templates for this request, computed on first use.
@@ -188,18 +190,20 @@ impl Selector {
         let mut bounds = std::mem::take(&mut selection.template_bound);
         bounds.clear();
         // Learned: a quick bound first (every slot's static bound plus its largest tag
-        // weight times the request's largest per-unit factor); the per-variant bound
-        // only for templates the quick one cannot rule out against the k-th best.
-        let quick = index.learned.then(|| {
-            let most = (0..selection.person_score.len() * TAG_RANKS)
-                .filter(|&list| selection.person_score.get(list / TAG_RANKS).is_some_and(|&s| s > 0))
-                .map(|list| self.list_factor(selection, list))
-                .fold(0.0f32, f32::max);
-            (most, super::index::kth(&selection.topk, selection.k))
-        });
+        // weight times the largest per-unit factor among the personas the template
+        // speaks to, 0 when the person scores none of them); the per-variant bound only
+        // for templates the quick one cannot rule out against the k-th best.
+        let floor = index.learned.then(|| super::index::kth(&selection.topk, selection.k));
         for &cid in &place.templates {
             let bound = cat.templates.anchored(cid).map_or(f32::INFINITY, |t| {
-                if let Some((most, floor)) = quick {
+                if let Some(floor) = floor {
+                    let most = t
+                        .themes
+                        .iter()
+                        .filter(|&&p| selection.person_score.get(usize::from(p)).is_some_and(|&s| s > 0))
+                        .flat_map(|&p| (0..TAG_RANKS).map(move |rank| usize::from(p) * TAG_RANKS + rank))
+                        .map(|list| self.list_factor(selection, list))
+                        .fold(0.0f32, f32::max);
                     let q = self.template_quick_bound(index, t, most);
                     if q < floor {
                         return q;

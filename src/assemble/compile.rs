@@ -58,6 +58,12 @@ pub(crate) struct Template {
     /// `ln(priority)` (priority at least the smallest positive float), for the learned
     /// bounds in log space.
     pub ln_priority: f32,
+    /// The personas its variants speak to, as a bitset (64 personas per word).
+    pub persona_mask: Vec<u64>,
+    /// Per slot and theme (`slot · themes.len() + i`), the largest tag weight a variant
+    /// of the slot gives persona `themes[i]`: for bounds that read only the personas
+    /// the template and the person share.
+    pub slot_theme_weight: Vec<f32>,
     pub reach: f32,
     pub persona_reach: Vec<(u16, f32)>,
 }
@@ -219,6 +225,22 @@ pub(crate) fn compile(
         let (reach, persona_reach) = reach(catalog, &slots, &variants, &themes);
         let priority = catalog.rules.get(anchor.index()).map_or(1.0, |r| r.priority);
         let ln_priority = priority.max(f32::MIN_POSITIVE).ln();
+        let mut slot_theme_weight = vec![0.0f32; slots.len() * themes.len()];
+        for v in &variants {
+            for (p, w) in catalog.tags(v.creative) {
+                if let Some(i) = themes.iter().position(|&t| t == p.0) {
+                    if let Some(cell) = slot_theme_weight.get_mut(usize::from(v.slot) * themes.len() + i) {
+                        *cell = cell.max(w.max(0.0));
+                    }
+                }
+            }
+        }
+        let mut persona_mask = vec![0u64; catalog.menu.len().div_ceil(64)];
+        for &p in &themes {
+            if let Some(word) = persona_mask.get_mut(usize::from(p) / 64) {
+                *word |= 1 << (p % 64);
+            }
+        }
         out.list.push(Template {
             anchor,
             slots,
@@ -226,6 +248,8 @@ pub(crate) fn compile(
             themes,
             priority,
             ln_priority,
+            persona_mask,
+            slot_theme_weight,
             reach,
             persona_reach,
         });

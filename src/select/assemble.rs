@@ -160,22 +160,21 @@ impl Selector {
     }
 
     /// Learned: a bound (log space) on template `t`'s key that reads only the index:
-    /// per slot its static bound plus slope × its largest total tag weight × `most`, the
-    /// largest per-unit factor of the person's (persona, tag rank) lists for the
-    /// personas the template's variants speak to.
-    fn template_quick_bound(&self, index: &PruneIndex, t: &Template, most: f32) -> f32 {
+    /// per slot its static bound plus slope × `add[slot]`, a bound on what its
+    /// variants' tags can add for this person (see `template_bounds`).
+    fn template_quick_bound(&self, index: &PruneIndex, t: &Template, add: &[f32]) -> f32 {
         let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
         let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
         // The mean over slots is at most the largest slot: no exponentials needed.
         let mut top = f32::NEG_INFINITY;
         for s in 0..t.slots.len() {
             let i = start as usize + s;
-            let (Some(built), Some(&slope), Some(&tags)) =
-                (index.template_static.get(i), index.template_slope.get(i), index.template_tags.get(i))
+            let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
             else {
                 return f32::INFINITY;
             };
-            top = top.max(f32::from_bits(built.load(Ordering::Acquire)) + slope * tags * most);
+            let add = add.get(s).copied().unwrap_or(f32::INFINITY);
+            top = top.max(f32::from_bits(built.load(Ordering::Acquire)) + slope * add);
         }
         t.ln_priority + top
     }
@@ -194,17 +193,44 @@ impl Selector {
         // speaks to, 0 when the person scores none of them); the per-variant bound only
         // for templates the quick one cannot rule out against the k-th best.
         let floor = index.learned.then(|| super::index::kth(&selection.topk, selection.k));
+        let mut mask = std::mem::take(&mut selection.person_mask);
+        mask.clear();
+        mask.resize(cat.menu.len().div_ceil(64), 0);
+        for (p, &s) in selection.person_score.iter().enumerate() {
+            if s > 0 {
+                if let Some(word) = mask.get_mut(p / 64) {
+                    *word |= 1 << (p % 64);
+                }
+            }
+        }
         for &cid in &place.templates {
             let bound = cat.templates.anchored(cid).map_or(f32::INFINITY, |t| {
                 if let Some(floor) = floor {
-                    let most = t
-                        .themes
-                        .iter()
-                        .filter(|&&p| selection.person_score.get(usize::from(p)).is_some_and(|&s| s > 0))
-                        .flat_map(|&p| (0..TAG_RANKS).map(move |rank| usize::from(p) * TAG_RANKS + rank))
-                        .map(|list| self.list_factor(selection, list))
-                        .fold(0.0f32, f32::max);
-                    let q = self.template_quick_bound(index, t, most);
+                    // Per slot, what the personas both the template and the person have
+                    // can add: Σ over them of the persona's largest per-unit factor ×
+                    // the slot's largest tag weight for it (nothing when they share
+                    // none). At most MAX_SLOTS slots.
+                    let mut add = [0.0f32; crate::assemble::MAX_SLOTS];
+                    let themes = t.themes.len();
+                    for (w, (&a, &b)) in t.persona_mask.iter().zip(&mask).enumerate() {
+                        let mut both = a & b;
+                        while both != 0 {
+                            let p = w * 64 + both.trailing_zeros() as usize;
+                            both &= both - 1;
+                            let factor = (0..TAG_RANKS)
+                                .map(|rank| self.list_factor(selection, p * TAG_RANKS + rank))
+                                .fold(0.0f32, f32::max);
+                            let Some(i) = t.themes.iter().position(|&q| usize::from(q) == p) else {
+                                continue;
+                            };
+                            for (s, slot_add) in add.iter_mut().enumerate().take(t.slots.len()) {
+                                let weight =
+                                    t.slot_theme_weight.get(s * themes + i).copied().unwrap_or(f32::INFINITY);
+                                *slot_add += factor * weight;
+                            }
+                        }
+                    }
+                    let q = self.template_quick_bound(index, t, &add);
                     if q < floor {
                         return q;
                     }
@@ -213,6 +239,7 @@ impl Selector {
             });
             bounds.push(bound);
         }
+        selection.person_mask = mask;
         selection.template_bound = bounds;
         selection.template_bound_stamp = stamp;
     }

@@ -60,9 +60,6 @@ pub(crate) struct PruneIndex {
     pub(super) template_start: Box<[u32]>,
     pub(super) template_static: Box<[AtomicU32]>,
     pub(super) template_slope: Box<[f32]>,
-    /// Per template slot, the largest total tag weight of its variants: with the
-    /// request's largest per-unit factor, a quick bound on what tags can add.
-    pub(super) template_tags: Box<[f32]>,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -350,8 +347,8 @@ impl Selector {
                 PlacementIndex { unmatched, persona_offsets: offsets, persona_entries: entries }
             })
             .collect();
-        let (mut template_start, mut template_static, mut template_slope, mut template_tags) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut template_start, mut template_static, mut template_slope) =
+            (Vec::new(), Vec::new(), Vec::new());
         for t in cat.templates.list.iter().filter(|_| learned) {
             template_start.push(template_static.len() as u32);
             for slot in &t.slots {
@@ -359,16 +356,6 @@ impl Selector {
                 let most =
                     variants.iter().map(|v| bound[v.creative.index()]).fold(f32::NEG_INFINITY, f32::max);
                 template_static.push(AtomicU32::new(most.to_bits()));
-                template_tags.push(
-                    variants
-                        .iter()
-                        .map(|v| {
-                            cat.rules.get(v.creative.index()).map_or(0.0, |r| {
-                                r.tags.range().map(|t| cat.tag_weight[t].max(0.0)).sum::<f32>()
-                            })
-                        })
-                        .fold(0.0, f32::max),
-                );
                 template_slope.push(
                     variants
                         .iter()
@@ -377,8 +364,8 @@ impl Selector {
                 );
             }
         }
-        let (template_start, template_static, template_slope, template_tags) =
-            (template_start.into(), template_static.into(), template_slope.into(), template_tags.into());
+        let (template_start, template_static, template_slope) =
+            (template_start.into(), template_static.into(), template_slope.into());
         PruneIndex {
             generation,
             learned,
@@ -397,7 +384,6 @@ impl Selector {
             template_start,
             template_static,
             template_slope,
-            template_tags,
         }
     }
 

@@ -318,6 +318,8 @@ pub struct Selection {
     /// (valid while `template_bound_stamp` is the request's stamp).
     template_bound: Vec<f32>,
     template_bound_stamp: u32,
+    /// The personas the person scores above 0, as a bitset (for template bounds).
+    person_mask: Vec<u64>,
 }
 
 impl Selection {
@@ -544,6 +546,7 @@ impl Selector {
         s.variant_value.reserve(templates.most_variants);
         s.template_bound
             .reserve(self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0));
+        s.person_mask.reserve(personas.div_ceil(64));
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );

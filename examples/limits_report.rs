@@ -292,7 +292,8 @@ fn log_line(selector: &Selector, bytes: usize) -> String {
     let mut picks = selector.new_selection(1);
     selector.select(&person, &ctx, hero, &mut picks).expect("select");
     let mut record =
-        persona_engine::eval::DecisionRecord::from_selection(selector, &person, &ctx, hero, &picks);
+        persona_engine::eval::DecisionRecord::from_selection(selector, &person, &ctx, hero, &picks)
+            .expect("the selector's own picks");
     let base = record.to_json_line().len();
     let chosen = record.chosen[0].creative.clone();
     record.eligible = vec![chosen];

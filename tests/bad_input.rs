@@ -147,6 +147,7 @@ fn decision_records() -> Vec<DecisionRecord> {
                 Context::at(sample::NOW + i * 3_600).with_device(Device::Desktop).with_seed(i as u64);
             selector.select(&profile, &moment, hero, &mut selection).unwrap();
             let mut record = DecisionRecord::from_selection(&selector, &profile, &moment, hero, &selection)
+                .unwrap()
                 .with_region("FR")
                 .with_attribute("tier", "gold");
             let first = selector.catalog().creative_id(selection.picks()[0].creative).to_owned();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{person, selector_with, tagged, NOW};
+use common::{ctx, person, selector, selector_with, tagged, NOW};
 use persona_engine::eval::{
     read_obd_csv, write_obd_csv, CandidatePolicy, DecisionLogReader, DecisionLogWriter, DecisionRecord,
     Eligibility, EvalOptions, Evaluator, ObdImport, Report, Reward,
@@ -426,6 +426,7 @@ fn a_record_built_from_a_selection_audits_consent_and_round_trips() {
     let mut eligible = Vec::new();
     Eligibility::new(&sel).expect("lister").list(&p, &ctx, hero, &mut eligible).expect("list");
     let mut record = DecisionRecord::from_selection(&sel, &p, &ctx, hero, &selection)
+        .expect("the selector's own picks")
         .with_eligible(&sel, &eligible)
         .with_region("FR")
         .with_attribute("tier", "gold")
@@ -639,4 +640,25 @@ fn the_documented_example_line_is_a_valid_line() {
     for id in &record.eligible {
         catalog.creative(id).expect("known creative");
     }
+}
+
+#[test]
+fn a_selection_made_on_another_catalog_is_not_logged_under_this_ones_ids() {
+    // Two versions of a catalog with the creatives in another order: the same index
+    // names a different creative, so logging version 1's picks with version 2's
+    // selector would silently blame the wrong creative.
+    let v1 = selector(vec![tagged("lux", "Luxury"), tagged("fam", "Family")]);
+    let v2 = selector(vec![tagged("fam", "Family"), tagged("lux", "Luxury")]);
+    let p = person(&v1, &[("Luxury", 9)]);
+    let hero = v1.placement("hero").expect("hero");
+    let mut selection = v1.new_selection(1);
+    v1.select(&p, &ctx(), hero, &mut selection).expect("select");
+    let err = DecisionRecord::from_selection(&v2, &p, &ctx(), hero, &selection).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "decision record: field 'selection': its picks were made on another catalog than this selector's \
+         (version 'test'): log with the selector that selected"
+    );
+    let record = DecisionRecord::from_selection(&v1, &p, &ctx(), hero, &selection).expect("its own picks");
+    assert_eq!(record.chosen[0].creative, "lux");
 }

@@ -178,7 +178,8 @@ fn sample_line() -> String {
     let ctx = persona_engine::Context::at(sample::NOW);
     let mut picks = selector.new_selection(1);
     selector.select(&person, &ctx, hero, &mut picks).unwrap();
-    let record = persona_engine::eval::DecisionRecord::from_selection(&selector, &person, &ctx, hero, &picks);
+    let record =
+        persona_engine::eval::DecisionRecord::from_selection(&selector, &person, &ctx, hero, &picks).unwrap();
     let mut out = DecisionLogWriter::new(Vec::new(), "x");
     out.write(&record).unwrap();
     String::from_utf8(out.into_inner().unwrap()).unwrap().trim_end().to_owned()

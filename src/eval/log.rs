@@ -201,20 +201,34 @@ impl DecisionRecord {
     /// picks with their propensities (no rewards yet), the policy and the consent audit.
     /// The eligible creatives, region, attributes and person key are left for the
     /// caller (see [`crate::eval::Eligibility`] for the eligible creatives).
+    ///
+    /// Errors when the selection's picks were made on another catalog than
+    /// `selector`'s (for example by the previous version of an [`crate::Engine`]):
+    /// their ids would name other creatives, and a log that names the wrong creative
+    /// misleads every estimate made from it. Log with the selector that selected.
     pub fn from_selection(
         selector: &Selector,
         profile: &Profile,
         context: &Context,
         placement: PlacementId,
         selection: &Selection,
-    ) -> Self {
+    ) -> Result<Self> {
+        if !selection.picks().is_empty() && !selector.made(selection) {
+            return Err(Error::invalid(
+                "decision record",
+                "selection",
+                format!(
+                    "its picks were made on another catalog than this selector's (version '{}'): \
+                     log with the selector that selected",
+                    crate::error::quote(selector.catalog().version())
+                ),
+            ));
+        }
         let mut record = DecisionRecord::for_request(selector, profile, context, placement);
         for pick in selection.picks() {
-            // The selection was made by `selector`, so every pick is in its catalog (a
-            // selection from another catalog would show as `?`, never be dropped).
-            record.push_chosen(selector, pick.creative, tidy(pick.propensity));
+            record.chose(selector, pick.creative, tidy(pick.propensity))?;
         }
-        record
+        Ok(record)
     }
 
     /// The record of a request before anything is chosen, for a service that chooses

@@ -170,7 +170,7 @@ pub unsafe extern "C" fn pe_decision_log_decision(
             &ctx,
             PlacementId(placement),
             selection,
-        );
+        )?;
         // SAFETY: as above: `context` was read successfully, so it is not NULL and its
         // strings are readable for their lengths.
         let c = unsafe { &*context };

@@ -320,6 +320,9 @@ pub struct Selection {
     template_bound_stamp: u32,
     /// The personas the person scores above 0, as a bitset (for template bounds).
     person_mask: Vec<u64>,
+    /// Which compiled catalog the last `select` read (its address), so a pick is never
+    /// read against another catalog's ids.
+    catalog_key: usize,
 }
 
 impl Selection {
@@ -473,6 +476,17 @@ impl Selector {
         &self.catalog
     }
 
+    /// Identifies this selector's compiled catalog (its address) for as long as the
+    /// selector lives.
+    pub(crate) fn catalog_key(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.catalog) as *const () as usize
+    }
+
+    /// Whether `selection`'s picks were made by a selector on this very catalog.
+    pub(crate) fn made(&self, selection: &Selection) -> bool {
+        selection.catalog_key == self.catalog_key()
+    }
+
     /// The catalog, shared.
     pub fn catalog_arc(&self) -> &Arc<Catalog> {
         &self.catalog
@@ -592,6 +606,7 @@ impl Selector {
     ) -> Result<usize> {
         selection.picks.clear();
         selection.shadow.clear();
+        selection.catalog_key = self.catalog_key();
         selection.scored.clear();
         selection.assemblies.clear();
         selection.visited = 0;

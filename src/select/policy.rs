@@ -1,0 +1,294 @@
+//! Choosing among scored candidates under a policy: the greedy order, epsilon-greedy's
+//! exploring draw, softmax, Thompson's estimated propensity, the diversity rules
+//! (exclusion groups, picks per persona) and the fallbacks. Never allocates.
+
+use super::*;
+
+impl Selector {
+    /// Fills up to k slots under `policy`, ranking by `key`, respecting the diversity
+    /// rules; into the shadow picks when `shadow`.
+    pub(super) fn choose(
+        &self,
+        selection: &mut Selection,
+        policy: Policy,
+        key: impl Fn(&Scored) -> f32,
+        rng: &mut Rng,
+        shadow: bool,
+    ) {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let learning = &self.config.learning;
+        loop {
+            let picks = if shadow { &selection.shadow } else { &selection.picks };
+            if picks.len() >= selection.k {
+                break;
+            }
+            // The best allowed candidate by key (ties: priority, then catalog order), the
+            // best by posterior mean, and how many are allowed.
+            let (mut best, mut best_mean, mut allowed) = (None::<usize>, None::<usize>, 0usize);
+            for (i, s) in selection.scored.iter().enumerate() {
+                if s.taken || !diverse(rules, picks, s.creative, max_theme) {
+                    continue;
+                }
+                allowed += 1;
+                if best.is_none_or(|b| {
+                    beats(key(s), s.priority, key(&selection.scored[b]), selection.scored[b].priority)
+                }) {
+                    best = Some(i);
+                }
+                if best_mean.is_none_or(|b| {
+                    beats(s.mean, s.priority, selection.scored[b].mean, selection.scored[b].priority)
+                }) {
+                    best_mean = Some(i);
+                }
+            }
+            let Some(greedy) = best else { break };
+            let (chosen, propensity) = match policy {
+                Policy::Rules | Policy::Greedy => (greedy, 1.0),
+                Policy::EpsilonGreedy { epsilon } => {
+                    if rng.unit() < epsilon {
+                        let target = rng.below(allowed);
+                        let c = self
+                            .nth_allowed(selection, picks_of(selection, shadow), target, max_theme)
+                            .unwrap_or(greedy);
+                        let p = epsilon / allowed as f64 + if c == greedy { 1.0 - epsilon } else { 0.0 };
+                        (c, p)
+                    } else {
+                        (greedy, 1.0 - epsilon + epsilon / allowed as f64)
+                    }
+                }
+                Policy::Softmax { temperature } => {
+                    self.softmax(selection, shadow, greedy, &key, temperature, rng)
+                }
+                Policy::Thompson => (
+                    greedy,
+                    self.thompson_propensity(selection, shadow, greedy, learning.propensity_draws, rng),
+                ),
+            };
+            let s = &mut selection.scored[chosen];
+            s.taken = true;
+            let s = *s;
+            let kind = if chosen != best_mean.unwrap_or(chosen)
+                && policy != Policy::Rules
+                && policy != Policy::Greedy
+            {
+                ReasonKind::Exploring
+            } else if policy != Policy::Rules && s.evidence >= 1.0 {
+                ReasonKind::Learned
+            } else if s.persona_match > 0.0 {
+                ReasonKind::PersonaMatch
+            } else {
+                ReasonKind::Priority
+            };
+            let pick = Pick {
+                creative: s.creative,
+                score: if policy == Policy::Rules { s.base } else { key(&s) },
+                propensity: propensity as f32,
+                reason: Reason {
+                    kind,
+                    persona: (s.persona != u16::MAX).then_some(PersonaId(s.persona)),
+                    persona_score: s.persona_score,
+                    persona_match: s.persona_match,
+                    context_boost: s.context_boost,
+                    boosts_matched: s.boosts_matched,
+                    targeted: rules[s.creative.index()].targeting != NONE,
+                    fatigue: s.fatigue,
+                    base: s.base,
+                    estimate: if policy == Policy::Rules || s.priority <= 0.0 {
+                        0.0
+                    } else {
+                        s.mean / s.priority
+                    },
+                    evidence: s.evidence,
+                },
+            };
+            if shadow {
+                selection.shadow.push(pick);
+            } else {
+                selection.picks.push(pick);
+            }
+        }
+    }
+
+    /// The index of the `target`-th allowed candidate.
+    pub(super) fn nth_allowed(
+        &self,
+        selection: &Selection,
+        picks: &[Pick],
+        target: usize,
+        max_theme: usize,
+    ) -> Option<usize> {
+        let rules = &self.catalog.rules;
+        selection
+            .scored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.taken && diverse(rules, picks, s.creative, max_theme))
+            .nth(target)
+            .map(|(i, _)| i)
+    }
+
+    /// Draws a slot with probability ∝ exp((key/best − 1)/T); returns it and its exact
+    /// probability.
+    pub(super) fn softmax(
+        &self,
+        selection: &Selection,
+        shadow: bool,
+        greedy: usize,
+        key: &impl Fn(&Scored) -> f32,
+        temperature: f64,
+        rng: &mut Rng,
+    ) -> (usize, f64) {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = picks_of(selection, shadow);
+        let top = f64::from(key(&selection.scored[greedy])).max(f64::MIN_POSITIVE);
+        let weight = |s: &Scored| ((f64::from(key(s)) / top - 1.0) / temperature).exp();
+        let allowed = |s: &&Scored| !s.taken && diverse(rules, picks, s.creative, max_theme);
+        let total: f64 = selection.scored.iter().filter(allowed).map(weight).sum();
+        let mut target = rng.unit() * total;
+        let mut last = greedy;
+        for (i, s) in selection.scored.iter().enumerate() {
+            if !allowed(&s) {
+                continue;
+            }
+            let w = weight(s);
+            last = i;
+            if target < w {
+                return (i, w / total);
+            }
+            target -= w;
+        }
+        (last, weight(&selection.scored[last]) / total)
+    }
+
+    /// Thompson's propensity for `chosen`: the share of `draws` fresh posterior draws in
+    /// which it beats the eight strongest allowed rivals (by posterior mean), never below
+    /// half a draw. 1.0 when it has no rival or `draws` is 0.
+    pub(super) fn thompson_propensity(
+        &self,
+        selection: &Selection,
+        shadow: bool,
+        chosen: usize,
+        draws: u32,
+        rng: &mut Rng,
+    ) -> f64 {
+        const RIVALS: usize = 8;
+        if draws == 0 {
+            return 1.0;
+        }
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = picks_of(selection, shadow);
+        // (mean, priority, logit, sd) of the strongest rivals by mean.
+        let mut rivals: [(f32, f32, f32, f32); RIVALS] = [(f32::NEG_INFINITY, 0.0, 0.0, 0.0); RIVALS];
+        let mut count = 0;
+        for (i, s) in selection.scored.iter().enumerate() {
+            if i == chosen || s.taken || !diverse(rules, picks, s.creative, max_theme) {
+                continue;
+            }
+            // Keep the RIVALS strongest by mean (insertion into a tiny sorted array).
+            let mut j = count.min(RIVALS);
+            if j == RIVALS && s.mean <= rivals[RIVALS - 1].0 {
+                continue;
+            }
+            if j == RIVALS {
+                j -= 1;
+            }
+            while j > 0 && rivals[j - 1].0 < s.mean {
+                rivals[j] = rivals[j - 1];
+                j -= 1;
+            }
+            rivals[j] = (s.mean, s.priority, s.logit, s.sd);
+            count = (count + 1).min(RIVALS);
+        }
+        if count == 0 {
+            return 1.0;
+        }
+        let me = &selection.scored[chosen];
+        let draw = |priority: f32, logit: f32, sd: f32, rng: &mut Rng| {
+            priority * sigmoid(f64::from(logit) + f64::from(sd) * rng.normal()) as f32
+        };
+        let mut wins = 0u32;
+        for _ in 0..draws {
+            let mine = draw(me.priority, me.logit, me.sd, rng);
+            if rivals[..count].iter().all(|&(_, p, l, sd)| mine >= draw(p, l, sd, rng)) {
+                wins += 1;
+            }
+        }
+        (f64::from(wins).max(0.5) / f64::from(draws)).min(1.0)
+    }
+
+    pub(super) fn fallback(&self, fallbacks: &[CreativeId], selection: &mut Selection) {
+        let cat = &*self.catalog;
+        for &cid in fallbacks {
+            if selection.picks.len() >= selection.k {
+                break;
+            }
+            if selection.excluded.contains(&cid)
+                || selection.memo_of(cid).is_some_and(|m| m.kind != 0)
+                || !diverse(&cat.rules, &selection.picks, cid, 0)
+            {
+                continue;
+            }
+            let priority = cat.rules[cid.index()].priority;
+            selection.picks.push(Pick {
+                creative: cid,
+                score: priority,
+                propensity: 1.0,
+                reason: Reason {
+                    kind: ReasonKind::Fallback,
+                    persona: None,
+                    persona_score: 0,
+                    persona_match: 0.0,
+                    context_boost: 1.0,
+                    boosts_matched: 0,
+                    targeted: false,
+                    fatigue: 1.0,
+                    base: priority,
+                    estimate: 0.0,
+                    evidence: 0.0,
+                },
+            });
+        }
+    }
+}
+
+pub(super) fn picks_of(selection: &Selection, shadow: bool) -> &[Pick] {
+    if shadow {
+        &selection.shadow
+    } else {
+        &selection.picks
+    }
+}
+
+/// True when (a, priority a) ranks strictly above (b, priority b).
+#[inline]
+pub(super) fn beats(a: f32, pa: f32, b: f32, pb: f32) -> bool {
+    a > b || (a == b && pa > pb)
+}
+
+/// True when adding `creative` keeps the picks diverse: no shared exclusion group, and
+/// (when `max_theme > 0`) fewer than `max_theme` picks with its theme.
+pub(super) fn diverse(
+    rules: &[crate::catalog::Rules],
+    picks: &[Pick],
+    creative: CreativeId,
+    max_theme: usize,
+) -> bool {
+    let r = &rules[creative.index()];
+    let mut same_theme = 0;
+    for p in picks {
+        if p.creative == creative {
+            return false;
+        }
+        let q = &rules[p.creative.index()];
+        if r.group != NONE && q.group == r.group {
+            return false;
+        }
+        if r.theme != u16::MAX && q.theme == r.theme {
+            same_theme += 1;
+        }
+    }
+    max_theme == 0 || r.theme == u16::MAX || same_theme < max_theme
+}

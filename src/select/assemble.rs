@@ -212,23 +212,26 @@ impl Selector {
                     // none). At most MAX_SLOTS slots.
                     let mut add = [0.0f32; crate::assemble::MAX_SLOTS];
                     let themes = t.themes.len();
+                    let mut before = 0usize; // themes in earlier words
                     for (w, (&a, &b)) in t.persona_mask.iter().zip(&mask).enumerate() {
                         let mut both = a & b;
                         while both != 0 {
-                            let p = w * 64 + both.trailing_zeros() as usize;
+                            let bit = both.trailing_zeros();
+                            let p = w * 64 + bit as usize;
                             both &= both - 1;
+                            // Themes are sorted, so p's index is the count of theme bits
+                            // below it.
+                            let i = before + (a & ((1u64 << bit) - 1)).count_ones() as usize;
                             let factor = (0..TAG_RANKS)
                                 .map(|rank| self.list_factor(selection, p * TAG_RANKS + rank))
                                 .fold(0.0f32, f32::max);
-                            let Some(i) = t.themes.iter().position(|&q| usize::from(q) == p) else {
-                                continue;
-                            };
                             for (s, slot_add) in add.iter_mut().enumerate().take(t.slots.len()) {
                                 let weight =
                                     t.slot_theme_weight.get(s * themes + i).copied().unwrap_or(f32::INFINITY);
                                 *slot_add += factor * weight;
                             }
                         }
+                        before += a.count_ones() as usize;
                     }
                     let q = self.template_quick_bound(index, t, &add);
                     if q < floor {
@@ -239,6 +242,7 @@ impl Selector {
             });
             bounds.push(bound);
         }
+        selection.template_bound_max = bounds.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         selection.person_mask = mask;
         selection.template_bound = bounds;
         selection.template_bound_stamp = stamp;
@@ -263,6 +267,13 @@ impl Selector {
             return;
         }
         self.template_bounds(index, place, stamp, selection);
+        // The floor only rises while templates are scored: none can pass when the
+        // largest bound is below it now.
+        if selection.template_bound_max
+            < floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k))
+        {
+            return;
+        }
         for (i, &cid) in place.templates.iter().enumerate() {
             if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
                 continue;

@@ -321,6 +321,8 @@ pub struct Selection {
     /// (valid while `template_bound_stamp` is the request's stamp).
     template_bound: Vec<f32>,
     template_bound_stamp: u32,
+    /// The largest of `template_bound` (same validity).
+    template_bound_max: f32,
     /// The personas the person scores above 0, as a bitset (for template bounds).
     person_mask: Vec<u64>,
     /// Which compiled catalog the last `select` read (its address), so a pick is never

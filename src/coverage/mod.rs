@@ -467,8 +467,7 @@ fn prior_rate(selector: &Selector, creative: CreativeId, scores: &[u8]) -> f64 {
 
 fn rate_of(selector: &Selector, w: f64, s: u8) -> f64 {
     let prior = &selector.prior;
-    let lift = if s >= prior.threshold && s > 0 { w * prior.beta * f64::from(s) / 9.0 } else { 0.0 };
-    sigmoid(prior.base + lift)
+    sigmoid(prior.base + prior.tag_lift(w, s))
 }
 
 /// Creatives whose learned creative × segment weight is highest for a persona other

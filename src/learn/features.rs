@@ -95,12 +95,23 @@ pub(crate) fn prior_lift(cat: &Catalog, c: usize, scores: &[u8], prior: &Prior) 
     let mut lift = 0.0f64;
     for t in r.tags.range() {
         let s = scores.get(cat.tag_persona[t].index()).copied().unwrap_or(0);
-        let w = f64::from(cat.tag_weight[t]).min(1.0);
-        if s >= prior.threshold && s > 0 && w > 0.0 {
-            lift = lift.max(w * prior.beta * f64::from(s.min(9)) / 9.0);
-        }
+        lift = lift.max(prior.tag_lift(f64::from(cat.tag_weight[t]), s));
     }
     lift
+}
+
+impl Prior {
+    /// What one tag of weight `w` on a persona the person scores `s` lends the persona
+    /// prior: `β · min(w, 1) · s/9` at or above the threshold, else 0 ([`prior_lift`]
+    /// takes the largest over a creative's tags).
+    #[inline]
+    pub(crate) fn tag_lift(&self, w: f64, s: u8) -> f64 {
+        if s >= self.threshold && s > 0 && w > 0.0 {
+            w.min(1.0) * self.beta * f64::from(s.min(9)) / 9.0
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The weight every absent (creative, segment) cell reads: the prior.

@@ -118,22 +118,26 @@ impl LearnedStats {
         let (m1, v1) = block[1 + when.device.min(DEVICES - 1)].posterior(0.0, q0);
         let (m2, v2) = block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)].posterior(0.0, q0);
         let (m3, v3) = self.find(c, person.segment).map_or((0.0, 1.0 / q0), |s| s.param.posterior(0.0, q0));
-        let lift = super::features::prior_lift(cat, c, person.scores, prior);
-        let mut mean = offset + lift + m0 + m1 + m2 + m3;
+        let mut mean = offset + m0 + m1 + m2 + m3;
         let mut var = v0 + v1 + v2 + v3;
+        // The persona prior (`features::prior_lift`), taken in the same pass over the tags.
+        let mut lift = 0.0f64;
         let r = &cat.rules[c];
         for t in r.tags.range() {
             let p = cat.tag_persona[t].index();
             let weight = f64::from(cat.tag_weight[t]);
-            if weight <= 0.0 || person.scores.get(p).is_none_or(|&s| s == 0) {
+            let s = person.scores.get(p).copied().unwrap_or(0);
+            if weight <= 0.0 || s == 0 {
                 continue;
             }
+            lift = lift.max(prior.tag_lift(weight, s));
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             if let Some(&(m, v)) = terms.persona.get(p * TAG_RANKS + rank) {
                 mean += weight * m;
                 var += weight * weight * v;
             }
         }
+        mean += lift;
         let span = cat.attribute_span.get(c).copied().unwrap_or_default();
         for &a in &cat.attribute_value[span.range()] {
             let a = a as usize;

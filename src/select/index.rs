@@ -256,12 +256,8 @@ impl Selector {
     pub(crate) fn list_factor(&self, selection: &Selection, list: usize) -> f32 {
         let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0));
         let s = selection.person_score.get(list / TAG_RANKS).copied().unwrap_or(0);
-        let prior = if s >= self.prior.threshold && s > 0 {
-            self.prior.beta * f64::from(s.min(9)) / 9.0
-        } else {
-            0.0
-        };
-        (learned + prior.max(0.0)) as f32
+        // Per unit of weight: the prior of a tag of weight 1 (a weight above 1 lends no more).
+        (learned + self.prior.tag_lift(1.0, s).max(0.0)) as f32
     }
 
     fn logit_slope(&self, var: f64) -> f32 {

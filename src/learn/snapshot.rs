@@ -469,6 +469,7 @@ impl LearnedStats {
     pub(crate) fn merge(&self, catalog: &Catalog, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let staged = snapshot.stage(catalog)?;
         let mut base = self.lock();
+        self.check_room(&staged)?;
         base.sized(self.creatives);
         self.apply(catalog, &staged, &mut base)?;
         Ok(staged.report)
@@ -507,9 +508,8 @@ impl LearnedStats {
         Ok(())
     }
 
-    /// Applies checked cells. Segment cells that find no slot in a full table are
-    /// counted in the report's error: `stage` sized nothing, so this is the one place
-    /// a bulk change can meet the table's bound.
+    /// Applies checked cells; the caller has checked the table's room (`check_room`),
+    /// and counts and weights are checked here before anything changes.
     fn apply(&self, catalog: &Catalog, staged: &Staged, base: &mut Baseline) -> Result<()> {
         // No count may pass its bound: checked for every cell before any changes.
         for &(c, target, counts) in &staged.cells {
@@ -525,9 +525,8 @@ impl LearnedStats {
                 Error::invalid("stats snapshot", format!("creatives.{}", quote(id)), e.to_string())
             })?;
         }
-        // Room for every new segment cell, and no weight may overflow: also checked
-        // before any changes (a weight whose slot does not exist yet starts at zero).
-        self.check_room(staged)?;
+        // No weight may overflow: also checked before any changes (a weight whose slot
+        // does not exist yet starts at zero). The caller checked the table's room.
         for &(target, n) in &staged.model {
             if self.param(target).is_some_and(|param| param.would_overflow(&n)) {
                 let (scope, name, feature) = describe(catalog, target);

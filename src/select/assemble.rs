@@ -188,28 +188,35 @@ impl Selector {
         let cat = &*self.catalog;
         let mut bounds = std::mem::take(&mut selection.template_bound);
         bounds.clear();
-        // Learned: a quick bound first (every slot's static bound plus its largest tag
-        // weight times the largest per-unit factor among the personas the template
-        // speaks to, 0 when the person scores none of them); the per-variant bound only
-        // for templates the quick one cannot rule out against the k-th best.
+        // Learned: a quick bound first (per slot, its static bound plus what the personas
+        // the template and the person share can add, nothing when they share none); the
+        // per-variant bound only for templates the quick one cannot rule out against the
+        // k-th best. The person's personas (bitset) and each one's largest per-unit
+        // factor over tag ranks are read once per request.
         let floor = index.learned.then(|| super::index::kth(&selection.topk, selection.k));
         let mut mask = std::mem::take(&mut selection.person_mask);
+        let mut factor = std::mem::take(&mut selection.persona_factor);
         mask.clear();
         mask.resize(cat.menu.len().div_ceil(64), 0);
-        for (p, &s) in selection.person_score.iter().enumerate() {
+        factor.clear();
+        factor.resize(cat.menu.len(), 0.0);
+        for (p, &s) in selection.person_score.iter().enumerate().filter(|_| floor.is_some()) {
             if s > 0 {
                 if let Some(word) = mask.get_mut(p / 64) {
                     *word |= 1 << (p % 64);
+                }
+                if let Some(f) = factor.get_mut(p) {
+                    *f = (0..TAG_RANKS)
+                        .map(|rank| self.list_factor(selection, p * TAG_RANKS + rank))
+                        .fold(0.0f32, f32::max);
                 }
             }
         }
         for &cid in &place.templates {
             let bound = cat.templates.anchored(cid).map_or(f32::INFINITY, |t| {
                 if let Some(floor) = floor {
-                    // Per slot, what the personas both the template and the person have
-                    // can add: Σ over them of the persona's largest per-unit factor ×
-                    // the slot's largest tag weight for it (nothing when they share
-                    // none). At most MAX_SLOTS slots.
+                    // Per slot, Σ over the shared personas of the persona's factor ×
+                    // the slot's largest tag weight for it. At most MAX_SLOTS slots.
                     let mut add = [0.0f32; crate::assemble::MAX_SLOTS];
                     let themes = t.themes.len();
                     let mut before = 0usize; // themes in earlier words
@@ -222,9 +229,7 @@ impl Selector {
                             // Themes are sorted, so p's index is the count of theme bits
                             // below it.
                             let i = before + (a & ((1u64 << bit) - 1)).count_ones() as usize;
-                            let factor = (0..TAG_RANKS)
-                                .map(|rank| self.list_factor(selection, p * TAG_RANKS + rank))
-                                .fold(0.0f32, f32::max);
+                            let factor = factor.get(p).copied().unwrap_or(f32::INFINITY);
                             for (s, slot_add) in add.iter_mut().enumerate().take(t.slots.len()) {
                                 let weight =
                                     t.slot_theme_weight.get(s * themes + i).copied().unwrap_or(f32::INFINITY);
@@ -244,6 +249,7 @@ impl Selector {
         }
         selection.template_bound_max = bounds.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         selection.person_mask = mask;
+        selection.persona_factor = factor;
         selection.template_bound = bounds;
         selection.template_bound_stamp = stamp;
     }

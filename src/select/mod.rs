@@ -323,8 +323,10 @@ pub struct Selection {
     template_bound_stamp: u32,
     /// The largest of `template_bound` (same validity).
     template_bound_max: f32,
-    /// The personas the person scores above 0, as a bitset (for template bounds).
+    /// The personas the person scores above 0, as a bitset, and per persona the most
+    /// one unit of tag weight can add for them (for template bounds).
     person_mask: Vec<u64>,
+    persona_factor: Vec<f32>,
     /// Which compiled catalog the last `select` read (its address), so a pick is never
     /// read against another catalog's ids.
     catalog_key: usize,
@@ -566,6 +568,7 @@ impl Selector {
         s.template_bound
             .reserve(self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0));
         s.person_mask.reserve(personas.div_ceil(64));
+        s.persona_factor.reserve(personas);
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );

@@ -15,6 +15,29 @@ fn pair(shape: &Synthetic, policy: Policy, max_per_persona: u8) -> (Selector, Se
     (pruned, full)
 }
 
+/// Teaches both selectors the same events (learning raises bounds and rebuilds the
+/// order): `events` impressions and clicks (one in nine) on the shape's creatives, drawn
+/// from `seed`, the people taking turns.
+fn teach_both(
+    (pruned, full): (&Selector, &Selector),
+    shape: &Synthetic,
+    people: &mut [(persona_engine::Profile, persona_engine::Context)],
+    seed: u64,
+    events: usize,
+) {
+    let mut rng = seed;
+    for e in 0..events {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
+        let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
+        let (profile, context) = &mut people[e % people.len()];
+        let fb = Feedback::new(creative, kind, context);
+        let mut p1 = profile.clone();
+        pruned.record(&mut p1, &fb).unwrap();
+        full.record(profile, &fb).unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -34,18 +57,7 @@ proptest! {
         let mut people = shape.people(60);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
         // Teach both the same things (learning raises bounds and rebuilds the order).
-        let mut rng = seed;
-        for e in 0..events {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
-            let who = e % people.len();
-            let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
-            let (profile, context) = &mut people[who];
-            let mut p1 = profile.clone();
-            let fb = Feedback::new(creative, kind, context);
-            pruned.record(&mut p1, &fb).unwrap();
-            full.record(profile, &fb).unwrap();
-        }
+        teach_both((&pruned, &full), &shape, &mut people, seed, events);
         let (mut a, mut b) = (pruned.new_selection(k), full.new_selection(k));
         for (i, (profile, context)) in people.iter().enumerate() {
             let placement = placements[i % 2];
@@ -65,17 +77,7 @@ fn thompson_pruned_picks_follow_the_full_scan_distribution() {
     let (pruned, full) = pair(&shape, Policy::Thompson, 1);
     let mut people = shape.people(20);
     let placement = pruned.placement("placement-0").unwrap();
-    let mut rng = 41u64;
-    for e in 0..3_000 {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
-        let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
-        let (profile, context) = &mut people[e % 20];
-        let fb = Feedback::new(creative, kind, context);
-        let mut p1 = profile.clone();
-        pruned.record(&mut p1, &fb).unwrap();
-        full.record(profile, &fb).unwrap();
-    }
+    teach_both((&pruned, &full), &shape, &mut people, 41u64, 3_000);
     let draws = 1_500u64;
     for who in [0usize, 3, 7] {
         let (profile, context) = &people[who];
@@ -105,17 +107,7 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
         let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
         let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, 1);
         let mut people = shape.people(40);
-        let mut rng = seed;
-        for e in 0..1_500 {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let creative = persona_engine::CreativeId((rng >> 33) as u32 % creatives as u32);
-            let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
-            let (profile, context) = &mut people[e % 40];
-            let fb = Feedback::new(creative, kind, context);
-            let mut p1 = profile.clone();
-            pruned.record(&mut p1, &fb).unwrap();
-            full.record(profile, &fb).unwrap();
-        }
+        teach_both((&pruned, &full), &shape, &mut people, seed, 1_500);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
         let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
         let mut explored = 0;
@@ -153,17 +145,7 @@ fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
         let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
         let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, max_per_persona);
         let mut people = shape.people(40);
-        let mut rng = seed;
-        for e in 0..1_500 {
-            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let creative = persona_engine::CreativeId((rng >> 33) as u32 % creatives as u32);
-            let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
-            let (profile, context) = &mut people[e % 40];
-            let fb = Feedback::new(creative, kind, context);
-            let mut p1 = profile.clone();
-            pruned.record(&mut p1, &fb).unwrap();
-            full.record(profile, &fb).unwrap();
-        }
+        teach_both((&pruned, &full), &shape, &mut people, seed, 1_500);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
         let (mut a, mut b) = (pruned.new_selection(k), full.new_selection(k));
         let (mut explored_later, mut pruned_served, mut total) = (0, 0, 0);
@@ -208,18 +190,7 @@ fn pruning_regression_seed_3492243404585469770() {
     let (pruned, full) = pair(&shape, Policy::Greedy, 0);
     let mut people = shape.people(60);
     let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
-    let mut rng = shape.seed;
-    for e in 0..66 {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let creative = persona_engine::CreativeId((rng >> 33) as u32 % shape.creatives as u32);
-        let who = e % people.len();
-        let kind = if (rng >> 20) % 9 == 0 { FeedbackKind::Click } else { FeedbackKind::Impression };
-        let (profile, context) = &mut people[who];
-        let mut p1 = profile.clone();
-        let fb = Feedback::new(creative, kind, context);
-        pruned.record(&mut p1, &fb).unwrap();
-        full.record(profile, &fb).unwrap();
-    }
+    teach_both((&pruned, &full), &shape, &mut people, shape.seed, 66);
     let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
     for (i, (profile, context)) in people.iter().enumerate() {
         let placement = placements[i % 2];

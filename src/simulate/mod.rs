@@ -290,9 +290,8 @@ struct Play<'w> {
     /// The impression's copy of the person's profile (reused to save allocations).
     profile: Profile,
     /// [`Strategy::Reference`]: per creative the Gamma posterior (shape, rate) of its
-    /// quality, and the known part of each candidate's rate this impression.
+    /// quality.
     quality: Vec<(f64, f64)>,
-    known: Vec<f64>,
 }
 
 impl<'w> Play<'w> {
@@ -312,15 +311,7 @@ impl<'w> Play<'w> {
             Strategy::Reference { .. } => vec![world.quality_prior(); world.creatives()],
             _ => Vec::new(),
         };
-        Ok(Play {
-            world,
-            strategy,
-            selector,
-            selection,
-            profile: Profile::default(),
-            quality,
-            known: Vec::new(),
-        })
+        Ok(Play { world, strategy, selector, selection, profile: Profile::default(), quality })
     }
 
     /// Plays one impression: the hidden click probability of what was shown, whether it
@@ -345,11 +336,10 @@ impl<'w> Play<'w> {
             Strategy::Reference { thompson } => {
                 // Rate = known part × quality; quality ~ Gamma(shape, rate) a posteriori.
                 let mut rng = SimRng::new(imp.select_seed);
-                self.known.clear();
+                let known = |c: usize| rate(Some(c)) / world.quality(c);
                 let mut best = (None, f64::NEG_INFINITY);
                 for (c, &(shape, rate_param)) in self.quality.iter().enumerate() {
-                    let known = rate(Some(c)) / world.quality(c);
-                    self.known.push(known);
+                    let known = known(c);
                     let q = if thompson { rng.gamma(shape) / rate_param } else { shape / rate_param };
                     if known * q > best.1 {
                         best = (Some(c), known * q);
@@ -357,8 +347,8 @@ impl<'w> Play<'w> {
                 }
                 if let Some(c) = best.0 {
                     let clicked = imp.click_draw < rate(Some(c));
-                    if let (Some(post), Some(known)) = (self.quality.get_mut(c), self.known.get(c)) {
-                        *post = (post.0 + f64::from(u8::from(clicked)), post.1 + known);
+                    if let Some(post) = self.quality.get_mut(c) {
+                        *post = (post.0 + f64::from(u8::from(clicked)), post.1 + known(c));
                     }
                 }
                 best.0

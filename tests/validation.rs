@@ -39,6 +39,15 @@ fn weights_must_be_finite_and_not_negative() {
 }
 
 #[test]
+fn a_persona_tagged_twice_is_an_error() {
+    let c = CreativeSpec::new("a").placement("hero").persona("Luxury", 0.4).persona("Luxury", 0.9);
+    assert_eq!(
+        compile_err(vec![c]),
+        "creative 'a': field 'personas': persona 'Luxury' is listed twice (give it one weight)"
+    );
+}
+
+#[test]
 fn schedules_must_end_after_they_start() {
     let err = compile_err(vec![tagged("a", "Luxury").schedule(Some(NOW), Some(NOW))]);
     assert_eq!(err, "creative 'a': field 'schedule': end is not after start");

@@ -556,6 +556,13 @@ impl Catalog {
                     format!("weight of '{}' is {weight} (must be finite and ≥ 0)", quote(name)),
                 ));
             }
+            if self.tag_persona[tags.start as usize..].contains(&pid) {
+                return Err(Error::creative(
+                    id,
+                    "personas",
+                    format!("persona '{}' is listed twice (give it one weight)", quote(name)),
+                ));
+            }
             if *weight > theme.1 {
                 theme = (pid.0, *weight);
             }

@@ -143,16 +143,19 @@ impl Selector {
             let mut tags = 0.0f32;
             for v in &t.variants[usize::from(slot.start)..usize::from(slot.end)] {
                 let Some(r) = cat.rules.get(v.creative.index()) else { continue };
-                let mut own = 0.0f32;
+                let (mut own, mut prior) = (0.0f32, 0.0f32);
                 for k in r.tags.range() {
                     let p = cat.tag_persona[k].index();
                     if selection.person_score.get(p).is_some_and(|&s| s > 0) {
                         let list = p * TAG_RANKS + usize::from(cat.tag_rank[k]).min(TAG_RANKS - 1);
-                        let factor = self.list_factor(selection, list);
-                        own += factor * cat.tag_weight[k].max(0.0);
+                        // The shared weights add up over the tags; the prior takes the best.
+                        let (learned, lent) = self.list_factors(selection, list);
+                        let w = cat.tag_weight[k].max(0.0);
+                        own += learned * w;
+                        prior = prior.max(lent * w);
                     }
                 }
-                tags = tags.max(own);
+                tags = tags.max(own + prior);
             }
             sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * tags).exp();
         }

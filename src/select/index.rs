@@ -87,10 +87,44 @@ impl PlacementIndex {
 /// A cursor of the pruned scan over one persona list.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cursor {
-    /// The person's factor on this list: what a unit of list value adds.
+    /// The person's factor on this list: what a unit of list value adds. Learned: the
+    /// shared weights' part alone (they add up over a creative's tags).
     weight: f32,
+    /// Learned: the persona prior's part of the factor (the prior takes a creative's best
+    /// tag, so over lists the scan bounds it by the largest, not the sum).
+    prior: f32,
+    /// The persona of the list: a creative has one tag per persona, so it is on at most
+    /// one of a persona's (persona, tag rank) lists and the scan bounds a persona's
+    /// lists by their largest, not their sum.
+    persona: u32,
     list: u32,
     pos: u32,
+}
+
+/// The TA bound's persona part over the cursors (grouped by persona, as the scan pushes
+/// them): per persona the largest of its lists' shared-weight parts, summed over
+/// personas, plus the largest prior part over every list; and the cursor whose head
+/// adds most, with what it adds.
+#[inline]
+fn persona_bound(cursors: &[Cursor], pi: &PlacementIndex) -> (f32, (f32, usize)) {
+    let (mut shared, mut group, mut persona) = (0.0f32, 0.0f32, u32::MAX);
+    let mut prior = 0.0f32;
+    let mut best = (f32::NEG_INFINITY, usize::MAX);
+    for (i, cur) in cursors.iter().enumerate() {
+        let Some(&(f, _)) = pi.list(cur.list as usize).get(cur.pos as usize) else { continue };
+        if cur.persona != persona {
+            shared += group;
+            group = 0.0;
+            persona = cur.persona;
+        }
+        let (learned, lent) = (cur.weight * f, cur.prior * f);
+        group = group.max(learned);
+        prior = prior.max(lent);
+        if learned + lent > best.0 {
+            best = (learned + lent, i);
+        }
+    }
+    (shared + group + prior, best)
 }
 
 /// Keeps the k largest keys seen, largest first.
@@ -254,10 +288,18 @@ impl Selector {
     /// persona prior per unit of weight (the prior takes the best tag, at most the sum).
     #[inline]
     pub(crate) fn list_factor(&self, selection: &Selection, list: usize) -> f32 {
+        let (learned, prior) = self.list_factors(selection, list);
+        learned + prior
+    }
+
+    /// [`Self::list_factor`] in its two parts: the shared weights' (which add up over a
+    /// creative's tags) and the persona prior's (of which a creative takes its best tag).
+    #[inline]
+    pub(crate) fn list_factors(&self, selection: &Selection, list: usize) -> (f32, f32) {
         let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0.max(0.0));
         let s = selection.person_score.get(list / TAG_RANKS).copied().unwrap_or(0);
         // Per unit of weight: the prior of a tag of weight 1 (a weight above 1 lends no more).
-        (learned + self.prior.tag_lift(1.0, s).max(0.0)) as f32
+        (learned as f32, self.prior.tag_lift(1.0, s).max(0.0) as f32)
     }
 
     fn logit_slope(&self, var: f64) -> f32 {
@@ -489,14 +531,17 @@ impl Selector {
                 // `list_factor`.
                 for rank in 0..TAG_RANKS {
                     let list = p * TAG_RANKS + rank;
-                    let weight = self.list_factor(selection, list);
-                    if weight > 0.0 {
-                        selection.cursors.push(Cursor { weight, list: list as u32, pos: 0 });
+                    let (weight, prior) = self.list_factors(selection, list);
+                    if weight + prior > 0.0 {
+                        let (persona, list) = (p as u32, list as u32);
+                        selection.cursors.push(Cursor { weight, prior, persona, list, pos: 0 });
                     }
                 }
             } else if selection.persona_weight[p] > 0.0 {
                 selection.cursors.push(Cursor {
                     weight: selection.persona_weight[p],
+                    prior: 0.0,
+                    persona: p as u32,
                     list: p as u32,
                     pos: 0,
                 });
@@ -510,17 +555,7 @@ impl Selector {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let mut matched = 0.0f32;
-                let mut best = (f32::NEG_INFINITY, usize::MAX);
-                for (c, cur) in selection.cursors.iter().enumerate() {
-                    if let Some(&(f, _)) = pi.list(cur.list as usize).get(cur.pos as usize) {
-                        let part = cur.weight * f;
-                        matched += part;
-                        if part > best.0 {
-                            best = (part, c);
-                        }
-                    }
-                }
+                let (matched, best) = persona_bound(&selection.cursors, pi);
                 if pos_u >= pi.unmatched.len() {
                     break; // every candidate has been seen
                 }
@@ -566,11 +601,7 @@ impl Selector {
                 _ => f32::NEG_INFINITY,
             };
             let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let matched: f32 = selection
-                .cursors
-                .iter()
-                .filter_map(|cur| pi.list(cur.list as usize).get(cur.pos as usize).map(|e| cur.weight * e.0))
-                .sum();
+            let (matched, _) = persona_bound(&selection.cursors, pi);
             let tau = f_u + matched;
             if tau < last
                 && self.raised_pending(&index, raised, place, stamp, selection) < last
@@ -609,15 +640,19 @@ impl Selector {
         };
         let slope = self.logit_slope(var);
         let mut bound = f32::from_bits(b.load(Ordering::Acquire));
+        let mut prior = 0.0f32;
         for t in r.tags.range() {
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
             let list = cat.tag_persona[t].index() * TAG_RANKS + rank;
-            let factor = self.list_factor(selection, list);
             if selection.person_score.get(cat.tag_persona[t].index()).is_some_and(|&s| s > 0) {
-                bound += factor * slope * cat.tag_weight[t].max(0.0);
+                // The shared weights add up over the tags; the prior takes the best one.
+                let (learned, lent) = self.list_factors(selection, list);
+                let w = slope * cat.tag_weight[t].max(0.0);
+                bound += learned * w;
+                prior = prior.max(lent * w);
             }
         }
-        bound
+        bound + prior
     }
 
     /// Scores every raised candidate not yet seen whose bound reaches `floor` (or, with

@@ -1,10 +1,11 @@
 //! A tight `select` loop for profilers (callgrind, perf): one synthetic catalog, one
 //! policy, optionally warmed by the learner's own picks, then `select` in a loop.
 //!
-//! `cargo run --release --example select_loop -- CREATIVES POLICY ITERATIONS WARM PEOPLE [K] [full]`
+//! `cargo run --release --example select_loop -- CREATIVES POLICY ITERATIONS WARM PEOPLE [K] [full|pruned] [templates]`
 //! with POLICY one of `greedy`, `thompson`, `epsilon`, WARM the number of events taught
 //! first (0 for cold statistics), PEOPLE `focused` (one high persona) or `varied`, and K
-//! the picks per select (default 1); `full` turns pruning off (every candidate scored).
+//! the picks per select (default 1); `full` turns pruning off (every candidate scored);
+//! `templates` makes a tenth of the candidates templates of 4 slots × 8 variants.
 
 use std::time::Instant;
 
@@ -28,7 +29,12 @@ fn main() {
     config.prune = arg(7, "pruned") != "full";
 
     let shape = Synthetic { personas: 40, placements: 1, creatives, seed: 2026 };
-    let selector = Selector::new(Catalog::compile(&shape.spec()).expect("spec"), config).expect("config");
+    let spec = if arg(8, "") == "templates" {
+        shape.spec_with_templates(creatives / 10, 4, 8)
+    } else {
+        shape.spec()
+    };
+    let selector = Selector::new(Catalog::compile(&spec).expect("spec"), config).expect("config");
     let mut people = if varied { shape.people(512) } else { shape.focused_people(512) };
     let placement = selector.placement("placement-0").expect("placement");
     let mut selection = selector.new_selection(1);

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use std::sync::atomic::Ordering;
 
-use super::index::PruneIndex;
+use super::index::{PlacementIndex, PruneIndex};
 use super::{Env, Pick, Scored, Selection, Selector};
 use crate::assemble::compile::Template;
 use crate::assemble::pick::{self, GENERIC_THEME};
@@ -163,13 +163,15 @@ impl Selector {
     }
 
     /// Learned: a bound (log space) on template `t`'s key that reads only the index:
-    /// per slot its static bound plus slope × `add[slot]`, a bound on what its
-    /// variants' tags can add for this person (see `template_bounds`).
+    /// the log of the mean over slots of `exp(static bound + slope × add[slot])`, where
+    /// `add[slot]` bounds what the slot's variants' tags can add for this person (see
+    /// `template_bounds`).
     fn template_quick_bound(&self, index: &PruneIndex, t: &Template, add: &[f32]) -> f32 {
         let at = self.catalog.templates.role(t.anchor).map_or(usize::MAX, |(at, _)| at);
         let Some(&start) = index.template_start.get(at) else { return f32::INFINITY };
-        // The mean over slots is at most the largest slot: no exponentials needed.
-        let mut top = f32::NEG_INFINITY;
+        // The key is the log of the mean over slots of the variants' rates: bounded slot
+        // by slot (a lift in one slot of four counts a quarter in rate space).
+        let mut sum = 0.0f32;
         for s in 0..t.slots.len() {
             let i = start as usize + s;
             let (Some(built), Some(&slope)) = (index.template_static.get(i), index.template_slope.get(i))
@@ -177,13 +179,20 @@ impl Selector {
                 return f32::INFINITY;
             };
             let add = add.get(s).copied().unwrap_or(f32::INFINITY);
-            top = top.max(f32::from_bits(built.load(Ordering::Acquire)) + slope * add);
+            sum += (f32::from_bits(built.load(Ordering::Acquire)) + slope * add).exp();
         }
-        t.ln_priority + top
+        t.ln_priority + (sum / t.slots.len().max(1) as f32).ln()
     }
 
     /// The bounds of the placement's templates for this request, computed on first use.
-    fn template_bounds(&self, index: &PruneIndex, place: &Placement, stamp: u32, selection: &mut Selection) {
+    fn template_bounds(
+        &self,
+        index: &PruneIndex,
+        pi: &PlacementIndex,
+        place: &Placement,
+        stamp: u32,
+        selection: &mut Selection,
+    ) {
         if selection.template_bound_stamp == stamp && selection.template_bound.len() == place.templates.len()
         {
             return;
@@ -215,9 +224,47 @@ impl Selector {
                 }
             }
         }
-        for &cid in &place.templates {
+        // Learned, first: per template, its largest static bound plus what the person's
+        // personas can add through its variants' tags (from the index's per-persona
+        // template lists: only templates speaking to the person's personas are touched).
+        let mut prior = std::mem::take(&mut selection.template_prior);
+        prior.clear();
+        if floor.is_some() {
+            bounds.resize(place.templates.len(), 0.0);
+            prior.resize(place.templates.len(), 0.0);
+            for (p, &s) in selection.person_score.iter().enumerate() {
+                if s == 0 {
+                    continue;
+                }
+                let (mut learned, mut lent) = (0.0f32, 0.0f32);
+                for rank in 0..TAG_RANKS {
+                    let (l, r) = self.list_factors(selection, p * TAG_RANKS + rank);
+                    (learned, lent) = (learned.max(l), lent.max(r));
+                }
+                for &(i, w) in pi.templates_of(p) {
+                    if let (Some(b), Some(r)) = (bounds.get_mut(i as usize), prior.get_mut(i as usize)) {
+                        // The shared weights add up over the personas; the prior takes the best.
+                        *b += learned * w;
+                        *r = r.max(lent * w);
+                    }
+                }
+            }
+        }
+        for (i, &cid) in place.templates.iter().enumerate() {
             let bound = cat.templates.anchored(cid).map_or(f32::INFINITY, |t| {
                 if let Some(floor) = floor {
+                    let at = cat.templates.role(cid).map_or(usize::MAX, |(at, _)| at);
+                    let top = index
+                        .template_top
+                        .get(at)
+                        .map_or(f32::INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
+                    let first = t.ln_priority
+                        + top
+                        + bounds.get(i).copied().unwrap_or(f32::INFINITY)
+                        + prior.get(i).copied().unwrap_or(f32::INFINITY);
+                    if first < floor {
+                        return first;
+                    }
                     // Per slot, Σ over the shared personas of the persona's factor ×
                     // the slot's largest tag weight for it. At most MAX_SLOTS slots.
                     let mut add = [0.0f32; crate::assemble::MAX_SLOTS];
@@ -248,8 +295,12 @@ impl Selector {
                 }
                 self.template_bound(index, t, selection)
             });
-            bounds.push(bound);
+            match bounds.get_mut(i) {
+                Some(slot) => *slot = bound,
+                None => bounds.push(bound),
+            }
         }
+        selection.template_prior = prior;
         selection.template_bound_max = bounds.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         selection.person_mask = mask;
         selection.persona_factor = factor;
@@ -263,6 +314,7 @@ impl Selector {
     pub(super) fn scan_templates(
         &self,
         index: &PruneIndex,
+        pi: &PlacementIndex,
         place: &Placement,
         floor: Option<f32>,
         stamp: u32,
@@ -275,7 +327,7 @@ impl Selector {
         if place.templates.is_empty() {
             return;
         }
-        self.template_bounds(index, place, stamp, selection);
+        self.template_bounds(index, pi, place, stamp, selection);
         // The floor only rises while templates are scored: none can pass when the
         // largest bound is below it now.
         if selection.template_bound_max

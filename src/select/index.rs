@@ -60,11 +60,14 @@ pub(crate) struct PruneIndex {
     pub(super) template_start: Box<[u32]>,
     pub(super) template_static: Box<[AtomicU32]>,
     pub(super) template_slope: Box<[f32]>,
+    /// Learned: per template, the largest static bound of any of its variants (`f32`
+    /// bits, raised with them): with `ln(priority)`, what it can score matching nobody.
+    pub(super) template_top: Box<[AtomicU32]>,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
 #[derive(Debug, Default)]
-struct PlacementIndex {
+pub(super) struct PlacementIndex {
     /// Every candidate, by the most it can score without any persona match.
     unmatched: Vec<(f32, CreativeId)>,
     /// Per list (CSR): candidates tagged with a persona, by what one unit of the
@@ -73,9 +76,23 @@ struct PlacementIndex {
     /// tag weight times how fast the creative's key can rise with its log-odds.
     persona_offsets: Vec<u32>,
     persona_entries: Vec<(f32, CreativeId)>,
+    /// Learned, per persona (CSR): the placement's templates with a variant tagged with
+    /// it (position in `Placement::templates`), each with the largest `slope · weight`
+    /// of such a variant: what one unit of the person's factor on the persona can add.
+    template_offsets: Vec<u32>,
+    template_entries: Vec<(u32, f32)>,
 }
 
 impl PlacementIndex {
+    /// Learned: the placement's templates speaking to persona `p`, see
+    /// `template_entries`.
+    pub(super) fn templates_of(&self, p: usize) -> &[(u32, f32)] {
+        match (self.template_offsets.get(p), self.template_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => &self.template_entries[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
     fn list(&self, p: usize) -> &[(f32, CreativeId)] {
         match (self.persona_offsets.get(p), self.persona_offsets.get(p + 1)) {
             (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
@@ -336,6 +353,54 @@ impl Selector {
         } else {
             Box::new([])
         };
+        let (mut template_start, mut template_static, mut template_slope) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut template_top = Vec::new();
+        for t in cat.templates.list.iter().filter(|_| learned) {
+            template_start.push(template_static.len() as u32);
+            let mut top = f32::NEG_INFINITY;
+            for slot in &t.slots {
+                let variants = &t.variants[usize::from(slot.start)..usize::from(slot.end)];
+                let most =
+                    variants.iter().map(|v| bound[v.creative.index()]).fold(f32::NEG_INFINITY, f32::max);
+                top = top.max(most);
+                template_static.push(AtomicU32::new(most.to_bits()));
+                template_slope.push(
+                    variants
+                        .iter()
+                        .map(|v| self.logit_slope(variance[v.creative.index()]))
+                        .fold(0.0, f32::max),
+                );
+            }
+            template_top.push(AtomicU32::new(top.to_bits()));
+        }
+        // Learned: per persona, a placement's templates with a variant tagged with it and
+        // the largest `slope · weight` of one (a variant has one tag per persona).
+        let template_lists = |p: &Placement| -> (Vec<u32>, Vec<(u32, f32)>) {
+            let mut per: Vec<Vec<(u32, f32)>> = vec![Vec::new(); if learned { cat.menu.len() } else { 0 }];
+            for (i, &anchor) in p.templates.iter().enumerate().filter(|_| learned) {
+                let Some(t) = cat.templates.anchored(anchor) else { continue };
+                for v in &t.variants {
+                    let slope = self.logit_slope(variance[v.creative.index()]);
+                    for k in cat.rules[v.creative.index()].tags.range() {
+                        let (persona, w) = (cat.tag_persona[k].index(), cat.tag_weight[k]);
+                        let Some(list) = per.get_mut(persona).filter(|_| w > 0.0) else { continue };
+                        match list.last_mut() {
+                            Some((at, most)) if *at == i as u32 => *most = most.max(slope * w),
+                            _ => list.push((i as u32, slope * w)),
+                        }
+                    }
+                }
+            }
+            let mut offsets = Vec::with_capacity(per.len() + 1);
+            let mut entries = Vec::new();
+            for list in per {
+                offsets.push(entries.len() as u32);
+                entries.extend(list);
+            }
+            offsets.push(entries.len() as u32);
+            (offsets, entries)
+        };
         let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         let prior = self.config.prior;
         let placements = cat
@@ -382,28 +447,16 @@ impl Selector {
                     }
                 }
                 offsets.push(entries.len() as u32);
-                PlacementIndex { unmatched, persona_offsets: offsets, persona_entries: entries }
+                let (template_offsets, template_entries) = template_lists(p);
+                PlacementIndex {
+                    unmatched,
+                    persona_offsets: offsets,
+                    persona_entries: entries,
+                    template_offsets,
+                    template_entries,
+                }
             })
             .collect();
-        let (mut template_start, mut template_static, mut template_slope) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for t in cat.templates.list.iter().filter(|_| learned) {
-            template_start.push(template_static.len() as u32);
-            for slot in &t.slots {
-                let variants = &t.variants[usize::from(slot.start)..usize::from(slot.end)];
-                let most =
-                    variants.iter().map(|v| bound[v.creative.index()]).fold(f32::NEG_INFINITY, f32::max);
-                template_static.push(AtomicU32::new(most.to_bits()));
-                template_slope.push(
-                    variants
-                        .iter()
-                        .map(|v| self.logit_slope(variance[v.creative.index()]))
-                        .fold(0.0, f32::max),
-                );
-            }
-        }
-        let (template_start, template_static, template_slope) =
-            (template_start.into(), template_static.into(), template_slope.into());
         PruneIndex {
             generation,
             learned,
@@ -419,9 +472,10 @@ impl Selector {
                 .map(|_| AtomicU32::new(f32::NEG_INFINITY.to_bits()))
                 .collect(),
             stale: AtomicBool::new(false),
-            template_start,
-            template_static,
-            template_slope,
+            template_start: template_start.into(),
+            template_static: template_static.into(),
+            template_slope: template_slope.into(),
+            template_top: template_top.into(),
         }
     }
 
@@ -453,11 +507,16 @@ impl Selector {
             (Some(&built), Some(&var)) => {
                 let now = self.learned_bound(c, &index.attribute, var);
                 if now > built {
-                    let template = cat.templates.role(creative).and_then(|(t, v)| {
-                        let slot = cat.templates.list.get(t)?.variants.get(usize::from(v))?.slot;
-                        index.template_static.get(*index.template_start.get(t)? as usize + usize::from(slot))
-                    });
-                    for slot in index.raised_bound.get(c).into_iter().chain(template) {
+                    let (mut template, mut top) = (None, None);
+                    if let Some((t, v)) = cat.templates.role(creative) {
+                        let slot = cat.templates.list.get(t).and_then(|x| x.variants.get(usize::from(v)));
+                        let start = index.template_start.get(t).map(|&s| s as usize);
+                        template = slot
+                            .zip(start)
+                            .and_then(|(x, s)| index.template_static.get(s + usize::from(x.slot)));
+                        top = index.template_top.get(t);
+                    }
+                    for slot in index.raised_bound.get(c).into_iter().chain(template).chain(top) {
                         let _ = slot.fetch_update(Ordering::Release, Ordering::Relaxed, |b| {
                             (now > f32::from_bits(b)).then_some(now.to_bits())
                         });
@@ -581,7 +640,7 @@ impl Selector {
             let floor = if adaptive { None } else { Some(target) };
             // Templates are not in the lists (their score is assembled): each is scored
             // when its own bound reaches the k-th best.
-            self.scan_templates(&index, place, floor, stamp, profile, env, selection, rng, &key);
+            self.scan_templates(&index, pi, place, floor, stamp, profile, env, selection, rng, &key);
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);

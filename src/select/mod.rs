@@ -327,6 +327,9 @@ pub struct Selection {
     /// one unit of tag weight can add for them (for template bounds).
     person_mask: Vec<u64>,
     persona_factor: Vec<f32>,
+    /// Per template of the placement, the largest prior part its variants' tags can add
+    /// for this person (the first template bound's scratch).
+    template_prior: Vec<f32>,
     /// Which compiled catalog the last `select` read (its address), so a pick is never
     /// read against another catalog's ids.
     catalog_key: usize,
@@ -565,8 +568,9 @@ impl Selector {
         s.assemblies.reserve(templates.list.len() + 1);
         s.variant_scored.reserve(templates.most_variants);
         s.variant_value.reserve(templates.most_variants);
-        s.template_bound
-            .reserve(self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0));
+        let most_templates = self.catalog.placements.iter().map(|p| p.templates.len()).max().unwrap_or(0);
+        s.template_bound.reserve(most_templates);
+        s.template_prior.reserve(most_templates);
         s.person_mask.reserve(personas.div_ceil(64));
         s.persona_factor.reserve(personas);
         s.memo.reserve(

@@ -272,32 +272,45 @@ fn attribute_and_longtail_worlds_differ_as_designed() {
 /// and Thompson sampling is about level with greedy.
 #[test]
 fn the_default_learner_beats_the_hand_written_rule() {
-    let config = SimConfig {
-        variant: Variant::Mixed,
-        impressions: 6_000,
-        seed: 7,
-        personas: 40,
-        creatives: 200,
-        people: 1_500,
-        windows: 3,
-        strategies: vec![
-            Strategy::PersonaRule,
-            Strategy::Engine(Policy::Greedy),
-            Strategy::Engine(Policy::Thompson),
-            Strategy::Oracle,
-        ],
-    };
-    let report = run(&config).expect("simulation runs");
-    let table = report.to_markdown();
-    let rule = report.row(Strategy::PersonaRule).expect("rule ran");
-    let greedy = report.row(Strategy::Engine(Policy::Greedy)).expect("greedy ran");
-    let thompson = report.row(Strategy::Engine(Policy::Thompson)).expect("thompson ran");
-    assert!(greedy.overall.expected_click_rate > 1.25 * rule.overall.expected_click_rate, "{table}");
-    let no_high = |row: &persona_engine::simulate::StrategyResult| {
-        row.no_high.as_ref().expect("people with no high persona").expected_click_rate
-    };
-    assert!(no_high(greedy) >= no_high(rule), "{table}");
-    assert!(thompson.overall.expected_click_rate > 0.85 * greedy.overall.expected_click_rate, "{table}");
+    // One short run is one draw of a noisy process (Thompson's share of greedy ranges
+    // 0.74–1.47 over single seeds at 6,000 impressions): the promise is about the mean
+    // over worlds, so four worlds are summed.
+    let (mut rule, mut greedy, mut thompson) = ([0.0; 2], [0.0; 2], 0.0);
+    let mut tables = String::new();
+    for seed in 7..=10 {
+        let config = SimConfig {
+            variant: Variant::Mixed,
+            impressions: 6_000,
+            seed,
+            personas: 40,
+            creatives: 200,
+            people: 1_500,
+            windows: 3,
+            strategies: vec![
+                Strategy::PersonaRule,
+                Strategy::Engine(Policy::Greedy),
+                Strategy::Engine(Policy::Thompson),
+                Strategy::Oracle,
+            ],
+        };
+        let report = run(&config).expect("simulation runs");
+        tables.push_str(&format!("seed {seed}\n{}\n", report.to_markdown()));
+        let rates = |s: Strategy| {
+            let row = report.row(s).expect("strategy ran");
+            let no_high = row.no_high.as_ref().expect("people with no high persona");
+            [row.overall.expected_click_rate, no_high.expected_click_rate]
+        };
+        for (sum, s) in [(&mut rule, Strategy::PersonaRule), (&mut greedy, Strategy::Engine(Policy::Greedy))]
+        {
+            let r = rates(s);
+            sum[0] += r[0];
+            sum[1] += r[1];
+        }
+        thompson += rates(Strategy::Engine(Policy::Thompson))[0];
+    }
+    assert!(greedy[0] > 1.25 * rule[0], "{tables}");
+    assert!(greedy[1] >= rule[1], "people with no high persona\n{tables}");
+    assert!(thompson > 0.85 * greedy[0], "{tables}");
 }
 
 /// The reference learners (they know every hidden factor but quality) stay below the

@@ -249,10 +249,7 @@ impl Selector {
             if !diverse(rules, picks, s.creative, max_theme) {
                 continue;
             }
-            if best.is_none_or(|o| {
-                beats(s.key, s.priority, o.key, o.priority)
-                    || (s.key == o.key && s.priority == o.priority && s.creative < o.creative)
-            }) {
+            if best.is_none_or(|o| beats((s.key, s.priority, s.creative), (o.key, o.priority, o.creative))) {
                 best = Some(s);
             }
         }

@@ -74,8 +74,18 @@ pub(super) struct PlacementIndex {
     /// person's factor on that list can add. Rules: one list per persona, by
     /// `priority · max_boost · share`. Learned: one list per (persona, tag rank), by the
     /// tag weight times how fast the creative's key can rise with its log-odds.
+    ///
+    /// Within a list the entries are cut into bands of similar value (each band's
+    /// smallest value at least [`BAND_RATIO`] of its largest), and sorted within a band
+    /// by the creative's static bound (`a`, its value in `unmatched`), so a list bounds
+    /// what its own unseen entries score in full, static part included: for a person
+    /// with one persona, a creative of low priority but a high tag weight no longer
+    /// lends its weight to the high-priority creatives of the list.
     persona_offsets: Vec<u32>,
-    persona_entries: Vec<(f32, CreativeId)>,
+    persona_entries: Vec<Entry>,
+    /// Per list (CSR): its bands, in order.
+    band_offsets: Vec<u32>,
+    bands: Vec<Band>,
     /// Learned, per persona (CSR): the placement's templates with a variant tagged with
     /// it (position in `Placement::templates`), each with the largest `slope · weight`
     /// of such a variant: what one unit of the person's factor on the persona can add.
@@ -93,11 +103,81 @@ impl PlacementIndex {
         }
     }
 
-    fn list(&self, p: usize) -> &[(f32, CreativeId)] {
-        match (self.persona_offsets.get(p), self.persona_offsets.get(p + 1)) {
+    fn list(&self, l: usize) -> &[Entry] {
+        match (self.persona_offsets.get(l), self.persona_offsets.get(l + 1)) {
             (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
             _ => &[],
         }
+    }
+
+    fn bands(&self, l: usize) -> &[Band] {
+        match (self.band_offsets.get(l), self.band_offsets.get(l + 1)) {
+            (Some(&a), Some(&b)) => &self.bands[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// A band's smallest value is at least this share of its largest (or of a smaller
+/// share, where more than [`MAX_BANDS`] bands would be needed).
+const BAND_RATIO: f32 = 0.9;
+
+/// The most bands a list has: what `select` reserves per list for the band bounds.
+pub(super) const MAX_BANDS: usize = 32;
+
+/// One entry of a persona list: the creative, what a unit of the person's factor on the
+/// list adds (`b`) and its static bound (`a`).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    b: f32,
+    a: f32,
+    id: CreativeId,
+}
+
+/// A band of a persona list: where it ends (index in the list), its largest value and
+/// its largest static bound.
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    end: u32,
+    b: f32,
+    a: f32,
+}
+
+/// Cuts `entries` (one list, any order) into bands by value, each sorted by static
+/// bound; appends the bands (ends relative to the list) to `bands`.
+fn band_list(entries: &mut [Entry], bands: &mut Vec<Band>) {
+    entries.sort_by(|x, y| y.b.total_cmp(&x.b).then(x.id.cmp(&y.id)));
+    // Band ends for a ratio, or None when there would be more than MAX_BANDS.
+    let cut = |ratio: f32| -> Option<Vec<usize>> {
+        let mut ends = Vec::new();
+        let mut start = 0;
+        while start < entries.len() {
+            let top = entries[start].b;
+            let floor = if top > 0.0 { top * ratio } else { top };
+            start += entries[start..].iter().take_while(|e| e.b >= floor).count().max(1);
+            ends.push(start);
+            if ends.len() > MAX_BANDS {
+                return None;
+            }
+        }
+        Some(ends)
+    };
+    let mut ratio = BAND_RATIO;
+    let ends = loop {
+        match cut(ratio) {
+            Some(ends) => break ends,
+            // Wider bands; at ratio 0 one band holds everything from its top down.
+            None if ratio > 1e-6 => ratio *= ratio,
+            None => break vec![entries.len()],
+        }
+    };
+    let mut start = 0;
+    for end in ends {
+        let band = &mut entries[start..end];
+        let top = band[0].b;
+        band.sort_by(|x, y| y.a.total_cmp(&x.a).then(x.id.cmp(&y.id)));
+        bands.push(Band { end: end as u32, b: top, a: band[0].a });
+        start = end;
     }
 }
 
@@ -115,33 +195,117 @@ pub(crate) struct Cursor {
     /// lists by their largest, not their sum.
     persona: u32,
     list: u32,
+    /// The next entry of the list, and the band it is in.
     pos: u32,
+    band: u32,
+    /// Where this request's suffix bounds of the list's bands start in
+    /// `Selection::band_bound`: for band `k`, the most any entry of bands `k..` scores.
+    suffix: u32,
+    /// What the head gives the bound (see [`Cursor::refresh`]): the shared-weight part a
+    /// unit of the head band's largest value adds, the head's own bound (`x`), and the
+    /// later bands' suffix bound.
+    shared: f32,
+    x: f32,
+    later: f32,
 }
 
-/// The TA bound's persona part over the cursors (grouped by persona, as the scan pushes
-/// them): per persona the largest of its lists' shared-weight parts, summed over
-/// personas, plus the largest prior part over every list; and the cursor whose head
-/// adds most, with what it adds.
-#[inline]
-fn persona_bound(cursors: &[Cursor], pi: &PlacementIndex) -> (f32, (f32, usize)) {
-    let (mut shared, mut group, mut persona) = (0.0f32, 0.0f32, u32::MAX);
-    let mut prior = 0.0f32;
-    let mut best = (f32::NEG_INFINITY, usize::MAX);
-    for (i, cur) in cursors.iter().enumerate() {
-        let Some(&(f, _)) = pi.list(cur.list as usize).get(cur.pos as usize) else { continue };
-        if cur.persona != persona {
-            shared += group;
-            group = 0.0;
-            persona = cur.persona;
-        }
-        let (learned, lent) = (cur.weight * f, cur.prior * f);
-        group = group.max(learned);
-        prior = prior.max(lent);
-        if learned + lent > best.0 {
-            best = (learned + lent, i);
+impl Cursor {
+    /// Recomputes what the head gives the bound, after the cursor moved (or was made).
+    #[inline]
+    fn refresh(&mut self, pi: &PlacementIndex, band_bound: &[f32]) {
+        let l = self.list as usize;
+        let (Some(e), Some(band)) = (pi.list(l).get(self.pos as usize), pi.bands(l).get(self.band as usize))
+        else {
+            let none = f32::NEG_INFINITY;
+            (self.shared, self.x, self.later) = (0.0, none, none);
+            return;
+        };
+        let lambda = self.weight + self.prior;
+        self.shared = self.weight * band.b;
+        self.x = e.a + lambda * band.b;
+        let later = band_bound.get(self.suffix as usize + self.band as usize + 1);
+        self.later = later.copied().unwrap_or(f32::NEG_INFINITY);
+    }
+}
+
+/// The cursors of one persona (consecutive in `Selection::cursors`), and what they give
+/// the bound together (see [`Group::refresh`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Group {
+    start: u32,
+    end: u32,
+    /// The largest shared-weight part of its lists' heads.
+    shared: f32,
+    /// The most its lists' unseen entries score.
+    x: f32,
+}
+
+impl Group {
+    /// Recomputes the group's parts from its cursors' heads.
+    #[inline]
+    fn refresh(&mut self, cursors: &[Cursor]) {
+        (self.shared, self.x) = (0.0, f32::NEG_INFINITY);
+        for cur in cursors.get(self.start as usize..self.end as usize).unwrap_or(&[]) {
+            self.shared = self.shared.max(cur.shared);
+            self.x = self.x.max(cur.x).max(cur.later);
         }
     }
-    (shared + group + prior, best)
+}
+
+/// The scan's bound on anything not yet seen, given the next unmatched candidate's
+/// static bound `f_u`, and where to look next (a persona group, or `usize::MAX` for the
+/// unmatched order). A creative on none of the person's lists scores at most `f_u`.
+/// One on lists of personas `p, q, …` is bounded through the list of its best prior
+/// tag, say `p`'s: at most what `p`'s lists bound their unseen entries by (a head's
+/// static bound plus the full factor times its band's largest value, or a later band's
+/// bound), plus per other persona the largest of its lists' shared-weight parts (band
+/// maxima times factors; the prior is already counted, at its best tag). The bound is
+/// the largest over the groups, so whichever tag is a creative's best, the group of
+/// that tag covers it while it is unseen.
+#[inline]
+fn scan_bound(groups: &[Group], f_u: f32) -> (f32, usize) {
+    let shared: f32 = groups.iter().map(|g| g.shared).sum();
+    let mut best = (f_u, usize::MAX);
+    for (i, g) in groups.iter().enumerate() {
+        let own = g.x + shared - g.shared;
+        if own > best.0 {
+            best = (own, i);
+        }
+    }
+    best
+}
+
+/// Per request: for each cursor, the suffix bounds of its list's bands into
+/// `band_bound`: for band `k`, over bands `k..`, the most `a + factor · b` reaches.
+fn fill_band_bounds(
+    cursors: &mut [Cursor],
+    groups: &mut Vec<Group>,
+    band_bound: &mut Vec<f32>,
+    pi: &PlacementIndex,
+) {
+    band_bound.clear();
+    groups.clear();
+    for cur in cursors.iter_mut() {
+        let bands = pi.bands(cur.list as usize);
+        cur.suffix = band_bound.len() as u32;
+        let lambda = cur.weight + cur.prior;
+        band_bound.extend(bands.iter().map(|b| b.a + lambda * b.b));
+        let mut most = f32::NEG_INFINITY;
+        for x in band_bound[cur.suffix as usize..].iter_mut().rev() {
+            most = most.max(*x);
+            *x = most;
+        }
+        cur.refresh(pi, band_bound);
+    }
+    let mut start = 0;
+    while let Some(first) = cursors.get(start) {
+        let persona = first.persona;
+        let end = start + cursors[start..].iter().take_while(|c| c.persona == persona).count();
+        let mut g = Group { start: start as u32, end: end as u32, ..Group::default() };
+        g.refresh(cursors);
+        groups.push(g);
+        start = end;
+    }
 }
 
 /// Keeps the k largest keys seen, largest first.
@@ -157,14 +321,24 @@ fn push_top(top: &mut Vec<f32>, k: usize, key: f32) {
     top.insert(at, key);
 }
 
-/// The k-th largest key seen, or −∞ when fewer than k were.
+/// The k-th largest key seen, lowered by [`tie_floor`], or −∞ when fewer than k were:
+/// the floor a bound must reach for what it bounds to be scored.
 #[inline]
 pub(super) fn kth(top: &[f32], k: usize) -> f32 {
     if top.len() >= k {
-        top.last().copied().unwrap_or(f32::NEG_INFINITY)
+        top.last().copied().map_or(f32::NEG_INFINITY, tie_floor)
     } else {
         f32::NEG_INFINITY
     }
+}
+
+/// A key lowered by a few parts in a million: a bound is compared with this, not with the
+/// key itself, so that a candidate tied with the k-th best is still scored when its bound,
+/// rounded in another order, lands a hair below its score. Ties then go to the earlier
+/// creative, as in the full scan.
+#[inline]
+pub(super) fn tie_floor(key: f32) -> f32 {
+    key - 4e-6 * key.abs().max(1.0)
 }
 
 impl Selector {
@@ -418,11 +592,22 @@ impl Selector {
                     .collect();
                 unmatched.sort_by(desc);
                 let ranks = if learned { TAG_RANKS } else { 1 };
-                let mut entries = Vec::with_capacity(p.persona_members.len());
+                let static_of = |c: CreativeId| {
+                    let r = &cat.rules[c.index()];
+                    if learned {
+                        bound[c.index()]
+                    } else {
+                        r.priority * prior * r.max_boost
+                    }
+                };
+                let mut entries: Vec<Entry> = Vec::with_capacity(p.persona_members.len());
                 let mut offsets = Vec::with_capacity(cat.menu.len() * ranks + 1);
+                let (mut bands, mut band_offsets) =
+                    (Vec::new(), Vec::with_capacity(cat.menu.len() * ranks + 1));
                 for persona in 0..cat.menu.len() {
                     for rank in 0..ranks {
                         offsets.push(entries.len() as u32);
+                        band_offsets.push(bands.len() as u32);
                         let start = entries.len();
                         for &c in p.tagged(persona) {
                             let r = &cat.rules[c.index()];
@@ -441,17 +626,20 @@ impl Selector {
                                     * r.max_boost
                                     * tags.by_ref().map(|t| cat.tag_share[t]).sum::<f32>()
                             };
-                            entries.push((value, c));
+                            entries.push(Entry { b: value, a: static_of(c), id: c });
                         }
-                        entries[start..].sort_by(desc);
+                        band_list(&mut entries[start..], &mut bands);
                     }
                 }
                 offsets.push(entries.len() as u32);
+                band_offsets.push(bands.len() as u32);
                 let (template_offsets, template_entries) = template_lists(p);
                 PlacementIndex {
                     unmatched,
                     persona_offsets: offsets,
                     persona_entries: entries,
+                    band_offsets,
+                    bands,
                     template_offsets,
                     template_entries,
                 }
@@ -593,19 +781,19 @@ impl Selector {
                     let (weight, prior) = self.list_factors(selection, list);
                     if weight + prior > 0.0 {
                         let (persona, list) = (p as u32, list as u32);
-                        selection.cursors.push(Cursor { weight, prior, persona, list, pos: 0 });
+                        selection.cursors.push(Cursor { weight, prior, persona, list, ..Cursor::default() });
                     }
                 }
             } else if selection.persona_weight[p] > 0.0 {
                 selection.cursors.push(Cursor {
                     weight: selection.persona_weight[p],
-                    prior: 0.0,
                     persona: p as u32,
                     list: p as u32,
-                    pos: 0,
+                    ..Cursor::default()
                 });
             }
         }
+        fill_band_bounds(&mut selection.cursors, &mut selection.groups, &mut selection.band_bound, pi);
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut pos_u = 0usize;
         let mut target = kth(&selection.topk, selection.k);
@@ -613,25 +801,39 @@ impl Selector {
         loop {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
-                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let (matched, best) = persona_bound(&selection.cursors, pi);
                 if pos_u >= pi.unmatched.len() {
                     break; // every candidate has been seen
                 }
-                let tau = f_u + matched;
+                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+                let (tau, next) = scan_bound(&selection.groups, f_u);
                 if adaptive {
                     target = target.max(kth(&selection.topk, selection.k));
                 }
                 if tau < target {
                     break;
                 }
-                let cid = if best.1 != usize::MAX && best.0 >= f_u {
-                    let cur = &mut selection.cursors[best.1];
-                    cur.pos += 1;
-                    pi.list(cur.list as usize)[cur.pos as usize - 1].1
-                } else {
-                    pos_u += 1;
-                    pi.unmatched[pos_u - 1].1
+                let cid = match selection.groups.get_mut(next) {
+                    Some(group) => {
+                        // The group's list whose unseen entries bound highest.
+                        let cursors = &mut selection.cursors[group.start as usize..group.end as usize];
+                        let head = |c: &Cursor| c.x.max(c.later);
+                        let Some(cur) = cursors.iter_mut().max_by(|a, b| head(a).total_cmp(&head(b))) else {
+                            break;
+                        };
+                        let Some(entry) = pi.list(cur.list as usize).get(cur.pos as usize) else { break };
+                        cur.pos += 1;
+                        let bands = pi.bands(cur.list as usize);
+                        if bands.get(cur.band as usize).is_some_and(|b| cur.pos >= b.end) {
+                            cur.band += 1;
+                        }
+                        cur.refresh(pi, &selection.band_bound);
+                        group.refresh(&selection.cursors);
+                        entry.id
+                    }
+                    None => {
+                        pos_u += 1;
+                        pi.unmatched[pos_u - 1].1
+                    }
                 };
                 self.visit(cid, stamp, profile, env, selection, rng, &key);
             }
@@ -651,17 +853,12 @@ impl Selector {
             // final only when nothing unseen could beat the last of them.
             let last = match selection.picks.last() {
                 Some(p) if selection.picks.len() >= selection.k => {
-                    if learned {
-                        p.score.max(f32::MIN_POSITIVE).ln()
-                    } else {
-                        p.score
-                    }
+                    tie_floor(if learned { p.score.max(f32::MIN_POSITIVE).ln() } else { p.score })
                 }
                 _ => f32::NEG_INFINITY,
             };
             let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let (matched, _) = persona_bound(&selection.cursors, pi);
-            let tau = f_u + matched;
+            let (tau, _) = scan_bound(&selection.groups, f_u);
             if tau < last
                 && self.raised_pending(&index, raised, place, stamp, selection) < last
                 && self.templates_pending(place, stamp, selection) < last

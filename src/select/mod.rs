@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use index::{Cursor, PruneIndex};
+use index::{Cursor, Group, PruneIndex};
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -304,6 +304,10 @@ pub struct Selection {
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
     cursors: Vec<Cursor>,
+    /// Per cursor, the suffix bounds of its list's bands (see `index::Cursor::suffix`).
+    band_bound: Vec<f32>,
+    /// The cursors grouped by persona, for the scan's bound.
+    groups: Vec<Group>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
     /// Epsilon-greedy through the index: the eligible candidates, in candidate order,
@@ -562,6 +566,8 @@ impl Selector {
         s.attribute_terms
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
+        s.groups.reserve(personas);
+        s.band_bound.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.next_stamp(self.catalog.len());
         let templates = &self.catalog.templates;
         // Every template once, plus the one an exploring draw scores again.

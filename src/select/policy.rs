@@ -32,12 +32,14 @@ impl Selector {
                 }
                 allowed += 1;
                 if best.is_none_or(|b| {
-                    beats(key(s), s.priority, key(&selection.scored[b]), selection.scored[b].priority)
+                    let o = &selection.scored[b];
+                    beats((key(s), s.priority, s.creative), (key(o), o.priority, o.creative))
                 }) {
                     best = Some(i);
                 }
                 if best_mean.is_none_or(|b| {
-                    beats(s.mean, s.priority, selection.scored[b].mean, selection.scored[b].priority)
+                    let o = &selection.scored[b];
+                    beats((s.mean, s.priority, s.creative), (o.mean, o.priority, o.creative))
                 }) {
                     best_mean = Some(i);
                 }
@@ -262,10 +264,13 @@ pub(super) fn picks_of(selection: &Selection, shadow: bool) -> &[Pick] {
     }
 }
 
-/// True when (a, priority a) ranks strictly above (b, priority b).
+/// True when `a` = (key, priority, creative) ranks strictly above `b`: the larger key,
+/// then the larger priority, then the earlier creative in the catalog. A total order, so
+/// the pick never depends on the order candidates were scored in (the pruned scan and
+/// the full scan agree on ties too).
 #[inline]
-pub(super) fn beats(a: f32, pa: f32, b: f32, pb: f32) -> bool {
-    a > b || (a == b && pa > pb)
+pub(super) fn beats(a: (f32, f32, CreativeId), b: (f32, f32, CreativeId)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && (a.1 > b.1 || (a.1 == b.1 && a.2 < b.2)))
 }
 
 /// True when adding `creative` keeps the picks diverse: no shared exclusion group, and

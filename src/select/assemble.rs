@@ -205,7 +205,7 @@ impl Selector {
         // per-variant bound only for templates the quick one cannot rule out against the
         // k-th best. The person's personas (bitset) and each one's largest per-unit
         // factor over tag ranks are read once per request.
-        let floor = index.learned.then(|| super::index::kth(&selection.topk, selection.k));
+        let floor = index.learned.then(|| selection.floor());
         let mut mask = std::mem::take(&mut selection.person_mask);
         let mut factor = std::mem::take(&mut selection.persona_factor);
         mask.clear();
@@ -330,16 +330,14 @@ impl Selector {
         self.template_bounds(index, pi, place, stamp, selection);
         // The floor only rises while templates are scored: none can pass when the
         // largest bound is below it now.
-        if selection.template_bound_max
-            < floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k))
-        {
+        if selection.template_bound_max < floor.unwrap_or_else(|| selection.floor()) {
             return;
         }
         for (i, &cid) in place.templates.iter().enumerate() {
             if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
                 continue;
             }
-            let floor = floor.unwrap_or_else(|| super::index::kth(&selection.topk, selection.k));
+            let floor = floor.unwrap_or_else(|| selection.floor());
             if selection.template_bound.get(i).is_some_and(|&b| b >= floor) {
                 self.visit(cid, stamp, profile, env, selection, rng, key);
             }

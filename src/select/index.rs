@@ -15,6 +15,7 @@ use crate::learn::model::{
     sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
     TAG_RANKS, WEATHERS,
 };
+use crate::learn::request::MAX_CACHED_ATTRIBUTES;
 use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
 use crate::profile::Profile;
 
@@ -39,9 +40,15 @@ pub(crate) struct PruneIndex {
     /// Learned: per creative, the widest variance its log-odds could have when built
     /// (variances only shrink, so it holds until the next rebuild).
     variance: Box<[f64]>,
-    /// Learned: per attribute value, the most its effect could add when built, plus
-    /// [`ATTRIBUTE_MARGIN`].
+    /// Learned, for catalogs with too many attribute values to read each per request:
+    /// per attribute value, the most its effect could add when built, plus
+    /// [`ATTRIBUTE_MARGIN`] (part of every static bound). Empty otherwise.
     attribute: Box<[f32]>,
+    /// Learned, for catalogs whose attribute values are all read once per request: per
+    /// attribute value, the dense index of its name. The static bounds then leave the
+    /// attribute effects out, and each request allows for them exactly (see
+    /// [`attribute_allowance`]). Empty otherwise.
+    attribute_name: Box<[u16]>,
     /// Events recorded since the index was built: bumped by every `record`, so alone on
     /// its cache line, away from the fields every `select` reads.
     events: Padded<AtomicU64>,
@@ -332,6 +339,42 @@ pub(super) fn kth(top: &[f32], k: usize) -> f32 {
     }
 }
 
+impl Selection {
+    /// The floor a bound (static parts, without the attribute effects the request allows
+    /// for) must reach for what it bounds to be scored: the k-th best key lowered by
+    /// [`tie_floor`] and by this request's attribute allowance.
+    #[inline]
+    pub(super) fn floor(&self) -> f32 {
+        kth(&self.topk, self.k) - self.attribute_allowance
+    }
+}
+
+/// The most the attribute effects can add to any candidate's log-odds in this request,
+/// when the index leaves them out of the static bounds (`names` non-empty): per
+/// attribute name, the largest of its values' effects at this moment (`terms`, read
+/// once per request, as scoring reads them), or 0 when every value takes away; summed
+/// over names, since a creative has at most one value per name. Adding it to a bound in
+/// log space is enough: `ln σ` rises by less than its argument does. 0 when the static
+/// bounds carry the attribute effects; infinite (nothing pruned) if the terms are
+/// missing.
+fn attribute_allowance(names: &[u16], terms: &[crate::learn::request::Term], best: &mut Vec<f32>) -> f32 {
+    if names.is_empty() {
+        return 0.0;
+    }
+    if terms.len() != names.len() {
+        return f32::INFINITY;
+    }
+    best.clear();
+    for (&n, &(m, _)) in names.iter().zip(terms) {
+        let n = usize::from(n);
+        if best.len() <= n {
+            best.resize(n + 1, 0.0);
+        }
+        best[n] = best[n].max(m as f32);
+    }
+    best.iter().sum()
+}
+
 /// A key lowered by a few parts in a million: a bound is compared with this, not with the
 /// key itself, so that a candidate tied with the k-th best is still scored when its bound,
 /// rounded in another order, lands a hair below its score. Ties then go to the earlier
@@ -376,7 +419,8 @@ impl Selector {
 
     /// A bound (log space) on `ln(priority · key)` of creative `c` for a person who
     /// matches none of its personas, in any context: its own weights at their most,
-    /// the attribute effects as the index holds them, the largest boost, and the widest
+    /// the attribute effects as the index holds them (none when each request allows for
+    /// them, see [`attribute_allowance`]), the largest boost, and the widest
     /// spread its posterior can have (`var`, from [`Self::widest_variance`]).
     fn learned_bound(&self, c: usize, attribute: &[f32], var: f64) -> f32 {
         let cat = &*self.catalog;
@@ -511,8 +555,24 @@ impl Selector {
         if learned {
             self.stats.refresh_segment_max(&self.prior);
         }
-        let attribute: Box<[f32]> = if learned {
+        let per_request = learned && cat.attribute_value_count() <= MAX_CACHED_ATTRIBUTES;
+        let attribute: Box<[f32]> = if learned && !per_request {
             (0..cat.attribute_value_count()).map(|a| self.attribute_effect(a) + ATTRIBUTE_MARGIN).collect()
+        } else {
+            Box::new([])
+        };
+        let attribute_name: Box<[u16]> = if per_request {
+            let mut names: Vec<&str> = Vec::new();
+            (0..cat.attribute_value_count())
+                .map(|a| {
+                    let name = cat.attribute_value_text(a).map_or("", |(n, _)| n);
+                    let at = names.iter().position(|&x| x == name).unwrap_or_else(|| {
+                        names.push(name);
+                        names.len() - 1
+                    });
+                    at as u16
+                })
+                .collect()
         } else {
             Box::new([])
         };
@@ -652,6 +712,7 @@ impl Selector {
             bound,
             variance,
             attribute,
+            attribute_name,
             events: Padded(AtomicU64::new(0)),
             raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
@@ -767,6 +828,11 @@ impl Selector {
         // The key in the index's space: the rules score, or the log of the learned one.
         let key = |s: &Scored| if learned { s.key.max(f32::MIN_POSITIVE).ln() } else { s.base };
         let stamp = selection.next_stamp(cat.len());
+        selection.attribute_allowance = if learned {
+            attribute_allowance(&index.attribute_name, &selection.attribute_terms, &mut selection.name_best)
+        } else {
+            0.0
+        };
         selection.topk.clear();
         selection.cursors.clear();
         for p in 0..selection.persona_weight.len() {
@@ -796,7 +862,7 @@ impl Selector {
         fill_band_bounds(&mut selection.cursors, &mut selection.groups, &mut selection.band_bound, pi);
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut pos_u = 0usize;
-        let mut target = kth(&selection.topk, selection.k);
+        let mut target = selection.floor();
         let mut adaptive = true;
         loop {
             loop {
@@ -807,7 +873,7 @@ impl Selector {
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
                 let (tau, next) = scan_bound(&selection.groups, f_u);
                 if adaptive {
-                    target = target.max(kth(&selection.topk, selection.k));
+                    target = target.max(selection.floor());
                 }
                 if tau < target {
                     break;
@@ -854,6 +920,7 @@ impl Selector {
             let last = match selection.picks.last() {
                 Some(p) if selection.picks.len() >= selection.k => {
                     tie_floor(if learned { p.score.max(f32::MIN_POSITIVE).ln() } else { p.score })
+                        - selection.attribute_allowance
                 }
                 _ => f32::NEG_INFINITY,
             };
@@ -934,7 +1001,7 @@ impl Selector {
             {
                 continue;
             }
-            let target = floor.unwrap_or_else(|| kth(&selection.topk, selection.k));
+            let target = floor.unwrap_or_else(|| selection.floor());
             if self.raised_bound_of(index, cid.index(), selection) >= target {
                 self.visit(cid, stamp, profile, env, selection, rng, key);
             }

@@ -308,6 +308,11 @@ pub struct Selection {
     band_bound: Vec<f32>,
     /// The cursors grouped by persona, for the scan's bound.
     groups: Vec<Group>,
+    /// What this request's attribute effects can add to any candidate's log-odds, when
+    /// the index leaves them out of its static bounds (see `index::attribute_allowance`).
+    attribute_allowance: f32,
+    /// Scratch: per attribute name, its best value's effect in this request.
+    name_best: Vec<f32>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
     /// Epsilon-greedy through the index: the eligible candidates, in candidate order,
@@ -567,6 +572,8 @@ impl Selector {
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.cursors.reserve(personas * crate::learn::model::TAG_RANKS);
         s.groups.reserve(personas);
+        s.name_best
+            .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.band_bound.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.next_stamp(self.catalog.len());
         let templates = &self.catalog.templates;

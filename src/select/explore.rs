@@ -42,9 +42,10 @@ impl Selector {
                 return self.template_eligible(t, env, selection);
             }
         }
-        r.tags
-            .range()
-            .all(|t| selection.persona_weight.get(cat.tag_persona[t].index()).is_none_or(|&w| w >= 0.0))
+        !env.dislikes
+            || r.tags
+                .range()
+                .all(|t| selection.persona_weight.get(cat.tag_persona[t].index()).is_none_or(|&w| w >= 0.0))
     }
 
     /// Epsilon-greedy through the pruned greedy scan. Returns false (nothing done, the

@@ -462,6 +462,8 @@ struct Env<'a> {
     when: When,
     policy: Policy,
     learning: bool,
+    /// The person declared a dislike (else no creative can be ruled out by one).
+    dislikes: bool,
 }
 
 impl Selector {
@@ -661,6 +663,7 @@ impl Selector {
             },
             policy,
             learning: policy != Policy::Rules || shadow,
+            dislikes: !profile.dislikes.is_empty(),
         };
         if env.learning {
             let person = Person {

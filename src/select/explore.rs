@@ -17,7 +17,7 @@ impl Selector {
     /// Whether creative `cid` passes every hard filter for this request: the checks of
     /// `evaluate` before it scores (schedule, intimacy, consent, targeting, the caller's
     /// exclusions, the person's rejections and caps, declared dislikes).
-    #[inline]
+    #[inline(always)]
     pub(super) fn eligible(&self, cid: CreativeId, env: &Env, selection: &Selection) -> bool {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(cid.index()) else { return false };

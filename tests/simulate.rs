@@ -297,7 +297,7 @@ fn the_default_learner_beats_the_hand_written_rule() {
         row.no_high.as_ref().expect("people with no high persona").expected_click_rate
     };
     assert!(no_high(greedy) >= no_high(rule), "{table}");
-    assert!(thompson.overall.expected_click_rate > 0.85 * greedy.overall.expected_click_rate, "{table}");
+    assert!(thompson.overall.expected_click_rate > 0.9 * greedy.overall.expected_click_rate, "{table}");
 }
 
 /// The reference learners (they know every hidden factor but quality) stay below the

@@ -88,8 +88,9 @@ pub struct LearningConfig {
     /// shown: an upper-confidence bonus (Li et al. 2010), so greedy tries creatives it
     /// would otherwise never show and stays deterministic (propensity 1). 0 ranks by
     /// the posterior mean (greedy) or draws around it (Thompson). `estimate` in a
-    /// pick's reason stays the posterior mean. See the decisions record ("Learner v2,
-    /// third round") for the measurements.
+    /// pick's reason stays the posterior mean. While many creatives are barely shown,
+    /// the pruned scan scores more of them (they can win); see the decisions record
+    /// ("Learner v2, third round") for the measurements and that cost.
     pub optimism: f64,
     /// Thompson only: the posterior's variance is scaled by this before each draw
     /// (default 0.05; 1 draws from the posterior itself). A cold creative's variance is

@@ -24,8 +24,12 @@ const CREATIVES: &str = r#"
 
 fn rules_selector(rules: &str) -> Selector {
     let cat = catalog(rules, CREATIVES).expect("compiles");
-    // All three speak to Luxury: no diversity cap here.
-    let config = SelectorConfig { max_per_persona: 0, ..SelectorConfig::default() };
+    // All three speak to Luxury: no diversity cap here. Ranked by the posterior mean
+    // (no optimism), so a boost trades against a priority as the persona prior says: the
+    // optimism's lift, equal for three creatives never shown, raises their rates to where
+    // a ×3 boost in log-odds is worth less than a priority of 2.
+    let mut config = SelectorConfig { max_per_persona: 0, ..SelectorConfig::default() };
+    config.learning.optimism = 0.0;
     Selector::new(cat, config).expect("selector")
 }
 

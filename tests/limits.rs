@@ -216,6 +216,12 @@ fn the_selection_and_config_limits() {
         SelectorConfig::from_json(r#"{"learning": {"segment_cells": 16777217}}"#).unwrap_err().to_string(),
         "selector config: field 'learning.segment_cells': 16777217 is above 2^24"
     );
+    assert_eq!(
+        SelectorConfig::from_json(r#"{"learning": {"optimism": -1}}"#).unwrap_err().to_string(),
+        "selector config: field 'learning.optimism': -1 must be finite and between 0 and 10"
+    );
+    let plain = SelectorConfig::from_json(r#"{"learning": {"optimism": 0}}"#).expect("0 ranks by the mean");
+    assert_eq!(plain.learning.optimism, 0.0);
 }
 
 #[test]

@@ -310,7 +310,7 @@ fn the_default_learner_beats_the_hand_written_rule() {
     }
     assert!(greedy[0] > 1.25 * rule[0], "{tables}");
     assert!(greedy[1] >= rule[1], "people with no high persona\n{tables}");
-    assert!(thompson > 0.85 * greedy[0], "{tables}");
+    assert!(thompson > 0.9 * greedy[0], "{tables}");
 }
 
 /// The reference learners (they know every hidden factor but quality) stay below the

@@ -126,9 +126,12 @@ impl<'a> CandidatePolicy<'a> {
     /// sampling (at least 1). The candidate's statistics are read, never changed.
     pub fn new(selector: &'a Selector, draws: u32) -> Result<Self> {
         let ranker = match selector.config().learning.policy {
-            Policy::EpsilonGreedy { .. } | Policy::Softmax { .. } => {
+            policy @ (Policy::EpsilonGreedy { .. } | Policy::Softmax { .. }) => {
                 let mut config = *selector.config();
                 config.learning.policy = Policy::Greedy;
+                // Greedy's key with the policy's optimism: epsilon-greedy's greedy choice
+                // takes it, softmax weighs the posterior means.
+                config.learning.optimism = config.learning.optimism_under(policy);
                 config.max_per_persona = 0;
                 config.prune = false;
                 let ranker = Selector::new(selector.catalog_arc().clone(), config)?;

@@ -96,8 +96,9 @@ impl LearnedStats {
     }
 
     /// The model's log-odds for creative `c` (mean and variance) on top of `offset`,
-    /// reading the shared weights from the per-request `terms`. Lock-free,
-    /// allocation-free.
+    /// reading the shared weights from the per-request `terms`, and the variance of the
+    /// creative's own part alone (its own weight and its device, daypart and segment
+    /// crosses: what only showing it teaches). Lock-free, allocation-free.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn predict_with(
@@ -109,9 +110,9 @@ impl LearnedStats {
         prior: &Prior,
         terms: Terms,
         offset: f64,
-    ) -> (f64, f64) {
+    ) -> (f64, f64, f64) {
         let Some(block) = self.model.creative.get(c * CREATIVE_PARAMS..(c + 1) * CREATIVE_PARAMS) else {
-            return (offset, 0.0);
+            return (offset, 0.0, 0.0);
         };
         let q0 = prior.q0;
         let (m0, v0) = block[0].posterior(0.0, prior.q0_creative);
@@ -119,7 +120,8 @@ impl LearnedStats {
         let (m2, v2) = block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)].posterior(0.0, q0);
         let (m3, v3) = self.find(c, person.segment).map_or((0.0, 1.0 / q0), |s| s.param.posterior(0.0, q0));
         let mut mean = offset + m0 + m1 + m2 + m3;
-        let mut var = v0 + v1 + v2 + v3;
+        let own = v0 + v1 + v2 + v3;
+        let mut var = own;
         // The persona prior (`features::prior_lift`), taken in the same pass over the tags.
         let mut lift = 0.0f64;
         let r = &cat.rules[c];
@@ -148,7 +150,7 @@ impl LearnedStats {
             mean += m;
             var += v;
         }
-        (mean, var)
+        (mean, var, own)
     }
 }
 

@@ -420,8 +420,8 @@ impl Selector {
     /// A bound (log space) on `ln(priority · key)` of creative `c` for a person who
     /// matches none of its personas, in any context: its own weights at their most,
     /// the attribute effects as the index holds them (none when each request allows for
-    /// them, see [`attribute_allowance`]), the largest boost, and the widest
-    /// spread its posterior can have (`var`, from [`Self::widest_variance`]).
+    /// them, see [`attribute_allowance`]), the largest boost, the widest spread its
+    /// posterior can have (`var`, from [`Self::widest_variance`]), and the optimism's lift.
     fn learned_bound(&self, c: usize, attribute: &[f32], var: f64) -> f32 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
@@ -439,10 +439,15 @@ impl Selector {
         for &a in &cat.attribute_value[span.range()] {
             logit += f64::from(attribute.get(a as usize).copied().unwrap_or(0.0));
         }
-        let key = match self.config.learning.policy {
-            Policy::Thompson => {
-                sigmoid(logit + DRAW_SPREAD * (var * self.config.learning.thompson_scale).sqrt())
-            }
+        // The optimism's lift: its own standard deviation only shrinks from now on (the
+        // slope of the bound in the logit does not depend on it, so a bound computed
+        // later holds as well).
+        let learning = &self.config.learning;
+        let optimism = learning.optimism_under(learning.policy);
+        let logit =
+            if optimism > 0.0 { logit + optimism * self.widest_own_variance(c).sqrt() } else { logit };
+        let key = match learning.policy {
+            Policy::Thompson => sigmoid(logit + DRAW_SPREAD * (var * learning.thompson_scale).sqrt()),
             // The posterior mean rate is σ(m / s) with s = √(1 + πv/8) ≤ s_max: for a
             // negative m it is at most σ(m / s_max), for m ≥ 0 at most σ(m).
             _ => {
@@ -487,6 +492,18 @@ impl Selector {
         (per_rank, attributes)
     }
 
+    /// The widest variance the own part of creative `c`'s log-odds (its own weight and
+    /// its device, daypart and segment crosses) can have from now on: each at its widest
+    /// now (an unseen segment reads the prior).
+    fn widest_own_variance(&self, c: usize) -> f64 {
+        let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
+        let own = |k: usize, q: f64| {
+            self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
+        };
+        let widest = |range: std::ops::Range<usize>| range.map(|k| own(k, q0)).fold(0.0, f64::max);
+        own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0
+    }
+
     /// The widest variance creative `c`'s log-odds can have from now until the weights
     /// are read again: the sum, over every feature it can use, of the widest posterior
     /// variance that feature's weight has now (precision only grows, so variances only
@@ -494,13 +511,8 @@ impl Selector {
     fn widest_variance(&self, c: usize, per_rank: &[f64; TAG_RANKS], attributes: &[f64]) -> f64 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return 0.0 };
-        let (q0c, q0, qs) = (self.prior.q0_creative, self.prior.q0, self.prior.q0_shared);
-        let own = |k: usize, q: f64| {
-            self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
-        };
-        let widest = |range: std::ops::Range<usize>| range.map(|k| own(k, q0)).fold(0.0, f64::max);
-        let mut var =
-            own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0;
+        let (q0, qs) = (self.prior.q0, self.prior.q0_shared);
+        let mut var = self.widest_own_variance(c);
         for t in r.tags.range() {
             let w = f64::from(cat.tag_weight[t]).max(0.0);
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);

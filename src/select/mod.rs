@@ -240,7 +240,10 @@ pub struct Pick {
     /// The creative (resolve with [`Catalog::creative_id`] / [`Catalog::payload`]).
     pub creative: CreativeId,
     /// Its final score: the rules score under [`Policy::Rules`], otherwise
-    /// `priority · estimated click rate` (for Thompson, the drawn rate).
+    /// `priority · estimated click rate` (for Thompson, the drawn rate; for greedy,
+    /// epsilon-greedy and Thompson with the optimism's lift,
+    /// [`LearningConfig::optimism`](crate::LearningConfig::optimism); the plain estimate
+    /// is in the reason).
     pub score: f32,
     /// The probability that the policy gives this slot to this creative, given the
     /// request and the picks before it: 1.0 for deterministic choices, exact for
@@ -810,18 +813,23 @@ impl Selector {
                 offset += f64::from(fatigue).ln();
             }
             let terms = Terms { persona: &selection.persona_terms, attribute: &selection.attribute_terms };
-            let (m, v) = self.stats.predict_with(cat, i, &person, env.when, &self.prior, terms, offset);
+            let (m, v, own) = self.stats.predict_with(cat, i, &person, env.when, &self.prior, terms, offset);
+            let learning = &self.config.learning;
             mean = r.priority * mean_rate(m, v) as f32;
-            logit = m as f32;
-            sd = (v * self.config.learning.thompson_scale).sqrt() as f32;
+            // Ranked as if `optimism` own standard deviations better than the mean: a
+            // bonus that fades as the creative is shown (`LearningConfig::optimism`).
+            let lifted = m + learning.optimism_under(env.policy) * own.sqrt();
+            logit = lifted as f32;
+            sd = (v * learning.thompson_scale).sqrt() as f32;
             evidence = self.stats.impressions(i) as f32;
             key = match env.policy {
                 Policy::Rules => base,
                 Policy::Thompson => {
-                    let sd = (v * self.config.learning.thompson_scale).sqrt();
-                    r.priority * sigmoid(m + sd * rng.normal()) as f32
+                    let sd = (v * learning.thompson_scale).sqrt();
+                    r.priority * sigmoid(lifted + sd * rng.normal()) as f32
                 }
-                _ => mean,
+                Policy::Greedy | Policy::EpsilonGreedy { .. } => r.priority * mean_rate(lifted, v) as f32,
+                Policy::Softmax { .. } => mean,
             };
         }
         let persona_score =

@@ -70,10 +70,15 @@ impl Selector {
             let s = &mut selection.scored[chosen];
             s.taken = true;
             let s = *s;
-            let kind = if chosen != best_mean.unwrap_or(chosen)
-                && policy != Policy::Rules
-                && policy != Policy::Greedy
-            {
+            // Exploring: a draw chose it over the best. Greedy's choice (also
+            // epsilon-greedy's when it does not draw) is not, even when the optimism
+            // ranked it above a creative with a better posterior mean.
+            let exploring = match policy {
+                Policy::Rules | Policy::Greedy => false,
+                Policy::EpsilonGreedy { .. } => chosen != greedy,
+                Policy::Softmax { .. } | Policy::Thompson => chosen != best_mean.unwrap_or(chosen),
+            };
+            let kind = if exploring {
                 ReasonKind::Exploring
             } else if policy != Policy::Rules && s.evidence >= 1.0 {
                 ReasonKind::Learned

@@ -653,17 +653,8 @@ impl Selector {
             .placements
             .iter()
             .map(|p| {
-                let mut unmatched: Vec<(f32, CreativeId)> = p
-                    .candidates
-                    .iter()
-                    .map(|c| {
-                        let r = &cat.rules[c.index()];
-                        let value = if learned { bound[c.index()] } else { r.priority * prior * r.max_boost };
-                        (value, *c)
-                    })
-                    .collect();
-                unmatched.sort_by(desc);
-                let ranks = if learned { TAG_RANKS } else { 1 };
+                // What a creative scores with no persona match: its unmatched value, and
+                // its static bound in the persona lists.
                 let static_of = |c: CreativeId| {
                     let r = &cat.rules[c.index()];
                     if learned {
@@ -672,6 +663,10 @@ impl Selector {
                         r.priority * prior * r.max_boost
                     }
                 };
+                let mut unmatched: Vec<(f32, CreativeId)> =
+                    p.candidates.iter().map(|&c| (static_of(c), c)).collect();
+                unmatched.sort_by(desc);
+                let ranks = if learned { TAG_RANKS } else { 1 };
                 let mut entries: Vec<Entry> = Vec::with_capacity(p.persona_members.len());
                 let mut offsets = Vec::with_capacity(cat.menu.len() * ranks + 1);
                 let (mut bands, mut band_offsets) =

@@ -162,6 +162,70 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
     }
 }
 
+/// Epsilon-greedy on a catalog large enough that the eligible count comes from the
+/// placement's filter groups (schedules, targeting, intimacy and data needs shared by
+/// many creatives) less the person's and the caller's exclusions, with templates among
+/// the candidates: the pruned path still reports the full scan's propensities exactly,
+/// whatever the caller excludes, the person dislikes or has capped. (Debug builds also
+/// check every grouped count against the candidate-by-candidate one.)
+#[test]
+fn epsilon_greedy_counts_the_eligible_exactly_from_filter_groups() {
+    let shape = Synthetic { personas: 16, placements: 2, creatives: 2_000, seed: 41 };
+    let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec_with_templates(40, 2, 3)).unwrap());
+    let mut config = SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.3 });
+    config.max_per_persona = 1;
+    let pruned = Selector::new(catalog.clone(), config).unwrap();
+    config.prune = false;
+    let full = Selector::new(catalog, config).unwrap();
+    let mut people = shape.people(40);
+    teach_both((&pruned, &full), &shape, &mut people, 41, 3_000);
+    // Declared dislikes, one or two personas (creatives tagged with both count once).
+    let menu = pruned.catalog().menu();
+    for (i, (profile, _)) in people.iter_mut().enumerate().filter(|(i, _)| i % 3 != 0) {
+        let first = menu.name(persona_engine::PersonaId((i % 16) as u16)).to_owned();
+        profile.declare_dislike(menu, &first).unwrap();
+        if i % 3 == 1 {
+            let second = menu.name(persona_engine::PersonaId(((i + 5) % 16) as u16)).to_owned();
+            profile.declare_dislike(menu, &second).unwrap();
+        }
+    }
+    // Rejected creatives, some of which the caller also excludes below (counted once).
+    for (i, (profile, context)) in people.iter_mut().enumerate().filter(|(i, _)| i % 4 == 0) {
+        for c in [i * 7 % 2_000, (i * 11 + 3) % 2_000] {
+            let fb = Feedback::new(persona_engine::CreativeId(c as u32), FeedbackKind::Dismiss, context);
+            let mut twin = profile.clone();
+            pruned.record(&mut twin, &fb).unwrap();
+            full.record(profile, &fb).unwrap();
+        }
+    }
+    let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
+    let (mut a, mut b) = (pruned.new_selection(1), full.new_selection(1));
+    let (mut propensities, mut excluded_requests) = (std::collections::BTreeSet::new(), 0);
+    for (i, (profile, context)) in people.iter().enumerate() {
+        for draw in 0..8u64 {
+            let context = context.clone().with_seed(draw * 1_000 + i as u64);
+            a.clear_exclusions();
+            b.clear_exclusions();
+            if draw % 2 == 1 {
+                // What the page already shows: a few creatives, one of them twice.
+                for c in [i * 7 % 2_000, (i * 13 + 5) % 2_000, i * 7 % 2_000, 1_999 - i] {
+                    a.exclude(persona_engine::CreativeId(c as u32));
+                    b.exclude(persona_engine::CreativeId(c as u32));
+                }
+                excluded_requests += 1;
+            }
+            pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
+            full.select(profile, &context, placements[i % 2], &mut b).unwrap();
+            assert_eq!(a.picks(), b.picks(), "person {i}, draw {draw}");
+            if let Some(p) = a.picks().first() {
+                propensities.insert(p.propensity.to_bits());
+            }
+        }
+    }
+    assert!(excluded_requests > 100);
+    assert!(propensities.len() > 10, "eligible counts differ between requests: {}", propensities.len());
+}
+
 /// Epsilon-greedy through the index with several slots makes the full scan's picks
 /// with its propensities, slot by slot: the greedy choice given the picks so far, the
 /// same exploring draws among the eligible creatives still allowed, the same counts.

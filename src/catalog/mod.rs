@@ -175,6 +175,40 @@ pub(crate) struct Placement {
     pub persona_members: Vec<CreativeId>,
     /// The templates among the candidates (their anchors), in catalog order.
     pub templates: Vec<CreativeId>,
+    /// The other candidates grouped by their request-level filters (schedule, intimacy,
+    /// data classes, targeting), with how many share each: epsilon-greedy counts the
+    /// eligible candidates from these groups and the person's few exclusions instead of
+    /// checking every candidate. Empty when grouping would not pay (more than one group
+    /// per eight candidates) or cannot be exact (a tag weight of 0, which the per-persona
+    /// lists leave out but a declared dislike still filters).
+    pub gates: Vec<Gate>,
+}
+
+/// Candidates of one placement that share every request-level filter (see
+/// [`Placement::gates`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gate {
+    pub start: i64,
+    pub end: i64,
+    pub targeting: u32,
+    pub intimacy: Intimacy,
+    pub needs: DataClasses,
+    /// How many candidates share these filters.
+    pub count: u32,
+}
+
+impl Gate {
+    /// The request-level filters of creative rules `r`, counting one.
+    pub fn of(r: &Rules) -> Gate {
+        Gate {
+            start: r.start,
+            end: r.end,
+            targeting: r.targeting,
+            intimacy: r.intimacy,
+            needs: r.needs,
+            count: 1,
+        }
+    }
 }
 
 impl Placement {
@@ -186,6 +220,46 @@ impl Placement {
             _ => &[],
         }
     }
+}
+
+/// Groups placement `p`'s non-template candidates by their request-level filters (see
+/// [`Placement::gates`]); empty when that would not pay or could not be exact.
+fn gates_of(
+    p: &Placement,
+    rules: &[Rules],
+    conditions: &[Condition],
+    tag_weight: &[f32],
+    template: impl Fn(CreativeId) -> bool,
+) -> Vec<Gate> {
+    let sorted = p.candidates.windows(2).all(|w| w[0] < w[1]);
+    let zero_weight =
+        p.candidates.iter().any(|c| rules[c.index()].tags.range().any(|t| tag_weight[t] <= 0.0));
+    if !sorted || zero_weight {
+        return Vec::new();
+    }
+    let limit = p.candidates.len() / 8;
+    // Creatives with equal targeting conditions (each has its own index) share a group.
+    let mut index: AHashMap<(i64, i64, Intimacy, DataClasses, Option<Condition>), usize> = AHashMap::new();
+    let mut gates: Vec<Gate> = Vec::new();
+    for &c in &p.candidates {
+        if template(c) {
+            continue;
+        }
+        let r = &rules[c.index()];
+        let key = (r.start, r.end, r.intimacy, r.needs, conditions.get(r.targeting as usize).copied());
+        match index.get(&key) {
+            Some(&i) => gates[i].count += 1,
+            None => {
+                if gates.len() >= limit {
+                    return Vec::new();
+                }
+                index.insert(key, gates.len());
+                gates.push(Gate::of(r));
+            }
+        }
+    }
+    gates.shrink_to_fit();
+    gates
 }
 
 /// The most creatives a catalog may hold.
@@ -325,6 +399,7 @@ impl Catalog {
                 persona_offsets: Vec::new(),
                 persona_members: Vec::new(),
                 templates: Vec::new(),
+                gates: Vec::new(),
             });
         }
 
@@ -401,6 +476,9 @@ impl Catalog {
             p.persona_members = members;
             let templates = &catalog.templates;
             p.templates = p.candidates.iter().copied().filter(|&c| templates.anchored(c).is_some()).collect();
+            p.gates = gates_of(p, rules, &catalog.conditions, &catalog.tag_weight, |c| {
+                templates.anchored(c).is_some()
+            });
         }
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();

@@ -9,7 +9,7 @@ use crate::symbol::Symbol;
 use super::spec::ConditionSpec;
 
 /// A half-open range into one of the catalog's shared pools.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Span {
     pub start: u32,
     pub len: u32,
@@ -32,7 +32,7 @@ pub(crate) struct AttributeRule {
 
 /// A compiled condition. Enumerated dimensions are sets of allowed values (bit i =
 /// value i allowed); regions and attributes point into shared pools.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Condition {
     pub device: u8,
     pub channel: u8,

@@ -48,6 +48,80 @@ impl Selector {
                 .all(|t| selection.persona_weight.get(cat.tag_persona[t].index()).is_none_or(|&w| w >= 0.0))
     }
 
+    /// How many of `place`'s candidates are [`Self::eligible`], exactly. With the
+    /// placement's gate groups: the groups whose request-level filters pass, less the
+    /// person's and the caller's exclusions among them, plus the eligible templates, so
+    /// the cost follows the number of groups and exclusions, not the catalog. Without
+    /// them, every candidate is checked.
+    pub(super) fn eligible_count(&self, place: &Placement, env: &Env, selection: &Selection) -> usize {
+        if place.gates.is_empty() {
+            return place.candidates.iter().filter(|&&c| self.eligible(c, env, selection)).count();
+        }
+        let cat = &*self.catalog;
+        let passes = |start: i64, end: i64, intimacy, needs, targeting: u32| {
+            env.now >= start
+                && env.now < end
+                && intimacy <= env.max_intimacy
+                && env.consent.contains(needs)
+                && (targeting == NONE || cat.pool.matches(&cat.conditions[targeting as usize], &env.moment))
+        };
+        let mut count: usize = 0;
+        for g in &place.gates {
+            if passes(g.start, g.end, g.intimacy, g.needs, g.targeting) {
+                count += g.count as usize;
+            }
+        }
+        // A grouped candidate that passed its group's filters: it is counted above.
+        let counted = |c: CreativeId| {
+            place.candidates.binary_search(&c).is_ok()
+                && !(c.0 >= cat.templates.first && cat.templates.anchored(c).is_some())
+                && cat
+                    .rules
+                    .get(c.index())
+                    .is_some_and(|r| passes(r.start, r.end, r.intimacy, r.needs, r.targeting))
+        };
+        let blocked = |c: CreativeId| selection.memo_of(c).is_some_and(|m| m.kind != 0);
+        let mut removed: usize = 0;
+        for (i, &c) in selection.excluded.iter().enumerate() {
+            if !selection.excluded[..i].contains(&c) && counted(c) {
+                removed += 1;
+            }
+        }
+        for m in &selection.memo {
+            let c = CreativeId(m.creative);
+            if m.kind != 0 && !selection.excluded.contains(&c) && counted(c) {
+                removed += 1;
+            }
+        }
+        if env.dislikes {
+            let disliked = |p: usize| selection.persona_weight.get(p).is_some_and(|&w| w < 0.0);
+            for p in (0..selection.persona_weight.len()).filter(|&p| disliked(p)) {
+                for &c in place.tagged(p) {
+                    let Some(r) = cat.rules.get(c.index()) else { continue };
+                    // Counted once: under the first disliked persona it is tagged with.
+                    let earlier = r.tags.range().any(|t| {
+                        let q = cat.tag_persona[t].index();
+                        q < p && disliked(q)
+                    });
+                    if !earlier && !selection.excluded.contains(&c) && !blocked(c) && counted(c) {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        let templates = place.templates.iter().filter(|&&t| self.eligible(t, env, selection)).count();
+        debug_assert!(removed <= count, "{removed} removed of {count} counted");
+        let allowed = count.saturating_sub(removed) + templates;
+        // Every debug build (the test suite) checks the grouped count against the
+        // candidate-by-candidate one.
+        debug_assert_eq!(
+            allowed,
+            place.candidates.iter().filter(|&&c| self.eligible(c, env, selection)).count(),
+            "grouped eligible count"
+        );
+        allowed
+    }
+
     /// Epsilon-greedy through the pruned greedy scan. Returns false (nothing done, the
     /// selection and `rng` as they were) when the index cannot serve (being rebuilt, or
     /// another policy's) or, with several slots, when an exploring pick leaves a later
@@ -88,7 +162,7 @@ impl Selector {
         let Some(greedy) = selection.picks.first().map(|p| p.creative) else {
             return true; // nothing eligible: the fallbacks follow
         };
-        let allowed = place.candidates.iter().filter(|&&c| self.eligible(c, env, selection)).count();
+        let allowed = self.eligible_count(place, env, selection);
         let explore = rng.unit() < epsilon;
         let (chosen, propensity) = if explore {
             let target = rng.below(allowed);

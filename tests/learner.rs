@@ -200,6 +200,35 @@ fn a_secondary_tag_counts_from_the_start_and_data_decides_how_much() {
 }
 
 #[test]
+fn a_mid_score_starts_a_creative_above_no_match_and_data_decides_the_rest() {
+    // Someone scoring 5 and 6 (no high persona): a creative of their 6 starts above one
+    // of a persona they do not score, and below what a 9 would give it.
+    let creatives = vec![tagged("fam", "Family"), tagged("lux", "Luxury"), tagged("adv", "Adventure")];
+    let sel = greedy(creatives.clone());
+    let mid = person(&sel, &[("Family", 6), ("Luxury", 5)]);
+    let (fam, adv) = (estimate(&sel, &mid, &ctx(), "fam"), estimate(&sel, &mid, &ctx(), "adv"));
+    assert!(fam > 1.5 * adv, "a 6 lifts the start: {fam} vs unmatched {adv}");
+    assert!(estimate(&sel, &mid, &ctx(), "lux") < fam, "a 5 lifts less than a 6");
+    let high = person(&sel, &[("Family", 9)]);
+    assert!(estimate(&sel, &high, &ctx(), "fam") > fam, "a 9 lifts more than a 6");
+    // With the prior counting only high scores, mid scores start at the no-match rate.
+    let mut config = SelectorConfig::with_policy(Policy::Greedy);
+    config.max_per_persona = 0;
+    config.learning.prior_from_score = 7;
+    let strict = selector_with(creatives, config);
+    let mid = person(&strict, &[("Family", 6), ("Luxury", 5)]);
+    let (fam, adv) = (estimate(&strict, &mid, &ctx(), "fam"), estimate(&strict, &mid, &ctx(), "adv"));
+    assert!((fam - adv).abs() < 0.1 * adv, "no lift below 7: {fam} vs {adv}");
+    // Where a mid score means nothing, data takes the start back.
+    let sel = greedy(vec![tagged("fam", "Family"), tagged("fam-2", "Family"), tagged("adv", "Adventure")]);
+    let mid = person(&sel, &[("Family", 6)]);
+    let before = estimate(&sel, &mid, &ctx(), "fam-2");
+    teach(&sel, &mid, &ctx(), "fam", 3_000, 0);
+    let after = estimate(&sel, &mid, &ctx(), "fam-2");
+    assert!(after < 0.8 * before, "the mid score's prior held: {before} → {after}");
+}
+
+#[test]
 fn listing_more_personas_does_not_raise_a_new_creatives_estimate() {
     // Someone who loves both Luxury and Family: a creative listing both starts where a
     // creative focused on one of them starts, not at the sum of the two matches.

@@ -220,6 +220,11 @@ fn the_selection_and_config_limits() {
         SelectorConfig::from_json(r#"{"learning": {"optimism": -1}}"#).unwrap_err().to_string(),
         "selector config: field 'learning.optimism': -1 must be finite and between 0 and 10"
     );
+    assert_eq!(
+        SelectorConfig::from_json(r#"{"learning": {"prior_from_score": 0}}"#).unwrap_err().to_string(),
+        "selector config: field 'learning.prior_from_score': 0 must be between 1 and 9"
+    );
+    assert!(SelectorConfig::from_json(r#"{"learning": {"prior_from_score": 10}}"#).is_err());
     let plain = SelectorConfig::from_json(r#"{"learning": {"optimism": 0}}"#).expect("0 ranks by the mean");
     assert_eq!(plain.learning.optimism, 0.0);
 }

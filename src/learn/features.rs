@@ -19,7 +19,8 @@ pub(crate) struct Prior {
     pub base: f64,
     /// Log-odds a full match on a high persona adds.
     pub beta: f64,
-    /// The score from which a persona counts as high.
+    /// The lowest score the persona prior counts
+    /// ([`super::LearningConfig::prior_from_score`]).
     pub threshold: u8,
     /// Prior precision of each creative's own weight.
     pub q0_creative: f64,

@@ -102,6 +102,16 @@ pub struct LearningConfig {
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).
     pub propensity_draws: u32,
+    /// The lowest persona score the learned model's persona prior counts (default 5,
+    /// 1..=9): a new creative starts `β · min(w, 1) · s/9` log-odds above `ctr_no_match` for a
+    /// person scoring `s` at least this on one of its personas (its best such tag). Below
+    /// 7 (the rules' [`threshold`](crate::SelectorConfig::threshold) of a "high"
+    /// persona) this is a weaker start that data confirms or takes back through the
+    /// learned score curves; at 7 people with only mid scores start every creative at
+    /// the no-match rate, and what their scores mean must be learned from nothing. The
+    /// rules policy, explanations and targeting keep the threshold; see the decisions
+    /// record ("Mid scores in the prior") for the measurements.
+    pub prior_from_score: u8,
     /// Slots of the (creative, segment) table; 0 (the default) sizes it for every
     /// creative in every segment (creatives × (personas + 1), with room to spare), at
     /// most 2^20 slots. Rounded up to a power of two, at most 2^24. When it fills,
@@ -121,6 +131,7 @@ impl Default for LearningConfig {
             optimism: 1.5,
             thompson_scale: 0.05,
             propensity_draws: 32,
+            prior_from_score: 5,
             segment_cells: 0,
         }
     }
@@ -171,6 +182,9 @@ impl LearningConfig {
                 format!("{} must be finite and between 0 and 100", self.thompson_scale),
             );
         }
+        if !(1..=9).contains(&self.prior_from_score) {
+            return bad("prior_from_score", format!("{} must be between 1 and 9", self.prior_from_score));
+        }
         if self.propensity_draws > 1024 {
             return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
         }
@@ -192,14 +206,14 @@ impl LearningConfig {
     }
 
     /// The model's prior: the log-odds of a creative that matches nothing, the slope
-    /// `β` of a full persona match, the threshold of a "high" score and the prior
-    /// precision of every weight.
-    pub(crate) fn prior(&self, threshold: u8) -> features::Prior {
+    /// `β` of a full persona match, the lowest score the persona prior counts
+    /// ([`Self::prior_from_score`]) and the prior precision of every weight.
+    pub(crate) fn prior(&self) -> features::Prior {
         let base = model::logit(self.ctr_no_match);
         features::Prior {
             base,
             beta: model::logit(self.ctr_perfect_match) - base,
-            threshold,
+            threshold: self.prior_from_score,
             q0_creative: 1.0 / (self.prior_sd * self.prior_sd),
             q0: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
             q0_shared: 1.0 / (self.prior_sd_shared * self.prior_sd_shared),

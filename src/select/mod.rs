@@ -481,7 +481,7 @@ impl Selector {
             config.learning.segment_cells,
         );
         let shadow = (0..catalog.placements.len()).map(|_| AtomicBool::new(false)).collect();
-        let prior = config.learning.prior(config.threshold);
+        let prior = config.learning.prior();
         let selector = Selector {
             catalog,
             config,

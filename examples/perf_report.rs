@@ -375,10 +375,7 @@ fn main() {
         let (greedy_tail, _) = select_tail(&g, 20_000);
         let eps = Arc::new(
             Selector::new(
-                Catalog::compile(
-                    &Synthetic { personas: 40, placements: 1, creatives: 1_000, seed: 2026 }.spec(),
-                )
-                .expect("spec"),
+                g.selector.catalog_arc().clone(),
                 SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.1 }),
             )
             .expect("config"),

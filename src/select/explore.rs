@@ -5,7 +5,7 @@
 //! slot or several. Never allocates on `select`.
 
 use super::{beats, diverse, Env, ReasonKind, Selection, Selector};
-use crate::catalog::{CreativeId, Placement, PlacementId, NONE};
+use crate::catalog::{CreativeId, Gate, Placement, PlacementId};
 use crate::learn::{Policy, Rng};
 use crate::profile::Profile;
 
@@ -21,14 +21,7 @@ impl Selector {
     pub(super) fn eligible(&self, cid: CreativeId, env: &Env, selection: &Selection) -> bool {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(cid.index()) else { return false };
-        if env.now < r.start
-            || env.now >= r.end
-            || r.intimacy > env.max_intimacy
-            || !env.consent.contains(r.needs)
-        {
-            return false;
-        }
-        if r.targeting != NONE && !cat.pool.matches(&cat.conditions[r.targeting as usize], &env.moment) {
+        if !env.admits(cat, &Gate::of(r)) {
             return false;
         }
         if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
@@ -58,16 +51,9 @@ impl Selector {
             return place.candidates.iter().filter(|&&c| self.eligible(c, env, selection)).count();
         }
         let cat = &*self.catalog;
-        let passes = |start: i64, end: i64, intimacy, needs, targeting: u32| {
-            env.now >= start
-                && env.now < end
-                && intimacy <= env.max_intimacy
-                && env.consent.contains(needs)
-                && (targeting == NONE || cat.pool.matches(&cat.conditions[targeting as usize], &env.moment))
-        };
         let mut count: usize = 0;
         for g in &place.gates {
-            if passes(g.start, g.end, g.intimacy, g.needs, g.targeting) {
+            if env.admits(cat, g) {
                 count += g.count as usize;
             }
         }
@@ -75,10 +61,7 @@ impl Selector {
         let counted = |c: CreativeId| {
             place.candidates.binary_search(&c).is_ok()
                 && !(c.0 >= cat.templates.first && cat.templates.anchored(c).is_some())
-                && cat
-                    .rules
-                    .get(c.index())
-                    .is_some_and(|r| passes(r.start, r.end, r.intimacy, r.needs, r.targeting))
+                && cat.rules.get(c.index()).is_some_and(|r| env.admits(cat, &Gate::of(r)))
         };
         let blocked = |c: CreativeId| selection.memo_of(c).is_some_and(|m| m.kind != 0);
         let mut removed: usize = 0;

@@ -20,7 +20,7 @@ use index::{Cursor, Group, PruneIndex};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::catalog::{Catalog, CreativeId, Intimacy, Moment, Placement, PlacementId, NONE};
+use crate::catalog::{Catalog, CreativeId, Gate, Intimacy, Moment, Placement, PlacementId, NONE};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::learn::features::{rank_scores, Person, Prior, When};
@@ -469,6 +469,20 @@ struct Env<'a> {
     dislikes: bool,
 }
 
+impl Env<'_> {
+    /// Whether this request passes a creative's request-level filters (`gate`, see
+    /// [`Gate::of`]): its schedule, intimacy, data needs and targeting.
+    #[inline(always)]
+    fn admits(&self, cat: &Catalog, gate: &Gate) -> bool {
+        self.now >= gate.start
+            && self.now < gate.end
+            && gate.intimacy <= self.max_intimacy
+            && self.consent.contains(gate.needs)
+            && (gate.targeting == NONE
+                || cat.pool.matches(&cat.conditions[gate.targeting as usize], &self.moment))
+    }
+}
+
 impl Selector {
     /// A selector over `catalog` with `config` (validated), with empty statistics.
     pub fn new(catalog: impl Into<Arc<Catalog>>, config: SelectorConfig) -> Result<Self> {
@@ -750,14 +764,7 @@ impl Selector {
         let cat = &*self.catalog;
         let i = cid.index();
         let r = &cat.rules[i];
-        if env.now < r.start
-            || env.now >= r.end
-            || r.intimacy > env.max_intimacy
-            || !env.consent.contains(r.needs)
-        {
-            return None;
-        }
-        if r.targeting != NONE && !cat.pool.matches(&cat.conditions[r.targeting as usize], &env.moment) {
+        if !env.admits(cat, &Gate::of(r)) {
             return None;
         }
         if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {

@@ -132,6 +132,8 @@ impl Selector {
             }
             FeedbackKind::Dismiss => profile.suppress(key),
         }
+        #[cfg(debug_assertions)]
+        let _write = self.writes.begin();
         if !counts.is_zero() {
             self.learn_from(profile, feedback, counts)?;
         }

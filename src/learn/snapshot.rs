@@ -780,6 +780,8 @@ impl crate::Selector {
     /// become zero. Meant for start-up, before serving: events recorded while it runs may
     /// be overwritten. Statistics of creatives the catalog lacks are reported, not applied.
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        #[cfg(debug_assertions)]
+        let _write = self.writes.begin();
         let report = self.stats.load(self.catalog(), snapshot)?;
         self.after_bulk_change();
         Ok(report)
@@ -797,6 +799,8 @@ impl crate::Selector {
     /// and associative: merging deltas in any order gives identical statistics. Checked
     /// first: on error nothing changes.
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
+        #[cfg(debug_assertions)]
+        let _write = self.writes.begin();
         let report = self.stats.merge(self.catalog(), snapshot)?;
         self.after_bulk_change();
         Ok(report)

@@ -832,6 +832,8 @@ impl Selector {
             return false;
         }
         let Some(pi) = index.placements.get(placement.0 as usize) else { return false };
+        #[cfg(debug_assertions)]
+        let quiet = self.writes.quiet();
         // The key in the index's space: the rules score, or the log of the learned one.
         let key = |s: &Scored| if learned { s.key.max(f32::MIN_POSITIVE).ln() } else { s.base };
         let stamp = selection.next_stamp(cat.len());
@@ -842,6 +844,7 @@ impl Selector {
         };
         selection.topk.clear();
         selection.cursors.clear();
+        selection.skipped.clear();
         for p in 0..selection.persona_weight.len() {
             if learned {
                 if selection.person_score.get(p).is_none_or(|&s| s == 0) {
@@ -908,7 +911,39 @@ impl Selector {
                         pi.unmatched[pos_u - 1].1
                     }
                 };
+                if learned && cid.0 < cat.templates.first {
+                    // A cheaper, tighter bound first: most of what the index had to take
+                    // at its widest is known for this creative now.
+                    let Some(seen) = selection.seen.get(cid.index()) else { continue };
+                    if *seen == stamp {
+                        continue;
+                    }
+                    let bound = self.prescreen(&index, cid.index(), env, selection);
+                    #[cfg(debug_assertions)]
+                    if quiet.is_some() {
+                        // Every debug build checks the bound against the full score (while
+                        // no other thread writes the learned state, see `Writes`).
+                        let scored = self.evaluate(cid, profile, env, selection, &mut rng.clone());
+                        let over = scored.map(|s| key(&s) - selection.attribute_allowance - bound);
+                        debug_assert!(
+                            !quiet.is_some_and(|mark| self.writes.still(mark))
+                                || over.is_none_or(|o| o <= 1e-4 * bound.abs().max(1.0)),
+                            "prescreen bound {bound} below the score of {cid:?} by {over:?}"
+                        );
+                    }
+                    if bound < if adaptive { selection.floor() } else { target } {
+                        selection.seen[cid.index()] = stamp;
+                        if bound > f32::NEG_INFINITY {
+                            selection.skipped.push((bound, cid));
+                        }
+                        continue;
+                    }
+                }
                 self.visit(cid, stamp, profile, env, selection, rng, &key);
+            }
+            // Candidates passed over by their own bound, should a deeper pass need them.
+            if !adaptive {
+                self.scan_skipped(target, profile, env, selection, rng, &key);
             }
             // Creatives whose bound rose since the index was built: scored when their
             // raised bound can still reach the k-th best.
@@ -933,7 +968,9 @@ impl Selector {
             };
             let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
             let (tau, _) = scan_bound(&selection.groups, f_u);
+            let skipped = selection.skipped.iter().map(|s| s.0).fold(f32::NEG_INFINITY, f32::max);
             if tau < last
+                && skipped < last
                 && self.raised_pending(&index, raised, place, stamp, selection) < last
                 && self.templates_pending(place, stamp, selection) < last
             {
@@ -956,7 +993,126 @@ impl Selector {
             };
             adaptive = false;
         }
+        // A skipped candidate was not scored, and may be eligible: it must not look
+        // settled to what reads the stamps next (epsilon-greedy's eligible count).
+        for &(_, cid) in &selection.skipped {
+            if let Some(seen) = selection.seen.get_mut(cid.index()) {
+                *seen = stamp.wrapping_sub(1);
+            }
+        }
         true
+    }
+
+    /// A bound on what creative `c` scores in this request (index space: attribute
+    /// effects the request allows for are left out, as in [`Selection::floor`]), tighter
+    /// than the one that took it from the index: its own static bound (raised, if it
+    /// rose) and persona parts, its attribute values' effects at this moment instead of
+    /// the request's allowance, and the boosts that match and its fatigue instead of the
+    /// largest boost and none. −∞ when it cannot be shown at all (request filters,
+    /// dismissed, capped). Every part that lowers the log-odds lowers `ln key` by at
+    /// least that much times the least slope of `ln key` there, `(1 − rate) / s_max`.
+    fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection) -> f32 {
+        let cat = &*self.catalog;
+        let (Some(r), Some(&built), Some(&var)) =
+            (cat.rules.get(c), index.bound.get(c), index.variance.get(c))
+        else {
+            return f32::INFINITY;
+        };
+        if !env.admits(cat, &crate::catalog::Gate::of(r)) {
+            return f32::NEG_INFINITY;
+        }
+        let fatigue = match selection.memo_of(CreativeId(c as u32)) {
+            Some(m) if m.kind != 0 => return f32::NEG_INFINITY,
+            Some(m) => m.fatigue,
+            None => 1.0,
+        };
+        let raised = index
+            .raised_bound
+            .get(c)
+            .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
+        let slope = self.logit_slope(var);
+        let mut bound = built.max(raised);
+        // What lowers the log-odds below the static bound, and what raises them.
+        let mut lower = -fatigue.ln();
+        let mut raise = 0.0f32;
+        let mut prior = 0.0f32;
+        for t in r.tags.range() {
+            let p = cat.tag_persona[t].index();
+            if selection.person_score.get(p).is_some_and(|&s| s > 0) {
+                let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+                let w = cat.tag_weight[t].max(0.0);
+                // The shared weights' part as scoring adds it (signed), and the prior's
+                // for this tag (the creative takes its best tag's).
+                let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0) as f32 * w;
+                if learned >= 0.0 {
+                    bound += learned * slope;
+                } else {
+                    lower -= learned;
+                }
+                let s = selection.person_score.get(p).copied().unwrap_or(0);
+                prior = prior.max(self.prior.tag_lift(1.0, s).max(0.0) as f32 * w * slope);
+            }
+        }
+        bound += prior;
+        if !index.attribute_name.is_empty() {
+            let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+            let mut effect = 0.0f64;
+            for &a in &cat.attribute_value[span.range()] {
+                match selection.attribute_terms.get(a as usize) {
+                    Some(t) => effect += t.0,
+                    None => return f32::INFINITY,
+                }
+            }
+            if effect > 0.0 {
+                raise = effect as f32;
+            } else {
+                lower -= effect as f32;
+            }
+        }
+        if r.max_boost > 1.0 {
+            let mut boost = 1.0f32;
+            for b in r.boosts.range() {
+                if cat.pool.matches(&cat.boost_condition[b], &env.moment) {
+                    boost *= cat.boost_factor[b];
+                }
+            }
+            lower += (r.max_boost / boost.max(f32::MIN_POSITIVE)).ln().max(0.0);
+        }
+        let bound = bound + raise;
+        if lower > 0.0 {
+            // The least slope of `ln key` in the log-odds below the bound: the rate is at
+            // most `e^bound / priority`; greedy's posterior mean divides the log-odds by
+            // at most `s_max`.
+            let rate = (f64::from(bound).exp() / f64::from(r.priority).max(f64::MIN_POSITIVE)).min(1.0);
+            let s_max = match env.policy {
+                Policy::Thompson => 1.0,
+                _ => (1.0 + std::f64::consts::PI * var / 8.0).sqrt(),
+            };
+            let least = ((1.0 - rate) / s_max) as f32;
+            bound - lower * least - selection.attribute_allowance
+        } else {
+            bound - selection.attribute_allowance
+        }
+    }
+
+    /// Scores the skipped candidates whose bound reaches `floor` (see
+    /// [`Selector::prescreen`]).
+    fn scan_skipped(
+        &self,
+        floor: f32,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
+        for i in 0..selection.skipped.len() {
+            let (bound, cid) = selection.skipped[i];
+            if bound >= floor {
+                selection.skipped[i].0 = f32::NEG_INFINITY;
+                self.score(cid, profile, env, selection, rng, key);
+            }
+        }
     }
 
     /// The bound of raised creative `c` for this person: its raised static bound plus,
@@ -1055,6 +1211,20 @@ impl Selector {
             return;
         }
         *seen = stamp;
+        self.score(cid, profile, env, selection, rng, key);
+    }
+
+    /// Scores `cid` in full (once per request: the caller keeps track).
+    #[inline]
+    fn score(
+        &self,
+        cid: CreativeId,
+        profile: &Profile,
+        env: &Env,
+        selection: &mut Selection,
+        rng: &mut Rng,
+        key: &impl Fn(&Scored) -> f32,
+    ) {
         selection.visited += 1;
         if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
             push_top(&mut selection.topk, selection.k, key(&s));

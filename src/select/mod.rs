@@ -318,6 +318,10 @@ pub struct Selection {
     name_best: Vec<f32>,
     /// Per creative: the stamp of the last request that scored it.
     seen: Vec<u32>,
+    /// Learned pruned scan: candidates taken from the index whose own bound (see
+    /// `index::Selector::prescreen`) was already below the k-th best, with that bound;
+    /// scored later only if a deeper pass needs them (−∞ once scored).
+    skipped: Vec<(f32, CreativeId)>,
     /// Epsilon-greedy through the index: the eligible candidates, in candidate order,
     /// and how many more k > 1 requests take the full scan (see `select::explore`).
     eligible: Vec<CreativeId>,
@@ -453,6 +457,53 @@ pub struct Selector {
     pub(crate) prune: ArcSwap<PruneIndex>,
     /// Serializes rebuilds of the pruning order.
     rebuild: Mutex<()>,
+    /// Debug builds: writes to the learned state under way, for the pruned scan's check
+    /// of its bounds.
+    #[cfg(debug_assertions)]
+    pub(crate) writes: Writes,
+}
+
+/// Debug builds only: writes to the learned state begun and ended. The pruned scan's
+/// debug check of its per-candidate bound (`index::Selector::prescreen`) holds only
+/// while no other thread writes: a bound is raised just after the weights it follows,
+/// so a request that meets a write under way may see the weights first.
+#[cfg(debug_assertions)]
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    begun: std::sync::atomic::AtomicU64,
+    ended: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(debug_assertions)]
+impl Writes {
+    /// Marks a write as under way until the guard drops.
+    pub(crate) fn begin(&self) -> WriteGuard<'_> {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        WriteGuard(self)
+    }
+
+    /// A mark when no write is under way now (else `None`).
+    pub(crate) fn quiet(&self) -> Option<u64> {
+        let ended = self.ended.load(std::sync::atomic::Ordering::SeqCst);
+        let begun = self.begun.load(std::sync::atomic::Ordering::SeqCst);
+        (begun == ended).then_some(begun)
+    }
+
+    /// True when no write began since `mark` was taken.
+    pub(crate) fn still(&self, mark: u64) -> bool {
+        self.begun.load(std::sync::atomic::Ordering::SeqCst) == mark
+    }
+}
+
+/// Ends a write when dropped (see [`Writes::begin`]).
+#[cfg(debug_assertions)]
+pub(crate) struct WriteGuard<'a>(&'a Writes);
+
+#[cfg(debug_assertions)]
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What `select` computes once per request and every candidate check reads.
@@ -504,6 +555,8 @@ impl Selector {
             shadow,
             prune: ArcSwap::from_pointee(PruneIndex::default()),
             rebuild: Mutex::new(()),
+            #[cfg(debug_assertions)]
+            writes: Writes::default(),
         };
         selector.prune.store(Arc::new(selector.build_prune_index(0)));
         Ok(selector)
@@ -583,6 +636,7 @@ impl Selector {
         let personas = self.catalog.menu.len();
         s.scored.reserve(most);
         s.eligible.reserve(most);
+        s.skipped.reserve(most);
         s.persona_weight.reserve(personas);
         s.person_score.reserve(personas);
         s.person_rank.reserve(personas);

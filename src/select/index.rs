@@ -40,6 +40,10 @@ pub(crate) struct PruneIndex {
     /// Learned: per creative, the widest variance its log-odds could have when built
     /// (variances only shrink, so it holds until the next rebuild).
     variance: Box<[f64]>,
+    /// Learned: per creative, from `variance`, the most and the least `ln key` moves per
+    /// unit of log-odds before the rate's own factor (see [`Selector::prescreen`]):
+    /// `logit_slope` and `1 / s_max` (1 for Thompson).
+    slopes: Box<[(f32, f32)]>,
     /// Learned, for catalogs with too many attribute values to read each per request:
     /// per attribute value, the most its effect could add when built, plus
     /// [`ATTRIBUTE_MARGIN`] (part of every static bound). Empty otherwise.
@@ -594,6 +598,16 @@ impl Selector {
         } else {
             Box::new([])
         };
+        let slopes: Box<[(f32, f32)]> = variance
+            .iter()
+            .map(|&var| {
+                let least = match self.config.learning.policy {
+                    Policy::Thompson => 1.0,
+                    _ => 1.0 / (1.0 + std::f64::consts::PI * var / 8.0).sqrt(),
+                };
+                (self.logit_slope(var), least as f32)
+            })
+            .collect();
         let bound: Box<[f32]> = if learned {
             (0..n).map(|c| self.learned_bound(c, &attribute, variance[c])).collect()
         } else {
@@ -718,6 +732,7 @@ impl Selector {
             placements,
             bound,
             variance,
+            slopes,
             attribute,
             attribute_name,
             events: Padded(AtomicU64::new(0)),
@@ -1013,8 +1028,8 @@ impl Selector {
     /// least that much times the least slope of `ln key` there, `(1 − rate) / s_max`.
     fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection) -> f32 {
         let cat = &*self.catalog;
-        let (Some(r), Some(&built), Some(&var)) =
-            (cat.rules.get(c), index.bound.get(c), index.variance.get(c))
+        let (Some(r), Some(&built), Some(&(slope, least))) =
+            (cat.rules.get(c), index.bound.get(c), index.slopes.get(c))
         else {
             return f32::INFINITY;
         };
@@ -1030,7 +1045,6 @@ impl Selector {
             .raised_bound
             .get(c)
             .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
-        let slope = self.logit_slope(var);
         let mut bound = built.max(raised);
         // What lowers the log-odds below the static bound, and what raises them.
         let mut lower = -fatigue.ln();
@@ -1083,13 +1097,9 @@ impl Selector {
             // The least slope of `ln key` in the log-odds below the bound: the rate is at
             // most `e^bound / priority`; greedy's posterior mean divides the log-odds by
             // at most `s_max`.
-            let rate = (f64::from(bound).exp() / f64::from(r.priority).max(f64::MIN_POSITIVE)).min(1.0);
-            let s_max = match env.policy {
-                Policy::Thompson => 1.0,
-                _ => (1.0 + std::f64::consts::PI * var / 8.0).sqrt(),
-            };
-            let least = ((1.0 - rate) / s_max) as f32;
-            bound - lower * least - selection.attribute_allowance
+            // (A hair more than the rate, for the rounding of `f32`.)
+            let rate = (bound.exp() / r.priority.max(f32::MIN_POSITIVE) * 1.0001).min(1.0);
+            bound - lower * (1.0 - rate) * least - selection.attribute_allowance
         } else {
             bound - selection.attribute_allowance
         }

@@ -252,7 +252,7 @@ fn logit(p: f64) -> f64 {
 ///   [`Family::persona_strength`]: 2.0 (`rank`), 1.2 (`format`), 1.5 (`cross`), 1.3
 ///   (`mixed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
+pub enum Family {
     /// Rank-based persona response only.
     Rank,
     /// Format × device × daypart and tone × weekend effects over a weaker rank response.
@@ -765,7 +765,7 @@ impl World {
 
 /// Who picks the creatives.
 #[derive(Clone, Copy, Debug)]
-enum Strategy {
+pub enum Strategy {
     /// A uniformly random tagged creative.
     Uniform,
     /// The best-tagged creative of the person's top persona.
@@ -777,7 +777,7 @@ enum Strategy {
 }
 
 /// The strategies, in table order.
-const STRATEGIES: [(&str, Strategy); 7] = [
+pub const STRATEGIES: [(&str, Strategy); 7] = [
     ("uniform", Strategy::Uniform),
     ("static rule", Strategy::Static),
     ("engine rules", Strategy::Engine(Policy::Rules)),
@@ -787,15 +787,15 @@ const STRATEGIES: [(&str, Strategy); 7] = [
     ("oracle", Strategy::Oracle),
 ];
 /// Index of the static rule and the oracle in [`STRATEGIES`].
-const STATIC: usize = 1;
-const ORACLE: usize = 6;
+pub const STATIC: usize = 1;
+pub const ORACLE: usize = 6;
 
 /// What one strategy earned in one world.
 #[derive(Clone, Debug, Default)]
-struct Tally {
+pub struct Tally {
     /// Sum of the hidden rates of what was shown: all requests, and requests of people
     /// with no score ≥ 7.
-    expected: f64,
+    pub expected: f64,
     expected_weak: f64,
     /// Sum of the oracle's rate minus the rate of what was shown: all requests, and
     /// requests of people whose top score is shared by two or more personas (the hidden
@@ -872,7 +872,7 @@ fn play(
 }
 
 /// One world played by every strategy.
-struct Run {
+pub struct Run {
     family: Family,
     seed: u64,
     /// Requests of people with no score ≥ 7.
@@ -881,12 +881,12 @@ struct Run {
     /// median, 99th percentile and maximum.
     rate_quantiles: [f64; 4],
     /// One tally per entry of [`STRATEGIES`].
-    tallies: Vec<Tally>,
+    pub tallies: Vec<Tally>,
     elapsed: Duration,
 }
 
 /// Builds the world of `family` and `seed` and plays every strategy on it.
-fn run_world(family: Family, seed: u64, impressions: usize) -> Result<Run, TrialError> {
+pub fn run_world(family: Family, seed: u64, impressions: usize) -> Result<Run, TrialError> {
     let started = Instant::now();
     let world = World::build(family, seed, impressions);
     let catalog = Arc::new(Catalog::compile(&world.spec)?);
@@ -1045,7 +1045,7 @@ fn report_family(family: Family, runs: &[&Run], impressions: usize) -> Summary {
 
 /// An error of the trial: the engine's, or the trial's own.
 #[derive(Debug)]
-struct TrialError(String);
+pub struct TrialError(String);
 
 impl fmt::Display for TrialError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -198,9 +198,11 @@ pub(crate) struct Cursor {
     /// The person's factor on this list: what a unit of list value adds. Learned: the
     /// shared weights' part alone (they add up over a creative's tags).
     weight: f32,
-    /// Learned: the persona prior's part of the factor (the prior takes a creative's best
-    /// tag, so over lists the scan bounds it by the largest, not the sum).
-    prior: f32,
+    /// What a unit of list value adds for a creative bounded through this list (its best
+    /// prior tag's): the shared weights' part as scoring adds it, sign included, plus
+    /// the persona prior's (the prior takes a creative's best tag, so over lists the
+    /// scan counts it once, here), at least 0. Rules: `weight`.
+    own: f32,
     /// The persona of the list: a creative has one tag per persona, so it is on at most
     /// one of a persona's (persona, tag rank) lists and the scan bounds a persona's
     /// lists by their largest, not their sum.
@@ -231,9 +233,8 @@ impl Cursor {
             (self.shared, self.x, self.later) = (0.0, none, none);
             return;
         };
-        let lambda = self.weight + self.prior;
         self.shared = self.weight * band.b;
-        self.x = e.a + lambda * band.b;
+        self.x = e.a + self.own * band.b;
         let later = band_bound.get(self.suffix as usize + self.band as usize + 1);
         self.later = later.copied().unwrap_or(f32::NEG_INFINITY);
     }
@@ -299,8 +300,8 @@ fn fill_band_bounds(
     for cur in cursors.iter_mut() {
         let bands = pi.bands(cur.list as usize);
         cur.suffix = band_bound.len() as u32;
-        let lambda = cur.weight + cur.prior;
-        band_bound.extend(bands.iter().map(|b| b.a + lambda * b.b));
+        let own = cur.own;
+        band_bound.extend(bands.iter().map(|b| b.a + own * b.b));
         let mut most = f32::NEG_INFINITY;
         for x in band_bound[cur.suffix as usize..].iter_mut().rev() {
             most = most.max(*x);
@@ -870,14 +871,19 @@ impl Selector {
                 for rank in 0..TAG_RANKS {
                     let list = p * TAG_RANKS + rank;
                     let (weight, prior) = self.list_factors(selection, list);
-                    if weight + prior > 0.0 {
+                    // A negative shared part lowers what the list's own creatives score,
+                    // not what they can add to another list's (`shared`, clipped at 0).
+                    let signed = selection.persona_terms.get(list).map_or(0.0, |t| t.0 as f32);
+                    let own = (signed + prior).max(0.0);
+                    if own > 0.0 {
                         let (persona, list) = (p as u32, list as u32);
-                        selection.cursors.push(Cursor { weight, prior, persona, list, ..Cursor::default() });
+                        selection.cursors.push(Cursor { weight, own, persona, list, ..Cursor::default() });
                     }
                 }
             } else if selection.persona_weight[p] > 0.0 {
                 selection.cursors.push(Cursor {
                     weight: selection.persona_weight[p],
+                    own: selection.persona_weight[p],
                     persona: p as u32,
                     list: p as u32,
                     ..Cursor::default()

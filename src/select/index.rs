@@ -763,10 +763,25 @@ impl Selector {
         if !index.learned {
             return;
         }
+        let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut rebuild = events as usize >= self.catalog.len().max(1_024);
+        rebuild |= self.raise_in(&index, creative);
+        if rebuild {
+            if let Ok(_guard) = self.rebuild.try_lock() {
+                if self.prune.load().generation == index.generation {
+                    self.rebuild_prune_index();
+                }
+            }
+        }
+    }
+
+    /// Raises creative `creative`'s bounds in `index` where its weights now exceed
+    /// them (listing it as raised), and marks `index` stale if one of its attributes'
+    /// effects outgrew its margin. Returns whether a rebuild is due.
+    fn raise_in(&self, index: &PruneIndex, creative: CreativeId) -> bool {
         let c = creative.index();
         let cat = &*self.catalog;
-        let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut rebuild = events as usize >= cat.len().max(1_024);
+        let mut rebuild = false;
         let span = cat.attribute_span.get(c).copied().unwrap_or_default();
         for &a in &cat.attribute_value[span.range()] {
             let a = a as usize;
@@ -805,18 +820,23 @@ impl Selector {
             }
             rebuild |= at + 1 >= (index.raised.len() / 16).max(64);
         }
-        if rebuild {
-            if let Ok(_guard) = self.rebuild.try_lock() {
-                if self.prune.load().generation == index.generation {
-                    self.rebuild_prune_index();
-                }
-            }
-        }
+        rebuild
     }
 
+    /// Builds and stores the next index, then checks every creative against it once
+    /// more: another thread's `record` may have moved weights after the build read
+    /// them and raised its bound in the index being replaced, and the new index must
+    /// cover that too (a raise that comes after the store lands in the new index
+    /// itself).
     fn rebuild_prune_index(&self) {
         let generation = self.prune.load().generation.wrapping_add(1);
         self.prune.store(Arc::new(self.build_prune_index(generation)));
+        let index = self.prune.load();
+        if index.learned {
+            for c in 0..self.catalog.len() {
+                let _ = self.raise_in(&index, CreativeId(c as u32));
+            }
+        }
     }
 
     /// After a load or merge changed many weights at once.
@@ -841,6 +861,11 @@ impl Selector {
         selection: &mut Selection,
         rng: &mut Rng,
     ) -> bool {
+        // Debug builds: whether a write to the learned state is under way, taken before
+        // the index is loaded (a write that ends before then has raised its bounds in
+        // the index loaded here, or replaced it).
+        #[cfg(debug_assertions)]
+        let quiet = self.writes.quiet();
         let cat = &*self.catalog;
         let index = self.prune.load();
         let learned = env.policy != Policy::Rules;
@@ -848,8 +873,6 @@ impl Selector {
             return false;
         }
         let Some(pi) = index.placements.get(placement.0 as usize) else { return false };
-        #[cfg(debug_assertions)]
-        let quiet = self.writes.quiet();
         // The key in the index's space: the rules score, or the log of the learned one.
         let key = |s: &Scored| if learned { s.key.max(f32::MIN_POSITIVE).ln() } else { s.base };
         let stamp = selection.next_stamp(cat.len());

@@ -1,7 +1,6 @@
 //! The independent trial (`examples/trial.rs`), on short runs: worlds whose hidden click
-//! model was designed apart from the engine's (a persona graph with creative quality;
-//! everything at once), where learning must pay for itself against a static persona
-//! rule within a few thousand impressions. The full figures (20,000 impressions, every
+//! model was designed apart from the engine's, where learning must pay for itself
+//! against a static persona rule within a few thousand impressions. The full figures (20,000 impressions, every
 //! family) are in docs/simulation.md; here the claims are looser, so that a change that
 //! stops the learner generalizing fails `cargo test`.
 
@@ -19,27 +18,27 @@ fn vs_rule(run: &trial::Run, name: &str) -> f64 {
 
 #[test]
 fn learning_beats_the_static_rule_on_worlds_designed_apart_from_the_model() {
-    // These worlds and picks are deterministic (every request carries a seed). Today:
-    // greedy 1.90× / 1.87× the rule in `mixed` (seeds 1000, 1001) and 1.48× in `cross`,
-    // Thompson 1.59× / 1.92× and 1.39×. With the model's updates switched off (the
-    // persona prior and the optimism alone) greedy gets 1.28× / 1.22× and 1.18×,
-    // Thompson 1.17× / 1.15× and 1.00×: the bounds sit between, so they fail when the
-    // learning stops paying, not only when it stops.
-    for (family, seed, greedy_at_least, thompson_at_least) in
-        [(Family::Mixed, 1000, 1.5, 1.35), (Family::Mixed, 1001, 1.5, 1.35), (Family::Cross, 1000, 1.3, 1.2)]
-    {
-        let run = trial::run_world(family, seed, 3_000).expect("the trial runs");
+    // `mixed` (a persona graph, creative quality, format by device and hour, mid-score
+    // people, Zipf-like arrivals), six worlds of 3,000 impressions. Every request carries
+    // a seed, so the figures are fixed for a given engine; Thompson's move by a few
+    // hundredths per world when a change alters the order of its draws, so the claims
+    // are on the mean. Today: greedy 1.68× the static rule on average (1.24× at least),
+    // Thompson 1.44×. With the model's updates switched off (the persona prior and the
+    // optimism alone) greedy gets 1.36× and Thompson 1.17×: the bounds sit between, so
+    // they fail when learning stops paying, not only when it stops.
+    let (mut greedy, mut thompson) = (Vec::new(), Vec::new());
+    for seed in 1000..1006 {
+        let run = trial::run_world(Family::Mixed, seed, 3_000).expect("the trial runs");
         let oracle = run.tallies[ORACLE].expected;
         for (i, (name, _)) in STRATEGIES.iter().enumerate() {
-            assert!(
-                run.tallies[i].expected <= oracle * (1.0 + 1e-9),
-                "{family:?} {seed}: {name} beat the oracle"
-            );
+            assert!(run.tallies[i].expected <= oracle * (1.0 + 1e-9), "seed {seed}: {name} beat the oracle");
         }
-        let greedy = vs_rule(&run, "engine greedy");
-        let thompson = vs_rule(&run, "engine thompson");
-        assert!(greedy >= greedy_at_least, "{family:?} {seed}: greedy {greedy:.2}× the static rule");
-        assert!(thompson >= thompson_at_least, "{family:?} {seed}: Thompson {thompson:.2}× the static rule");
-        assert!(vs_rule(&run, "uniform") < 1.0, "{family:?} {seed}: the static rule beats picking at random");
+        assert!(vs_rule(&run, "uniform") < 1.0, "seed {seed}: the static rule beats picking at random");
+        greedy.push(vs_rule(&run, "engine greedy"));
+        thompson.push(vs_rule(&run, "engine thompson"));
     }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&greedy) >= 1.5, "greedy ÷ the static rule, per world: {greedy:.2?}");
+    assert!(mean(&thompson) >= 1.3, "Thompson ÷ the static rule, per world: {thompson:.2?}");
+    assert!(greedy.iter().all(|&g| g >= 1.1), "greedy ÷ the static rule, per world: {greedy:.2?}");
 }

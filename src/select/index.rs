@@ -966,13 +966,23 @@ impl Selector {
                     #[cfg(debug_assertions)]
                     if quiet.is_some() {
                         // Every debug build checks the bound against the full score (while
-                        // no other thread writes the learned state, see `Writes`).
+                        // no other thread writes the learned state, see `Writes`); for
+                        // Thompson against the draw the bound allows for, DRAW_SPREAD
+                        // standard deviations out, not against one random draw.
                         let scored = self.evaluate(cid, profile, env, selection, &mut rng.clone());
-                        let over = scored.map(|s| key(&s) - selection.attribute_allowance - bound);
+                        let most = |s: &Scored| match env.policy {
+                            Policy::Thompson => {
+                                let draw = f64::from(s.logit) + DRAW_SPREAD * f64::from(s.sd);
+                                (f64::from(s.priority) * sigmoid(draw)).max(f64::MIN_POSITIVE).ln() as f32
+                            }
+                            _ => key(s),
+                        };
+                        let over = scored.map(|s| most(&s) - selection.attribute_allowance - bound);
                         debug_assert!(
                             !quiet.is_some_and(|mark| self.writes.still(mark))
                                 || over.is_none_or(|o| o <= 1e-4 * bound.abs().max(1.0)),
-                            "prescreen bound {bound} below the score of {cid:?} by {over:?}"
+                            "prescreen bound {bound} below the score of {cid:?} by {over:?} ({:?})",
+                            env.policy
                         );
                     }
                     if bound < if adaptive { selection.floor() } else { target } {
@@ -1110,6 +1120,40 @@ impl Selector {
                 raise = effect as f32;
             } else {
                 lower -= effect as f32;
+            }
+        }
+        if env.policy == Policy::Thompson && !index.attribute_name.is_empty() {
+            // The draw's spread at this request's variance rather than the widest the
+            // creative could have: its own weights and crosses as they are now (an
+            // unseen segment's at the prior, which only shrinks), the persona and
+            // attribute terms as this request reads them.
+            let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
+            let own = |k: usize, q: f64| {
+                self.stats
+                    .model
+                    .creative
+                    .get(c * CREATIVE_PARAMS + k)
+                    .map_or(1.0 / q, |w| w.posterior(0.0, q).1)
+            };
+            let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
+            let mut var = own(0, q0c) + own(1 + device, q0) + own(1 + DEVICES + daypart, q0) + 1.0 / q0;
+            for t in r.tags.range() {
+                let p = cat.tag_persona[t].index();
+                let w = f64::from(cat.tag_weight[t]);
+                if w > 0.0 && selection.person_score.get(p).is_some_and(|&s| s > 0) {
+                    let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+                    var += w * w * selection.persona_terms.get(list).map_or(f64::INFINITY, |t| t.1);
+                }
+            }
+            let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+            for &a in &cat.attribute_value[span.range()] {
+                var += selection.attribute_terms.get(a as usize).map_or(f64::INFINITY, |t| t.1);
+            }
+            let scale = self.config.learning.thompson_scale;
+            let widest = index.variance.get(c).copied().unwrap_or(f64::INFINITY);
+            let narrower = DRAW_SPREAD * ((widest * scale).sqrt() - (var * scale).sqrt());
+            if narrower > 0.0 {
+                lower += narrower as f32;
             }
         }
         if r.max_boost > 1.0 {

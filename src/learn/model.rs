@@ -172,7 +172,13 @@ pub(crate) fn logit(p: f64) -> f64 {
 /// approximation of the logistic-normal integral, MacKay 1992).
 #[inline]
 pub(crate) fn mean_rate(m: f64, v: f64) -> f64 {
-    sigmoid(m / (1.0 + std::f64::consts::PI * v / 8.0).sqrt())
+    sigmoid(m / probit_scale(v))
+}
+
+/// What [`mean_rate`] divides the mean log-odds by at variance `v`: `√(1 + πv/8)`.
+#[inline]
+pub(crate) fn probit_scale(v: f64) -> f64 {
+    (1.0 + std::f64::consts::PI * v / 8.0).sqrt()
 }
 
 /// The updates of one impression (with no click yet) to a feature with value `x` and

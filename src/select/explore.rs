@@ -27,7 +27,7 @@ impl Selector {
         if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
             return false;
         }
-        if selection.memo_of(cid).is_some_and(|m| m.kind != 0) {
+        if selection.fatigue_of(cid).is_none() {
             return false;
         }
         if cid.0 >= cat.templates.first {
@@ -63,7 +63,7 @@ impl Selector {
                 && !(c.0 >= cat.templates.first && cat.templates.anchored(c).is_some())
                 && cat.rules.get(c.index()).is_some_and(|r| env.admits(cat, &Gate::of(r)))
         };
-        let blocked = |c: CreativeId| selection.memo_of(c).is_some_and(|m| m.kind != 0);
+        let blocked = |c: CreativeId| selection.fatigue_of(c).is_none();
         let mut removed: usize = 0;
         for (i, &c) in selection.excluded.iter().enumerate() {
             if !selection.excluded[..i].contains(&c) && counted(c) {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
 use crate::learn::model::{
-    sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
-    TAG_RANKS, WEATHERS,
+    probit_scale, sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES,
+    SLOPES, TAG_RANKS, WEATHERS,
 };
 use crate::learn::request::MAX_CACHED_ATTRIBUTES;
 use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
@@ -456,7 +456,7 @@ impl Selector {
             // The posterior mean rate is σ(m / s) with s = √(1 + πv/8) ≤ s_max: for a
             // negative m it is at most σ(m / s_max), for m ≥ 0 at most σ(m).
             _ => {
-                let s_max = (1.0 + std::f64::consts::PI * var / 8.0).sqrt();
+                let s_max = probit_scale(var);
                 sigmoid(if logit < 0.0 { logit / s_max } else { logit })
             }
         };
@@ -501,12 +501,19 @@ impl Selector {
     /// its device, daypart and segment crosses) can have from now on: each at its widest
     /// now (an unseen segment reads the prior).
     fn widest_own_variance(&self, c: usize) -> f64 {
-        let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
-        let own = |k: usize, q: f64| {
-            self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
-        };
-        let widest = |range: std::ops::Range<usize>| range.map(|k| own(k, q0)).fold(0.0, f64::max);
-        own(0, q0c) + widest(1..1 + DEVICES) + widest(1 + DEVICES..1 + DEVICES + DAYPARTS) + 1.0 / q0
+        let widest =
+            |range: std::ops::Range<usize>| range.map(|k| self.own_variance(c, k)).fold(0.0, f64::max);
+        self.own_variance(c, 0)
+            + widest(1..1 + DEVICES)
+            + widest(1 + DEVICES..1 + DEVICES + DAYPARTS)
+            + 1.0 / self.prior.q0
+    }
+
+    /// The posterior variance now of creative `c`'s own weight `k` (0: the creative's,
+    /// then its device and daypart crosses).
+    fn own_variance(&self, c: usize, k: usize) -> f64 {
+        let q = if k == 0 { self.prior.q0_creative } else { self.prior.q0 };
+        self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
     }
 
     /// The widest variance creative `c`'s log-odds can have from now until the weights
@@ -558,7 +565,7 @@ impl Selector {
         match self.config.learning.policy {
             Policy::Thompson => 1.0,
             _ => {
-                let s_max = (1.0 + std::f64::consts::PI * var / 8.0).sqrt();
+                let s_max = probit_scale(var);
                 (1.0 / s_max).max(0.5) as f32
             }
         }
@@ -604,7 +611,7 @@ impl Selector {
             .map(|&var| {
                 let least = match self.config.learning.policy {
                     Policy::Thompson => 1.0,
-                    _ => 1.0 / (1.0 + std::f64::consts::PI * var / 8.0).sqrt(),
+                    _ => 1.0 / probit_scale(var),
                 };
                 (self.logit_slope(var), least as f32)
             })
@@ -1075,35 +1082,38 @@ impl Selector {
         if !env.admits(cat, &crate::catalog::Gate::of(r)) {
             return f32::NEG_INFINITY;
         }
-        let fatigue = match selection.memo_of(CreativeId(c as u32)) {
-            Some(m) if m.kind != 0 => return f32::NEG_INFINITY,
-            Some(m) => m.fatigue,
-            None => 1.0,
-        };
+        let Some(fatigue) = selection.fatigue_of(CreativeId(c as u32)) else { return f32::NEG_INFINITY };
         let raised = index
             .raised_bound
             .get(c)
             .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
         let mut bound = built.max(raised);
-        // What lowers the log-odds below the static bound, and what raises them.
+        // What lowers the log-odds below the static bound, and what raises them; and, for
+        // Thompson's draw, the variance of the persona and attribute terms this request
+        // reads for the creative.
         let mut lower = -fatigue.ln();
         let mut raise = 0.0f32;
         let mut prior = 0.0f32;
+        let mut terms_var = 0.0f64;
         for t in r.tags.range() {
             let p = cat.tag_persona[t].index();
             if selection.person_score.get(p).is_some_and(|&s| s > 0) {
                 let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
                 let w = cat.tag_weight[t].max(0.0);
+                let (learned_mean, learned_var) =
+                    selection.persona_terms.get(list).copied().unwrap_or((0.0, f64::INFINITY));
                 // The shared weights' part as scoring adds it (signed), and the prior's
                 // for this tag (the creative takes its best tag's).
-                let learned = selection.persona_terms.get(list).map_or(0.0, |t| t.0) as f32 * w;
+                let learned = learned_mean as f32 * w;
                 if learned >= 0.0 {
                     bound += learned * slope;
                 } else {
                     lower -= learned;
                 }
-                let s = selection.person_score.get(p).copied().unwrap_or(0);
-                prior = prior.max(self.prior.tag_lift(1.0, s).max(0.0) as f32 * w * slope);
+                prior = prior.max(self.list_factors(selection, list).1 * w * slope);
+                if w > 0.0 {
+                    terms_var += f64::from(w) * f64::from(w) * learned_var;
+                }
             }
         }
         bound += prior;
@@ -1112,7 +1122,10 @@ impl Selector {
             let mut effect = 0.0f64;
             for &a in &cat.attribute_value[span.range()] {
                 match selection.attribute_terms.get(a as usize) {
-                    Some(t) => effect += t.0,
+                    Some(&(mean, var)) => {
+                        effect += mean;
+                        terms_var += var;
+                    }
                     None => return f32::INFINITY,
                 }
             }
@@ -1127,28 +1140,12 @@ impl Selector {
             // creative could have: its own weights and crosses as they are now (an
             // unseen segment's at the prior, which only shrinks), the persona and
             // attribute terms as this request reads them.
-            let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
-            let own = |k: usize, q: f64| {
-                self.stats
-                    .model
-                    .creative
-                    .get(c * CREATIVE_PARAMS + k)
-                    .map_or(1.0 / q, |w| w.posterior(0.0, q).1)
-            };
             let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
-            let mut var = own(0, q0c) + own(1 + device, q0) + own(1 + DEVICES + daypart, q0) + 1.0 / q0;
-            for t in r.tags.range() {
-                let p = cat.tag_persona[t].index();
-                let w = f64::from(cat.tag_weight[t]);
-                if w > 0.0 && selection.person_score.get(p).is_some_and(|&s| s > 0) {
-                    let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
-                    var += w * w * selection.persona_terms.get(list).map_or(f64::INFINITY, |t| t.1);
-                }
-            }
-            let span = cat.attribute_span.get(c).copied().unwrap_or_default();
-            for &a in &cat.attribute_value[span.range()] {
-                var += selection.attribute_terms.get(a as usize).map_or(f64::INFINITY, |t| t.1);
-            }
+            let var = self.own_variance(c, 0)
+                + self.own_variance(c, 1 + device)
+                + self.own_variance(c, 1 + DEVICES + daypart)
+                + 1.0 / self.prior.q0
+                + terms_var;
             let scale = self.config.learning.thompson_scale;
             let widest = index.variance.get(c).copied().unwrap_or(f64::INFINITY);
             let narrower = DRAW_SPREAD * ((widest * scale).sqrt() - (var * scale).sqrt());
@@ -1157,12 +1154,7 @@ impl Selector {
             }
         }
         if r.max_boost > 1.0 {
-            let mut boost = 1.0f32;
-            for b in r.boosts.range() {
-                if cat.pool.matches(&cat.boost_condition[b], &env.moment) {
-                    boost *= cat.boost_factor[b];
-                }
-            }
+            let (boost, _) = self.context_boost(r, env);
             lower += (r.max_boost / boost.max(f32::MIN_POSITIVE)).ln().max(0.0);
         }
         let bound = bound + raise;

@@ -433,6 +433,16 @@ impl Selection {
         self.stamp
     }
 
+    /// The person's fatigue multiplier for `creative` (1 when fresh), or `None` when it
+    /// is blocked for them (rejected or capped).
+    fn fatigue_of(&self, creative: CreativeId) -> Option<f32> {
+        match self.memo_of(creative) {
+            Some(m) if m.kind != 0 => None,
+            Some(m) => Some(m.fatigue),
+            None => Some(1.0),
+        }
+    }
+
     fn memo_of(&self, creative: CreativeId) -> Option<&Memo> {
         let bit = creative.0 as usize & 255;
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
@@ -804,6 +814,21 @@ impl Selector {
         }
     }
 
+    /// The product of creative rules `r`'s boosts whose condition this request meets,
+    /// and which of them (bit `j` for its `j`-th boost).
+    #[inline]
+    fn context_boost(&self, r: &crate::catalog::Rules, env: &Env) -> (f32, u16) {
+        let cat = &*self.catalog;
+        let (mut boost, mut matched) = (1.0f32, 0u16);
+        for (j, b) in r.boosts.range().enumerate() {
+            if cat.pool.matches(&cat.boost_condition[b], &env.moment) {
+                boost *= cat.boost_factor[b];
+                matched |= 1 << j;
+            }
+        }
+        (boost, matched)
+    }
+
     /// Checks every eligibility rule for one candidate and scores it; `None` when it is
     /// not eligible.
     #[inline]
@@ -824,11 +849,7 @@ impl Selector {
         if !selection.excluded.is_empty() && selection.excluded.contains(&cid) {
             return None;
         }
-        let fatigue = match selection.memo_of(cid) {
-            Some(m) if m.kind != 0 => return None,
-            Some(m) => m.fatigue,
-            None => 1.0,
-        };
+        let fatigue = selection.fatigue_of(cid)?;
         if cid.0 >= cat.templates.first {
             if let Some(t) = cat.templates.anchored(cid) {
                 return self.evaluate_template(t, cid, profile, env, selection, rng);
@@ -849,14 +870,7 @@ impl Selector {
                 best = (p.0, c);
             }
         }
-        let mut context_boost = 1.0f32;
-        let mut boosts_matched = 0u16;
-        for (j, b) in r.boosts.range().enumerate() {
-            if cat.pool.matches(&cat.boost_condition[b], &env.moment) {
-                context_boost *= cat.boost_factor[b];
-                boosts_matched |= 1 << j;
-            }
-        }
+        let (context_boost, boosts_matched) = self.context_boost(r, env);
         let x = (self.config.prior + persona_match) * context_boost * fatigue;
         let base = r.priority * x;
         let (mut mean, mut logit, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, 0.0, base);

@@ -233,7 +233,7 @@ impl Selector {
                 break;
             }
             if selection.excluded.contains(&cid)
-                || selection.memo_of(cid).is_some_and(|m| m.kind != 0)
+                || selection.fatigue_of(cid).is_none()
                 || !diverse(&cat.rules, &selection.picks, cid, 0)
             {
                 continue;

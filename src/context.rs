@@ -149,6 +149,14 @@ impl Daypart {
     }
 }
 
+impl Weekday {
+    /// Saturday and Sunday: the learned model tells the weekend from weekdays (see
+    /// docs/learning.md).
+    pub fn is_weekend(self) -> bool {
+        matches!(self, Weekday::Saturday | Weekday::Sunday)
+    }
+}
+
 /// Attributes held inline in a [`Context`] before it spills to the heap.
 pub const INLINE_ATTRIBUTES: usize = 8;
 

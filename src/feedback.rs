@@ -4,7 +4,7 @@
 //! and on the shared learned statistics every later selection uses.
 
 use crate::catalog::CreativeId;
-use crate::context::{Channel, Context, Daypart, Device, Weather};
+use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday};
 use crate::error::{Error, Result};
 use crate::learn::features::{Person, When};
 use crate::learn::Counts;
@@ -52,6 +52,8 @@ pub struct Feedback {
     pub channel: Channel,
     /// The weather when it happened.
     pub weather: Weather,
+    /// The local day of the week it happened on.
+    pub weekday: Weekday,
 }
 
 impl Feedback {
@@ -65,6 +67,7 @@ impl Feedback {
             daypart: context.daypart(),
             channel: context.channel,
             weather: context.weather,
+            weekday: context.weekday(),
         }
     }
 }
@@ -151,12 +154,13 @@ impl Selector {
         let mut ranks: smallvec::SmallVec<[u8; 64]> = smallvec::smallvec![0; n];
         let segment = self.person_scores_into(profile, &mut scores, &mut ranks);
         let person = Person { scores: &scores, ranks: &ranks, segment };
-        let when = When {
-            device: feedback.device as usize,
-            daypart: feedback.daypart as usize,
-            channel: feedback.channel as usize,
-            weather: feedback.weather as usize,
-        };
+        let when = When::new(
+            feedback.device,
+            feedback.daypart,
+            feedback.channel,
+            feedback.weather,
+            feedback.weekday,
+        );
         let c = feedback.creative.index();
         let cat = self.catalog();
         if counts.impressions > 0 {

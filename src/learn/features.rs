@@ -5,8 +5,8 @@
 use smallvec::SmallVec;
 
 use super::model::{
-    self, Natural, Param, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES,
-    SLOPES, TAG_RANKS,
+    self, Natural, Param, ATTRIBUTE_PARAMS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
+    TAG_RANKS,
 };
 use super::{LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
 use crate::catalog::Catalog;
@@ -50,7 +50,49 @@ pub(crate) struct When {
     pub daypart: usize,
     pub channel: usize,
     pub weather: usize,
+    /// Saturday or Sunday, local.
+    pub weekend: bool,
 }
+
+impl When {
+    /// The moment of a request or an event, as the model reads it.
+    pub(crate) fn new(
+        device: crate::Device,
+        daypart: crate::Daypart,
+        channel: crate::Channel,
+        weather: crate::Weather,
+        weekday: crate::Weekday,
+    ) -> When {
+        When {
+            device: device as usize,
+            daypart: daypart as usize,
+            channel: channel as usize,
+            weather: weather as usize,
+            weekend: weekday.is_weekend(),
+        }
+    }
+
+    /// The weights of an attribute value active at this moment, as offsets into its
+    /// block of [`ATTRIBUTE_PARAMS`]: its main effect, its cross with each of
+    /// [`model::ATTRIBUTE_CROSSES`], and at the weekend its weekend weight. The second
+    /// value is how many of the slots are active.
+    #[inline]
+    pub(crate) fn attribute_slots(&self) -> ([usize; ATTRIBUTE_SLOTS], usize) {
+        let mut slots = [0usize; ATTRIBUTE_SLOTS];
+        let values = [self.device, self.daypart, self.channel, self.weather];
+        let mut start = 1;
+        for ((slot, n), v) in slots[1..].iter_mut().zip(model::ATTRIBUTE_CROSSES).zip(values) {
+            *slot = start + v.min(n - 1);
+            start += n;
+        }
+        slots[ATTRIBUTE_SLOTS - 1] = model::ATTRIBUTE_WEEKEND;
+        (slots, if self.weekend { ATTRIBUTE_SLOTS } else { ATTRIBUTE_SLOTS - 1 })
+    }
+}
+
+/// The most weights of one attribute value active at once (see
+/// [`When::attribute_slots`]).
+pub(crate) const ATTRIBUTE_SLOTS: usize = 2 + model::ATTRIBUTE_CROSSES.len();
 
 /// The ranks of `scores` (0 = highest; equal scores rank by position), capped at
 /// `PERSON_RANKS − 1`, into `ranks`; returns the segment (the top persona with a
@@ -181,11 +223,10 @@ impl LearnedStats {
             let Some(w) = m.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
                 continue;
             };
-            f(&w[0], 1.0, 0.0, q0);
-            f(&w[1 + when.device.min(DEVICES - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + when.daypart.min(DAYPARTS - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1)], 1.0, 0.0, q0);
-            f(&w[1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(model::WEATHERS - 1)], 1.0, 0.0, q0);
+            let (slots, active) = when.attribute_slots();
+            for &i in &slots[..active] {
+                f(&w[i], 1.0, 0.0, q0);
+            }
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ pub struct LearningConfig {
     pub prior_sd: f64,
     /// Prior standard deviation of a creative's learned crosses with device, daypart
     /// and the person's segment, and of attribute effects (× device, daypart, channel,
-    /// weather) (default 0.2: an interaction is expected to be smaller than a main
+    /// weather, and at the weekend) (default 0.2: an interaction is expected to be smaller than a main
     /// effect; wider priors let every cross take a share of each click that the
     /// creative's own weight should have had, and Thompson draws then spread across
     /// every context — see the decisions record for the measurements).

@@ -18,7 +18,7 @@
 //!   tag rank × the persona's rank in the person's scores (`ŵ_t·s/9`), and the persona's
 //!   own slope (`ŵ_t·s/9`);
 //! - per attribute value of c: its main effect and its cross with device, daypart,
-//!   channel and weather.
+//!   channel and weather, and its weekend weight (Saturday and Sunday, local).
 //!
 //! The prior: every weight has mean 0; the persona prior sits in the offset, as the
 //! creative's best single match `β·min(w, 1)·s/9` over its tags whose persona the person
@@ -45,8 +45,15 @@ pub(crate) const CREATIVE_PARAMS: usize = 1 + super::DEVICES + super::DAYPARTS;
 /// Channels and weathers told apart (see [`crate::Channel`], [`crate::Weather`]).
 pub(crate) const CHANNELS: usize = 6;
 pub(crate) const WEATHERS: usize = 7;
-/// Per attribute value: main effect, × device, × daypart, × channel, × weather.
-pub(crate) const ATTRIBUTE_PARAMS: usize = 1 + super::DEVICES + super::DAYPARTS + CHANNELS + WEATHERS;
+/// The context dimensions an attribute value is crossed with value by value, in the
+/// order of its weights: device, daypart, channel, weather.
+pub(crate) const ATTRIBUTE_CROSSES: [usize; 4] = [super::DEVICES, super::DAYPARTS, CHANNELS, WEATHERS];
+/// Where an attribute value's weekend weight sits in its block (after the crosses): one
+/// weight, active on Saturdays and Sundays (local), so weekdays are the baseline the
+/// main effect and the crosses describe.
+pub(crate) const ATTRIBUTE_WEEKEND: usize = 1 + super::DEVICES + super::DAYPARTS + CHANNELS + WEATHERS;
+/// Per attribute value: main effect, one weight per value of each cross, the weekend.
+pub(crate) const ATTRIBUTE_PARAMS: usize = ATTRIBUTE_WEEKEND + 1;
 
 /// Offsets into the shared weights.
 pub(crate) const GRADED: usize = 0;

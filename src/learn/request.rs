@@ -6,8 +6,7 @@
 
 use super::features::{Person, Prior, When};
 use super::model::{
-    ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES, TAG_RANKS,
-    WEATHERS,
+    ATTRIBUTE_PARAMS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES, TAG_RANKS,
 };
 use super::{LearnedStats, DAYPARTS, DEVICES};
 use crate::catalog::Catalog;
@@ -79,15 +78,9 @@ impl LearnedStats {
             return (0.0, 0.0);
         };
         let q0 = prior.q0;
-        let at = [
-            0,
-            1 + when.device.min(DEVICES - 1),
-            1 + DEVICES + when.daypart.min(DAYPARTS - 1),
-            1 + DEVICES + DAYPARTS + when.channel.min(CHANNELS - 1),
-            1 + DEVICES + DAYPARTS + CHANNELS + when.weather.min(WEATHERS - 1),
-        ];
         let (mut mean, mut var) = (0.0, 0.0);
-        for i in at {
+        let (slots, active) = when.attribute_slots();
+        for &i in &slots[..active] {
             let (m, v) = w[i].posterior(0.0, q0);
             mean += m;
             var += v;
@@ -183,6 +176,7 @@ mod tests {
                 daypart: rng.below(5),
                 channel: rng.below(6),
                 weather: rng.below(7),
+                weekend: rng.below(7) >= 5,
             };
             let c = rng.below(cat.len());
             stats.learn(&cat, c, &person, when, &prior, -4.0, round % 7 == 0).unwrap();

@@ -7,8 +7,8 @@ use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    Natural, Param, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCALE, SCORES,
-    SLOPES, TAG_RANKS, WEATHERS,
+    Natural, Param, ATTRIBUTE_PARAMS, ATTRIBUTE_WEEKEND, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS,
+    RANKED, SCALE, SCORES, SLOPES, TAG_RANKS, WEATHERS,
 };
 use super::{Counts, LearnedStats, DAYPARTS, DEVICES, NO_SEGMENT};
 use crate::catalog::Catalog;
@@ -683,6 +683,7 @@ fn describe(catalog: &Catalog, target: ModelTarget) -> (String, String, String) 
                 k if k <= DEVICES + DAYPARTS + CHANNELS => {
                     format!("channel:{}", Channel::ALL[k - 1 - DEVICES - DAYPARTS].name())
                 }
+                ATTRIBUTE_WEEKEND => "weekend".to_owned(),
                 k => format!("weather:{}", Weather::ALL[k - 1 - DEVICES - DAYPARTS - CHANNELS].name()),
             };
             ("attribute".into(), format!("{name}={value}"), feature)
@@ -761,6 +762,7 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
                     }
                     1 + DEVICES + DAYPARTS + CHANNELS + w
                 }
+                "weekend" if value.is_empty() => ATTRIBUTE_WEEKEND,
                 _ => return Err(unknown()),
             };
             Ok(Some(ModelTarget::Attribute(a * ATTRIBUTE_PARAMS + k)))

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
+use crate::learn::features::ATTRIBUTE_SLOTS;
 use crate::learn::model::{
-    probit_scale, sigmoid, ATTRIBUTE_PARAMS, CHANNELS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES,
-    SLOPES, TAG_RANKS, WEATHERS,
+    probit_scale, sigmoid, ATTRIBUTE_CROSSES, ATTRIBUTE_PARAMS, ATTRIBUTE_WEEKEND, CREATIVE_PARAMS, GRADED,
+    PERSON_RANKS, RANKED, SCORES, SLOPES, TAG_RANKS,
 };
 use crate::learn::request::MAX_CACHED_ATTRIBUTES;
 use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
@@ -413,9 +414,9 @@ impl Selector {
         let q0 = self.prior.q0;
         let mean = |i: usize| w[i].posterior(0.0, q0).0;
         let best = |range: std::ops::Range<usize>| range.map(mean).fold(f64::NEG_INFINITY, f64::max);
-        let mut e = mean(0);
+        let mut e = mean(0) + mean(ATTRIBUTE_WEEKEND).max(0.0);
         let mut at = 1;
-        for n in [DEVICES, DAYPARTS, CHANNELS, WEATHERS] {
+        for n in ATTRIBUTE_CROSSES {
             e += best(at..at + n);
             at += n;
         }
@@ -482,12 +483,12 @@ impl Selector {
                 let Some(w) =
                     self.stats.model.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS)
                 else {
-                    return 5.0 / q0;
+                    return ATTRIBUTE_SLOTS as f64 / q0;
                 };
                 let v = |i: usize| w[i].posterior(0.0, q0).1;
-                let mut total = v(0);
+                let mut total = v(0) + v(ATTRIBUTE_WEEKEND);
                 let mut at = 1;
-                for n in [DEVICES, DAYPARTS, CHANNELS, WEATHERS] {
+                for n in ATTRIBUTE_CROSSES {
                     total += (at..at + n).map(v).fold(0.0, f64::max);
                     at += n;
                 }
@@ -534,7 +535,7 @@ impl Selector {
         }
         let span = cat.attribute_span.get(c).copied().unwrap_or_default();
         for &a in &cat.attribute_value[span.range()] {
-            var += attributes.get(a as usize).copied().unwrap_or(5.0 / q0);
+            var += attributes.get(a as usize).copied().unwrap_or(ATTRIBUTE_SLOTS as f64 / q0);
         }
         var
     }

@@ -47,8 +47,9 @@ pub enum Policy {
         /// Temperature, > 0: small is nearly greedy, large is nearly uniform.
         temperature: f64,
     },
-    /// Thompson sampling: each creative's click rate is drawn from its posterior (a
-    /// moment-matched normal approximation of the Beta posterior) and the best draw wins.
+    /// Thompson sampling: each creative's log-odds are drawn around the same lifted mean
+    /// greedy ranks by, with the creative's own uncertainty (see
+    /// [`LearningConfig::thompson_scale`]), and the best draw wins.
     Thompson,
 }
 
@@ -92,12 +93,14 @@ pub struct LearningConfig {
     /// the pruned scan scores more of them (they can win); see the decisions record
     /// ("Learner v2, third round") for the measurements and that cost.
     pub optimism: f64,
-    /// Thompson only: the posterior's variance is scaled by this before each draw
-    /// (default 0.05; 1 draws from the posterior itself). A cold creative's variance is
-    /// the sum of the prior variances of all its active weights, far wider than the
-    /// persona prior means; drawing from it explored too much in the simulations. With
-    /// the `optimism` lift doing the directed part of the exploring, a narrower draw
-    /// (0.05 rather than 0.1 without it) did best (see the decisions record).
+    /// Thompson only: each draw's variance is the creative's *own* posterior variance
+    /// (its own weight and its device, daypart and segment crosses, as the optimism
+    /// counts it) scaled by this (default 0.05; 1 draws at the full own variance). The
+    /// shared persona and attribute weights pool every creative's evidence and are not
+    /// drawn: noise on them only reshuffled creatives whose own weights were already
+    /// known (see the decisions record, "Thompson draws where the creative itself is
+    /// unknown"). With the `optimism` lift doing the directed part of the exploring, a
+    /// narrow draw did best in the simulations.
     pub thompson_scale: f64,
     /// Thompson only: draws used to estimate the propensity of each pick (default 32,
     /// at most 1,024).

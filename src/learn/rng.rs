@@ -70,6 +70,16 @@ impl Rng {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
+    /// A standard normal draw for `key` that does not advance the generator: the same
+    /// state and key give the same draw, different keys independent ones. Thompson
+    /// sampling draws each candidate by its id, so a seeded request's picks do not
+    /// depend on which candidates were scored, or in what order.
+    #[inline]
+    pub fn normal_at(&self, key: u64) -> f64 {
+        let mut k = Rng(key);
+        Rng(self.0 ^ k.next_u64()).normal()
+    }
+
     /// A standard normal draw, by inverting the normal CDF (Acklam's rational
     /// approximation, relative error below 1.2e-9): one uniform, no rejection loop.
     #[inline]

@@ -39,7 +39,9 @@ pub(crate) struct PruneIndex {
     /// Learned: per creative, the static bound its unmatched entry was built with.
     bound: Box<[f32]>,
     /// Learned: per creative, the widest variance its log-odds could have when built
-    /// (variances only shrink, so it holds until the next rebuild).
+    /// (variances only shrink, so it holds until the next rebuild); for Thompson, the
+    /// widest variance of its draw (the creative's own part, see
+    /// [`Selector::widest_own_variance`]).
     variance: Box<[f64]>,
     /// Learned: per creative, from `variance`, the most and the least `ln key` moves per
     /// unit of log-odds before the rate's own factor (see [`Selector::prescreen`]):
@@ -427,7 +429,8 @@ impl Selector {
     /// matches none of its personas, in any context: its own weights at their most,
     /// the attribute effects as the index holds them (none when each request allows for
     /// them, see [`attribute_allowance`]), the largest boost, the widest spread its
-    /// posterior can have (`var`, from [`Self::widest_variance`]), and the optimism's lift.
+    /// posterior can have (`var`, from [`Self::widest_variance`]; for Thompson the widest
+    /// spread of its draw, [`Self::widest_own_variance`]), and the optimism's lift.
     fn learned_bound(&self, c: usize, attribute: &[f32], var: f64) -> f32 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
@@ -601,7 +604,11 @@ impl Selector {
         } else {
             Box::new([])
         };
-        let variance: Box<[f64]> = if learned {
+        let variance: Box<[f64]> = if learned && self.config.learning.policy == Policy::Thompson {
+            // Thompson's key depends on the variance only through its draw, taken at the
+            // creative's own uncertainty.
+            (0..n).map(|c| self.widest_own_variance(c)).collect()
+        } else if learned {
             let (per_rank, attributes) = self.shared_variances();
             (0..n).map(|c| self.widest_variance(c, &per_rank, &attributes)).collect()
         } else {
@@ -1089,20 +1096,16 @@ impl Selector {
             .get(c)
             .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
         let mut bound = built.max(raised);
-        // What lowers the log-odds below the static bound, and what raises them; and, for
-        // Thompson's draw, the variance of the persona and attribute terms this request
-        // reads for the creative.
+        // What lowers the log-odds below the static bound, and what raises them.
         let mut lower = -fatigue.ln();
         let mut raise = 0.0f32;
         let mut prior = 0.0f32;
-        let mut terms_var = 0.0f64;
         for t in r.tags.range() {
             let p = cat.tag_persona[t].index();
             if selection.person_score.get(p).is_some_and(|&s| s > 0) {
                 let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
                 let w = cat.tag_weight[t].max(0.0);
-                let (learned_mean, learned_var) =
-                    selection.persona_terms.get(list).copied().unwrap_or((0.0, f64::INFINITY));
+                let learned_mean = selection.persona_terms.get(list).map_or(0.0, |t| t.0);
                 // The shared weights' part as scoring adds it (signed), and the prior's
                 // for this tag (the creative takes its best tag's).
                 let learned = learned_mean as f32 * w;
@@ -1112,9 +1115,6 @@ impl Selector {
                     lower -= learned;
                 }
                 prior = prior.max(self.list_factors(selection, list).1 * w * slope);
-                if w > 0.0 {
-                    terms_var += f64::from(w) * f64::from(w) * learned_var;
-                }
             }
         }
         bound += prior;
@@ -1123,10 +1123,7 @@ impl Selector {
             let mut effect = 0.0f64;
             for &a in &cat.attribute_value[span.range()] {
                 match selection.attribute_terms.get(a as usize) {
-                    Some(&(mean, var)) => {
-                        effect += mean;
-                        terms_var += var;
-                    }
+                    Some(&(mean, _)) => effect += mean,
                     None => return f32::INFINITY,
                 }
             }
@@ -1136,17 +1133,16 @@ impl Selector {
                 lower -= effect as f32;
             }
         }
-        if env.policy == Policy::Thompson && !index.attribute_name.is_empty() {
-            // The draw's spread at this request's variance rather than the widest the
-            // creative could have: its own weights and crosses as they are now (an
-            // unseen segment's at the prior, which only shrinks), the persona and
-            // attribute terms as this request reads them.
+        if env.policy == Policy::Thompson {
+            // The draw's spread at this request's own variance rather than the widest
+            // the creative could have: its own weights and its device and daypart
+            // crosses as they are now, its segment cross at the prior (which only
+            // shrinks).
             let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
             let var = self.own_variance(c, 0)
                 + self.own_variance(c, 1 + device)
                 + self.own_variance(c, 1 + DEVICES + daypart)
-                + 1.0 / self.prior.q0
-                + terms_var;
+                + 1.0 / self.prior.q0;
             let scale = self.config.learning.thompson_scale;
             let widest = index.variance.get(c).copied().unwrap_or(f64::INFINITY);
             let narrower = DRAW_SPREAD * ((widest * scale).sqrt() - (var * scale).sqrt());

@@ -896,13 +896,18 @@ impl Selector {
             // bonus that fades as the creative is shown (`LearningConfig::optimism`).
             let lifted = m + learning.optimism_under(env.policy) * own.sqrt();
             logit = lifted as f32;
-            sd = (v * learning.thompson_scale).sqrt() as f32;
+            // Thompson draws around the lifted mean at the creative's own uncertainty,
+            // as the optimism counts it: the shared persona and attribute weights pool
+            // every creative's evidence, and noise on them only reshuffles creatives
+            // whose own weights are already known (the decisions record, "Thompson
+            // draws where the creative itself is unknown").
+            let draw_sd = (own * learning.thompson_scale).sqrt();
+            sd = draw_sd as f32;
             evidence = self.stats.impressions(i) as f32;
             key = match env.policy {
                 Policy::Rules => base,
                 Policy::Thompson => {
-                    let sd = (v * learning.thompson_scale).sqrt();
-                    r.priority * sigmoid(lifted + sd * rng.normal()) as f32
+                    r.priority * sigmoid(lifted + draw_sd * rng.normal_at(u64::from(cid.0))) as f32
                 }
                 Policy::Greedy | Policy::EpsilonGreedy { .. } => r.priority * mean_rate(lifted, v) as f32,
                 Policy::Softmax { .. } => mean,

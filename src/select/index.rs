@@ -977,7 +977,8 @@ impl Selector {
                     if *seen == stamp {
                         continue;
                     }
-                    let bound = self.prescreen(&index, cid.index(), env, selection);
+                    let floor = if adaptive { selection.floor() } else { target };
+                    let bound = self.prescreen(&index, cid.index(), env, selection, floor);
                     #[cfg(debug_assertions)]
                     if quiet.is_some() {
                         // Every debug build checks the bound against the full score (while
@@ -1000,7 +1001,7 @@ impl Selector {
                             env.policy
                         );
                     }
-                    if bound < if adaptive { selection.floor() } else { target } {
+                    if bound < floor {
                         selection.seen[cid.index()] = stamp;
                         if bound > f32::NEG_INFINITY {
                             selection.skipped.push((bound, cid));
@@ -1080,24 +1081,23 @@ impl Selector {
     /// largest boost and none. −∞ when it cannot be shown at all (request filters,
     /// dismissed, capped). Every part that lowers the log-odds lowers `ln key` by at
     /// least that much times the least slope of `ln key` there, `(1 − rate) / s_max`.
-    fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection) -> f32 {
+    /// The parts that can only lower it (request filters, fatigue, boosts, Thompson's
+    /// narrower draw) are read only when the rest reaches `floor`: below it the
+    /// candidate is passed over either way, with the looser bound.
+    fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection, floor: f32) -> f32 {
         let cat = &*self.catalog;
         let (Some(r), Some(&built), Some(&(slope, least))) =
             (cat.rules.get(c), index.bound.get(c), index.slopes.get(c))
         else {
             return f32::INFINITY;
         };
-        if !env.admits(cat, &crate::catalog::Gate::of(r)) {
-            return f32::NEG_INFINITY;
-        }
-        let Some(fatigue) = selection.fatigue_of(CreativeId(c as u32)) else { return f32::NEG_INFINITY };
         let raised = index
             .raised_bound
             .get(c)
             .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
         let mut bound = built.max(raised);
         // What lowers the log-odds below the static bound, and what raises them.
-        let mut lower = -fatigue.ln();
+        let mut lower = 0.0f32;
         let mut raise = 0.0f32;
         let mut prior = 0.0f32;
         for t in r.tags.range() {
@@ -1133,6 +1133,17 @@ impl Selector {
                 lower -= effect as f32;
             }
         }
+        // What follows only lowers the bound: a candidate already below the floor is
+        // passed over without it (the request filters, fatigue, boosts).
+        let most = bound + raise - selection.attribute_allowance;
+        if most < floor {
+            return most;
+        }
+        if !env.admits(cat, &crate::catalog::Gate::of(r)) {
+            return f32::NEG_INFINITY;
+        }
+        let Some(fatigue) = selection.fatigue_of(CreativeId(c as u32)) else { return f32::NEG_INFINITY };
+        lower -= fatigue.ln();
         if env.policy == Policy::Thompson {
             // The draw's spread at this request's own variance rather than the widest
             // the creative could have: its own weights and its device and daypart

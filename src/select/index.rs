@@ -1024,11 +1024,10 @@ impl Selector {
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);
-            if pos_u >= pi.unmatched.len() {
-                break;
-            }
             // The diversity rules may have skipped some of the raw top k: the picks are
-            // final only when nothing unseen could beat the last of them.
+            // final only when nothing unscored could beat the last of them. Once every
+            // candidate has been offered, what is left unscored is what the second
+            // bound passed over, and raised creatives and templates below the floor.
             let last = match selection.picks.last() {
                 Some(p) if selection.picks.len() >= selection.k => {
                     tie_floor(if learned { p.score.max(f32::MIN_POSITIVE).ln() } else { p.score })
@@ -1036,14 +1035,18 @@ impl Selector {
                 }
                 _ => f32::NEG_INFINITY,
             };
-            let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-            let (tau, _) = scan_bound(&selection.groups, f_u);
+            let offered_all = pos_u >= pi.unmatched.len();
+            let tau = if offered_all {
+                f32::NEG_INFINITY
+            } else {
+                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
+                scan_bound(&selection.groups, f_u).0
+            };
             let skipped = selection.skipped.iter().map(|s| s.0).fold(f32::NEG_INFINITY, f32::max);
-            if tau < last
-                && skipped < last
-                && self.raised_pending(&index, raised, place, stamp, selection) < last
-                && self.templates_pending(place, stamp, selection) < last
-            {
+            let pending = skipped
+                .max(self.raised_pending(&index, raised, place, stamp, selection))
+                .max(self.templates_pending(place, stamp, selection));
+            if (tau < last && pending < last) || (offered_all && pending == f32::NEG_INFINITY) {
                 break;
             }
             selection.picks.clear();
@@ -1054,6 +1057,8 @@ impl Selector {
             // step at a time rather than at everything: halve the bound to reach.
             target = if last > f32::NEG_INFINITY {
                 last
+            } else if offered_all {
+                f32::NEG_INFINITY
             } else if learned {
                 tau - std::f32::consts::LN_2
             } else if tau <= f32::MIN_POSITIVE {
@@ -1148,7 +1153,9 @@ impl Selector {
             // The draw's spread at this request's own variance rather than the widest
             // the creative could have: its own weights and its device and daypart
             // crosses as they are now, its segment cross at the prior (which only
-            // shrinks).
+            // shrinks). Not the candidate's own draw: Thompson's propensity is estimated
+            // from the rivals scored in full, so every candidate that some draw within
+            // DRAW_SPREAD could make the winner must be scored, not only this draw's.
             let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
             let var = self.own_variance(c, 0)
                 + self.own_variance(c, 1 + device)

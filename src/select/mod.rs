@@ -528,9 +528,19 @@ struct Env<'a> {
     learning: bool,
     /// The person declared a dislike (else no creative can be ruled out by one).
     dislikes: bool,
+    /// Thompson: the generator every candidate's draw is keyed from (with its id, see
+    /// [`Env::draw`]), fixed for the request: a candidate draws the same whenever and
+    /// however often it is scored or bounded.
+    draws: Rng,
 }
 
 impl Env<'_> {
+    /// Thompson: candidate `cid`'s standard normal draw in this request.
+    #[inline]
+    fn draw(&self, cid: CreativeId) -> f64 {
+        self.draws.normal_at(u64::from(cid.0))
+    }
+
     /// Whether this request passes a creative's request-level filters (`gate`, see
     /// [`Gate::of`]): its schedule, intimacy, data needs and targeting.
     #[inline(always)]
@@ -746,6 +756,7 @@ impl Selector {
             policy,
             learning: policy != Policy::Rules || shadow,
             dislikes: !profile.dislikes.is_empty(),
+            draws: Rng::new(0),
         };
         if env.learning {
             let person = Person {
@@ -764,6 +775,7 @@ impl Selector {
         }
         let seed = context.seed.unwrap_or_else(crate::learn::fresh_seed);
         let mut rng = Rng::new(seed ^ (u64::from(placement.0) << 48) ^ 0x243f_6a88_85a3_08d3);
+        env.draws = Rng::new(seed ^ (u64::from(placement.0) << 48) ^ 0x1319_8a2e_0370_7344);
         let key = |s: &Scored| s.key;
         let rules_key = |s: &Scored| s.base;
 
@@ -906,9 +918,7 @@ impl Selector {
             evidence = self.stats.impressions(i) as f32;
             key = match env.policy {
                 Policy::Rules => base,
-                Policy::Thompson => {
-                    r.priority * sigmoid(lifted + draw_sd * rng.normal_at(u64::from(cid.0))) as f32
-                }
+                Policy::Thompson => r.priority * sigmoid(lifted + draw_sd * env.draw(cid)) as f32,
                 Policy::Greedy | Policy::EpsilonGreedy { .. } => r.priority * mean_rate(lifted, v) as f32,
                 Policy::Softmax { .. } => mean,
             };

@@ -29,10 +29,6 @@ fn teach(sel: &Selector, p: &Profile, moment: &Context, id: &str, n: u32, clicks
     }
 }
 
-fn ctx_at(at: i64) -> Context {
-    Context::at(at).with_device(Device::Desktop)
-}
-
 fn estimate(sel: &Selector, p: &Profile, moment: &Context, id: &str) -> f32 {
     let mut s = sel.new_selection(16);
     sel.select(p, moment, sel.placement("hero").unwrap(), &mut s).unwrap();
@@ -78,9 +74,8 @@ fn what_an_attribute_does_at_the_weekend_is_learned_apart_from_weekdays() {
     ];
     let sel = greedy(creatives.clone());
     let p = person(&sel, &[("Luxury", 9)]);
-    let day = 86_400;
     // NOW is a Monday evening (UTC): +2 days is a Wednesday, +5 a Saturday.
-    let (wednesday, saturday) = (ctx_at(NOW + 2 * day), ctx_at(NOW + 5 * day));
+    let (wednesday, saturday) = (ctx_at(NOW + 2 * DAY), ctx_at(NOW + 5 * DAY));
     assert_eq!(
         (wednesday.weekday(), saturday.weekday()),
         (persona_engine::Weekday::Wednesday, persona_engine::Weekday::Saturday)

@@ -94,6 +94,21 @@ impl When {
 /// [`When::attribute_slots`]).
 pub(crate) const ATTRIBUTE_SLOTS: usize = 2 + model::ATTRIBUTE_CROSSES.len();
 
+/// The most `f` summed over the weights of one attribute value's block (`w`) that any
+/// one moment makes active (see [`When::attribute_slots`]): the main effect, the
+/// largest of each cross, and the weekend weight when it adds.
+pub(crate) fn attribute_most(w: &[Param], f: impl Fn(&Param) -> f64) -> f64 {
+    let (Some(main), Some(weekend)) = (w.first(), w.get(model::ATTRIBUTE_WEEKEND)) else { return 0.0 };
+    let mut most = f(main) + f(weekend).max(0.0);
+    let mut at = 1;
+    for n in model::ATTRIBUTE_CROSSES {
+        // Every cross lies before the weekend weight, which is there.
+        most += w[at..at + n].iter().map(&f).fold(f64::NEG_INFINITY, f64::max);
+        at += n;
+    }
+    most
+}
+
 /// The ranks of `scores` (0 = highest; equal scores rank by position), capped at
 /// `PERSON_RANKS − 1`, into `ranks`; returns the segment (the top persona with a
 /// score above 0, or [`NO_SEGMENT`]).

@@ -25,7 +25,7 @@ use crate::catalog::{CreativeId, Placement};
 use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
 use crate::learn::model::TAG_RANKS;
-use crate::learn::{Policy, Rng};
+use crate::learn::Policy;
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClass, Profile};
 
@@ -59,7 +59,6 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
     ) -> Option<Scored> {
         let cat = &*self.catalog;
         let mut scored = std::mem::take(&mut selection.variant_scored);
@@ -67,7 +66,7 @@ impl Selector {
         scored.clear();
         value.clear();
         for v in &template.variants {
-            let s = self.evaluate(v.creative, profile, env, selection, rng);
+            let s = self.evaluate(v.creative, profile, env, selection);
             value.push(s.as_ref().map_or(f32::NEG_INFINITY, |s| Self::slot_value(env, s)));
             scored.push(s);
         }
@@ -321,7 +320,6 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
         if place.templates.is_empty() {
@@ -339,7 +337,7 @@ impl Selector {
             }
             let floor = floor.unwrap_or_else(|| selection.floor());
             if selection.template_bound.get(i).is_some_and(|&b| b >= floor) {
-                self.visit(cid, stamp, profile, env, selection, rng, key);
+                self.visit(cid, stamp, profile, env, selection, key);
             }
         }
     }

@@ -164,7 +164,7 @@ impl Selector {
             // Score the explored creative alone and let it take the slot.
             selection.picks.clear();
             selection.scored.clear();
-            if let Some(s) = self.evaluate(chosen, profile, env, selection, rng) {
+            if let Some(s) = self.evaluate(chosen, profile, env, selection) {
                 selection.scored.push(s);
             }
             self.choose(selection, Policy::Greedy, |s| s.key, rng, false);
@@ -270,7 +270,7 @@ impl Selector {
                     diverged = true;
                     selection.picks.truncate(slot);
                 }
-                if !self.take(selection, chosen, profile, env, rng) {
+                if !self.take(selection, chosen, profile, env) {
                     *rng = start;
                     selection.picks.clear();
                     selection.scored.clear();
@@ -318,18 +318,11 @@ impl Selector {
     /// the reason the greedy choice would give it: every other scored candidate is set
     /// aside for one `choose` call. False when it cannot be scored (never, for an
     /// eligible creative).
-    fn take(
-        &self,
-        selection: &mut Selection,
-        creative: CreativeId,
-        profile: &Profile,
-        env: &Env,
-        rng: &mut Rng,
-    ) -> bool {
+    fn take(&self, selection: &mut Selection, creative: CreativeId, profile: &Profile, env: &Env) -> bool {
         let at = match selection.scored.iter().position(|s| s.creative == creative) {
             Some(at) => at,
             None => {
-                let Some(s) = self.evaluate(creative, profile, env, selection, rng) else { return false };
+                let Some(s) = self.evaluate(creative, profile, env, selection) else { return false };
                 selection.visited += 1;
                 selection.scored.push(s);
                 selection.scored.len() - 1

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
-use crate::learn::features::ATTRIBUTE_SLOTS;
+use crate::learn::features::{attribute_most, ATTRIBUTE_SLOTS};
 use crate::learn::model::{
-    probit_scale, sigmoid, ATTRIBUTE_CROSSES, ATTRIBUTE_PARAMS, ATTRIBUTE_WEEKEND, CREATIVE_PARAMS, GRADED,
-    PERSON_RANKS, RANKED, SCORES, SLOPES, TAG_RANKS,
+    probit_scale, sigmoid, ATTRIBUTE_PARAMS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
+    TAG_RANKS,
 };
 use crate::learn::request::MAX_CACHED_ATTRIBUTES;
 use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
@@ -414,15 +414,7 @@ impl Selector {
             return 0.0;
         };
         let q0 = self.prior.q0;
-        let mean = |i: usize| w[i].posterior(0.0, q0).0;
-        let best = |range: std::ops::Range<usize>| range.map(mean).fold(f64::NEG_INFINITY, f64::max);
-        let mut e = mean(0) + mean(ATTRIBUTE_WEEKEND).max(0.0);
-        let mut at = 1;
-        for n in ATTRIBUTE_CROSSES {
-            e += best(at..at + n);
-            at += n;
-        }
-        e as f32
+        attribute_most(w, |p| p.posterior(0.0, q0).0) as f32
     }
 
     /// A bound (log space) on `ln(priority · key)` of creative `c` for a person who
@@ -488,14 +480,7 @@ impl Selector {
                 else {
                     return ATTRIBUTE_SLOTS as f64 / q0;
                 };
-                let v = |i: usize| w[i].posterior(0.0, q0).1;
-                let mut total = v(0) + v(ATTRIBUTE_WEEKEND);
-                let mut at = 1;
-                for n in ATTRIBUTE_CROSSES {
-                    total += (at..at + n).map(v).fold(0.0, f64::max);
-                    at += n;
-                }
-                total
+                attribute_most(w, |p| p.posterior(0.0, q0).1)
             })
             .collect();
         (per_rank, attributes)
@@ -985,7 +970,7 @@ impl Selector {
                         // no other thread writes the learned state, see `Writes`); for
                         // Thompson against the draw the bound allows for, DRAW_SPREAD
                         // standard deviations out, not against one random draw.
-                        let scored = self.evaluate(cid, profile, env, selection, &mut rng.clone());
+                        let scored = self.evaluate(cid, profile, env, selection);
                         let most = |s: &Scored| match env.policy {
                             Policy::Thompson => {
                                 let draw = f64::from(s.logit) + DRAW_SPREAD * f64::from(s.sd);
@@ -1009,19 +994,19 @@ impl Selector {
                         continue;
                     }
                 }
-                self.visit(cid, stamp, profile, env, selection, rng, &key);
+                self.visit(cid, stamp, profile, env, selection, &key);
             }
             // Candidates passed over by their own bound, should a deeper pass need them.
             if !adaptive {
-                self.scan_skipped(target, profile, env, selection, rng, &key);
+                self.scan_skipped(target, profile, env, selection, &key);
             }
             // Creatives whose bound rose since the index was built: scored when their
             // raised bound can still reach the k-th best.
             let floor = if adaptive { None } else { Some(target) };
             // Templates are not in the lists (their score is assembled): each is scored
             // when its own bound reaches the k-th best.
-            self.scan_templates(&index, pi, place, floor, stamp, profile, env, selection, rng, &key);
-            self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, rng, &key);
+            self.scan_templates(&index, pi, place, floor, stamp, profile, env, selection, &key);
+            self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
             self.choose(selection, env.policy, rank, rng, false);
             // The diversity rules may have skipped some of the raw top k: the picks are
@@ -1042,12 +1027,16 @@ impl Selector {
                 let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
                 scan_bound(&selection.groups, f_u).0
             };
-            let skipped = selection.skipped.iter().map(|s| s.0).fold(f32::NEG_INFINITY, f32::max);
-            let pending = skipped
-                .max(self.raised_pending(&index, raised, place, stamp, selection))
-                .max(self.templates_pending(place, stamp, selection));
-            if (tau < last && pending < last) || (offered_all && pending == f32::NEG_INFINITY) {
-                break;
+            // What is left unscored is looked at only when the lists no longer reach
+            // the last pick (the raised and template checks walk their lists).
+            if tau < last || offered_all {
+                let pending = selection.skipped.iter().map(|s| s.0).fold(f32::NEG_INFINITY, f32::max);
+                let pending = pending
+                    .max(self.raised_pending(&index, raised, place, stamp, selection))
+                    .max(self.templates_pending(place, stamp, selection));
+                if (tau < last && pending < last) || (offered_all && pending == f32::NEG_INFINITY) {
+                    break;
+                }
             }
             selection.picks.clear();
             for s in selection.scored.iter_mut() {
@@ -1193,14 +1182,13 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
         for i in 0..selection.skipped.len() {
             let (bound, cid) = selection.skipped[i];
             if bound >= floor {
                 selection.skipped[i].0 = f32::NEG_INFINITY;
-                self.score(cid, profile, env, selection, rng, key);
+                self.score(cid, profile, env, selection, key);
             }
         }
     }
@@ -1244,7 +1232,6 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
         for slot in &index.raised[..raised] {
@@ -1256,7 +1243,7 @@ impl Selector {
             }
             let target = floor.unwrap_or_else(|| selection.floor());
             if self.raised_bound_of(index, cid.index(), selection) >= target {
-                self.visit(cid, stamp, profile, env, selection, rng, key);
+                self.visit(cid, stamp, profile, env, selection, key);
             }
         }
     }
@@ -1284,7 +1271,6 @@ impl Selector {
     }
 
     /// Scores `cid` once per request (the stamp dedupes the lists it appears in).
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(super) fn visit(
         &self,
@@ -1293,7 +1279,6 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
         let Some(seen) = selection.seen.get_mut(cid.index()) else { return };
@@ -1301,7 +1286,7 @@ impl Selector {
             return;
         }
         *seen = stamp;
-        self.score(cid, profile, env, selection, rng, key);
+        self.score(cid, profile, env, selection, key);
     }
 
     /// Scores `cid` in full (once per request: the caller keeps track).
@@ -1312,11 +1297,10 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
         key: &impl Fn(&Scored) -> f32,
     ) {
         selection.visited += 1;
-        if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+        if let Some(s) = self.evaluate(cid, profile, env, selection) {
             push_top(&mut selection.topk, selection.k, key(&s));
             selection.scored.push(s);
         }

@@ -782,7 +782,7 @@ impl Selector {
         if shadow && policy != Policy::Rules {
             // Serve the rules; record what the learner would have done. Full scan: the
             // two policies rank differently, so neither's bound prunes for both.
-            self.scan_all(place, profile, &env, selection, &mut rng);
+            self.scan_all(place, profile, &env, selection);
             self.choose(selection, Policy::Rules, rules_key, &mut rng, false);
             for s in selection.scored.iter_mut() {
                 s.taken = false;
@@ -801,7 +801,7 @@ impl Selector {
         } else {
             // Every eligible creative has a chance (epsilon-greedy, softmax), pruning is
             // off, or the pruning order is being rebuilt: score every candidate.
-            self.scan_all(place, profile, &env, selection, &mut rng);
+            self.scan_all(place, profile, &env, selection);
             self.choose(selection, policy, key, &mut rng, false);
         }
         if selection.picks.is_empty() {
@@ -811,17 +811,10 @@ impl Selector {
     }
 
     /// Scores every candidate of the placement.
-    fn scan_all(
-        &self,
-        place: &Placement,
-        profile: &Profile,
-        env: &Env,
-        selection: &mut Selection,
-        rng: &mut Rng,
-    ) {
+    fn scan_all(&self, place: &Placement, profile: &Profile, env: &Env, selection: &mut Selection) {
         selection.visited = place.candidates.len() as u32;
         for &cid in &place.candidates {
-            if let Some(s) = self.evaluate(cid, profile, env, selection, rng) {
+            if let Some(s) = self.evaluate(cid, profile, env, selection) {
                 selection.scored.push(s);
             }
         }
@@ -851,7 +844,6 @@ impl Selector {
         profile: &Profile,
         env: &Env,
         selection: &mut Selection,
-        rng: &mut Rng,
     ) -> Option<Scored> {
         let cat = &*self.catalog;
         let i = cid.index();
@@ -865,7 +857,7 @@ impl Selector {
         let fatigue = selection.fatigue_of(cid)?;
         if cid.0 >= cat.templates.first {
             if let Some(t) = cat.templates.anchored(cid) {
-                return self.evaluate_template(t, cid, profile, env, selection, rng);
+                return self.evaluate_template(t, cid, profile, env, selection);
             }
         }
         // Persona match; a declared dislike on any tag makes the creative ineligible.

@@ -48,7 +48,12 @@ pub fn person(sel: &Selector, scores: &[(&str, u8)]) -> Profile {
 }
 
 pub fn ctx() -> Context {
-    Context::at(NOW).with_device(Device::Desktop)
+    ctx_at(NOW)
+}
+
+/// The moment of [`ctx`] at another time.
+pub fn ctx_at(at: i64) -> Context {
+    Context::at(at).with_device(Device::Desktop)
 }
 
 pub fn picks(sel: &Selector, profile: &Profile, context: &Context, k: usize) -> Vec<String> {

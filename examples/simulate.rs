@@ -9,7 +9,7 @@
 //!
 //! ```sh
 //! cargo run --release --example simulate -- [--variant NAME|all] [--impressions N]
-//!     [--seed S] [--seeds K] [--svg PATH] [--json PATH]
+//!     [--seed S] [--seeds K] [--svg PATH] [--json PATH] [--spread learned|fixed]
 //! ```
 //!
 //! Defaults: variant `mixed`, 20,000 impressions, seed 42, one world (`--seeds K` runs
@@ -24,7 +24,8 @@ use persona_engine::simulate::{
     overview_markdown, run_seeds, SimConfig, SimReport, Stat, Strategy, Summary, Variant,
 };
 
-const USAGE: &str = "usage: simulate [--variant NAME|all] [--impressions N] [--seed S] [--seeds K] \
+const USAGE: &str =
+    "usage: simulate [--variant NAME|all] [--impressions N] [--seed S] [--seeds K] [--spread learned|fixed] \
                      [--svg PATH] [--json PATH]\nvariants: classic graded quality attributes multitag \
                      longtail mixed";
 
@@ -59,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
             "--seeds" => seeds = value.parse().map_err(|e| bad(&e))?,
             "--svg" => svg = PathBuf::from(&value),
             "--json" => json = Some(PathBuf::from(&value)),
+            "--spread" if value == "learned" || value == "fixed" => config.fixed_spread = value == "fixed",
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
     }

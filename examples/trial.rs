@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Options: `--family rank|format|cross|mixed|all` (default all), `--seeds K` (5),
-//! `--seed S` (first seed, 1000), `--impressions N` (20,000), `--threads T` (all cores).
+//! `--seed S` (first seed, 1000), `--impressions N` (20,000), `--threads T` (all cores),
+//! `--spread learned|fixed` (the engine's prior spreads learned, the default, or kept
+//! as configured).
 //!
 //! **What it measures.** Each world has 40 personas of skewed popularity, 200 creatives
 //! tagged with 1–3 personas (plus a fallback), 3,000 people scored 0–9 and N impressions
@@ -821,7 +823,9 @@ fn play(
     let mut rng = Rng::new(world.coin_seed, salt);
     let mut engine = match strategy {
         Strategy::Engine(policy) => {
-            let selector = Selector::new(Arc::clone(catalog), SelectorConfig::with_policy(policy))?;
+            let mut config = SelectorConfig::with_policy(policy);
+            config.learning.learn_spread = !FIXED_SPREAD.load(Ordering::Relaxed);
+            let selector = Selector::new(Arc::clone(catalog), config)?;
             let placement = selector.placement(PLACEMENT)?;
             let selection = selector.new_selection(1);
             Some((selector, placement, selection))
@@ -1059,6 +1063,10 @@ impl From<persona_engine::Error> for TrialError {
     }
 }
 
+/// `--spread fixed`: engine strategies keep the configured prior spreads
+/// (`learning.learn_spread` off), to measure what learning them changes.
+static FIXED_SPREAD: AtomicBool = AtomicBool::new(false);
+
 /// The command line.
 struct Args {
     families: Vec<Family>,
@@ -1069,7 +1077,8 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: trial [--family rank|format|cross|mixed|all] [--seeds K] [--seed S] [--impressions N] [--threads T]";
+    "usage: trial [--family rank|format|cross|mixed|all] [--seeds K] [--seed S] [--impressions N] [--threads T] \
+     [--spread learned|fixed]";
 
 fn parse_args() -> Result<Args, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -1093,6 +1102,9 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = number(&value)?,
             "--impressions" => args.impressions = number(&value)?.max(1) as usize,
             "--threads" => args.threads = number(&value)?.max(1) as usize,
+            "--spread" if value == "learned" || value == "fixed" => {
+                FIXED_SPREAD.store(value == "fixed", Ordering::Relaxed)
+            }
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }

@@ -163,23 +163,22 @@ impl Selector {
         );
         let c = feedback.creative.index();
         let cat = self.catalog();
+        let prior = self.model_prior();
         if counts.impressions > 0 {
-            let (m, _) = self.stats.predict(cat, c, &person, when, &self.prior, self.prior.base);
+            let (m, _) = self.stats.predict(cat, c, &person, when, &prior, prior.base);
             counts.expected_micros = (crate::learn::model::sigmoid(m) * 1e6).round() as u64;
         }
         self.stats.add(c, segment, when.device, when.daypart, &counts)?;
         if counts.impressions > 0 || counts.clicks > 0 {
             // The context boosts and fatigue of the original request are not known here:
             // the model learns against the plain prior offset.
-            self.stats
-                .learn(cat, c, &person, when, &self.prior, self.prior.base, counts.clicks > 0)
-                .map_err(|e| {
-                    crate::error::Error::invalid(
-                        "feedback",
-                        "creative",
-                        format!("the event was counted but the model could not learn from it: {e}"),
-                    )
-                })?;
+            self.stats.learn(cat, c, &person, when, &prior, prior.base, counts.clicks > 0).map_err(|e| {
+                crate::error::Error::invalid(
+                    "feedback",
+                    "creative",
+                    format!("the event was counted but the model could not learn from it: {e}"),
+                )
+            })?;
             self.note_learned(feedback.creative);
         }
         Ok(())

@@ -69,7 +69,7 @@ pub use context::{Channel, Context, Daypart, Device, Weather, Weekday};
 pub use engine::{Engine, SwapReport, Version};
 pub use error::{Error, Report, Result};
 pub use feedback::{Feedback, FeedbackKind};
-pub use learn::{Counts, LearnedStats, LearningConfig, Policy, StatsSnapshot};
+pub use learn::{Counts, LearnedStats, LearningConfig, Policy, PriorSpread, StatsSnapshot};
 pub use model::{PersonaModel, PersonaModelSpec};
 pub use persona::{PersonaId, PersonaMenu, PersonaScores};
 pub use profile::{Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal};

@@ -244,6 +244,7 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     };
     let mut config = SelectorConfig::default();
     config.learning.prior_sd_cross = 0.4;
+    config.learning.learn_spread = false;
     let r = coverage::report(cat, config, &sample, Some(&snapshot)).expect("report builds");
     assert!(r.learned);
     let audit: Vec<(&str, &str, &str, bool, u64)> = r

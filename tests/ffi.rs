@@ -1409,9 +1409,13 @@ fn statistics_save_and_load_through_c() {
     assert_eq!(learned[0].0, before[2].0, "learning moved it up: {learned:?}");
     assert_eq!(learned[0].2, pe_reason_kind::Learned as u32);
 
-    // A restarted instance loads the snapshot and picks the same.
+    // A restarted instance loads the snapshot and picks as the saved one does (saving
+    // brings the learned prior spreads up to date with the statistics it writes).
     let snapshot = save_stats(&sel);
     assert_eq!(overall(&snapshot, &before[2].0), (200, 200));
+    ok(unsafe { pe_select(sel.0, fresh.0, &ctx, hero, picks.0) });
+    let learned = read_picks(&sel, &picks);
+    assert_eq!(learned[0].0, before[2].0, "still first after the save: {learned:?}");
     let restarted = selector();
     ok(load_stats(&restarted, &snapshot));
     assert_eq!(save_stats(&restarted), snapshot);

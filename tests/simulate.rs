@@ -107,6 +107,7 @@ fn the_expected_click_rate_is_the_mean_hidden_probability_of_what_was_shown() {
         people: 40,
         windows: 3,
         strategies: vec![Strategy::UniformRandom, Strategy::PersonaRule, Strategy::Oracle],
+        fixed_spread: false,
     };
     let report = run(&config).expect("simulation runs");
     let world = World::build(&config).expect("world builds");
@@ -292,6 +293,7 @@ fn the_default_learner_beats_the_hand_written_rule() {
                 Strategy::Engine(Policy::Thompson),
                 Strategy::Oracle,
             ],
+            fixed_spread: false,
         };
         let report = run(&config).expect("simulation runs");
         tables.push_str(&format!("seed {seed}\n{}\n", report.to_markdown()));
@@ -336,6 +338,7 @@ fn reference_learners_sit_between_the_rule_and_the_oracle() {
             Strategy::Reference { thompson: true },
             Strategy::Oracle,
         ],
+        fixed_spread: false,
     };
     let report = run(&config).expect("simulation runs");
     let table = report.to_markdown();

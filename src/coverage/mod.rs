@@ -474,7 +474,7 @@ fn rate_of(selector: &Selector, w: f64, s: u8) -> f64 {
 /// than their primary tag.
 fn tag_audit(selector: &Selector, snapshot: &StatsSnapshot) -> Vec<TagFinding> {
     let cat = selector.catalog();
-    let q0 = selector.prior.q0;
+    let q0 = selector.model_prior().q0_segment;
     // Per creative: the posterior mean of each persona segment's weight.
     let mut learned: Vec<Vec<(PersonaId, f64)>> = vec![Vec::new(); cat.len()];
     for e in &snapshot.model {

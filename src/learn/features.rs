@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::error::Result;
 
 /// The model's prior (see [`super::LearningConfig`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Prior {
     /// Log-odds of a creative matching nothing.
     pub base: f64,
@@ -22,10 +22,17 @@ pub(crate) struct Prior {
     /// The lowest score the persona prior counts
     /// ([`super::LearningConfig::prior_from_score`]).
     pub threshold: u8,
-    /// Prior precision of each creative's own weight.
+    /// Prior precision of each creative's own weight (configured, or learned: see
+    /// `spread`).
     pub q0_creative: f64,
-    /// Prior precision of the creative's crosses with context and segment.
+    /// Prior precision of the creative's crosses with device and daypart (configured,
+    /// or learned: see `spread`).
     pub q0: f64,
+    /// Prior precision of the creative's cross with the person's segment (configured,
+    /// or learned: see `spread`).
+    pub q0_segment: f64,
+    /// Prior precision of the attribute effects (main effect, crosses, weekend).
+    pub q0_attribute: f64,
     /// Prior precision of the weights shared across creatives (persona score and rank
     /// curves, persona slopes, attribute effects): they pool many creatives' evidence,
     /// so one creative's run of luck must move them only a little.
@@ -205,7 +212,7 @@ impl LearnedStats {
         } else {
             self.find(c, person.segment).map_or(&PRIOR_PARAM, |s| &s.param)
         };
-        f(segment, 1.0, 0.0, q0);
+        f(segment, 1.0, 0.0, prior.q0_segment);
         let r = &cat.rules[c];
         let qs = prior.q0_shared;
         for t in r.tags.range() {
@@ -240,7 +247,7 @@ impl LearnedStats {
             };
             let (slots, active) = when.attribute_slots();
             for &i in &slots[..active] {
-                f(&w[i], 1.0, 0.0, q0);
+                f(&w[i], 1.0, 0.0, prior.q0_attribute);
             }
         }
         Ok(())
@@ -308,7 +315,7 @@ impl LearnedStats {
             w.add(&update(*x, *m))?;
         }
         if let Some(slot) = self.find(c, person.segment) {
-            self.raise_segment_max(c, slot.param.posterior(0.0, prior.q0).0);
+            self.raise_segment_max(c, slot.param.posterior(0.0, prior.q0_segment).0);
         }
         Ok(p)
     }

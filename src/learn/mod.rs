@@ -10,6 +10,7 @@ mod padded;
 pub(crate) mod request;
 mod rng;
 mod snapshot;
+mod spread;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -66,15 +67,30 @@ pub struct LearningConfig {
     pub ctr_perfect_match: f64,
     /// Prior standard deviation of each creative's own learned weight, in log-odds
     /// (default 0.5: a creative may well turn out 1.6 times better or worse than its
-    /// persona match says). Smaller trusts the persona prior longer.
+    /// persona match says). Smaller trusts the persona prior longer. With
+    /// [`learn_spread`](Self::learn_spread) it is where the learned spread starts.
     pub prior_sd: f64,
     /// Prior standard deviation of a creative's learned crosses with device, daypart
     /// and the person's segment, and of attribute effects (× device, daypart, channel,
     /// weather, and at the weekend) (default 0.2: an interaction is expected to be smaller than a main
     /// effect; wider priors let every cross take a share of each click that the
     /// creative's own weight should have had, and Thompson draws then spread across
-    /// every context — see the decisions record for the measurements).
+    /// every context — see the decisions record for the measurements). With
+    /// [`learn_spread`](Self::learn_spread), the creatives' crosses start here and
+    /// follow the data; the attribute effects keep it.
     pub prior_sd_cross: f64,
+    /// Learn how much creatives differ (default true): the prior spreads of a creative's
+    /// own weight and of its device, daypart and segment crosses are re-estimated from
+    /// the spread of what every creative has learned (empirical Bayes, by the method of
+    /// moments), starting from [`prior_sd`](Self::prior_sd) and
+    /// [`prior_sd_cross`](Self::prior_sd_cross) worth 20 weights of evidence, whenever the
+    /// pruning index is rebuilt (every catalog-size worth of events, at least 1,024, and
+    /// after a load or merge). Where the creatives of a persona are alike, a creative
+    /// never shown is then lifted less by the optimism, drawn narrower by Thompson, and
+    /// the shared persona curves take more of each click's credit; where they differ
+    /// widely, the reverse. [`Selector::prior_spread`](crate::Selector::prior_spread)
+    /// reports the spreads in use. `false` keeps the configured spreads.
+    pub learn_spread: bool,
     /// Prior standard deviation of the persona weights shared by every creative: the
     /// score and rank curves per tag rank, and the persona slopes (default 0.25; they
     /// pool every creative's evidence, so one creative's run of luck moves them only a
@@ -130,6 +146,7 @@ impl Default for LearningConfig {
             ctr_perfect_match: 0.05,
             prior_sd: 0.5,
             prior_sd_cross: 0.2,
+            learn_spread: true,
             prior_sd_shared: 0.25,
             optimism: 1.5,
             thompson_scale: 0.05,
@@ -219,9 +236,25 @@ impl LearningConfig {
             threshold: self.prior_from_score,
             q0_creative: 1.0 / (self.prior_sd * self.prior_sd),
             q0: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
+            q0_segment: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
+            q0_attribute: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
             q0_shared: 1.0 / (self.prior_sd_shared * self.prior_sd_shared),
         }
     }
+}
+
+/// The prior spreads of the learned model (log-odds standard deviations), as
+/// [`Selector::prior_spread`](crate::Selector::prior_spread) reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorSpread {
+    /// Of each creative's own weight: how much a creative may differ from what its
+    /// persona match and attributes predict.
+    pub creative: f64,
+    /// Of each creative's crosses with device and daypart.
+    pub context: f64,
+    /// Of each creative's cross with the person's segment (their top persona).
+    pub segment: f64,
 }
 
 /// Event counts of one statistics cell. Sums, so merging is addition: commutative and
@@ -605,7 +638,7 @@ impl LearnedStats {
         let mut fresh = vec![0.0f32; self.creatives];
         for (c, _, slot) in self.segment_slots() {
             if let Some(m) = fresh.get_mut(c) {
-                *m = m.max(slot.param.posterior(0.0, prior.q0).0.max(0.0) as f32);
+                *m = m.max(slot.param.posterior(0.0, prior.q0_segment).0.max(0.0) as f32);
             }
         }
         for (m, v) in self.segment_max.iter().zip(fresh) {

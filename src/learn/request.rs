@@ -77,7 +77,7 @@ impl LearnedStats {
         let Some(w) = self.model.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS) else {
             return (0.0, 0.0);
         };
-        let q0 = prior.q0;
+        let q0 = prior.q0_attribute;
         let (mut mean, mut var) = (0.0, 0.0);
         let (slots, active) = when.attribute_slots();
         for &i in &slots[..active] {
@@ -111,7 +111,8 @@ impl LearnedStats {
         let (m0, v0) = block[0].posterior(0.0, prior.q0_creative);
         let (m1, v1) = block[1 + when.device.min(DEVICES - 1)].posterior(0.0, q0);
         let (m2, v2) = block[1 + DEVICES + when.daypart.min(DAYPARTS - 1)].posterior(0.0, q0);
-        let (m3, v3) = self.find(c, person.segment).map_or((0.0, 1.0 / q0), |s| s.param.posterior(0.0, q0));
+        let q0s = prior.q0_segment;
+        let (m3, v3) = self.find(c, person.segment).map_or((0.0, 1.0 / q0s), |s| s.param.posterior(0.0, q0s));
         let mut mean = offset + m0 + m1 + m2 + m3;
         let own = v0 + v1 + v2 + v3;
         let mut var = own;
@@ -160,8 +161,16 @@ mod tests {
         let shape = Synthetic { personas: 12, placements: 1, creatives: 60, seed: 11 };
         let Ok(cat) = Catalog::compile(&shape.spec()) else { panic!("spec") };
         let stats = LearnedStats::new(cat.len(), cat.menu.len(), cat.attribute_value_count(), 4096);
-        let prior =
-            Prior { base: -4.0, beta: 1.6, threshold: 7, q0_creative: 4.0, q0: 6.25, q0_shared: 16.0 };
+        let prior = Prior {
+            base: -4.0,
+            beta: 1.6,
+            threshold: 7,
+            q0_creative: 4.0,
+            q0: 6.25,
+            q0_segment: 6.25,
+            q0_attribute: 6.25,
+            q0_shared: 16.0,
+        };
         let mut rng = Rng::new(5);
         let mut scores = vec![0u8; 12];
         let mut ranks = vec![0u8; 12];

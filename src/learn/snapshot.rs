@@ -773,7 +773,15 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
 
 impl crate::Selector {
     /// A full snapshot of the learned statistics (see [`LearnedStats::snapshot`]).
+    /// Saving also brings the learned prior spreads
+    /// ([`prior_spread`](crate::Selector::prior_spread)) up to date with the statistics
+    /// it writes, as a load or merge does: the spreads are a function of the
+    /// statistics, so a selector loaded from this snapshot picks exactly as this one
+    /// does after the save.
     pub fn save_stats(&self) -> StatsSnapshot {
+        if self.config().learning.learn_spread {
+            self.after_bulk_change();
+        }
         self.stats.snapshot(self.catalog())
     }
 

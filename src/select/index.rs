@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
-use crate::learn::features::{attribute_most, ATTRIBUTE_SLOTS};
+use crate::learn::features::{attribute_most, Prior, ATTRIBUTE_SLOTS};
 use crate::learn::model::{
     probit_scale, sigmoid, ATTRIBUTE_PARAMS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
     TAG_RANKS,
 };
 use crate::learn::request::MAX_CACHED_ATTRIBUTES;
-use crate::learn::{Padded, Policy, Rng, DAYPARTS, DEVICES};
+use crate::learn::{Padded, Policy, PriorSpread, Rng, DAYPARTS, DEVICES};
 use crate::profile::Profile;
 
 /// How far an attribute's learned effect may rise above the value the index was built
@@ -33,6 +33,11 @@ const DRAW_SPREAD: f64 = 4.5;
 #[derive(Debug, Default)]
 pub(crate) struct PruneIndex {
     pub generation: u32,
+    /// The model's prior this generation scores with: the configured one with the
+    /// creatives' spreads as learned when it was built (see `learn::spread`).
+    pub prior: Prior,
+    /// The spreads of `prior` (see [`Selector::prior_spread`]).
+    pub spread: PriorSpread,
     /// True when the bounds are the learned model's (log space).
     pub(super) learned: bool,
     placements: Vec<PlacementIndex>,
@@ -413,7 +418,7 @@ impl Selector {
         else {
             return 0.0;
         };
-        let q0 = self.prior.q0;
+        let q0 = self.prior.q0_attribute;
         attribute_most(w, |p| p.posterior(0.0, q0).0) as f32
     }
 
@@ -423,14 +428,14 @@ impl Selector {
     /// them, see [`attribute_allowance`]), the largest boost, the widest spread its
     /// posterior can have (`var`, from [`Self::widest_variance`]; for Thompson the widest
     /// spread of its draw, [`Self::widest_own_variance`]), and the optimism's lift.
-    fn learned_bound(&self, c: usize, attribute: &[f32], var: f64) -> f32 {
+    fn learned_bound(&self, prior: &Prior, c: usize, attribute: &[f32], var: f64) -> f32 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
-        let (q0c, q0) = (self.prior.q0_creative, self.prior.q0);
+        let (q0c, q0) = (prior.q0_creative, prior.q0);
         let best = |range: std::ops::Range<usize>| {
             range.map(|k| self.creative_mean(c, k, q0)).fold(f64::NEG_INFINITY, f64::max)
         };
-        let mut logit = self.prior.base
+        let mut logit = prior.base
             + f64::from(r.max_boost).ln()
             + self.creative_mean(c, 0, q0c)
             + best(1..1 + DEVICES)
@@ -446,7 +451,7 @@ impl Selector {
         let learning = &self.config.learning;
         let optimism = learning.optimism_under(learning.policy);
         let logit =
-            if optimism > 0.0 { logit + optimism * self.widest_own_variance(c).sqrt() } else { logit };
+            if optimism > 0.0 { logit + optimism * self.widest_own_variance(prior, c).sqrt() } else { logit };
         let key = match learning.policy {
             Policy::Thompson => sigmoid(logit + DRAW_SPREAD * (var * learning.thompson_scale).sqrt()),
             // The posterior mean rate is σ(m / s) with s = √(1 + πv/8) ≤ s_max: for a
@@ -472,7 +477,7 @@ impl Selector {
             *slot = widest(GRADED + rank * SCORES..GRADED + (rank + 1) * SCORES)
                 + widest(RANKED + rank * PERSON_RANKS..RANKED + (rank + 1) * PERSON_RANKS);
         }
-        let q0 = self.prior.q0;
+        let q0 = self.prior.q0_attribute;
         let attributes = (0..self.catalog.attribute_value_count())
             .map(|a| {
                 let Some(w) =
@@ -489,19 +494,19 @@ impl Selector {
     /// The widest variance the own part of creative `c`'s log-odds (its own weight and
     /// its device, daypart and segment crosses) can have from now on: each at its widest
     /// now (an unseen segment reads the prior).
-    fn widest_own_variance(&self, c: usize) -> f64 {
+    fn widest_own_variance(&self, prior: &Prior, c: usize) -> f64 {
         let widest =
-            |range: std::ops::Range<usize>| range.map(|k| self.own_variance(c, k)).fold(0.0, f64::max);
-        self.own_variance(c, 0)
+            |range: std::ops::Range<usize>| range.map(|k| self.own_variance(prior, c, k)).fold(0.0, f64::max);
+        self.own_variance(prior, c, 0)
             + widest(1..1 + DEVICES)
             + widest(1 + DEVICES..1 + DEVICES + DAYPARTS)
-            + 1.0 / self.prior.q0
+            + 1.0 / prior.q0_segment
     }
 
     /// The posterior variance now of creative `c`'s own weight `k` (0: the creative's,
     /// then its device and daypart crosses).
-    fn own_variance(&self, c: usize, k: usize) -> f64 {
-        let q = if k == 0 { self.prior.q0_creative } else { self.prior.q0 };
+    fn own_variance(&self, prior: &Prior, c: usize, k: usize) -> f64 {
+        let q = if k == 0 { prior.q0_creative } else { prior.q0 };
         self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(1.0 / q, |w| w.posterior(0.0, q).1)
     }
 
@@ -509,11 +514,17 @@ impl Selector {
     /// are read again: the sum, over every feature it can use, of the widest posterior
     /// variance that feature's weight has now (precision only grows, so variances only
     /// shrink); an unseen segment reads the prior.
-    fn widest_variance(&self, c: usize, per_rank: &[f64; TAG_RANKS], attributes: &[f64]) -> f64 {
+    fn widest_variance(
+        &self,
+        prior: &Prior,
+        c: usize,
+        per_rank: &[f64; TAG_RANKS],
+        attributes: &[f64],
+    ) -> f64 {
         let cat = &*self.catalog;
         let Some(r) = cat.rules.get(c) else { return 0.0 };
-        let (q0, qs) = (self.prior.q0, self.prior.q0_shared);
-        let mut var = self.widest_own_variance(c);
+        let (q0, qs) = (prior.q0_attribute, prior.q0_shared);
+        let mut var = self.widest_own_variance(prior, c);
         for t in r.tags.range() {
             let w = f64::from(cat.tag_weight[t]).max(0.0);
             let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
@@ -560,13 +571,48 @@ impl Selector {
         }
     }
 
-    /// Builds the pruning index of every placement from the current bounds.
+    /// The model's prior in use: the configured one with the creatives' spreads as last
+    /// learned (see `learn::spread`).
+    pub(crate) fn model_prior(&self) -> Prior {
+        self.prune.load().prior
+    }
+
+    /// The prior spreads the learned model uses now, in log-odds standard deviations:
+    /// of a creative's own weight, of its crosses with device and daypart, and of its
+    /// cross with the person's segment.
+    /// With [`LearningConfig::learn_spread`](crate::LearningConfig::learn_spread) (the
+    /// default) they are estimated from how much the creatives have turned out to
+    /// differ, starting from the configured `prior_sd` and `prior_sd_cross`; otherwise
+    /// they are those.
+    ///
+    /// ```
+    /// use persona_engine::{Catalog, Selector, SelectorConfig};
+    ///
+    /// let selector = Selector::new(Catalog::from_file("data/sample_catalog.json")?, SelectorConfig::default())?;
+    /// let spread = selector.prior_spread();
+    /// assert_eq!((spread.creative, spread.context, spread.segment), (0.5, 0.2, 0.2)); // nothing learned yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prior_spread(&self) -> PriorSpread {
+        self.prune.load().spread
+    }
+
+    /// Builds the pruning index of every placement from the current bounds, and the
+    /// prior spreads it scores with from the current statistics.
     pub(crate) fn build_prune_index(&self, generation: u32) -> PruneIndex {
         let cat = &*self.catalog;
         let n = cat.len();
         let learned = self.prunes_learned();
+        // The spreads this generation scores with (`learn::spread`); `select` and
+        // `record` read them from the index, so bounds and scores always agree.
+        let (spread, prior) = if self.config.learning.learn_spread {
+            let spread = self.stats.learned_spread(&self.prior);
+            (spread, spread.apply(&self.prior))
+        } else {
+            (PriorSpread::of(&self.prior), self.prior)
+        };
         if learned {
-            self.stats.refresh_segment_max(&self.prior);
+            self.stats.refresh_segment_max(&prior);
         }
         let per_request = learned && cat.attribute_value_count() <= MAX_CACHED_ATTRIBUTES;
         let attribute: Box<[f32]> = if learned && !per_request {
@@ -592,10 +638,10 @@ impl Selector {
         let variance: Box<[f64]> = if learned && self.config.learning.policy == Policy::Thompson {
             // Thompson's key depends on the variance only through its draw, taken at the
             // creative's own uncertainty.
-            (0..n).map(|c| self.widest_own_variance(c)).collect()
+            (0..n).map(|c| self.widest_own_variance(&prior, c)).collect()
         } else if learned {
             let (per_rank, attributes) = self.shared_variances();
-            (0..n).map(|c| self.widest_variance(c, &per_rank, &attributes)).collect()
+            (0..n).map(|c| self.widest_variance(&prior, c, &per_rank, &attributes)).collect()
         } else {
             Box::new([])
         };
@@ -610,7 +656,7 @@ impl Selector {
             })
             .collect();
         let bound: Box<[f32]> = if learned {
-            (0..n).map(|c| self.learned_bound(c, &attribute, variance[c])).collect()
+            (0..n).map(|c| self.learned_bound(&prior, c, &attribute, variance[c])).collect()
         } else {
             Box::new([])
         };
@@ -663,7 +709,7 @@ impl Selector {
             (offsets, entries)
         };
         let desc = |a: &(f32, CreativeId), b: &(f32, CreativeId)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let prior = self.config.prior;
+        let rules_prior = self.config.prior;
         let placements = cat
             .placements
             .iter()
@@ -675,7 +721,7 @@ impl Selector {
                     if learned {
                         bound[c.index()]
                     } else {
-                        r.priority * prior * r.max_boost
+                        r.priority * rules_prior * r.max_boost
                     }
                 };
                 let mut unmatched: Vec<(f32, CreativeId)> =
@@ -729,6 +775,8 @@ impl Selector {
             .collect();
         PruneIndex {
             generation,
+            prior,
+            spread,
             learned,
             placements,
             bound,
@@ -757,15 +805,19 @@ impl Selector {
     /// goes stale (full scans) until rebuilt. Whichever `record` gets there first
     /// rebuilds, off the `select` path: after every catalog-size worth of events (so
     /// that bounds learning lowered tighten again), or once 1/16 of the catalog was
-    /// raised, or when stale.
+    /// raised, or when stale. An index that does not prune on the learned model is
+    /// still rebuilt on the same count when the spreads are learned, to carry the new
+    /// ones (see `learn::spread`).
     pub(crate) fn note_learned(&self, creative: CreativeId) {
         let index = self.prune.load();
-        if !index.learned {
+        if !index.learned && !self.config.learning.learn_spread {
             return;
         }
         let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
         let mut rebuild = events as usize >= self.catalog.len().max(1_024);
-        rebuild |= self.raise_in(&index, creative);
+        if index.learned {
+            rebuild |= self.raise_in(&index, creative);
+        }
         if rebuild {
             if let Ok(_guard) = self.rebuild.try_lock() {
                 if self.prune.load().generation == index.generation {
@@ -792,7 +844,7 @@ impl Selector {
         }
         let raised = match (index.bound.get(c), index.variance.get(c)) {
             (Some(&built), Some(&var)) => {
-                let now = self.learned_bound(c, &index.attribute, var);
+                let now = self.learned_bound(&index.prior, c, &index.attribute, var);
                 if now > built {
                     let (mut template, mut top) = (None, None);
                     if let Some((t, v)) = cat.templates.role(creative) {
@@ -869,7 +921,9 @@ impl Selector {
         let cat = &*self.catalog;
         let index = self.prune.load();
         let learned = env.policy != Policy::Rules;
-        if learned != index.learned || index.stale.load(Ordering::Acquire) {
+        // A rebuild since the request began may have changed the prior its candidates
+        // were scored with: the full scan then serves it.
+        if learned != index.learned || index.stale.load(Ordering::Acquire) || index.prior != env.prior {
             return false;
         }
         let Some(pi) = index.placements.get(placement.0 as usize) else { return false };
@@ -1146,10 +1200,11 @@ impl Selector {
             // from the rivals scored in full, so every candidate that some draw within
             // DRAW_SPREAD could make the winner must be scored, not only this draw's.
             let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
-            let var = self.own_variance(c, 0)
-                + self.own_variance(c, 1 + device)
-                + self.own_variance(c, 1 + DEVICES + daypart)
-                + 1.0 / self.prior.q0;
+            let prior = &index.prior;
+            let var = self.own_variance(prior, c, 0)
+                + self.own_variance(prior, c, 1 + device)
+                + self.own_variance(prior, c, 1 + DEVICES + daypart)
+                + 1.0 / prior.q0_segment;
             let scale = self.config.learning.thompson_scale;
             let widest = index.variance.get(c).copied().unwrap_or(f64::INFINITY);
             let narrower = DRAW_SPREAD * ((widest * scale).sqrt() - (var * scale).sqrt());

@@ -532,6 +532,10 @@ struct Env<'a> {
     /// [`Env::draw`]), fixed for the request: a candidate draws the same whenever and
     /// however often it is scored or bounded.
     draws: Rng,
+    /// The model's prior of the pruning index loaded when the request began (its
+    /// spreads are learned, see `learn::spread`); a pruned scan goes ahead only with an
+    /// index of the same prior.
+    prior: Prior,
 }
 
 impl Env<'_> {
@@ -757,6 +761,7 @@ impl Selector {
             learning: policy != Policy::Rules || shadow,
             dislikes: !profile.dislikes.is_empty(),
             draws: Rng::new(0),
+            prior: self.prune.load().prior,
         };
         if env.learning {
             let person = Person {
@@ -768,7 +773,7 @@ impl Selector {
                 cat,
                 &person,
                 env.when,
-                &self.prior,
+                &env.prior,
                 &mut selection.persona_terms,
                 &mut selection.attribute_terms,
             );
@@ -885,7 +890,7 @@ impl Selector {
                 ranks: &selection.person_rank,
                 segment: env.segment,
             };
-            let mut offset = self.prior.base;
+            let mut offset = env.prior.base;
             if context_boost != 1.0 {
                 offset += f64::from(context_boost).ln();
             }
@@ -893,7 +898,7 @@ impl Selector {
                 offset += f64::from(fatigue).ln();
             }
             let terms = Terms { persona: &selection.persona_terms, attribute: &selection.attribute_terms };
-            let (m, v, own) = self.stats.predict_with(cat, i, &person, env.when, &self.prior, terms, offset);
+            let (m, v, own) = self.stats.predict_with(cat, i, &person, env.when, &env.prior, terms, offset);
             let learning = &self.config.learning;
             mean = r.priority * mean_rate(m, v) as f32;
             // Ranked as if `optimism` own standard deviations better than the mean: a

@@ -130,6 +130,10 @@ pub struct SimConfig {
     pub windows: usize,
     /// The strategies to compare, engine strategies each with a fresh [`Selector`].
     pub strategies: Vec<Strategy>,
+    /// Engine strategies keep the configured prior spreads
+    /// ([`LearningConfig::learn_spread`](crate::LearningConfig::learn_spread) off) rather
+    /// than learn them: to measure what learning them changes.
+    pub fixed_spread: bool,
 }
 
 impl Default for SimConfig {
@@ -145,6 +149,7 @@ impl Default for SimConfig {
             people: 3_000,
             windows: 20,
             strategies: Strategy::all(),
+            fixed_spread: false,
         }
     }
 }
@@ -212,7 +217,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     let mut sums = Vec::with_capacity(config.strategies.len());
     let mut rows = Vec::with_capacity(config.strategies.len());
     for &strategy in &config.strategies {
-        let mut play = Play::new(&world, strategy)?;
+        let mut play = Play::new(&world, strategy, config.fixed_spread)?;
         let (mut clicks, mut expected, mut expected_no_high, mut off_persona) = (0u64, 0.0, 0.0, 0u64);
         let mut window_expected = vec![0.0f64; windows];
         for (i, imp) in plan.iter().enumerate() {
@@ -295,12 +300,13 @@ struct Play<'w> {
 }
 
 impl<'w> Play<'w> {
-    fn new(world: &'w World, strategy: Strategy) -> Result<Self> {
+    fn new(world: &'w World, strategy: Strategy, fixed_spread: bool) -> Result<Self> {
         let selector = match strategy {
-            Strategy::Engine(policy) => Some(Selector::new(
-                std::sync::Arc::clone(world.catalog()),
-                SelectorConfig::with_policy(policy),
-            )?),
+            Strategy::Engine(policy) => Some(Selector::new(std::sync::Arc::clone(world.catalog()), {
+                let mut c = SelectorConfig::with_policy(policy);
+                c.learning.learn_spread = !fixed_spread;
+                c
+            })?),
             Strategy::UniformRandom
             | Strategy::PersonaRule
             | Strategy::Oracle

@@ -22,39 +22,32 @@ pub(crate) const PSEUDO_WEIGHTS: f64 = 20.0;
 /// The range a learned spread (a standard deviation, in log-odds) is kept in.
 pub(crate) const SD_RANGE: (f64, f64) = (0.05, 2.0);
 
-/// Fixed-point iterations of [`estimate`] at most (it converges in a few).
-const ITERATIONS: usize = 12;
+/// Fixed-point scale of [`estimate`]'s sums: integer sums come out the same in any
+/// order, so the estimate does not depend on where a weight sits in memory (the
+/// segment table's order differs between two instances holding the same statistics).
+const SUM_SCALE: f64 = (1u64 << 24) as f64;
 
 /// The prior variance `τ²` of a family of weights whose prior mean is 0, estimated by
-/// the method of moments from each weight's data message (`d = η/q` with variance
-/// `1/q`, the likelihood part of its posterior): `E[d²] = τ² + 1/q`. Each weight
-/// counts by how much its message says about `τ²` (`(τ²/(τ² + 1/q))²`, iterated to a
-/// fixed point); the configured variance counts as [`PSEUDO_WEIGHTS`] weights. Weights
-/// no data touched say nothing. Returns a variance within [`SD_RANGE`]².
-pub(crate) fn estimate(messages: impl Iterator<Item = Natural> + Clone, configured: f64) -> f64 {
+/// the method of moments from each weight's data message (`d = η/q`, the likelihood
+/// part of its posterior mean, with variance `1/q`): `E[d² − 1/q] = τ²` for every
+/// weight, so any weighting of the `d² − 1/q` is unbiased. Each weight counts by how
+/// much its message says at the configured spread, `(τ0²/(τ0² + 1/q))²` (one pass, no
+/// iteration: a rebuild pays for it), and the configured variance counts as
+/// [`PSEUDO_WEIGHTS`] weights. Weights no data touched say nothing. Returns a variance
+/// within [`SD_RANGE`]².
+pub(crate) fn estimate(weights: impl Iterator<Item = Natural>, configured: f64) -> f64 {
     let (lo, hi) = (SD_RANGE.0 * SD_RANGE.0, SD_RANGE.1 * SD_RANGE.1);
-    let mut tau2 = configured.clamp(lo, hi);
-    for _ in 0..ITERATIONS {
-        let (mut num, mut den) = (PSEUDO_WEIGHTS * configured, PSEUDO_WEIGHTS);
-        for n in messages.clone() {
-            if n.precision <= 0 {
-                continue;
-            }
-            let q = n.precision as f64 / SCALE;
-            let d = n.eta as f64 / SCALE / q;
-            let s2 = 1.0 / q;
-            let w = (tau2 / (tau2 + s2)).powi(2);
-            num += w * (d * d - s2);
-            den += w;
-        }
-        let next = (num / den).clamp(lo, hi);
-        let settled = (next - tau2).abs() <= 1e-4 * tau2;
-        tau2 = next;
-        if settled {
-            break;
-        }
+    let fixed = |x: f64| (x * SUM_SCALE) as i64;
+    let (mut num, mut den) = (fixed(PSEUDO_WEIGHTS * configured), fixed(PSEUDO_WEIGHTS));
+    for n in weights.filter(|n| n.precision > 0) {
+        let q = n.precision as f64 / SCALE;
+        let d = n.eta as f64 / SCALE / q;
+        let s2 = 1.0 / q;
+        let w = (configured / (configured + s2)).powi(2);
+        num = num.saturating_add(fixed(w * (d * d - s2)));
+        den = den.saturating_add(fixed(w));
     }
-    tau2
+    (num as f64 / den as f64).clamp(lo, hi)
 }
 
 impl LearnedStats {
@@ -66,13 +59,7 @@ impl LearnedStats {
         let own = creative.iter().step_by(CREATIVE_PARAMS).map(|w| w.load());
         let crosses =
             creative.chunks(CREATIVE_PARAMS).flat_map(|block| block.iter().skip(1)).map(|w| w.load());
-        // In key order, not table order: two instances holding the same statistics
-        // (one loaded from the other's snapshot) may have placed them differently, and
-        // the sums must come out bit for bit the same.
-        let mut cells: Vec<((usize, u16), Natural)> =
-            self.segment_slots().map(|(c, segment, slot)| ((c, segment), slot.param.load())).collect();
-        cells.sort_unstable_by_key(|&(key, _)| key);
-        let segments = cells.iter().map(|&(_, n)| n);
+        let segments = self.segment_slots().map(|(_, _, slot)| slot.param.load());
         PriorSpread {
             creative: estimate(own, 1.0 / configured.q0_creative).sqrt(),
             context: estimate(crosses, 1.0 / configured.q0).sqrt(),
@@ -108,7 +95,7 @@ mod tests {
 
     /// Messages of `n` weights whose true values have sd `tau`, each seen with precision
     /// `q` (its message is the true value plus noise of variance 1/q).
-    fn messages(n: usize, tau: f64, q: f64, seed: u64) -> Vec<Natural> {
+    fn drawn(n: usize, tau: f64, q: f64, seed: u64) -> Vec<Natural> {
         let mut rng = crate::learn::Rng::new(seed);
         (0..n)
             .map(|_| {
@@ -121,8 +108,8 @@ mod tests {
     #[test]
     fn the_spread_follows_the_data_from_the_configured_start() {
         for (tau, q) in [(0.1, 400.0), (0.5, 50.0), (1.0, 20.0)] {
-            let m = messages(2_000, tau, q, 3);
-            let sd = estimate(m.iter().copied(), 0.25).sqrt();
+            let m = drawn(2_000, tau, q, 3);
+            let sd = estimate(m.into_iter(), 0.25).sqrt();
             assert!((sd - tau).abs() < 0.15 * tau + 0.02, "true {tau}: {sd}");
         }
     }
@@ -130,19 +117,24 @@ mod tests {
     #[test]
     fn no_data_keeps_the_configured_spread_and_little_data_moves_it_little() {
         assert_eq!(estimate(std::iter::empty(), 0.25), 0.25);
-        let untouched = vec![Natural::default(); 100];
-        assert_eq!(estimate(untouched.iter().copied(), 0.25), 0.25);
+        assert_eq!(estimate(vec![Natural::default(); 100].into_iter(), 0.25), 0.25);
         // Five alike creatives against 20 pseudo-weights at sd 0.5.
-        let m = messages(5, 0.0, 1_000.0, 4);
-        let sd = estimate(m.iter().copied(), 0.25).sqrt();
+        let sd = estimate(drawn(5, 0.0, 1_000.0, 4).into_iter(), 0.25).sqrt();
         assert!(sd > 0.4 && sd < 0.5, "{sd}");
     }
 
     #[test]
     fn the_spread_stays_in_range() {
-        let m = messages(1_000, 5.0, 100.0, 5);
-        assert_eq!(estimate(m.iter().copied(), 0.25), SD_RANGE.1 * SD_RANGE.1);
-        let m = messages(10_000, 0.0, 1e6, 6);
-        assert_eq!(estimate(m.iter().copied(), 0.25), SD_RANGE.0 * SD_RANGE.0);
+        assert_eq!(estimate(drawn(1_000, 5.0, 100.0, 5).into_iter(), 0.25), SD_RANGE.1 * SD_RANGE.1);
+        assert_eq!(estimate(drawn(10_000, 0.0, 1e6, 6).into_iter(), 0.25), SD_RANGE.0 * SD_RANGE.0);
+    }
+
+    #[test]
+    fn the_order_of_the_weights_does_not_change_the_estimate() {
+        let mut m = drawn(3_000, 0.4, 30.0, 7);
+        let a = estimate(m.iter().copied(), 0.04);
+        m.reverse();
+        m.swap(0, 1_500);
+        assert_eq!(estimate(m.iter().copied(), 0.04).to_bits(), a.to_bits());
     }
 }

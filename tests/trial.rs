@@ -22,8 +22,8 @@ fn learning_beats_the_static_rule_on_worlds_designed_apart_from_the_model() {
     // people, Zipf-like arrivals), six worlds of 3,000 impressions. Every request carries
     // a seed, so the figures are fixed for a given engine; Thompson's move by a few
     // hundredths per world when a change alters the order of its draws, so the claims
-    // are on the mean. Today: greedy 1.68× the static rule on average (1.24× at least),
-    // Thompson 1.44×. With the model's updates switched off (the persona prior and the
+    // are on the mean. Today: greedy 1.69× the static rule on average (1.16× at least),
+    // Thompson 1.49×. With the model's updates switched off (the persona prior and the
     // optimism alone) greedy gets 1.36× and Thompson 1.17×: the bounds sit between, so
     // they fail when learning stops paying, not only when it stops.
     let (mut greedy, mut thompson) = (Vec::new(), Vec::new());

@@ -38,7 +38,7 @@ const SUM_SCALE: f64 = (1u64 << 24) as f64;
 pub(crate) fn estimate(weights: impl Iterator<Item = Natural>, configured: f64) -> f64 {
     let (lo, hi) = (SD_RANGE.0 * SD_RANGE.0, SD_RANGE.1 * SD_RANGE.1);
     let fixed = |x: f64| (x * SUM_SCALE) as i64;
-    let (mut num, mut den) = (fixed(PSEUDO_WEIGHTS * configured), fixed(PSEUDO_WEIGHTS));
+    let (mut num, mut den) = (0i64, 0i64);
     for n in weights.filter(|n| n.precision > 0) {
         let q = n.precision as f64 / SCALE;
         let d = n.eta as f64 / SCALE / q;
@@ -47,7 +47,11 @@ pub(crate) fn estimate(weights: impl Iterator<Item = Natural>, configured: f64) 
         num = num.saturating_add(fixed(w * (d * d - s2)));
         den = den.saturating_add(fixed(w));
     }
-    (num as f64 / den as f64).clamp(lo, hi)
+    if den == 0 {
+        return configured.clamp(lo, hi);
+    }
+    let (num, den) = (num as f64 / SUM_SCALE, den as f64 / SUM_SCALE);
+    ((PSEUDO_WEIGHTS * configured + num) / (PSEUDO_WEIGHTS + den)).clamp(lo, hi)
 }
 
 impl LearnedStats {

@@ -11,10 +11,26 @@ use persona_engine::{
     Context, CreativeSpec, Device, Feedback, FeedbackKind, Policy, Profile, Selector, SelectorConfig,
 };
 
-fn greedy(creatives: Vec<CreativeSpec>) -> Selector {
+/// Greedy, with no limit on picks per persona.
+fn greedy_config() -> SelectorConfig {
     let mut config = SelectorConfig::with_policy(Policy::Greedy);
     config.max_per_persona = 0;
-    selector_with(creatives, config)
+    config
+}
+
+fn greedy(creatives: Vec<CreativeSpec>) -> Selector {
+    selector_with(creatives, greedy_config())
+}
+
+/// Luxury creatives with attribute `key`: two to teach (`{value}-1`, `{value}-2`) and
+/// two nobody is shown, one of the same value (`new-{value}`) and one of `other`
+/// (`new-{other}`).
+fn two_taught_two_new(key: &str, value: &str, other: &str) -> Vec<CreativeSpec> {
+    [format!("{value}-1"), format!("{value}-2"), format!("new-{value}")]
+        .iter()
+        .map(|id| tagged(id, "Luxury").attribute(key, value))
+        .chain([tagged(&format!("new-{other}"), "Luxury").attribute(key, other)])
+        .collect()
 }
 
 /// Shows `id` `n` times to `p` in `moment` with `clicks` clicks spread evenly.
@@ -40,13 +56,7 @@ fn estimate(sel: &Selector, p: &Profile, moment: &Context, id: &str) -> f32 {
 fn a_new_creative_starts_from_what_its_attributes_have_shown() {
     // Videos do well on mobile; a video nobody has seen yet inherits that on mobile,
     // and not on desktop, where videos were never shown.
-    let creatives = vec![
-        tagged("video-1", "Luxury").attribute("format", "video"),
-        tagged("video-2", "Luxury").attribute("format", "video"),
-        tagged("new-video", "Luxury").attribute("format", "video"),
-        tagged("new-text", "Luxury").attribute("format", "text"),
-    ];
-    let sel = greedy(creatives);
+    let sel = greedy(two_taught_two_new("format", "video", "text"));
     let p = person(&sel, &[("Luxury", 9)]);
     let mobile = ctx().with_device(Device::Mobile);
     for id in ["video-1", "video-2"] {
@@ -67,12 +77,7 @@ fn what_an_attribute_does_at_the_weekend_is_learned_apart_from_weekdays() {
     // Playful creatives are clicked at weekends and not on weekdays: a playful creative
     // nobody has seen yet starts higher on a Saturday than on a Wednesday at the same
     // hour, and the weekend weight survives a snapshot round trip.
-    let creatives = vec![
-        tagged("playful-1", "Luxury").attribute("tone", "playful"),
-        tagged("playful-2", "Luxury").attribute("tone", "playful"),
-        tagged("new-playful", "Luxury").attribute("tone", "playful"),
-        tagged("new-calm", "Luxury").attribute("tone", "calm"),
-    ];
+    let creatives = two_taught_two_new("tone", "playful", "calm");
     let sel = greedy(creatives.clone());
     let p = person(&sel, &[("Luxury", 9)]);
     // NOW is a Monday evening (UTC): +2 days is a Wednesday, +5 a Saturday.
@@ -263,8 +268,7 @@ fn a_mid_score_starts_a_creative_above_no_match_and_data_decides_the_rest() {
     let high = person(&sel, &[("Family", 9)]);
     assert!(estimate(&sel, &high, &ctx(), "fam") > fam, "a 9 lifts more than a 6");
     // With the prior counting only high scores, mid scores start at the no-match rate.
-    let mut config = SelectorConfig::with_policy(Policy::Greedy);
-    config.max_per_persona = 0;
+    let mut config = greedy_config();
     config.learning.prior_from_score = 7;
     let strict = selector_with(creatives, config);
     let mid = person(&strict, &[("Family", 6), ("Luxury", 5)]);
@@ -309,8 +313,7 @@ fn greedy_tries_a_creative_never_shown_before_one_known_to_do_a_little_better() 
     // own uncertainty) tries `untried` first, deterministically; ranked by the plain
     // posterior mean (optimism 0), `shown` stays first.
     let creatives = || vec![tagged("shown", "Luxury"), tagged("untried", "Luxury")];
-    let mut plain_config = SelectorConfig::with_policy(Policy::Greedy);
-    plain_config.max_per_persona = 0;
+    let mut plain_config = greedy_config();
     plain_config.learning.optimism = 0.0;
     for (sel, first) in
         [(greedy(creatives()), "untried"), (selector_with(creatives(), plain_config), "shown")]
@@ -333,8 +336,7 @@ fn greedy_tries_a_creative_never_shown_before_one_known_to_do_a_little_better() 
 fn taught_alike_or_not(n: usize, learn_spread: bool, rate: impl Fn(usize) -> f64) -> (Selector, Profile) {
     let mut creatives: Vec<CreativeSpec> = (0..n).map(|i| tagged(&format!("c{i}"), "Luxury")).collect();
     creatives.push(tagged("new", "Luxury"));
-    let mut config = SelectorConfig::with_policy(Policy::Greedy);
-    config.max_per_persona = 0;
+    let mut config = greedy_config();
     config.learning.learn_spread = learn_spread;
     let sel = selector_with(creatives, config);
     let p = person(&sel, &[("Luxury", 9)]);

@@ -230,14 +230,15 @@ impl LearningConfig {
     /// ([`Self::prior_from_score`]) and the prior precision of every weight.
     pub(crate) fn prior(&self) -> features::Prior {
         let base = model::logit(self.ctr_no_match);
+        let cross = 1.0 / (self.prior_sd_cross * self.prior_sd_cross);
         features::Prior {
             base,
             beta: model::logit(self.ctr_perfect_match) - base,
             threshold: self.prior_from_score,
             q0_creative: 1.0 / (self.prior_sd * self.prior_sd),
-            q0: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
-            q0_segment: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
-            q0_attribute: 1.0 / (self.prior_sd_cross * self.prior_sd_cross),
+            q0: cross,
+            q0_segment: cross,
+            q0_attribute: cross,
             q0_shared: 1.0 / (self.prior_sd_shared * self.prior_sd_shared),
         }
     }

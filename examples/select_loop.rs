@@ -3,14 +3,16 @@
 //!
 //! `cargo run --release --example select_loop -- CREATIVES POLICY ITERATIONS WARM PEOPLE [K] [full|pruned] [templates]`
 //! with POLICY one of `greedy`, `thompson`, `epsilon`, WARM the number of events taught
-//! first (0 for cold statistics), PEOPLE `focused` (one high persona) or `varied`, and K
+//! first (0 for cold statistics), PEOPLE `focused` (one high persona), `varied`, or
+//! `traffic` (varied, with some declared likes and dislikes, keeping the exposure
+//! history the warm-up leaves: `perf_report`'s warm world), and K
 //! the picks per select (default 1); `full` turns pruning off (every candidate scored);
 //! `templates` makes a tenth of the candidates templates of 4 slots × 8 variants.
 
 use std::time::Instant;
 
 use persona_engine::sample::Synthetic;
-use persona_engine::{Catalog, Feedback, FeedbackKind, Policy, Selector, SelectorConfig};
+use persona_engine::{Catalog, Feedback, FeedbackKind, PersonaId, Policy, Selector, SelectorConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -23,7 +25,9 @@ fn main() {
     };
     let iterations: usize = arg(3, "100000").parse().unwrap_or(100_000);
     let warm: usize = arg(4, "0").parse().unwrap_or(0);
-    let varied = arg(5, "varied") == "varied";
+    let people_kind = arg(5, "varied");
+    let varied = people_kind != "focused";
+    let traffic = people_kind == "traffic";
     let k: usize = arg(6, "1").parse().unwrap_or(1);
     let mut config = SelectorConfig::with_policy(policy);
     config.prune = arg(7, "pruned") != "full";
@@ -36,6 +40,16 @@ fn main() {
     };
     let selector = Selector::new(Catalog::compile(&spec).expect("spec"), config).expect("config");
     let mut people = if varied { shape.people(512) } else { shape.focused_people(512) };
+    if traffic {
+        for (i, (p, _)) in people.iter_mut().enumerate() {
+            if i % 5 == 0 {
+                p.likes.push(PersonaId((i % 40) as u16));
+            }
+            if i % 7 == 0 {
+                p.dislikes.push(PersonaId(((i * 3 + 1) % 40) as u16));
+            }
+        }
+    }
     let placement = selector.placement("placement-0").expect("placement");
     let mut selection = selector.new_selection(1);
     for e in 0..warm {
@@ -49,8 +63,10 @@ fn main() {
                 let _ = selector.record(p, &Feedback::new(creative, FeedbackKind::Click, &c));
             }
         }
-        p.exposures.clear();
-        p.engagements.clear();
+        if !traffic {
+            p.exposures.clear();
+            p.engagements.clear();
+        }
     }
     let mut selection = selector.new_selection(k);
     let start = Instant::now();

@@ -6,7 +6,11 @@ use persona_engine::{Catalog, Feedback, FeedbackKind, Policy, Selector, Selector
 use proptest::prelude::*;
 
 fn pair(shape: &Synthetic, policy: Policy, max_per_persona: u8) -> (Selector, Selector) {
-    let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec()).unwrap());
+    pair_of(shape.spec(), policy, max_per_persona)
+}
+
+fn pair_of(spec: persona_engine::CatalogSpec, policy: Policy, max_per_persona: u8) -> (Selector, Selector) {
+    let catalog = std::sync::Arc::new(Catalog::compile(&spec).unwrap());
     let mut config = SelectorConfig::with_policy(policy);
     config.max_per_persona = max_per_persona;
     let pruned = Selector::new(catalog.clone(), config).unwrap();
@@ -50,10 +54,25 @@ proptest! {
         greedy in any::<bool>(),
         max_per_persona in 0u8..3,
         events in 0usize..3_000,
+        rich in any::<bool>(),
     ) {
         let shape = Synthetic { personas, placements: 2, creatives, seed };
         let policy = if greedy { Policy::Greedy } else { Policy::Rules };
-        let (pruned, full) = pair(&shape, policy, max_per_persona);
+        let mut spec = shape.spec();
+        if rich {
+            // Every third creative with more tags and attribute values than the pruned
+            // scan keeps beside each creative's bound (it reads them from a side table).
+            for (i, c) in spec.creatives.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+                for extra in 1..=3 {
+                    let persona = format!("persona-{}", (i * 7 + extra * 5) % personas);
+                    if !c.personas.iter().any(|(p, _)| *p == persona) {
+                        c.personas.push((persona, 0.2 * extra as f64));
+                    }
+                }
+                c.attributes.push(("offer".into(), ["discount", "bundle", "free"][i % 3].into()));
+            }
+        }
+        let (pruned, full) = pair_of(spec, policy, max_per_persona);
         let mut people = shape.people(60);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
         // Teach both the same things (learning raises bounds and rebuilds the order).

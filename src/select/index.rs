@@ -48,10 +48,12 @@ pub(crate) struct PruneIndex {
     /// widest variance of its draw (the creative's own part, see
     /// [`Selector::widest_own_variance`]).
     variance: Box<[f64]>,
-    /// Learned: per creative, from `variance`, the most and the least `ln key` moves per
-    /// unit of log-odds before the rate's own factor (see [`Selector::prescreen`]):
-    /// `logit_slope` and `1 / s_max` (1 for Thompson).
-    slopes: Box<[(f32, f32)]>,
+    /// Learned: per creative, what [`Selector::prescreen`] reads first, and its raised
+    /// bound (see [`Screen`]).
+    screen: Box<[Screen]>,
+    /// Learned: the tags and attribute values of the creatives with more than
+    /// [`SCREEN_INLINE`] of them (see [`Screen::items`]).
+    screen_items: Box<[ScreenItem]>,
     /// Learned, for catalogs with too many attribute values to read each per request:
     /// per attribute value, the most its effect could add when built, plus
     /// [`ATTRIBUTE_MARGIN`] (part of every static bound). Empty otherwise.
@@ -67,8 +69,6 @@ pub(crate) struct PruneIndex {
     /// Creatives whose bound rose since (scored when their new bound can reach the
     /// k-th best), and which are listed.
     raised: Box<[AtomicU32]>,
-    /// Learned: per creative, its raised static bound (`f32` bits), once listed.
-    raised_bound: Box<[AtomicU32]>,
     raised_len: AtomicUsize,
     listed: Box<[AtomicBool]>,
     /// An attribute's effect outgrew its margin: scan in full until rebuilt.
@@ -82,6 +82,58 @@ pub(crate) struct PruneIndex {
     /// Learned: per template, the largest static bound of any of its variants (`f32`
     /// bits, raised with them): with `ln(priority)`, what it can score matching nobody.
     pub(super) template_top: Box<[AtomicU32]>,
+}
+
+/// How many tags and attribute values a [`Screen`] holds itself; a creative with more
+/// reads them from [`PruneIndex::screen_items`].
+const SCREEN_INLINE: usize = 5;
+
+/// What the second bound of a candidate reads before it knows whether to read more
+/// (see [`Selector::prescreen`]), in one cache line: on a catalog too large for the
+/// cache, the five arrays these came from were each a miss per candidate offered.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Screen {
+    /// The static bound its unmatched entry was built with (as `PruneIndex::bound`).
+    bound: f32,
+    /// From its widest variance, the most and the least `ln key` moves per unit of
+    /// log-odds before the rate's own factor: `logit_slope` and `1 / s_max` (1 for
+    /// Thompson).
+    slope: f32,
+    least: f32,
+    /// Its raised static bound (`f32` bits), once listed as raised.
+    raised: AtomicU32,
+    /// Where its items start in [`PruneIndex::screen_items`], and how many are tags
+    /// (at most `MAX_TAGS`) and attribute values (at most `MAX_ATTRIBUTES`).
+    start: u32,
+    tags: u8,
+    attributes: u8,
+    /// Its first items, when they all fit: its tags, then its attribute values.
+    inline: [ScreenItem; SCREEN_INLINE],
+}
+
+// One cache line each.
+const _: () = assert!(std::mem::size_of::<Screen>() == 64);
+
+impl Screen {
+    /// Its tags and its attribute values.
+    #[inline]
+    fn items<'a>(&'a self, all: &'a [ScreenItem]) -> (&'a [ScreenItem], &'a [ScreenItem]) {
+        let n = usize::from(self.tags) + usize::from(self.attributes);
+        let items = match self.inline.get(..n) {
+            Some(inline) => inline,
+            None => all.get(self.start as usize..self.start as usize + n).unwrap_or(&[]),
+        };
+        items.split_at(usize::from(self.tags).min(items.len()))
+    }
+}
+
+/// One item of a [`Screen`]: a tag, as its (persona, tag rank) list and its weight (at
+/// least 0), or an attribute value (`key`; `weight` unused).
+#[derive(Clone, Copy, Debug, Default)]
+struct ScreenItem {
+    key: u32,
+    weight: f32,
 }
 
 /// One placement's orders. Every list is sorted by its bound, highest first.
@@ -647,21 +699,48 @@ impl Selector {
         } else {
             Box::new([])
         };
-        let slopes: Box<[(f32, f32)]> = variance
-            .iter()
-            .map(|&var| {
-                let least = match self.config.learning.policy {
-                    Policy::Thompson => 1.0,
-                    _ => 1.0 / probit_scale(var),
-                };
-                (self.logit_slope(var), least as f32)
-            })
-            .collect();
         let bound: Box<[f32]> = if learned {
             (0..n).map(|c| self.learned_bound(&prior, c, &attribute, variance[c])).collect()
         } else {
             Box::new([])
         };
+        let mut screen_items = Vec::new();
+        let screen: Box<[Screen]> = variance
+            .iter()
+            .zip(cat.rules.iter().zip(&bound))
+            .zip(&cat.attribute_span)
+            .map(|((&var, (r, &bound)), attributes)| {
+                let least = match self.config.learning.policy {
+                    Policy::Thompson => 1.0,
+                    _ => 1.0 / probit_scale(var),
+                };
+                let start = screen_items.len();
+                for t in r.tags.range() {
+                    let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
+                    let key = (cat.tag_persona[t].index() * TAG_RANKS + rank) as u32;
+                    screen_items.push(ScreenItem { key, weight: cat.tag_weight[t].max(0.0) });
+                }
+                for &a in cat.attribute_value.get(attributes.range()).unwrap_or(&[]) {
+                    screen_items.push(ScreenItem { key: a, weight: 0.0 });
+                }
+                // Items that fit in the record are kept only there.
+                let mut inline = [ScreenItem::default(); SCREEN_INLINE];
+                if let Some(items) = screen_items.get(start..).filter(|i| i.len() <= SCREEN_INLINE) {
+                    inline[..items.len()].copy_from_slice(items);
+                    screen_items.truncate(start);
+                }
+                Screen {
+                    bound,
+                    slope: self.logit_slope(var),
+                    least: least as f32,
+                    raised: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
+                    start: start as u32,
+                    tags: r.tags.len as u8,
+                    attributes: attributes.len as u8,
+                    inline,
+                }
+            })
+            .collect();
         let (mut template_start, mut template_static, mut template_slope) =
             (Vec::new(), Vec::new(), Vec::new());
         let mut template_top = Vec::new();
@@ -783,16 +862,14 @@ impl Selector {
             placements,
             bound,
             variance,
-            slopes,
+            screen,
+            screen_items: screen_items.into(),
             attribute,
             attribute_name,
             events: Padded(AtomicU64::new(0)),
             raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
             listed: (0..if learned { n } else { 0 }).map(|_| AtomicBool::new(false)).collect(),
-            raised_bound: (0..if learned { n } else { 0 })
-                .map(|_| AtomicU32::new(f32::NEG_INFINITY.to_bits()))
-                .collect(),
             stale: AtomicBool::new(false),
             template_start: template_start.into(),
             template_static: template_static.into(),
@@ -857,7 +934,8 @@ impl Selector {
                             .and_then(|(x, s)| index.template_static.get(s + usize::from(x.slot)));
                         top = index.template_top.get(t);
                     }
-                    for slot in index.raised_bound.get(c).into_iter().chain(template).chain(top) {
+                    let own = index.screen.get(c).map(|s| &s.raised);
+                    for slot in own.into_iter().chain(template).chain(top) {
                         let _ = slot.fetch_update(Ordering::Release, Ordering::Relaxed, |b| {
                             (now > f32::from_bits(b)).then_some(now.to_bits())
                         });
@@ -1136,25 +1214,19 @@ impl Selector {
     /// candidate is passed over either way, with the looser bound.
     fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection, floor: f32) -> f32 {
         let cat = &*self.catalog;
-        let (Some(r), Some(&built), Some(&(slope, least))) =
-            (cat.rules.get(c), index.bound.get(c), index.slopes.get(c))
-        else {
-            return f32::INFINITY;
-        };
-        let raised = index
-            .raised_bound
-            .get(c)
-            .map_or(f32::NEG_INFINITY, |b| f32::from_bits(b.load(Ordering::Acquire)));
-        let mut bound = built.max(raised);
+        let Some(screen) = index.screen.get(c) else { return f32::INFINITY };
+        let (slope, least) = (screen.slope, screen.least);
+        let raised = f32::from_bits(screen.raised.load(Ordering::Acquire));
+        let mut bound = screen.bound.max(raised);
+        let (tags, attributes) = screen.items(&index.screen_items);
         // What lowers the log-odds below the static bound, and what raises them.
         let mut lower = 0.0f32;
         let mut raise = 0.0f32;
         let mut prior = 0.0f32;
-        for t in r.tags.range() {
-            let p = cat.tag_persona[t].index();
-            if selection.person_score.get(p).is_some_and(|&s| s > 0) {
-                let list = p * TAG_RANKS + usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
-                let w = cat.tag_weight[t].max(0.0);
+        for tag in tags {
+            let list = tag.key as usize;
+            if selection.person_score.get(list / TAG_RANKS).is_some_and(|&s| s > 0) {
+                let w = tag.weight;
                 let learned_mean = selection.persona_terms.get(list).map_or(0.0, |t| t.0);
                 // The shared weights' part as scoring adds it (signed), and the prior's
                 // for this tag (the creative takes its best tag's).
@@ -1169,10 +1241,9 @@ impl Selector {
         }
         bound += prior;
         if !index.attribute_name.is_empty() {
-            let span = cat.attribute_span.get(c).copied().unwrap_or_default();
             let mut effect = 0.0f64;
-            for &a in &cat.attribute_value[span.range()] {
-                match selection.attribute_terms.get(a as usize) {
+            for a in attributes {
+                match selection.attribute_terms.get(a.key as usize) {
                     Some(&(mean, _)) => effect += mean,
                     None => return f32::INFINITY,
                 }
@@ -1189,6 +1260,7 @@ impl Selector {
         if most < floor {
             return most;
         }
+        let Some(r) = cat.rules.get(c) else { return f32::INFINITY };
         if !env.admits(cat, &crate::catalog::Gate::of(r)) {
             return f32::NEG_INFINITY;
         }
@@ -1255,7 +1327,7 @@ impl Selector {
     fn raised_bound_of(&self, index: &PruneIndex, c: usize, selection: &Selection) -> f32 {
         let cat = &*self.catalog;
         let (Some(b), Some(&var), Some(r)) =
-            (index.raised_bound.get(c), index.variance.get(c), cat.rules.get(c))
+            (index.screen.get(c).map(|s| &s.raised), index.variance.get(c), cat.rules.get(c))
         else {
             return f32::INFINITY;
         };

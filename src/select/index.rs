@@ -268,35 +268,48 @@ pub(crate) struct Cursor {
     /// lists by their largest, not their sum.
     persona: u32,
     list: u32,
-    /// The next entry of the list, and the band it is in.
-    pos: u32,
+    /// The band whose next entry bounds highest (the one the cursor takes next), and
+    /// the first band with entries left (the largest value left: bands go by value).
+    best: u32,
     band: u32,
-    /// Where this request's suffix bounds of the list's bands start in
-    /// `Selection::band_bound`: for band `k`, the most any entry of bands `k..` scores.
+    /// Where this request's per-band state of the list starts in
+    /// `Selection::band_bound` and `Selection::band_pos`: for band `k`, the bound of its
+    /// next entry and where that entry is in the list.
     suffix: u32,
-    /// What the head gives the bound (see [`Cursor::refresh`]): the shared-weight part a
-    /// unit of the head band's largest value adds, the head's own bound (`x`), and the
-    /// later bands' suffix bound.
+    /// What the cursor gives the bound (see [`Cursor::refresh`]): the shared-weight part
+    /// a unit of the largest value left adds, and the most any entry left scores (`x`,
+    /// its best band's next entry).
     shared: f32,
     x: f32,
-    later: f32,
 }
 
 impl Cursor {
-    /// Recomputes what the head gives the bound, after the cursor moved (or was made).
+    /// Recomputes what the cursor gives the bound, after it moved (or was made). Each
+    /// band is sorted by static bound, so a band's next entry bounds all of the band's
+    /// entries left, and the best of those bounds the list: the cursor takes entries
+    /// from whichever band bounds highest, instead of walking a band of lower entries
+    /// to reach a better one behind it.
     #[inline]
-    fn refresh(&mut self, pi: &PlacementIndex, band_bound: &[f32]) {
-        let l = self.list as usize;
-        let (Some(e), Some(band)) = (pi.list(l).get(self.pos as usize), pi.bands(l).get(self.band as usize))
-        else {
-            let none = f32::NEG_INFINITY;
-            (self.shared, self.x, self.later) = (0.0, none, none);
+    fn refresh(&mut self, pi: &PlacementIndex, band_bound: &[f32], band_pos: &[u32]) {
+        let bands = pi.bands(self.list as usize);
+        let at = self.suffix as usize;
+        let left = |k: usize| bands.get(k).is_some_and(|b| band_pos.get(at + k).is_some_and(|&p| p < b.end));
+        while (self.band as usize) < bands.len() && !left(self.band as usize) {
+            self.band += 1;
+        }
+        let Some(first) = bands.get(self.band as usize) else {
+            (self.shared, self.x) = (0.0, f32::NEG_INFINITY);
             return;
         };
-        self.shared = self.weight * band.b;
-        self.x = e.a + self.own * band.b;
-        let later = band_bound.get(self.suffix as usize + self.band as usize + 1);
-        self.later = later.copied().unwrap_or(f32::NEG_INFINITY);
+        self.shared = self.weight * first.b;
+        let (mut best, mut x) = (self.band as usize, f32::NEG_INFINITY);
+        for (k, &bound) in band_bound.iter().enumerate().take(at + bands.len()).skip(at + self.band as usize)
+        {
+            if bound > x && left(k - at) {
+                (best, x) = (k - at, bound);
+            }
+        }
+        (self.best, self.x) = (best as u32, x);
     }
 }
 
@@ -319,7 +332,7 @@ impl Group {
         (self.shared, self.x) = (0.0, f32::NEG_INFINITY);
         for cur in cursors.get(self.start as usize..self.end as usize).unwrap_or(&[]) {
             self.shared = self.shared.max(cur.shared);
-            self.x = self.x.max(cur.x).max(cur.later);
+            self.x = self.x.max(cur.x);
         }
     }
 }
@@ -347,27 +360,26 @@ fn scan_bound(groups: &[Group], f_u: f32) -> (f32, usize) {
     best
 }
 
-/// Per request: for each cursor, the suffix bounds of its list's bands into
-/// `band_bound`: for band `k`, over bands `k..`, the most `a + factor · b` reaches.
+/// Per request: for each cursor, the bound of each band's first entry into
+/// `band_bound` (`a + factor · b`, the band's largest static bound and value) and where
+/// that entry is into `band_pos`.
 fn fill_band_bounds(
     cursors: &mut [Cursor],
     groups: &mut Vec<Group>,
     band_bound: &mut Vec<f32>,
+    band_pos: &mut Vec<u32>,
     pi: &PlacementIndex,
 ) {
     band_bound.clear();
+    band_pos.clear();
     groups.clear();
     for cur in cursors.iter_mut() {
         let bands = pi.bands(cur.list as usize);
         cur.suffix = band_bound.len() as u32;
         let own = cur.own;
         band_bound.extend(bands.iter().map(|b| b.a + own * b.b));
-        let mut most = f32::NEG_INFINITY;
-        for x in band_bound[cur.suffix as usize..].iter_mut().rev() {
-            most = most.max(*x);
-            *x = most;
-        }
-        cur.refresh(pi, band_bound);
+        band_pos.extend(std::iter::once(0).chain(bands.iter().map(|b| b.end)).take(bands.len()));
+        cur.refresh(pi, band_bound, band_pos);
     }
     let mut start = 0;
     while let Some(first) = cursors.get(start) {
@@ -1047,7 +1059,13 @@ impl Selector {
                 });
             }
         }
-        fill_band_bounds(&mut selection.cursors, &mut selection.groups, &mut selection.band_bound, pi);
+        fill_band_bounds(
+            &mut selection.cursors,
+            &mut selection.groups,
+            &mut selection.band_bound,
+            &mut selection.band_pos,
+            pi,
+        );
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut pos_u = 0usize;
         let mut target = selection.floor();
@@ -1070,17 +1088,23 @@ impl Selector {
                     Some(group) => {
                         // The group's list whose unseen entries bound highest.
                         let cursors = &mut selection.cursors[group.start as usize..group.end as usize];
-                        let head = |c: &Cursor| c.x.max(c.later);
-                        let Some(cur) = cursors.iter_mut().max_by(|a, b| head(a).total_cmp(&head(b))) else {
+                        let Some(cur) = cursors.iter_mut().max_by(|a, b| a.x.total_cmp(&b.x)) else {
                             break;
                         };
-                        let Some(entry) = pi.list(cur.list as usize).get(cur.pos as usize) else { break };
-                        cur.pos += 1;
-                        let bands = pi.bands(cur.list as usize);
-                        if bands.get(cur.band as usize).is_some_and(|b| cur.pos >= b.end) {
-                            cur.band += 1;
+                        // The next entry of its best band, then that band's next.
+                        let (l, slot) = (cur.list as usize, (cur.suffix + cur.best) as usize);
+                        let Some(pos) = selection.band_pos.get_mut(slot) else { break };
+                        let Some(entry) = pi.list(l).get(*pos as usize) else { break };
+                        *pos += 1;
+                        let band_b = pi.bands(l).get(cur.best as usize).map_or(0.0, |b| b.b);
+                        let next = pi
+                            .list(l)
+                            .get(*pos as usize)
+                            .map_or(f32::NEG_INFINITY, |e| e.a + cur.own * band_b);
+                        if let Some(bound) = selection.band_bound.get_mut(slot) {
+                            *bound = next;
                         }
-                        cur.refresh(pi, &selection.band_bound);
+                        cur.refresh(pi, &selection.band_bound, &selection.band_pos);
                         group.refresh(&selection.cursors);
                         entry.id
                     }

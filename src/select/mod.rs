@@ -307,8 +307,10 @@ pub struct Selection {
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
     cursors: Vec<Cursor>,
-    /// Per cursor, the suffix bounds of its list's bands (see `index::Cursor::suffix`).
+    /// Per cursor and band of its list, the bound of the band's next entry and where
+    /// that entry is (see `index::Cursor::suffix`).
     band_bound: Vec<f32>,
+    band_pos: Vec<u32>,
     /// The cursors grouped by persona, for the scan's bound.
     groups: Vec<Group>,
     /// What this request's attribute effects can add to any candidate's log-odds, when
@@ -672,6 +674,7 @@ impl Selector {
         s.name_best
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.band_bound.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
+        s.band_pos.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.next_stamp(self.catalog.len());
         let templates = &self.catalog.templates;
         // Every template once, plus the one an exploring draw scores again.

@@ -122,6 +122,37 @@ fn fatigue_builds_without_engagement_and_fades() {
     assert_eq!(s.picks()[0].reason.fatigue, 1.0);
 }
 
+/// An engagement resets the fatigue of the exposures up to its second, in whatever
+/// order a profile lists them, and exposures after it build fatigue again; a profile
+/// built in code with far more memory than `record` keeps still gets every entry read.
+#[test]
+fn fatigue_counts_only_what_came_after_the_latest_engagement_in_any_order() {
+    use persona_engine::profile::Exposure;
+    let sel = selector_with(
+        vec![tagged("lux", "Luxury"), tagged("lux-b", "Luxury").priority(0.9)],
+        SelectorConfig::with_policy(Policy::Rules),
+    );
+    let hero = sel.placement("hero").unwrap();
+    let key = sel.catalog().creative_key(sel.creative("lux").unwrap()).unwrap();
+    let shown = |at: i64| Exposure { creative: key, at };
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    // Newest first on purpose: two before the click (one in its very second), two after.
+    p.exposures = vec![shown(NOW - 10), shown(NOW - 20), shown(NOW - 100), shown(NOW - 200)];
+    p.engagements = vec![shown(NOW - 300), shown(NOW - 100)];
+    let mut all = sel.new_selection(2);
+    sel.select(&p, &ctx(), hero, &mut all).unwrap();
+    let lux = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert!((lux.reason.fatigue - (1.0 - 0.15 * 2.0)).abs() < 0.01, "{}", lux.reason.fatigue);
+    // Thousands of other creatives' exposures (ids the catalog does not know) and
+    // thousands of this one's, past every limit `record` keeps to.
+    let other = |i: i64| Exposure { creative: persona_engine::Symbol::of(&format!("gone-{i}")), at: NOW - i };
+    p.exposures.extend((0..5_000).map(other));
+    p.exposures.extend((0..3_000).map(|i| shown(NOW - 50 - i)));
+    sel.select(&p, &ctx(), hero, &mut all).unwrap();
+    let lux = all.picks().iter().find(|x| sel.catalog().creative_id(x.creative) == "lux").unwrap();
+    assert_eq!(lux.reason.fatigue, 0.3, "fatigue stops at its floor");
+}
+
 #[test]
 fn bad_feedback_is_an_error_and_changes_nothing() {
     let sel = selector(five_luxury());

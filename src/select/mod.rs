@@ -276,14 +276,65 @@ struct Scored {
     taken: bool,
 }
 
-/// What the person's memory says about one creative (scratch, sorted by creative).
+/// What the person's memory says about one creative (scratch, one entry per creative
+/// in the order first met, found through `Selection::memo_slots`).
 #[derive(Clone, Copy, Debug, Default)]
 struct Memo {
     creative: u32,
-    at: i64,
-    /// Raw: 0 exposure, 1 engagement, 2 rejection. Compacted: 1 when blocked.
+    /// Its slot in `Selection::memo_slots`.
+    slot: u32,
+    /// 1 when blocked (rejected, or capped once condensed).
     kind: u8,
+    /// While condensing: the latest engagement (it resets the fatigue of the exposures
+    /// up to it), the exposures in the cap's window, and the decayed exposures since.
+    engaged: i64,
+    capped: u32,
+    weight: f64,
     fatigue: f32,
+}
+
+/// Slots of the table from a creative to its [`Memo`]: a power of two, at least twice
+/// the most creatives a profile's memory can name, so a probe ends soon. (A profile
+/// built in code past those limits gets a larger table, once.)
+const MEMO_SLOTS: usize = 2048;
+const _: () = assert!(
+    MEMO_SLOTS.is_power_of_two()
+        && MEMO_SLOTS
+            >= 2 * (crate::profile::MAX_EXPOSURES
+                + crate::profile::MAX_SUPPRESSED
+                + crate::profile::MAX_ENGAGEMENTS)
+);
+
+/// Where a creative's probe starts in a memo table of `slots` slots (a power of two;
+/// Fibonacci hashing).
+#[inline]
+fn memo_home(creative: u32, slots: usize) -> usize {
+    let hash = u64::from(creative.wrapping_mul(0x9E37_79B1)) << 32;
+    (hash >> (64 - slots.trailing_zeros())) as usize
+}
+
+/// The memo entry of `creative`, made on first sight. The table has at least twice as
+/// many slots as entries, so an empty slot is always found.
+fn memo_entry(memo: &mut Vec<Memo>, slots: &mut [u32], creative: u32) -> usize {
+    let mask = slots.len() - 1;
+    let mut slot = memo_home(creative, slots.len());
+    loop {
+        match slots[slot] {
+            0 => {
+                memo.push(Memo {
+                    creative,
+                    slot: slot as u32,
+                    engaged: i64::MIN,
+                    fatigue: 1.0,
+                    ..Memo::default()
+                });
+                slots[slot] = memo.len() as u32;
+                return memo.len() - 1;
+            }
+            i if memo.get(i as usize - 1).is_some_and(|m| m.creative == creative) => return i as usize - 1,
+            _ => slot = (slot + 1) & mask,
+        }
+    }
 }
 
 /// The caller-owned output of [`Selector::select`], reused across calls (like `regex`'s
@@ -304,6 +355,8 @@ pub struct Selection {
     persona_terms: Vec<crate::learn::request::Term>,
     attribute_terms: Vec<crate::learn::request::Term>,
     memo: Vec<Memo>,
+    /// Per slot, 1 + the index of its creative's entry in `memo` (0: empty).
+    memo_slots: Vec<u32>,
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
     cursors: Vec<Cursor>,
@@ -450,7 +503,16 @@ impl Selection {
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
             return None;
         }
-        self.memo.binary_search_by_key(&creative.0, |m| m.creative).ok().map(|i| &self.memo[i])
+        let slots = &self.memo_slots;
+        let mut slot = memo_home(creative.0, slots.len());
+        loop {
+            let i = *slots.get(slot)? as usize;
+            let m = self.memo.get(i.checked_sub(1)?)?;
+            if m.creative == creative.0 {
+                return Some(m);
+            }
+            slot = (slot + 1) & (slots.len() - 1);
+        }
     }
 }
 
@@ -689,6 +751,7 @@ impl Selector {
         s.memo.reserve(
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
+        s.memo_slots.resize(MEMO_SLOTS, 0);
         s
     }
 
@@ -1009,63 +1072,65 @@ impl Selector {
     }
 
     /// Condenses the person's memory (rejections, exposures, engagements) into one entry
-    /// per creative: blocked (rejected or capped) or its fatigue multiplier. Sorted by
-    /// creative with a small Bloom filter in front, so each candidate costs one bit test.
+    /// per creative: blocked (rejected or capped) or its fatigue multiplier. Found
+    /// through a small hash table with a Bloom filter in front, so each candidate costs
+    /// one bit test, and nothing is sorted.
     fn prepare_memo(&self, profile: &Profile, now: i64, selection: &mut Selection) {
         let cat = &*self.catalog;
-        let memo = &mut selection.memo;
+        let (memo, slots) = (&mut selection.memo, &mut selection.memo_slots);
+        let named = profile.suppressed.len() + profile.engagements.len() + profile.exposures.len();
+        let wanted = (2 * named).next_power_of_two().max(MEMO_SLOTS);
+        if slots.len() < wanted {
+            slots.clear();
+            slots.resize(wanted, 0);
+        } else {
+            // Empty only the slots the previous request filled.
+            for m in memo.iter() {
+                if let Some(s) = slots.get_mut(m.slot as usize) {
+                    *s = 0;
+                }
+            }
+        }
         memo.clear();
         selection.memo_bloom = [0; 4];
-        let mut push = |key, at, kind| {
-            if let Some(c) = cat.creative_by_key(key) {
-                memo.push(Memo { creative: c.0, at, kind, fatigue: 1.0 });
-            }
-        };
         for &key in &profile.suppressed {
-            push(key, i64::MIN, 2);
+            if let Some(c) = cat.creative_by_key(key) {
+                let i = memo_entry(memo, slots, c.0);
+                memo[i].kind = 1;
+            }
         }
-        for e in &profile.exposures {
-            push(e.creative, e.at, 0);
-        }
+        // Engagements first: an engagement resets the fatigue of the exposures up to its
+        // second (not the count towards a cap).
         for e in &profile.engagements {
-            push(e.creative, e.at, 1);
+            if let Some(c) = cat.creative_by_key(e.creative) {
+                let i = memo_entry(memo, slots, c.0);
+                memo[i].engaged = memo[i].engaged.max(e.at);
+            }
         }
-        if memo.is_empty() {
-            return;
-        }
-        // Engagements sort after exposures of the same second, so they reset them.
-        memo.sort_unstable_by_key(|m| (m.creative, m.at, m.kind));
         let fatigue = &self.config.fatigue;
         let half_life = f64::from(fatigue.half_life_hours) * 3_600.0;
-        let (mut write, mut read) = (0, 0);
-        while read < memo.len() {
-            let creative = memo[read].creative;
-            let r = &cat.rules[creative as usize];
-            let window_start = now.saturating_sub(i64::from(r.cap_window));
-            let (mut blocked, mut capped, mut weight) = (false, 0u32, 0.0f64);
-            while read < memo.len() && memo[read].creative == creative {
-                let m = memo[read];
-                match m.kind {
-                    2 => blocked = true,
-                    1 => weight = 0.0,
-                    _ => {
-                        if r.cap_impressions > 0 && m.at >= window_start {
-                            capped += 1;
-                        }
-                        let age = now.saturating_sub(m.at).max(0) as f64;
-                        weight += (-age / half_life).exp2();
-                    }
-                }
-                read += 1;
+        for e in &profile.exposures {
+            let Some(c) = cat.creative_by_key(e.creative) else { continue };
+            let Some(r) = cat.rules.get(c.index()) else { continue };
+            let i = memo_entry(memo, slots, c.0);
+            let m = &mut memo[i];
+            if r.cap_impressions > 0 && e.at >= now.saturating_sub(i64::from(r.cap_window)) {
+                m.capped += 1;
             }
-            blocked |= r.cap_impressions > 0 && capped >= r.cap_impressions;
-            let f = (1.0 - f64::from(fatigue.per_impression) * weight).max(f64::from(fatigue.floor)) as f32;
-            memo[write] = Memo { creative, at: 0, kind: u8::from(blocked), fatigue: f };
-            let bit = creative as usize & 255;
-            selection.memo_bloom[bit >> 6] |= 1 << (bit & 63);
-            write += 1;
+            if e.at > m.engaged {
+                let age = now.saturating_sub(e.at).max(0) as f64;
+                m.weight += (-age / half_life).exp2();
+            }
         }
-        memo.truncate(write);
+        for m in memo.iter_mut() {
+            let Some(r) = cat.rules.get(m.creative as usize) else { continue };
+            let blocked = m.kind != 0 || (r.cap_impressions > 0 && m.capped >= r.cap_impressions);
+            m.kind = u8::from(blocked);
+            m.fatigue =
+                (1.0 - f64::from(fatigue.per_impression) * m.weight).max(f64::from(fatigue.floor)) as f32;
+            let bit = m.creative as usize & 255;
+            selection.memo_bloom[bit >> 6] |= 1 << (bit & 63);
+        }
     }
 
     fn effective_score(&self, profile: &Profile, persona: PersonaId) -> u8 {

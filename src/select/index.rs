@@ -191,7 +191,7 @@ impl PlacementIndex {
 
 /// A band's smallest value is at least this share of its largest (or of a smaller
 /// share, where more than [`MAX_BANDS`] bands would be needed).
-const BAND_RATIO: f32 = 0.9;
+const BAND_RATIO: f32 = 0.95;
 
 /// The most bands a list has: what `select` reserves per list for the band bounds.
 pub(super) const MAX_BANDS: usize = 32;

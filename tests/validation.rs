@@ -213,6 +213,14 @@ fn creative_attributes_are_validated_and_read_back() {
         {"id": "a", "placements": ["hero"], "attributes": {"format": "video", "tone": "calm", "format": "x"}}]}"#;
     let err = Catalog::from_json(json).unwrap_err().to_string();
     assert!(err.contains("duplicate key 'format'"), "{err}");
+    // The same through the spec's public field, which the builder cannot guard.
+    let mut twice = tagged("a", "Luxury").attribute("format", "video");
+    twice.attributes.push(("format".into(), "banner".into()));
+    let err = compile_err(vec![twice]);
+    assert_eq!(
+        err,
+        "creative 'a': field 'attributes': attribute 'format' is given twice ('video' and 'banner')"
+    );
 
     let catalog = Catalog::compile(&spec(vec![tagged("a", "Luxury")
         .attribute("tone", "calm")

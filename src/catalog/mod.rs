@@ -517,6 +517,15 @@ impl Catalog {
         }
         // Sorted by name key, so lookups and feature order do not depend on spec order.
         checked.sort_by_key(|(key, _, _)| *key);
+        // One value per name: scoring and the pruned scan's bounds take a creative's
+        // effect as one value's per name.
+        if let Some(pair) = checked.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(Error::creative(
+                id,
+                "attributes",
+                format!("attribute '{}' is given twice ('{}' and '{}')", pair[0].1, pair[0].2, pair[1].2),
+            ));
+        }
         let start = self.attribute_pairs.len();
         for (key, name, value) in checked {
             let pair = (key, Symbol::of(value));

@@ -63,6 +63,13 @@ pub(crate) struct PruneIndex {
     /// attribute effects out, and each request allows for them exactly (see
     /// [`attribute_allowance`]). Empty otherwise.
     attribute_name: Box<[u16]>,
+    /// Learned, with `attribute_name`: the distinct sets of attribute values the
+    /// creatives carry (set `k`'s values are `combo_values[combo_start[k] as usize..
+    /// combo_start[k + 1] as usize]`), at most [`MAX_COMBOS`]. Each placement's
+    /// unmatched order is split by set, and each request bounds a set's candidates by
+    /// its own values' effects instead of the allowance. Empty otherwise (one order).
+    combo_start: Box<[u32]>,
+    combo_values: Box<[u32]>,
     /// Events recorded since the index was built: bumped by every `record`, so alone on
     /// its cache line, away from the fields every `select` reads.
     events: Padded<AtomicU64>,
@@ -83,6 +90,10 @@ pub(crate) struct PruneIndex {
     /// bits, raised with them): with `ln(priority)`, what it can score matching nobody.
     pub(super) template_top: Box<[AtomicU32]>,
 }
+
+/// The most distinct sets of attribute values the unmatched order is split by; a
+/// catalog with more keeps one unmatched order.
+pub(super) const MAX_COMBOS: usize = 64;
 
 /// How many tags and attribute values a [`Screen`] holds itself; a creative with more
 /// reads them from [`PruneIndex::screen_items`].
@@ -139,8 +150,12 @@ struct ScreenItem {
 /// One placement's orders. Every list is sorted by its bound, highest first.
 #[derive(Debug, Default)]
 pub(super) struct PlacementIndex {
-    /// Every candidate, by the most it can score without any persona match.
+    /// Every candidate, by the most it can score without any persona match: by set of
+    /// attribute values (`PruneIndex::combo_start`), then by that bound.
     unmatched: Vec<(f32, CreativeId)>,
+    /// Where each set's candidates start in `unmatched`, and its end (one set when the
+    /// index does not split).
+    unmatched_start: Vec<u32>,
     /// Per list (CSR): candidates tagged with a persona, by what one unit of the
     /// person's factor on that list can add. Rules: one list per persona, by
     /// `priority · max_boost · share`. Learned: one list per (persona, tag rank), by the
@@ -390,6 +405,25 @@ fn fill_band_bounds(
         groups.push(g);
         start = end;
     }
+}
+
+/// The bound on the unmatched candidates not yet offered, and the set whose next
+/// candidate it is (`usize::MAX` once all are offered): per set of attribute values, its
+/// next candidate's static bound plus what the set's values can add beyond the request's
+/// allowance (`offset`, at most 0 but for rounding).
+#[inline]
+fn next_unmatched(pi: &PlacementIndex, pos: &[u32], offset: &[f32]) -> (f32, usize) {
+    let mut best = (f32::NEG_INFINITY, usize::MAX);
+    for (k, (&at, &off)) in pos.iter().zip(offset).enumerate() {
+        let end = pi.unmatched_start.get(k + 1).copied().unwrap_or(0);
+        if at < end {
+            let bound = pi.unmatched.get(at as usize).map_or(f32::NEG_INFINITY, |e| e.0) + off;
+            if best.1 == usize::MAX || bound > best.0 {
+                best = (bound, k);
+            }
+        }
+    }
+    best
 }
 
 /// Keeps the k largest keys seen, largest first.
@@ -701,6 +735,26 @@ impl Selector {
         } else {
             Box::new([])
         };
+        // The sets of attribute values, when each request reads the attribute effects.
+        let mut combo_of = vec![0u32; n];
+        let (mut combo_start, mut combo_values) = (vec![0u32], Vec::new());
+        if per_request {
+            let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::new();
+            for (c, slot) in combo_of.iter_mut().enumerate() {
+                let span = cat.attribute_span.get(c).copied().unwrap_or_default();
+                let values = cat.attribute_value.get(span.range()).unwrap_or(&[]);
+                *slot = *ids.entry(values).or_insert_with(|| {
+                    combo_values.extend_from_slice(values);
+                    combo_start.push(combo_values.len() as u32);
+                    combo_start.len() as u32 - 2
+                });
+            }
+            if ids.len() > MAX_COMBOS {
+                combo_of.iter_mut().for_each(|k| *k = 0);
+                (combo_start, combo_values) = (vec![0], Vec::new());
+            }
+        }
+        let combos = combo_start.len().saturating_sub(1).max(1);
         let variance: Box<[f64]> = if learned && self.config.learning.policy == Policy::Thompson {
             // Thompson's key depends on the variance only through its draw, taken at the
             // creative's own uncertainty.
@@ -819,7 +873,13 @@ impl Selector {
                 };
                 let mut unmatched: Vec<(f32, CreativeId)> =
                     p.candidates.iter().map(|&c| (static_of(c), c)).collect();
-                unmatched.sort_by(desc);
+                let set = |c: CreativeId| combo_of.get(c.index()).copied().unwrap_or(0);
+                unmatched.sort_by(|a, b| set(a.1).cmp(&set(b.1)).then(desc(a, b)));
+                let mut unmatched_start = Vec::with_capacity(combos + 1);
+                for k in 0..combos as u32 {
+                    unmatched_start.push(unmatched.partition_point(|e| set(e.1) < k) as u32);
+                }
+                unmatched_start.push(unmatched.len() as u32);
                 let ranks = if learned { TAG_RANKS } else { 1 };
                 let mut entries: Vec<Entry> = Vec::with_capacity(p.persona_members.len());
                 let mut offsets = Vec::with_capacity(cat.menu.len() * ranks + 1);
@@ -857,6 +917,7 @@ impl Selector {
                 let (template_offsets, template_entries) = template_lists(p);
                 PlacementIndex {
                     unmatched,
+                    unmatched_start,
                     persona_offsets: offsets,
                     persona_entries: entries,
                     band_offsets,
@@ -878,6 +939,8 @@ impl Selector {
             screen_items: screen_items.into(),
             attribute,
             attribute_name,
+            combo_start: combo_start.into(),
+            combo_values: combo_values.into(),
             events: Padded(AtomicU64::new(0)),
             raised: (0..if learned { n } else { 0 }).map(|_| AtomicU32::new(u32::MAX)).collect(),
             raised_len: AtomicUsize::new(0),
@@ -1066,18 +1129,40 @@ impl Selector {
             &mut selection.band_pos,
             pi,
         );
+        // The unmatched order, per set of attribute values: where each set's next
+        // candidate is, and what its values add at this moment beyond the allowance
+        // (the allowance assumes every candidate has the best value per name).
+        selection.unmatched_pos.clear();
+        selection.combo_offset.clear();
+        let sets = pi.unmatched_start.len().saturating_sub(1);
+        for k in 0..sets {
+            selection.unmatched_pos.push(pi.unmatched_start[k]);
+            let values = match (index.combo_start.get(k), index.combo_start.get(k + 1)) {
+                (Some(&a), Some(&b)) if learned && selection.attribute_allowance.is_finite() => {
+                    index.combo_values.get(a as usize..b as usize)
+                }
+                _ => None,
+            };
+            // As `prescreen` sums a creative's effects: in the same order, in f64.
+            let effect = values.and_then(|values| {
+                values
+                    .iter()
+                    .try_fold(0.0f64, |sum, &a| selection.attribute_terms.get(a as usize).map(|t| sum + t.0))
+            });
+            let offset = effect.map_or(0.0, |e| e.max(0.0) as f32 - selection.attribute_allowance);
+            selection.combo_offset.push(offset);
+        }
+        let mut unmatched = next_unmatched(pi, &selection.unmatched_pos, &selection.combo_offset);
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
-        let mut pos_u = 0usize;
         let mut target = selection.floor();
         let mut adaptive = true;
         loop {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
-                if pos_u >= pi.unmatched.len() {
+                if unmatched.1 == usize::MAX {
                     break; // every candidate has been seen
                 }
-                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                let (tau, next) = scan_bound(&selection.groups, f_u);
+                let (tau, next) = scan_bound(&selection.groups, unmatched.0);
                 if adaptive {
                     target = target.max(selection.floor());
                 }
@@ -1109,8 +1194,11 @@ impl Selector {
                         entry.id
                     }
                     None => {
-                        pos_u += 1;
-                        pi.unmatched[pos_u - 1].1
+                        let Some(pos) = selection.unmatched_pos.get_mut(unmatched.1) else { break };
+                        let Some(&(_, cid)) = pi.unmatched.get(*pos as usize) else { break };
+                        *pos += 1;
+                        unmatched = next_unmatched(pi, &selection.unmatched_pos, &selection.combo_offset);
+                        cid
                     }
                 };
                 if learned && cid.0 < cat.templates.first {
@@ -1178,13 +1266,9 @@ impl Selector {
                 }
                 _ => f32::NEG_INFINITY,
             };
-            let offered_all = pos_u >= pi.unmatched.len();
-            let tau = if offered_all {
-                f32::NEG_INFINITY
-            } else {
-                let f_u = pi.unmatched.get(pos_u).map_or(f32::NEG_INFINITY, |e| e.0);
-                scan_bound(&selection.groups, f_u).0
-            };
+            let offered_all = unmatched.1 == usize::MAX;
+            let tau =
+                if offered_all { f32::NEG_INFINITY } else { scan_bound(&selection.groups, unmatched.0).0 };
             // What is left unscored is looked at only when the lists no longer reach
             // the last pick (the raised and template checks walk their lists).
             if tau < last || offered_all {

@@ -364,6 +364,11 @@ pub struct Selection {
     /// that entry is (see `index::Cursor::suffix`).
     band_bound: Vec<f32>,
     band_pos: Vec<u32>,
+    /// Per set of attribute values of the unmatched order (see
+    /// `index::PruneIndex::combo_start`): where its next candidate is, and what its
+    /// values add in this request beyond the attribute allowance.
+    unmatched_pos: Vec<u32>,
+    combo_offset: Vec<f32>,
     /// The cursors grouped by persona, for the scan's bound.
     groups: Vec<Group>,
     /// What this request's attribute effects can add to any candidate's log-odds, when
@@ -737,6 +742,8 @@ impl Selector {
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
         s.band_bound.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.band_pos.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
+        s.unmatched_pos.reserve(index::MAX_COMBOS);
+        s.combo_offset.reserve(index::MAX_COMBOS);
         s.next_stamp(self.catalog.len());
         let templates = &self.catalog.templates;
         // Every template once, plus the one an exploring draw scores again.

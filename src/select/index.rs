@@ -408,22 +408,30 @@ fn fill_band_bounds(
 }
 
 /// The bound on the unmatched candidates not yet offered, and the set whose next
-/// candidate it is (`usize::MAX` once all are offered): per set of attribute values, its
-/// next candidate's static bound plus what the set's values can add beyond the request's
-/// allowance (`offset`, at most 0 but for rounding).
+/// candidate it is (`usize::MAX` once all are offered), from each set's head bound and
+/// position.
 #[inline]
-fn next_unmatched(pi: &PlacementIndex, pos: &[u32], offset: &[f32]) -> (f32, usize) {
+fn next_unmatched(pi: &PlacementIndex, heads: &[f32], pos: &[u32]) -> (f32, usize) {
     let mut best = (f32::NEG_INFINITY, usize::MAX);
-    for (k, (&at, &off)) in pos.iter().zip(offset).enumerate() {
-        let end = pi.unmatched_start.get(k + 1).copied().unwrap_or(0);
-        if at < end {
-            let bound = pi.unmatched.get(at as usize).map_or(f32::NEG_INFINITY, |e| e.0) + off;
-            if best.1 == usize::MAX || bound > best.0 {
-                best = (bound, k);
-            }
+    for (k, (&bound, &at)) in heads.iter().zip(pos).enumerate() {
+        let left = pi.unmatched_start.get(k + 1).is_some_and(|&end| at < end);
+        if left && (best.1 == usize::MAX || bound > best.0) {
+            best = (bound, k);
         }
     }
     best
+}
+
+/// The head bound of unmatched set `k` at `pos`: its next candidate's static bound plus
+/// what the set's values can add beyond the request's allowance (`offset`); −∞ once
+/// the set is offered.
+#[inline]
+fn unmatched_head(pi: &PlacementIndex, k: usize, pos: u32, offset: f32) -> f32 {
+    let end = pi.unmatched_start.get(k + 1).copied().unwrap_or(0);
+    match pi.unmatched.get(pos as usize) {
+        Some(e) if pos < end => e.0 + offset,
+        _ => f32::NEG_INFINITY,
+    }
 }
 
 /// Keeps the k largest keys seen, largest first.
@@ -1134,6 +1142,7 @@ impl Selector {
         // (the allowance assumes every candidate has the best value per name).
         selection.unmatched_pos.clear();
         selection.combo_offset.clear();
+        selection.unmatched_head.clear();
         let sets = pi.unmatched_start.len().saturating_sub(1);
         for k in 0..sets {
             selection.unmatched_pos.push(pi.unmatched_start[k]);
@@ -1151,8 +1160,9 @@ impl Selector {
             });
             let offset = effect.map_or(0.0, |e| e.max(0.0) as f32 - selection.attribute_allowance);
             selection.combo_offset.push(offset);
+            selection.unmatched_head.push(unmatched_head(pi, k, pi.unmatched_start[k], offset));
         }
-        let mut unmatched = next_unmatched(pi, &selection.unmatched_pos, &selection.combo_offset);
+        let mut unmatched = next_unmatched(pi, &selection.unmatched_head, &selection.unmatched_pos);
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut target = selection.floor();
         let mut adaptive = true;
@@ -1194,10 +1204,15 @@ impl Selector {
                         entry.id
                     }
                     None => {
-                        let Some(pos) = selection.unmatched_pos.get_mut(unmatched.1) else { break };
+                        let k = unmatched.1;
+                        let Some(pos) = selection.unmatched_pos.get_mut(k) else { break };
                         let Some(&(_, cid)) = pi.unmatched.get(*pos as usize) else { break };
                         *pos += 1;
-                        unmatched = next_unmatched(pi, &selection.unmatched_pos, &selection.combo_offset);
+                        let offset = selection.combo_offset.get(k).copied().unwrap_or(0.0);
+                        if let Some(head) = selection.unmatched_head.get_mut(k) {
+                            *head = unmatched_head(pi, k, *pos, offset);
+                        }
+                        unmatched = next_unmatched(pi, &selection.unmatched_head, &selection.unmatched_pos);
                         cid
                     }
                 };

@@ -365,10 +365,12 @@ pub struct Selection {
     band_bound: Vec<f32>,
     band_pos: Vec<u32>,
     /// Per set of attribute values of the unmatched order (see
-    /// `index::PruneIndex::combo_start`): where its next candidate is, and what its
-    /// values add in this request beyond the attribute allowance.
+    /// `index::PruneIndex::combo_start`): where its next candidate is, what its values
+    /// add in this request beyond the attribute allowance, and its next candidate's
+    /// bound with that (−∞ once the set is offered).
     unmatched_pos: Vec<u32>,
     combo_offset: Vec<f32>,
+    unmatched_head: Vec<f32>,
     /// The cursors grouped by persona, for the scan's bound.
     groups: Vec<Group>,
     /// What this request's attribute effects can add to any candidate's log-odds, when
@@ -744,6 +746,7 @@ impl Selector {
         s.band_pos.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.unmatched_pos.reserve(index::MAX_COMBOS);
         s.combo_offset.reserve(index::MAX_COMBOS);
+        s.unmatched_head.reserve(index::MAX_COMBOS);
         s.next_stamp(self.catalog.len());
         let templates = &self.catalog.templates;
         // Every template once, plus the one an exploring draw scores again.

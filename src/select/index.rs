@@ -407,6 +407,18 @@ fn fill_band_bounds(
     }
 }
 
+/// The summed effect (mean log-odds) of attribute `values` in this request, in their
+/// order, in f64: the second bound and the unmatched sets' bounds sum alike. `None` when
+/// a value is not among the request's terms.
+#[inline]
+fn attribute_effect(values: impl Iterator<Item = u32>, terms: &[crate::learn::request::Term]) -> Option<f64> {
+    let mut effect = 0.0f64;
+    for a in values {
+        effect += terms.get(a as usize)?.0;
+    }
+    Some(effect)
+}
+
 /// The bound on the unmatched candidates not yet offered, and the set whose next
 /// candidate it is (`usize::MAX` once all are offered), from each set's head bound and
 /// position.
@@ -1152,12 +1164,9 @@ impl Selector {
                 }
                 _ => None,
             };
-            // As `prescreen` sums a creative's effects: in the same order, in f64.
-            let effect = values.and_then(|values| {
-                values
-                    .iter()
-                    .try_fold(0.0f64, |sum, &a| selection.attribute_terms.get(a as usize).map(|t| sum + t.0))
-            });
+            // Summed as `prescreen` sums a creative's effects.
+            let effect = values
+                .and_then(|values| attribute_effect(values.iter().copied(), &selection.attribute_terms));
             let offset = effect.map_or(0.0, |e| e.max(0.0) as f32 - selection.attribute_allowance);
             selection.combo_offset.push(offset);
             selection.unmatched_head.push(unmatched_head(pi, k, pi.unmatched_start[k], offset));
@@ -1364,13 +1373,10 @@ impl Selector {
         }
         bound += prior;
         if !index.attribute_name.is_empty() {
-            let mut effect = 0.0f64;
-            for a in attributes {
-                match selection.attribute_terms.get(a.key as usize) {
-                    Some(&(mean, _)) => effect += mean,
-                    None => return f32::INFINITY,
-                }
-            }
+            let values = attributes.iter().map(|a| a.key);
+            let Some(effect) = attribute_effect(values, &selection.attribute_terms) else {
+                return f32::INFINITY;
+            };
             if effect > 0.0 {
                 raise = effect as f32;
             } else {
@@ -1448,22 +1454,17 @@ impl Selector {
     /// The bound of raised creative `c` for this person: its raised static bound plus,
     /// per persona list it is on, the person's factor times its entry's value.
     fn raised_bound_of(&self, index: &PruneIndex, c: usize, selection: &Selection) -> f32 {
-        let cat = &*self.catalog;
-        let (Some(b), Some(&var), Some(r)) =
-            (index.screen.get(c).map(|s| &s.raised), index.variance.get(c), cat.rules.get(c))
-        else {
-            return f32::INFINITY;
-        };
-        let slope = self.logit_slope(var);
-        let mut bound = f32::from_bits(b.load(Ordering::Acquire));
+        let Some(screen) = index.screen.get(c) else { return f32::INFINITY };
+        let slope = screen.slope;
+        let mut bound = f32::from_bits(screen.raised.load(Ordering::Acquire));
         let mut prior = 0.0f32;
-        for t in r.tags.range() {
-            let rank = usize::from(cat.tag_rank[t]).min(TAG_RANKS - 1);
-            let list = cat.tag_persona[t].index() * TAG_RANKS + rank;
-            if selection.person_score.get(cat.tag_persona[t].index()).is_some_and(|&s| s > 0) {
+        let (tags, _) = screen.items(&index.screen_items);
+        for tag in tags {
+            let list = tag.key as usize;
+            if selection.person_score.get(list / TAG_RANKS).is_some_and(|&s| s > 0) {
                 // The shared weights add up over the tags; the prior takes the best one.
                 let (learned, lent) = self.list_factors(selection, list);
-                let w = slope * cat.tag_weight[t].max(0.0);
+                let w = slope * tag.weight;
                 bound += learned * w;
                 prior = prior.max(lent * w);
             }

@@ -313,26 +313,39 @@ fn memo_home(creative: u32, slots: usize) -> usize {
     (hash >> (64 - slots.trailing_zeros())) as usize
 }
 
-/// The memo entry of `creative`, made on first sight. The table has at least twice as
-/// many slots as entries, so an empty slot is always found.
-fn memo_entry(memo: &mut Vec<Memo>, slots: &mut [u32], creative: u32) -> usize {
-    let mask = slots.len() - 1;
+/// Where `creative` is in the memo table: `Ok(its index in memo)`, or `Err(the empty
+/// slot it would take)` (`usize::MAX` for a table with no slots). The table has at
+/// least twice as many slots as entries, so a probe ends soon.
+fn memo_probe(memo: &[Memo], slots: &[u32], creative: u32) -> std::result::Result<usize, usize> {
     let mut slot = memo_home(creative, slots.len());
     loop {
-        match slots[slot] {
-            0 => {
-                memo.push(Memo {
-                    creative,
-                    slot: slot as u32,
-                    engaged: i64::MIN,
-                    fatigue: 1.0,
-                    ..Memo::default()
-                });
-                slots[slot] = memo.len() as u32;
-                return memo.len() - 1;
+        match slots.get(slot) {
+            None => return Err(usize::MAX),
+            Some(0) => return Err(slot),
+            Some(&i) if memo.get(i as usize - 1).is_some_and(|m| m.creative == creative) => {
+                return Ok(i as usize - 1)
             }
-            i if memo.get(i as usize - 1).is_some_and(|m| m.creative == creative) => return i as usize - 1,
-            _ => slot = (slot + 1) & mask,
+            Some(_) => slot = (slot + 1) & (slots.len() - 1),
+        }
+    }
+}
+
+/// The memo entry of `creative`, made on first sight.
+fn memo_entry(memo: &mut Vec<Memo>, slots: &mut [u32], creative: u32) -> usize {
+    match memo_probe(memo, slots, creative) {
+        Ok(i) => i,
+        Err(slot) => {
+            memo.push(Memo {
+                creative,
+                slot: slot as u32,
+                engaged: i64::MIN,
+                fatigue: 1.0,
+                ..Memo::default()
+            });
+            if let Some(s) = slots.get_mut(slot) {
+                *s = memo.len() as u32;
+            }
+            memo.len() - 1
         }
     }
 }
@@ -510,16 +523,7 @@ impl Selection {
         if self.memo_bloom[bit >> 6] & (1 << (bit & 63)) == 0 {
             return None;
         }
-        let slots = &self.memo_slots;
-        let mut slot = memo_home(creative.0, slots.len());
-        loop {
-            let i = *slots.get(slot)? as usize;
-            let m = self.memo.get(i.checked_sub(1)?)?;
-            if m.creative == creative.0 {
-                return Some(m);
-            }
-            slot = (slot + 1) & (slots.len() - 1);
-        }
+        memo_probe(&self.memo, &self.memo_slots, creative.0).ok().and_then(|i| self.memo.get(i))
     }
 }
 

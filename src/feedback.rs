@@ -103,16 +103,13 @@ impl Selector {
             id: format!("#{}", feedback.creative.0),
             did_you_mean: Vec::new(),
         })?;
+        // The shared statistics first: when they refuse the event (a full segment
+        // table, a count past its range), the person's memory is left as it was too, so
+        // a retry does not count an exposure twice.
         let mut counts = Counts::default();
         match feedback.kind {
-            FeedbackKind::Impression => {
-                counts.impressions = 1;
-                profile.remember_exposure(key, feedback.at);
-            }
-            FeedbackKind::Click => {
-                profile.remember_engagement(key, feedback.at);
-                counts.clicks = 1;
-            }
+            FeedbackKind::Impression => counts.impressions = 1,
+            FeedbackKind::Click => counts.clicks = 1,
             FeedbackKind::Conversion { value } => {
                 if !(value.is_finite() && (0.0..=MAX_CONVERSION_VALUE).contains(&value)) {
                     return Err(Error::invalid(
@@ -121,9 +118,20 @@ impl Selector {
                         format!("conversion value {value} must be finite and between 0 and {MAX_CONVERSION_VALUE}"),
                     ));
                 }
-                profile.remember_engagement(key, feedback.at);
                 counts.conversions = 1;
                 counts.value_micros = (value * 1e6).round() as u64;
+            }
+            FeedbackKind::ThumbsUp | FeedbackKind::ThumbsDown | FeedbackKind::Dismiss => {}
+        }
+        if !counts.is_zero() {
+            #[cfg(debug_assertions)]
+            let _write = self.writes.begin();
+            self.learn_from(profile, feedback, counts)?;
+        }
+        match feedback.kind {
+            FeedbackKind::Impression => profile.remember_exposure(key, feedback.at),
+            FeedbackKind::Click | FeedbackKind::Conversion { .. } => {
+                profile.remember_engagement(key, feedback.at)
             }
             FeedbackKind::ThumbsUp => {
                 profile.remember_engagement(key, feedback.at);
@@ -134,11 +142,6 @@ impl Selector {
                 self.nudge(profile, feedback.creative, -1);
             }
             FeedbackKind::Dismiss => profile.suppress(key),
-        }
-        #[cfg(debug_assertions)]
-        let _write = self.writes.begin();
-        if !counts.is_zero() {
-            self.learn_from(profile, feedback, counts)?;
         }
         Ok(())
     }

@@ -163,17 +163,24 @@ fn a_full_segment_table_is_an_error_and_counts_nothing() {
                     "{message}"
                 );
                 assert_eq!(sel.stats().overall(c), before, "a refused event was counted");
+                // Nor is it remembered by the person: a retry must not count the
+                // exposure twice for caps and fatigue.
+                assert_eq!(q.exposures.len(), p.exposures.len(), "a refused event was remembered");
+                let mut clicked = p.clone();
+                assert!(sel.record(&mut clicked, &Feedback::new(c, FeedbackKind::Click, &ctx())).is_err());
+                assert!(clicked.engagements.is_empty(), "a refused click was remembered");
             }
         }
     }
     assert_eq!(refused, 80 - 56);
-    assert_eq!(sel.stats().overflow(), 24);
+    // Each refused impression, and the click after it.
+    assert_eq!(sel.stats().overflow(), 48);
     assert_eq!(sel.stats().segment_cells_used(), 56);
     // Every explanation says learning is being held back, and what to do.
     let mut s = sel.new_selection(1);
     sel.select(&p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();
     let why = sel.explain(&s.picks()[0]);
-    assert!(why.ends_with("learning table full: 24 events refused (raise learning.segment_cells)"), "{why}");
+    assert!(why.ends_with("learning table full: 48 events refused (raise learning.segment_cells)"), "{why}");
 }
 
 #[test]

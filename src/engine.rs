@@ -417,13 +417,15 @@ impl Engine {
     /// Replaces everything learned with a full snapshot (as [`Selector::load_stats`]:
     /// meant for start-up; checked first, so a bad snapshot changes nothing). What the
     /// current catalog cannot hold (creatives, segment cells of personas the menu lacks,
-    /// model weights) becomes the dormant statistics.
+    /// model weights) becomes the dormant statistics; a snapshot holding more of it than
+    /// a snapshot may (see [`MAX_CREATIVES`](crate::catalog::MAX_CREATIVES) and the
+    /// snapshot limits in [`crate::limits`]) is refused, not cut.
     pub fn load_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let mut books = self.books();
         let version = self.current.load();
+        let dormant = Ledger::of(snapshot).lacking(version.catalog());
+        Ledger::default().check_add(&dormant)?;
         let report = version.selector.load_stats(snapshot)?;
-        let mut dormant = Ledger::of(snapshot).lacking(version.catalog());
-        let _dropped = dormant.cap();
         books.dormant = dormant;
         books.unsent = Ledger::default();
         Ok(report)
@@ -449,13 +451,16 @@ impl Engine {
     /// Adds another instance's delta (as [`Selector::merge_stats`]: checked first, a bad
     /// one changes nothing). What the current catalog cannot hold (creatives, segment
     /// cells of personas the menu lacks, model weights) is added to the dormant
-    /// statistics rather than dropped.
+    /// statistics rather than dropped; a delta that would take them past a count's range
+    /// or past what a snapshot may hold is refused (an error naming the creative, cell or
+    /// weight; nothing changes), so what the engine keeps always saves and loads again.
     pub fn merge_stats(&self, snapshot: &StatsSnapshot) -> Result<LoadReport> {
         let mut books = self.books();
         let version = self.current.load();
+        let lacking = Ledger::of(snapshot).lacking(version.catalog());
+        books.dormant.check_add(&lacking)?;
         let report = version.selector.merge_stats(snapshot)?;
-        books.dormant.add(&Ledger::of(snapshot).lacking(version.catalog()));
-        let _dropped = books.dormant.cap();
+        books.dormant.add(&lacking);
         Ok(report)
     }
 }

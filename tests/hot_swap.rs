@@ -367,3 +367,75 @@ fn a_persona_removed_then_restored_gets_its_segment_counts_and_model_weights_bac
     assert_eq!((report.restored, report.restored_segments), (1, 1));
     assert_eq!(normalized(&restarted.current().selector().save_stats()), normalized(&before));
 }
+
+#[test]
+fn dormant_statistics_are_checked_like_the_rest_so_what_the_engine_keeps_always_loads_again() {
+    let engine = engine(vec![tagged("lux", "Luxury")]);
+    let delta = |json: &str| {
+        StatsSnapshot::from_json(&format!(
+            r#"{{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{json}}}"#
+        ))
+        .unwrap()
+    };
+    let before = engine.save_stats();
+    // A creative the catalog lacks is kept as dormant statistics: its cells are checked
+    // as a known creative's are.
+    let err = engine.merge_stats(&delta(r#"{"gone":{"devices":{"fridge":{"impressions":1}}}}"#)).unwrap_err();
+    assert!(err.to_string().contains("unknown device 'fridge'"), "{err}");
+    let report = engine.merge_stats(&delta(r#"{"gone":{"segments":{"Pets":{"clicks":1}}}}"#)).unwrap();
+    assert_eq!(report.unknown_creatives, ["gone"]);
+    // Sums of dormant counts stay in range: two halves of the top of the range fit, a
+    // third would pass it, and is refused with nothing changed.
+    let half = 1u64 << 52;
+    let big = format!(r#"{{"gone":{{"overall":{{"impressions":{half}}}}}}}"#);
+    let _ = engine.merge_stats(&delta(&big)).unwrap();
+    let _ = engine.merge_stats(&delta(&big)).unwrap();
+    let kept = engine.save_stats();
+    let err = engine.merge_stats(&delta(&big)).unwrap_err();
+    assert!(err.to_string().contains("creatives.gone.overall") && err.to_string().contains("above"), "{err}");
+    assert_eq!(normalized(&engine.save_stats()), normalized(&kept), "a refused merge changed something");
+    // And what the engine saved loads again, into a fresh engine.
+    let restarted = engine_with_lux();
+    let report = restarted.load_stats(&kept).unwrap();
+    assert_eq!(report.unknown_creatives, ["gone"]);
+    assert_eq!(impressions(&restarted.save_stats(), "gone"), 2 * half);
+    assert_ne!(normalized(&kept), normalized(&before));
+    // A model weight of a creative the catalog lacks is checked for its feature too.
+    let bad_model = StatsSnapshot::from_json(
+        r#"{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{},
+            "model":[{"scope":"creative","name":"gone","feature":"fridge","eta":1,"precision":1}]}"#,
+    )
+    .unwrap();
+    let err = engine.merge_stats(&bad_model).unwrap_err();
+    assert!(err.to_string().contains("unknown feature 'fridge'"), "{err}");
+}
+
+#[test]
+fn dormant_segment_cells_past_the_snapshot_limit_are_refused_not_cut() {
+    let engine = engine(vec![tagged("lux", "Luxury")]);
+    let limit = persona_engine::limits::MAX_SNAPSHOT_CELLS;
+    let cells = |from: usize, to: usize| {
+        (from..to).map(|i| format!(r#""p{i}":{{"impressions":1}}"#)).collect::<Vec<_>>().join(",")
+    };
+    let delta = |cells: String| {
+        StatsSnapshot::from_json(&format!(
+            r#"{{"format":"persona-engine/learned-stats","version":2,"kind":"delta",
+                "creatives":{{"gone":{{"segments":{{{cells}}}}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let _ = engine.merge_stats(&delta(cells(0, limit))).unwrap();
+    let kept = engine.save_stats();
+    let err = engine.merge_stats(&delta(cells(limit, limit + 1))).unwrap_err();
+    assert!(
+        err.to_string().contains("creatives.gone.segments") && err.to_string().contains("MAX_SNAPSHOT_CELLS"),
+        "{err}"
+    );
+    assert_eq!(normalized(&engine.save_stats()), normalized(&kept));
+    // A cell already held is added to, within the limit.
+    let _ = engine.merge_stats(&delta(cells(0, 1))).unwrap();
+}
+
+fn engine_with_lux() -> Engine {
+    engine(vec![tagged("lux", "Luxury")])
+}

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, MAX_CREATIVES};
+use crate::error::{quote, Error, Result};
 use crate::learn::{
     holds_model_entry, holds_segment, Counts, CreativeStats, ModelEntry, Natural, SnapshotKind,
     StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
@@ -178,6 +179,88 @@ impl Ledger {
                 s.overall.impressions.saturating_add(s.overall.clicks).saturating_add(s.overall.conversions)
             })
             .fold(0u64, u64::saturating_add)
+    }
+
+    /// Whether `other` can be added to this ledger without losing anything: every count
+    /// stays within its range (as [`Counts::checked_add`]), every model weight's sums
+    /// within `i64`, and the result within what a snapshot may hold ([`MAX_CREATIVES`]
+    /// creatives, [`MAX_SNAPSHOT_CELLS`] cells of each kind per creative,
+    /// [`MAX_SNAPSHOT_MODEL_ENTRIES`] weights), so that what the engine keeps always
+    /// saves into a snapshot that loads. An error names the creative, cell or weight.
+    pub fn check_add(&self, other: &Ledger) -> Result<()> {
+        let field = |path: String| format!("creatives.{path}");
+        let new_creatives = other.creatives.keys().filter(|id| !self.creatives.contains_key(*id)).count();
+        let creatives = self.creatives.len() + new_creatives;
+        if creatives > MAX_CREATIVES {
+            return Err(Error::invalid(
+                "dormant statistics",
+                "creatives",
+                format!(
+                    "the engine would hold {creatives} creatives its catalog lacks, above {MAX_CREATIVES} \
+                     (MAX_CREATIVES); nothing was applied"
+                ),
+            ));
+        }
+        let empty = CreativeStats::default();
+        for (id, add) in &other.creatives {
+            let have = self.creatives.get(id).unwrap_or(&empty);
+            have.overall.checked_add(&add.overall).map_err(|e| {
+                Error::invalid("dormant statistics", field(format!("{}.overall", quote(id))), e.to_string())
+            })?;
+            for (group, have, add) in [
+                ("devices", &have.devices, &add.devices),
+                ("dayparts", &have.dayparts, &add.dayparts),
+                ("segments", &have.segments, &add.segments),
+            ] {
+                let mut cells = have.len();
+                for (name, counts) in add {
+                    match have.iter().find(|(n, _)| n == name) {
+                        Some((_, c)) => {
+                            c.checked_add(counts).map_err(|e| {
+                                let at = field(format!("{}.{group}.{}", quote(id), quote(name)));
+                                Error::invalid("dormant statistics", at, e.to_string())
+                            })?;
+                        }
+                        None => cells += 1,
+                    }
+                }
+                if cells > MAX_SNAPSHOT_CELLS {
+                    return Err(Error::invalid(
+                        "dormant statistics",
+                        field(format!("{}.{group}", quote(id))),
+                        format!("{cells} cells, above {MAX_SNAPSHOT_CELLS} (MAX_SNAPSHOT_CELLS); nothing was applied"),
+                    ));
+                }
+            }
+        }
+        let mut weights = self.model.len();
+        for (key, n) in &other.model {
+            match self.model.get(key) {
+                Some(have) => {
+                    if have.eta.checked_add(n.eta).is_none()
+                        || have.precision.checked_add(n.precision).is_none()
+                    {
+                        return Err(Error::invalid(
+                            "dormant statistics",
+                            format!("model ({} '{}' {})", quote(&key.0), quote(&key.1), quote(&key.2)),
+                            "the sum overflows: the weight is saturated; nothing was applied",
+                        ));
+                    }
+                }
+                None => weights += 1,
+            }
+        }
+        if weights > MAX_SNAPSHOT_MODEL_ENTRIES {
+            return Err(Error::invalid(
+                "dormant statistics",
+                "model",
+                format!(
+                    "{weights} weights, above {MAX_SNAPSHOT_MODEL_ENTRIES} (MAX_SNAPSHOT_MODEL_ENTRIES); nothing was \
+                     applied"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Keeps what a snapshot may hold: at most [`MAX_CREATIVES`] creatives (the last ids

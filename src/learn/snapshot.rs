@@ -268,16 +268,20 @@ impl StatsSnapshot {
                     "listed twice",
                 ));
             }
-            let Ok(creative) = catalog.creative(id) else {
-                staged.report.unknown_creatives.push(id.clone());
-                continue;
-            };
-            let c = creative.index();
-            staged.report.creatives += 1;
+            // A creative this catalog lacks is checked like the others (an engine keeps
+            // its statistics, which must load again), and then not applied.
+            let known = catalog.creative(id).ok().map(|c| c.index());
+            match known {
+                Some(_) => staged.report.creatives += 1,
+                None => staged.report.unknown_creatives.push(id.clone()),
+            }
+            let c = known.unwrap_or(usize::MAX);
             let mut cells = ahash::AHashSet::new();
             let mut push = |staged: &mut Staged, group: &str, name: &str, target: Target, counts: Counts| {
                 if cells.insert(target) {
-                    staged.cells.push((c, target, counts));
+                    if known.is_some() {
+                        staged.cells.push((c, target, counts));
+                    }
                     Ok(())
                 } else {
                     Err(Error::invalid(
@@ -308,13 +312,23 @@ impl StatsSnapshot {
                 })?;
                 push(&mut staged, "dayparts", name, Target::Daypart(d as usize), *counts)?;
             }
+            let mut unknown_segments = ahash::AHashSet::new();
             for (name, counts) in &stats.segments {
                 let segment = if name == NO_SEGMENT_NAME {
                     NO_SEGMENT
                 } else if let Some(p) = catalog.menu().get(name) {
                     p.0
                 } else {
-                    staged.report.unknown_segments += 1;
+                    if !unknown_segments.insert(name.as_str()) {
+                        return Err(Error::invalid(
+                            "stats snapshot",
+                            format!("creatives.{}.segments", quote(id)),
+                            format!("'{}' listed twice", quote(name)),
+                        ));
+                    }
+                    if known.is_some() {
+                        staged.report.unknown_segments += 1;
+                    }
                     continue;
                 };
                 push(&mut staged, "segments", name, Target::Segment(segment), *counts)?;
@@ -701,13 +715,19 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
     let dayparts: Vec<&str> = Daypart::ALL.iter().map(|d| d.name()).collect();
     match e.scope.as_str() {
         "creative" => {
-            let Ok(c) = catalog.creative(&e.name) else { return Ok(None) };
-            let c = c.index();
+            // The feature is checked even when the creative is not here: an engine keeps
+            // the weight, and it must load again.
             let k = match kind {
                 "bias" if value.is_empty() => 0,
                 "device" => 1 + index_of(&devices, value).ok_or_else(unknown)?,
                 "daypart" => 1 + DEVICES + index_of(&dayparts, value).ok_or_else(unknown)?,
-                "segment" => {
+                "segment" => usize::MAX,
+                _ => return Err(unknown()),
+            };
+            let Ok(c) = catalog.creative(&e.name) else { return Ok(None) };
+            let c = c.index();
+            let k = match k {
+                usize::MAX => {
                     let s = if value == NO_SEGMENT_NAME {
                         NO_SEGMENT
                     } else {
@@ -718,7 +738,7 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
                     };
                     return Ok(Some(ModelTarget::Segment(c, s)));
                 }
-                _ => return Err(unknown()),
+                k => k,
             };
             Ok(Some(ModelTarget::Creative(c * CREATIVE_PARAMS + k)))
         }
@@ -747,7 +767,6 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
             let Some((name, val)) = e.name.split_once('=') else {
                 return Err(format!("attribute '{}' is not name=value", quote(&e.name)));
             };
-            let Some(a) = catalog.attribute_value_id(name, val) else { return Ok(None) };
             let channels: Vec<&str> = Channel::ALL.iter().map(|d| d.name()).collect();
             let weathers: Vec<&str> = Weather::ALL.iter().map(|d| d.name()).collect();
             let k = match kind {
@@ -765,6 +784,8 @@ fn resolve(catalog: &Catalog, e: &ModelEntry) -> std::result::Result<Option<Mode
                 "weekend" if value.is_empty() => ATTRIBUTE_WEEKEND,
                 _ => return Err(unknown()),
             };
+            // Checked before the value is looked up, as for creatives.
+            let Some(a) = catalog.attribute_value_id(name, val) else { return Ok(None) };
             Ok(Some(ModelTarget::Attribute(a * ATTRIBUTE_PARAMS + k)))
         }
         other => Err(format!("unknown scope '{}' (creative, persona, attribute, shared)", quote(other))),

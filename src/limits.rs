@@ -21,7 +21,8 @@
 //! `catalog spec: field 'creatives': more than 1000000 creatives (MAX_CREATIVES) at line 1 column …`.
 //! The same counts are checked again when a spec built in code is compiled
 //! ([`Error::Invalid`] / [`Error::InvalidCreative`], naming the field), with the
-//! remaining limits (lengths, payload size).
+//! remaining limits (lengths, payload size, persona tag weights: [`MAX_TAG_WEIGHT`],
+//! [`MIN_TAG_WEIGHT`]).
 //!
 //! Learned counts, checked by `record`, `merge` and `load`: [`MAX_EVENT_COUNT`],
 //! [`MAX_MICROS`].
@@ -38,7 +39,7 @@ pub(crate) mod bounded;
 pub use crate::assemble::{MAX_SLOTS, MAX_TEMPLATE_THEMES, MAX_VARIANTS, MAX_VARIANT_RULES};
 pub use crate::catalog::{
     MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTE_RULES, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN,
-    MAX_PAYLOAD, MAX_PLACEMENTS, MAX_SPEC_BYTES, MAX_TAGS,
+    MAX_PAYLOAD, MAX_PLACEMENTS, MAX_SPEC_BYTES, MAX_TAGS, MAX_TAG_WEIGHT, MIN_TAG_WEIGHT,
 };
 pub use crate::error::QUOTE_BYTES;
 pub use crate::model::MAX_MODEL_BYTES;

@@ -502,6 +502,15 @@ fn validation_errors_name_template_slot_and_variant() {
             "template 't', slot 's', variant 'a': field 'personas': unknown persona 'Luxery' (did you mean 'Luxury'?)",
         ),
         (
+            one_slot(VariantSpec::new("a").persona("Luxury", 1e39)),
+            "template 't', slot 's', variant 'a': field 'personas': weight of persona 'Luxury' is 1e39 (must be finite, ≥ 0 and ≤ 100, MAX_TAG_WEIGHT)",
+        ),
+        (
+            // As f32 it is 0: the variant would silently count as generic.
+            one_slot(VariantSpec::new("a").persona("Luxury", 1e-46)),
+            "template 't', slot 's', variant 'a': field 'personas': weight of persona 'Luxury' is 1e-46 (a weight above 0 must be at least 1e-6, MIN_TAG_WEIGHT)",
+        ),
+        (
             one_slot(variant("a", None).intimacy("cosy")),
             "template 't', slot 's', variant 'a': field 'intimacy': unknown level 'cosy' (generic, segment, personal, intimate)",
         ),

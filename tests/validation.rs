@@ -28,13 +28,85 @@ fn unknown_persona_and_placement() {
 }
 
 #[test]
-fn weights_must_be_finite_and_not_negative() {
-    for (w, shown) in [(-0.5, "-0.5"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
+fn weights_must_be_finite_not_negative_and_at_most_the_limit() {
+    let cases = [(-0.5, "-0.5"), (f64::NAN, "NaN"), (f64::INFINITY, "inf"), (100.5, "100.5"), (1e39, "1e39")];
+    for (w, shown) in cases {
         let err = compile_err(vec![CreativeSpec::new("a").placement("hero").persona("Luxury", w)]);
         assert_eq!(
             err,
-            format!("creative 'a': field 'personas': weight of 'Luxury' is {shown} (must be finite and ≥ 0)")
+            format!(
+                "creative 'a': field 'personas': weight of persona 'Luxury' is {shown} \
+                 (must be finite, ≥ 0 and ≤ 100, MAX_TAG_WEIGHT)"
+            )
         );
+    }
+}
+
+#[test]
+fn a_weight_that_f32_cannot_hold_is_refused_not_turned_into_inf_or_zero() {
+    // 1e39 passes "finite" as f64 but is +inf as f32 (its share would be inf/inf = NaN);
+    // 1e-46 is 0 as f32 (the tag would silently stop counting).
+    let json = |w: &str| {
+        format!(
+            r#"{{"personas": ["Foodie", "Luxury"], "placements": ["hero"], "creatives": [
+                {{"id": "x", "placements": ["hero"], "personas": {{"Luxury": 1, "Foodie": {w}}}}}]}}"#
+        )
+    };
+    let err = Catalog::from_json(&json("1e39")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "creative 'x': field 'personas': weight of persona 'Foodie' is 1e39 (must be finite, ≥ 0 and ≤ 100, \
+         MAX_TAG_WEIGHT)"
+    );
+    let err = Catalog::from_json(&json("1e-46")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "creative 'x': field 'personas': weight of persona 'Foodie' is 1e-46 (a weight above 0 must be at \
+         least 1e-6, MIN_TAG_WEIGHT)"
+    );
+    let err = compile_err(vec![CreativeSpec::new("a").placement("hero").persona("Luxury", 1e-7)]);
+    assert!(err.contains("is 1e-7 (a weight above 0 must be at least 1e-6"), "{err}");
+    // 0 stays a weight (the tag counts for declared dislikes only).
+    assert!(Catalog::from_json(&json("0")).is_ok());
+}
+
+#[test]
+fn weights_at_the_limits_count_and_keep_scores_and_learning_finite() {
+    use persona_engine::limits::{MAX_TAG_WEIGHT, MIN_TAG_WEIGHT};
+    use persona_engine::{Feedback, FeedbackKind, Policy, SelectorConfig};
+    let creatives = vec![
+        CreativeSpec::new("heavy")
+            .placement("hero")
+            .persona("Luxury", MAX_TAG_WEIGHT)
+            .persona("Family", MAX_TAG_WEIGHT),
+        CreativeSpec::new("light").placement("hero").persona("Luxury", MIN_TAG_WEIGHT),
+        tagged("plain", "Luxury"),
+    ];
+    let catalog = Catalog::compile(&spec(creatives.clone())).expect("weights at the limits compile");
+    let light = catalog.creative("light").unwrap();
+    assert!(catalog.tags(light).all(|(_, w)| w > 0.0), "the smallest weight still counts");
+    for policy in [Policy::Rules, Policy::Greedy, Policy::Thompson] {
+        let config = SelectorConfig { max_per_persona: 0, ..SelectorConfig::with_policy(policy) };
+        let sel = selector_with(creatives.clone(), config);
+        let p = person(&sel, &[("Luxury", 9), ("Family", 8)]);
+        let hero = sel.placement("hero").unwrap();
+        let heavy = sel.creative("heavy").unwrap();
+        let mut q = p.clone();
+        for round in 0..20 {
+            let mut s = sel.new_selection(3);
+            sel.select(&p, &ctx(), hero, &mut s).unwrap();
+            assert_eq!(s.picks().len(), 3, "{policy:?}");
+            for pick in s.picks() {
+                let r = &pick.reason;
+                assert!(
+                    pick.score.is_finite() && r.estimate.is_finite() && r.persona_match.is_finite(),
+                    "{policy:?} round {round}: {pick:?}"
+                );
+            }
+            sel.record(&mut q, &Feedback::new(heavy, FeedbackKind::Impression, &ctx())).unwrap();
+            sel.record(&mut q, &Feedback::new(heavy, FeedbackKind::Click, &ctx())).unwrap();
+            q.exposures.clear();
+        }
     }
 }
 

@@ -65,7 +65,8 @@ pub struct VariantSpec {
     /// Unique id among the template's variants (all slots).
     pub id: String,
     /// Persona name → weight: the personas it speaks to; none makes it generic (it fits
-    /// every theme).
+    /// every theme). Weights are bounded like a creative's
+    /// ([`MAX_TAG_WEIGHT`](crate::limits::MAX_TAG_WEIGHT)).
     #[serde(
         default,
         serialize_with = "ordered_map::serialize",
@@ -222,7 +223,9 @@ impl VariantSpec {
         }
     }
 
-    /// Adds a persona tag.
+    /// Adds a persona tag; its weight is checked when the catalog compiles (0, or from
+    /// [`MIN_TAG_WEIGHT`](crate::limits::MIN_TAG_WEIGHT) to
+    /// [`MAX_TAG_WEIGHT`](crate::limits::MAX_TAG_WEIGHT)).
     pub fn persona(mut self, name: &str, weight: f64) -> Self {
         self.personas.push((name.to_owned(), weight));
         self

@@ -270,6 +270,17 @@ pub const MAX_PLACEMENTS: usize = 4_096;
 pub const MAX_ID_LEN: usize = 256;
 /// The most persona tags on one creative.
 pub const MAX_TAGS: usize = 64;
+/// The largest persona tag weight (100). Weights count as shares once a creative's add
+/// up to more than 1 and the persona prior reads at most 1 of one, so a larger weight
+/// says nothing a smaller one cannot; the learned model takes the weight itself as a
+/// feature value, so this bound keeps every sum and product of weights finite in `f32`
+/// and each learned precision's growth per event (which goes with the weight squared)
+/// far from the limit of its fixed-point store.
+pub const MAX_TAG_WEIGHT: f64 = 100.0;
+/// The smallest persona tag weight above 0 (1e-6): a smaller one would round to 0 (or
+/// to a subnormal number) as `f32` and the tag would silently stop counting. Write 0
+/// for a tag that is to count only for declared dislikes.
+pub const MIN_TAG_WEIGHT: f64 = 1e-6;
 /// The most boosts on one creative (each is reported as one bit of a `u16`).
 pub const MAX_BOOSTS: usize = 16;
 /// The most descriptive attributes on one creative.
@@ -284,6 +295,30 @@ pub const MAX_PAYLOAD: usize = 64 * 1024;
 /// each, payload included); a larger catalog is built in code with [`Catalog::compile`],
 /// which is bounded by [`MAX_CREATIVES`] alone.
 pub const MAX_SPEC_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a persona tag weight is refused, if it is: not finite, negative, above
+/// [`MAX_TAG_WEIGHT`], or above 0 but below [`MIN_TAG_WEIGHT`].
+fn check_tag_weight(weight: f64) -> std::result::Result<(), String> {
+    // NaN and the infinities are outside the range too.
+    if !(0.0..=MAX_TAG_WEIGHT).contains(&weight) {
+        return Err(format!("must be finite, ≥ 0 and ≤ {MAX_TAG_WEIGHT}, MAX_TAG_WEIGHT"));
+    }
+    if weight > 0.0 && weight < MIN_TAG_WEIGHT {
+        return Err(format!("a weight above 0 must be at least {MIN_TAG_WEIGHT:e}, MIN_TAG_WEIGHT"));
+    }
+    Ok(())
+}
+
+/// A number as a person would write it: plain for everyday magnitudes, with an
+/// exponent (`1e39`, `1e-46`) for very large or very small ones.
+fn shown(x: f64) -> String {
+    let magnitude = x.abs();
+    if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&magnitude) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
 
 /// A validated, compiled content catalog. Immutable; share it behind an `Arc`.
 #[derive(Debug)]
@@ -636,13 +671,13 @@ impl Catalog {
                 let names = self.menu.names().iter().map(String::as_str);
                 Error::creative(id, "personas", crate::suggest::unknown("persona", name, names))
             })?;
-            if !weight.is_finite() || *weight < 0.0 {
-                return Err(Error::creative(
+            check_tag_weight(*weight).map_err(|problem| {
+                Error::creative(
                     id,
                     "personas",
-                    format!("weight of '{}' is {weight} (must be finite and ≥ 0)", quote(name)),
-                ));
-            }
+                    format!("weight of persona '{}' is {} ({problem})", quote(name), shown(*weight)),
+                )
+            })?;
             if self.tag_persona[tags.start as usize..].contains(&pid) {
                 return Err(Error::creative(
                     id,

@@ -135,7 +135,9 @@ pub struct CreativeSpec {
         deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::CreativePlacements>"
     )]
     pub placements: Vec<String>,
-    /// Persona name → weight (finite, ≥ 0): which personas this creative speaks to.
+    /// Persona name → weight: which personas this creative speaks to. A weight is 0 or
+    /// from [`MIN_TAG_WEIGHT`](super::MIN_TAG_WEIGHT) to
+    /// [`MAX_TAG_WEIGHT`](super::MAX_TAG_WEIGHT).
     #[serde(
         default,
         serialize_with = "ordered_map::serialize",
@@ -232,7 +234,9 @@ impl CreativeSpec {
         self
     }
 
-    /// Adds a persona tag.
+    /// Adds a persona tag; its weight is checked when the catalog compiles (0, or from
+    /// [`MIN_TAG_WEIGHT`](crate::limits::MIN_TAG_WEIGHT) to
+    /// [`MAX_TAG_WEIGHT`](crate::limits::MAX_TAG_WEIGHT)).
     pub fn persona(mut self, name: &str, weight: f64) -> Self {
         self.personas.push((name.to_owned(), weight));
         self

@@ -48,8 +48,7 @@ fn a_targeting_rule_keeps_video_out_of_email_and_leaves_other_channels_alone() {
 
 #[test]
 fn a_boost_rule_lifts_every_matching_creative_in_its_context() {
-    let plain =
-        rules_selector(r#"{"key": "offer", "in": ["none"], "boosts": [{"when": {}, "factor": 1.0}]}"#);
+    let plain = rules_selector("");
     let boosted = rules_selector(
         r#"{"key": "offer", "in": ["discount"], "boosts": [{"when": {"device": ["mobile"]}, "factor": 3.0}]}"#,
     );
@@ -141,4 +140,67 @@ fn a_spec_built_in_code_round_trips_its_rules() {
     assert!(json.contains("attribute_rules") && json.contains("not_channel"), "{json}");
     spec.attribute_rules.clear();
     assert!(!spec.to_json().expect("writes").contains("attribute_rules"));
+}
+
+#[test]
+fn a_misspelt_key_is_refused_with_the_name_it_was_meant_to_be() {
+    // With `in` it would match nothing (videos would still go out by email); with
+    // `not_in` alone it would match every creative.
+    for rule in [
+        r#"{"key": "fromat", "in": ["video"], "targeting": {"not_channel": ["email"]}}"#,
+        r#"{"key": "fromat", "not_in": ["video"], "targeting": {"device": ["tv"]}}"#,
+    ] {
+        let err = catalog(rule, CREATIVES).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "catalog: field 'attribute_rules[0].key': no creative or variant has attribute 'fromat' \
+             (did you mean 'format'?)",
+            "{rule}"
+        );
+    }
+    let rules = r#"{"key": "format", "in": ["video"], "boosts": [{"when": {}, "factor": 1.1}]},
+                   {"key": "colour", "in": ["red"], "boosts": [{"when": {}, "factor": 1.1}]}"#;
+    let err = catalog(rules, CREATIVES).unwrap_err().to_string();
+    assert_eq!(err, "catalog: field 'attribute_rules[1].key': no creative or variant has attribute 'colour'");
+}
+
+#[test]
+fn a_value_no_creative_carries_is_refused_naming_the_value_and_the_attribute() {
+    let err = catalog(
+        r#"{"key": "format", "in": ["image", "vidoe"], "targeting": {"not_channel": ["email"]}}"#,
+        CREATIVES,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "catalog: field 'attribute_rules[0].in': no creative or variant has attribute 'format' with value \
+         'vidoe' (did you mean 'video'?)"
+    );
+    let err = catalog(r#"{"key": "format", "not_in": ["gif"], "targeting": {"device": ["tv"]}}"#, CREATIVES)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "catalog: field 'attribute_rules[0].not_in': no creative or variant has attribute 'format' with value 'gif'"
+    );
+}
+
+#[test]
+fn a_rule_on_an_attribute_only_template_variants_carry_applies_to_them() {
+    let json = r#"{"personas": ["Luxury"], "placements": ["hero"], "creatives": [],
+        "templates": [{"id": "t", "placements": ["hero"], "slots": [
+            {"name": "clip", "variants": [{"id": "v", "attributes": {"format": "video"}}]}]}],
+        "attribute_rules": [{"key": "format", "in": ["video"], "targeting": {"not_channel": ["email"]}}]}"#;
+    let sel = Selector::new(
+        std::sync::Arc::new(Catalog::from_json(json).expect("compiles")),
+        SelectorConfig::default(),
+    )
+    .expect("selector");
+    let p = person(&sel, &[]);
+    assert_eq!(picks(&sel, &p, &ctx().with_channel(Channel::Web), 1), ["t"]);
+    assert!(
+        picks(&sel, &p, &ctx().with_channel(Channel::Email), 1).is_empty(),
+        "the video variant stays out of email"
+    );
 }

@@ -467,6 +467,10 @@ impl Catalog {
             templates: Default::default(),
         };
         rules::validate(&spec.attribute_rules)?;
+        rules::check_against(&spec.attribute_rules, || {
+            let variants = spec.templates.iter().flat_map(|t| &t.slots).flat_map(|slot| &slot.variants);
+            spec.creatives.iter().flat_map(|c| &c.attributes).chain(variants.flat_map(|v| &v.attributes))
+        })?;
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
         for (i, c) in spec.creatives.iter().enumerate() {
             let c = rules::apply(&spec.attribute_rules, c)?;

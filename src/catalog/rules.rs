@@ -2,10 +2,12 @@
 //! "discounts get a boost on mobile". Each rule names an attribute condition (key, `in`,
 //! `not_in`) and adds targeting (a conjunction with the creative's own) and boosts to
 //! every creative and template variant it matches. Applied once, when the catalog is
-//! compiled: `select` sees ordinary targeting and boosts and pays nothing for them.
+//! compiled: `select` sees ordinary targeting and boosts and pays nothing for them. A
+//! rule on an attribute name or value no creative carries is refused, never a no-op.
 
 use std::borrow::Cow;
 
+use ahash::{AHashMap, AHashSet};
 use serde::{Deserialize, Serialize};
 
 use super::spec::{BoostSpec, ConditionSpec, CreativeSpec};
@@ -18,7 +20,10 @@ pub const MAX_ATTRIBUTE_RULES: usize = 256;
 /// A catalog-wide rule on creative attributes: every creative (and template variant)
 /// whose attribute `key` has a value in `in` (when non-empty) and not in `not_in` gets
 /// `targeting` added to its own (both must hold) and `boosts` appended to its own. A
-/// creative without the attribute fails a non-empty `in` and passes `not_in`.
+/// creative without the attribute fails a non-empty `in` and passes `not_in`. The key
+/// must be an attribute some creative or variant of the catalog carries, and every value
+/// in `in` and `not_in` one it takes: the catalog refuses a rule that would otherwise
+/// match nothing, or everything, because of a typo.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreativeRuleSpec {
@@ -84,6 +89,66 @@ pub(crate) fn validate(rules: &[CreativeRuleSpec]) -> Result<()> {
         for b in &r.boosts {
             if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
                 return bad("boosts", format!("factor {} must be finite, > 0 and ≤ 100", b.factor));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every rule against the attributes the catalog's creatives and template
+/// variants carry (`attributes`, every (name, value) pair, repeats allowed): a rule
+/// whose key no creative carries, or whose `in` / `not_in` lists a value no creative
+/// has, is refused, since it would silently match nothing (or, through `not_in` alone,
+/// everything). Errors name `attribute_rules[i]` and the field, with the closest names
+/// that exist. One pass over the attributes, reading only the names the rules use.
+pub(crate) fn check_against<'a, I>(rules: &[CreativeRuleSpec], attributes: impl Fn() -> I) -> Result<()>
+where
+    I: Iterator<Item = &'a (String, String)>,
+{
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let mut carried: AHashMap<&str, AHashSet<&str>> =
+        rules.iter().map(|r| (r.key.as_str(), AHashSet::new())).collect();
+    let mut seen: AHashSet<&str> = AHashSet::new();
+    for (name, value) in attributes() {
+        if let Some(values) = carried.get_mut(name.as_str()) {
+            seen.insert(name.as_str());
+            values.insert(value.as_str());
+        }
+    }
+    for (i, r) in rules.iter().enumerate() {
+        let bad = |field: &str, problem: String| {
+            Err(Error::invalid("catalog", format!("attribute_rules[{i}].{field}"), problem))
+        };
+        if !seen.contains(r.key.as_str()) {
+            // The error path alone gathers every name, for the suggestion.
+            let names: AHashSet<&str> = attributes().map(|(name, _)| name.as_str()).collect();
+            let mut names: Vec<&str> = names.into_iter().collect();
+            names.sort_unstable();
+            return bad(
+                "key",
+                format!(
+                    "no creative or variant has attribute '{}'{}",
+                    quote(&r.key),
+                    crate::suggest::did_you_mean(&crate::suggest::closest(&r.key, names))
+                ),
+            );
+        }
+        let Some(values) = carried.get(r.key.as_str()) else { continue };
+        for (field, list) in [("in", &r.any_of), ("not_in", &r.not_in)] {
+            if let Some(v) = list.iter().find(|v| !values.contains(v.as_str())) {
+                let mut known: Vec<&str> = values.iter().copied().collect();
+                known.sort_unstable();
+                return bad(
+                    field,
+                    format!(
+                        "no creative or variant has attribute '{}' with value '{}'{}",
+                        quote(&r.key),
+                        quote(v),
+                        crate::suggest::did_you_mean(&crate::suggest::closest(v, known))
+                    ),
+                );
             }
         }
     }

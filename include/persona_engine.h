@@ -1644,14 +1644,15 @@ pe_status pe_decision_log_open(const char *path,
  * `pe_decision_log_outcome`.
  *
  * `selector`, `profile`, `context` and `selection` are only read, during the call.
- * If more than the log's capacity of decisions now wait for outcomes, the oldest is
+ * If the log's capacity of decisions already wait for outcomes, the oldest is first
  * written as it stands (its unobserved picks without a reward).
  *
  * Errors (nothing is logged): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE`
  * (`placement` is not an id of this catalog), `PE_STATUS_INVALID_ARGUMENT` (`arm` is not
  * a `pe_arm`; the selection is empty; a context value that does not exist; a profile
  * made for another persona menu), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
- * oldest decision failed).
+ * oldest decision failed: it still waits, and is written by a later call, flush or
+ * close).
  */
 pe_status pe_decision_log_decision(struct pe_decision_log *log,
                                    const struct pe_selector *selector,
@@ -1668,16 +1669,18 @@ pe_status pe_decision_log_decision(struct pe_decision_log *log,
  * Logs what the person did with creative `creative` (an index from
  * `pe_selection_creative`) of logged decision `decision`: `kind` is a
  * `pe_feedback_kind`; an impression makes the reward known (no click yet), a click sets
- * it, a conversion adds `value` (finite, 0 to 1e9). Log the impression of every pick
- * you show: a pick without any outcome is written without a reward, and evaluation
- * counts it as not known yet.
+ * it, a conversion adds `value` (finite, 0 to 1e9; the pick's total too may not pass
+ * 1e9). Log the impression of every pick you show: a pick without any outcome is
+ * written without a reward, and evaluation counts it as not known yet. Never writes to
+ * the file.
  *
  * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER` (`log`, `selector`),
  * `PE_STATUS_OUT_OF_RANGE` (`decision` is not waiting: unknown, or already written
  * because it was the oldest past capacity or the log was flushed; or `creative` is not
  * an index of the catalog), `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a
- * `pe_feedback_kind`, a bad conversion value, or `creative` was not picked in that
- * decision).
+ * `pe_feedback_kind`, a bad conversion value, a conversion that would bring the pick's
+ * total above 1e9 (the message names the field and both numbers), or `creative` was
+ * not picked in that decision).
  */
 pe_status pe_decision_log_outcome(struct pe_decision_log *log,
                                   const struct pe_selector *selector,
@@ -1690,14 +1693,16 @@ pe_status pe_decision_log_outcome(struct pe_decision_log *log,
  * Writes every waiting decision as it stands and flushes the file. Later outcomes for
  * those decisions are refused (`PE_STATUS_OUT_OF_RANGE`).
  *
- * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_IO`.
+ * Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_IO` (the decisions not written still
+ * wait, oldest first, and still take outcomes; call again, or close, to write them).
  */
 pe_status pe_decision_log_flush(struct pe_decision_log *log);
 
 /**
  * Writes every waiting decision, flushes and frees the log. The handle is freed even
- * when writing fails (the status says so): never use it again. NULL does nothing and
- * returns `PE_STATUS_OK`.
+ * when writing fails (the status says so, and the decisions not written are lost: to
+ * retry instead, call `pe_decision_log_flush` until it succeeds, then close): never use
+ * it again. NULL does nothing and returns `PE_STATUS_OK`.
  *
  * Errors: `PE_STATUS_IO`.
  */

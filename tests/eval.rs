@@ -477,6 +477,40 @@ fn a_record_built_from_a_selection_audits_consent_and_round_trips() {
 }
 
 #[test]
+fn a_conversion_value_the_log_cannot_hold_is_refused_when_observed() {
+    let sel = tiny_selector(Policy::Rules);
+    let p = person(&sel, &[("Luxury", 9)]);
+    let hero = sel.placement("hero").expect("hero");
+    let mut record = DecisionRecord::for_request(&sel, &p, &Context::at(NOW), hero);
+    record.chose(&sel, sel.catalog().creative("lux").expect("lux"), 0.5).expect("lux is in the catalog");
+    let fresh = record.clone();
+    for value in [f64::NAN, -1.0, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = record.observe("lux", FeedbackKind::Conversion { value }).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "decision record: field 'chosen[0].reward.conversion_value': {value} is not a conversion \
+                 value (finite and ≥ 0)"
+            )
+        );
+        assert_eq!(record, fresh, "a refused value changes nothing, not even the reward's presence");
+    }
+    record.observe("lux", FeedbackKind::Conversion { value: 6e8 }).expect("within the limit");
+    let before = record.clone();
+    let err = record.observe("lux", FeedbackKind::Conversion { value: 6e8 }).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "decision record: field 'chosen[0].reward.conversion_value': 600000000 + 600000000 is above the \
+         limit 1000000000"
+    );
+    assert_eq!(record, before, "a refused outcome changes nothing");
+    record.observe("lux", FeedbackKind::Conversion { value: 4e8 }).expect("exactly the limit");
+    assert_eq!(record.chosen[0].reward, Some(Reward { click: false, conversion_value: 1e9 }));
+    // What observe accepted can always be written.
+    DecisionLogWriter::new(Vec::new(), "decisions.jsonl").write(&record).expect("a writable record");
+}
+
+#[test]
 fn obd_csv_round_trips() {
     let catalog = world_catalog();
     let mut logged = uniform_log(&catalog, 50, 8);

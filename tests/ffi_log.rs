@@ -258,3 +258,81 @@ fn bad_arguments_name_the_problem() {
     ok(unsafe { pe_decision_log_close(log) });
     let _ = std::fs::remove_file(&path);
 }
+
+/// Logs the decision `w.selection` holds and returns its number.
+fn log_decision(w: &World, log: *mut pe_decision_log, ctx: &pe_context) -> Result<u64, pe_status> {
+    ok(unsafe { pe_select(w.selector, w.profile, ctx, w.hero, w.selection) });
+    let mut n = 0;
+    let status = unsafe {
+        pe_decision_log_decision(log, w.selector, w.profile, ctx, w.hero, w.selection, null(), 0, 0, &mut n)
+    };
+    if status == pe_status::Ok {
+        Ok(n)
+    } else {
+        Err(status)
+    }
+}
+
+#[test]
+fn conversions_past_the_limit_are_refused_by_the_outcome_call_and_lose_nothing() {
+    let w = World::new();
+    let path = temp_path("conversion-limit");
+    let (p, l) = c(&path);
+    let mut log = null_mut();
+    ok(unsafe { pe_decision_log_open(p, l, 1, &mut log) });
+    let ctx = w.context("", &[]);
+    let first = log_decision(&w, log, &ctx).expect("logged");
+    let pick = w.pick(0);
+    let conversion = pe_feedback_kind::Conversion as u32;
+    ok(unsafe { pe_decision_log_outcome(log, w.selector, first, pick, conversion, 6e8) });
+    // Each value is within 1e9, their sum is not: the second call says so, naming the
+    // field and both numbers, and changes nothing.
+    let status = unsafe { pe_decision_log_outcome(log, w.selector, first, pick, conversion, 6e8) };
+    fails(
+        status,
+        pe_status::InvalidArgument,
+        "decision 1: decision record: field 'chosen[0].reward.conversion_value': 600000000 + 600000000 is \
+         above the limit 1000000000",
+    );
+    ok(unsafe { pe_decision_log_outcome(log, w.selector, first, pick, pe_feedback_kind::Click as u32, 0.0) });
+    // The next decision writes the first (capacity 1) and gets its number.
+    assert_eq!(log_decision(&w, log, &ctx), Ok(2));
+    assert_eq!(log_decision(&w, log, &ctx), Ok(3));
+    ok(unsafe { pe_decision_log_close(log) });
+    let records: Vec<_> = DecisionLogReader::open(&path).unwrap().map(|r| r.unwrap().1).collect();
+    assert_eq!(records.len(), 3, "every decision is written");
+    let reward = records[0].chosen[0].reward.expect("observed");
+    assert!(reward.click && reward.conversion_value == 6e8, "{reward:?}");
+    let _ = std::fs::remove_file(&path);
+}
+
+/// `/dev/full` accepts the open and fails every write that reaches it (ENOSPC).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_keeps_the_decision_waiting() {
+    let w = World::new();
+    let (p, l) = c("/dev/full");
+    let mut log = null_mut();
+    ok(unsafe { pe_decision_log_open(p, l, 1, &mut log) });
+    let ctx = w.context("", &[]);
+    let mut numbers = Vec::new();
+    // The file's buffer takes the first lines; once it is full, the write of the oldest
+    // decision fails.
+    let failed = loop {
+        match log_decision(&w, log, &ctx) {
+            Ok(n) => numbers.push(n),
+            Err(status) => break status,
+        }
+        assert!(numbers.len() < 1000, "writes to /dev/full never failed");
+    };
+    assert_eq!(failed, pe_status::Io, "{}", last_error());
+    assert!(last_error().contains("/dev/full"), "{}", last_error());
+    // The decision whose write failed still waits and takes outcomes; the new decision
+    // was not logged (it got no number, and the next one gets that number).
+    let oldest = *numbers.last().expect("some decisions were logged");
+    ok(unsafe { pe_decision_log_outcome(log, w.selector, oldest, w.pick(0), 0, 0.0) });
+    assert_eq!(log_decision(&w, log, &ctx), Err(pe_status::Io));
+    fails(unsafe { pe_decision_log_flush(log) }, pe_status::Io, "/dev/full");
+    ok(unsafe { pe_decision_log_outcome(log, w.selector, oldest, w.pick(0), 1, 0.0) });
+    fails(unsafe { pe_decision_log_close(log) }, pe_status::Io, "/dev/full");
+}

@@ -345,13 +345,20 @@ impl DecisionRecord {
     /// `click`, a conversion adds its value; other kinds only make the reward known.
     ///
     /// # Errors
-    /// When `creative` was not chosen in this decision (an id missing from the catalog
-    /// never is): the error names the id and the creatives that were chosen, and the
-    /// record is unchanged. An outcome silently dropped would bias every estimate made
-    /// from the log, so the caller must handle it.
+    /// [`Error::Invalid`], with the record unchanged:
+    /// - when `creative` was not chosen in this decision (an id missing from the catalog
+    ///   never is): the error names the id and the creatives that were chosen;
+    /// - for a conversion value that is not finite or is below 0, or that would bring
+    ///   the creative's total above [`MAX_CONVERSION_VALUE`] (a record holding it could
+    ///   not be written): the error names the field, e.g.
+    ///   `chosen[0].reward.conversion_value: 600000000 + 600000000 is above the limit
+    ///   1000000000`.
+    ///
+    /// An outcome silently dropped would bias every estimate made from the log, so the
+    /// caller must handle it.
     #[must_use = "an outcome for a creative that was not chosen is refused, not recorded"]
     pub fn observe(&mut self, creative: &str, kind: FeedbackKind) -> Result<()> {
-        let Some(chosen) = self.chosen.iter_mut().find(|c| c.creative == creative) else {
+        let Some(index) = self.chosen.iter().position(|c| c.creative == creative) else {
             let chosen: Vec<String> =
                 self.chosen.iter().map(|c| format!("'{}'", quote(&c.creative))).collect();
             return Err(Error::Invalid {
@@ -364,12 +371,27 @@ impl DecisionRecord {
                 ),
             });
         };
+        let chosen = &mut self.chosen[index];
+        let before = chosen.reward.map_or(0.0, |r| r.conversion_value);
+        if let FeedbackKind::Conversion { value } = kind {
+            let bad = |problem: String| {
+                Err(Error::invalid(
+                    "decision record",
+                    format!("chosen[{index}].reward.conversion_value"),
+                    problem,
+                ))
+            };
+            if !(value.is_finite() && value >= 0.0) {
+                return bad(format!("{value} is not a conversion value (finite and ≥ 0)"));
+            }
+            if before + value > MAX_CONVERSION_VALUE {
+                return bad(format!("{before} + {value} is above the limit {MAX_CONVERSION_VALUE}"));
+            }
+        }
         let reward = chosen.reward.get_or_insert_with(Reward::default);
         match kind {
             FeedbackKind::Click => reward.click = true,
-            FeedbackKind::Conversion { value } if value.is_finite() && value > 0.0 => {
-                reward.conversion_value += value;
-            }
+            FeedbackKind::Conversion { value } => reward.conversion_value = before + value,
             _ => {}
         }
         Ok(())

@@ -1,8 +1,9 @@
 //! The decision log from C: open a JSON Lines file, log each decision `pe_select` made
 //! (with the propensities of its picks), log what the person did with it, close. A
 //! decision waits in memory for its outcomes and is written when the log is flushed or
-//! closed, or when more than `capacity` decisions are waiting (oldest first). Off the
-//! hot path: these calls allocate and write to a file.
+//! closed, or when a new decision finds `capacity` decisions waiting (oldest first). A
+//! decision leaves memory only once it is written, so a failed write loses nothing. Off
+//! the hot path: these calls allocate and write to a file.
 
 use std::collections::VecDeque;
 use std::io::BufWriter;
@@ -45,18 +46,21 @@ pub(crate) struct DecisionLogHandle {
 }
 
 impl DecisionLogHandle {
-    /// Writes waiting decisions until at most `keep` wait.
+    /// Writes waiting decisions, oldest first, until at most `keep` wait. A decision
+    /// leaves the queue only once it is written: when a write fails, it and every later
+    /// one still wait, so a retry (a flush, a close) writes them.
     fn write_until(&mut self, keep: usize) -> Result<(), Failure> {
         while self.pending.len() > keep {
-            let Some((_, record)) = self.pending.pop_front() else { break };
-            self.writer.write(&record).map_err(log_error)?;
+            let Some((_, record)) = self.pending.front() else { break };
+            self.writer.write(record).map_err(log_error)?;
+            self.pending.pop_front();
         }
         Ok(())
     }
 }
 
-/// I/O errors are `PE_STATUS_IO`; a record that fails its check (it cannot, for a
-/// decision `pe_select` made) is an invalid argument.
+/// I/O errors are `PE_STATUS_IO`; a record that fails its check (it cannot: records are
+/// checked before they wait, and outcomes keep them valid) is an invalid argument.
 fn log_error(error: Error) -> Failure {
     match error {
         Error::Io { .. } => Failure::new(pe_status::Io, error.to_string()),
@@ -111,14 +115,15 @@ pub unsafe extern "C" fn pe_decision_log_open(
 /// `pe_decision_log_outcome`.
 ///
 /// `selector`, `profile`, `context` and `selection` are only read, during the call.
-/// If more than the log's capacity of decisions now wait for outcomes, the oldest is
+/// If the log's capacity of decisions already wait for outcomes, the oldest is first
 /// written as it stands (its unobserved picks without a reward).
 ///
 /// Errors (nothing is logged): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE`
 /// (`placement` is not an id of this catalog), `PE_STATUS_INVALID_ARGUMENT` (`arm` is not
 /// a `pe_arm`; the selection is empty; a context value that does not exist; a profile
 /// made for another persona menu), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
-/// oldest decision failed).
+/// oldest decision failed: it still waits, and is written by a later call, flush or
+/// close).
 #[no_mangle]
 pub unsafe extern "C" fn pe_decision_log_decision(
     log: *mut pe_decision_log,
@@ -196,11 +201,21 @@ pub unsafe extern "C" fn pe_decision_log_decision(
             record = record.with_person(person);
         }
         record.arm = arm;
+        // Checked now, so that every waiting record can be written: a write then fails
+        // only for I/O.
+        record.check().map_err(|bad| {
+            Failure::invalid(match bad.field {
+                Some(field) => format!("field '{field}': {}", bad.problem),
+                None => bad.problem,
+            })
+        })?;
+        // Make room first: when writing the oldest fails, this decision is not logged
+        // (the caller gets no number) and the oldest still waits.
+        let capacity = log.capacity;
+        log.write_until(capacity.saturating_sub(1))?;
         let number = log.next;
         log.next += 1;
         log.pending.push_back((number, record));
-        let capacity = log.capacity;
-        log.write_until(capacity)?;
         out.write(number);
         Ok(())
     })
@@ -209,16 +224,18 @@ pub unsafe extern "C" fn pe_decision_log_decision(
 /// Logs what the person did with creative `creative` (an index from
 /// `pe_selection_creative`) of logged decision `decision`: `kind` is a
 /// `pe_feedback_kind`; an impression makes the reward known (no click yet), a click sets
-/// it, a conversion adds `value` (finite, 0 to 1e9). Log the impression of every pick
-/// you show: a pick without any outcome is written without a reward, and evaluation
-/// counts it as not known yet.
+/// it, a conversion adds `value` (finite, 0 to 1e9; the pick's total too may not pass
+/// 1e9). Log the impression of every pick you show: a pick without any outcome is
+/// written without a reward, and evaluation counts it as not known yet. Never writes to
+/// the file.
 ///
 /// Errors (nothing changes): `PE_STATUS_NULL_PARAMETER` (`log`, `selector`),
 /// `PE_STATUS_OUT_OF_RANGE` (`decision` is not waiting: unknown, or already written
 /// because it was the oldest past capacity or the log was flushed; or `creative` is not
 /// an index of the catalog), `PE_STATUS_INVALID_ARGUMENT` (`kind` is not a
-/// `pe_feedback_kind`, a bad conversion value, or `creative` was not picked in that
-/// decision).
+/// `pe_feedback_kind`, a bad conversion value, a conversion that would bring the pick's
+/// total above 1e9 (the message names the field and both numbers), or `creative` was
+/// not picked in that decision).
 #[no_mangle]
 pub unsafe extern "C" fn pe_decision_log_outcome(
     log: *mut pe_decision_log,
@@ -244,17 +261,21 @@ pub unsafe extern "C" fn pe_decision_log_outcome(
                 "decision {decision} is not waiting for outcomes (unknown, or already written)"
             )));
         };
-        if record.observe(id, kind).is_err() {
+        if !record.chosen.iter().any(|c| c.creative == id) {
             return Err(Failure::invalid(format!("creative '{id}' was not picked in decision {decision}")));
         }
-        Ok(())
+        // A conversion that would bring the pick's total above 1e9 is refused here, with
+        // the record unchanged, rather than when the record is written.
+        record.observe(id, kind).map_err(|e| Failure::invalid(format!("decision {decision}: {e}")))
+
     })
 }
 
 /// Writes every waiting decision as it stands and flushes the file. Later outcomes for
 /// those decisions are refused (`PE_STATUS_OUT_OF_RANGE`).
 ///
-/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_IO`.
+/// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_IO` (the decisions not written still
+/// wait, oldest first, and still take outcomes; call again, or close, to write them).
 #[no_mangle]
 pub unsafe extern "C" fn pe_decision_log_flush(log: *mut pe_decision_log) -> pe_status {
     ffi_boundary!({
@@ -266,8 +287,9 @@ pub unsafe extern "C" fn pe_decision_log_flush(log: *mut pe_decision_log) -> pe_
 }
 
 /// Writes every waiting decision, flushes and frees the log. The handle is freed even
-/// when writing fails (the status says so): never use it again. NULL does nothing and
-/// returns `PE_STATUS_OK`.
+/// when writing fails (the status says so, and the decisions not written are lost: to
+/// retry instead, call `pe_decision_log_flush` until it succeeds, then close): never use
+/// it again. NULL does nothing and returns `PE_STATUS_OK`.
 ///
 /// Errors: `PE_STATUS_IO`.
 #[no_mangle]

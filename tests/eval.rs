@@ -378,6 +378,11 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
         (good.replace(r#"{"timestamp""#, r#"{"v":2,"timestamp""#), "field 'v': version 2 is newer than this reader (1)"),
         ("{\"timestamp\": 1,".to_owned(), "invalid JSON: EOF while parsing a value at line 1 column 16"),
         ("[1, 2]".to_owned(), "the line must be a JSON object, got [1,2]"),
+        // A key given twice is refused at every depth, never resolved to the last one.
+        (good.replace(r#""Luxury":9"#, r#""Luxury":9,"Luxury":2"#), "field 'persona_scores': duplicate key 'Luxury'"),
+        (good.replace(r#""click":1"#, r#""click":1,"click":0"#), "field 'chosen[0].reward': duplicate key 'click'"),
+        (good.replace(r#""device":"desktop""#, r#""device":"desktop","attributes":{"tier":"gold","tier":"silver"}"#), "field 'context.attributes': duplicate key 'tier'"),
+        (good.replace(r#""policy":"uniform""#, r#""policy":"uniform","policy":"greedy""#), "duplicate key 'policy'"),
     ];
     for (bad, message) in cases {
         // Line 1 is good, line 2 blank, line 3 bad, line 4 good again.

@@ -14,6 +14,7 @@ use crate::error::{quote, Error, Result};
 use crate::feedback::{FeedbackKind, MAX_CONVERSION_VALUE};
 use crate::holdout::Arm;
 use crate::learn::Policy;
+use crate::limits::bounded::ValueError;
 use crate::limits::{read_line_limited, Line, MAX_LOG_LINE_BYTES};
 use crate::persona::{PersonaId, MAX_SCORE};
 use crate::profile::{DataClass, DataClasses, Profile, RelationshipStage, ScoreSpec, StageRules};
@@ -587,12 +588,20 @@ impl DecisionRecord {
         m.end()
     }
 
-    /// Parses one line. The error names the field at fault (`chosen[0].propensity`) or,
-    /// for text that is not JSON, gives the parser's column.
+    /// Parses one line. The error names the field at fault (`chosen[0].propensity`; for
+    /// an object holding a key twice, the object and the key) or, for text that is not
+    /// JSON, gives the parser's column.
     pub fn from_json_line(line: &str) -> std::result::Result<Self, BadField> {
-        let value: Value = serde_json::from_str(line).map_err(|e| BadField {
-            field: None,
-            problem: format!("invalid JSON: {}", crate::error::json_message(&e)),
+        // Duplicate keys are refused at any depth, as in every document of this crate:
+        // serde_json alone would keep the last one silently.
+        let value = crate::limits::bounded::value(line).map_err(|e| match e {
+            ValueError::Duplicate { field, key } => {
+                BadField { field, problem: format!("duplicate key '{}'", quote(&key)) }
+            }
+            ValueError::Json(e) => BadField {
+                field: None,
+                problem: format!("invalid JSON: {}", crate::error::json_message(&e)),
+            },
         })?;
         let record = parse_record(&value)?;
         record.check()?;

@@ -163,6 +163,142 @@ where
     d.deserialize_map(Bounded::<V, L>(PhantomData))
 }
 
+/// Why [`value`] refused a document.
+#[derive(Debug)]
+pub(crate) enum ValueError {
+    /// An object holds `key` twice; `field` is the object's path (`chosen[0].reward`),
+    /// `None` for the document's top level.
+    Duplicate {
+        /// The path of the object holding the key twice.
+        field: Option<String>,
+        /// The repeated key.
+        key: String,
+    },
+    /// Not JSON, or nested too deeply.
+    Json(serde_json::Error),
+}
+
+/// Where a value sits in a document, kept on the stack while it is parsed and written
+/// out only for an error, so parsing allocates nothing for paths.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// `chosen[0].reward`, `persona_scores`, `""` at the top level.
+    fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => {
+                let parent = parent.render();
+                if parent.is_empty() {
+                    quote(key).into_owned()
+                } else {
+                    format!("{parent}.{}", quote(key))
+                }
+            }
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
+
+/// Parses `json` as a `serde_json::Value`, refusing an object that holds a key twice at
+/// any depth (`serde_json::from_str::<Value>` silently keeps the last one), the rule
+/// [`map`] applies to typed documents. As fast as `from_str::<Value>` but for one
+/// lookup per key; paths are only written for an error.
+pub(crate) fn value(json: &str) -> Result<serde_json::Value, ValueError> {
+    use serde::de::DeserializeSeed;
+    use serde_json::{Map, Value};
+
+    /// The duplicate found, if any (a serde error cannot carry it out unformatted).
+    type Found = std::cell::RefCell<Option<(Option<String>, String)>>;
+
+    struct Strict<'a> {
+        path: Path<'a>,
+        found: &'a Found,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Strict<'_> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            loop {
+                let path = Path::Index(&self.path, items.len());
+                match seq.next_element_seed(Strict { path, found: self.found })? {
+                    Some(item) => items.push(item),
+                    None => return Ok(Value::Array(items)),
+                }
+            }
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+            let mut map = Map::new();
+            while let Some(key) = access.next_key::<String>()? {
+                if map.contains_key(&key) {
+                    let field = Some(self.path.render()).filter(|p| !p.is_empty());
+                    let message = format!("duplicate key '{}'", quote(&key));
+                    *self.found.borrow_mut() = Some((field, key));
+                    return Err(A::Error::custom(message));
+                }
+                let path = Path::Key(&self.path, &key);
+                let v = access.next_value_seed(Strict { path, found: self.found })?;
+                map.insert(key, v);
+            }
+            Ok(Value::Object(map))
+        }
+    }
+
+    let found = Found::default();
+    let mut de = serde_json::Deserializer::from_str(json);
+    let parsed = Strict { path: Path::Root, found: &found }.deserialize(&mut de).and_then(|v| {
+        de.end()?;
+        Ok(v)
+    });
+    parsed.map_err(|e| match found.into_inner() {
+        Some((field, key)) => ValueError::Duplicate { field, key },
+        None => ValueError::Json(e),
+    })
+}
+
 /// Parses `json` as a `T`, turning a serde error into the crate's: a count refused by
 /// one of these helpers becomes [`Error::Invalid`] naming the field and the limit (with
 /// the line and column), anything else [`Error::Json`].

@@ -663,6 +663,37 @@ fn creatives_the_candidate_catalog_does_not_know_count_as_never_chosen() {
     assert_eq!(report.unknown_personas, ["Gone"]);
     // Rules pick lux for everyone now: w = 2, 2, 0 (fam), 4.
     assert_eq!(report.ips.value, (2.0 + 2.0 + 0.0 + 4.0) / 4.0);
+    // The impression of 'fam', which this catalog lacks, is counted and named, not only
+    // folded into a weight of 0.
+    assert_eq!((report.unknown_creatives, report.unknown_creative_examples.as_slice()), (1, &["fam".to_owned()][..]));
+    let warning = "1 of 4 logged creatives are not in the catalog (e.g. 'fam'): the target can never choose \
+                   them, so those impressions weigh 0; evaluate with the catalog the log was written with \
+                   to compare like with like";
+    assert_eq!(report.warnings, [warning]);
+    assert!(report.table().contains(&format!("warning: {warning}\n")), "{}", report.table());
+    assert_eq!(report.to_json()["unknown_creatives"], serde_json::json!({"impressions": 1, "examples": ["fam"]}));
+}
+
+#[test]
+fn a_log_of_creatives_the_catalog_lacks_is_not_blamed_on_the_policy() {
+    let candidate = selector_with(
+        vec![tagged("a", "Luxury"), tagged("b", "Family"), tagged("c", "Budget"), tagged("d", "Family")],
+        SelectorConfig::with_policy(Policy::Rules),
+    );
+    let log: String = ["lux", "fam", "lux", "x1", "x2", "x3", "x4"]
+        .iter()
+        .map(|c| line(r#""Luxury":9"#, c, "0.5", 1).replace(r#""eligible":["lux","fam"],"#, "") + "\n")
+        .collect();
+    let mut evaluator = Evaluator::new(&candidate, EvalOptions::default(), "old.jsonl").expect("evaluator");
+    evaluator.add_all(DecisionLogReader::new(log.as_bytes(), "old.jsonl"), |_| {}).expect("read");
+    let report = evaluator.finish().expect("report");
+    assert_eq!(report.unknown_creatives, 7);
+    assert_eq!(report.unknown_creative_examples, ["lux", "fam", "x1"], "the first three ids met, once each");
+    assert_eq!(report.matched, 0);
+    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+    assert!(report.warnings[0].starts_with("7 of 7 logged creatives are not in the catalog (e.g. 'lux', 'fam', 'x1')"));
+    assert!(report.warnings[1].starts_with("no logged creative is in the catalog"), "{}", report.warnings[1]);
+    assert!(!report.warnings.iter().any(|w| w.contains("the target never chose")), "not the policy's fault");
 }
 
 #[test]

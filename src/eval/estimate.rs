@@ -242,12 +242,21 @@ pub struct Report {
     pub max_weight: f64,
     /// Persona names in the log that are not on the selector's menu (ignored).
     pub unknown_personas: Vec<String>,
+    /// Evaluated impressions whose logged creative is not in the selector's catalog: the
+    /// target can never choose it, so each weighs 0 (a warning says so).
+    pub unknown_creatives: usize,
+    /// Up to [`UNKNOWN_CREATIVE_EXAMPLES`] ids of those creatives, in the order first
+    /// met.
+    pub unknown_creative_examples: Vec<String>,
     /// Per position, in position order.
     pub positions: Vec<PositionReport>,
-    /// What a reader must know before trusting the numbers (low effective sample size,
-    /// no overlap).
+    /// What a reader must know before trusting the numbers (logged creatives missing
+    /// from the catalog, low effective sample size, no overlap).
     pub warnings: Vec<String>,
 }
+
+/// How many ids of logged creatives missing from the catalog a [`Report`] names.
+pub const UNKNOWN_CREATIVE_EXAMPLES: usize = 3;
 
 /// One evaluated impression, kept until `finish` (the reward model needs the whole log).
 #[derive(Clone, Debug)]
@@ -325,6 +334,8 @@ pub struct Evaluator<'a> {
     support: Vec<(u32, f64)>,
     features: Vec<u64>,
     unknown: BTreeSet<String>,
+    unknown_creatives: usize,
+    unknown_creative_examples: Vec<String>,
     decisions: usize,
     evaluated: usize,
     slots: usize,
@@ -381,6 +392,8 @@ impl<'a> Evaluator<'a> {
             support: Vec::new(),
             features: Vec::new(),
             unknown: BTreeSet::new(),
+            unknown_creatives: 0,
+            unknown_creative_examples: Vec::new(),
             decisions: 0,
             evaluated: 0,
             slots: 0,
@@ -505,6 +518,13 @@ impl<'a> Evaluator<'a> {
             };
             let dist = &self.dists[k];
             let logged = catalog.creative(&chosen.creative).ok();
+            if logged.is_none() {
+                self.unknown_creatives += 1;
+                let examples = &mut self.unknown_creative_examples;
+                if examples.len() < UNKNOWN_CREATIVE_EXAMPLES && !examples.contains(&chosen.creative) {
+                    examples.push(chosen.creative.clone());
+                }
+            }
             let pi = logged.map_or(0.0, |a| dist.iter().find(|(c, _)| *c == a).map_or(0.0, |(_, p)| *p));
             let weight = if self.target == Target::Logged { 1.0 } else { pi / chosen.propensity };
             let position = logged_position.unwrap_or(k as u32 + 1);
@@ -753,7 +773,27 @@ impl<'a> Evaluator<'a> {
         let matched = rows.iter().filter(|r| r.weight > 0.0).count();
         let max_weight = rows.iter().map(|r| r.weight).fold(0.0, f64::max);
         let mut warnings = Vec::new();
-        if matched == 0 {
+        let unknown = self.unknown_creatives;
+        if unknown > 0 && self.target != Target::Logged {
+            let examples: Vec<String> = self
+                .unknown_creative_examples
+                .iter()
+                .map(|id| format!("'{}'", crate::error::quote(id)))
+                .collect();
+            warnings.push(format!(
+                "{unknown} of {n} logged creatives are not in the catalog (e.g. {}): the target \
+                 can never choose them, so those impressions weigh 0; evaluate with the catalog \
+                 the log was written with to compare like with like",
+                examples.join(", ")
+            ));
+        }
+        if matched == 0 && unknown == n && self.target != Target::Logged {
+            warnings.push(
+                "no logged creative is in the catalog: IPS is 0 and SNIPS undefined, whatever the \
+                 target does; only DR's reward model speaks, and nothing checks it"
+                    .to_owned(),
+            );
+        } else if matched == 0 {
             warnings.push(
                 "the target never chose what the logging policy chose (no overlap): IPS is 0 and \
                  SNIPS undefined; only DR's reward model speaks, and nothing checks it"
@@ -786,6 +826,8 @@ impl<'a> Evaluator<'a> {
             matched,
             max_weight,
             unknown_personas: self.unknown.into_iter().collect(),
+            unknown_creatives: self.unknown_creatives,
+            unknown_creative_examples: self.unknown_creative_examples,
             positions: per_position,
             warnings,
         })

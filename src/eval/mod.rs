@@ -24,6 +24,7 @@ mod report;
 
 pub use estimate::{
     Estimate, EvalOptions, Evaluator, PositionReport, Report, RewardKind, RewardModel, Target,
+    UNKNOWN_CREATIVE_EXAMPLES,
 };
 pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
 pub use log::{

@@ -105,6 +105,10 @@ impl Report {
                 "snips": p.snips.as_ref().map(estimate_json),
             })).collect::<Vec<_>>(),
             "unknown_personas": self.unknown_personas,
+            "unknown_creatives": {
+                "impressions": self.unknown_creatives,
+                "examples": self.unknown_creative_examples,
+            },
             "warnings": self.warnings,
         })
     }

@@ -613,6 +613,49 @@ fn obd_csv_errors_name_the_line_and_column() {
 }
 
 #[test]
+fn obd_rows_of_one_decision_must_agree_and_a_header_names_each_column_once() {
+    let sel = tiny_selector(Policy::Rules);
+    let header = "timestamp,item_id,position,click,propensity_score,user_feature_Luxury,user_feature_0,device,decision";
+    let read = |header: &str, body: &str| {
+        let text = format!("{header}\n{body}");
+        let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+        read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options)
+    };
+    // Rows that repeat the decision's columns (a score may be spelt 8 or 8.0) form one
+    // decision of two slots.
+    let records = read(header, "5,0,1,1,0.5,8,u1,mobile,d1\n5,1,2,0,0.5,8.0,u1,mobile,d1\n").expect("one slate");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].1.chosen.iter().map(|c| c.creative.as_str()).collect::<Vec<_>>(), ["lux", "fam"]);
+    let first = "5,0,1,1,0.5,8,u1,mobile,d1\n";
+    for (second, column) in [
+        ("6,1,2,0,0.5,8,u1,mobile,d1", "timestamp"),
+        ("5,1,2,0,0.5,3,u1,mobile,d1", "user_feature_Luxury"),
+        ("5,1,2,0,0.5,,u1,mobile,d1", "user_feature_Luxury"),
+        ("5,1,2,0,0.5,8,u2,mobile,d1", "user_feature_0"),
+        ("5,1,2,0,0.5,8,u1,desktop,d1", "device"),
+    ] {
+        assert_eq!(
+            read(header, &format!("{first}{second}\n")).unwrap_err().to_string(),
+            format!("obd.csv line 3: field '{column}': differs from line 2 of the same decision")
+        );
+    }
+    // A column named twice is refused, whichever copy a reader would have used.
+    let twice = "timestamp,item_id,position,click,propensity_score,click";
+    assert_eq!(
+        read(twice, "5,0,1,1,0.5,0\n").unwrap_err().to_string(),
+        "obd.csv line 1: header: column 'click' appears twice"
+    );
+    // OBD's unnamed index column may repeat: it is never read.
+    read(",,timestamp,item_id,position,click,propensity_score", "0,0,5,0,1,1,0.5\n").expect("unnamed columns");
+    let err = persona_engine::eval::obd_item_catalog(
+        "item_id,item_feature_0,item_id\n0,a,1\n".as_bytes(),
+        "item_context.csv",
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "item_context.csv line 1: header: column 'item_id' appears twice");
+}
+
+#[test]
 fn policies_have_names_that_parse_back() {
     use persona_engine::eval::{parse_policy, policy_name};
     for policy in [

@@ -51,6 +51,8 @@ fn write_fixture(dir: &std::path::Path, rows: usize, slates: bool, seed: u64) ->
         decision += 1;
         let len = if slates { 3 } else { 1 };
         let mut used = Vec::new();
+        // The rows of a slate repeat its decision's columns (time, user features).
+        let mut shared: Option<(usize, String)> = None;
         for k in 0..len {
             let mut item = rng.below(ITEMS);
             while used.contains(&item) {
@@ -60,11 +62,12 @@ fn write_fixture(dir: &std::path::Path, rows: usize, slates: bool, seed: u64) ->
             let position = if slates { k + 1 } else { 1 + rng.below(3) };
             let propensity = [0.1, 0.125, 0.2, 0.25][rng.below(4)];
             let user = format!("{:08x}", rng.below(4) * 7919);
+            let (at, user) = shared.get_or_insert((i, user)).clone();
             let click = u8::from(rng.unit() < 0.2 + 0.05 * item as f64);
             csv.push_str(&format!(
                 "{i},2019-11-24 00:{:02}:{:02}.315193+00:00,{item},{position},{click},{propensity},{user},81ce,0.0,0.5",
-                (i / 60) % 60,
-                i % 60
+                (at / 60) % 60,
+                at % 60
             ));
             if slates {
                 csv.push_str(&format!(",{decision}"));

@@ -145,6 +145,56 @@ fn parse_classes(text: &str) -> std::result::Result<DataClasses, String> {
     Ok(set)
 }
 
+/// Refuses a header that names a column twice: which of the two a reader would use is a
+/// guess (unnamed columns, such as OBD's index, may repeat: they are never read).
+fn check_header(header: &[String]) -> std::result::Result<(), String> {
+    let mut seen = ahash::AHashSet::with_capacity(header.len());
+    for h in header.iter().filter(|h| !h.is_empty()) {
+        if !seen.insert(h.as_str()) {
+            return Err(format!("header: column '{}' appears twice", quote(h)));
+        }
+    }
+    Ok(())
+}
+
+/// The first column, in header order, whose value in the decision `row` was read from
+/// differs from the decision `first` (the per-slot columns, such as the creative, its
+/// position, click and propensity, may differ). Values are compared as read, so `3` and
+/// `3.0` are the same score.
+fn decision_difference(
+    first: &DecisionRecord,
+    row: &DecisionRecord,
+    header: &[String],
+    personas: &[(usize, String)],
+) -> Option<String> {
+    let score = |r: &DecisionRecord, p: &str| r.persona_scores.iter().find(|(n, _)| n == p).map(|(_, s)| s.score);
+    let attribute =
+        |r: &DecisionRecord, k: &str| r.context.attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (a, b) = (&first.context, &row.context);
+    header.iter().enumerate().find_map(|(c, h)| {
+        let differs = match h.as_str() {
+            "timestamp" => first.timestamp != row.timestamp,
+            "placement" => first.placement != row.placement,
+            "consent" => first.consent != row.consent,
+            "relied_on" => first.relied_on != row.relied_on,
+            "stage" => first.stage != row.stage,
+            "device" => a.device != b.device,
+            "channel" => a.channel != b.channel,
+            "weather" => a.weather != b.weather,
+            "utc_offset_minutes" => a.utc_offset_minutes != b.utc_offset_minutes,
+            "region" => a.region != b.region,
+            "policy" => first.policy != row.policy,
+            "eligible" => first.eligible != row.eligible,
+            "arm" => first.arm != row.arm,
+            _ => match personas.iter().find(|(i, _)| *i == c) {
+                Some((_, p)) => score(first, p) != score(row, p),
+                None => h.starts_with("user_feature_") && attribute(first, h) != attribute(row, h),
+            },
+        };
+        differs.then(|| h.clone())
+    })
+}
+
 fn stage_name(stage: RelationshipStage) -> &'static str {
     match stage {
         RelationshipStage::New => "new",
@@ -241,7 +291,9 @@ pub fn read_obd_csv(
             Some((i, text)) => {
                 let text = text.map_err(|e| bad(i + 1, "", e))?;
                 if !text.trim().is_empty() {
-                    break split_row(text.trim_end_matches('\r')).map_err(|p| bad(i + 1, "", p))?;
+                    let header = split_row(text.trim_end_matches('\r')).map_err(|p| bad(i + 1, "", p))?;
+                    check_header(&header).map_err(|p| bad(i + 1, "", p))?;
+                    break header;
                 }
             }
         }
@@ -349,28 +401,21 @@ pub fn read_obd_csv(
             reward: click.map(|click| Reward { click, conversion_value }),
         };
         let decision = get("decision").map(str::to_owned);
-        if decision.is_some() && decision == last_decision {
-            if let Some((_, record)) = records.last_mut() {
-                if position != record.chosen.len() + 1 {
-                    return Err(bad(
-                        line,
-                        "position",
-                        format!(
-                            "{position} does not follow position {} of the same decision",
-                            record.chosen.len()
-                        ),
-                    ));
-                }
-                record.chosen.push(chosen);
-                record.check().map_err(|b| b.at(name, line))?;
-                continue;
+        // A later row of the slate: it must repeat the decision's columns, checked below.
+        let continues = decision.is_some() && decision == last_decision && !records.is_empty();
+        if continues {
+            let shown = records.last().map_or(0, |(_, r)| r.chosen.len());
+            if position != shown + 1 {
+                return Err(bad(
+                    line,
+                    "position",
+                    format!("{position} does not follow position {shown} of the same decision"),
+                ));
             }
-        }
-        if decision.is_some() && position != 1 {
+        } else if decision.is_some() && position != 1 {
             return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
         }
         let grouped = decision.is_some();
-        last_decision = decision;
         let timestamp_text = req("timestamp")?;
         let timestamp = match timestamp_text.parse::<i64>() {
             Ok(t) => t,
@@ -465,7 +510,7 @@ pub fn read_obd_csv(
             attributes.push(("position".to_owned(), position.to_string()));
         }
         attributes.sort();
-        let record = DecisionRecord {
+        let mut record = DecisionRecord {
             timestamp,
             placement,
             person: None,
@@ -484,7 +529,7 @@ pub fn read_obd_csv(
             dislikes: Vec::new(),
             consent,
             eligible,
-            chosen: vec![chosen],
+            chosen: Vec::new(),
             policy: get("policy").unwrap_or("obd").to_owned(),
             relied_on,
             arm: match get("arm") {
@@ -494,6 +539,24 @@ pub fn read_obd_csv(
                 })?),
             },
         };
+        if continues {
+            if let Some((first_line, first)) = records.last_mut() {
+                // Every row of a decision carries its columns; rows that disagree are two
+                // decisions' data under one id, and keeping either would be a silent guess.
+                if let Some(field) = decision_difference(first, &record, &header, &personas) {
+                    return Err(bad(
+                        line,
+                        &field,
+                        format!("differs from line {first_line} of the same decision"),
+                    ));
+                }
+                first.chosen.push(chosen);
+                first.check().map_err(|b| b.at(name, line))?;
+                continue;
+            }
+        }
+        last_decision = decision;
+        record.chosen.push(chosen);
         record.check().map_err(|b| b.at(name, line))?;
         records.push((line, record));
     }
@@ -549,6 +612,7 @@ pub fn obd_item_catalog(input: impl BufRead, name: &str) -> Result<crate::Catalo
             if !fields.iter().any(|f| f == "item_id") {
                 return Err(bad(line, "item_id", "missing column".into()));
             }
+            check_header(&fields).map_err(|p| bad(line, "", p))?;
             header = Some(fields);
             continue;
         };

@@ -623,7 +623,8 @@ fn obd_rows_of_one_decision_must_agree_and_a_header_names_each_column_once() {
     };
     // Rows that repeat the decision's columns (a score may be spelt 8 or 8.0) form one
     // decision of two slots.
-    let records = read(header, "5,0,1,1,0.5,8,u1,mobile,d1\n5,1,2,0,0.5,8.0,u1,mobile,d1\n").expect("one slate");
+    let records =
+        read(header, "5,0,1,1,0.5,8,u1,mobile,d1\n5,1,2,0,0.5,8.0,u1,mobile,d1\n").expect("one slate");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].1.chosen.iter().map(|c| c.creative.as_str()).collect::<Vec<_>>(), ["lux", "fam"]);
     let first = "5,0,1,1,0.5,8,u1,mobile,d1\n";
@@ -646,7 +647,8 @@ fn obd_rows_of_one_decision_must_agree_and_a_header_names_each_column_once() {
         "obd.csv line 1: header: column 'click' appears twice"
     );
     // OBD's unnamed index column may repeat: it is never read.
-    read(",,timestamp,item_id,position,click,propensity_score", "0,0,5,0,1,1,0.5\n").expect("unnamed columns");
+    read(",,timestamp,item_id,position,click,propensity_score", "0,0,5,0,1,1,0.5\n")
+        .expect("unnamed columns");
     let err = persona_engine::eval::obd_item_catalog(
         "item_id,item_feature_0,item_id\n0,a,1\n".as_bytes(),
         "item_context.csv",
@@ -708,13 +710,19 @@ fn creatives_the_candidate_catalog_does_not_know_count_as_never_chosen() {
     assert_eq!(report.ips.value, (2.0 + 2.0 + 0.0 + 4.0) / 4.0);
     // The impression of 'fam', which this catalog lacks, is counted and named, not only
     // folded into a weight of 0.
-    assert_eq!((report.unknown_creatives, report.unknown_creative_examples.as_slice()), (1, &["fam".to_owned()][..]));
+    assert_eq!(
+        (report.unknown_creatives, report.unknown_creative_examples.as_slice()),
+        (1, &["fam".to_owned()][..])
+    );
     let warning = "1 of 4 logged creatives are not in the catalog (e.g. 'fam'): the target can never choose \
                    them, so those impressions weigh 0; evaluate with the catalog the log was written with \
                    to compare like with like";
     assert_eq!(report.warnings, [warning]);
     assert!(report.table().contains(&format!("warning: {warning}\n")), "{}", report.table());
-    assert_eq!(report.to_json()["unknown_creatives"], serde_json::json!({"impressions": 1, "examples": ["fam"]}));
+    assert_eq!(
+        report.to_json()["unknown_creatives"],
+        serde_json::json!({"impressions": 1, "examples": ["fam"]})
+    );
 }
 
 #[test]
@@ -734,7 +742,8 @@ fn a_log_of_creatives_the_catalog_lacks_is_not_blamed_on_the_policy() {
     assert_eq!(report.unknown_creative_examples, ["lux", "fam", "x1"], "the first three ids met, once each");
     assert_eq!(report.matched, 0);
     assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
-    assert!(report.warnings[0].starts_with("7 of 7 logged creatives are not in the catalog (e.g. 'lux', 'fam', 'x1')"));
+    assert!(report.warnings[0]
+        .starts_with("7 of 7 logged creatives are not in the catalog (e.g. 'lux', 'fam', 'x1')"));
     assert!(report.warnings[1].starts_with("no logged creative is in the catalog"), "{}", report.warnings[1]);
     assert!(!report.warnings.iter().any(|w| w.contains("the target never chose")), "not the policy's fault");
 }

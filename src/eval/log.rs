@@ -598,10 +598,9 @@ impl DecisionRecord {
             ValueError::Duplicate { field, key } => {
                 BadField { field, problem: format!("duplicate key '{}'", quote(&key)) }
             }
-            ValueError::Json(e) => BadField {
-                field: None,
-                problem: format!("invalid JSON: {}", crate::error::json_message(&e)),
-            },
+            ValueError::Json(e) => {
+                BadField { field: None, problem: format!("invalid JSON: {}", crate::error::json_message(&e)) }
+            }
         })?;
         let record = parse_record(&value)?;
         record.check()?;

@@ -167,9 +167,11 @@ fn decision_difference(
     header: &[String],
     personas: &[(usize, String)],
 ) -> Option<String> {
-    let score = |r: &DecisionRecord, p: &str| r.persona_scores.iter().find(|(n, _)| n == p).map(|(_, s)| s.score);
-    let attribute =
-        |r: &DecisionRecord, k: &str| r.context.attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let score =
+        |r: &DecisionRecord, p: &str| r.persona_scores.iter().find(|(n, _)| n == p).map(|(_, s)| s.score);
+    let attribute = |r: &DecisionRecord, k: &str| {
+        r.context.attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    };
     let (a, b) = (&first.context, &row.context);
     header.iter().enumerate().find_map(|(c, h)| {
         let differs = match h.as_str() {

@@ -267,7 +267,6 @@ pub unsafe extern "C" fn pe_decision_log_outcome(
         // A conversion that would bring the pick's total above 1e9 is refused here, with
         // the record unchanged, rather than when the record is written.
         record.observe(id, kind).map_err(|e| Failure::invalid(format!("decision {decision}: {e}")))
-
     })
 }
 

@@ -107,10 +107,11 @@ const SCREEN_INLINE: usize = 5;
 struct Screen {
     /// The static bound its unmatched entry was built with (as `PruneIndex::bound`).
     bound: f32,
-    /// From its widest variance, the most and the least `ln key` moves per unit of
-    /// log-odds before the rate's own factor: `logit_slope` and `1 / s_max` (1 for
-    /// Thompson).
-    slope: f32,
+    /// The log-odds `bound` is the key of (see [`key_of_logit`]).
+    logit: f32,
+    /// From its widest variance, the least `ln key` moves per unit of log-odds before
+    /// the rate's own factor: `1 / s_max` (1 for Thompson). The most is
+    /// [`Screen::slope`].
     least: f32,
     /// Its raised static bound (`f32` bits), once listed as raised.
     raised: AtomicU32,
@@ -127,6 +128,13 @@ struct Screen {
 const _: () = assert!(std::mem::size_of::<Screen>() == 64);
 
 impl Screen {
+    /// The most `ln key` moves per unit of log-odds, as `Selector::logit_slope` gives
+    /// it for the same variance: `max(1 / s_max, 1/2)` (1 for Thompson).
+    #[inline]
+    fn slope(&self) -> f32 {
+        self.least.max(0.5)
+    }
+
     /// Its tags and its attribute values.
     #[inline]
     fn items<'a>(&'a self, all: &'a [ScreenItem]) -> (&'a [ScreenItem], &'a [ScreenItem]) {
@@ -506,6 +514,34 @@ fn attribute_allowance(names: &[u16], terms: &[crate::learn::request::Term], bes
     best.iter().sum()
 }
 
+/// `ln σ(L / s)` with `1 / s = least` for `L < 0` and `s = 1` beyond: the most `ln key`
+/// (before the priority) that log-odds `L` can give a creative whose widest variance
+/// gives `least` (see [`Selector::learned_bound`], which builds the static bounds this
+/// way).
+fn key_of_logit(logit: f64, least: f32) -> f64 {
+    let x = if logit < 0.0 { logit * f64::from(least) } else { logit };
+    // ln σ(x) = −ln(1 + e^−x), written to stay finite for large |x|.
+    if x >= 0.0 {
+        -(-x).exp().ln_1p()
+    } else {
+        x - x.exp().ln_1p()
+    }
+}
+
+/// The inverse of [`key_of_logit`]: the log-odds `L` whose bound is `ln_key`.
+fn logit_of_key(ln_key: f64, least: f32) -> f64 {
+    if ln_key.is_nan() || ln_key >= 0.0 {
+        return f64::INFINITY;
+    }
+    // x = ln(k / (1 − k)) = ln_key − ln(1 − e^ln_key).
+    let x = ln_key - (-ln_key.exp()).ln_1p();
+    if x < 0.0 {
+        x / f64::from(least)
+    } else {
+        x
+    }
+}
+
 /// A key lowered by a few parts in a million: a bound is compared with this, not with the
 /// key itself, so that a candidate tied with the k-th best is still scored when its bound,
 /// rounded in another order, lands a hair below its score. Ties then go to the earlier
@@ -547,8 +583,15 @@ impl Selector {
     /// posterior can have (`var`, from [`Self::widest_variance`]; for Thompson the widest
     /// spread of its draw, [`Self::widest_own_variance`]), and the optimism's lift.
     fn learned_bound(&self, prior: &Prior, c: usize, attribute: &[f32], var: f64) -> f32 {
+        self.learned_bounds(prior, c, attribute, var).0
+    }
+
+    /// [`Self::learned_bound`], and the log-odds `L` it is the key of: the bound is
+    /// `ln priority + key_of_logit(L, least)` with the record's `least` (see
+    /// [`key_of_logit`]).
+    fn learned_bounds(&self, prior: &Prior, c: usize, attribute: &[f32], var: f64) -> (f32, f32) {
         let cat = &*self.catalog;
-        let Some(r) = cat.rules.get(c) else { return f32::NEG_INFINITY };
+        let Some(r) = cat.rules.get(c) else { return (f32::NEG_INFINITY, f32::NEG_INFINITY) };
         let (q0c, q0) = (prior.q0_creative, prior.q0);
         let best = |range: std::ops::Range<usize>| {
             range.map(|k| self.creative_mean(c, k, q0)).fold(f64::NEG_INFINITY, f64::max)
@@ -570,16 +613,19 @@ impl Selector {
         let optimism = learning.optimism_under(learning.policy);
         let logit =
             if optimism > 0.0 { logit + optimism * self.widest_own_variance(prior, c).sqrt() } else { logit };
-        let key = match learning.policy {
-            Policy::Thompson => sigmoid(logit + DRAW_SPREAD * (var * learning.thompson_scale).sqrt()),
+        let (key, logit) = match learning.policy {
+            Policy::Thompson => {
+                let logit = logit + DRAW_SPREAD * (var * learning.thompson_scale).sqrt();
+                (sigmoid(logit), logit)
+            }
             // The posterior mean rate is σ(m / s) with s = √(1 + πv/8) ≤ s_max: for a
             // negative m it is at most σ(m / s_max), for m ≥ 0 at most σ(m).
             _ => {
                 let s_max = probit_scale(var);
-                sigmoid(if logit < 0.0 { logit / s_max } else { logit })
+                (sigmoid(if logit < 0.0 { logit / s_max } else { logit }), logit)
             }
         };
-        (f64::from(r.priority).ln() + key.ln()) as f32
+        ((f64::from(r.priority).ln() + key.ln()) as f32, logit as f32)
     }
 
     /// Per tag rank, the widest variance the shared weights of one unit of tag weight can
@@ -785,17 +831,17 @@ impl Selector {
         } else {
             Box::new([])
         };
-        let bound: Box<[f32]> = if learned {
-            (0..n).map(|c| self.learned_bound(&prior, c, &attribute, variance[c])).collect()
+        let (bound, static_logit): (Vec<f32>, Vec<f32>) = if learned {
+            (0..n).map(|c| self.learned_bounds(&prior, c, &attribute, variance[c])).unzip()
         } else {
-            Box::new([])
+            (Vec::new(), Vec::new())
         };
         let mut screen_items = Vec::new();
         let screen: Box<[Screen]> = variance
             .iter()
-            .zip(cat.rules.iter().zip(&bound))
+            .zip(cat.rules.iter().zip(bound.iter().zip(&static_logit)))
             .zip(&cat.attribute_span)
-            .map(|((&var, (r, &bound)), attributes)| {
+            .map(|((&var, (r, (&bound, &logit))), attributes)| {
                 let least = match self.config.learning.policy {
                     Policy::Thompson => 1.0,
                     _ => 1.0 / probit_scale(var),
@@ -817,7 +863,7 @@ impl Selector {
                 }
                 Screen {
                     bound,
-                    slope: self.logit_slope(var),
+                    logit,
                     least: least as f32,
                     raised: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
                     start: start as u32,
@@ -953,7 +999,7 @@ impl Selector {
             spread,
             learned,
             placements,
-            bound,
+            bound: bound.into(),
             variance,
             screen,
             screen_items: screen_items.into(),
@@ -1339,15 +1385,17 @@ impl Selector {
     /// rose) and persona parts, its attribute values' effects at this moment instead of
     /// the request's allowance, and the boosts that match and its fatigue instead of the
     /// largest boost and none. −∞ when it cannot be shown at all (request filters,
-    /// dismissed, capped). Every part that lowers the log-odds lowers `ln key` by at
-    /// least that much times the least slope of `ln key` there, `(1 − rate) / s_max`.
-    /// The parts that can only lower it (request filters, fatigue, boosts, Thompson's
-    /// narrower draw) are read only when the rest reaches `floor`: below it the
-    /// candidate is passed over either way, with the looser bound.
+    /// dismissed, capped). First a linear bound in `ln key` (each part that raises the
+    /// log-odds taken at the steepest slope of `ln key`); the parts that can only lower
+    /// it (request filters, fatigue, boosts, Thompson's narrower draw) are read only
+    /// when that reaches `floor`: below it the candidate is passed over either way.
+    /// Then, for greedy and ε-greedy, every part is summed in log-odds and turned into
+    /// a key once (exact up to the static bound); Thompson lowers the linear bound by
+    /// each lowering part times the least slope of `ln key` there, `(1 − rate) / s_max`.
     fn prescreen(&self, index: &PruneIndex, c: usize, env: &Env, selection: &Selection, floor: f32) -> f32 {
         let cat = &*self.catalog;
         let Some(screen) = index.screen.get(c) else { return f32::INFINITY };
-        let (slope, least) = (screen.slope, screen.least);
+        let (slope, least) = (screen.slope(), screen.least);
         let raised = f32::from_bits(screen.raised.load(Ordering::Acquire));
         let mut bound = screen.bound.max(raised);
         let (tags, attributes) = screen.items(&index.screen_items);
@@ -1355,6 +1403,9 @@ impl Selector {
         let mut lower = 0.0f32;
         let mut raise = 0.0f32;
         let mut prior = 0.0f32;
+        // The same parts in log-odds, for the exact bound below: the shared weights'
+        // (signed), the best tag's prior, the attribute effects (signed).
+        let (mut shared, mut prior_logit, mut effect_logit) = (0.0f64, 0.0f32, 0.0f64);
         for tag in tags {
             let list = tag.key as usize;
             if selection.person_score.get(list / TAG_RANKS).is_some_and(|&s| s > 0) {
@@ -1362,13 +1413,16 @@ impl Selector {
                 let learned_mean = selection.persona_terms.get(list).map_or(0.0, |t| t.0);
                 // The shared weights' part as scoring adds it (signed), and the prior's
                 // for this tag (the creative takes its best tag's).
+                shared += learned_mean * f64::from(w);
                 let learned = learned_mean as f32 * w;
                 if learned >= 0.0 {
                     bound += learned * slope;
                 } else {
                     lower -= learned;
                 }
-                prior = prior.max(self.list_factors(selection, list).1 * w * slope);
+                let tag_prior = self.list_factors(selection, list).1 * w;
+                prior_logit = prior_logit.max(tag_prior);
+                prior = prior.max(tag_prior * slope);
             }
         }
         bound += prior;
@@ -1377,6 +1431,7 @@ impl Selector {
             let Some(effect) = attribute_effect(values, &selection.attribute_terms) else {
                 return f32::INFINITY;
             };
+            effect_logit = effect;
             if effect > 0.0 {
                 raise = effect as f32;
             } else {
@@ -1394,7 +1449,9 @@ impl Selector {
             return f32::NEG_INFINITY;
         }
         let Some(fatigue) = selection.fatigue_of(CreativeId(c as u32)) else { return f32::NEG_INFINITY };
-        lower -= fatigue.ln();
+        if fatigue != 1.0 {
+            lower -= fatigue.ln();
+        }
         if env.policy == Policy::Thompson {
             // The draw's spread at this request's own variance rather than the widest
             // the creative could have: its own weights and its device and daypart
@@ -1415,21 +1472,50 @@ impl Selector {
                 lower += narrower as f32;
             }
         }
-        if r.max_boost > 1.0 {
+        let shortfall = if r.max_boost > 1.0 {
             let (boost, _) = self.context_boost(r, env);
-            lower += (r.max_boost / boost.max(f32::MIN_POSITIVE)).ln().max(0.0);
-        }
+            (r.max_boost / boost.max(f32::MIN_POSITIVE)).ln().max(0.0)
+        } else {
+            0.0
+        };
+        lower += shortfall;
         let bound = bound + raise;
-        if lower > 0.0 {
-            // The least slope of `ln key` in the log-odds below the bound: the rate is at
-            // most `e^bound / priority`; greedy's posterior mean divides the log-odds by
-            // at most `s_max`.
-            // (A hair more than the rate, for the rounding of `f32`.)
+        // The least slope of `ln key` in the log-odds below the bound: the rate is at
+        // most `e^bound / priority`. (A hair more than the rate, for the rounding of
+        // `f32`.)
+        let linear = if lower > 0.0 {
             let rate = (bound.exp() / r.priority.max(f32::MIN_POSITIVE) * 1.0001).min(1.0);
             bound - lower * (1.0 - rate) * least - selection.attribute_allowance
         } else {
             bound - selection.attribute_allowance
+        };
+        // Thompson keeps the linear bound: its propensity is estimated from the
+        // strongest rivals scored in full, and a tighter bound leaves out rivals that a
+        // fresh draw could still make the winner, so the pruned scan's propensities
+        // would drift from the full scan's.
+        if linear < floor || env.policy == Policy::Thompson {
+            return linear;
         }
+        // Greedy's key in log-odds, for a candidate the linear bound would have scored:
+        // the static bound is `ln priority + ln σ(L / s)` of a static log-odds bound `L`
+        // (see `key_of_logit`), so it is turned back into `L`, the request's parts are
+        // added exactly, and the sum is turned into a key once. The linear bound, with
+        // each part taken at its steepest or shallowest slope, let through about ten
+        // times as many candidates that then scored below the floor (cold, one high
+        // persona, 100,000 candidates).
+        let ln_priority = f64::from(r.priority.max(f32::MIN_POSITIVE).ln());
+        let mut logit = f64::from(screen.logit);
+        if raised > screen.bound {
+            logit = logit.max(logit_of_key(f64::from(raised) - ln_priority, least));
+        }
+        logit += shared + f64::from(prior_logit) + effect_logit - f64::from(shortfall);
+        if fatigue != 1.0 {
+            logit += f64::from(fatigue.ln());
+        }
+        // (A hair above, for rounding.)
+        let exact = ln_priority + key_of_logit(logit, least);
+        let exact = (exact + 1e-5 * exact.abs().max(1.0)) as f32 - selection.attribute_allowance;
+        exact.min(linear)
     }
 
     /// Scores the skipped candidates whose bound reaches `floor` (see
@@ -1455,7 +1541,7 @@ impl Selector {
     /// per persona list it is on, the person's factor times its entry's value.
     fn raised_bound_of(&self, index: &PruneIndex, c: usize, selection: &Selection) -> f32 {
         let Some(screen) = index.screen.get(c) else { return f32::INFINITY };
-        let slope = screen.slope;
+        let slope = screen.slope();
         let mut bound = f32::from_bits(screen.raised.load(Ordering::Acquire));
         let mut prior = 0.0f32;
         let (tags, _) = screen.items(&index.screen_items);

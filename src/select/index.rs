@@ -1350,18 +1350,37 @@ impl Selector {
                     break;
                 }
             }
+            // Short of k picks (the diversity rules turned candidates away): the best
+            // bound among the candidates passed over that the rules would still allow.
+            let allowed = if learned && selection.picks.len() < selection.k {
+                let max_theme = usize::from(self.config.max_per_persona);
+                let missing = selection.k - selection.picks.len();
+                selection.allowed_top.clear();
+                for &(bound, cid) in &selection.skipped {
+                    if bound > f32::NEG_INFINITY
+                        && super::policy::diverse(&cat.rules, &selection.picks, cid, max_theme)
+                    {
+                        push_top(&mut selection.allowed_top, missing, bound);
+                    }
+                }
+                selection.allowed_top.last().copied().unwrap_or(f32::NEG_INFINITY)
+            } else {
+                f32::NEG_INFINITY
+            };
             selection.picks.clear();
             for s in selection.scored.iter_mut() {
                 s.taken = false;
             }
-            // Short of k picks (the diversity rules turned candidates away), look deeper a
-            // step at a time rather than at everything: halve the bound to reach.
+            // Short of k picks, look deeper a step at a time rather than at everything:
+            // halve the bound to reach, or less when a candidate passed over that the
+            // diversity rules allow bounds higher (it is then scored, and the walk goes
+            // on down to it).
             target = if last > f32::NEG_INFINITY {
                 last
             } else if offered_all {
                 f32::NEG_INFINITY
             } else if learned {
-                tau - std::f32::consts::LN_2
+                (tau - std::f32::consts::LN_2).max(allowed)
             } else if tau <= f32::MIN_POSITIVE {
                 last
             } else {
@@ -1492,8 +1511,12 @@ impl Selector {
         // Thompson keeps the linear bound: its propensity is estimated from the
         // strongest rivals scored in full, and a tighter bound leaves out rivals that a
         // fresh draw could still make the winner, so the pruned scan's propensities
-        // would drift from the full scan's.
-        if linear < floor || env.policy == Policy::Thompson {
+        // would drift from the full scan's. So does a request for more than one pick:
+        // the diversity rules may need candidates below the k-th best, and with the
+        // tighter bound the first pass scored fewer of them, its k-th pick came out
+        // lower, and the walk went down to it (100,000 candidates, k = 5: 235 → 900
+        // scored in full).
+        if linear < floor || env.policy == Policy::Thompson || selection.k > 1 {
             return linear;
         }
         // Greedy's key in log-odds, for a candidate the linear bound would have scored:

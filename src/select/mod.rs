@@ -372,6 +372,9 @@ pub struct Selection {
     memo_slots: Vec<u32>,
     memo_bloom: [u64; 4],
     topk: Vec<f32>,
+    /// Short of k picks: the best bounds of candidates passed over that the diversity
+    /// rules would still allow, as many as picks are missing.
+    allowed_top: Vec<f32>,
     cursors: Vec<Cursor>,
     /// Per cursor and band of its list, the bound of the band's next entry and where
     /// that entry is (see `index::Cursor::suffix`).
@@ -437,6 +440,7 @@ impl Selection {
             picks: Vec::with_capacity(k),
             shadow: Vec::with_capacity(k),
             topk: Vec::with_capacity(k + 1),
+            allowed_top: Vec::with_capacity(k + 1),
             ..Selection::default()
         }
     }

@@ -515,3 +515,51 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
     let (late, _) = join(&url, "corrupt", "late");
     assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
 }
+
+/// A valid delta one instance cannot hold (its segment table is too small) is merged by
+/// the others, and stays in the held-back instance's ledger: a snapshot it stores, and
+/// an instance that joins from that snapshot, still hold every event.
+#[test]
+fn a_delta_one_instance_cannot_hold_stays_in_the_snapshots_it_stores() {
+    let redis = Redis::start("heldback");
+    let url = redis.url();
+    let mut small_table = SelectorConfig::default();
+    small_table.learning.segment_cells = 64; // 56 usable: fewer than the events need
+    let small_engine =
+        Arc::new(Engine::new(Selector::new(sample::catalog().unwrap(), small_table).unwrap(), None));
+    let log = RedisLog::open(&url, "heldback").unwrap().with_timeout(Duration::from_millis(200));
+    let (small_config, small_log) = config("small");
+    let small = FleetSync::join(small_engine, log, small_config).unwrap();
+    // The instance that can hold everything never compacts: the snapshot is the small one's.
+    let (mut a_config, _) = config("a");
+    a_config.compact_every = u64::MAX;
+    let a_log = RedisLog::open(&url, "heldback").unwrap().with_timeout(Duration::from_millis(200));
+    let a = FleetSync::join(engine(), a_log, a_config).unwrap();
+
+    let mine = events(5, 0, 200, false);
+    for chunk in mine.chunks(10) {
+        serve(a.engine(), chunk);
+        a.tick();
+        small.tick();
+    }
+    // The small instance reads everything, cannot merge some of it, and compacts: its
+    // snapshot now covers the whole stream.
+    for _ in 0..10 {
+        small.tick();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = small.status();
+    assert!(status.compactions >= 1 && status.pending == 0, "{status:?}");
+    // A new instance joining from the stored snapshot (and what is left of the tail) has
+    // every event.
+    let (late, _) = join(&url, "heldback", "late");
+    converge(&late, &tally(&mine), Duration::from_secs(10));
+    // The small instance said what it could not hold, and holds less.
+    assert!(small.status().held_back > 0, "{:?}", small.status());
+    let logged = small_log.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("not merged into this instance") && logged.contains("learning.segment_cells"),
+        "{logged}"
+    );
+    assert_ne!(tally_of(&small.engine().save_stats()), tally(&mine), "the small table held everything");
+}

@@ -156,6 +156,11 @@ pub struct FleetStatus {
     pub duplicates: u64,
     /// Corrupt or foreign entries skipped (each logged).
     pub skipped: u64,
+    /// Valid deltas this instance could not merge for a reason of its own (its
+    /// `learning.segment_cells` table full, its dormant statistics at their limits),
+    /// each logged. They stay in the ledger, so the snapshots this instance stores hold
+    /// them for the others; this instance's own statistics lack them.
+    pub held_back: u64,
     /// Catalog versions installed from the log.
     pub catalogs: u64,
     /// Snapshots this instance stored.
@@ -200,6 +205,17 @@ struct Ledger {
     creatives: BTreeMap<String, CreativeStats>,
     model: BTreeMap<(String, String, String), (i64, i64)>,
     catalog: Option<String>,
+}
+
+/// Whether a merge refused a valid delta for a reason of this instance's own: its
+/// (creative, segment) table is full, or its dormant statistics are at their limits.
+/// The other instances merge such a delta, so the ledger (the fleet's sum, which becomes
+/// the shared snapshot) keeps it; a delta that is wrong in itself is skipped everywhere.
+fn held_back_here(e: &crate::Error) -> bool {
+    matches!(
+        e,
+        crate::Error::Invalid { field, .. } if field == "learning.segment_cells"
+    ) || matches!(e, crate::Error::Invalid { what: "dormant statistics", .. })
 }
 
 fn add_cells(into: &mut Vec<(String, Counts)>, from: &[(String, Counts)]) {
@@ -552,6 +568,8 @@ impl FleetSync {
             return;
         }
         let own = instance == self.config.instance && st.own_in_engine.contains(&seq);
+        // A valid delta this instance alone cannot hold (see `held_back_here`).
+        let mut held_back = None;
         let applied = (|| -> crate::Result<Option<String>> {
             let text = std::str::from_utf8(body)
                 .map_err(|_| crate::Error::invalid("fleet entry", "body", "is not UTF-8"))?;
@@ -562,7 +580,13 @@ impl FleetSync {
                         return Err(crate::Error::invalid("fleet entry", "body.kind", "is not delta"));
                     }
                     if !own {
-                        let _kept_dormant = self.engine.merge_stats(&snap)?;
+                        match self.engine.merge_stats(&snap) {
+                            Ok(_kept_dormant) => {}
+                            // The fleet's sum still holds it: this instance's snapshots
+                            // must not lose what the others merged.
+                            Err(e) if held_back_here(&e) => held_back = Some(e),
+                            Err(e) => return Err(e),
+                        }
                     }
                     st.ledger.add(&snap);
                     Ok(None)
@@ -585,6 +609,13 @@ impl FleetSync {
                 }
                 if own {
                     st.own_in_engine.remove(&seq);
+                } else if let Some(e) = held_back {
+                    st.status.held_back += 1;
+                    (self.config.error_log)(&format!(
+                        "log entry {} ({instance} #{seq}) is in the fleet's ledger and snapshots but was not \
+                         merged into this instance: {e}",
+                        entry.position
+                    ));
                 } else {
                     st.status.merged += 1;
                 }

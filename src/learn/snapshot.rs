@@ -512,7 +512,8 @@ impl LearnedStats {
                 "stats snapshot",
                 "learning.segment_cells",
                 format!(
-                    "the snapshot needs {} new (creative, segment) cells and the table has room for {}                      ({used} of {} usable in use); nothing was loaded: raise learning.segment_cells",
+                    "the snapshot needs {} new (creative, segment) cells and the table has room for {} \
+                     ({used} of {} usable in use); nothing was loaded: raise learning.segment_cells",
                     missing.len(),
                     self.usable.saturating_sub(used),
                     self.usable

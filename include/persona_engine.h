@@ -565,7 +565,8 @@ typedef struct pe_context {
      */
     size_t region_len;
     /**
-     * An array of `attribute_count` attributes; may be NULL when `attribute_count` is 0.
+     * An array of `attribute_count` attributes, each key at most once; may be NULL when
+     * `attribute_count` is 0.
      */
     const struct pe_attribute *attributes;
     /**

@@ -976,6 +976,9 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
     let nine = [attribute; PE_CONTEXT_MAX_ATTRIBUTES + 1];
     let null_key = [pe_attribute { key: null(), ..attribute }];
     let bad_value = [pe_attribute { value: b"\xfe".as_ptr().cast(), ..attribute }];
+    let keys = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7"];
+    let eight: Vec<pe_attribute> =
+        keys.iter().map(|k| pe_attribute { key: k.as_ptr().cast(), key_len: 2, ..attribute }).collect();
     let base = context(sample::NOW);
     let cases: Vec<(pe_context, pe_status, &str)> = vec![
         (
@@ -1025,6 +1028,11 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
             pe_status::InvalidUtf8,
             "'context.attributes[].value' is not valid UTF-8",
         ),
+        (
+            pe_context { attributes: nine.as_ptr(), attribute_count: 2, ..base },
+            pe_status::InvalidArgument,
+            "context.attributes[1].key: 'k' is given twice (also attributes[0])",
+        ),
     ];
     for (ctx, status, needle) in cases {
         fails(unsafe { pe_select(sel.0, person.0, &ctx, 0, picks.0) }, status, needle);
@@ -1036,7 +1044,7 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
         device: pe_device::Tv as u32,
         channel: pe_channel::InStore as u32,
         weather: pe_weather::Cold as u32,
-        attributes: nine.as_ptr(),
+        attributes: eight.as_ptr(),
         attribute_count: PE_CONTEXT_MAX_ATTRIBUTES,
         ..base
     };

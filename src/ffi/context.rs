@@ -117,7 +117,8 @@ pub struct pe_context {
     pub region: *const c_char,
     /// The region code's length in bytes.
     pub region_len: usize,
-    /// An array of `attribute_count` attributes; may be NULL when `attribute_count` is 0.
+    /// An array of `attribute_count` attributes, each key at most once; may be NULL when
+    /// `attribute_count` is 0.
     pub attributes: *const pe_attribute,
     /// How many attributes, at most `PE_CONTEXT_MAX_ATTRIBUTES`.
     pub attribute_count: usize,
@@ -173,7 +174,10 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
         // SAFETY: not NULL, and the caller guarantees `attribute_count` (at most 8)
         // readable `pe_attribute`s, any bit pattern of which is valid.
         let attributes = unsafe { std::slice::from_raw_parts(c.attributes, c.attribute_count) };
-        for a in attributes {
+        // A key given twice in one array is a caller's mistake, not a later value
+        // replacing an earlier one: refused, so that neither value is dropped unseen.
+        let mut keys: [&str; PE_CONTEXT_MAX_ATTRIBUTES] = [""; PE_CONTEXT_MAX_ATTRIBUTES];
+        for (i, a) in attributes.iter().enumerate() {
             // SAFETY: forwarded from the caller: each string is readable for its length.
             let (key, value) = unsafe {
                 (
@@ -181,6 +185,13 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
                     arg_str(a.value, a.value_len, "context.attributes[].value")?,
                 )
             };
+            if let Some(j) = keys[..i].iter().position(|k| *k == key) {
+                return Err(Failure::invalid(format!(
+                    "context.attributes[{i}].key: '{}' is given twice (also attributes[{j}])",
+                    crate::error::quote(key)
+                )));
+            }
+            keys[i] = key;
             context.set_attribute(key, value);
         }
     }

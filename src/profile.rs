@@ -414,6 +414,19 @@ impl Profile {
 
     /// Builds a profile from its named form, checking every field against `menu`.
     pub fn from_spec(menu: &PersonaMenu, spec: ProfileSpec) -> Result<Self> {
+        // Left out, `first_seen` reads 0: someone known since 1970, which with enough
+        // visits is a loyal customer, trusted with the most personal creatives. A
+        // profile that counts visits must say when they began.
+        if spec.visits > 0 && spec.first_seen == 0 {
+            return Err(Error::invalid(
+                "profile",
+                "first_seen",
+                format!(
+                    "missing (or 0) while visits is {}: give when the person was first seen, in Unix seconds",
+                    spec.visits
+                ),
+            ));
+        }
         let mut profile = Profile::new(menu.len(), spec.first_seen);
         profile.visits = spec.visits;
         profile.consent = spec.consent;
@@ -589,7 +602,7 @@ pub struct ProfileSpec {
     pub signals: Vec<Signal>,
     /// Consented data classes.
     pub consent: Consent,
-    /// When first seen, Unix seconds.
+    /// When first seen, Unix seconds; required (not 0) when `visits` is above 0.
     pub first_seen: i64,
     /// Number of visits.
     pub visits: u32,

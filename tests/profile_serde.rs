@@ -50,10 +50,19 @@ fn bad_profile_json_names_the_problem() {
         ),
         (r#"{"dislikes":["Nope"]}"#, "profile: field 'dislikes': unknown persona 'Nope'"),
         (r#"{"likes":["Nope"]}"#, "profile: field 'likes': unknown persona 'Nope'"),
+        // Visits without a first visit would read as known since 1970: a loyal customer.
+        (
+            r#"{"visits":30}"#,
+            "profile: field 'first_seen': missing (or 0) while visits is 30: give when the person was first \
+             seen, in Unix seconds",
+        ),
     ];
     for (json, want) in cases {
         assert_eq!(Profile::from_json(menu, json).unwrap_err().to_string(), want, "{json}");
     }
+    // With the first visit, or with no visits at all, the profile reads.
+    assert!(Profile::from_json(menu, r#"{"visits":30,"first_seen":1700000000}"#).is_ok());
+    assert!(Profile::from_json(menu, r#"{"persona_scores":{"Luxury":8}}"#).is_ok());
     for (json, want) in [
         (r#"{"consent":["browsing"]}"#, "unknown variant `browsing`"),
         (r#"{"persona_scores":{"Luxury":-1}}"#, "a persona score is a number 0..=9"),

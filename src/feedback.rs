@@ -8,8 +8,7 @@ use crate::context::{Channel, Context, Daypart, Device, Weather, Weekday};
 use crate::error::{Error, Result};
 use crate::learn::features::{Person, When};
 use crate::learn::Counts;
-use crate::persona::MAX_SCORE;
-use crate::profile::{DataClass, Profile};
+use crate::profile::Profile;
 use crate::select::Selector;
 
 /// The largest conversion value accepted, in currency units.
@@ -188,17 +187,13 @@ impl Selector {
     }
 
     /// Moves the person's score of each persona the creative is tagged with by `delta`
-    /// points, keeping it in 0..=9; the score now also rests on behavioural data.
+    /// points, keeping it in 0..=9 (see [`crate::PersonaScores::nudge`]).
     fn nudge(&self, profile: &mut Profile, creative: CreativeId, delta: i8) {
         for (persona, weight) in self.catalog().tags(creative) {
             if weight <= 0.0 || profile.likes.contains(&persona) || profile.dislikes.contains(&persona) {
                 continue;
             }
-            let score = profile.scores.get(persona) as i8;
-            let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
-            let sources = profile.scores.sources(persona).with(DataClass::Behavioral);
-            // `set` only fails for scores above 9, which `clamp` rules out.
-            let _ = profile.scores.set(persona, next, sources);
+            profile.scores.nudge(persona, delta);
         }
     }
 }

@@ -153,6 +153,21 @@ impl PersonaScores {
         Ok(())
     }
 
+    /// Moves the score of `persona` by `delta` points within 0..=9, as a thumbs-up or
+    /// thumbs-down does: the score now also rests on behavioural data. A score whose
+    /// provenance was never recorded keeps needing every inferred class
+    /// ([`Self::required_consent`]): a nudge adds behavioural data to what it rests on,
+    /// it does not make an unknown origin known. A score that was 0 rests on the
+    /// behaviour alone.
+    pub fn nudge(&mut self, persona: PersonaId, delta: i8) {
+        let score = self.get(persona);
+        let next = (i16::from(score) + i16::from(delta)).clamp(0, i16::from(MAX_SCORE)) as u8;
+        let before = if score == 0 { DataClasses::NONE } else { self.required_consent(persona) };
+        let sources = before.with(crate::profile::DataClass::Behavioral);
+        // `set` only fails for scores above 9, which `clamp` rules out.
+        let _ = self.set(persona, next, sources);
+    }
+
     /// The score of `persona` (0 when never set).
     #[inline]
     pub fn get(&self, persona: PersonaId) -> u8 {

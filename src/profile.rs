@@ -551,7 +551,9 @@ fn check_signal(signal: &Signal, index: usize) -> Result<()> {
 }
 
 /// A persona score with the data classes it was derived from. In JSON either a bare
-/// number (a score that relies on no personal data class, e.g. set by hand) or
+/// number (a score whose provenance is not recorded: it counts only with consent to
+/// every class a score can be inferred from, see
+/// [`PersonaScores::required_consent`](crate::PersonaScores::required_consent)) or
 /// `{"score": 8, "sources": ["behavioral"]}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ScoreSpec {

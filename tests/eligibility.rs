@@ -258,6 +258,20 @@ fn fallback_is_used_only_when_nothing_else_is_eligible() {
 }
 
 #[test]
+fn a_declared_dislike_holds_for_fallbacks_too() {
+    let sel = selector(vec![
+        tagged("lux", "Luxury").needs("purchase"),
+        CreativeSpec::new("house-lux").placement("hero").fallback().persona("Luxury", 1.0).priority(2.0),
+        CreativeSpec::new("house").placement("hero").fallback(),
+    ]);
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    p.consent = DataClasses::NONE; // nothing else is eligible
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["house-lux"]);
+    p.declare_dislike(sel.catalog().menu(), "Luxury").unwrap();
+    assert_eq!(picks(&sel, &p, &ctx(), 2), ["house"], "a fallback of a disliked persona was shown");
+}
+
+#[test]
 fn empty_only_when_the_placement_has_no_fallback() {
     let sel = selector(vec![
         tagged("lux", "Luxury").needs("purchase"),

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use persona_engine::profile::{MAX_ENGAGEMENTS, MAX_EXPOSURES};
-use persona_engine::{Context, CreativeSpec, Feedback, FeedbackKind, Policy, SelectorConfig};
+use persona_engine::{
+    Context, CreativeSpec, DataClasses, Feedback, FeedbackKind, Policy, Profile, SelectorConfig,
+};
 use proptest::prelude::*;
 
 fn thompson() -> SelectorConfig {
@@ -212,4 +214,31 @@ proptest! {
             prop_assert!(in_window as u32 <= cap, "{} impressions within {}s at {}", in_window, window, t);
         }
     }
+}
+
+#[test]
+fn a_thumb_does_not_let_a_score_of_unknown_origin_past_consent() {
+    let sel = selector(vec![tagged("lux", "Luxury"), tagged("fam", "Family")]);
+    let menu = sel.catalog().menu();
+    let (lux, fam) = (menu.id("Luxury").unwrap(), menu.id("Family").unwrap());
+    // A bare score 8 (its sources never recorded), and consent to behavioural data only.
+    let mut p = Profile::from_json(
+        menu,
+        r#"{"persona_scores":{"Luxury":8},"consent":["behavioral"],"first_seen":1700000000,"visits":3}"#,
+    )
+    .unwrap();
+    assert_eq!(p.scores.required_consent(lux), DataClasses::INFERRED);
+    record(&sel, &mut p, "lux", FeedbackKind::ThumbsUp, NOW);
+    assert_eq!(p.scores.get(lux), 9);
+    // The score now also rests on behaviour, and still on what it rested on before:
+    // behavioural consent alone does not make it count.
+    assert_eq!(p.scores.required_consent(lux), DataClasses::INFERRED, "a thumb made an unknown origin known");
+    assert!(!p.consent.contains(p.scores.required_consent(lux)));
+    // Saved and read back, it keeps needing every inferred class.
+    let again = Profile::from_json(menu, &p.to_json(menu).unwrap()).unwrap();
+    assert_eq!(again.scores.required_consent(lux), DataClasses::INFERRED);
+    // A score that was 0 rests on the behaviour alone, which this person consented to.
+    record(&sel, &mut p, "fam", FeedbackKind::ThumbsUp, NOW);
+    assert_eq!(p.scores.get(fam), 1);
+    assert!(p.consent.contains(p.scores.required_consent(fam)));
 }

@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::feedback::{Feedback, FeedbackKind};
 use crate::learn::model::TAG_RANKS;
 use crate::learn::Policy;
-use crate::persona::{PersonaId, MAX_SCORE};
-use crate::profile::{DataClass, Profile};
+use crate::persona::PersonaId;
+use crate::profile::Profile;
 
 impl Selection {
     /// The assembly behind `pick` when it is an assembled creative (a template) from the
@@ -490,11 +490,7 @@ pub(crate) fn nudge_theme(profile: &mut Profile, kind: FeedbackKind, assembly: &
     if profile.likes.contains(&theme) || profile.dislikes.contains(&theme) {
         return;
     }
-    let score = profile.scores.get(theme) as i8;
-    let next = (score + delta).clamp(0, MAX_SCORE as i8) as u8;
-    let sources = profile.scores.sources(theme).with(DataClass::Behavioral);
-    // `set` only fails for scores above 9, which `clamp` rules out.
-    let _ = profile.scores.set(theme, next, sources);
+    profile.scores.nudge(theme, delta);
 }
 
 /// Running sums over the chosen variants' scores.

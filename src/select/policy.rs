@@ -232,7 +232,14 @@ impl Selector {
             if selection.picks.len() >= selection.k {
                 break;
             }
-            if selection.excluded.contains(&cid)
+            // A declared dislike holds for fallbacks too: one tagged with a persona the
+            // person declared they do not want is passed over like any other creative.
+            let disliked = cat.rules[cid.index()]
+                .tags
+                .range()
+                .any(|t| selection.persona_weight.get(cat.tag_persona[t].index()).is_some_and(|&w| w < 0.0));
+            if disliked
+                || selection.excluded.contains(&cid)
                 || selection.fatigue_of(cid).is_none()
                 || !diverse(&cat.rules, &selection.picks, cid, 0)
             {

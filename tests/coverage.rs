@@ -280,6 +280,71 @@ fn tag_audit_flags_creatives_that_learn_best_with_another_persona() {
     assert!(report().audit.is_empty());
 }
 
+/// A full snapshot with the overall counts of `creatives`, for catalog version `version`.
+fn snapshot_of(version: &str, creatives: &[&str]) -> StatsSnapshot {
+    let overall = Counts { impressions: 400, clicks: 20, ..Counts::default() };
+    StatsSnapshot {
+        format: SNAPSHOT_FORMAT.into(),
+        version: SNAPSHOT_VERSION,
+        kind: SnapshotKind::Full,
+        catalog_version: version.into(),
+        creatives: creatives
+            .iter()
+            .map(|&id| (id.to_owned(), CreativeStats { overall, ..CreativeStats::default() }))
+            .collect(),
+        model: Vec::new(),
+    }
+}
+
+#[test]
+fn snapshot_creatives_the_catalog_lacks_are_counted_and_warned_about() {
+    let cat = catalog();
+    let sample = people(&cat);
+    let snapshot =
+        snapshot_of("gaps", &["lux-hero", "lux-hero-2025", "gen-hero-old", "side-retired", "spring"]);
+    let r =
+        coverage::report(cat, SelectorConfig::default(), &sample, Some(&snapshot)).expect("report builds");
+    assert!(r.learned);
+    let load = r.stats_load.as_ref().expect("statistics were loaded");
+    assert_eq!(load.creatives, 1);
+    assert_eq!(load.unknown_creatives, vec!["lux-hero-2025", "gen-hero-old", "side-retired", "spring"]);
+    let warning = "4 snapshot creatives are not in this catalog (e.g. 'lux-hero-2025', 'gen-hero-old', \
+                   'side-retired'): their statistics are left out";
+    assert_eq!(r.warnings(), vec![warning.to_owned()]);
+    let table = r.table(3);
+    assert!(table.lines().nth(1) == Some(&format!("warning: {warning}")[..]), "{table}");
+
+    // A snapshot that matches fully warns about nothing; no snapshot, nothing either.
+    let full = snapshot_of("gaps", &["lux-hero", "gen-hero"]);
+    let r = coverage::report(catalog(), SelectorConfig::default(), &sample, Some(&full)).expect("builds");
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+    assert!(!r.table(3).contains("warning"));
+    assert!(report().stats_load.is_none() && report().warnings().is_empty());
+}
+
+#[test]
+fn a_snapshot_matching_no_creative_of_the_catalog_is_refused() {
+    let cat = catalog();
+    let sample = people(&cat);
+    // Another catalog version renamed every creative.
+    let renamed = snapshot_of("gaps-2025", &["lux-hero-2025", "gen-hero-2025"]);
+    let err = coverage::report(cat.clone(), SelectorConfig::default(), &sample, Some(&renamed))
+        .expect_err("nothing in the snapshot belongs to this catalog");
+    let text = err.to_string();
+    assert!(text.starts_with("stats snapshot: field 'creatives': "), "{text}");
+    assert!(text.contains("none of its 2 creatives and 0 model weights is in this catalog"), "{text}");
+    assert!(text.contains("(e.g. 'lux-hero-2025')"), "{text}");
+    assert!(text.contains("catalog version 'gaps-2025', the catalog is 'gaps'"), "{text}");
+
+    // Model weights alone that belong to the catalog are enough; an empty snapshot (a
+    // fresh start) is not refused.
+    let mut weights_only = snapshot_of("gaps", &[]);
+    weights_only.model.push(snapshot_entry("lux-hero", "Beach", 2.0, 3.75));
+    assert!(coverage::report(cat.clone(), SelectorConfig::default(), &sample, Some(&weights_only)).is_ok());
+    let empty = snapshot_of("gaps", &[]);
+    assert!(coverage::report(cat, SelectorConfig::default(), &sample, Some(&empty)).is_ok());
+}
+
 #[test]
 fn outputs_render_every_cell() {
     let r = report();

@@ -25,9 +25,9 @@ mod render;
 
 use crate::catalog::{Catalog, CreativeId, PlacementId, NONE};
 use crate::context::{Context, Device};
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::learn::model::{sigmoid, SCALE};
-use crate::learn::{Policy, StatsSnapshot};
+use crate::learn::{LoadReport, Policy, StatsSnapshot};
 use crate::persona::{PersonaId, PersonaMenu};
 use crate::profile::Profile;
 use crate::select::{ReasonKind, Selector, SelectorConfig};
@@ -155,6 +155,10 @@ pub struct CoverageReport {
     pub threshold: u8,
     /// True when click rates are learned estimates, false when they are the prior.
     pub learned: bool,
+    /// What loading the statistics snapshot applied and left out (`None` without
+    /// statistics). Creatives, segments and model weights this catalog lacks inform
+    /// neither the rates nor the tag audit; [`CoverageReport::warnings`] says so.
+    pub stats_load: Option<LoadReport>,
     /// Every cell, by persona (menu order), placement (catalog order), device.
     pub cells: Vec<CoverageCell>,
     /// Indexes into `cells` with a positive gain, largest gain first (ties: cell order).
@@ -191,8 +195,13 @@ const DEVICES: [Device; 5] = [Device::Unknown, Device::Desktop, Device::Mobile, 
 /// `catalog` with `config`. With `stats`, a fresh selector loads them first, rates
 /// are its estimates and the tag audit runs; the caller's selectors are never touched.
 ///
+/// Statistics of creatives (segments, model weights) the catalog lacks are left out and
+/// counted in [`CoverageReport::stats_load`].
+///
 /// Errors: an empty sample, a profile sized for another persona menu, statistics that
-/// do not load.
+/// do not load, statistics none of which belongs to this catalog (a snapshot of another
+/// catalog or catalog version: every rate would be the prior while claiming to be
+/// learned).
 pub fn report(
     catalog: Arc<Catalog>,
     config: SelectorConfig,
@@ -207,10 +216,14 @@ pub fn report(
         ));
     }
     let selector = Selector::new(catalog, config)?;
-    if let Some(snapshot) = stats {
-        // Statistics of creatives this catalog lacks cannot inform the report.
-        let _not_in_catalog = selector.load_stats(snapshot)?;
-    }
+    let stats_load = match stats {
+        Some(snapshot) => {
+            let load = selector.load_stats(snapshot)?;
+            check_matches_catalog(&selector, snapshot, &load)?;
+            Some(load)
+        }
+        None => None,
+    };
     let learned = stats.is_some() && config.learning.policy != Policy::Rules;
     let cat = selector.catalog();
     let personas = cat.menu.len();
@@ -349,6 +362,7 @@ pub fn report(
         sample: people.len(),
         threshold: config.threshold,
         learned,
+        stats_load,
         cells,
         ranked,
         dead,
@@ -356,6 +370,30 @@ pub fn report(
         personas: cat.menu.names().to_vec(),
         placements: cat.placements.iter().map(|p| p.name.clone()).collect(),
     })
+}
+
+/// Refuses a non-empty snapshot of which nothing applies to the catalog: no creative
+/// and no model weight it names is in the catalog.
+fn check_matches_catalog(selector: &Selector, snapshot: &StatsSnapshot, load: &LoadReport) -> Result<()> {
+    let empty = snapshot.creatives.is_empty() && snapshot.model.is_empty();
+    let model_applied = load.unknown_model_entries < snapshot.model.len();
+    if empty || load.creatives > 0 || model_applied {
+        return Ok(());
+    }
+    let example =
+        load.unknown_creatives.first().map(|id| format!(" (e.g. '{}')", quote(id))).unwrap_or_default();
+    Err(Error::invalid(
+        "stats snapshot",
+        "creatives",
+        format!(
+            "none of its {} creatives and {} model weights is in this catalog{example}: the snapshot is of \
+             catalog version '{}', the catalog is '{}'",
+            snapshot.creatives.len(),
+            snapshot.model.len(),
+            quote(&snapshot.catalog_version),
+            quote(selector.catalog().version())
+        ),
+    ))
 }
 
 /// Devices given in turn to the profiles of a JSON Lines sample (line 1 desktop, line 2

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::{ratio, CoverageReport};
 use crate::context::Device;
+use crate::error::quote;
 
 /// A rate as a percentage, or "–" when nobody stands behind it.
 fn percent(rate: f64, people: usize) -> String {
@@ -19,7 +20,44 @@ fn device_name(device: Option<Device>) -> &'static str {
     device.map_or("all", Device::name)
 }
 
+/// How many example ids a warning quotes.
+const EXAMPLES: usize = 3;
+
 impl CoverageReport {
+    /// What the statistics snapshot held that this catalog lacks, one line each (empty
+    /// without statistics or when everything applied): such statistics inform neither
+    /// the rates nor the tag audit. [`CoverageReport::table`] prints these lines first.
+    pub fn warnings(&self) -> Vec<String> {
+        let Some(load) = &self.stats_load else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let n = load.unknown_creatives.len();
+        if n > 0 {
+            let examples: Vec<String> =
+                load.unknown_creatives.iter().take(EXAMPLES).map(|id| format!("'{}'", quote(id))).collect();
+            let (noun, verb) = if n == 1 { ("creative", "is") } else { ("creatives", "are") };
+            out.push(format!(
+                "{n} snapshot {noun} {verb} not in this catalog (e.g. {}): their statistics are left out",
+                examples.join(", ")
+            ));
+        }
+        if load.unknown_segments > 0 {
+            out.push(format!(
+                "{} snapshot segment cells name a persona not on the menu: left out",
+                load.unknown_segments
+            ));
+        }
+        if load.unknown_model_entries > 0 {
+            out.push(format!(
+                "{} snapshot model weights belong to a creative, persona or attribute value this catalog \
+                 lacks: left out",
+                load.unknown_model_entries
+            ));
+        }
+        out
+    }
+
     /// The readable report: the cells with high people, the ranked list (at most `top`
     /// rows), dead content and the tag audit.
     pub fn table(&self, top: usize) -> String {
@@ -30,6 +68,9 @@ impl CoverageReport {
             "Content coverage: {} people, high = score ≥ {}, click rates from {rates}",
             self.sample, self.threshold
         );
+        for warning in self.warnings() {
+            let _ = writeln!(out, "warning: {warning}");
+        }
         let _ = writeln!(
             out,
             "{:<20} {:<12} {:<7} {:>5} {:>6} {:>5} {:>7} {:>4} {:>7} {:>8} {:>7} {:>7}",

@@ -358,6 +358,100 @@ fn a_retrain_with_one_more_day_moves_few_people() {
     assert!(failures.is_empty(), "too many people moved for {failures:?}");
 }
 
+/// A previous model of `personas`, each with bias −2 and one weight on `viewed_ski`.
+fn previous_model(personas: &[&str]) -> PersonaModelSpec {
+    PersonaModelSpec {
+        half_life_days: 30.0,
+        personas: personas
+            .iter()
+            .map(|&name| {
+                let weights =
+                    PersonaWeights { bias: -2.0, weights: vec![("viewed_ski".into(), 1.5)], deciles: None };
+                (name.to_owned(), weights)
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_previous_model_naming_a_persona_not_on_the_menu_is_refused() {
+    let set = world();
+    let (mut people, positives) = training_half(set, set.now);
+    people.truncate(50);
+    // "Beach Lover" was renamed on the menu: its previous weights would be blended into
+    // nothing and its scores left behind.
+    let menu = PersonaMenu::new(["Sun & Sea", "City Breaks", "Ski Fan", "Wellness & Spa"]).unwrap();
+    let config =
+        TrainConfig { previous: Some(previous_model(&["Ski Fan", "Beach Lover"])), ..quick(set.now) };
+    let err = train(&menu, &people, &positives, &config, &mut |_| {}).expect_err("a persona the menu lacks");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("train config: field 'previous.personas.\"Beach Lover\"': not on the persona menu"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_persona_too_thin_to_retrain_keeps_its_previous_weights() {
+    let set = world();
+    let menu = menu();
+    let (mut people, positives) = training_half(set, set.now);
+    people.truncate(600);
+    let ids: std::collections::HashSet<String> = people.iter().map(|p| p.person.clone()).collect();
+    // Today only 2 people showed "Ski Fan" behaviour: fewer than the 5 folds need.
+    let mut ski = 0;
+    let positives: Vec<Positive> = positives
+        .into_iter()
+        .filter(|p| ids.contains(&p.person))
+        .filter(|p| {
+            p.persona != "Ski Fan" || {
+                ski += 1;
+                ski <= 2
+            }
+        })
+        .collect();
+    let previous = previous_model(&["Ski Fan", "Beach Lover"]);
+    let config = TrainConfig { previous: Some(previous.clone()), ..quick(set.now) };
+    let trained = train(&menu, &people, &positives, &config, &mut |_| {}).unwrap();
+
+    let (_, kept) = trained.spec.personas.iter().find(|(n, _)| n == "Ski Fan").expect("still in the model");
+    assert_eq!((kept.bias, &kept.weights), (previous.personas[0].1.bias, &previous.personas[0].1.weights));
+    assert!(kept.deciles.is_some(), "edges recalibrated on today's population");
+    let report = trained.report.personas.iter().find(|p| p.persona == "Ski Fan").unwrap();
+    assert!(!report.modelled && report.carried_forward);
+    assert_eq!(
+        report.warning.as_deref(),
+        Some(
+            "not modelled: 2 positives, fewer than the 5 folds need; the previous model's weights are \
+             carried forward unchanged (decile edges recalibrated), so its scores keep updating but no \
+             longer learn"
+        )
+    );
+    assert!(trained.report.to_text().contains("Ski Fan: not modelled: 2 positives"));
+    // A persona the previous model did not cover is still left out.
+    let wellness = trained.report.personas.iter().find(|p| p.persona == "Wellness & Spa").unwrap();
+    assert!(wellness.modelled && !wellness.carried_forward);
+
+    // The new model still scores Ski Fan: a fresh ski view moves the score.
+    let model = PersonaModel::compile(&menu, &trained.spec).unwrap();
+    let ski_fan = menu.id("Ski Fan").unwrap();
+    assert!(model.personas().any(|p| p == ski_fan));
+    let mut person = Profile::new(menu.len(), set.now - 30 * DAY);
+    person.consent = DataClasses::ALL;
+    model.apply(&mut person, set.now);
+    let before = person.scores.get(ski_fan);
+    person
+        .add_signal(Signal {
+            name: "viewed_ski".into(),
+            value: 3.0,
+            class: DataClass::Behavioral,
+            at: set.now,
+        })
+        .unwrap();
+    model.apply(&mut person, set.now);
+    assert!(person.scores.get(ski_fan) > before, "{before} -> {}", person.scores.get(ski_fan));
+}
+
 #[test]
 fn bad_training_files_are_refused_naming_the_line_and_field() {
     let menu = menu();

@@ -59,6 +59,10 @@ pub struct PersonaReport {
     pub positives: usize,
     /// False when the persona had too few positives (or negatives) to model at all.
     pub modelled: bool,
+    /// True when the persona was not modelled but the previous model covered it: its
+    /// previous weights and bias are carried forward unchanged (decile edges
+    /// recalibrated), so the new model still scores it.
+    pub carried_forward: bool,
     /// The L2 strength cross-validation chose.
     pub lambda: Option<f64>,
     /// Area under the ROC curve of the held-out scores (0.5 = chance, 1 = perfect).
@@ -88,6 +92,7 @@ impl PersonaReport {
             people,
             positives,
             modelled: false,
+            carried_forward: false,
             lambda: None,
             auc: None,
             lift_top_decile: None,
@@ -114,6 +119,7 @@ impl PersonaReport {
             people: positive.len(),
             positives,
             modelled: true,
+            carried_forward: false,
             lambda: None,
             auc: auc(scores, positive),
             lift_top_decile: lift_of(&gains[..gains.len().min(1)]),

@@ -282,12 +282,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The model this training replaces, if any. With it, each persona's new weights
     /// are blended with the previous ones (see [`TrainConfig::smoothing`]), so a
-    /// retrain on one more day of data moves few people across deciles.
+    /// retrain on one more day of data moves few people across deciles. A persona it
+    /// covers that is too thin to model now keeps its previous weights (the report marks
+    /// it [`carried_forward`](PersonaReport::carried_forward)). Every persona it names
+    /// must be on the menu.
     pub previous: Option<PersonaModelSpec>,
     /// With a previous model: the share of the previous weights (and bias) kept,
     /// `0..1`. Default 0.5: the weights are an exponential moving average of the
     /// retrains, halving how far one day's new data moves them; a previous model weighs
-    /// under 1 % after seven retrains. 0 ignores the previous model.
+    /// under 1 % after seven retrains. 0 blends none of the previous weights in (a
+    /// persona not modelled now still carries its previous weights forward).
     pub smoothing: f64,
 }
 
@@ -444,8 +448,13 @@ fn features(profiles: &[Profile], half_life_seconds: f64, now: i64, max_signals:
 /// `people` are the training population; `positives` says who showed which persona's
 /// behaviour (every positive's person must be in `people`). A persona with fewer
 /// positives (or negatives) than folds cannot be cross-validated: it is left out of the
-/// model (its scores stay whatever they are imported as) and the report says why.
-/// `progress` is called after every fit.
+/// model (its scores stay whatever they are imported as) and the report says why;
+/// when [`TrainConfig::previous`] covers it, its previous weights are carried forward
+/// instead, so its scores keep following people's signals. `progress` is called after
+/// every fit.
+///
+/// Errors: a bad config, a previous model naming a persona not on the menu, an empty or
+/// inconsistent training set.
 pub fn train(
     menu: &PersonaMenu,
     people: &[TrainingPerson],
@@ -454,6 +463,7 @@ pub fn train(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Trained> {
     config.check()?;
+    check_previous_menu(menu, config)?;
     if people.is_empty() {
         return Err(Error::invalid("training set", "people", "no people to train on"));
     }
@@ -505,7 +515,20 @@ pub fn train(
         let y = &labels[id.index()];
         let pos = y.iter().filter(|b| **b).count();
         if !modelled[id.index()] {
-            reports.push(PersonaReport::not_modelled(name, people.len(), pos, config.folds));
+            let mut report = PersonaReport::not_modelled(name, people.len(), pos, config.folds);
+            // A persona the previous model scored keeps its weights: dropped, the new model
+            // would stop scoring it and `apply` would keep everyone's last score forever.
+            if let Some((_, old)) = previous_weights(config, name) {
+                spec.personas.push((name.to_owned(), PersonaWeights { deciles: None, ..old.clone() }));
+                report.carried_forward = true;
+                if let Some(w) = &mut report.warning {
+                    w.push_str(
+                        "; the previous model's weights are carried forward unchanged (decile edges \
+                         recalibrated), so its scores keep updating but no longer learn",
+                    );
+                }
+            }
+            reports.push(report);
             continue;
         }
         let fitted = fit_persona(&feats, y, &folds, config, &mut |_| {
@@ -528,8 +551,7 @@ pub fn train(
         weights.sort_by(|a, b| effect(&b.0).total_cmp(&effect(&a.0)).then_with(|| a.0.cmp(&b.0)));
         top.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()).then_with(|| a.signal.cmp(&b.signal)));
         let mut bias = fitted.beta[feats.names.len()];
-        let previous = config.previous.as_ref().and_then(|p| p.personas.iter().find(|(n, _)| n == name));
-        if let Some((_, old)) = previous.filter(|_| config.smoothing > 0.0) {
+        if let Some((_, old)) = previous_weights(config, name).filter(|_| config.smoothing > 0.0) {
             let a = config.smoothing;
             bias = (1.0 - a) * bias + a * old.bias;
             for (signal, w) in &mut weights {
@@ -568,6 +590,28 @@ pub fn train(
     let report =
         ModelReport::new(menu, &model, &profiles, config.now, reports, feats.names.len(), feats.dropped);
     Ok(Trained { spec, report })
+}
+
+/// The previous model's weights for persona `name`, if it has them.
+fn previous_weights<'a>(config: &'a TrainConfig, name: &str) -> Option<&'a (String, PersonaWeights)> {
+    config.previous.as_ref().and_then(|p| p.personas.iter().find(|(n, _)| n == name))
+}
+
+/// Refuses a previous model that names a persona the menu lacks (renamed or removed):
+/// its weights could be neither blended nor carried forward.
+fn check_previous_menu(menu: &PersonaMenu, config: &TrainConfig) -> Result<()> {
+    let Some(previous) = &config.previous else {
+        return Ok(());
+    };
+    match previous.personas.iter().find(|(name, _)| menu.get(name).is_none()) {
+        Some((name, _)) => Err(Error::invalid(
+            "train config",
+            format!("previous.personas.\"{}\"", quote(name)),
+            "not on the persona menu: a renamed persona's weights cannot be blended and a removed \
+             one's cannot be carried forward; rename it in the previous model or leave it out",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Sets each persona's decile edges to the deciles of the training population's logits

@@ -22,7 +22,9 @@
 //! The same counts are checked again when a spec built in code is compiled
 //! ([`Error::Invalid`] / [`Error::InvalidCreative`], naming the field), with the
 //! remaining limits (lengths, payload size, persona tag weights: [`MAX_TAG_WEIGHT`],
-//! [`MIN_TAG_WEIGHT`]).
+//! [`MIN_TAG_WEIGHT`]; priorities: [`MIN_PRIORITY`], [`MAX_PRIORITY`]; boosts:
+//! [`MIN_BOOST_FACTOR`], [`MAX_BOOST_FACTOR`], [`MIN_BOOST_PRODUCT`],
+//! [`MAX_BOOST_PRODUCT`]).
 //!
 //! Learned counts, checked by `record`, `merge` and `load`: [`MAX_EVENT_COUNT`],
 //! [`MAX_MICROS`].
@@ -38,8 +40,9 @@ pub(crate) mod bounded;
 
 pub use crate::assemble::{MAX_SLOTS, MAX_TEMPLATE_THEMES, MAX_VARIANTS, MAX_VARIANT_RULES};
 pub use crate::catalog::{
-    MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTE_RULES, MAX_BOOSTS, MAX_CREATIVES, MAX_ID_LEN,
-    MAX_PAYLOAD, MAX_PLACEMENTS, MAX_SPEC_BYTES, MAX_TAGS, MAX_TAG_WEIGHT, MIN_TAG_WEIGHT,
+    MAX_ATTRIBUTES, MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTE_RULES, MAX_BOOSTS, MAX_BOOST_FACTOR, MAX_BOOST_PRODUCT,
+    MAX_CREATIVES, MAX_ID_LEN, MAX_PAYLOAD, MAX_PLACEMENTS, MAX_PRIORITY, MAX_SPEC_BYTES, MAX_TAGS,
+    MAX_TAG_WEIGHT, MIN_BOOST_FACTOR, MIN_BOOST_PRODUCT, MIN_PRIORITY, MIN_TAG_WEIGHT,
 };
 pub use crate::error::QUOTE_BYTES;
 pub use crate::model::MAX_MODEL_BYTES;

@@ -204,3 +204,82 @@ fn a_rule_on_an_attribute_only_template_variants_carry_applies_to_them() {
         "the video variant stays out of email"
     );
 }
+
+#[test]
+fn a_rule_that_excludes_what_the_creative_allows_is_refused_naming_the_rule_and_value() {
+    let own = |targeting: &str| {
+        format!(
+            r#"{{"id": "v", "placements": ["hero"], "attributes": {{"format": "video", "tier": "gold"}},
+                "targeting": {targeting}}}"#
+        )
+    };
+    let cases = [
+        (
+            r#"{"region": ["FR"]}"#,
+            r#"{"not_region": ["FR"]}"#,
+            "region: the rules allow no region at all ('FR' is both allowed and excluded)",
+        ),
+        (
+            r#"{"channel": ["email"]}"#,
+            r#"{"not_channel": ["email"]}"#,
+            "channel: the rules allow no channel at all ('email' is both allowed and excluded)",
+        ),
+        (
+            r#"{"attributes": [{"key": "tier", "in": ["gold"]}]}"#,
+            r#"{"attributes": [{"key": "tier", "in": ["silver"]}]}"#,
+            "attribute 'tier': the rules allow no value at all ([\"gold\"] and [\"silver\"] have no value in common)",
+        ),
+        (
+            r#"{"attributes": [{"key": "tier", "in": ["gold"]}]}"#,
+            r#"{"attributes": [{"key": "tier", "not_in": ["gold"]}]}"#,
+            "attribute 'tier': the rules allow no value at all ('gold' is both allowed and excluded)",
+        ),
+    ];
+    for (mine, rule, problem) in cases {
+        let rule = format!(r#"{{"key": "format", "in": ["video"], "targeting": {rule}}}"#);
+        let err = catalog(&rule, &own(mine)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("creative 'v': field 'targeting': with attribute_rules[0]: {problem}"),
+            "{mine} + {rule}"
+        );
+    }
+    // What is left allowed still joins.
+    let rule = r#"{"key": "format", "in": ["video"], "targeting": {"not_region": ["FR"]}}"#;
+    assert!(catalog(rule, &own(r#"{"region": ["FR", "DE"]}"#)).is_ok());
+}
+
+#[test]
+fn a_rule_whose_in_values_are_all_in_not_in_is_refused() {
+    let err = catalog(
+        r#"{"key": "format", "in": ["video"], "not_in": ["video", "image"], "targeting": {"device": ["tv"]}}"#,
+        CREATIVES,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "catalog: field 'attribute_rules[0].not_in': 'video' in both 'in' and 'not_in': the rule would apply to \
+         no creative"
+    );
+}
+
+#[test]
+fn a_rule_boost_below_the_smallest_factor_is_refused() {
+    let err = catalog(r#"{"key": "format", "boosts": [{"when": {}, "factor": 1e-50}]}"#, CREATIVES)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "catalog: field 'attribute_rules[0].boosts': factor 1e-50 is below 1e-6 (MIN_BOOST_FACTOR): as f32 it \
+         would be 0"
+    );
+    // A rule's boosts count towards the creative's product of factors.
+    let boosts = [r#"{"when": {}, "factor": 0.01}"#; 7].join(", ");
+    let err =
+        catalog(&format!(r#"{{"key": "format", "boosts": [{boosts}]}}"#), CREATIVES).unwrap_err().to_string();
+    assert!(
+        err.contains("field 'boosts': the factors below 1 multiply to") && err.contains("MIN_BOOST_PRODUCT"),
+        "{err}"
+    );
+}

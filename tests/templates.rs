@@ -511,6 +511,22 @@ fn validation_errors_name_template_slot_and_variant() {
             "template 't', slot 's', variant 'a': field 'personas': weight of persona 'Luxury' is 1e-46 (a weight above 0 must be at least 1e-6, MIN_TAG_WEIGHT)",
         ),
         (
+            one_slot(variant("a", None).priority(1e-50)),
+            "template 't', slot 's', variant 'a': field 'priority': priority 1e-50 is below 1e-6 (MIN_PRIORITY): as f32 it would be 0",
+        ),
+        (
+            one_slot(variant("a", None)).priority(1e-50),
+            "template 't': field 'priority': priority 1e-50 is below 1e-6 (MIN_PRIORITY): as f32 it would be 0",
+        ),
+        (
+            one_slot(variant("a", None).targeting(persona_engine::catalog::ConditionSpec {
+                region: vec!["FR".into()],
+                not_region: vec!["FR".into()],
+                ..Default::default()
+            })),
+            "template 't', slot 's', variant 'a': field 'targeting': region: the rules allow no region at all ('FR' is both allowed and excluded)",
+        ),
+        (
             one_slot(variant("a", None).intimacy("cosy")),
             "template 't', slot 's', variant 'a': field 'intimacy': unknown level 'cosy' (generic, segment, personal, intimate)",
         ),

@@ -187,15 +187,22 @@ fn enumerated_values_are_checked_with_their_field() {
         not_device: strings(&["mobile"]),
         ..when()
     })]);
-    assert_eq!(err, "creative 'a': field 'targeting': device: the rules allow no device at all");
+    assert_eq!(
+        err,
+        "creative 'a': field 'targeting': device: the rules allow no device at all \
+         ('mobile' is both allowed and excluded)"
+    );
 }
 
 #[test]
 fn numbers_are_range_checked() {
     let err = compile_err(vec![tagged("a", "Luxury").priority(0.0)]);
-    assert_eq!(err, "creative 'a': field 'priority': 0 must be finite, > 0 and ≤ 1e6");
+    assert_eq!(err, "creative 'a': field 'priority': 0 must be finite, > 0 and ≤ 1e6 (MAX_PRIORITY)");
     let err = compile_err(vec![tagged("a", "Luxury").boost(when(), f64::NAN)]);
-    assert_eq!(err, "creative 'a': field 'boosts': factor NaN must be finite, > 0 and ≤ 100");
+    assert_eq!(
+        err,
+        "creative 'a': field 'boosts': factor NaN must be finite, > 0 and ≤ 100 (MAX_BOOST_FACTOR)"
+    );
     let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(0, 60)]);
     assert_eq!(err, "creative 'a': field 'frequency_cap.impressions': must be at least 1");
     let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(1, 0)]);
@@ -303,4 +310,168 @@ fn creative_attributes_are_validated_and_read_back() {
     assert_eq!(catalog.attribute(a, "tone"), Some("calm"));
     assert_eq!(catalog.attribute(a, "size"), None);
     assert_eq!(catalog.attributes(a).count(), 2);
+}
+
+/// A catalog of one creative `x` in `hero`, with `fields` (JSON members) added.
+fn json_err(fields: &str) -> String {
+    let json = format!(
+        r#"{{"personas": ["Luxury"], "placements": ["hero"], "creatives": [
+            {{"id": "x", "placements": ["hero"], "personas": {{"Luxury": 1}}, {fields}}}]}}"#
+    );
+    Catalog::from_json(&json).unwrap_err().to_string()
+}
+
+#[test]
+fn targeting_that_excludes_everything_it_allows_is_refused_naming_the_field_and_value() {
+    let cases = [
+        (
+            r#""targeting": {"region": ["FR"], "not_region": ["FR"]}"#,
+            "region: the rules allow no region at all ('FR' is both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"region": ["FR", "DE"], "not_region": ["DE", "FR", "IT"]}"#,
+            "region: the rules allow no region at all ('FR' and 'DE' are both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"channel": ["email"], "not_channel": ["email"]}"#,
+            "channel: the rules allow no channel at all ('email' is both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"daypart": ["evening"], "not_daypart": ["evening"]}"#,
+            "daypart: the rules allow no daypart at all ('evening' is both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"weekday": ["monday", "tuesday"], "not_weekday": ["tuesday", "monday"]}"#,
+            "weekday: the rules allow no weekday at all ('monday' and 'tuesday' are both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"weather": ["rain"], "not_weather": ["rain"]}"#,
+            "weather: the rules allow no weather at all ('rain' is both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"not_device": ["unknown", "desktop", "mobile", "tablet", "tv"]}"#,
+            "device: the rules allow no device at all (every device is excluded)",
+        ),
+        (
+            r#""targeting": {"attributes": [{"key": "tier", "in": ["gold"], "not_in": ["gold"]}]}"#,
+            "attribute 'tier': the rules allow no value at all ('gold' is both allowed and excluded)",
+        ),
+        (
+            r#""targeting": {"attributes": [{"key": "tier", "in": ["gold"]}, {"key": "tier", "in": ["silver"]}]}"#,
+            "attribute 'tier': the rules allow no value at all ([\"gold\"] and [\"silver\"] have no value in common)",
+        ),
+        (
+            r#""targeting": {"attributes": [{"key": "tier", "in": ["gold", "silver"]},
+                {"key": "tier", "in": ["silver", "gold"]}, {"key": "tier", "not_in": ["gold", "silver"]}]}"#,
+            "attribute 'tier': the rules allow no value at all ('gold' and 'silver' are both allowed and excluded)",
+        ),
+    ];
+    for (fields, problem) in cases {
+        assert_eq!(json_err(fields), format!("creative 'x': field 'targeting': {problem}"), "{fields}");
+    }
+    // A boost that could never apply is refused the same way.
+    let err = json_err(r#""boosts": [{"when": {"region": ["FR"], "not_region": ["FR"]}, "factor": 2}]"#);
+    assert_eq!(
+        err,
+        "creative 'x': field 'boosts': region: the rules allow no region at all ('FR' is both allowed and excluded)"
+    );
+    targeting_that_leaves_a_value_allowed_still_compiles_and_shows();
+}
+
+/// Targeting that leaves a value allowed still compiles and shows there alone.
+fn targeting_that_leaves_a_value_allowed_still_compiles_and_shows() {
+    use persona_engine::Context;
+    let c = tagged("a", "Luxury").targeting(ConditionSpec {
+        region: strings(&["FR", "DE"]),
+        not_region: strings(&["FR"]),
+        attributes: serde_json::from_str(
+            r#"[{"key": "tier", "in": ["gold", "silver"]}, {"key": "tier", "in": ["silver"]},
+                {"key": "tier", "not_in": ["gold"]}, {"key": "lang", "in": ["fr"], "not_in": ["de"]}]"#,
+        )
+        .unwrap(),
+        ..when()
+    });
+    let sel = selector(vec![c]);
+    let p = person(&sel, &[("Luxury", 9)]);
+    let at = |region: &str, tier: &str| -> Context {
+        let mut cx = ctx().with_region(region);
+        cx.set_attribute("tier", tier);
+        cx.set_attribute("lang", "fr");
+        cx
+    };
+    assert_eq!(picks(&sel, &p, &at("DE", "silver"), 1), ["a"]);
+    assert!(picks(&sel, &p, &at("FR", "silver"), 1).is_empty());
+    assert!(picks(&sel, &p, &at("DE", "gold"), 1).is_empty());
+}
+
+#[test]
+fn a_priority_or_boost_that_f32_would_turn_into_0_is_refused() {
+    assert_eq!(
+        json_err(r#""priority": 1e-50"#),
+        "creative 'x': field 'priority': priority 1e-50 is below 1e-6 (MIN_PRIORITY): as f32 it would be 0"
+    );
+    assert_eq!(
+        json_err(r#""priority": 1e-7"#),
+        "creative 'x': field 'priority': priority 1e-7 is below 1e-6 (MIN_PRIORITY)"
+    );
+    assert_eq!(
+        json_err(r#""priority": 1e39"#),
+        "creative 'x': field 'priority': 1e39 must be finite, > 0 and ≤ 1e6 (MAX_PRIORITY)"
+    );
+    assert_eq!(
+        json_err(r#""boosts": [{"when": {}, "factor": 1e-50}]"#),
+        "creative 'x': field 'boosts': factor 1e-50 is below 1e-6 (MIN_BOOST_FACTOR): as f32 it would be 0"
+    );
+    assert_eq!(
+        json_err(r#""boosts": [{"when": {}, "factor": 1e39}]"#),
+        "creative 'x': field 'boosts': factor 1e39 must be finite, > 0 and ≤ 100 (MAX_BOOST_FACTOR)"
+    );
+    // Each factor in range, but together they would reach 0 (or overflow) in f32.
+    let lower = [r#"{"when": {}, "factor": 1e-3}"#; 16].join(", ");
+    assert_eq!(
+        json_err(&format!(r#""boosts": [{lower}]"#)),
+        "creative 'x': field 'boosts': the factors below 1 multiply to 1e-48 when every boost applies, \
+         below 1e-12 (MIN_BOOST_PRODUCT)"
+    );
+    let raise = [r#"{"when": {}, "factor": 100}"#; 16].join(", ");
+    assert_eq!(
+        json_err(&format!(r#""boosts": [{raise}]"#)),
+        "creative 'x': field 'boosts': the factors above 1 multiply to 1e32 when every boost applies, \
+         above 1e12 (MAX_BOOST_PRODUCT)"
+    );
+    priorities_and_boosts_at_the_limits_keep_scores_positive_and_finite();
+}
+
+/// Priorities and boosts at the limits rank in order with positive, finite scores.
+fn priorities_and_boosts_at_the_limits_keep_scores_positive_and_finite() {
+    use persona_engine::limits::{
+        MAX_BOOST_FACTOR, MAX_PRIORITY, MIN_BOOST_FACTOR, MIN_BOOST_PRODUCT, MIN_PRIORITY,
+    };
+    use persona_engine::{Feedback, FeedbackKind, Policy, SelectorConfig};
+    // 1e-12 as two boosts of 1e-6; 1e12 as six of 100.
+    let low = tagged("low", "Luxury")
+        .priority(MIN_PRIORITY)
+        .boost(when(), MIN_BOOST_FACTOR)
+        .boost(when(), MIN_BOOST_PRODUCT / MIN_BOOST_FACTOR);
+    let high = (0..6)
+        .fold(tagged("high", "Luxury").priority(MAX_PRIORITY), |c, _| c.boost(when(), MAX_BOOST_FACTOR));
+    let creatives = vec![low, high, tagged("plain", "Luxury")];
+    for policy in [Policy::Rules, Policy::Greedy, Policy::Thompson] {
+        let config = SelectorConfig { max_per_persona: 0, ..SelectorConfig::with_policy(policy) };
+        let sel = selector_with(creatives.clone(), config);
+        let mut p = person(&sel, &[("Luxury", 9)]);
+        let hero = sel.placement("hero").unwrap();
+        for round in 0..10 {
+            let mut s = sel.new_selection(3);
+            sel.select(&p, &ctx(), hero, &mut s).unwrap();
+            let order: Vec<&str> = s.picks().iter().map(|x| sel.catalog().creative_id(x.creative)).collect();
+            assert_eq!(order, ["high", "plain", "low"], "{policy:?} round {round}");
+            for pick in s.picks() {
+                assert!(pick.score.is_finite() && pick.score > 0.0, "{policy:?} round {round}: {pick:?}");
+                assert!(pick.reason.estimate.is_finite(), "{policy:?} round {round}: {pick:?}");
+                sel.record(&mut p, &Feedback::new(pick.creative, FeedbackKind::Impression, &ctx())).unwrap();
+            }
+            p.exposures.clear();
+        }
+    }
 }

@@ -24,7 +24,9 @@ pub struct TemplateSpec {
     /// The slots, in assembly order (at least one).
     #[serde(deserialize_with = "crate::limits::bounded::vec::<_, _, crate::limits::counted::Slots>")]
     pub slots: Vec<SlotSpec>,
-    /// Business priority of the whole template, a multiplier (finite, > 0). Default 1.
+    /// Business priority of the whole template, a multiplier from 1e-6 to 1e6
+    /// ([`MIN_PRIORITY`](crate::limits::MIN_PRIORITY),
+    /// [`MAX_PRIORITY`](crate::limits::MAX_PRIORITY)). Default 1.
     #[serde(default = "one")]
     pub priority: f64,
     /// Hard context rules for the whole template.
@@ -86,7 +88,8 @@ pub struct VariantSpec {
     /// When the variant may run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
-    /// Priority multiplier (finite, > 0). Default 1.
+    /// Priority multiplier from 1e-6 to 1e6 ([`MIN_PRIORITY`](crate::limits::MIN_PRIORITY),
+    /// [`MAX_PRIORITY`](crate::limits::MAX_PRIORITY)). Default 1.
     #[serde(default = "one")]
     pub priority: f64,
     /// At most this many impressions of this variant per person per window.

@@ -283,6 +283,28 @@ pub const MAX_TAG_WEIGHT: f64 = 100.0;
 pub const MIN_TAG_WEIGHT: f64 = 1e-6;
 /// The most boosts on one creative (each is reported as one bit of a `u16`).
 pub const MAX_BOOSTS: usize = 16;
+/// The smallest creative (or template, or variant) priority (1e-6): a smaller one
+/// would round to 0 (or to a subnormal number) as `f32`, the creative would always
+/// score 0 and the learned path would add `ln 0 = -inf` to its ranking key.
+pub const MIN_PRIORITY: f64 = 1e-6;
+/// The largest priority (1e6). With the boost bounds, `priority · boosts` stays within
+/// 1e-18 and 1e18, far inside `f32`'s normal range whatever it is multiplied by.
+pub const MAX_PRIORITY: f64 = 1e6;
+/// The smallest boost factor (1e-6): a smaller one would round to 0 as `f32` and the
+/// boost would silently make the creative score 0 (`ln 0 = -inf` when learning).
+pub const MIN_BOOST_FACTOR: f64 = 1e-6;
+/// The largest boost factor (100).
+pub const MAX_BOOST_FACTOR: f64 = 100.0;
+/// The smallest product of a creative's boost factors below 1 (1e-12), the most its
+/// boosts (attribute rules' included) can lower it when they all apply at once.
+/// [`MAX_BOOSTS`] factors of [`MIN_BOOST_FACTOR`] would multiply to 1e-96, which is 0 as
+/// `f32`.
+pub const MIN_BOOST_PRODUCT: f64 = 1e-12;
+/// The largest product of a creative's boost factors above 1 (1e12), the most its
+/// boosts can raise it when they all apply at once: [`MAX_BOOSTS`] factors of
+/// [`MAX_BOOST_FACTOR`] would multiply to 1e32, and times [`MAX_PRIORITY`] to within a
+/// factor of 3 of `f32::MAX`.
+pub const MAX_BOOST_PRODUCT: f64 = 1e12;
 /// The most descriptive attributes on one creative.
 pub const MAX_ATTRIBUTES: usize = 16;
 /// The longest attribute name or value, in bytes.
@@ -309,12 +331,84 @@ fn check_tag_weight(weight: f64) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Why a priority is refused, if it is: not finite, not above 0, above
+/// [`MAX_PRIORITY`], or below [`MIN_PRIORITY`].
+pub(crate) fn check_priority(priority: f64) -> std::result::Result<(), String> {
+    if !priority.is_finite() || priority <= 0.0 || priority > MAX_PRIORITY {
+        return Err(format!("{} must be finite, > 0 and ≤ 1e6 (MAX_PRIORITY)", shown(priority)));
+    }
+    if priority < MIN_PRIORITY {
+        return Err(format!(
+            "priority {} is below {MIN_PRIORITY:e} (MIN_PRIORITY){}",
+            shown(priority),
+            as_f32(priority)
+        ));
+    }
+    Ok(())
+}
+
+/// Why a boost factor is refused, if it is: not finite, not above 0, above
+/// [`MAX_BOOST_FACTOR`], or below [`MIN_BOOST_FACTOR`].
+pub(crate) fn check_boost_factor(factor: f64) -> std::result::Result<(), String> {
+    if !factor.is_finite() || factor <= 0.0 || factor > MAX_BOOST_FACTOR {
+        return Err(format!("factor {} must be finite, > 0 and ≤ 100 (MAX_BOOST_FACTOR)", shown(factor)));
+    }
+    if factor < MIN_BOOST_FACTOR {
+        return Err(format!(
+            "factor {} is below {MIN_BOOST_FACTOR:e} (MIN_BOOST_FACTOR){}",
+            shown(factor),
+            as_f32(factor)
+        ));
+    }
+    Ok(())
+}
+
+/// Why a creative's boosts, each already checked, are refused together, if they are:
+/// the factors below 1 multiply to less than [`MIN_BOOST_PRODUCT`], or those above 1 to
+/// more than [`MAX_BOOST_PRODUCT`].
+fn check_boost_product(boosts: &[BoostSpec]) -> std::result::Result<(), String> {
+    let lower: f64 = boosts.iter().map(|b| b.factor.min(1.0)).product();
+    let raise: f64 = boosts.iter().map(|b| b.factor.max(1.0)).product();
+    if lower < MIN_BOOST_PRODUCT {
+        return Err(format!(
+            "the factors below 1 multiply to {} when every boost applies, below {MIN_BOOST_PRODUCT:e} \
+             (MIN_BOOST_PRODUCT)",
+            shown(lower)
+        ));
+    }
+    if raise > MAX_BOOST_PRODUCT {
+        return Err(format!(
+            "the factors above 1 multiply to {} when every boost applies, above {MAX_BOOST_PRODUCT:e} \
+             (MAX_BOOST_PRODUCT)",
+            shown(raise)
+        ));
+    }
+    Ok(())
+}
+
+/// ": as f32 it would be 0" when `x` rounds to 0 as `f32`, else nothing.
+fn as_f32(x: f64) -> &'static str {
+    if x as f32 == 0.0 {
+        ": as f32 it would be 0"
+    } else {
+        ""
+    }
+}
+
 /// A number as a person would write it: plain for everyday magnitudes, with an
 /// exponent (`1e39`, `1e-46`) for very large or very small ones.
 fn shown(x: f64) -> String {
     let magnitude = x.abs();
     if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&magnitude) {
-        format!("{x:e}")
+        // 15 significant digits at most, so a JSON parser's last-bit rounding
+        // (1e-50 read as 9.999999999999999e-51) does not show.
+        let text = format!("{x:.14e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if mantissa.contains('.') => {
+                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => text,
+        }
     } else {
         format!("{x}")
     }
@@ -721,17 +815,13 @@ impl Catalog {
         }
         let boosts = Span { start: self.boost_factor.len() as u32, len: c.boosts.len() as u32 };
         for b in &c.boosts {
-            if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
-                return Err(Error::creative(
-                    id,
-                    "boosts",
-                    format!("factor {} must be finite, > 0 and ≤ 100", b.factor),
-                ));
-            }
+            check_boost_factor(b.factor).map_err(|problem| Error::creative(id, "boosts", problem))?;
             let cond = self.pool.compile(id, "boosts", &b.when)?;
             self.boost_condition.push(cond);
             self.boost_factor.push(b.factor as f32);
         }
+
+        check_boost_product(&c.boosts).map_err(|problem| Error::creative(id, "boosts", problem))?;
 
         // Schedule.
         let (mut start, mut end) = (i64::MIN, i64::MAX);
@@ -748,13 +838,7 @@ impl Catalog {
         }
 
         // Priority, cap, intimacy, data needs, component, group, payload.
-        if !c.priority.is_finite() || c.priority <= 0.0 || c.priority > 1e6 {
-            return Err(Error::creative(
-                id,
-                "priority",
-                format!("{} must be finite, > 0 and ≤ 1e6", c.priority),
-            ));
-        }
+        check_priority(c.priority).map_err(|problem| Error::creative(id, "priority", problem))?;
         let (cap_impressions, cap_window) = match c.frequency_cap {
             Some(cap) => {
                 if cap.impressions == 0 {

@@ -77,6 +77,16 @@ pub(crate) fn validate(rules: &[CreativeRuleSpec]) -> Result<()> {
                 );
             }
         }
+        if !r.any_of.is_empty() && r.any_of.iter().all(|v| r.not_in.contains(v)) {
+            let listed: Vec<String> = r.any_of.iter().map(|v| format!("'{}'", quote(v))).collect();
+            return bad(
+                "not_in",
+                format!(
+                    "{} in both 'in' and 'not_in': the rule would apply to no creative",
+                    listed.join(", ")
+                ),
+            );
+        }
         if r.targeting.is_none() && r.boosts.is_empty() {
             return bad(
                 "targeting",
@@ -87,8 +97,8 @@ pub(crate) fn validate(rules: &[CreativeRuleSpec]) -> Result<()> {
             return bad("boosts", format!("{} boosts (at most {MAX_BOOSTS})", r.boosts.len()));
         }
         for b in &r.boosts {
-            if !b.factor.is_finite() || b.factor <= 0.0 || b.factor > 100.0 {
-                return bad("boosts", format!("factor {} must be finite, > 0 and ≤ 100", b.factor));
+            if let Err(problem) = super::check_boost_factor(b.factor) {
+                return bad("boosts", problem);
             }
         }
     }
@@ -178,12 +188,8 @@ pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Resu
             }
             spec.targeting = Some(match spec.targeting.take() {
                 None => t.clone(),
-                Some(own) => join(&own, t).map_err(|(key, problem)| {
-                    Error::creative(
-                        &c.id,
-                        "targeting",
-                        format!("with attribute_rules[{i}]: {key}: {problem}"),
-                    )
+                Some(own) => join(&own, t).map_err(|problem| {
+                    Error::creative(&c.id, "targeting", format!("with attribute_rules[{i}]: {problem}"))
                 })?,
             });
         }
@@ -203,20 +209,17 @@ pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Resu
 }
 
 /// Both rule sets at once: allowed lists intersect, excluded lists unite, attribute
-/// rules add up. An allowed list whose intersection is empty is an error (key, problem).
-fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSpec, (&'static str, String)> {
-    fn allowed(
-        key: &'static str,
-        x: &[String],
-        y: &[String],
-    ) -> std::result::Result<Vec<String>, (&'static str, String)> {
+/// rules add up. An allowed list whose intersection is empty, or a joined condition that
+/// can never hold (one side excludes what the other allows), is an error ("key: problem").
+fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSpec, String> {
+    fn allowed(key: &'static str, x: &[String], y: &[String]) -> std::result::Result<Vec<String>, String> {
         match (x.is_empty(), y.is_empty()) {
             (true, _) => Ok(y.to_vec()),
             (_, true) => Ok(x.to_vec()),
             _ => {
                 let both: Vec<String> = x.iter().filter(|v| y.contains(v)).cloned().collect();
                 if both.is_empty() {
-                    Err((key, format!("{x:?} and {y:?} have no value in common: nothing would be allowed")))
+                    Err(format!("{key}: {x:?} and {y:?} have no value in common: nothing would be allowed"))
                 } else {
                     Ok(both)
                 }
@@ -228,7 +231,7 @@ fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSp
         all.extend(y.iter().filter(|v| !x.contains(v)).cloned());
         all
     }
-    Ok(ConditionSpec {
+    let joined = ConditionSpec {
         device: allowed("device", &a.device, &b.device)?,
         not_device: excluded(&a.not_device, &b.not_device),
         channel: allowed("channel", &a.channel, &b.channel)?,
@@ -242,5 +245,9 @@ fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSp
         region: allowed("region", &a.region, &b.region)?,
         not_region: excluded(&a.not_region, &b.not_region),
         attributes: a.attributes.iter().chain(&b.attributes).cloned().collect(),
-    })
+    };
+    match super::targeting::contradiction(&joined) {
+        Some(problem) => Err(problem),
+        None => Ok(joined),
+    }
 }

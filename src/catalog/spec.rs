@@ -157,7 +157,8 @@ pub struct CreativeSpec {
     /// When the creative may run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
-    /// Business priority, a multiplier (finite, > 0). Default 1.
+    /// Business priority, a multiplier from [`MIN_PRIORITY`](crate::limits::MIN_PRIORITY) (1e-6)
+    /// to [`MAX_PRIORITY`](crate::limits::MAX_PRIORITY) (1e6). Default 1.
     #[serde(default = "one")]
     pub priority: f64,
     /// At most this many impressions per person per window.
@@ -389,7 +390,8 @@ pub struct AttributeRuleSpec {
 pub struct BoostSpec {
     /// The rule.
     pub when: ConditionSpec,
-    /// The multiplier.
+    /// The multiplier, from [`MIN_BOOST_FACTOR`](crate::limits::MIN_BOOST_FACTOR) (1e-6) to
+    /// [`MAX_BOOST_FACTOR`](crate::limits::MAX_BOOST_FACTOR) (100).
     pub factor: f64,
 }
 

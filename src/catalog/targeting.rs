@@ -93,6 +93,9 @@ impl ConditionPool {
                 rules.push(AttributeRule { key, values, negate: true });
             }
         }
+        if let Some(problem) = contradiction(spec) {
+            return Err(Error::creative(creative, field, problem));
+        }
         let attributes = Span { start: self.attribute_rules.len() as u32, len: rules.len() as u32 };
         self.attribute_rules.extend(rules);
         Ok(Condition { device, channel, daypart, weekday, weather, region_in, region_not, attributes })
@@ -193,9 +196,127 @@ fn mask<T: Copy>(
         Ok(m as u8)
     };
     let allowed = if allow.is_empty() { u8::MAX } else { set(allow, false)? };
-    let allowed = allowed & !set(deny, true)?;
-    if allowed == 0 {
-        return Err(Error::creative(creative, field, format!("{what}: the rules allow no {what} at all")));
+    // An empty set is refused by [`contradiction`], which names the values.
+    Ok(allowed & !set(deny, true)?)
+}
+
+/// Why a condition can never hold, if it cannot, as "field: problem": a dimension
+/// whose every allowed value is also excluded (or, for devices, channels, dayparts,
+/// weekdays and weather, whose every value is excluded), or an attribute key whose
+/// `in` lists have no value in common or whose common values are all in `not_in`. A
+/// creative targeted so would compile and never be shown. Unknown names are left to
+/// [`ConditionPool::compile`], which reports them.
+pub(crate) fn contradiction(spec: &ConditionSpec) -> Option<String> {
+    enumerated("device", &spec.device, &spec.not_device, Device::ALL, Device::parse, Device::bit)
+        .or_else(|| {
+            enumerated(
+                "channel",
+                &spec.channel,
+                &spec.not_channel,
+                Channel::ALL,
+                Channel::parse,
+                Channel::bit,
+            )
+        })
+        .or_else(|| {
+            enumerated(
+                "daypart",
+                &spec.daypart,
+                &spec.not_daypart,
+                Daypart::ALL,
+                Daypart::parse,
+                Daypart::bit,
+            )
+        })
+        .or_else(|| {
+            enumerated(
+                "weekday",
+                &spec.weekday,
+                &spec.not_weekday,
+                Weekday::ALL,
+                Weekday::parse,
+                Weekday::bit,
+            )
+        })
+        .or_else(|| {
+            enumerated(
+                "weather",
+                &spec.weather,
+                &spec.not_weather,
+                Weather::ALL,
+                Weather::parse,
+                Weather::bit,
+            )
+        })
+        .or_else(|| {
+            let left: Vec<&String> = spec.region.iter().filter(|r| !spec.not_region.contains(r)).collect();
+            (!spec.region.is_empty() && left.is_empty())
+                .then(|| format!("region: the rules allow no region at all ({})", both_ways(&spec.region)))
+        })
+        .or_else(|| attributes_contradiction(&spec.attributes))
+}
+
+/// [`contradiction`] for one enumerated dimension (names it cannot parse are skipped).
+fn enumerated<T: Copy>(
+    what: &str,
+    allow: &[String],
+    deny: &[String],
+    all: &[T],
+    parse: fn(&str) -> Option<T>,
+    bit: fn(T) -> u32,
+) -> Option<String> {
+    let set = |names: &[String]| names.iter().filter_map(|n| parse(n)).fold(0u32, |m, v| m | bit(v)) as u8;
+    let allowed = if allow.is_empty() { all.iter().fold(0u32, |m, &v| m | bit(v)) as u8 } else { set(allow) };
+    if allowed & !set(deny) != 0 || (!allow.is_empty() && allowed == 0) {
+        return None;
     }
-    Ok(allowed)
+    let why = if allow.is_empty() { format!("every {what} is excluded") } else { both_ways(allow) };
+    Some(format!("{what}: the rules allow no {what} at all ({why})"))
+}
+
+/// [`contradiction`] for attribute conditions, key by key: every `in` list on one key
+/// must hold (their values in common), and no `not_in` on it may.
+fn attributes_contradiction(rules: &[super::spec::AttributeRuleSpec]) -> Option<String> {
+    for (i, first) in rules.iter().enumerate() {
+        if rules[..i].iter().any(|r| r.key == first.key) {
+            continue;
+        }
+        let same: Vec<_> = rules[i..].iter().filter(|r| r.key == first.key).collect();
+        let lists: Vec<&Vec<String>> = same.iter().map(|r| &r.any_of).filter(|l| !l.is_empty()).collect();
+        let Some((head, rest)) = lists.split_first() else { continue };
+        let common: Vec<String> =
+            head.iter().filter(|v| rest.iter().all(|l| l.contains(v))).cloned().collect();
+        let key = quote(&first.key);
+        if common.is_empty() {
+            let shown: Vec<String> = lists.iter().map(|l| format!("{l:?}")).collect();
+            return Some(format!(
+                "attribute '{key}': the rules allow no value at all ({} have no value in common)",
+                shown.join(" and ")
+            ));
+        }
+        if common.iter().all(|v| same.iter().any(|r| r.not_in.contains(v))) {
+            return Some(format!(
+                "attribute '{key}': the rules allow no value at all ({})",
+                both_ways(&common)
+            ));
+        }
+    }
+    None
+}
+
+/// "'FR' is both allowed and excluded", "'FR' and 'DE' are both allowed and excluded".
+fn both_ways(values: &[String]) -> String {
+    let mut unique: Vec<String> = Vec::new();
+    for v in values {
+        let v = format!("'{}'", quote(v));
+        if !unique.contains(&v) {
+            unique.push(v);
+        }
+    }
+    match unique.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} and {last} are both allowed and excluded", rest.join(", "))
+        }
+        _ => format!("{} is both allowed and excluded", unique.concat()),
+    }
 }

@@ -325,11 +325,15 @@ impl Cursor {
             return;
         };
         self.shared = self.weight * first.b;
-        let (mut best, mut x) = (self.band as usize, f32::NEG_INFINITY);
-        for (k, &bound) in band_bound.iter().enumerate().take(at + bands.len()).skip(at + self.band as usize)
-        {
-            if bound > x && left(k - at) {
-                (best, x) = (k - at, bound);
+        // A band with no entries left bounds at −∞ (see `fill_band_bounds` and the
+        // scan's step), so the best band is the first largest bound: no per-band check.
+        let from = self.band as usize;
+        let (mut best, mut x) = (from, f32::NEG_INFINITY);
+        if let Some(rest) = band_bound.get(at + from..at + bands.len()) {
+            for (k, &bound) in rest.iter().enumerate() {
+                if bound > x {
+                    (best, x) = (from + k, bound);
+                }
             }
         }
         (self.best, self.x) = (best as u32, x);
@@ -385,7 +389,7 @@ fn scan_bound(groups: &[Group], f_u: f32) -> (f32, usize) {
 
 /// Per request: for each cursor, the bound of each band's first entry into
 /// `band_bound` (`a + factor · b`, the band's largest static bound and value) and where
-/// that entry is into `band_pos`.
+/// that entry is into `band_pos` (−∞ and the band's end for a band with no entries).
 fn fill_band_bounds(
     cursors: &mut [Cursor],
     groups: &mut Vec<Group>,
@@ -400,8 +404,15 @@ fn fill_band_bounds(
         let bands = pi.bands(cur.list as usize);
         cur.suffix = band_bound.len() as u32;
         let own = cur.own;
-        band_bound.extend(bands.iter().map(|b| b.a + own * b.b));
-        band_pos.extend(std::iter::once(0).chain(bands.iter().map(|b| b.end)).take(bands.len()));
+        let starts = std::iter::once(0).chain(bands.iter().map(|b| b.end));
+        band_bound.extend(bands.iter().zip(starts.clone()).map(|(b, start)| {
+            if start < b.end {
+                b.a + own * b.b
+            } else {
+                f32::NEG_INFINITY
+            }
+        }));
+        band_pos.extend(starts.take(bands.len()));
         cur.refresh(pi, band_bound, band_pos);
     }
     let mut start = 0;
@@ -1246,11 +1257,11 @@ impl Selector {
                         let Some(pos) = selection.band_pos.get_mut(slot) else { break };
                         let Some(entry) = pi.list(l).get(*pos as usize) else { break };
                         *pos += 1;
-                        let band_b = pi.bands(l).get(cur.best as usize).map_or(0.0, |b| b.b);
-                        let next = pi
-                            .list(l)
-                            .get(*pos as usize)
-                            .map_or(f32::NEG_INFINITY, |e| e.a + cur.own * band_b);
+                        // The band's next entry bounds it, or −∞ once it has none left.
+                        let next = match (pi.bands(l).get(cur.best as usize), pi.list(l).get(*pos as usize)) {
+                            (Some(band), Some(e)) if *pos < band.end => e.a + cur.own * band.b,
+                            _ => f32::NEG_INFINITY,
+                        };
                         if let Some(bound) = selection.band_bound.get_mut(slot) {
                             *bound = next;
                         }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::eval::log::DecisionRecord;
 use crate::holdout::Arm;
 use crate::learn::inverse_normal_cdf;
+pub use crate::learn::normal_cdf;
 
 /// Impressions and clicks of one arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -151,27 +152,6 @@ impl LiftReport {
             "impressions_needed": self.impressions_needed,
             "more_impressions_needed": self.more_impressions_needed(),
         })
-    }
-}
-
-/// The standard normal CDF (via `erfc`, Numerical Recipes' Chebyshev fit, relative
-/// error below 1.2e-7).
-pub fn normal_cdf(x: f64) -> f64 {
-    let z = x.abs() / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * poly.exp();
-    if x >= 0.0 {
-        1.0 - 0.5 * erfc
-    } else {
-        0.5 * erfc
     }
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use model::Natural;
 pub(crate) use padded::Padded;
-pub use rng::{fresh_seed, inverse_normal_cdf, Rng};
+pub use rng::{fresh_seed, inverse_normal_cdf, normal_cdf, Rng};
 pub(crate) use snapshot::{holds_model_entry, holds_segment};
 pub use snapshot::{
     CreativeStats, LoadReport, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
@@ -118,9 +118,6 @@ pub struct LearningConfig {
     /// unknown"). With the `optimism` lift doing the directed part of the exploring, a
     /// narrow draw did best in the simulations.
     pub thompson_scale: f64,
-    /// Thompson only: draws used to estimate the propensity of each pick (default 32,
-    /// at most 1,024).
-    pub propensity_draws: u32,
     /// The lowest persona score the learned model's persona prior counts (default 5,
     /// 1..=9): a new creative starts `β · min(w, 1) · s/9` log-odds above `ctr_no_match` for a
     /// person scoring `s` at least this on one of its personas (its best such tag). Below
@@ -150,7 +147,6 @@ impl Default for LearningConfig {
             prior_sd_shared: 0.25,
             optimism: 1.5,
             thompson_scale: 0.05,
-            propensity_draws: 32,
             prior_from_score: 5,
             segment_cells: 0,
         }
@@ -204,9 +200,6 @@ impl LearningConfig {
         }
         if !(1..=9).contains(&self.prior_from_score) {
             return bad("prior_from_score", format!("{} must be between 1 and 9", self.prior_from_score));
-        }
-        if self.propensity_draws > 1024 {
-            return bad("propensity_draws", format!("{} is above 1024", self.propensity_draws));
         }
         if self.segment_cells > 1 << 24 {
             return bad("segment_cells", format!("{} is above 2^24", self.segment_cells));

@@ -27,7 +27,7 @@ const ATTRIBUTE_MARGIN: f32 = 0.1;
 
 /// Standard deviations of a Thompson draw the bounds allow for: a creative is skipped
 /// only when its draw would have to land further out than this (probability < 4e-6).
-const DRAW_SPREAD: f64 = 4.5;
+const DRAW_SPREAD: f64 = super::propensity::SPREAD;
 
 /// The pruning index of one generation.
 #[derive(Debug, Default)]
@@ -1232,6 +1232,8 @@ impl Selector {
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
         let mut target = selection.floor();
         let mut adaptive = true;
+        // Whether `target` is the lowest draw Thompson's propensities depend on.
+        let mut supported = false;
         loop {
             loop {
                 // The bound on anything unseen, and the list contributing most to it.
@@ -1335,12 +1337,35 @@ impl Selector {
             self.scan_templates(&index, pi, place, floor, stamp, profile, env, selection, &key);
             self.scan_raised(&index, raised, place, floor, stamp, profile, env, selection, &key);
             let rank = |s: &Scored| if learned { s.key } else { s.base };
+            // Thompson's propensities wait for the last pass (a deeper pass may score
+            // more of the rivals they count; it does not change the picks).
+            selection.defer_propensity = env.policy == Policy::Thompson;
             self.choose(selection, env.policy, rank, rng, false);
             // The diversity rules may have skipped some of the raw top k: the picks are
             // final only when nothing unscored could beat the last of them. Once every
             // candidate has been offered, what is left unscored is what the second
             // bound passed over, and raised creatives and templates below the floor.
+            // Thompson: a pick's propensity counts every rival whose draw could beat the
+            // pick's where the rivals leave it a chance, so the picks are final only once
+            // every candidate whose bound reaches the lowest such draw of a pick is
+            // scored. (They cannot change the picks: their draws stay below their
+            // bounds, below the picks' draws. Each one scored can only raise that
+            // lowest draw, so the passes end.)
             let last = match selection.picks.last() {
+                // After a pass down to that draw, it stands where it was or higher: the
+                // pass is enough.
+                Some(_) if selection.picks.len() >= selection.k && supported => target,
+                Some(_)
+                    if selection.picks.len() >= selection.k && env.policy == Policy::Thompson && learned =>
+                {
+                    let mut lowest = f64::INFINITY;
+                    for i in 0..selection.scored.len() {
+                        if selection.scored[i].taken {
+                            lowest = lowest.min(self.thompson_support(selection, i));
+                        }
+                    }
+                    tie_floor(lowest as f32) - selection.attribute_allowance
+                }
                 Some(p) if selection.picks.len() >= selection.k => {
                     tie_floor(if learned { p.score.max(f32::MIN_POSITIVE).ln() } else { p.score })
                         - selection.attribute_allowance
@@ -1386,6 +1411,7 @@ impl Selector {
             // halve the bound to reach, or less when a candidate passed over that the
             // diversity rules allow bounds higher (it is then scored, and the walk goes
             // on down to it).
+            supported = env.policy == Policy::Thompson && learned && last > f32::NEG_INFINITY;
             target = if last > f32::NEG_INFINITY {
                 last
             } else if offered_all {
@@ -1398,6 +1424,15 @@ impl Selector {
                 tau * 0.5
             };
             adaptive = false;
+        }
+        if selection.defer_propensity {
+            selection.defer_propensity = false;
+            selection.picks.clear();
+            for s in selection.scored.iter_mut() {
+                s.taken = false;
+            }
+            let rank = |s: &Scored| if learned { s.key } else { s.base };
+            self.choose(selection, env.policy, rank, rng, false);
         }
         // A skipped candidate was not scored, and may be eligible: it must not look
         // settled to what reads the stamps next (epsilon-greedy's eligible count).
@@ -1482,6 +1517,9 @@ impl Selector {
         if fatigue != 1.0 {
             lower -= fatigue.ln();
         }
+        // Thompson: how much narrower this request's draw is than the widest the static
+        // bound allows for, in log-odds.
+        let mut narrowed = 0.0f64;
         if env.policy == Policy::Thompson {
             // The draw's spread at this request's own variance rather than the widest
             // the creative could have: its own weights and its device and daypart
@@ -1500,6 +1538,7 @@ impl Selector {
             let narrower = DRAW_SPREAD * ((widest * scale).sqrt() - (var * scale).sqrt());
             if narrower > 0.0 {
                 lower += narrower as f32;
+                narrowed = narrower;
             }
         }
         let shortfall = if r.max_boost > 1.0 {
@@ -1519,15 +1558,13 @@ impl Selector {
         } else {
             bound - selection.attribute_allowance
         };
-        // Thompson keeps the linear bound: its propensity is estimated from the
-        // strongest rivals scored in full, and a tighter bound leaves out rivals that a
-        // fresh draw could still make the winner, so the pruned scan's propensities
-        // would drift from the full scan's. So does a request for more than one pick:
-        // the diversity rules may need candidates below the k-th best, and with the
-        // tighter bound the first pass scored fewer of them, its k-th pick came out
-        // lower, and the walk went down to it (100,000 candidates, k = 5: 235 → 900
-        // scored in full).
-        if linear < floor || env.policy == Policy::Thompson || selection.k > 1 {
+        // A request for more than one pick keeps the linear bound: the diversity rules
+        // may need candidates below the k-th best, and with the tighter bound the first
+        // pass scored fewer of them, its k-th pick came out lower, and the walk went
+        // down to it (100,000 candidates, k = 5: 235 → 900 scored in full). Thompson
+        // takes the tighter bound too: the scan then goes on down to every rival its
+        // propensities count (see `scan_pruned`).
+        if linear < floor || selection.k > 1 {
             return linear;
         }
         // Greedy's key in log-odds, for a candidate the linear bound would have scored:
@@ -1542,7 +1579,7 @@ impl Selector {
         if raised > screen.bound {
             logit = logit.max(logit_of_key(f64::from(raised) - ln_priority, least));
         }
-        logit += shared + f64::from(prior_logit) + effect_logit - f64::from(shortfall);
+        logit += shared + f64::from(prior_logit) + effect_logit - f64::from(shortfall) - narrowed;
         if fatigue != 1.0 {
             logit += f64::from(fatigue.ln());
         }

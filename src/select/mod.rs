@@ -8,6 +8,7 @@ mod explain;
 mod explore;
 mod index;
 mod policy;
+mod propensity;
 
 use policy::{beats, diverse};
 
@@ -380,6 +381,11 @@ pub struct Selection {
     /// that entry is (see `index::Cursor::suffix`).
     band_bound: Vec<f32>,
     band_pos: Vec<u32>,
+    /// Thompson's rivals of a pick, for its propensity (`propensity::Rival`).
+    rivals: Vec<propensity::Rival>,
+    /// Set while the pruned scan may still score rivals: Thompson's picks then wait
+    /// for their propensity (NaN) until the scan's last choice.
+    defer_propensity: bool,
     /// Per set of attribute values of the unmatched order (see
     /// `index::PruneIndex::combo_start`): where its next candidate is, what its values
     /// add in this request beyond the attribute allowance, and its next candidate's
@@ -770,6 +776,8 @@ impl Selector {
             crate::profile::MAX_EXPOSURES + crate::profile::MAX_SUPPRESSED + crate::profile::MAX_ENGAGEMENTS,
         );
         s.memo_slots.resize(MEMO_SLOTS, 0);
+        // Thompson's rivals come from the scored candidates.
+        s.rivals.reserve(s.scored.capacity());
         s
     }
 

@@ -1,5 +1,5 @@
 //! Choosing among scored candidates under a policy: the greedy order, epsilon-greedy's
-//! exploring draw, softmax, Thompson's estimated propensity, the diversity rules
+//! exploring draw, softmax, Thompson's propensity, the diversity rules
 //! (exclusion groups, picks per persona) and the fallbacks. Never allocates.
 
 use super::*;
@@ -17,7 +17,6 @@ impl Selector {
     ) {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
-        let learning = &self.config.learning;
         loop {
             let picks = if shadow { &selection.shadow } else { &selection.picks };
             if picks.len() >= selection.k {
@@ -62,10 +61,8 @@ impl Selector {
                 Policy::Softmax { temperature } => {
                     self.softmax(selection, shadow, greedy, &key, temperature, rng)
                 }
-                Policy::Thompson => (
-                    greedy,
-                    self.thompson_propensity(selection, shadow, greedy, learning.propensity_draws, rng),
-                ),
+                Policy::Thompson if selection.defer_propensity => (greedy, f64::NAN),
+                Policy::Thompson => (greedy, self.thompson_propensity(selection, shadow, greedy)),
             };
             let s = &mut selection.scored[chosen];
             s.taken = true;
@@ -169,61 +166,39 @@ impl Selector {
         (last, weight(&selection.scored[last]) / total)
     }
 
-    /// Thompson's propensity for `chosen`: the share of `draws` fresh posterior draws in
-    /// which it beats the eight strongest allowed rivals (by posterior mean), never below
-    /// half a draw. 1.0 when it has no rival or `draws` is 0.
-    pub(super) fn thompson_propensity(
-        &self,
-        selection: &Selection,
-        shadow: bool,
-        chosen: usize,
-        draws: u32,
-        rng: &mut Rng,
-    ) -> f64 {
-        const RIVALS: usize = 8;
-        if draws == 0 {
-            return 1.0;
-        }
+    /// Thompson's propensity for `chosen`: the probability that its draw beats the draw
+    /// of every allowed rival (see [`propensity::thompson_propensity`]).
+    pub(super) fn thompson_propensity(&self, selection: &mut Selection, shadow: bool, chosen: usize) -> f64 {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
-        let picks = picks_of(selection, shadow);
-        // (mean, priority, logit, sd) of the strongest rivals by mean.
-        let mut rivals: [(f32, f32, f32, f32); RIVALS] = [(f32::NEG_INFINITY, 0.0, 0.0, 0.0); RIVALS];
-        let mut count = 0;
-        for (i, s) in selection.scored.iter().enumerate() {
-            if i == chosen || s.taken || !diverse(rules, picks, s.creative, max_theme) {
-                continue;
-            }
-            // Keep the RIVALS strongest by mean (insertion into a tiny sorted array).
-            let mut j = count.min(RIVALS);
-            if j == RIVALS && s.mean <= rivals[RIVALS - 1].0 {
-                continue;
-            }
-            if j == RIVALS {
-                j -= 1;
-            }
-            while j > 0 && rivals[j - 1].0 < s.mean {
-                rivals[j] = rivals[j - 1];
-                j -= 1;
-            }
-            rivals[j] = (s.mean, s.priority, s.logit, s.sd);
-            count = (count + 1).min(RIVALS);
-        }
-        if count == 0 {
-            return 1.0;
-        }
-        let me = &selection.scored[chosen];
-        let draw = |priority: f32, logit: f32, sd: f32, rng: &mut Rng| {
-            priority * sigmoid(f64::from(logit) + f64::from(sd) * rng.normal()) as f32
-        };
-        let mut wins = 0u32;
-        for _ in 0..draws {
-            let mine = draw(me.priority, me.logit, me.sd, rng);
-            if rivals[..count].iter().all(|&(_, p, l, sd)| mine >= draw(p, l, sd, rng)) {
-                wins += 1;
-            }
-        }
-        (f64::from(wins).max(0.5) / f64::from(draws)).min(1.0)
+        let picks = if shadow { &selection.shadow } else { &selection.picks };
+        let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
+        let Some(me) = selection.scored.get(chosen) else { return 1.0 };
+        let rivals = selection
+            .scored
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| i != chosen && !s.taken && diverse(rules, picks, s.creative, max_theme))
+            .map(|(_, s)| draw(s));
+        propensity::thompson_propensity(draw(me), rivals, &mut selection.rivals)
+    }
+
+    /// The lowest `ln key` of pick `chosen`'s draw that its propensity depends on (see
+    /// [`propensity::thompson_support`]), against the scored candidates no pick has
+    /// taken that the diversity rules allow next to every pick: fewer rivals than any
+    /// slot's own, so never higher than what that slot's propensity needs.
+    pub(super) fn thompson_support(&self, selection: &mut Selection, chosen: usize) -> f64 {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = &selection.picks;
+        let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
+        let Some(me) = selection.scored.get(chosen) else { return f64::NEG_INFINITY };
+        let rivals = selection
+            .scored
+            .iter()
+            .filter(|s| !s.taken && diverse(rules, picks, s.creative, max_theme))
+            .map(draw);
+        propensity::thompson_support(draw(me), rivals, &mut selection.rivals)
     }
 
     pub(super) fn fallback(&self, fallbacks: &[CreativeId], selection: &mut Selection) {

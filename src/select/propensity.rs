@@ -1,0 +1,409 @@
+//! Thompson's propensity: the probability that the chosen candidate's draw beats the
+//! draw of every allowed rival, computed by numerical integration over the chosen
+//! candidate's own draw. Deterministic (no random draws) and never allocates: the
+//! rivals are gathered into a buffer the selection owns.
+
+use crate::learn::model::sigmoid;
+use crate::learn::normal_cdf;
+
+/// How far out, in standard deviations, a draw is followed. A rival is left out when even
+/// its draw this far up cannot reach the chosen candidate's draw this far down, and the
+/// pruned scan scores every candidate that could (see `index::DRAW_SPREAD`): what is
+/// left out is below `Φ(−4.5) ≈ 3.4e-6` per rival and for the chosen draw's own tail.
+pub(super) const SPREAD: f64 = 4.5;
+
+/// A rival whose whole transition (from surely winning to surely losing) spans less
+/// than this many of the chosen draw's standard deviations is taken as a step at its
+/// middle: the error is of the order of the square of its width.
+const STEP: f64 = 0.01;
+
+/// How far the chosen draw is followed, in its standard deviations: beyond, its own
+/// chance is below `Φ(−5.5) ≈ 2e-8`.
+const RANGE: f64 = 5.5;
+
+/// The widest interval of the integration, in the chosen draw's standard deviations
+/// (its own density must be followed too).
+const MAX_STEP: f64 = 0.5;
+
+/// Intervals per standard deviation of the narrowest transition.
+const RESOLVE: f64 = 0.7;
+
+/// The fewest and most intervals over the chosen draw's range.
+const MIN_INTERVALS: usize = 8;
+const MAX_INTERVALS: usize = 512;
+
+/// The step by which the range's start moves up past where the rivals leave nothing.
+const COARSE: f64 = 0.25;
+
+/// Below this, what the rivals leave the chosen draw counts as nothing.
+const NEGLIGIBLE: f64 = 1e-12;
+
+/// The least propensity reported: a pick whose probability is computed below this (it
+/// was drawn far out in a tail) reports this, so that no logged propensity is 0.
+pub const MIN_PROPENSITY: f64 = 1e-9;
+
+/// A rival as the integration sees it: its priority, lifted log-odds and draw standard
+/// deviation, the chosen draw (in its standard deviations) above which it surely loses,
+/// and how many rivals share these values.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Rival {
+    priority: f64,
+    logit: f64,
+    sd: f64,
+    above: f64,
+    count: i32,
+    /// The chosen draw's priority over the rival's, and its log.
+    ratio: f64,
+    ln_ratio: f64,
+}
+
+/// A draw, as Thompson ranks it: `priority · σ(logit + sd · z)`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Draw {
+    pub priority: f32,
+    pub logit: f32,
+    pub sd: f32,
+}
+
+/// The chosen candidate's draw and what a rival's key is against it.
+struct Chosen {
+    priority: f64,
+    logit: f64,
+    sd: f64,
+}
+
+impl Chosen {
+    /// The chosen draw (in its standard deviations) at which its key equals a rival's of
+    /// `priority` at log-odds `y`: +∞ when that key is out of its reach.
+    fn z_at(&self, priority: f64, y: f64) -> f64 {
+        let x = if priority == self.priority {
+            y
+        } else {
+            let q = priority / self.priority * sigmoid(y);
+            if q >= 1.0 {
+                return f64::INFINITY;
+            }
+            (q / (1.0 - q)).ln()
+        };
+        (x - self.logit) / self.sd
+    }
+
+    /// The probability that `rival`'s draw stays below the chosen draw at `z`, given
+    /// the chosen draw's `x = logit + sd · z`, `σ(x)` and `ln σ(x)` there.
+    #[inline]
+    fn beaten(&self, rival: &Rival, z: f64, x: f64, sx: f64, ln_sx: f64) -> f64 {
+        if z >= rival.above {
+            return 1.0;
+        }
+        // The rival's log-odds at which its key equals the chosen key:
+        // logit(r · σ(x)) with r the ratio of priorities.
+        let y = if rival.ratio == 1.0 {
+            x
+        } else {
+            let u = rival.ratio * sx;
+            if u >= 1.0 {
+                return 1.0;
+            }
+            rival.ln_ratio + ln_sx - ln_1m(u)
+        };
+        normal_cdf((y - rival.logit) / rival.sd)
+    }
+}
+
+/// `ln(1 − u)` for `u` in [0, 1): a short series for the small rates clicks have, the
+/// library's `ln_1p` beyond (relative error below 1e-8 either way).
+#[inline]
+fn ln_1m(u: f64) -> f64 {
+    if u < 0.05 {
+        // −(u + u²/2 + … + u⁶/6): the rest is below u⁷/7 < 1.2e-10 of the sum.
+        -u * (1.0 + u * (0.5 + u * (1.0 / 3.0 + u * (0.25 + u * (0.2 + u * (1.0 / 6.0))))))
+    } else {
+        (-u).ln_1p()
+    }
+}
+
+/// The probability that `me`'s draw beats every one of `rivals`' (independent normal
+/// draws in log-odds, as `select` makes them), at least [`MIN_PROPENSITY`].
+///
+/// Written as `∫ φ(z) Π_c P(rival c's key < me's key at z) dz` over `me`'s draw `z`.
+/// Rivals whose transition is narrow (a draw of little uncertainty against a wide one)
+/// are steps that cut the range from below; the others are integrated by the trapezoid
+/// rule from where they leave `me` a chance that is not negligible, with intervals of at
+/// most 0.7 of the narrowest transition's deviation (at most 512). Rivals with the same
+/// values are counted once, raised to their number.
+pub(super) fn thompson_propensity(me: Draw, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> f64 {
+    let me = Chosen::of(me);
+    match setup(&me, rivals, buf) {
+        Setup::Done(p) => p,
+        Setup::From(lo) => integrate(&me, buf, lo),
+    }
+}
+
+/// The lowest `ln key` of `me`'s draw at which `rivals` leave it a chance that is not
+/// negligible: a rival whose draw cannot reach it there cannot change `me`'s
+/// propensity. Every rival beyond `rivals` that could reach it must be among them for
+/// the propensity to be right; more rivals only raise this.
+pub(super) fn thompson_support(me: Draw, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> f64 {
+    let chosen = Chosen::of(me);
+    let z = match setup(&chosen, rivals, buf) {
+        Setup::Done(_) if chosen.sd > 0.0 => RANGE,
+        Setup::Done(_) => 0.0,
+        Setup::From(lo) => lo,
+    };
+    (chosen.priority * sigmoid(chosen.logit + chosen.sd * z)).max(f64::MIN_POSITIVE).ln()
+}
+
+/// What [`setup`] found: the propensity already, or the rivals in the buffer and where
+/// in `me`'s draw they start to leave it a chance.
+enum Setup {
+    Done(f64),
+    From(f64),
+}
+
+impl Chosen {
+    fn of(d: Draw) -> Chosen {
+        Chosen { priority: f64::from(d.priority), logit: f64::from(d.logit), sd: f64::from(d.sd) }
+    }
+}
+
+/// Gathers the rivals that can reach `me`'s draw into `buf` (distinct values, counted)
+/// and finds where the integration starts.
+fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> Setup {
+    buf.clear();
+    if me.priority <= 0.0 || me.sd.is_nan() || me.sd <= 0.0 {
+        // A draw without spread: it beats the rivals that cannot reach it.
+        let key = me.priority * sigmoid(me.logit);
+        let mut p = 1.0;
+        for r in rivals {
+            let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd));
+            if priority <= 0.0 || key >= priority {
+                continue;
+            }
+            let q = key / priority;
+            let y = (q / (1.0 - q)).ln();
+            p *= if sd > 0.0 {
+                normal_cdf((y - logit) / sd)
+            } else if y >= logit {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        return Setup::Done(p.clamp(MIN_PROPENSITY, 1.0));
+    }
+    // Below `start` some rival surely wins; above a rival's `above` it surely loses.
+    let mut start = -RANGE;
+    for r in rivals {
+        let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
+        if priority <= 0.0 {
+            continue;
+        }
+        let below = me.z_at(priority, logit - SPREAD * sd);
+        let above = me.z_at(priority, logit + SPREAD * sd);
+        if above <= -RANGE {
+            continue; // out of reach of the chosen draw
+        }
+        if above - below < 2.0 * SPREAD * STEP {
+            start = start.max(me.z_at(priority, logit));
+            continue;
+        }
+        start = start.max(below);
+        // Reserved for every candidate of the largest placement: never grows.
+        let ratio = me.priority / priority;
+        buf.push(Rival { priority, logit, sd, above, count: 1, ratio, ln_ratio: ratio.ln() });
+    }
+    if start >= RANGE {
+        buf.clear();
+        return Setup::Done(MIN_PROPENSITY);
+    }
+    // Rivals the chosen draw surely beats over the whole range are left out; the rest
+    // are counted once per distinct value.
+    buf.retain(|r| r.above > start);
+    buf.sort_unstable_by(|a, b| {
+        a.logit.total_cmp(&b.logit).then(a.sd.total_cmp(&b.sd)).then(a.priority.total_cmp(&b.priority))
+    });
+    buf.dedup_by(|next, kept| {
+        let same = next.logit == kept.logit && next.sd == kept.sd && next.priority == kept.priority;
+        if same {
+            kept.count += 1;
+        }
+        same
+    });
+    // Together the rivals may leave nothing well above `start`: move it up to where
+    // what they leave stops being negligible, on a grid fixed in the chosen draw (so a
+    // rival that cannot reach it there changes nothing, whether it is counted or not).
+    let mut lo = -RANGE + ((start + RANGE) / COARSE).floor() * COARSE;
+    while lo + COARSE < RANGE && beats_all(me, buf, lo + COARSE) == 0.0 {
+        lo += COARSE;
+    }
+    Setup::From(lo)
+}
+
+/// What the rivals leave the chosen draw at `z`: the product of the chances that each
+/// stays below it (0 once negligible).
+#[inline]
+fn beats_all(me: &Chosen, rivals: &[Rival], z: f64) -> f64 {
+    let x = me.logit + me.sd * z;
+    let sx = sigmoid(x);
+    let ln_sx = sx.ln();
+    let mut g = 1.0;
+    for r in rivals {
+        let f = me.beaten(r, z, x, sx, ln_sx);
+        g *= if r.count == 1 { f } else { f.powi(r.count) };
+        if g < NEGLIGIBLE {
+            return 0.0;
+        }
+    }
+    g
+}
+
+/// `∫ φ(z) · beats_all(z) dz` from `lo` up, by the trapezoid rule over `[lo, RANGE]`:
+/// the integrand vanishes at both ends and is smooth in between, where the rule
+/// converges fastest.
+fn integrate(me: &Chosen, rivals: &[Rival], lo: f64) -> f64 {
+    if rivals.is_empty() {
+        // Nothing can beat the chosen draw above `lo` (and no rival at all: 1).
+        let p = if lo <= -RANGE { 1.0 } else { normal_cdf(-lo) };
+        return p.clamp(MIN_PROPENSITY, 1.0);
+    }
+    // The narrowest transition, in the chosen draw's deviations (its span covers
+    // 2·SPREAD of the rival's).
+    let narrowest = rivals
+        .iter()
+        .filter(|r| r.above > lo)
+        .map(|r| (r.above - me.z_at(r.priority, r.logit - SPREAD * r.sd)) / (2.0 * SPREAD))
+        .fold(f64::INFINITY, f64::min);
+    let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, MAX_STEP);
+    let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);
+    let h = (RANGE - lo) / n as f64;
+    let density = |z: f64| (-0.5 * z * z).exp() * (1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    let mut sum = 0.5 * (density(lo) * beats_all(me, rivals, lo) + density(RANGE));
+    for i in 1..n {
+        let z = lo + h * i as f64;
+        sum += density(z) * beats_all(me, rivals, z);
+    }
+    (sum * h + normal_cdf(-RANGE)).clamp(MIN_PROPENSITY, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Monte Carlo over the same draws `select` makes: the share of draws the first one
+    /// wins.
+    fn simulated(me: Draw, rivals: &[Draw], n: u32) -> f64 {
+        let mut rng = crate::learn::Rng::new(7);
+        let key = |d: Draw, z: f64| f64::from(d.priority) * sigmoid(f64::from(d.logit) + f64::from(d.sd) * z);
+        let mut wins = 0u32;
+        for _ in 0..n {
+            let mine = key(me, rng.normal());
+            if rivals.iter().all(|&r| key(r, rng.normal()) < mine) {
+                wins += 1;
+            }
+        }
+        f64::from(wins) / f64::from(n)
+    }
+
+    fn d(priority: f32, logit: f32, sd: f32) -> Draw {
+        Draw { priority, logit, sd }
+    }
+
+    #[test]
+    fn one_rival_of_equal_priority_has_a_closed_form() {
+        // P(l1 + s1 Z1 > l2 + s2 Z2) = Φ((l1 − l2) / √(s1² + s2²)).
+        for (l1, s1, l2, s2) in [(-3.0, 0.3, -3.2, 0.1), (-2.0, 0.05, -2.0, 0.4), (-4.0, 0.2, -3.5, 0.2)] {
+            let mut buf = Vec::with_capacity(4);
+            let p = thompson_propensity(d(1.0, l1, s1), [d(1.0, l2, s2)].into_iter(), &mut buf);
+            let exact = normal_cdf(f64::from(l1 - l2) / f64::from(s1 * s1 + s2 * s2).sqrt());
+            assert!((p - exact).abs() < 2e-5, "{p} vs {exact} for {:?}", (l1, s1, l2, s2));
+        }
+    }
+
+    /// The same integral by brute force: every rival, Simpson's rule with 8,000
+    /// intervals over ±8 standard deviations of the chosen draw.
+    fn reference(me: Draw, rivals: &[Draw]) -> f64 {
+        let key = |d: Draw, z: f64| f64::from(d.priority) * sigmoid(f64::from(d.logit) + f64::from(d.sd) * z);
+        let below = |r: Draw, k: f64| {
+            let q = k / f64::from(r.priority);
+            if q >= 1.0 {
+                return 1.0;
+            }
+            normal_cdf(((q / (1.0 - q)).ln() - f64::from(r.logit)) / f64::from(r.sd))
+        };
+        let f = |z: f64| {
+            let k = key(me, z);
+            (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+                * rivals.iter().map(|&r| below(r, k)).product::<f64>()
+        };
+        let n = 8_000;
+        let h = 16.0 / f64::from(n);
+        let mut sum = f(-8.0) + f(8.0);
+        for i in 1..n {
+            sum += if i % 2 == 1 { 4.0 } else { 2.0 } * f(-8.0 + h * f64::from(i));
+        }
+        sum * h / 3.0
+    }
+
+    #[test]
+    fn random_rivals_agree_with_brute_force() {
+        let mut rng = crate::learn::Rng::new(11);
+        let mut worst = (0.0f64, 0.0f64);
+        for case in 0..300 {
+            let n = 1 + rng.below(60);
+            let spread = [0.02, 0.1, 0.3, 0.8][case % 4];
+            // Every third case: rivals far surer than the chosen draw (narrow transitions).
+            let narrow = case % 3 == 0;
+            let sd = |rng: &mut crate::learn::Rng| (0.01 + 0.3 * rng.unit()) as f32;
+            let rival_sd = |rng: &mut crate::learn::Rng| {
+                if narrow {
+                    (0.004 + 0.03 * rng.unit()) as f32
+                } else {
+                    sd(rng)
+                }
+            };
+            let priority =
+                |rng: &mut crate::learn::Rng| if rng.unit() < 0.3 { (0.5 + rng.unit()) as f32 } else { 1.0 };
+            let me = d(priority(&mut rng), -3.0, sd(&mut rng));
+            let rivals: Vec<Draw> = (0..n)
+                .map(|_| d(priority(&mut rng), (-3.0 - spread * 2.0 * rng.unit()) as f32, rival_sd(&mut rng)))
+                .collect();
+            let mut buf = Vec::with_capacity(n);
+            let p = thompson_propensity(me, rivals.iter().copied(), &mut buf);
+            let exact = reference(me, &rivals).max(MIN_PROPENSITY);
+            let err = (p - exact).abs();
+            assert!(err < 1e-3 * exact + 1e-5, "case {case}: {p} vs {exact} ({me:?}, {n} rivals)");
+            if exact > 1e-4 {
+                worst.0 = worst.0.max(err / exact);
+            }
+            worst.1 = worst.1.max(err);
+        }
+        eprintln!("worst relative error (above 1e-4) and absolute error: {worst:?}");
+    }
+
+    #[test]
+    fn many_rivals_agree_with_simulation() {
+        let me = d(0.8, -2.9, 0.15);
+        let rivals: Vec<Draw> = (0..40)
+            .map(|i| {
+                let f = i as f32;
+                d(if i % 3 == 0 { 1.0 } else { 0.8 }, -3.3 + 0.01 * f, 0.02 + 0.005 * (f % 7.0))
+            })
+            .chain(std::iter::repeat_n(d(0.8, -3.0, 0.1), 5))
+            .collect();
+        let mut buf = Vec::with_capacity(rivals.len());
+        let p = thompson_propensity(me, rivals.iter().copied(), &mut buf);
+        let n = 400_000;
+        let s = simulated(me, &rivals, n);
+        let sd = (s * (1.0 - s) / f64::from(n)).sqrt();
+        assert!((p - s).abs() < 5.0 * sd + 1e-4, "computed {p}, simulated {s} ± {sd}");
+        assert!(buf.capacity() == rivals.len(), "the buffer did not grow");
+    }
+
+    #[test]
+    fn no_rival_means_certainty_and_a_hopeless_draw_reports_the_least() {
+        let mut buf = Vec::with_capacity(2);
+        assert_eq!(thompson_propensity(d(1.0, -3.0, 0.2), std::iter::empty(), &mut buf), 1.0);
+        let p = thompson_propensity(d(1.0, -6.0, 0.01), [d(1.0, -1.0, 0.01)].into_iter(), &mut buf);
+        assert_eq!(p, MIN_PROPENSITY);
+    }
+}

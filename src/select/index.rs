@@ -1359,10 +1359,8 @@ impl Selector {
                     if selection.picks.len() >= selection.k && env.policy == Policy::Thompson && learned =>
                 {
                     let mut lowest = f64::INFINITY;
-                    for i in 0..selection.scored.len() {
-                        if selection.scored[i].taken {
-                            lowest = lowest.min(self.thompson_support(selection, i));
-                        }
+                    for slot in 0..selection.picks.len() {
+                        lowest = lowest.min(self.thompson_support(selection, slot));
                     }
                     tie_floor(lowest as f32) - selection.attribute_allowance
                 }

@@ -183,20 +183,23 @@ impl Selector {
         propensity::thompson_propensity(draw(me), rivals, &mut selection.rivals)
     }
 
-    /// The lowest `ln key` of pick `chosen`'s draw that its propensity depends on (see
-    /// [`propensity::thompson_support`]), against the scored candidates no pick has
-    /// taken that the diversity rules allow next to every pick: fewer rivals than any
-    /// slot's own, so never higher than what that slot's propensity needs.
-    pub(super) fn thompson_support(&self, selection: &mut Selection, chosen: usize) -> f64 {
+    /// The lowest `ln key` of the draw of pick `slot` that its propensity depends on
+    /// (see [`propensity::thompson_support`]), against the rivals it had: the scored
+    /// candidates the diversity rules allowed next to the picks before it.
+    pub(super) fn thompson_support(&self, selection: &mut Selection, slot: usize) -> f64 {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
-        let picks = &selection.picks;
         let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
-        let Some(me) = selection.scored.get(chosen) else { return f64::NEG_INFINITY };
+        let Some(pick) = selection.picks.get(slot) else { return f64::NEG_INFINITY };
+        let before = &selection.picks[..slot];
+        let Some(me) = selection.scored.iter().find(|s| s.creative == pick.creative) else {
+            return f64::NEG_INFINITY;
+        };
+        // `diverse` also turns away the picks before this one.
         let rivals = selection
             .scored
             .iter()
-            .filter(|s| !s.taken && diverse(rules, picks, s.creative, max_theme))
+            .filter(|s| s.creative != pick.creative && diverse(rules, before, s.creative, max_theme))
             .map(draw);
         propensity::thompson_support(draw(me), rivals, &mut selection.rivals)
     }

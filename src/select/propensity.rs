@@ -23,13 +23,13 @@ const RANGE: f64 = 5.5;
 
 /// The widest interval of the integration, in the chosen draw's standard deviations
 /// (its own density must be followed too).
-const MAX_STEP: f64 = 0.5;
+const MAX_STEP: f64 = 0.8;
 
-/// Intervals per standard deviation of the narrowest transition.
-const RESOLVE: f64 = 0.7;
+/// The widest interval, as a share of the narrowest transition's standard deviation.
+const RESOLVE: f64 = 1.0;
 
 /// The fewest and most intervals over the chosen draw's range.
-const MIN_INTERVALS: usize = 8;
+const MIN_INTERVALS: usize = 6;
 const MAX_INTERVALS: usize = 512;
 
 /// The step by which the range's start moves up past where the rivals leave nothing.
@@ -43,15 +43,15 @@ const NEGLIGIBLE: f64 = 1e-12;
 pub const MIN_PROPENSITY: f64 = 1e-9;
 
 /// A rival as the integration sees it: its priority, lifted log-odds and draw standard
-/// deviation, the chosen draw (in its standard deviations) above which it surely loses,
-/// and how many rivals share these values.
+/// deviation, and the chosen draw (in its standard deviations) below which it surely
+/// wins and above which it surely loses.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Rival {
     priority: f64,
     logit: f64,
     sd: f64,
+    below: f64,
     above: f64,
-    count: i32,
     /// The chosen draw's priority over the rival's, and its log.
     ratio: f64,
     ln_ratio: f64,
@@ -129,8 +129,7 @@ fn ln_1m(u: f64) -> f64 {
 /// Rivals whose transition is narrow (a draw of little uncertainty against a wide one)
 /// are steps that cut the range from below; the others are integrated by the trapezoid
 /// rule from where they leave `me` a chance that is not negligible, with intervals of at
-/// most 0.7 of the narrowest transition's deviation (at most 512). Rivals with the same
-/// values are counted once, raised to their number.
+/// most the narrowest transition's deviation (at most 512).
 pub(super) fn thompson_propensity(me: Draw, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> f64 {
     let me = Chosen::of(me);
     match setup(&me, rivals, buf) {
@@ -166,7 +165,7 @@ impl Chosen {
     }
 }
 
-/// Gathers the rivals that can reach `me`'s draw into `buf` (distinct values, counted)
+/// Gathers the rivals that can reach `me`'s draw into `buf`
 /// and finds where the integration starts.
 fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> Setup {
     buf.clear();
@@ -210,28 +209,17 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
         start = start.max(below);
         // Reserved for every candidate of the largest placement: never grows.
         let ratio = me.priority / priority;
-        buf.push(Rival { priority, logit, sd, above, count: 1, ratio, ln_ratio: ratio.ln() });
+        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln() });
     }
     if start >= RANGE {
         buf.clear();
         return Setup::Done(MIN_PROPENSITY);
     }
-    // Rivals the chosen draw surely beats over the whole range are left out; the rest
-    // are counted once per distinct value.
+    // Rivals the chosen draw surely beats over the whole range are left out.
     buf.retain(|r| r.above > start);
-    buf.sort_unstable_by(|a, b| {
-        a.logit.total_cmp(&b.logit).then(a.sd.total_cmp(&b.sd)).then(a.priority.total_cmp(&b.priority))
-    });
-    buf.dedup_by(|next, kept| {
-        let same = next.logit == kept.logit && next.sd == kept.sd && next.priority == kept.priority;
-        if same {
-            kept.count += 1;
-        }
-        same
-    });
     // Together the rivals may leave nothing well above `start`: move it up to where
     // what they leave stops being negligible, on a grid fixed in the chosen draw (so a
-    // rival that cannot reach it there changes nothing, whether it is counted or not).
+    // rival that cannot reach it there changes nothing, whether it is among them or not).
     let mut lo = -RANGE + ((start + RANGE) / COARSE).floor() * COARSE;
     while lo + COARSE < RANGE && beats_all(me, buf, lo + COARSE) == 0.0 {
         lo += COARSE;
@@ -248,8 +236,7 @@ fn beats_all(me: &Chosen, rivals: &[Rival], z: f64) -> f64 {
     let ln_sx = sx.ln();
     let mut g = 1.0;
     for r in rivals {
-        let f = me.beaten(r, z, x, sx, ln_sx);
-        g *= if r.count == 1 { f } else { f.powi(r.count) };
+        g *= me.beaten(r, z, x, sx, ln_sx);
         if g < NEGLIGIBLE {
             return 0.0;
         }
@@ -271,7 +258,7 @@ fn integrate(me: &Chosen, rivals: &[Rival], lo: f64) -> f64 {
     let narrowest = rivals
         .iter()
         .filter(|r| r.above > lo)
-        .map(|r| (r.above - me.z_at(r.priority, r.logit - SPREAD * r.sd)) / (2.0 * SPREAD))
+        .map(|r| (r.above - r.below) / (2.0 * SPREAD))
         .fold(f64::INFINITY, f64::min);
     let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, MAX_STEP);
     let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);

@@ -647,6 +647,8 @@ impl Selector {
     /// A selector over `catalog` with `config` (validated), with empty statistics.
     pub fn new(catalog: impl Into<Arc<Catalog>>, config: SelectorConfig) -> Result<Self> {
         config.validate()?;
+        // Thompson's propensities read a table built once; build it here, off the hot path.
+        let _ = propensity::cdf_table();
         let catalog: Arc<Catalog> = catalog.into();
         let stats = LearnedStats::new(
             catalog.len(),

@@ -1522,9 +1522,9 @@ impl Selector {
             // The draw's spread at this request's own variance rather than the widest
             // the creative could have: its own weights and its device and daypart
             // crosses as they are now, its segment cross at the prior (which only
-            // shrinks). Not the candidate's own draw: Thompson's propensity is estimated
-            // from the rivals scored in full, so every candidate that some draw within
-            // DRAW_SPREAD could make the winner must be scored, not only this draw's.
+            // shrinks). Not the candidate's own draw: Thompson's propensity counts every
+            // rival that some draw within DRAW_SPREAD could make the winner, so each must
+            // be scored, not only the ones this draw lets win.
             let (device, daypart) = (env.when.device.min(DEVICES - 1), env.when.daypart.min(DAYPARTS - 1));
             let prior = &index.prior;
             let var = self.own_variance(prior, c, 0)

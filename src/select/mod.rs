@@ -248,7 +248,8 @@ pub struct Pick {
     pub score: f32,
     /// The probability that the policy gives this slot to this creative, given the
     /// request and the picks before it: 1.0 for deterministic choices, exact for
-    /// epsilon-greedy and softmax, a Monte Carlo estimate for Thompson (see the README).
+    /// epsilon-greedy and softmax, for Thompson integrated numerically over the pick's
+    /// draw (within about 2·10⁻⁴; docs/learning.md).
     pub propensity: f32,
     /// Why.
     pub reason: Reason,

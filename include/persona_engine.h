@@ -1701,9 +1701,10 @@ pe_status pe_decision_log_flush(struct pe_decision_log *log);
 
 /**
  * Writes every waiting decision, flushes and frees the log. The handle is freed even
- * when writing fails (the status says so, and the decisions not written are lost: to
- * retry instead, call `pe_decision_log_flush` until it succeeds, then close): never use
- * it again. NULL does nothing and returns `PE_STATUS_OK`.
+ * when writing fails (the status says so, and the message how many waiting decisions
+ * are lost: to retry instead, call `pe_decision_log_flush` until it
+ * succeeds, then close): never use it again. NULL does nothing and returns
+ * `PE_STATUS_OK`.
  *
  * Errors: `PE_STATUS_IO`.
  */

@@ -334,5 +334,8 @@ fn a_failed_write_keeps_the_decision_waiting() {
     assert_eq!(log_decision(&w, log, &ctx), Err(pe_status::Io));
     fails(unsafe { pe_decision_log_flush(log) }, pe_status::Io, "/dev/full");
     ok(unsafe { pe_decision_log_outcome(log, w.selector, oldest, w.pick(0), 1, 0.0) });
+    // Closing frees the handle either way, and says what goes with it: the oldest
+    // decision, the one whose write failed, still waits.
     fails(unsafe { pe_decision_log_close(log) }, pe_status::Io, "/dev/full");
+    assert!(last_error().contains("the log is closed: 1 waiting decision is lost"), "{}", last_error());
 }

@@ -286,9 +286,10 @@ pub unsafe extern "C" fn pe_decision_log_flush(log: *mut pe_decision_log) -> pe_
 }
 
 /// Writes every waiting decision, flushes and frees the log. The handle is freed even
-/// when writing fails (the status says so, and the decisions not written are lost: to
-/// retry instead, call `pe_decision_log_flush` until it succeeds, then close): never use
-/// it again. NULL does nothing and returns `PE_STATUS_OK`.
+/// when writing fails (the status says so, and the message how many waiting decisions
+/// are lost: to retry instead, call `pe_decision_log_flush` until it
+/// succeeds, then close): never use it again. NULL does nothing and returns
+/// `PE_STATUS_OK`.
 ///
 /// Errors: `PE_STATUS_IO`.
 #[no_mangle]
@@ -300,8 +301,17 @@ pub unsafe extern "C" fn pe_decision_log_close(log: *mut pe_decision_log) -> pe_
         // SAFETY: a live log from `pe_decision_log_open`, used by this thread alone; it
         // is freed below and the caller does not use it again.
         let result = unsafe { box_mut(log, "log") }.and_then(|h| {
-            h.write_until(0)?;
-            h.writer.flush().map_err(log_error)
+            let written = h.write_until(0).and_then(|()| h.writer.flush().map_err(log_error));
+            // The handle goes either way: say how many decisions go with it.
+            written.map_err(|f| {
+                let lost = match h.pending.len() {
+                    1 => "1 waiting decision is lost".to_owned(),
+                    n => format!("{n} waiting decisions are lost"),
+                };
+                let message =
+                    format!("{} (the log is closed: {lost}, with any lines its buffer held)", f.message);
+                Failure::new(f.status, message)
+            })
         });
         // SAFETY: as above.
         unsafe { box_free(log) };

@@ -864,7 +864,8 @@ void pe_engine_free(struct pe_engine *engine);
  * handed out before keep the version they had; `pe_record` through them counts in the
  * new version.
  *
- * Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `json`,
+ * Errors (nothing is published, except after an error adding the events recorded
+ * during the swap: the new version is then live, and this engine serves it): `PE_STATUS_NULL_PARAMETER` (`engine`, `json`,
  * `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
  * document larger than its limit).
@@ -880,7 +881,8 @@ pe_status pe_engine_publish_json(const struct pe_engine *engine,
  * Publishes a new version built from a catalog spec file (`path_len` bytes of UTF-8 at
  * `path`); otherwise as `pe_engine_publish_json`.
  *
- * Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
+ * Errors (nothing is published, except after an error adding the events recorded
+ * during the swap: the new version is then live, and this engine serves it): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
  * `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
  * `PE_STATUS_IO` (the file cannot be read; the message has the path),
  * `PE_STATUS_INVALID_JSON` (also for an empty file; the message names the file),
@@ -1022,7 +1024,9 @@ pe_status pe_engine_stats_export_delta(const struct pe_engine *engine,
  * On success writes the profile to `*out_profile`; the caller owns it and frees it with
  * `pe_profile_free`. Thread-safe for the selector.
  *
- * Errors: `PE_STATUS_NULL_PARAMETER`.
+ * Errors: `PE_STATUS_NULL_PARAMETER`. (With `now` 0 the profile serves, but
+ * `pe_profile_to_json` refuses it: one visit from 1970 would read back as a loyal
+ * customer.)
  */
 pe_status pe_profile_new(const struct pe_selector *selector,
                          int64_t now,
@@ -1127,7 +1131,9 @@ pe_status pe_profile_set_consent_mask(struct pe_profile *profile, uint32_t mask)
  * loyal) follows from these at each request's time, and caps how personal a creative
  * may be.
  *
- * Errors: `PE_STATUS_NULL_PARAMETER`.
+ * Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_ARGUMENT`
+ * (`visits` above 0 with `first_seen` 0, which would read as a customer since 1970;
+ * a profile saved so could not be loaded back).
  */
 pe_status pe_profile_set_relationship(struct pe_profile *profile,
                                       int64_t first_seen,

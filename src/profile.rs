@@ -414,19 +414,7 @@ impl Profile {
 
     /// Builds a profile from its named form, checking every field against `menu`.
     pub fn from_spec(menu: &PersonaMenu, spec: ProfileSpec) -> Result<Self> {
-        // Left out, `first_seen` reads 0: someone known since 1970, which with enough
-        // visits is a loyal customer, trusted with the most personal creatives. A
-        // profile that counts visits must say when they began.
-        if spec.visits > 0 && spec.first_seen == 0 {
-            return Err(Error::invalid(
-                "profile",
-                "first_seen",
-                format!(
-                    "missing (or 0) while visits is {}: give when the person was first seen, in Unix seconds",
-                    spec.visits
-                ),
-            ));
-        }
+        check_relationship(spec.first_seen, spec.visits)?;
         let mut profile = Profile::new(menu.len(), spec.first_seen);
         profile.visits = spec.visits;
         profile.consent = spec.consent;
@@ -529,11 +517,28 @@ impl Profile {
         Profile::from_spec(menu, spec)
     }
 
-    /// Writes the profile as JSON in the [`ProfileSpec`] shape.
+    /// Writes the profile as JSON in the [`ProfileSpec`] shape. Errors, writing nothing,
+    /// on a profile [`Profile::from_json`] would refuse: visits counted with `first_seen`
+    /// 0 (as [`Profile::new`] leaves it when given 0 for `now`).
     pub fn to_json(&self, menu: &PersonaMenu) -> Result<String> {
+        check_relationship(self.first_seen, self.visits)?;
         serde_json::to_string_pretty(&self.to_spec(menu))
             .map_err(|source| Error::Json { what: "profile", source })
     }
+}
+
+/// Visits need a start. Left out, `first_seen` reads 0: someone known since 1970, which
+/// with enough visits is a loyal customer, trusted with the most personal creatives. A
+/// profile that counts visits must say when they began.
+pub(crate) fn check_relationship(first_seen: i64, visits: u32) -> Result<()> {
+    if visits > 0 && first_seen == 0 {
+        return Err(Error::invalid(
+            "profile",
+            "first_seen",
+            format!("missing (or 0) while visits is {visits}: give when the person was first seen, in Unix seconds"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_signal(signal: &Signal, index: usize) -> Result<()> {

@@ -636,7 +636,7 @@ fn likes_and_dislikes_of_one_persona() {
         "profile: field 'likes': 'Foodie' is also in dislikes",
     );
     // Declared one call at a time, the latest declaration wins (documented).
-    let person = new_profile(&sel, 0);
+    let person = new_profile(&sel, sample::NOW);
     let (n, nl) = c("Foodie");
     unsafe {
         ok(pe_profile_declare_like(person.0, n, nl));
@@ -718,6 +718,17 @@ fn null_arguments_give_null_parameter() {
         fails(pe_profile_set_consent(null_mut(), 0, true), pe_status::NullParameter, "'profile'");
         fails(pe_profile_set_consent_mask(null_mut(), 0), pe_status::NullParameter, "'profile'");
         fails(pe_profile_set_relationship(null_mut(), 0, 1), pe_status::NullParameter, "'profile'");
+        // Visits from 1970 would read as a loyal customer, and a profile saved so could
+        // not be loaded back: refused, and nothing changes.
+        fails(pe_profile_set_relationship(person.0, 0, 48), pe_status::InvalidArgument, "'first_seen'");
+        let mut from_1970 = null_mut();
+        ok(pe_profile_new(sel.0, 0, &mut from_1970));
+        fails(
+            pe_profile_to_json(from_1970, buf.as_mut_ptr(), 64, &mut usize_out),
+            pe_status::InvalidSpec,
+            "'first_seen'",
+        );
+        pe_profile_free(from_1970);
         fails(pe_profile_declare_like(person.0, null(), 1), pe_status::NullParameter, "'persona'");
         fails(pe_profile_declare_dislike(null_mut(), n, nl), pe_status::NullParameter, "'profile'");
         fails(pe_selection_new(null(), 1, &mut null_mut()), pe_status::NullParameter, "'selector'");
@@ -901,7 +912,7 @@ fn out_of_range_ids_and_indexes_give_out_of_range() {
 #[test]
 fn out_of_domain_values_from_c_give_invalid_argument() {
     let sel = selector();
-    let person = new_profile(&sel, 0);
+    let person = new_profile(&sel, sample::NOW);
     let (n, nl) = c("Foodie");
     unsafe {
         fails(

@@ -90,3 +90,26 @@ fn a_catalog_spec_round_trips_through_json() {
         assert_eq!(a.payload(id), b.payload(id));
     }
 }
+
+/// A profile whose loader would refuse it is not written either: `Profile::new` with 0
+/// for `now` counts one visit from 1970, and `to_json` and `save_to` refuse it, naming
+/// the field, so a good saved file is never replaced by one that cannot be read back.
+#[test]
+fn a_profile_its_loader_would_refuse_is_not_written() {
+    let sel = selector(vec![tagged("a", "Luxury")]);
+    let menu = sel.catalog().menu();
+    let dir = std::env::temp_dir().join(format!("pe-profile-write-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("person.json");
+    let good = Profile::new(menu.len(), 1_700_000_000);
+    good.save_to(&path, menu).unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    let bad = Profile::new(menu.len(), 0);
+    let want = "profile: field 'first_seen': missing (or 0) while visits is 1: give when the person was first seen, \
+                in Unix seconds";
+    assert_eq!(bad.to_json(menu).unwrap_err().to_string(), want);
+    assert_eq!(bad.save_to(&path, menu).unwrap_err().to_string(), want);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "the good file is kept");
+    assert!(Profile::load_from(&path, menu).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

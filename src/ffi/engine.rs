@@ -43,9 +43,12 @@ impl EngineHandle {
 
     fn publish(&self, selector: Selector) -> Result<u64, Failure> {
         let _one_at_a_time = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
-        let report = self.engine.publish(selector, None)?;
+        let result = self.engine.publish(selector, None);
+        // Always: a publish that fails after its swap (the events recorded during it
+        // could not be added) has still made the new version live, and this handle must
+        // serve what the engine serves.
         self.current.store(Arc::new(view(&self.engine)));
-        Ok(report.generation)
+        Ok(result?.generation)
     }
 }
 
@@ -148,7 +151,8 @@ pub unsafe extern "C" fn pe_engine_free(engine: *mut pe_engine) {
 /// handed out before keep the version they had; `pe_record` through them counts in the
 /// new version.
 ///
-/// Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `json`,
+/// Errors (nothing is published, except after an error adding the events recorded
+/// during the swap: the new version is then live, and this engine serves it): `PE_STATUS_NULL_PARAMETER` (`engine`, `json`,
 /// `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_INVALID_JSON`, `PE_STATUS_INVALID_SPEC`, `PE_STATUS_INVALID_ARGUMENT` (a
 /// document larger than its limit).
@@ -181,7 +185,8 @@ pub unsafe extern "C" fn pe_engine_publish_json(
 /// Publishes a new version built from a catalog spec file (`path_len` bytes of UTF-8 at
 /// `path`); otherwise as `pe_engine_publish_json`.
 ///
-/// Errors (nothing is published): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
+/// Errors (nothing is published, except after an error adding the events recorded
+/// during the swap: the new version is then live, and this engine serves it): `PE_STATUS_NULL_PARAMETER` (`engine`, `path`,
 /// `out_generation`, or `config_json` with `config_len > 0`), `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_IO` (the file cannot be read; the message has the path),
 /// `PE_STATUS_INVALID_JSON` (also for an empty file; the message names the file),

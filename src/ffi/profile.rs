@@ -115,7 +115,9 @@ fn to_data_classes(mask: u32, parameter: &str) -> Result<DataClasses, Failure> {
 /// On success writes the profile to `*out_profile`; the caller owns it and frees it with
 /// `pe_profile_free`. Thread-safe for the selector.
 ///
-/// Errors: `PE_STATUS_NULL_PARAMETER`.
+/// Errors: `PE_STATUS_NULL_PARAMETER`. (With `now` 0 the profile serves, but
+/// `pe_profile_to_json` refuses it: one visit from 1970 would read back as a loyal
+/// customer.)
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_new(
     selector: *const pe_selector,
@@ -310,7 +312,9 @@ pub unsafe extern "C" fn pe_profile_set_consent_mask(profile: *mut pe_profile, m
 /// loyal) follows from these at each request's time, and caps how personal a creative
 /// may be.
 ///
-/// Errors: `PE_STATUS_NULL_PARAMETER`.
+/// Errors (nothing changes): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_ARGUMENT`
+/// (`visits` above 0 with `first_seen` 0, which would read as a customer since 1970;
+/// a profile saved so could not be loaded back).
 #[no_mangle]
 pub unsafe extern "C" fn pe_profile_set_relationship(
     profile: *mut pe_profile,
@@ -320,6 +324,8 @@ pub unsafe extern "C" fn pe_profile_set_relationship(
     ffi_boundary!({
         // SAFETY: a live profile (or NULL) used by this thread alone.
         let handle = unsafe { box_mut(profile, "profile")? };
+        crate::profile::check_relationship(first_seen, visits)
+            .map_err(|e| Failure::invalid(e.to_string()))?;
         handle.profile.first_seen = first_seen;
         handle.profile.visits = visits;
         Ok(())

@@ -1552,8 +1552,11 @@ pe_status pe_selector_stats_save(const struct pe_selector *selector,
  * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
  * snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
  * format or version, a delta instead of a full snapshot, an unknown device or daypart,
- * a creative listed twice: the message names the field), `PE_STATUS_INVALID_ARGUMENT`
- * (`selector` is a version of a `pe_engine`: use `pe_engine_stats_load`).
+ * a creative listed twice: the message names the field; or a snapshot naming
+ * creatives none of which this catalog has: nothing would be applied, and the next
+ * save would write over what was learned), `PE_STATUS_INVALID_ARGUMENT` (`selector` is
+ * a version of a `pe_engine`: use `pe_engine_stats_load`, which keeps what its catalog
+ * lacks).
  */
 pe_status pe_selector_stats_load(const struct pe_selector *selector,
                                  const char *json,
@@ -1573,7 +1576,8 @@ pe_status pe_selector_stats_load(const struct pe_selector *selector,
  * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
  * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
  * snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
- * daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+ * daypart, a creative listed twice; a snapshot naming creatives none of which this
+ * catalog has; a full snapshot is accepted, its totals added),
  * `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
  * `pe_engine_stats_merge`).
  */

@@ -1512,6 +1512,22 @@ fn corrupt_statistics_are_rejected_and_change_nothing() {
         "load takes a full snapshot; merge a delta instead",
     );
     assert_eq!(save_stats(&sel), good);
+    // A snapshot none of whose creatives this catalog has would apply nothing (and the
+    // next save would write over what was learned): refused, naming them; nothing
+    // changes.
+    let mut renamed: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let creatives = renamed["creatives"].as_object().unwrap().clone();
+    assert!(!creatives.is_empty());
+    renamed["creatives"] =
+        serde_json::Value::Object(creatives.into_iter().map(|(k, v)| (format!("gone-{k}"), v)).collect());
+    let renamed = renamed.to_string();
+    fails(
+        load_stats(&sel, &renamed),
+        pe_status::InvalidSpec,
+        "is in this catalog (snapshot of catalog version",
+    );
+    fails(merge_stats(&sel, &renamed), pe_status::InvalidSpec, "'gone-");
+    assert_eq!(save_stats(&sel), good);
     // NULL and invalid UTF-8.
     let bad = b"{\"format\": \"\xff\"}";
     unsafe {

@@ -6,7 +6,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{arg_str, Out, OutStr};
+use super::boundary::{arg_str, Failure, Out, OutStr};
 use super::handles::{arc_ref, box_free, box_into_ptr, box_ref, pe_selector, pe_stats_blob};
 use super::status::pe_status;
 use crate::learn::StatsSnapshot;
@@ -54,8 +54,11 @@ pub unsafe extern "C" fn pe_selector_stats_save(
 /// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
 /// snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
 /// format or version, a delta instead of a full snapshot, an unknown device or daypart,
-/// a creative listed twice: the message names the field), `PE_STATUS_INVALID_ARGUMENT`
-/// (`selector` is a version of a `pe_engine`: use `pe_engine_stats_load`).
+/// a creative listed twice: the message names the field; or a snapshot naming
+/// creatives none of which this catalog has: nothing would be applied, and the next
+/// save would write over what was learned), `PE_STATUS_INVALID_ARGUMENT` (`selector` is
+/// a version of a `pe_engine`: use `pe_engine_stats_load`, which keeps what its catalog
+/// lacks).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_load(
     selector: *const pe_selector,
@@ -66,7 +69,9 @@ pub unsafe extern "C" fn pe_selector_stats_load(
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
         let selector = selector.own("pe_selector_stats_load", "pe_engine_stats_load")?;
-        let _skipped = selector.load_stats(&StatsSnapshot::from_json(json)?)?;
+        let snapshot = StatsSnapshot::from_json(json)?;
+        refuse_if_none_known(selector, &snapshot)?;
+        let _skipped = selector.load_stats(&snapshot)?;
         Ok(())
     })
 }
@@ -84,7 +89,8 @@ pub unsafe extern "C" fn pe_selector_stats_load(
 /// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
 /// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
 /// snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
-/// daypart, a creative listed twice; a full snapshot is accepted, its totals added),
+/// daypart, a creative listed twice; a snapshot naming creatives none of which this
+/// catalog has; a full snapshot is accepted, its totals added),
 /// `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
 /// `pe_engine_stats_merge`).
 #[no_mangle]
@@ -97,7 +103,9 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
         // SAFETY: a live selector (or NULL) and a readable string (or NULL).
         let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
         let selector = selector.own("pe_selector_stats_merge", "pe_engine_stats_merge")?;
-        let _skipped = selector.merge_stats(&StatsSnapshot::from_json(json)?)?;
+        let snapshot = StatsSnapshot::from_json(json)?;
+        refuse_if_none_known(selector, &snapshot)?;
+        let _skipped = selector.merge_stats(&snapshot)?;
         Ok(())
     })
 }
@@ -169,4 +177,29 @@ pub unsafe extern "C" fn pe_stats_blob_free(blob: *mut pe_stats_blob) {
         // (or NULL) and does not use it again.
         unsafe { box_free(blob) }
     })
+}
+
+/// A snapshot that names creatives, none of them in this catalog, is refused before
+/// anything changes: a plain selector has nowhere to keep them, so the call would apply
+/// nothing and say so to no one (and the next save would write over what was learned).
+/// The message names a few of the creatives and both catalog versions.
+fn refuse_if_none_known(selector: &crate::Selector, snapshot: &StatsSnapshot) -> Result<(), Failure> {
+    let catalog = selector.catalog();
+    if snapshot.creatives.is_empty() || snapshot.creatives.iter().any(|(id, _)| catalog.creative(id).is_ok())
+    {
+        return Ok(());
+    }
+    let some: Vec<String> = snapshot.creatives.iter().take(3).map(|(id, _)| format!("'{id}'")).collect();
+    Err(Failure::new(
+        pe_status::InvalidSpec,
+        format!(
+            "creatives: none of the snapshot's {} creatives ({}{}) is in this catalog (snapshot of catalog version \
+             '{}', catalog version '{}'): nothing would be applied",
+            snapshot.creatives.len(),
+            some.join(", "),
+            if snapshot.creatives.len() > 3 { ", …" } else { "" },
+            snapshot.catalog_version,
+            catalog.version(),
+        ),
+    ))
 }

@@ -200,3 +200,56 @@ fn thompson_propensities_are_the_pick_probabilities_on_a_large_catalog() {
     }
     assert!(contested >= 2, "some requests had many creatives that could win");
 }
+
+/// Thompson with two slots: the second pick's propensity is the probability of that
+/// pick given the first, which also says that the first pick drew higher than
+/// everything (so the other rivals' draws are known to be lower): per first pick, how
+/// often each second pick follows matches its reported propensity. With the default
+/// diversity rules (at most two picks per persona) and without.
+#[test]
+fn thompson_second_picks_report_their_probability_given_the_first() {
+    let shape = persona_engine::sample::Synthetic { personas: 8, placements: 1, creatives: 60, seed: 7 };
+    for max_per_persona in [0u8, 1] {
+        let catalog = persona_engine::Catalog::compile(&shape.spec()).unwrap();
+        let mut config = SelectorConfig::with_policy(Policy::Thompson);
+        config.max_per_persona = max_per_persona;
+        let sel = Selector::new(catalog, config).unwrap();
+        let placement = sel.placement("placement-0").unwrap();
+        let mut s = sel.new_selection(2);
+        let n = 12_000u32;
+        let mut checked = 0;
+        for (profile, context) in shape.people(2) {
+            let context = persona_engine::Context { seed: None, ..context };
+            let mut firsts: HashMap<u32, u32> = HashMap::new();
+            // (first, second) → (times, the second's reported propensity).
+            let mut pairs: HashMap<(u32, u32), (u32, f32)> = HashMap::new();
+            for _ in 0..n {
+                sel.select(&profile, &context, placement, &mut s).unwrap();
+                let (a, b) = (s.picks()[0], s.picks()[1]);
+                *firsts.entry(a.creative.0).or_default() += 1;
+                let e = pairs.entry((a.creative.0, b.creative.0)).or_insert((0, b.propensity));
+                assert_eq!(e.1, b.propensity, "one propensity per (first, second)");
+                e.0 += 1;
+            }
+            for (&first, &given) in &firsts {
+                let seconds: Vec<_> = pairs.iter().filter(|((f, _), _)| *f == first).collect();
+                let total: f64 = seconds.iter().map(|(_, (_, r))| f64::from(*r)).sum();
+                assert!(total <= 1.0 + 1e-3, "after {first} the propensities add up to {total}");
+                if given < 1_000 {
+                    continue;
+                }
+                for ((_, second), (count, reported)) in seconds {
+                    let observed = f64::from(*count) / f64::from(given);
+                    let sd = (observed * (1.0 - observed) / f64::from(given)).sqrt();
+                    assert!(
+                        (observed - f64::from(*reported)).abs() <= 5.0 * sd + 2e-3,
+                        "max_per_persona {max_per_persona}: {second} after {first}: observed {observed:.4} of \
+                         {given}, reported {reported:.4}"
+                    );
+                    checked += usize::from(observed > 0.05);
+                }
+            }
+        }
+        assert!(checked >= 4, "second picks compared: {checked}");
+    }
+}

@@ -387,6 +387,10 @@ pub struct Selection {
     /// Set while the pruned scan may still score rivals: Thompson's picks then wait
     /// for their propensity (NaN) until the scan's last choice.
     defer_propensity: bool,
+    /// Thompson's slate: the probability of the picks so far (see
+    /// `propensity::thompson_joint`), and the two grids its integral runs on.
+    slate_joint: f64,
+    slate_grids: [Vec<f64>; 2],
     /// Per set of attribute values of the unmatched order (see
     /// `index::PruneIndex::combo_start`): where its next candidate is, what its values
     /// add in this request beyond the attribute allowance, and its next candidate's
@@ -781,6 +785,9 @@ impl Selector {
         s.memo_slots.resize(MEMO_SLOTS, 0);
         // Thompson's rivals come from the scored candidates.
         s.rivals.reserve(s.scored.capacity());
+        for grid in s.slate_grids.iter_mut() {
+            grid.reserve(propensity::SLATE_GRID);
+        }
         s
     }
 

@@ -62,7 +62,7 @@ impl Selector {
                     self.softmax(selection, shadow, greedy, &key, temperature, rng)
                 }
                 Policy::Thompson if selection.defer_propensity => (greedy, f64::NAN),
-                Policy::Thompson => (greedy, self.thompson_propensity(selection, shadow, greedy)),
+                Policy::Thompson => (greedy, self.thompson_slot_propensity(selection, shadow, greedy)),
             };
             let s = &mut selection.scored[chosen];
             s.taken = true;
@@ -166,8 +166,67 @@ impl Selector {
         (last, weight(&selection.scored[last]) / total)
     }
 
-    /// Thompson's propensity for `chosen`: the probability that its draw beats the draw
-    /// of every allowed rival (see [`propensity::thompson_propensity`]).
+    /// Thompson's propensity for `chosen` at the next slot, given the picks before it.
+    /// The first slot's is the probability that its draw beats the draw of every
+    /// allowed rival ([`propensity::thompson_propensity`]); a later slot's is the
+    /// probability of the picks so far over that of the picks before
+    /// ([`propensity::thompson_joint`]): the earlier picks drew higher still, which
+    /// changes who else could have taken the slot.
+    pub(super) fn thompson_slot_propensity(
+        &self,
+        selection: &mut Selection,
+        shadow: bool,
+        chosen: usize,
+    ) -> f64 {
+        let slot = picks_of(selection, shadow).len();
+        if slot == 0 {
+            let p = self.thompson_propensity(selection, shadow, chosen);
+            selection.slate_joint = p;
+            return p;
+        }
+        let before = selection.slate_joint;
+        let joint = self.thompson_joint(selection, shadow, chosen);
+        match joint {
+            Some(joint) if before > 0.0 && before.is_finite() => {
+                selection.slate_joint = joint;
+                (joint / before).clamp(propensity::MIN_PROPENSITY, 1.0)
+            }
+            _ => {
+                // A draw without spread among the picks: each slot as if it came first.
+                selection.slate_joint = f64::NAN;
+                self.thompson_propensity(selection, shadow, chosen)
+            }
+        }
+    }
+
+    /// The probability of the picks so far and `chosen` after them (see
+    /// [`propensity::thompson_joint`]): each rival stays below the pick of the last slot
+    /// whose diversity rules allowed it.
+    fn thompson_joint(&self, selection: &mut Selection, shadow: bool, chosen: usize) -> Option<f64> {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = if shadow { &selection.shadow } else { &selection.picks };
+        let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
+        let mut draws: SmallVec<[propensity::Draw; 8]> = SmallVec::new();
+        for pick in picks.iter() {
+            draws.push(draw(selection.scored.iter().find(|s| s.creative == pick.creative)?));
+        }
+        draws.push(draw(selection.scored.get(chosen)?));
+        let slots = draws.len();
+        let rivals =
+            selection.scored.iter().enumerate().filter(|&(i, s)| i != chosen && !s.taken).map(|(_, s)| {
+                // The last slot that allowed it (the rules only tighten slot by slot).
+                let last = (0..slots)
+                    .rev()
+                    .find(|&i| diverse(rules, &picks[..i], s.creative, max_theme))
+                    .unwrap_or(0);
+                (draw(s), last)
+            });
+        propensity::thompson_joint(&draws, rivals, &mut selection.rivals, &mut selection.slate_grids)
+    }
+
+    /// Thompson's first-slot propensity for `chosen`: the probability that its draw
+    /// beats the draw of every allowed rival (see [`propensity::thompson_propensity`]).
     pub(super) fn thompson_propensity(&self, selection: &mut Selection, shadow: bool, chosen: usize) -> f64 {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);

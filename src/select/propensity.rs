@@ -4,6 +4,8 @@
 //! rivals are gathered into a buffer the selection owns.
 
 use crate::learn::model::sigmoid;
+use smallvec::SmallVec;
+
 use crate::learn::normal_cdf;
 
 /// How far out, in standard deviations, a draw is followed. A rival is left out when even
@@ -28,9 +30,16 @@ const MAX_STEP: f64 = 0.8;
 /// The widest interval, as a share of the narrowest transition's standard deviation.
 const RESOLVE: f64 = 1.0;
 
+/// The widest interval of a slate's integrals (their cumulative sums converge more
+/// slowly than a whole integral).
+const SLATE_STEP: f64 = 0.3;
+
 /// The fewest and most intervals over the chosen draw's range.
 const MIN_INTERVALS: usize = 6;
 const MAX_INTERVALS: usize = 512;
+
+/// What one slot's grid of a slate holds at most: cumulative and integrand per point.
+pub(super) const SLATE_GRID: usize = 2 * (MAX_INTERVALS + 1);
 
 /// The step by which the range's start moves up past where the rivals leave nothing.
 const COARSE: f64 = 0.25;
@@ -55,6 +64,8 @@ pub(crate) struct Rival {
     /// The chosen draw's priority over the rival's, and its log.
     ratio: f64,
     ln_ratio: f64,
+    /// For a slate ([`thompson_joint`]): the last slot whose pick it had to stay below.
+    slot: usize,
 }
 
 /// A draw, as Thompson ranks it: `priority · σ(logit + sd · z)`.
@@ -258,7 +269,7 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
         start = start.max(below);
         // Reserved for every candidate of the largest placement: never grows.
         let ratio = me.priority / priority;
-        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln() });
+        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln(), slot: 0 });
     }
     if start >= RANGE {
         buf.clear();
@@ -280,11 +291,20 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
 /// stays below it (0 once negligible).
 #[inline]
 fn beats_all(me: &Chosen, rivals: &[Rival], z: f64) -> f64 {
+    beats_slot(me, rivals, z, None)
+}
+
+/// [`beats_all`] over the rivals of one slot of a slate (all of them for `None`).
+#[inline]
+fn beats_slot(me: &Chosen, rivals: &[Rival], z: f64, slot: Option<usize>) -> f64 {
     let x = me.logit + me.sd * z;
     let sx = sigmoid(x);
     let ln_sx = sx.ln();
     let mut g = 1.0;
     for r in rivals {
+        if slot.is_some_and(|s| s != r.slot) {
+            continue;
+        }
         g *= me.beaten(r, z, x, sx, ln_sx);
         if g < NEGLIGIBLE {
             return 0.0;
@@ -319,6 +339,131 @@ fn integrate(me: &Chosen, rivals: &[Rival], lo: f64) -> f64 {
         sum += density(z) * beats_all(me, rivals, z);
     }
     (sum * h + normal_cdf(-RANGE)).clamp(MIN_PROPENSITY, 1.0)
+}
+
+/// Thompson's slate: the probability that the picks of the first slots come out as
+/// `picks` (in slot order) when each slot takes the best draw its rivals allow, every
+/// rival `(draw, slot)` staying below the pick of the last slot that allowed it:
+/// `∫_{x₁ > x₂ > …} Π_i f_i(x_i) Π_{c at slot i} F_c(x_i) dx`, integrated slot by slot
+/// over each pick's own draw, the slots before it carried as a cumulative integral
+/// (trapezoid rule with its end correction, read back by cubic Hermite
+/// interpolation). A later slot's propensity is the ratio of two of these, for its
+/// slots and for the slots before it. `None` when a pick's draw has no spread (the
+/// caller then falls back to [`thompson_propensity`]).
+pub(super) fn thompson_joint(
+    picks: &[Draw],
+    rivals: impl Iterator<Item = (Draw, usize)>,
+    buf: &mut Vec<Rival>,
+    grids: &mut [Vec<f64>; 2],
+) -> Option<f64> {
+    let chosen: SmallVec<[Chosen; 8]> = picks.iter().map(|&d| Chosen::of(d)).collect();
+    if chosen.iter().any(|c| c.priority <= 0.0 || c.sd.is_nan() || c.sd <= 0.0) || chosen.is_empty() {
+        return None;
+    }
+    buf.clear();
+    // Per slot, where its pick's draw starts to have a chance (narrow rivals as steps).
+    let mut start: SmallVec<[f64; 8]> = chosen.iter().map(|_| -RANGE).collect();
+    for (r, slot) in rivals {
+        let Some(me) = chosen.get(slot) else { continue };
+        let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
+        if priority <= 0.0 {
+            continue;
+        }
+        let below = me.z_at(priority, logit - SPREAD * sd);
+        let above = me.z_at(priority, logit + SPREAD * sd);
+        if above <= -RANGE {
+            continue;
+        }
+        if above - below < 2.0 * SPREAD * STEP {
+            start[slot] = start[slot].max(me.z_at(priority, logit));
+            continue;
+        }
+        start[slot] = start[slot].max(below);
+        let ratio = me.priority / priority;
+        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln(), slot });
+    }
+    // The slots before, as a cumulative integral on the previous pick's grid: `(lo, h,
+    // n)` with the values in `grids[0]` (cumulative, then integrand).
+    let mut prev: Option<(f64, f64, usize)> = None;
+    let mut total = 0.0;
+    for (i, me) in chosen.iter().enumerate() {
+        let before = |k: f64, grid: &[f64]| -> f64 {
+            let (Some((lo, h, n)), Some(p)) = (prev, i.checked_sub(1).and_then(|j| chosen.get(j))) else {
+                return 1.0;
+            };
+            // Where the previous pick's draw gives key `k`.
+            let q = k / p.priority;
+            if q >= 1.0 {
+                return 0.0;
+            }
+            let z = ((q / (1.0 - q)).ln() - p.logit) / p.sd;
+            let (cum, val) = grid.split_at(n + 1);
+            if z <= lo {
+                return cum[0];
+            }
+            if z >= RANGE {
+                return 0.0;
+            }
+            let t = (z - lo) / h;
+            let a = (t as usize).min(n - 1);
+            let f = t - a as f64;
+            let g = 1.0 - f;
+            // Cubic Hermite: the cumulative's slope is minus the integrand.
+            ((1.0 + 2.0 * f) * g * g * cum[a] - f * g * g * h * val[a]
+                + f * f * (3.0 - 2.0 * f) * cum[a + 1]
+                + f * f * g * h * val[a + 1])
+                .max(0.0)
+        };
+        if start[i] >= RANGE {
+            return Some(0.0);
+        }
+        // The range: where this slot's rivals leave the pick a chance.
+        let mut lo = -RANGE + ((start[i] + RANGE) / COARSE).floor() * COARSE;
+        while lo + COARSE < RANGE && beats_slot(me, buf, lo + COARSE, Some(i)) == 0.0 {
+            lo += COARSE;
+        }
+        let narrowest = buf
+            .iter()
+            .filter(|r| r.slot == i && r.above > lo)
+            .map(|r| (r.above - r.below) / (2.0 * SPREAD))
+            .fold(f64::INFINITY, f64::min);
+        let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, SLATE_STEP);
+        let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);
+        let h = (RANGE - lo) / n as f64;
+        let [old, new] = grids;
+        new.clear();
+        new.resize(2 * (n + 1), 0.0);
+        let key = |z: f64| me.priority * sigmoid(me.logit + me.sd * z);
+        for m in 0..=n {
+            let z = lo + h * m as f64;
+            let density = (-0.5 * z * z).exp() * (1.0 / (2.0 * std::f64::consts::PI).sqrt());
+            let v = density * beats_slot(me, buf, z, Some(i)) * before(key(z), old);
+            new[n + 1 + m] = v;
+        }
+        // Cumulative from the top (what lies past RANGE is negligible), with the
+        // trapezoid rule's end correction `h²/12 · (v'(z) − v'(top))`.
+        let (cum, val) = new.split_at_mut(n + 1);
+        let slope = |m: usize| -> f64 {
+            if m == 0 {
+                (-3.0 * val[0] + 4.0 * val[1] - val[2]) / (2.0 * h)
+            } else if m == n {
+                (3.0 * val[n] - 4.0 * val[n - 1] + val[n - 2]) / (2.0 * h)
+            } else {
+                (val[m + 1] - val[m - 1]) / (2.0 * h)
+            }
+        };
+        let top = slope(n);
+        cum[n] = 0.0;
+        let mut acc = 0.0;
+        for m in (0..n).rev() {
+            acc += 0.5 * h * (val[m] + val[m + 1]);
+            cum[m] = (acc + h * h / 12.0 * (slope(m) - top)).max(0.0);
+        }
+        total = cum[0];
+        std::mem::swap(old, new);
+        prev = Some((lo, h, n));
+    }
+    Some(total)
 }
 
 #[cfg(test)]
@@ -433,6 +578,53 @@ mod tests {
         let sd = (s * (1.0 - s) / f64::from(n)).sqrt();
         assert!((p - s).abs() < 5.0 * sd + 1e-4, "computed {p}, simulated {s} ± {sd}");
         assert!(buf.capacity() == rivals.len(), "the buffer did not grow");
+    }
+
+    /// A slate by simulation: the share of draws in which every slot's pick is the best
+    /// draw among what that slot allowed (rival `(draw, slot)`: allowed up to `slot`).
+    fn simulated_slate(picks: &[Draw], rivals: &[(Draw, usize)], n: u32) -> f64 {
+        let mut rng = crate::learn::Rng::new(5);
+        let key = |d: Draw, z: f64| f64::from(d.priority) * sigmoid(f64::from(d.logit) + f64::from(d.sd) * z);
+        let mut hits = 0u32;
+        for _ in 0..n {
+            let mine: Vec<f64> = picks.iter().map(|&p| key(p, rng.normal())).collect();
+            let theirs: Vec<(f64, usize)> = rivals.iter().map(|&(r, s)| (key(r, rng.normal()), s)).collect();
+            let ordered = mine.windows(2).all(|w| w[0] > w[1]);
+            if ordered && theirs.iter().all(|&(k, slot)| k < mine[slot]) {
+                hits += 1;
+            }
+        }
+        f64::from(hits) / f64::from(n)
+    }
+
+    #[test]
+    fn a_slate_agrees_with_simulation() {
+        let picks = [d(1.0, -2.9, 0.2), d(0.9, -2.95, 0.15), d(1.0, -3.1, 0.3)];
+        let mut rivals: Vec<(Draw, usize)> = (0..12)
+            .map(|i| {
+                let f = i as f32;
+                (d(if i % 4 == 0 { 0.8 } else { 1.0 }, -3.2 + 0.02 * f, 0.05 + 0.02 * (f % 5.0)), 2)
+            })
+            .collect();
+        // Two rivals the diversity rules turned away after the first pick, one after the
+        // second: they only had to stay below the earlier picks.
+        rivals.push((d(1.0, -2.95, 0.1), 0));
+        rivals.push((d(1.0, -3.0, 0.25), 0));
+        rivals.push((d(0.9, -3.0, 0.1), 1));
+        let mut buf = Vec::with_capacity(rivals.len());
+        let mut grids = [Vec::with_capacity(1100), Vec::with_capacity(1100)];
+        for slots in 1..=3 {
+            let these: Vec<(Draw, usize)> = rivals.iter().map(|&(r, s)| (r, s.min(slots - 1))).collect();
+            let p = thompson_joint(&picks[..slots], these.iter().copied(), &mut buf, &mut grids).unwrap();
+            let n = 1_000_000;
+            let s = simulated_slate(&picks[..slots], &these, n);
+            let sd = (s * (1.0 - s) / f64::from(n)).sqrt();
+            assert!((p - s).abs() < 5.0 * sd + 2e-4 * s, "{slots} slots: computed {p}, simulated {s} ± {sd}");
+            if slots == 1 {
+                let single = thompson_propensity(picks[0], these.iter().map(|&(r, _)| r), &mut buf);
+                assert!((p - single).abs() < 1e-4 * single, "{p} vs one slot's {single}");
+            }
+        }
     }
 
     #[test]

@@ -482,3 +482,28 @@ fn one_slot_select_on_warm_statistics_with_attributes_never_allocates() {
         assert_eq!(total, 0, "{policy:?}: select allocated {total} times on warm statistics");
     }
 }
+
+/// Thompson's slate propensities (each later slot integrated over every earlier pick's
+/// draw) run on buffers the selection reserved for its k picks: a slate of 16, more
+/// than any inline buffer holds, still never allocates.
+#[test]
+fn a_long_thompson_slate_never_allocates() {
+    use persona_engine::Policy;
+    let shape = Synthetic { personas: 40, placements: 1, creatives: 400, seed: 9 };
+    let mut config = SelectorConfig::with_policy(Policy::Thompson);
+    config.max_per_persona = 0;
+    let selector = Selector::new(Catalog::compile(&shape.spec()).unwrap(), config).unwrap();
+    let people = shape.people(40);
+    let placement = selector.placement("placement-0").unwrap();
+    let mut selection = selector.new_selection(16);
+    let (n, picked) = allocations(|| {
+        people
+            .iter()
+            .map(|(p, c)| selector.select(p, c, placement, &mut selection).unwrap_or(0))
+            .sum::<usize>()
+    });
+    assert_eq!(n, 0, "select allocated {n} times");
+    assert!(picked >= 40 * 12, "slates were long: {picked} picks");
+    let last = selection.picks().last().unwrap();
+    assert!(last.propensity > 0.0 && last.propensity <= 1.0, "{last:?}");
+}

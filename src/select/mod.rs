@@ -391,6 +391,9 @@ pub struct Selection {
     /// `propensity::thompson_joint`), and the two grids its integral runs on.
     slate_joint: f64,
     slate_grids: [Vec<f64>; 2],
+    /// The picks' draws, and where each slot's integral starts.
+    slate_draws: Vec<propensity::Draw>,
+    slate_starts: Vec<f64>,
     /// Per set of attribute values of the unmatched order (see
     /// `index::PruneIndex::combo_start`): where its next candidate is, what its values
     /// add in this request beyond the attribute allowance, and its next candidate's
@@ -788,6 +791,8 @@ impl Selector {
         for grid in s.slate_grids.iter_mut() {
             grid.reserve(propensity::SLATE_GRID);
         }
+        s.slate_draws.reserve(k);
+        s.slate_starts.reserve(k);
         s
     }
 

@@ -207,7 +207,9 @@ impl Selector {
         let max_theme = usize::from(self.config.max_per_persona);
         let picks = if shadow { &selection.shadow } else { &selection.picks };
         let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
-        let mut draws: SmallVec<[propensity::Draw; 8]> = SmallVec::new();
+        // Reserved for k picks: never grows.
+        let draws = &mut selection.slate_draws;
+        draws.clear();
         for pick in picks.iter() {
             draws.push(draw(selection.scored.iter().find(|s| s.creative == pick.creative)?));
         }
@@ -222,7 +224,13 @@ impl Selector {
                     .unwrap_or(0);
                 (draw(s), last)
             });
-        propensity::thompson_joint(&draws, rivals, &mut selection.rivals, &mut selection.slate_grids)
+        propensity::thompson_joint(
+            &selection.slate_draws,
+            rivals,
+            &mut selection.rivals,
+            &mut selection.slate_grids,
+            &mut selection.slate_starts,
+        )
     }
 
     /// Thompson's first-slot propensity for `chosen`: the probability that its draw

@@ -4,8 +4,6 @@
 //! rivals are gathered into a buffer the selection owns.
 
 use crate::learn::model::sigmoid;
-use smallvec::SmallVec;
-
 use crate::learn::normal_cdf;
 
 /// How far out, in standard deviations, a draw is followed. A rival is left out when even
@@ -355,16 +353,19 @@ pub(super) fn thompson_joint(
     rivals: impl Iterator<Item = (Draw, usize)>,
     buf: &mut Vec<Rival>,
     grids: &mut [Vec<f64>; 2],
+    start: &mut Vec<f64>,
 ) -> Option<f64> {
-    let chosen: SmallVec<[Chosen; 8]> = picks.iter().map(|&d| Chosen::of(d)).collect();
-    if chosen.iter().any(|c| c.priority <= 0.0 || c.sd.is_nan() || c.sd <= 0.0) || chosen.is_empty() {
+    let chosen = |i: usize| picks.get(i).map(|&d| Chosen::of(d));
+    if picks.is_empty() || picks.iter().any(|d| d.priority <= 0.0 || d.sd.is_nan() || d.sd <= 0.0) {
         return None;
     }
     buf.clear();
     // Per slot, where its pick's draw starts to have a chance (narrow rivals as steps).
-    let mut start: SmallVec<[f64; 8]> = chosen.iter().map(|_| -RANGE).collect();
+    // Both buffers are reserved for the most picks a selection takes: they never grow.
+    start.clear();
+    start.resize(picks.len(), -RANGE);
     for (r, slot) in rivals {
-        let Some(me) = chosen.get(slot) else { continue };
+        let Some(me) = chosen(slot) else { continue };
         let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
         if priority <= 0.0 {
             continue;
@@ -386,9 +387,10 @@ pub(super) fn thompson_joint(
     // n)` with the values in `grids[0]` (cumulative, then integrand).
     let mut prev: Option<(f64, f64, usize)> = None;
     let mut total = 0.0;
-    for (i, me) in chosen.iter().enumerate() {
+    for (i, me) in picks.iter().map(|&d| Chosen::of(d)).enumerate() {
+        let me = &me;
         let before = |k: f64, grid: &[f64]| -> f64 {
-            let (Some((lo, h, n)), Some(p)) = (prev, i.checked_sub(1).and_then(|j| chosen.get(j))) else {
+            let (Some((lo, h, n)), Some(p)) = (prev, i.checked_sub(1).and_then(chosen)) else {
                 return 1.0;
             };
             // Where the previous pick's draw gives key `k`.
@@ -615,7 +617,9 @@ mod tests {
         let mut grids = [Vec::with_capacity(1100), Vec::with_capacity(1100)];
         for slots in 1..=3 {
             let these: Vec<(Draw, usize)> = rivals.iter().map(|&(r, s)| (r, s.min(slots - 1))).collect();
-            let p = thompson_joint(&picks[..slots], these.iter().copied(), &mut buf, &mut grids).unwrap();
+            let mut starts = Vec::with_capacity(3);
+            let p = thompson_joint(&picks[..slots], these.iter().copied(), &mut buf, &mut grids, &mut starts)
+                .unwrap();
             let n = 1_000_000;
             let s = simulated_slate(&picks[..slots], &these, n);
             let sd = (s * (1.0 - s) / f64::from(n)).sqrt();

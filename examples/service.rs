@@ -84,6 +84,8 @@ pub struct Summary {
     /// Impressions of a creative that a catalog swap removed between the pick and the
     /// record (refused by the engine with `UnknownCreative`).
     pub removed_before_recorded: u64,
+    /// Clicks refused the same way.
+    pub clicks_removed_before_recorded: u64,
 }
 
 fn main() -> Result<(), Report> {
@@ -201,10 +203,11 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                     (Arc::clone(&served), Arc::clone(&served_new), Arc::clone(&swapped));
                 let people = options.people;
                 let requests = options.requests;
-                workers.push(scope.spawn(move || -> Result<(u64, u64, u64, u64), Report> {
+                workers.push(scope.spawn(move || -> Result<(u64, u64, u64, u64, u64), Report> {
                     let mut rng = Rng::new(42 + (instance * 1000 + t) as u64);
                     let mut selection = engine.current().selector().new_selection(1);
-                    let (mut mine, mut impressions, mut scored, mut late) = (0u64, 0u64, 0u64, 0u64);
+                    let (mut mine, mut impressions, mut scored, mut late, mut late_clicks) =
+                        (0u64, 0u64, 0u64, 0u64, 0u64);
                     while served.load(Ordering::Relaxed) < requests || !swapped.load(Ordering::Relaxed) {
                         let n = served.fetch_add(1, Ordering::Relaxed);
                         let key = format!("person-{}", rng.below(people));
@@ -234,7 +237,9 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                             if clicked {
                                 let click = Feedback::new(pick.creative, FeedbackKind::Click, &moment);
                                 match engine.record(&version, &mut profile, &click) {
-                                    Ok(()) | Err(persona_engine::Error::UnknownCreative { .. }) => {}
+                                    Ok(()) => {}
+                                    // As for the impression: counted, not ignored.
+                                    Err(persona_engine::Error::UnknownCreative { .. }) => late_clicks += 1,
                                     Err(e) => return Err(e.into()),
                                 }
                             }
@@ -243,7 +248,7 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                         store.lock().map_err(|_| std::io::Error::other("store poisoned"))?.insert(key, json);
                         mine += 1;
                     }
-                    Ok((mine, impressions, scored, late))
+                    Ok((mine, impressions, scored, late, late_clicks))
                 }));
             }
         }
@@ -283,8 +288,14 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
                         let version = selector.catalog().version().to_owned();
                         let report = engine.publish(selector, Some(model))?;
                         log.push(format!(
-                            "instance {i}: published '{version}' (generation {}): {} creatives' statistics carried, {} dormant",
-                            report.generation, report.carried, report.dormant
+                            "instance {i}: published '{version}' (generation {}): {} creatives' statistics carried, \
+                             {} dormant, {} dropped ({} segment cells, {} model weights)",
+                            report.generation,
+                            report.carried,
+                            report.dormant,
+                            report.dropped,
+                            report.dropped_segments,
+                            report.dropped_model_entries
                         ));
                     }
                     swapped.store(true, Ordering::Relaxed);
@@ -322,11 +333,12 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
         let mut first_error = None;
         for (i, worker) in workers.into_iter().enumerate() {
             match worker.join().map_err(|_| std::io::Error::other("a worker panicked"))? {
-                Ok((mine, impressions, scored, late)) => {
+                Ok((mine, impressions, scored, late, late_clicks)) => {
                     summary.served[i / options.threads] += mine;
                     summary.impressions_recorded += impressions;
                     summary.scored += scored;
                     summary.removed_before_recorded += late;
+                    summary.clicks_removed_before_recorded += late_clicks;
                 }
                 Err(e) => first_error = first_error.or(Some(e)),
             }
@@ -365,13 +377,14 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
     )?;
     writeln!(
         out,
-        "{} delta exchanges: instance 0 knows {} impressions, instance 1 knows {} (recorded: {}; refused: {}, \
-         their creative removed by the swap between pick and record)",
+        "{} delta exchanges: instance 0 knows {} impressions, instance 1 knows {} (recorded: {}; refused: {} \
+         impressions and {} clicks, their creative removed by the swap between pick and record)",
         summary.exchanges,
         summary.impressions_known[0],
         summary.impressions_known[1],
         summary.impressions_recorded,
-        summary.removed_before_recorded
+        summary.removed_before_recorded,
+        summary.clicks_removed_before_recorded
     )?;
     writeln!(out, "{} snapshots of each instance in {}", summary.snapshots, options.dir.display())?;
     let reloaded = persona_engine::durable::read_stats(options.dir.join("stats-0.json"))?;
@@ -379,11 +392,12 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
     Ok(summary)
 }
 
-/// Sends each instance the other's events since the last exchange.
+/// Sends each instance the other's events since the last exchange. Each delta is
+/// exported just before it is merged: an export moves the instance's baseline, so a
+/// delta exported and then not merged (the other merge failed first) would be lost.
 fn exchange(a: &Engine, b: &Engine) -> Result<(), Report> {
-    let (from_a, from_b) = (a.export_delta(), b.export_delta());
-    let _ = b.merge_stats(&from_a)?;
-    let _ = a.merge_stats(&from_b)?;
+    let _ = b.merge_stats(&a.export_delta())?;
+    let _ = a.merge_stats(&b.export_delta())?;
     Ok(())
 }
 

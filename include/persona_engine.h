@@ -575,6 +575,64 @@ typedef struct pe_context {
     size_t attribute_count;
 } pe_context;
 
+/**
+ * What a publish did with the statistics (see `pe_engine_last_publish`): the fields of
+ * the Rust `SwapReport`. The `dropped` counts are 0 in any sane deployment; anything
+ * else is learning the engine could not keep.
+ */
+typedef struct pe_swap_report {
+    /**
+     * The new version's generation (1 before any publish).
+     */
+    uint64_t generation;
+    /**
+     * Creatives of the new version whose statistics came from the previous version.
+     */
+    uint64_t carried;
+    /**
+     * Creatives whose statistics came back from the dormant ones.
+     */
+    uint64_t restored;
+    /**
+     * Creatives whose statistics are now dormant (kept, saved, exported; back when a
+     * later catalog has them again).
+     */
+    uint64_t dormant;
+    /**
+     * Segment cells of personas the new menu lacks, now dormant.
+     */
+    uint64_t dormant_segments;
+    /**
+     * Click-model weights the new catalog cannot hold, now dormant.
+     */
+    uint64_t dormant_model_entries;
+    /**
+     * Dormant segment cells the new version holds again (their persona is back).
+     */
+    uint64_t restored_segments;
+    /**
+     * Dormant model weights the new version holds again.
+     */
+    uint64_t restored_model_entries;
+    /**
+     * Events recorded on the previous version while the swap ran, added afterwards.
+     */
+    uint64_t caught_up;
+    /**
+     * Creatives whose statistics could not be kept (the engine already holds the most
+     * dormant creatives it can).
+     */
+    uint64_t dropped;
+    /**
+     * Segment cells that could not be kept.
+     */
+    uint64_t dropped_segments;
+    /**
+     * Model weights that could not be kept.
+     */
+    uint64_t dropped_model_entries;
+} pe_swap_report;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -894,6 +952,17 @@ pe_status pe_engine_publish_file(const struct pe_engine *engine,
                                  const char *config_json,
                                  size_t config_len,
                                  uint64_t *out_generation);
+
+/**
+ * Writes what the last successful publish did with the learned statistics to
+ * `*out_report`: how many creatives' statistics it carried over, restored or set aside
+ * as dormant, and what it could not keep (`dropped*`, 0 in any sane deployment). Before
+ * any publish: the first version's generation and zeros. Thread-safe (it waits for a
+ * publish under way).
+ *
+ * Errors: `PE_STATUS_NULL_PARAMETER`.
+ */
+pe_status pe_engine_last_publish(const struct pe_engine *engine, struct pe_swap_report *out_report);
 
 /**
  * Writes the current version's generation (1 for the first version, one more per

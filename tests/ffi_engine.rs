@@ -162,16 +162,27 @@ fn a_record_through_a_replaced_version_counts_in_the_current_one() {
     ok(unsafe { pe_selector_creative(old, id, id_len, &mut creative) });
     let (json, json_len) = c(sample::CATALOG_JSON);
     let mut g = 0;
-    ok(unsafe { pe_engine_publish_json(engine, json, json_len, null(), 0, &mut g) });
-    assert_eq!(g, 2);
+    // Before any publish: the first generation and nothing carried.
+    let mut report = pe_swap_report::default();
+    ok(unsafe { pe_engine_last_publish(engine, &mut report) });
+    assert_eq!(report, pe_swap_report { generation: 1, ..pe_swap_report::default() });
     let moment = context();
     ok(unsafe { pe_record(old, person, &moment, creative, pe_feedback_kind::Impression as u32, 0.0) });
+    ok(unsafe { pe_engine_publish_json(engine, json, json_len, null(), 0, &mut g) });
+    assert_eq!(g, 2);
+    // What the publish did with the statistics reaches C: the creative's impression was
+    // carried over, nothing dropped.
+    ok(unsafe { pe_engine_last_publish(engine, &mut report) });
+    assert_eq!((report.generation, report.carried, report.dropped), (2, 1, 0), "{report:?}");
+    assert_eq!(unsafe { pe_engine_last_publish(engine, null_mut()) }, pe_status::NullParameter);
     assert_eq!(impressions(engine), 1);
+    ok(unsafe { pe_record(old, person, &moment, creative, pe_feedback_kind::Impression as u32, 0.0) });
+    assert_eq!(impressions(engine), 2);
     // Late events by id go to the current version too.
     ok(unsafe {
         pe_engine_record_id(engine, person, &moment, id, id_len, pe_feedback_kind::Impression as u32, 0.0)
     });
-    assert_eq!(impressions(engine), 2);
+    assert_eq!(impressions(engine), 3);
     // The version handed out keeps working after the engine is freed.
     unsafe { pe_engine_free(engine) };
     let mut placement = 0;

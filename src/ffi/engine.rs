@@ -30,25 +30,83 @@ pub(crate) struct EngineHandle {
     /// The engine's current version as a selector handle: built once per publish, so
     /// handing it out is a reference count, not an allocation.
     current: ArcSwap<SelectorHandle>,
-    /// Serializes publishing, so `current` always ends on the newest version.
-    publishing: Mutex<()>,
+    /// Serializes publishing, so `current` always ends on the newest version; holds
+    /// what the last publish reported (for `pe_engine_last_publish`).
+    publishing: Mutex<pe_swap_report>,
+}
+
+/// What a publish did with the statistics (see `pe_engine_last_publish`): the fields of
+/// the Rust `SwapReport`. The `dropped` counts are 0 in any sane deployment; anything
+/// else is learning the engine could not keep.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pe_swap_report {
+    /// The new version's generation (1 before any publish).
+    pub generation: u64,
+    /// Creatives of the new version whose statistics came from the previous version.
+    pub carried: u64,
+    /// Creatives whose statistics came back from the dormant ones.
+    pub restored: u64,
+    /// Creatives whose statistics are now dormant (kept, saved, exported; back when a
+    /// later catalog has them again).
+    pub dormant: u64,
+    /// Segment cells of personas the new menu lacks, now dormant.
+    pub dormant_segments: u64,
+    /// Click-model weights the new catalog cannot hold, now dormant.
+    pub dormant_model_entries: u64,
+    /// Dormant segment cells the new version holds again (their persona is back).
+    pub restored_segments: u64,
+    /// Dormant model weights the new version holds again.
+    pub restored_model_entries: u64,
+    /// Events recorded on the previous version while the swap ran, added afterwards.
+    pub caught_up: u64,
+    /// Creatives whose statistics could not be kept (the engine already holds the most
+    /// dormant creatives it can).
+    pub dropped: u64,
+    /// Segment cells that could not be kept.
+    pub dropped_segments: u64,
+    /// Model weights that could not be kept.
+    pub dropped_model_entries: u64,
+}
+
+impl From<&crate::engine::SwapReport> for pe_swap_report {
+    fn from(r: &crate::engine::SwapReport) -> Self {
+        let n = |x: usize| x as u64;
+        pe_swap_report {
+            generation: r.generation,
+            carried: n(r.carried),
+            restored: n(r.restored),
+            dormant: n(r.dormant),
+            dormant_segments: n(r.dormant_segments),
+            dormant_model_entries: n(r.dormant_model_entries),
+            restored_segments: n(r.restored_segments),
+            restored_model_entries: n(r.restored_model_entries),
+            caught_up: r.caught_up,
+            dropped: n(r.dropped),
+            dropped_segments: n(r.dropped_segments),
+            dropped_model_entries: n(r.dropped_model_entries),
+        }
+    }
 }
 
 impl EngineHandle {
     fn new(selector: Selector) -> Self {
         let engine = Arc::new(Engine::new(selector, None));
         let current = ArcSwap::from_pointee(view(&engine));
-        EngineHandle { engine, current, publishing: Mutex::new(()) }
+        let first = pe_swap_report { generation: engine.generation(), ..pe_swap_report::default() };
+        EngineHandle { engine, current, publishing: Mutex::new(first) }
     }
 
     fn publish(&self, selector: Selector) -> Result<u64, Failure> {
-        let _one_at_a_time = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
         let result = self.engine.publish(selector, None);
         // Always: a publish that fails after its swap (the events recorded during it
         // could not be added) has still made the new version live, and this handle must
         // serve what the engine serves.
         self.current.store(Arc::new(view(&self.engine)));
-        Ok(result?.generation)
+        let report = result?;
+        *last = pe_swap_report::from(&report);
+        Ok(report.generation)
     }
 }
 
@@ -212,6 +270,26 @@ pub unsafe extern "C" fn pe_engine_publish_file(
         };
         let selector = selector_of(Catalog::from_file(path)?, config)?;
         out.write(engine.publish(selector)?);
+        Ok(())
+    })
+}
+
+/// Writes what the last successful publish did with the learned statistics to
+/// `*out_report`: how many creatives' statistics it carried over, restored or set aside
+/// as dormant, and what it could not keep (`dropped*`, 0 in any sane deployment). Before
+/// any publish: the first version's generation and zeros. Thread-safe (it waits for a
+/// publish under way).
+///
+/// Errors: `PE_STATUS_NULL_PARAMETER`.
+#[no_mangle]
+pub unsafe extern "C" fn pe_engine_last_publish(
+    engine: *const pe_engine,
+    out_report: *mut pe_swap_report,
+) -> pe_status {
+    ffi_boundary!({
+        // SAFETY: a live engine (or NULL) and a writable `pe_swap_report` (or NULL).
+        let (engine, out) = unsafe { (box_ref(engine, "engine")?, Out::new(out_report, "out_report")?) };
+        out.write(*engine.publishing.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(())
     })
 }

@@ -154,12 +154,7 @@ fn fast_cdf(x: f64) -> f64 {
     let t = (x + CDF_EDGE) * CDF_STEPS;
     let i = (t as usize).min(CDF_POINTS - 2);
     let f = t - i as f64;
-    let ((p0, d0), (p1, d1)) = (table[i], table[i + 1]);
-    let h = 1.0 / CDF_STEPS;
-    let g = 1.0 - f;
-    let p =
-        (1.0 + 2.0 * f) * g * g * p0 + f * g * g * h * d0 + f * f * (3.0 - 2.0 * f) * p1 - f * f * g * h * d1;
-    p.clamp(0.0, 1.0)
+    hermite(f, 1.0 / CDF_STEPS, table[i], table[i + 1]).clamp(0.0, 1.0)
 }
 
 /// Where [`fast_cdf`]'s table ends, and its points per unit.
@@ -174,7 +169,7 @@ pub(super) fn cdf_table() -> &'static [(f64, f64); CDF_POINTS] {
         let mut table = [(0.0, 0.0); CDF_POINTS];
         for (i, entry) in table.iter_mut().enumerate() {
             let x = -CDF_EDGE + i as f64 / CDF_STEPS;
-            *entry = (normal_cdf(x), (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt());
+            *entry = (normal_cdf(x), density(x));
         }
         table
     })
@@ -251,23 +246,10 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
     // Below `start` some rival surely wins; above a rival's `above` it surely loses.
     let mut start = -RANGE;
     for r in rivals {
-        let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
-        if priority <= 0.0 {
-            continue;
+        if let Some(rival) = place(me, r, 0, &mut start) {
+            // Reserved for every candidate of the largest placement: never grows.
+            buf.push(rival);
         }
-        let below = me.z_at(priority, logit - SPREAD * sd);
-        let above = me.z_at(priority, logit + SPREAD * sd);
-        if above <= -RANGE {
-            continue; // out of reach of the chosen draw
-        }
-        if above - below < 2.0 * SPREAD * STEP {
-            start = start.max(me.z_at(priority, logit));
-            continue;
-        }
-        start = start.max(below);
-        // Reserved for every candidate of the largest placement: never grows.
-        let ratio = me.priority / priority;
-        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln(), slot: 0 });
     }
     if start >= RANGE {
         buf.clear();
@@ -275,14 +257,69 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
     }
     // Rivals the chosen draw surely beats over the whole range are left out.
     buf.retain(|r| r.above > start);
-    // Together the rivals may leave nothing well above `start`: move it up to where
-    // what they leave stops being negligible, on a grid fixed in the chosen draw (so a
-    // rival that cannot reach it there changes nothing, whether it is among them or not).
+    Setup::From(range_start(me, buf, start, None))
+}
+
+/// Where `r` stands against the chosen draw `me` (as the rival of `slot`): `None` when
+/// it cannot reach `me`'s draw, or when its transition is so narrow that it is a step,
+/// which moves `start` (where `me` starts to have a chance) up to its middle; otherwise
+/// the rival, after moving `start` up to where it surely wins.
+fn place(me: &Chosen, r: Draw, slot: usize, start: &mut f64) -> Option<Rival> {
+    let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
+    if priority <= 0.0 {
+        return None;
+    }
+    let below = me.z_at(priority, logit - SPREAD * sd);
+    let above = me.z_at(priority, logit + SPREAD * sd);
+    if above <= -RANGE {
+        return None; // out of reach of the chosen draw
+    }
+    if above - below < 2.0 * SPREAD * STEP {
+        *start = start.max(me.z_at(priority, logit));
+        return None;
+    }
+    *start = start.max(below);
+    let ratio = me.priority / priority;
+    Some(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln(), slot })
+}
+
+/// Together the rivals (of `slot`, or all) may leave nothing well above `start`: where
+/// what they leave stops being negligible, on a grid fixed in the chosen draw (so a
+/// rival that cannot reach it there changes nothing, whether it is among them or not).
+fn range_start(me: &Chosen, rivals: &[Rival], start: f64, slot: Option<usize>) -> f64 {
     let mut lo = -RANGE + ((start + RANGE) / COARSE).floor() * COARSE;
-    while lo + COARSE < RANGE && beats_all(me, buf, lo + COARSE) == 0.0 {
+    while lo + COARSE < RANGE && beats_slot(me, rivals, lo + COARSE, slot) == 0.0 {
         lo += COARSE;
     }
-    Setup::From(lo)
+    lo
+}
+
+/// The intervals over `[lo, RANGE]` and their width: at most `widest`, and at most the
+/// deviation of the narrowest transition among the rivals (of `slot`, or all) that
+/// reach past `lo` (its span covers 2·SPREAD of the rival's).
+fn intervals(rivals: &[Rival], lo: f64, slot: Option<usize>, widest: f64) -> (usize, f64) {
+    let narrowest = rivals
+        .iter()
+        .filter(|r| slot.is_none_or(|s| s == r.slot) && r.above > lo)
+        .map(|r| (r.above - r.below) / (2.0 * SPREAD))
+        .fold(f64::INFINITY, f64::min);
+    let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, widest);
+    let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);
+    (n, (RANGE - lo) / n as f64)
+}
+
+/// The standard normal density.
+#[inline]
+fn density(z: f64) -> f64 {
+    (-0.5 * z * z).exp() * (1.0 / (2.0 * std::f64::consts::PI).sqrt())
+}
+
+/// Cubic Hermite interpolation at share `f` of an interval of width `h`, from the
+/// values `p0`, `p1` and slopes `s0`, `s1` at its ends.
+#[inline]
+fn hermite(f: f64, h: f64, (p0, s0): (f64, f64), (p1, s1): (f64, f64)) -> f64 {
+    let g = 1.0 - f;
+    (1.0 + 2.0 * f) * g * g * p0 + f * g * g * h * s0 + f * f * (3.0 - 2.0 * f) * p1 - f * f * g * h * s1
 }
 
 /// What the rivals leave the chosen draw at `z`: the product of the chances that each
@@ -320,17 +357,7 @@ fn integrate(me: &Chosen, rivals: &[Rival], lo: f64) -> f64 {
         let p = if lo <= -RANGE { 1.0 } else { normal_cdf(-lo) };
         return p.clamp(MIN_PROPENSITY, 1.0);
     }
-    // The narrowest transition, in the chosen draw's deviations (its span covers
-    // 2·SPREAD of the rival's).
-    let narrowest = rivals
-        .iter()
-        .filter(|r| r.above > lo)
-        .map(|r| (r.above - r.below) / (2.0 * SPREAD))
-        .fold(f64::INFINITY, f64::min);
-    let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, MAX_STEP);
-    let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);
-    let h = (RANGE - lo) / n as f64;
-    let density = |z: f64| (-0.5 * z * z).exp() * (1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    let (n, h) = intervals(rivals, lo, None, MAX_STEP);
     let mut sum = 0.5 * (density(lo) * beats_all(me, rivals, lo) + density(RANGE));
     for i in 1..n {
         let z = lo + h * i as f64;
@@ -365,23 +392,10 @@ pub(super) fn thompson_joint(
     start.clear();
     start.resize(picks.len(), -RANGE);
     for (r, slot) in rivals {
-        let Some(me) = chosen(slot) else { continue };
-        let (priority, logit, sd) = (f64::from(r.priority), f64::from(r.logit), f64::from(r.sd.max(0.0)));
-        if priority <= 0.0 {
-            continue;
+        let (Some(me), Some(from)) = (chosen(slot), start.get_mut(slot)) else { continue };
+        if let Some(rival) = place(&me, r, slot, from) {
+            buf.push(rival);
         }
-        let below = me.z_at(priority, logit - SPREAD * sd);
-        let above = me.z_at(priority, logit + SPREAD * sd);
-        if above <= -RANGE {
-            continue;
-        }
-        if above - below < 2.0 * SPREAD * STEP {
-            start[slot] = start[slot].max(me.z_at(priority, logit));
-            continue;
-        }
-        start[slot] = start[slot].max(below);
-        let ratio = me.priority / priority;
-        buf.push(Rival { priority, logit, sd, below, above, ratio, ln_ratio: ratio.ln(), slot });
     }
     // The slots before, as a cumulative integral on the previous pick's grid: `(lo, h,
     // n)` with the values in `grids[0]` (cumulative, then integrand).
@@ -408,38 +422,22 @@ pub(super) fn thompson_joint(
             }
             let t = (z - lo) / h;
             let a = (t as usize).min(n - 1);
-            let f = t - a as f64;
-            let g = 1.0 - f;
-            // Cubic Hermite: the cumulative's slope is minus the integrand.
-            ((1.0 + 2.0 * f) * g * g * cum[a] - f * g * g * h * val[a]
-                + f * f * (3.0 - 2.0 * f) * cum[a + 1]
-                + f * f * g * h * val[a + 1])
-                .max(0.0)
+            // The cumulative's slope is minus the integrand.
+            hermite(t - a as f64, h, (cum[a], -val[a]), (cum[a + 1], -val[a + 1])).max(0.0)
         };
         if start[i] >= RANGE {
             return Some(0.0);
         }
         // The range: where this slot's rivals leave the pick a chance.
-        let mut lo = -RANGE + ((start[i] + RANGE) / COARSE).floor() * COARSE;
-        while lo + COARSE < RANGE && beats_slot(me, buf, lo + COARSE, Some(i)) == 0.0 {
-            lo += COARSE;
-        }
-        let narrowest = buf
-            .iter()
-            .filter(|r| r.slot == i && r.above > lo)
-            .map(|r| (r.above - r.below) / (2.0 * SPREAD))
-            .fold(f64::INFINITY, f64::min);
-        let h_wanted = (RESOLVE * narrowest).clamp(STEP / 2.0, SLATE_STEP);
-        let n = (((RANGE - lo) / h_wanted).ceil() as usize).clamp(MIN_INTERVALS, MAX_INTERVALS);
-        let h = (RANGE - lo) / n as f64;
+        let lo = range_start(me, buf, start[i], Some(i));
+        let (n, h) = intervals(buf, lo, Some(i), SLATE_STEP);
         let [old, new] = grids;
         new.clear();
         new.resize(2 * (n + 1), 0.0);
         let key = |z: f64| me.priority * sigmoid(me.logit + me.sd * z);
         for m in 0..=n {
             let z = lo + h * m as f64;
-            let density = (-0.5 * z * z).exp() * (1.0 / (2.0 * std::f64::consts::PI).sqrt());
-            let v = density * beats_slot(me, buf, z, Some(i)) * before(key(z), old);
+            let v = density(z) * beats_slot(me, buf, z, Some(i)) * before(key(z), old);
             new[n + 1 + m] = v;
         }
         // Cumulative from the top (what lies past RANGE is negligible), with the

@@ -232,7 +232,8 @@ impl Engine {
     /// Selects with the current version at the placement named `placement` (resolved
     /// per call: a hash lookup, no allocation) and returns the version that made the
     /// picks: resolve their ids and payloads with it and hand it to [`Engine::record`].
-    /// Errors for a placement the current catalog does not have.
+    /// Errors for a placement the current catalog does not have, or a profile made for
+    /// another persona menu than the current version's (as [`Selector::select`]).
     pub fn select(
         &self,
         profile: &Profile,

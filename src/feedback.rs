@@ -92,12 +92,14 @@ impl Selector {
     /// than impressions, and snapshots are checked for the range of each count, not for
     /// such relations.
     ///
-    /// Errors for a creative not in this catalog, a conversion value that is negative,
+    /// Errors for a profile made for another persona menu (as [`Selector::select`]), a
+    /// creative not in this catalog, a conversion value that is negative,
     /// not finite, or above [`MAX_CONVERSION_VALUE`], a full (creative, segment) table,
     /// or a count that would pass [`MAX_EVENT_COUNT`](crate::limits::MAX_EVENT_COUNT)
     /// ([`MAX_MICROS`](crate::limits::MAX_MICROS) for values); nothing is changed then.
     pub fn record(&self, profile: &mut Profile, feedback: &Feedback) -> Result<()> {
         let cat = self.catalog();
+        self.check_profile(profile)?;
         let key = cat.creative_key(feedback.creative).ok_or_else(|| Error::UnknownCreative {
             id: format!("#{}", feedback.creative.0),
             did_you_mean: Vec::new(),

@@ -242,3 +242,56 @@ fn a_thumb_does_not_let_a_score_of_unknown_origin_past_consent() {
     assert_eq!(p.scores.get(fam), 1);
     assert!(p.consent.contains(p.scores.required_consent(fam)));
 }
+
+#[test]
+fn a_profile_made_for_another_persona_menu_is_refused_not_misread() {
+    let sel = selector(five_luxury());
+    let menu = sel.catalog().menu().len();
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(1);
+    let lux = sel.creative("lux0").unwrap();
+
+    // Scores for one persona more than the menu has: persona ids would land on the
+    // wrong personas (or be ignored), so select and record refuse, naming the field.
+    let mut other = Profile::new(menu + 1, NOW - 100 * 86_400);
+    other.consent = DataClasses::ALL;
+    other.scores.set(persona_engine::PersonaId(menu as u16), 9, DataClasses::NONE).unwrap();
+    let err = sel.select(&other, &ctx(), hero, &mut s).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("profile: field 'scores': holds scores for"), "{text}");
+    assert!(text.contains(&format!("persona menu has {menu}")), "{text}");
+    assert!(s.picks().is_empty());
+    let before = other.clone();
+    let err = sel.record(&mut other, &Feedback::new(lux, FeedbackKind::Click, &ctx())).unwrap_err();
+    assert!(err.to_string().starts_with("profile: field 'scores'"), "{err}");
+    assert_eq!(other, before, "a refused event leaves the profile as it was");
+    assert_eq!(sel.stats().overall(lux), persona_engine::Counts::default(), "and the statistics");
+
+    // A declared like or dislike naming a persona the menu does not have.
+    for dislike in [false, true] {
+        let mut p = person(&sel, &[("Luxury", 9)]);
+        let list = if dislike { &mut p.dislikes } else { &mut p.likes };
+        list.push(persona_engine::PersonaId(menu as u16 + 3));
+        let err = sel.select(&p, &ctx(), hero, &mut s).unwrap_err();
+        let field = if dislike { "dislikes" } else { "likes" };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "profile: field '{field}': persona id {} is not on this selector's persona menu of {menu}",
+                menu + 3
+            )
+        );
+    }
+
+    // The engine refuses it the same way.
+    let engine = persona_engine::Engine::new(selector(five_luxury()), None);
+    let err = engine.select(&other, &ctx(), "hero", &mut s).unwrap_err();
+    assert!(err.to_string().starts_with("profile: field 'scores'"), "{err}");
+
+    // A profile with no scores at all (an anonymous visitor) is not a mismatch.
+    let anonymous = Profile::default();
+    assert_eq!(sel.select(&anonymous, &ctx(), hero, &mut s).unwrap(), 1);
+    // Nor is one made for this menu.
+    let p = person(&sel, &[("Luxury", 9)]);
+    assert_eq!(sel.select(&p, &ctx(), hero, &mut s).unwrap(), 1);
+}

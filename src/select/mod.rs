@@ -825,7 +825,9 @@ impl Selector {
     /// nothing is eligible, the placement's fallbacks are used; the result is empty only
     /// when the placement has none left (or the caller or the person excluded them).
     ///
-    /// Errors only for a placement id that is not from this catalog.
+    /// Errors for a placement id that is not from this catalog, and for a profile made
+    /// for another persona menu (its scores sized for another number of personas, or a
+    /// like or dislike naming a persona the menu does not have).
     pub fn select(
         &self,
         profile: &Profile,
@@ -846,6 +848,7 @@ impl Selector {
                 did_you_mean: Vec::new(),
             });
         };
+        self.check_profile(profile)?;
         self.persona_weights(profile, &mut selection.persona_weight);
         let segment = self.person_scores(profile, &mut selection.person_score, &mut selection.person_rank);
         self.prepare_memo(profile, context.at, selection);
@@ -1075,6 +1078,37 @@ impl Selector {
                 *slot = -1.0;
             }
         }
+    }
+
+    /// Errors when `profile` cannot have been made for this selector's persona menu: its
+    /// scores name another number of personas (an empty score list, as
+    /// [`Profile::default`] has, means no scores and is accepted), or a declared like or
+    /// dislike names a persona id the menu does not have. Such a profile would otherwise
+    /// be read with its scores on the wrong personas or some of them ignored.
+    pub(crate) fn check_profile(&self, profile: &Profile) -> Result<()> {
+        let n = self.catalog.menu.len();
+        let held = profile.scores.len();
+        if held != 0 && held != n {
+            return Err(Error::invalid(
+                "profile",
+                "scores",
+                format!(
+                    "holds scores for {held} personas, but this selector's persona menu has {n}: \
+                     the profile was made for another menu (build it with Profile::new(menu.len(), ..) \
+                     or from JSON against this menu)"
+                ),
+            ));
+        }
+        for (field, ids) in [("likes", &profile.likes), ("dislikes", &profile.dislikes)] {
+            if let Some(p) = ids.iter().find(|p| p.index() >= n) {
+                return Err(Error::invalid(
+                    "profile",
+                    field,
+                    format!("persona id {} is not on this selector's persona menu of {n}", p.0),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Fills, per persona, the score the learned model counts (every score 0..=9 with

@@ -633,6 +633,32 @@ typedef struct pe_swap_report {
     uint64_t dropped_model_entries;
 } pe_swap_report;
 
+/**
+ * What `pe_selector_stats_load` or `pe_selector_stats_merge` applied, and what it
+ * skipped because this selector's catalog cannot hold it (a plain selector keeps no
+ * dormant statistics: skipped counts are lost to it, so look at them; a `pe_engine`
+ * keeps them instead). All zeros but `creatives` when the snapshot fits the catalog.
+ */
+typedef struct pe_stats_report {
+    /**
+     * Creatives whose statistics were applied.
+     */
+    uint64_t creatives;
+    /**
+     * Creatives the catalog does not have (their statistics were skipped).
+     */
+    uint64_t unknown_creatives;
+    /**
+     * Segment entries naming a persona the menu does not have (skipped).
+     */
+    uint64_t unknown_segments;
+    /**
+     * Click-model weights whose creative, persona or attribute value the catalog lacks
+     * (skipped).
+     */
+    uint64_t unknown_model_entries;
+} pe_stats_report;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1611,13 +1637,15 @@ pe_status pe_selector_stats_save(const struct pe_selector *selector,
  * Replaces the selector's learned statistics with a full snapshot written by
  * `pe_selector_stats_save` (`json_len` bytes of UTF-8 at `json`), matched by creative
  * id: creatives the catalog no longer has and personas no longer on its menu are
- * skipped; counts the snapshot does not mention become zero. Also resets the baseline
- * of `pe_selector_stats_export_delta` (the loaded counts are not exported again).
+ * skipped, and counted in `*out_report`; counts the snapshot does not mention become
+ * zero. Also resets the baseline of `pe_selector_stats_export_delta` (the loaded
+ * counts are not exported again).
  *
  * Meant for start-up, before serving: it is thread-safe, but events recorded on other
  * threads while it runs may be overwritten. The JSON is only read during the call.
  *
- * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+ * Errors (the statistics are left exactly as they were, `*out_report` is not written):
+ * `PE_STATUS_NULL_PARAMETER` (`selector`, `json`, `out_report`),
  * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
  * snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
  * format or version, a delta instead of a full snapshot, an unknown device or daypart,
@@ -1629,7 +1657,8 @@ pe_status pe_selector_stats_save(const struct pe_selector *selector,
  */
 pe_status pe_selector_stats_load(const struct pe_selector *selector,
                                  const char *json,
-                                 size_t json_len);
+                                 size_t json_len,
+                                 struct pe_stats_report *out_report);
 
 /**
  * Adds a snapshot's counts to the selector's learned statistics: normally a delta
@@ -1637,12 +1666,13 @@ pe_status pe_selector_stats_load(const struct pe_selector *selector,
  * UTF-8 at `json`). Merging is addition, so deltas merged in any order give identical
  * statistics; merged counts are not exported again, so instances can exchange deltas
  * all-to-all without echoes. Creatives and personas this catalog does not have are
- * skipped.
+ * skipped, and counted in `*out_report`.
  *
  * Thread-safe: it may run while other threads select and record. The JSON is only read
  * during the call.
  *
- * Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+ * Errors (the statistics are left exactly as they were, `*out_report` is not written):
+ * `PE_STATUS_NULL_PARAMETER` (`selector`, `json`, `out_report`),
  * `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
  * snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
  * daypart, a creative listed twice; a snapshot naming creatives none of which this
@@ -1652,7 +1682,8 @@ pe_status pe_selector_stats_load(const struct pe_selector *selector,
  */
 pe_status pe_selector_stats_merge(const struct pe_selector *selector,
                                   const char *json,
-                                  size_t json_len);
+                                  size_t json_len,
+                                  struct pe_stats_report *out_report);
 
 /**
  * Exports the events this selector recorded since its previous export (or load) as a

@@ -1455,8 +1455,11 @@ fn run(op: &Op, w: &mut World) -> pe_status {
                 let s = sel(s, w);
                 // A refused snapshot changes nothing.
                 let before = (!s.is_null()).then(|| save(s));
-                let status =
-                    if *merge { pe_selector_stats_merge(s, j, jl) } else { pe_selector_stats_load(s, j, jl) };
+                let status = if *merge {
+                    pe_selector_stats_merge(s, j, jl, &mut pe_stats_report::default())
+                } else {
+                    pe_selector_stats_load(s, j, jl, &mut pe_stats_report::default())
+                };
                 if status != pe_status::Ok {
                     assert_eq!(
                         before,

@@ -332,6 +332,10 @@ fn the_c_quickstart_obeys_and_learns_from_feedback() {
     // Statistics: saved, exported as a delta and merged into a second instance.
     assert!(output.lines().any(|l| l.starts_with("statistics snapshot: ")), "{output}");
     assert!(output.lines().any(|l| l.starts_with("delta since the last export: ")), "{output}");
+    assert!(
+        output.contains("skipped: 0 unknown creatives, 0 segment cells, 0 model weights\n"),
+        "the merge reports what it skipped: {output}"
+    );
     assert!(output.contains("second instance after merging the delta: same statistics\n"), "{output}");
 }
 

@@ -1198,13 +1198,25 @@ fn blob_json(blob: &Blob) -> String {
 }
 
 fn load_stats(sel: &Sel, json: &str) -> pe_status {
-    let (p, l) = c(json);
-    unsafe { pe_selector_stats_load(sel.0, p, l) }
+    load_stats_reported(sel, json).0
 }
 
 fn merge_stats(sel: &Sel, json: &str) -> pe_status {
+    merge_stats_reported(sel, json).0
+}
+
+/// `pe_selector_stats_load` and what it reports.
+fn load_stats_reported(sel: &Sel, json: &str) -> (pe_status, pe_stats_report) {
     let (p, l) = c(json);
-    unsafe { pe_selector_stats_merge(sel.0, p, l) }
+    let mut report = pe_stats_report::default();
+    (unsafe { pe_selector_stats_load(sel.0, p, l, &mut report) }, report)
+}
+
+/// `pe_selector_stats_merge` and what it reports.
+fn merge_stats_reported(sel: &Sel, json: &str) -> (pe_status, pe_stats_report) {
+    let (p, l) = c(json);
+    let mut report = pe_stats_report::default();
+    (unsafe { pe_selector_stats_merge(sel.0, p, l, &mut report) }, report)
 }
 
 fn profile_json(person: &Prof) -> String {
@@ -1528,28 +1540,82 @@ fn corrupt_statistics_are_rejected_and_change_nothing() {
     );
     fails(merge_stats(&sel, &renamed), pe_status::InvalidSpec, "'gone-");
     assert_eq!(save_stats(&sel), good);
+    // A snapshot naming some creatives and personas the catalog lacks is applied in
+    // part, and the report counts what was skipped (a plain selector cannot keep it).
+    let mut partial: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let creatives = partial["creatives"].as_object().unwrap().clone();
+    let (first, _) = creatives.iter().next().unwrap();
+    let mut changed = serde_json::Map::new();
+    let mut segments_renamed = 0;
+    for (k, mut v) in creatives.clone() {
+        if &k == first {
+            changed.insert(format!("gone-{k}"), v);
+            continue;
+        }
+        if segments_renamed == 0 {
+            if let Some(segments) = v["segments"].as_object().cloned() {
+                if let Some((persona, counts)) = segments.into_iter().next() {
+                    v["segments"].as_object_mut().unwrap().remove(&persona);
+                    v["segments"]["Nobody On The Menu"] = counts;
+                    segments_renamed = 1;
+                }
+            }
+        }
+        changed.insert(k, v);
+    }
+    assert_eq!(segments_renamed, 1, "the good snapshot has segment counts to rename");
+    partial["creatives"] = serde_json::Value::Object(changed);
+    partial["model"] = serde_json::Value::Array(Vec::new());
+    let partial = partial.to_string();
+    let expected = pe_stats_report {
+        creatives: creatives.len() as u64 - 1,
+        unknown_creatives: 1,
+        unknown_segments: 1,
+        unknown_model_entries: 0,
+    };
+    let other = selector();
+    assert_eq!(load_stats_reported(&other, &partial), (pe_status::Ok, expected));
+    let other = selector();
+    assert_eq!(merge_stats_reported(&other, &partial), (pe_status::Ok, expected));
+    // And a snapshot that fits reports nothing skipped.
+    assert_eq!(
+        load_stats_reported(&other, &good),
+        (pe_status::Ok, pe_stats_report { creatives: creatives.len() as u64, ..pe_stats_report::default() })
+    );
     // NULL and invalid UTF-8.
     let bad = b"{\"format\": \"\xff\"}";
     unsafe {
         fails(
-            pe_selector_stats_load(null(), b"{}".as_ptr().cast(), 2),
+            pe_selector_stats_load(null(), b"{}".as_ptr().cast(), 2, &mut pe_stats_report::default()),
             pe_status::NullParameter,
             "'selector'",
         );
-        fails(pe_selector_stats_load(sel.0, null(), 2), pe_status::NullParameter, "'json'");
         fails(
-            pe_selector_stats_merge(null(), b"{}".as_ptr().cast(), 2),
+            pe_selector_stats_load(sel.0, null(), 2, &mut pe_stats_report::default()),
+            pe_status::NullParameter,
+            "'json'",
+        );
+        fails(
+            pe_selector_stats_merge(null(), b"{}".as_ptr().cast(), 2, &mut pe_stats_report::default()),
             pe_status::NullParameter,
             "'selector'",
         );
-        fails(pe_selector_stats_merge(sel.0, null(), 0), pe_status::NullParameter, "'json'");
         fails(
-            pe_selector_stats_load(sel.0, bad.as_ptr().cast(), bad.len()),
+            pe_selector_stats_merge(sel.0, null(), 0, &mut pe_stats_report::default()),
+            pe_status::NullParameter,
+            "'json'",
+        );
+        let (p, l) = c(&good);
+        fails(pe_selector_stats_load(sel.0, p, l, null_mut()), pe_status::NullParameter, "'out_report'");
+        fails(pe_selector_stats_merge(sel.0, p, l, null_mut()), pe_status::NullParameter, "'out_report'");
+        assert_eq!(save_stats(&sel), good, "a call refused for its report pointer changes nothing");
+        fails(
+            pe_selector_stats_load(sel.0, bad.as_ptr().cast(), bad.len(), &mut pe_stats_report::default()),
             pe_status::InvalidUtf8,
             "'json'",
         );
         fails(
-            pe_selector_stats_merge(sel.0, bad.as_ptr().cast(), bad.len()),
+            pe_selector_stats_merge(sel.0, bad.as_ptr().cast(), bad.len(), &mut pe_stats_report::default()),
             pe_status::InvalidUtf8,
             "'json'",
         );

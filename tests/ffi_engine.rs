@@ -207,12 +207,12 @@ fn an_engine_version_refuses_the_selector_statistics_calls() {
     );
     let (p, l) = c("{}");
     fails(
-        unsafe { pe_selector_stats_load(version, p, l) },
+        unsafe { pe_selector_stats_load(version, p, l, &mut pe_stats_report::default()) },
         pe_status::InvalidArgument,
         "pe_selector_stats_load:",
     );
     fails(
-        unsafe { pe_selector_stats_merge(version, p, l) },
+        unsafe { pe_selector_stats_merge(version, p, l, &mut pe_stats_report::default()) },
         pe_status::InvalidArgument,
         "pe_selector_stats_merge:",
     );

@@ -219,6 +219,7 @@ static char *save_stats(const pe_selector *selector, size_t *len) {
 static void show_statistics(const char *catalog_path, const pe_selector *selector) {
     pe_selector *other = NULL;
     pe_stats_blob *blob = NULL;
+    pe_stats_report merged;
     char *delta, *ours, *theirs;
     size_t delta_len = 0, ours_len = 0, theirs_len = 0;
 
@@ -240,7 +241,11 @@ static void show_statistics(const char *catalog_path, const pe_selector *selecto
 
     /* Another instance (here: a second selector over the same catalog) merges it. */
     CHECK(pe_selector_new_from_file(STR(catalog_path), NULL, 0, &other));
-    CHECK(pe_selector_stats_merge(other, delta, delta_len));
+    CHECK(pe_selector_stats_merge(other, delta, delta_len, &merged));
+    /* What the other catalog could not hold is skipped: a plain selector cannot keep it. */
+    printf("merged: %llu creatives; skipped: %llu unknown creatives, %llu segment cells, %llu model weights\n",
+           (unsigned long long)merged.creatives, (unsigned long long)merged.unknown_creatives,
+           (unsigned long long)merged.unknown_segments, (unsigned long long)merged.unknown_model_entries);
     theirs = save_stats(other, &theirs_len);
     printf("second instance after merging the delta: %s\n",
            strcmp(ours, theirs) == 0 ? "same statistics" : "DIFFERENT statistics");
@@ -257,6 +262,7 @@ static void show_errors(const char *catalog_path, const pe_selector *selector,
     uint16_t placement = 0;
     pe_selector *broken = NULL;
     pe_context bad = PE_CONTEXT_INIT;
+    pe_stats_report loaded;
     char tiny[4];
     size_t len = 0;
     static const char not_utf8[] = {'F', 'o', (char)0xff, 'd', '\0'};
@@ -278,7 +284,7 @@ static void show_errors(const char *catalog_path, const pe_selector *selector,
     report("NULL selector", pe_selection_new(NULL, 3, &selection));
     report("invalid UTF-8", pe_selector_placement(selector, STR(not_utf8), &placement));
     report("feedback kind 9", pe_record(selector, profile, &bad, 0, 9, 0.0));
-    report("corrupt statistics", pe_selector_stats_load(selector, STR("{\"format\": ")));
+    report("corrupt statistics", pe_selector_stats_load(selector, STR("{\"format\": "), &loaded));
     if (broken != NULL) {
         printf("unexpected: a broken selector was created\n");
         pe_selector_free(broken);

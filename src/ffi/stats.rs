@@ -9,7 +9,36 @@ use std::ffi::c_char;
 use super::boundary::{arg_str, Failure, Out, OutStr};
 use super::handles::{arc_ref, box_free, box_into_ptr, box_ref, pe_selector, pe_stats_blob};
 use super::status::pe_status;
-use crate::learn::StatsSnapshot;
+use crate::learn::{LoadReport, StatsSnapshot};
+
+/// What `pe_selector_stats_load` or `pe_selector_stats_merge` applied, and what it
+/// skipped because this selector's catalog cannot hold it (a plain selector keeps no
+/// dormant statistics: skipped counts are lost to it, so look at them; a `pe_engine`
+/// keeps them instead). All zeros but `creatives` when the snapshot fits the catalog.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pe_stats_report {
+    /// Creatives whose statistics were applied.
+    pub creatives: u64,
+    /// Creatives the catalog does not have (their statistics were skipped).
+    pub unknown_creatives: u64,
+    /// Segment entries naming a persona the menu does not have (skipped).
+    pub unknown_segments: u64,
+    /// Click-model weights whose creative, persona or attribute value the catalog lacks
+    /// (skipped).
+    pub unknown_model_entries: u64,
+}
+
+impl From<&LoadReport> for pe_stats_report {
+    fn from(r: &LoadReport) -> Self {
+        pe_stats_report {
+            creatives: r.creatives as u64,
+            unknown_creatives: r.unknown_creatives.len() as u64,
+            unknown_segments: r.unknown_segments as u64,
+            unknown_model_entries: r.unknown_model_entries as u64,
+        }
+    }
+}
 
 /// Copies a full snapshot of the selector's learned statistics (JSON, keyed by creative
 /// id and persona name, so it survives a restart and a catalog change) into `buf`,
@@ -44,13 +73,15 @@ pub unsafe extern "C" fn pe_selector_stats_save(
 /// Replaces the selector's learned statistics with a full snapshot written by
 /// `pe_selector_stats_save` (`json_len` bytes of UTF-8 at `json`), matched by creative
 /// id: creatives the catalog no longer has and personas no longer on its menu are
-/// skipped; counts the snapshot does not mention become zero. Also resets the baseline
-/// of `pe_selector_stats_export_delta` (the loaded counts are not exported again).
+/// skipped, and counted in `*out_report`; counts the snapshot does not mention become
+/// zero. Also resets the baseline of `pe_selector_stats_export_delta` (the loaded
+/// counts are not exported again).
 ///
 /// Meant for start-up, before serving: it is thread-safe, but events recorded on other
 /// threads while it runs may be overwritten. The JSON is only read during the call.
 ///
-/// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+/// Errors (the statistics are left exactly as they were, `*out_report` is not written):
+/// `PE_STATUS_NULL_PARAMETER` (`selector`, `json`, `out_report`),
 /// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
 /// snapshot; the message has line and column), `PE_STATUS_INVALID_SPEC` (another
 /// format or version, a delta instead of a full snapshot, an unknown device or daypart,
@@ -64,14 +95,22 @@ pub unsafe extern "C" fn pe_selector_stats_load(
     selector: *const pe_selector,
     json: *const c_char,
     json_len: usize,
+    out_report: *mut pe_stats_report,
 ) -> pe_status {
     ffi_boundary!({
-        // SAFETY: a live selector (or NULL) and a readable string (or NULL).
-        let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        // SAFETY: a live selector (or NULL), a readable string (or NULL) and a writable
+        // `pe_stats_report` (or NULL).
+        let (selector, json, out) = unsafe {
+            (
+                arc_ref(selector, "selector")?,
+                arg_str(json, json_len, "json")?,
+                Out::new(out_report, "out_report")?,
+            )
+        };
         let selector = selector.own("pe_selector_stats_load", "pe_engine_stats_load")?;
         let snapshot = StatsSnapshot::from_json(json)?;
         refuse_if_none_known(selector, &snapshot)?;
-        let _skipped = selector.load_stats(&snapshot)?;
+        out.write(pe_stats_report::from(&selector.load_stats(&snapshot)?));
         Ok(())
     })
 }
@@ -81,12 +120,13 @@ pub unsafe extern "C" fn pe_selector_stats_load(
 /// UTF-8 at `json`). Merging is addition, so deltas merged in any order give identical
 /// statistics; merged counts are not exported again, so instances can exchange deltas
 /// all-to-all without echoes. Creatives and personas this catalog does not have are
-/// skipped.
+/// skipped, and counted in `*out_report`.
 ///
 /// Thread-safe: it may run while other threads select and record. The JSON is only read
 /// during the call.
 ///
-/// Errors (the statistics are left exactly as they were): `PE_STATUS_NULL_PARAMETER`,
+/// Errors (the statistics are left exactly as they were, `*out_report` is not written):
+/// `PE_STATUS_NULL_PARAMETER` (`selector`, `json`, `out_report`),
 /// `PE_STATUS_INVALID_UTF8`, `PE_STATUS_INVALID_JSON` (not JSON, or not the shape of a
 /// snapshot), `PE_STATUS_INVALID_SPEC` (another format or version, an unknown device or
 /// daypart, a creative listed twice; a snapshot naming creatives none of which this
@@ -98,14 +138,22 @@ pub unsafe extern "C" fn pe_selector_stats_merge(
     selector: *const pe_selector,
     json: *const c_char,
     json_len: usize,
+    out_report: *mut pe_stats_report,
 ) -> pe_status {
     ffi_boundary!({
-        // SAFETY: a live selector (or NULL) and a readable string (or NULL).
-        let (selector, json) = unsafe { (arc_ref(selector, "selector")?, arg_str(json, json_len, "json")?) };
+        // SAFETY: a live selector (or NULL), a readable string (or NULL) and a writable
+        // `pe_stats_report` (or NULL).
+        let (selector, json, out) = unsafe {
+            (
+                arc_ref(selector, "selector")?,
+                arg_str(json, json_len, "json")?,
+                Out::new(out_report, "out_report")?,
+            )
+        };
         let selector = selector.own("pe_selector_stats_merge", "pe_engine_stats_merge")?;
         let snapshot = StatsSnapshot::from_json(json)?;
         refuse_if_none_known(selector, &snapshot)?;
-        let _skipped = selector.merge_stats(&snapshot)?;
+        out.write(pe_stats_report::from(&selector.merge_stats(&snapshot)?));
         Ok(())
     })
 }

@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for &variant in &args.variants {
         let clock = Instant::now();
         let reports = run_seeds(&SimConfig { variant, ..config.clone() }, args.seeds)?;
-        let Some(summary) = Summary::of(&reports) else { continue };
+        let summary = Summary::of(&reports)?;
         println!("## {} — {}\n", variant.name(), variant.description());
         let people_seen = reports.iter().map(|r| r.people_seen as f64).sum::<f64>() / reports.len() as f64;
         println!(

@@ -353,3 +353,32 @@ fn reference_learners_sit_between_the_rule_and_the_oracle() {
     assert!(greedy_reference > rate(Strategy::Engine(Policy::Greedy)), "{table}");
     assert!(table.contains("reference, knows all but quality (thompson)"), "{table}");
 }
+
+#[test]
+fn a_summary_is_of_one_variant_and_one_length_or_an_error() {
+    let mixed = run(&small(Variant::Mixed, 42)).expect("simulation runs");
+    let classic = run(&small(Variant::Classic, 43)).expect("simulation runs");
+    let summary =
+        persona_engine::simulate::Summary::of(&[mixed.clone(), mixed.clone()]).expect("one variant");
+    assert_eq!(summary.variant, Variant::Mixed);
+    assert_eq!(summary.rows.len(), mixed.rows.len());
+
+    // Mixed variants: the summary would have been labelled with the first.
+    let err = persona_engine::simulate::Summary::of(&[mixed.clone(), classic]).unwrap_err().to_string();
+    assert!(err.starts_with("simulation summary: field 'variant': seed 42 ran variant"), "{err}");
+    // Mixed lengths.
+    let mut longer = mixed.clone();
+    longer.impressions *= 2;
+    let err = persona_engine::simulate::Summary::of(&[mixed.clone(), longer]).unwrap_err().to_string();
+    assert!(err.starts_with("simulation summary: field 'impressions'"), "{err}");
+    // A strategy missing from one seed would be averaged over fewer seeds.
+    let mut fewer = mixed.clone();
+    let dropped = fewer.rows.pop().expect("rows").name;
+    let err = persona_engine::simulate::Summary::of(&[mixed, fewer]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("simulation summary: field 'rows': strategy '{dropped}' ran on seed 42 but not on seed 42")
+    );
+    // Nothing to summarize.
+    assert!(persona_engine::simulate::Summary::of(&[]).is_err());
+}

@@ -170,9 +170,48 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarizes reports of one variant (one per seed); `None` when there are none.
-    pub fn of(reports: &[SimReport]) -> Option<Summary> {
-        let first = reports.first()?;
+    /// Summarizes reports of one variant and one length (one per seed).
+    ///
+    /// Errors when there are no reports, when they mix variants or numbers of
+    /// impressions (the summary would be labelled with the first), or when a strategy of
+    /// the first report is missing from another (its mean would be over fewer seeds
+    /// than the others').
+    pub fn of(reports: &[SimReport]) -> crate::Result<Summary> {
+        let problem =
+            |field: &str, problem: String| crate::Error::invalid("simulation summary", field, problem);
+        let first = reports.first().ok_or_else(|| problem("reports", "no reports to summarize".into()))?;
+        for r in reports {
+            if r.variant != first.variant {
+                return Err(problem(
+                    "variant",
+                    format!(
+                        "seed {} ran variant '{}', seed {} '{}': summarize one variant at a time",
+                        first.seed,
+                        first.variant.name(),
+                        r.seed,
+                        r.variant.name()
+                    ),
+                ));
+            }
+            if r.impressions != first.impressions {
+                return Err(problem(
+                    "impressions",
+                    format!(
+                        "seed {} ran {} impressions, seed {} {}: summarize runs of one length",
+                        first.seed, first.impressions, r.seed, r.impressions
+                    ),
+                ));
+            }
+            if let Some(missing) = first.rows.iter().find(|row| r.row(row.strategy).is_none()) {
+                return Err(problem(
+                    "rows",
+                    format!(
+                        "strategy '{}' ran on seed {} but not on seed {}",
+                        missing.name, first.seed, r.seed
+                    ),
+                ));
+            }
+        }
         let rows = first
             .rows
             .iter()
@@ -192,7 +231,7 @@ impl Summary {
                 }
             })
             .collect();
-        Some(Summary {
+        Ok(Summary {
             variant: first.variant,
             seeds: reports.iter().map(|r| r.seed).collect(),
             impressions: first.impressions,

@@ -138,7 +138,10 @@ impl PersonaScores {
     }
 
     /// Sets the score of `persona`, derived from data of the classes in `sources`.
-    /// Errors when `score > 9`. The scores grow to hold `persona` if needed.
+    /// Errors when `score > 9`. The scores grow to hold `persona` if needed; a selector
+    /// reads only scores held for exactly its menu's personas (or none), so size them
+    /// with [`PersonaScores::new`] or set them through [`crate::Profile::set_score`],
+    /// which knows the menu.
     pub fn set(&mut self, persona: PersonaId, score: u8, sources: DataClasses) -> Result<()> {
         if score > MAX_SCORE {
             return Err(Error::ScoreOutOfRange { persona: format!("#{}", persona.0), score: score.into() });
@@ -166,6 +169,14 @@ impl PersonaScores {
         let sources = before.with(crate::profile::DataClass::Behavioral);
         // `set` only fails for scores above 9, which `clamp` rules out.
         let _ = self.set(persona, next, sources);
+    }
+
+    /// Grows to hold at least `personas` personas (new ones at 0, of no source).
+    pub(crate) fn grow_to(&mut self, personas: usize) {
+        if self.scores.len() < personas {
+            self.scores.resize(personas, 0);
+            self.sources.resize(personas, DataClasses::NONE);
+        }
     }
 
     /// The score of `persona` (0 when never set).

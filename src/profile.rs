@@ -276,7 +276,8 @@ impl Profile {
     }
 
     /// Sets the score of a persona by name, as imported from elsewhere, with the data
-    /// classes it was derived from.
+    /// classes it was derived from. Scores held for fewer personas than the menu has (a
+    /// profile started with [`Profile::default`]) grow to the menu's size.
     pub fn set_score(
         &mut self,
         menu: &PersonaMenu,
@@ -288,6 +289,9 @@ impl Profile {
         if score > MAX_SCORE {
             return Err(Error::ScoreOutOfRange { persona: persona.to_owned(), score: score.into() });
         }
+        // A profile started empty (`Profile::default()`) takes the menu's size here, so
+        // that `select` knows it was made for this menu.
+        self.scores.grow_to(menu.len());
         self.scores.set(id, score, sources)
     }
 

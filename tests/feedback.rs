@@ -288,8 +288,12 @@ fn a_profile_made_for_another_persona_menu_is_refused_not_misread() {
     let err = engine.select(&other, &ctx(), "hero", &mut s).unwrap_err();
     assert!(err.to_string().starts_with("profile: field 'scores'"), "{err}");
 
-    // A profile with no scores at all (an anonymous visitor) is not a mismatch.
-    let anonymous = Profile::default();
+    // A profile with no scores at all (an anonymous visitor) is not a mismatch, and one
+    // started empty takes the menu's size from the first score set by name.
+    let mut anonymous = Profile::default();
+    assert_eq!(sel.select(&anonymous, &ctx(), hero, &mut s).unwrap(), 1);
+    anonymous.set_score(sel.catalog().menu(), "Family", 8, DataClasses::NONE).unwrap();
+    assert_eq!(anonymous.scores.len(), menu);
     assert_eq!(sel.select(&anonymous, &ctx(), hero, &mut s).unwrap(), 1);
     // Nor is one made for this menu.
     let p = person(&sel, &[("Luxury", 9)]);

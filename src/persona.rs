@@ -122,6 +122,16 @@ impl PersonaMenu {
     }
 }
 
+/// The consent a score derived from `sources` needs (see
+/// [`PersonaScores::required_consent`]).
+#[inline]
+fn required(sources: DataClasses) -> DataClasses {
+    match sources {
+        DataClasses::NONE => DataClasses::INFERRED,
+        known => known,
+    }
+}
+
 /// A person's score on each persona of a menu (`0..=9`, 0 when unknown), together with the
 /// data classes each score was derived from, so the selector can ignore a score built on
 /// data the person did not consent to.
@@ -197,10 +207,19 @@ impl PersonaScores {
     /// never bypasses consent; record its sources to use it under narrower consent.
     #[inline]
     pub fn required_consent(&self, persona: PersonaId) -> DataClasses {
-        match self.sources(persona) {
-            DataClasses::NONE => DataClasses::INFERRED,
-            known => known,
-        }
+        required(self.sources(persona))
+    }
+
+    /// Every held score that counts under `consent` (its required consent is given),
+    /// as `(persona index, score)`, skipping zeros: what a selector reads per request.
+    #[inline]
+    pub(crate) fn counted(&self, consent: DataClasses) -> impl Iterator<Item = (usize, u8)> + '_ {
+        self.scores
+            .iter()
+            .zip(&self.sources)
+            .enumerate()
+            .filter(move |(_, (&s, &src))| s > 0 && consent.contains(required(src)))
+            .map(|(i, (&s, _))| (i, s))
     }
 
     /// Number of persona slots held.

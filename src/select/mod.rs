@@ -1058,13 +1058,8 @@ impl Selector {
         let n = self.catalog.menu.len();
         weights.clear();
         weights.resize(n, 0.0);
-        for (p, slot) in weights.iter_mut().enumerate() {
-            let id = PersonaId(p as u16);
-            let s = profile.scores.get(id);
-            if s >= self.config.threshold
-                && s > 0
-                && profile.consent.contains(profile.scores.required_consent(id))
-            {
+        for (p, s) in profile.scores.counted(profile.consent) {
+            if let (true, Some(slot)) = (s >= self.config.threshold, weights.get_mut(p)) {
                 *slot = f32::from(s) / f32::from(MAX_SCORE);
             }
         }
@@ -1125,13 +1120,11 @@ impl Selector {
 
     /// [`Selector::person_scores`] into slices sized to the menu.
     pub(crate) fn person_scores_into(&self, profile: &Profile, scores: &mut [u8], ranks: &mut [u8]) -> u16 {
-        for (p, slot) in scores.iter_mut().enumerate() {
-            let id = PersonaId(p as u16);
-            *slot = if profile.consent.contains(profile.scores.required_consent(id)) {
-                profile.scores.get(id).min(MAX_SCORE)
-            } else {
-                0
-            };
+        scores.fill(0);
+        for (p, s) in profile.scores.counted(profile.consent) {
+            if let Some(slot) = scores.get_mut(p) {
+                *slot = s.min(MAX_SCORE);
+            }
         }
         for p in &profile.likes {
             if let Some(slot) = scores.get_mut(p.index()) {

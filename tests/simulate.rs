@@ -334,8 +334,9 @@ fn reference_learners_sit_between_the_rule_and_the_oracle() {
             Strategy::UniformRandom,
             Strategy::PersonaRule,
             Strategy::Engine(Policy::Greedy),
-            Strategy::Reference { thompson: false },
-            Strategy::Reference { thompson: true },
+            Strategy::Reference { thompson: false, knows_context: true },
+            Strategy::Reference { thompson: true, knows_context: true },
+            Strategy::Reference { thompson: false, knows_context: false },
             Strategy::Oracle,
         ],
         fixed_spread: false,
@@ -345,13 +346,17 @@ fn reference_learners_sit_between_the_rule_and_the_oracle() {
     let rate = |s: Strategy| report.row(s).expect("ran").overall.expected_click_rate;
     let (uniform, oracle) = (rate(Strategy::UniformRandom), rate(Strategy::Oracle));
     for thompson in [false, true] {
-        let r = rate(Strategy::Reference { thompson });
+        let r = rate(Strategy::Reference { thompson, knows_context: true });
         assert!(r > 3.0 * uniform && r < oracle, "{table}");
     }
-    let greedy_reference = rate(Strategy::Reference { thompson: false });
+    let greedy_reference = rate(Strategy::Reference { thompson: false, knows_context: true });
     assert!(greedy_reference > rate(Strategy::PersonaRule), "{table}");
     assert!(greedy_reference > rate(Strategy::Engine(Policy::Greedy)), "{table}");
     assert!(table.contains("reference, knows all but quality (thompson)"), "{table}");
+    // Knowing less, it learns less: the context factors it no longer knows cost it.
+    let blind = rate(Strategy::Reference { thompson: false, knows_context: false });
+    assert!(blind > rate(Strategy::PersonaRule) && blind < greedy_reference, "{table}");
+    assert!(table.contains("reference, knows the persona match only (greedy)"), "{table}");
 }
 
 #[test]

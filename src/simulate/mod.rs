@@ -65,9 +65,17 @@ pub enum Strategy {
     /// otherwise it uses the posterior mean. Not something an engine can be: it shows
     /// what the quality alone costs to learn in this many impressions, so the distance
     /// between the oracle and a learner reads as "unknowable here" plus "left on the table".
+    ///
+    /// Without `knows_context` it knows only the persona match: the device and daypart
+    /// effects (each creative's own, and in `attributes` those of its format and tone)
+    /// are folded into what it learns per creative, as a learner without those features
+    /// would. It separates what the persona structure is worth from what the creatives'
+    /// own factors cost to learn.
     Reference {
         /// Draw from the posterior (Thompson sampling) rather than use its mean.
         thompson: bool,
+        /// Knows each creative's device and daypart factors.
+        knows_context: bool,
     },
 }
 
@@ -78,10 +86,11 @@ impl Strategy {
             Strategy::UniformRandom => "uniform random".to_owned(),
             Strategy::PersonaRule => "static persona rule".to_owned(),
             Strategy::Oracle => "oracle".to_owned(),
-            Strategy::Reference { thompson: false } => "reference, knows all but quality (greedy)".to_owned(),
-            Strategy::Reference { thompson: true } => {
-                "reference, knows all but quality (thompson)".to_owned()
-            }
+            Strategy::Reference { thompson, knows_context } => format!(
+                "reference, knows {} ({})",
+                if *knows_context { "all but quality" } else { "the persona match only" },
+                if *thompson { "thompson" } else { "greedy" }
+            ),
             Strategy::Engine(Policy::Rules) => "rules".to_owned(),
             Strategy::Engine(Policy::Greedy) => "greedy".to_owned(),
             Strategy::Engine(Policy::EpsilonGreedy { epsilon }) => format!("epsilon-greedy ({epsilon})"),
@@ -92,7 +101,7 @@ impl Strategy {
 
     /// Every strategy the simulation compares by default: uniform random, the static
     /// persona rule, the engine under rules, greedy, epsilon-greedy (ε = 0.1), softmax
-    /// (T = 0.03) and Thompson sampling, the two reference learners and the oracle.
+    /// (T = 0.03) and Thompson sampling, the four reference learners and the oracle.
     pub fn all() -> Vec<Strategy> {
         vec![
             Strategy::UniformRandom,
@@ -102,8 +111,10 @@ impl Strategy {
             Strategy::Engine(Policy::EpsilonGreedy { epsilon: 0.1 }),
             Strategy::Engine(Policy::Softmax { temperature: 0.03 }),
             Strategy::Engine(Policy::Thompson),
-            Strategy::Reference { thompson: false },
-            Strategy::Reference { thompson: true },
+            Strategy::Reference { thompson: false, knows_context: true },
+            Strategy::Reference { thompson: true, knows_context: true },
+            Strategy::Reference { thompson: false, knows_context: false },
+            Strategy::Reference { thompson: true, knows_context: false },
             Strategy::Oracle,
         ]
     }
@@ -339,10 +350,18 @@ impl<'w> Play<'w> {
                 }
                 best.0
             }
-            Strategy::Reference { thompson } => {
-                // Rate = known part × quality; quality ~ Gamma(shape, rate) a posteriori.
+            Strategy::Reference { thompson, knows_context } => {
+                // Rate = known part × quality; quality ~ Gamma(shape, rate) a posteriori
+                // (without the context: quality × the context factor, learned as one).
                 let mut rng = SimRng::new(imp.select_seed);
-                let known = |c: usize| rate(Some(c)) / world.quality(c);
+                let known = |c: usize| {
+                    let unknown = if knows_context {
+                        world.quality(c)
+                    } else {
+                        world.quality(c) * world.context_factor(c, imp.device, daypart)
+                    };
+                    rate(Some(c)) / unknown
+                };
                 let mut best = (None, f64::NEG_INFINITY);
                 for (c, &(shape, rate_param)) in self.quality.iter().enumerate() {
                     let known = known(c);

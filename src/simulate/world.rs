@@ -613,6 +613,12 @@ impl World {
         rate.clamp(MIN_RATE, MAX_RATE)
     }
 
+    /// The hidden context factor of world creative `c` on `device` in `daypart` (1 when
+    /// out of range).
+    pub(crate) fn context_factor(&self, c: usize, device: Device, daypart: Daypart) -> f64 {
+        self.creatives.get(c).map_or(1.0, |h| h.context[device as usize][daypart as usize])
+    }
+
     /// The hidden quality factor of world creative `c` (1 when out of range).
     pub(crate) fn quality(&self, c: usize) -> f64 {
         self.creatives.get(c).map_or(1.0, |h| h.quality)

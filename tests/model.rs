@@ -142,3 +142,23 @@ fn bad_signals_are_rejected() {
     let err = p.add_signal(signal("", 1.0, DataClass::Behavioral, NOW)).unwrap_err();
     assert_eq!(err.to_string(), "profile: field 'signals[0].name': signal name is empty");
 }
+
+#[test]
+fn a_profile_started_empty_and_scored_by_the_model_is_read_by_a_selector() {
+    // The common test menu has more personas than the model covers: the scores the
+    // model writes are held for the whole menu, so select reads them (a profile sized
+    // for fewer personas would be refused as made for another menu).
+    let sel = selector(vec![tagged("lux", "Luxury"), tagged("fam", "Family")]);
+    let menu = sel.catalog().menu();
+    let model = PersonaModel::from_json(menu, MODEL).unwrap();
+    let mut p =
+        Profile { first_seen: NOW - 100 * DAY, visits: 5, consent: DataClasses::ALL, ..Profile::default() };
+    p.add_signal(signal("bought_first_class", 3.0, DataClass::Purchase, NOW)).unwrap();
+    model.apply(&mut p, NOW);
+    assert_eq!(p.scores.len(), menu.len());
+    assert!(p.scores.get(menu.id("Luxury").unwrap()) > 0);
+    let hero = sel.placement("hero").unwrap();
+    let mut s = sel.new_selection(1);
+    assert_eq!(sel.select(&p, &ctx(), hero, &mut s).unwrap(), 1);
+    assert_eq!(model.score(&Profile::default(), NOW).len(), menu.len());
+}

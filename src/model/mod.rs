@@ -107,6 +107,9 @@ pub struct PersonaModel {
     deciles: Vec<Option<[f64; DECILE_EDGES]>>,
     /// Signal name → list of (index into `personas`, weight).
     weights: AHashMap<String, Vec<(usize, f64)>>,
+    /// The size of the menu it was compiled against: scores it writes are held for
+    /// every persona of it, so a selector of that menu reads them.
+    menu_len: usize,
 }
 
 impl PersonaModel {
@@ -162,7 +165,13 @@ impl PersonaModel {
                 weights.entry(signal.clone()).or_default().push((slot, *weight));
             }
         }
-        Ok(PersonaModel { half_life_seconds: spec.half_life_days * 86_400.0, personas, deciles, weights })
+        Ok(PersonaModel {
+            half_life_seconds: spec.half_life_days * 86_400.0,
+            personas,
+            deciles,
+            weights,
+            menu_len: menu.len(),
+        })
     }
 
     /// Parses and compiles a JSON model spec. A document larger than
@@ -219,12 +228,13 @@ impl PersonaModel {
         }
     }
 
-    /// Scores every modelled persona from the profile's consented signals at `now`.
+    /// Scores every modelled persona from the profile's consented signals at `now`,
+    /// held for every persona of the model's menu (or more, if the profile holds more).
     /// Personas the model does not cover are left at 0. Each score's sources are the
     /// classes of the signals that moved it.
     pub fn score(&self, profile: &Profile, now: i64) -> PersonaScores {
         let logits = self.logits(profile, now);
-        let mut scores = PersonaScores::new(profile.scores.len());
+        let mut scores = PersonaScores::new(profile.scores.len().max(self.menu_len));
         for (slot, (&(persona, _), &(logit, sources))) in self.personas.iter().zip(&logits).enumerate() {
             // `set` cannot fail: a score is at most MAX_SCORE.
             let _ = scores.set(persona, self.score_of(slot, logit), sources);
@@ -236,6 +246,8 @@ impl PersonaModel {
     /// personas the model does not cover (imported ones) are kept.
     pub fn apply(&self, profile: &mut Profile, now: i64) {
         let scores = self.score(profile, now);
+        // A profile started empty takes the menu's size, as `Profile::set_score` gives it.
+        profile.scores.grow_to(self.menu_len);
         for &(persona, _) in &self.personas {
             let _ = profile.scores.set(persona, scores.get(persona), scores.sources(persona));
         }

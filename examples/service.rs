@@ -151,7 +151,7 @@ fn load_profile(
         };
         profile.add_signal(Signal { name: format!("{name}_{theme}"), value: 1.0, class, at: now })?;
         if let Some(model) = version.model() {
-            model.apply(&mut profile, now);
+            model.apply(&mut profile, now)?;
         }
     }
     Ok((profile, new_signal))

@@ -218,6 +218,7 @@ impl Holdout {
                 );
             }
         }
+        generic.menu = profile.menu;
         generic.signals.clear();
         generic.consent = profile.consent;
         generic.first_seen = profile.first_seen;

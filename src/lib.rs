@@ -71,7 +71,7 @@ pub use error::{Error, Report, Result};
 pub use feedback::{Feedback, FeedbackKind};
 pub use learn::{Counts, LearnedStats, LearningConfig, Policy, PriorSpread, StatsSnapshot};
 pub use model::{PersonaModel, PersonaModelSpec};
-pub use persona::{PersonaId, PersonaMenu, PersonaScores};
+pub use persona::{MenuKey, PersonaId, PersonaMenu, PersonaScores};
 pub use profile::{Consent, DataClass, DataClasses, Profile, ProfileSpec, RelationshipStage, Signal};
 pub use select::{FatigueConfig, Pick, Reason, ReasonKind, Selection, Selector, SelectorConfig};
 pub use symbol::Symbol;

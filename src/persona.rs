@@ -34,7 +34,19 @@ pub const MAX_PERSONA_NAME: usize = 128;
 pub struct PersonaMenu {
     names: Vec<String>,
     index: AHashMap<String, PersonaId>,
+    /// A fingerprint of the names in order (see [`MenuKey`]).
+    key: u64,
 }
+
+/// A fingerprint of a persona menu: its names in order (FNV-1a, 64 bits). Two menus
+/// with the same names in the same order have the same key, wherever they were built;
+/// a menu that gains, loses, renames or reorders a persona gets another. A [`Profile`]
+/// (whose persona ids mean something for one menu only) carries the key of the menu it
+/// was made for, and a selector of another menu refuses it.
+///
+/// [`Profile`]: crate::Profile
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MenuKey(u64);
 
 impl PersonaMenu {
     /// Builds a menu from names, in order. Errors on an empty or over-long name, a
@@ -78,9 +90,21 @@ impl PersonaMenu {
             ));
         }
         let id = PersonaId(self.names.len() as u16);
+        // FNV-1a over the name's bytes, then a byte no UTF-8 text holds as a separator.
+        if self.names.is_empty() {
+            self.key = 0xcbf2_9ce4_8422_2325;
+        }
+        for &b in name.as_bytes().iter().chain(&[0xff]) {
+            self.key = (self.key ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
         self.index.insert(name.clone(), id);
         self.names.push(name);
         Ok(id)
+    }
+
+    /// The menu's fingerprint (see [`MenuKey`]).
+    pub fn key(&self) -> MenuKey {
+        MenuKey(self.key)
     }
 
     /// The id of `name`, if it is on the menu.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::error::{quote, Error, Result};
-use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
+use crate::persona::{MenuKey, PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
 use crate::symbol::Symbol;
 
 /// A class of personal data, for consent. A profile consents to a set of classes; a
@@ -266,6 +266,12 @@ pub struct Profile {
     /// Recent engagements (clicks, conversions, thumbs up), oldest first, at most
     /// [`MAX_ENGAGEMENTS`]: an engagement resets a creative's fatigue.
     pub engagements: Vec<Exposure>,
+    /// The persona menu its persona ids belong to, when known: set by every
+    /// constructor and setter that is given the menu ([`Profile::for_menu`],
+    /// [`Profile::from_json`], [`Profile::set_score`], [`crate::Selector::new_profile`],
+    /// a persona model's `apply`). A selector, a persona model or a write with another
+    /// menu refuses the profile; `None` (from [`Profile::new`]) checks only the sizes.
+    pub menu: Option<MenuKey>,
 }
 
 impl Profile {
@@ -273,6 +279,32 @@ impl Profile {
     /// first seen at `now` with one visit.
     pub fn new(personas: usize, now: i64) -> Self {
         Profile { scores: PersonaScores::new(personas), first_seen: now, visits: 1, ..Profile::default() }
+    }
+
+    /// An empty profile for `menu` (as [`Profile::new`]), marked as made for it.
+    pub fn for_menu(menu: &PersonaMenu, now: i64) -> Self {
+        Profile { menu: Some(menu.key()), ..Profile::new(menu.len(), now) }
+    }
+
+    /// Errors unless the profile was made for `menu` (or for no menu in particular):
+    /// its persona ids would be read as another menu's personas.
+    pub(crate) fn check_menu(&self, menu: &PersonaMenu, what: &'static str) -> Result<()> {
+        match self.menu {
+            Some(key) if key != menu.key() => Err(Error::invalid(
+                what,
+                "menu",
+                "the profile was made for another persona menu (its persona ids would be read as \
+                 other personas): compile its stored JSON against this menu with Profile::from_json",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Profile::check_menu`], then marks the profile as made for `menu`.
+    fn bind(&mut self, menu: &PersonaMenu) -> Result<()> {
+        self.check_menu(menu, "profile")?;
+        self.menu = Some(menu.key());
+        Ok(())
     }
 
     /// Sets the score of a persona by name, as imported from elsewhere, with the data
@@ -289,6 +321,7 @@ impl Profile {
         if score > MAX_SCORE {
             return Err(Error::ScoreOutOfRange { persona: persona.to_owned(), score: score.into() });
         }
+        self.bind(menu)?;
         // A profile started empty (`Profile::default()`) takes the menu's size here, so
         // that `select` knows it was made for this menu.
         self.scores.grow_to(menu.len());
@@ -317,6 +350,7 @@ impl Profile {
     /// and `dislikes` is an error instead: one document cannot say which came last.)
     pub fn declare_like(&mut self, menu: &PersonaMenu, persona: &str) -> Result<()> {
         let id = menu.id(persona)?;
+        self.bind(menu)?;
         self.dislikes.retain(|p| *p != id);
         if !self.likes.contains(&id) {
             self.likes.push(id);
@@ -328,6 +362,7 @@ impl Profile {
     /// wins: a persona the person liked is no longer liked (see [`Profile::declare_like`]).
     pub fn declare_dislike(&mut self, menu: &PersonaMenu, persona: &str) -> Result<()> {
         let id = menu.id(persona)?;
+        self.bind(menu)?;
         self.likes.retain(|p| *p != id);
         if !self.dislikes.contains(&id) {
             self.dislikes.push(id);
@@ -393,8 +428,10 @@ impl Profile {
         n
     }
 
-    /// Converts to the named, serializable form.
-    pub fn to_spec(&self, menu: &PersonaMenu) -> ProfileSpec {
+    /// Converts to the named, serializable form. Errors for a profile made for another
+    /// menu (its ids would be written as other personas' names).
+    pub fn to_spec(&self, menu: &PersonaMenu) -> Result<ProfileSpec> {
+        self.check_menu(menu, "profile")?;
         let mut persona_scores = Vec::new();
         for (id, name) in menu.iter() {
             let score = self.scores.get(id);
@@ -402,7 +439,7 @@ impl Profile {
                 persona_scores.push((name.to_owned(), ScoreSpec { score, sources: self.scores.sources(id) }));
             }
         }
-        ProfileSpec {
+        Ok(ProfileSpec {
             persona_scores,
             signals: self.signals.clone(),
             consent: self.consent,
@@ -413,13 +450,13 @@ impl Profile {
             exposures: self.exposures.clone(),
             suppressed: self.suppressed.clone(),
             engagements: self.engagements.clone(),
-        }
+        })
     }
 
     /// Builds a profile from its named form, checking every field against `menu`.
     pub fn from_spec(menu: &PersonaMenu, spec: ProfileSpec) -> Result<Self> {
         check_relationship(spec.first_seen, spec.visits)?;
-        let mut profile = Profile::new(menu.len(), spec.first_seen);
+        let mut profile = Profile::for_menu(menu, spec.first_seen);
         profile.visits = spec.visits;
         profile.consent = spec.consent;
         for (name, s) in &spec.persona_scores {
@@ -523,10 +560,11 @@ impl Profile {
 
     /// Writes the profile as JSON in the [`ProfileSpec`] shape. Errors, writing nothing,
     /// on a profile [`Profile::from_json`] would refuse: visits counted with `first_seen`
-    /// 0 (as [`Profile::new`] leaves it when given 0 for `now`).
+    /// 0 (as [`Profile::new`] leaves it when given 0 for `now`), and on a profile made
+    /// for another menu.
     pub fn to_json(&self, menu: &PersonaMenu) -> Result<String> {
         check_relationship(self.first_seen, self.visits)?;
-        serde_json::to_string_pretty(&self.to_spec(menu))
+        serde_json::to_string_pretty(&self.to_spec(menu)?)
             .map_err(|source| Error::Json { what: "profile", source })
     }
 }

@@ -68,7 +68,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     let mut people = Vec::new();
 
     // A loyal luxury traveller, browsing on desktop in the evening in Paris.
-    let mut p = Profile::new(menu.len(), NOW - 400 * DAY);
+    let mut p = Profile::for_menu(menu, NOW - 400 * DAY);
     p.visits = 48;
     p.consent = DataClasses::ALL;
     p.set_score(menu, "Luxury Travel", 9, behavioral_purchase)?;
@@ -88,7 +88,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     });
 
     // A parent on mobile at lunch in London (a regular).
-    let mut p = Profile::new(menu.len(), NOW - 60 * DAY);
+    let mut p = Profile::for_menu(menu, NOW - 60 * DAY);
     p.visits = 9;
     p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase).with(DataClass::Location);
     p.set_score(menu, "Family Activities", 9, behavioral_purchase)?;
@@ -106,7 +106,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
 
     // A first-time visitor who gave no consent. Their scores came from third-party
     // data, so none of them may be used.
-    let mut p = Profile::new(menu.len(), NOW);
+    let mut p = Profile::for_menu(menu, NOW);
     p.set_score(menu, "Adventure Seeker", 9, DataClasses::only(DataClass::ThirdParty))?;
     p.set_score(menu, "Early Adopter", 8, DataClasses::only(DataClass::ThirdParty))?;
     people.push(Person {
@@ -117,7 +117,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
 
     // A returning city-breaker who told us they are not interested in luxury travel,
     // although our model thinks they are.
-    let mut p = Profile::new(menu.len(), NOW - 20 * DAY);
+    let mut p = Profile::for_menu(menu, NOW - 20 * DAY);
     p.visits = 4;
     p.consent = DataClasses::ALL;
     p.set_score(menu, "Luxury Travel", 9, DataClasses::only(DataClass::Behavioral))?;
@@ -135,7 +135,7 @@ pub fn people(menu: &PersonaMenu) -> Result<Vec<Person>> {
     });
 
     // A security-minded early adopter on the app in the morning, in the US.
-    let mut p = Profile::new(menu.len(), NOW - 30 * DAY);
+    let mut p = Profile::for_menu(menu, NOW - 30 * DAY);
     p.visits = 6;
     p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Declared);
     p.set_score(menu, "Security Conscious", 9, DataClasses::only(DataClass::Declared))?;

@@ -299,3 +299,43 @@ fn a_profile_made_for_another_persona_menu_is_refused_not_misread() {
     let p = person(&sel, &[("Luxury", 9)]);
     assert_eq!(sel.select(&p, &ctx(), hero, &mut s).unwrap(), 1);
 }
+
+#[test]
+fn a_profile_from_a_reordered_menu_of_the_same_size_is_refused_too() {
+    // The same personas in another order: a profile's ids would name other personas.
+    let sel = selector(five_luxury());
+    let mut reordered = spec(five_luxury());
+    reordered.personas.swap(0, 1);
+    let other = persona_engine::Selector::new(
+        persona_engine::Catalog::compile(&reordered).unwrap(),
+        persona_engine::SelectorConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(sel.catalog().menu().len(), other.catalog().menu().len());
+    assert_ne!(sel.catalog().menu().key(), other.catalog().menu().key());
+    // A menu built apart with the same names in the same order has the same key.
+    let apart = persona_engine::PersonaMenu::new(spec(Vec::new()).personas).unwrap();
+    assert_eq!(sel.catalog().menu().key(), apart.key());
+
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    let expected = "profile: field 'menu': the profile was made for another persona menu";
+    let hero = other.placement("hero").unwrap();
+    let mut s = other.new_selection(1);
+    let err = other.select(&p, &ctx(), hero, &mut s).unwrap_err().to_string();
+    assert!(err.starts_with(expected), "{err}");
+    let lux = other.creative("lux0").unwrap();
+    let before = p.clone();
+    let err = other.record(&mut p, &Feedback::new(lux, FeedbackKind::Click, &ctx())).unwrap_err().to_string();
+    assert!(err.starts_with(expected), "{err}");
+    assert_eq!(p, before);
+    // Nor is it written with the other menu's names, or given a score by them.
+    assert!(p.to_json(other.catalog().menu()).unwrap_err().to_string().starts_with(expected));
+    let err = p.set_score(other.catalog().menu(), "Family", 5, DataClasses::NONE).unwrap_err().to_string();
+    assert!(err.starts_with(expected), "{err}");
+    assert_eq!(p, before);
+    // Compiled again from its stored form against the other menu, it is read rightly.
+    let again =
+        Profile::from_json(other.catalog().menu(), &p.to_json(sel.catalog().menu()).unwrap()).unwrap();
+    assert_eq!(other.select(&again, &ctx(), hero, &mut s).unwrap(), 1);
+    assert_eq!(s.picks()[0].reason.persona, other.catalog().menu().get("Luxury"));
+}

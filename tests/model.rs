@@ -98,7 +98,7 @@ fn apply_keeps_imported_scores_for_unmodelled_personas() {
     let model = PersonaModel::from_json(&menu, MODEL).unwrap();
     let mut p = profile(DataClasses::ALL);
     p.set_score(&menu, "Budget", 8, DataClasses::only(DataClass::Purchase)).unwrap();
-    model.apply(&mut p, NOW);
+    model.apply(&mut p, NOW).unwrap();
     assert_eq!(p.scores.get(menu.id("Luxury").unwrap()), 9);
     assert_eq!(p.scores.get(menu.id("Budget").unwrap()), 8);
 }
@@ -154,11 +154,32 @@ fn a_profile_started_empty_and_scored_by_the_model_is_read_by_a_selector() {
     let mut p =
         Profile { first_seen: NOW - 100 * DAY, visits: 5, consent: DataClasses::ALL, ..Profile::default() };
     p.add_signal(signal("bought_first_class", 3.0, DataClass::Purchase, NOW)).unwrap();
-    model.apply(&mut p, NOW);
+    model.apply(&mut p, NOW).unwrap();
     assert_eq!(p.scores.len(), menu.len());
     assert!(p.scores.get(menu.id("Luxury").unwrap()) > 0);
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(1);
     assert_eq!(sel.select(&p, &ctx(), hero, &mut s).unwrap(), 1);
     assert_eq!(model.score(&Profile::default(), NOW).len(), menu.len());
+}
+
+#[test]
+fn a_model_refuses_a_profile_made_for_another_menu() {
+    // The model's menu is `menu()`; the profile was made for the same names reordered.
+    let model = PersonaModel::from_json(&menu(), MODEL).unwrap();
+    let reordered = PersonaMenu::new(["Family", "Luxury", "Budget"]).unwrap();
+    let mut p = Profile::for_menu(&reordered, NOW - 100 * DAY);
+    p.consent = DataClasses::ALL;
+    p.add_signal(signal("bought_first_class", 3.0, DataClass::Purchase, NOW)).unwrap();
+    let before = p.clone();
+    let err = model.apply(&mut p, NOW).unwrap_err().to_string();
+    assert!(
+        err.starts_with("persona model: field 'menu': the profile was made for another persona menu"),
+        "{err}"
+    );
+    assert_eq!(p, before, "nothing changes");
+    // A profile of no menu in particular takes the model's.
+    let mut q = Profile::new(3, NOW - 100 * DAY);
+    model.apply(&mut q, NOW).unwrap();
+    assert_eq!(q.menu, Some(menu().key()));
 }

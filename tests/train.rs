@@ -438,7 +438,7 @@ fn a_persona_too_thin_to_retrain_keeps_its_previous_weights() {
     assert!(model.personas().any(|p| p == ski_fan));
     let mut person = Profile::new(menu.len(), set.now - 30 * DAY);
     person.consent = DataClasses::ALL;
-    model.apply(&mut person, set.now);
+    model.apply(&mut person, set.now).unwrap();
     let before = person.scores.get(ski_fan);
     person
         .add_signal(Signal {
@@ -448,7 +448,7 @@ fn a_persona_too_thin_to_retrain_keeps_its_previous_weights() {
             at: set.now,
         })
         .unwrap();
-    model.apply(&mut person, set.now);
+    model.apply(&mut person, set.now).unwrap();
     assert!(person.scores.get(ski_fan) > before, "{before} -> {}", person.scores.get(ski_fan));
 }
 

@@ -429,7 +429,7 @@ impl DecisionRecord {
             }
             RelationshipStage::Loyal => (stages.loyal_visits, stages.loyal_days),
         };
-        let mut profile = Profile::new(menu.len(), self.timestamp.saturating_sub(i64::from(days) * day));
+        let mut profile = Profile::for_menu(menu, self.timestamp.saturating_sub(i64::from(days) * day));
         profile.visits = visits;
         profile.consent = self.consent;
         let mut unknown = Vec::new();

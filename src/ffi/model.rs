@@ -91,7 +91,7 @@ pub unsafe extern "C" fn pe_persona_model_apply(
         // profile (or NULL) used by this thread alone.
         let (handle, profile) = unsafe { (box_ref(model, "model")?, box_mut(profile, "profile")?) };
         profile.check_menu(&handle.selector)?;
-        handle.model.apply(&mut profile.profile, now);
+        handle.model.apply(&mut profile.profile, now)?;
         Ok(())
     })
 }

@@ -110,6 +110,8 @@ pub struct PersonaModel {
     /// The size of the menu it was compiled against: scores it writes are held for
     /// every persona of it, so a selector of that menu reads them.
     menu_len: usize,
+    /// That menu's fingerprint: `apply` refuses a profile made for another.
+    menu_key: crate::persona::MenuKey,
 }
 
 impl PersonaModel {
@@ -171,6 +173,7 @@ impl PersonaModel {
             deciles,
             weights,
             menu_len: menu.len(),
+            menu_key: menu.key(),
         })
     }
 
@@ -243,14 +246,27 @@ impl PersonaModel {
     }
 
     /// Recomputes the modelled personas' scores of `profile` in place; scores of
-    /// personas the model does not cover (imported ones) are kept.
-    pub fn apply(&self, profile: &mut Profile, now: i64) {
+    /// personas the model does not cover (imported ones) are kept. The profile is then
+    /// marked as made for the model's menu.
+    ///
+    /// Errors, changing nothing, for a profile made for another menu than the model's
+    /// (the model's persona ids would land on other personas).
+    pub fn apply(&self, profile: &mut Profile, now: i64) -> crate::Result<()> {
+        if profile.menu.is_some_and(|key| key != self.menu_key) {
+            return Err(crate::Error::invalid(
+                "persona model",
+                "menu",
+                "the profile was made for another persona menu than the model's: compile both against one menu",
+            ));
+        }
+        profile.menu = Some(self.menu_key);
         let scores = self.score(profile, now);
         // A profile started empty takes the menu's size, as `Profile::set_score` gives it.
         profile.scores.grow_to(self.menu_len);
         for &(persona, _) in &self.personas {
             let _ = profile.scores.set(persona, scores.get(persona), scores.sources(persona));
         }
+        Ok(())
     }
 
     /// The signals that moved `persona`'s logit for this profile at `now`, largest

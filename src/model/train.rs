@@ -30,7 +30,7 @@
 //! let mut person = selector.new_profile(now - 30 * 86_400);
 //! person.consent = DataClasses::ALL;
 //! person.add_signal(Signal { name: "bought_beach".into(), value: 2.0, class: DataClass::Purchase, at: now })?;
-//! model.apply(&mut person, now);
+//! model.apply(&mut person, now)?;
 //! assert!(person.scores.get(menu.id("Beach Lover")?) >= 7, "a fresh beach purchase is top 30 %");
 //! let mut picks = selector.new_selection(3);
 //! selector.select(&person, &Context::at(now), selector.placement("home_hero")?, &mut picks)?;
@@ -80,7 +80,7 @@ impl TrainingPerson {
     /// The person as a [`Profile`] for `menu` (no scores; consent and signals only), as
     /// the persona model sees them.
     pub fn to_profile(&self, menu: &PersonaMenu, now: i64) -> Profile {
-        let mut profile = Profile::new(menu.len(), now);
+        let mut profile = Profile::for_menu(menu, now);
         profile.consent = self.consent;
         profile.signals = self.signals.clone();
         profile

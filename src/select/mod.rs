@@ -741,7 +741,7 @@ impl Selector {
 
     /// An empty profile sized for this catalog's persona menu.
     pub fn new_profile(&self, now: i64) -> Profile {
-        Profile::new(self.catalog.menu.len(), now)
+        Profile::for_menu(&self.catalog.menu, now)
     }
 
     /// A selection of up to `k` picks with scratch space for this catalog's largest
@@ -826,8 +826,8 @@ impl Selector {
     /// when the placement has none left (or the caller or the person excluded them).
     ///
     /// Errors for a placement id that is not from this catalog, and for a profile made
-    /// for another persona menu (its scores sized for another number of personas, or a
-    /// like or dislike naming a persona the menu does not have).
+    /// for another persona menu (marked so, its scores sized for another number of
+    /// personas, or a like or dislike naming a persona the menu does not have).
     pub fn select(
         &self,
         profile: &Profile,
@@ -1075,12 +1075,14 @@ impl Selector {
         }
     }
 
-    /// Errors when `profile` cannot have been made for this selector's persona menu: its
-    /// scores name another number of personas (an empty score list, as
+    /// Errors when `profile` cannot have been made for this selector's persona menu: it
+    /// is marked as made for another ([`Profile::menu`]), its scores name another
+    /// number of personas (an empty score list, as
     /// [`Profile::default`] has, means no scores and is accepted), or a declared like or
     /// dislike names a persona id the menu does not have. Such a profile would otherwise
     /// be read with its scores on the wrong personas or some of them ignored.
     pub(crate) fn check_profile(&self, profile: &Profile) -> Result<()> {
+        profile.check_menu(&self.catalog.menu, "profile")?;
         let n = self.catalog.menu.len();
         let held = profile.scores.len();
         if held != 0 && held != n {

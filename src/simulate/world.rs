@@ -495,7 +495,7 @@ impl World {
         let sources = DataClasses::only(DataClass::Behavioral);
         let mut people = Vec::with_capacity(config.people);
         for _ in 0..config.people {
-            let mut profile = Profile::new(menu.len(), START - 400 * DAY);
+            let mut profile = Profile::for_menu(menu, START - 400 * DAY);
             profile.visits = 50;
             profile.consent = DataClasses::ALL;
             // A few scores 1–6 at random first, then 1–3 tastes on top: scored 7–9, or

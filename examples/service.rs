@@ -133,7 +133,7 @@ fn load_profile(
     let mut profile = match stored {
         Some(json) => Profile::from_json(menu, &json)?,
         None => {
-            let mut p = Profile::new(menu.len(), now - 200 * 86_400);
+            let mut p = Profile::for_menu(menu, now - 200 * 86_400);
             p.visits = 1 + rng.below(30) as u32;
             p.consent = DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase);
             p

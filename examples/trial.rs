@@ -745,7 +745,7 @@ impl World {
     /// The person's profile as an integrator would build it: imported behavioural
     /// scores, consent to behavioural data.
     fn profile(&self, catalog: &Catalog, person: &Person) -> Result<Profile, TrialError> {
-        let mut profile = Profile::new(catalog.menu().len(), person.first_seen);
+        let mut profile = Profile::for_menu(catalog.menu(), person.first_seen);
         profile.visits = person.visits;
         profile.consent = DataClasses::only(DataClass::Behavioral);
         for (p, &score) in person.scores.iter().enumerate() {

@@ -12,6 +12,7 @@ use std::io::{BufReader, Cursor};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use persona_engine::eval::DecisionLogReader;
+use persona_engine::learn::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 use persona_engine::limits::*;
 use persona_engine::{sample, Catalog, PersonaMenu, PersonaModel, Profile, Selector, StatsSnapshot};
 
@@ -254,7 +255,9 @@ fn full_profile(menu: &PersonaMenu) -> String {
 /// A snapshot of `n` creatives, each with one overall cell.
 fn snapshot(n: usize) -> String {
     let mut json = String::with_capacity(n * 40 + 128);
-    json.push_str(r#"{"format":"persona-engine/learned-stats","version":1,"kind":"full","creatives":{"#);
+    json.push_str(&format!(
+        r#"{{"format":"{SNAPSHOT_FORMAT}","version":{SNAPSHOT_VERSION},"kind":"full","creatives":{{"#
+    ));
     for i in 0..n {
         if i > 0 {
             json.push(',');

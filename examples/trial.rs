@@ -686,6 +686,19 @@ impl World {
         x
     }
 
+    /// What a reference learner is told of the hidden log-odds of creative `c` at `imp`:
+    /// everything but the creative's quality, or (without `context`) the persona part
+    /// alone.
+    fn known_logit(&self, imp: &Impression, c: usize, context: bool) -> f64 {
+        let creative = &self.creatives[c];
+        let mut x = self.logit(imp, c) - creative.quality;
+        if !context && self.family.context_effects() {
+            x -= format_effect(creative.format, imp.device, imp.hour)
+                + tone_effect(creative.tone, imp.weekend);
+        }
+        x
+    }
+
     /// The hidden click rate of creative `c` (world index) at impression `i`.
     fn rate(&self, i: usize, c: usize) -> f64 {
         f64::from(self.rates[i * (CREATIVES + 1) + c])
@@ -776,10 +789,18 @@ pub enum Strategy {
     Engine(Policy),
     /// The creative with the highest hidden rate.
     Oracle,
+    /// A reference learner, not something an engine can be: it knows the hidden
+    /// log-odds except each creative's own part, and learns that part per creative
+    /// (a Gaussian prior of the family's quality spread, updated by one Newton step per
+    /// impression). With `knows_context` the own part is the quality alone; without, it
+    /// knows only the persona response, and the format and tone effects fold into what
+    /// it learns per creative (as one factor over every moment). With `thompson` it
+    /// draws from the posterior, otherwise it ranks by the posterior mean.
+    Reference { thompson: bool, knows_context: bool },
 }
 
-/// The strategies, in table order.
-pub const STRATEGIES: [(&str, Strategy); 7] = [
+/// The strategies, in table order (the reference learners after the oracle).
+pub const STRATEGIES: [(&str, Strategy); 11] = [
     ("uniform", Strategy::Uniform),
     ("static rule", Strategy::Static),
     ("engine rules", Strategy::Engine(Policy::Rules)),
@@ -787,6 +808,22 @@ pub const STRATEGIES: [(&str, Strategy); 7] = [
     ("engine ε-greedy 0.1", Strategy::Engine(Policy::EpsilonGreedy { epsilon: 0.1 })),
     ("engine thompson", Strategy::Engine(Policy::Thompson)),
     ("oracle", Strategy::Oracle),
+    (
+        "reference, knows all but quality (greedy)",
+        Strategy::Reference { thompson: false, knows_context: true },
+    ),
+    (
+        "reference, knows all but quality (thompson)",
+        Strategy::Reference { thompson: true, knows_context: true },
+    ),
+    (
+        "reference, knows the persona response only (greedy)",
+        Strategy::Reference { thompson: false, knows_context: false },
+    ),
+    (
+        "reference, knows the persona response only (thompson)",
+        Strategy::Reference { thompson: true, knows_context: false },
+    ),
 ];
 /// Index of the static rule and the oracle in [`STRATEGIES`].
 pub const STATIC: usize = 1;
@@ -832,8 +869,37 @@ fn play(
         }
         _ => None,
     };
+    // The reference learners' posterior (mean, variance) of each creative's own part,
+    // from a prior of the family's quality spread (none in `rank` and `format`: told
+    // everything, the reference is the oracle there), or at least 0.25 when the format
+    // and tone effects fold into it.
+    let prior_sd = match strategy {
+        Strategy::Reference { knows_context: false, .. } => world.family.quality_sd().max(0.25),
+        _ => world.family.quality_sd().max(1e-4),
+    };
+    let prior_var = prior_sd * prior_sd;
+    let mut own = vec![(0.0f64, prior_var); CREATIVES];
     for (i, imp) in world.impressions.iter().enumerate() {
         let c = match (strategy, engine.as_mut()) {
+            (Strategy::Reference { thompson, knows_context }, _) => {
+                let known = |c: usize| world.known_logit(imp, c, knows_context);
+                let mut best = (0, f64::NEG_INFINITY);
+                for (c, &(m, v)) in own.iter().enumerate() {
+                    let q = if thompson { m + v.sqrt() * rng.normal() } else { m };
+                    let x = known(c) + q;
+                    if x > best.1 {
+                        best = (c, x);
+                    }
+                }
+                let c = best.0;
+                // One Newton step of the logistic likelihood from the prior (m, v).
+                let (m, v) = own[c];
+                let p = logistic(known(c) + m);
+                let y = if world.clicks(i, c) { 1.0 } else { 0.0 };
+                let precision = 1.0 / v + p * (1.0 - p);
+                own[c] = (m + (y - p) / precision, 1.0 / precision);
+                c
+            }
             (Strategy::Uniform, _) => rng.below(CREATIVES),
             (Strategy::Static, _) => world.static_pick[imp.person],
             (Strategy::Oracle, _) => {

@@ -42,3 +42,19 @@ fn learning_beats_the_static_rule_on_worlds_designed_apart_from_the_model() {
     assert!(mean(&thompson) >= 1.3, "Thompson ÷ the static rule, per world: {thompson:.2?}");
     assert!(greedy.iter().all(|&g| g >= 1.1), "greedy ÷ the static rule, per world: {greedy:.2?}");
 }
+
+#[test]
+fn the_reference_learners_know_what_they_are_told() {
+    let at = |name: &str| STRATEGIES.iter().position(|(n, _)| *n == name).expect("a strategy of the trial");
+    // Told every hidden factor of `rank` (which has no creative quality), the reference
+    // is the oracle.
+    let run = trial::run_world(Family::Rank, 1000, 2_000).expect("the trial runs");
+    let told = run.tallies[at("reference, knows all but quality (greedy)")].expected;
+    assert!((told - run.tallies[ORACLE].expected).abs() < 1e-9 * told, "{told} vs the oracle");
+    // In `cross` it must learn each creative's quality: below the oracle, above the rule.
+    let run = trial::run_world(Family::Cross, 1000, 2_000).expect("the trial runs");
+    for name in ["reference, knows all but quality (greedy)", "reference, knows all but quality (thompson)"] {
+        let r = run.tallies[at(name)].expected;
+        assert!(r < run.tallies[ORACLE].expected && r > run.tallies[STATIC].expected, "{name}: {r}");
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use persona_engine::fleet::{FleetConfig, FleetSync, RedisLog};
 use persona_engine::{
-    sample, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
+    sample, Catalog, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
     SelectorConfig, StatsSnapshot,
 };
 
@@ -562,4 +562,55 @@ fn a_delta_one_instance_cannot_hold_stays_in_the_snapshots_it_stores() {
         "{logged}"
     );
     assert_ne!(tally_of(&small.engine().save_stats()), tally(&mine), "the small table held everything");
+}
+
+/// A catalog that compiles but that one instance cannot install (its own builder refuses
+/// it) is held back there, not lost: it stays in that instance's ledger, so a snapshot
+/// it stores carries the new catalog, and an instance that joins from it serves it.
+#[test]
+fn a_catalog_one_instance_cannot_install_stays_in_the_snapshots_it_stores() {
+    let redis = Redis::start("heldcatalog");
+    let url = redis.url();
+    let (mut picky_config, picky_log) = config("picky");
+    picky_config.catalog_builder = Some(Arc::new(|spec: &CatalogSpec| {
+        if spec.version == V2 {
+            return Err(persona_engine::Error::Invalid {
+                what: "picky builder",
+                field: "version".into(),
+                problem: "not this one".into(),
+            });
+        }
+        Ok((Selector::new(Catalog::compile(spec)?, SelectorConfig::default())?, None))
+    }));
+    let log = RedisLog::open(&url, "heldcatalog").unwrap().with_timeout(Duration::from_millis(200));
+    let picky = FleetSync::join(engine(), log, picky_config).unwrap();
+    // The publisher never compacts: the snapshot is the picky one's.
+    let (mut a_config, _) = config("a");
+    a_config.compact_every = u64::MAX;
+    let a_log = RedisLog::open(&url, "heldcatalog").unwrap().with_timeout(Duration::from_millis(200));
+    let a = FleetSync::join(engine(), a_log, a_config).unwrap();
+    let _swap = a.publish_catalog(&spec_v2()).unwrap();
+    // Enough entries after it for the picky instance to compact past the catalog.
+    let mine = events(6, 0, 200, false);
+    for chunk in mine.chunks(10) {
+        serve(a.engine(), chunk);
+        a.tick();
+        picky.tick();
+    }
+    for _ in 0..10 {
+        picky.tick();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = picky.status();
+    assert!(status.compactions >= 1 && status.held_back >= 1, "{status:?}");
+    assert_ne!(picky.engine().current().catalog().version(), V2, "the picky instance installed it");
+    let logged = picky_log.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("catalog) is in the fleet's ledger") && logged.contains("not this one"),
+        "{logged}"
+    );
+    // A new instance joining from the stored snapshot serves the new catalog.
+    let (late, _) = join(&url, "heldcatalog", "late");
+    assert_eq!(late.engine().current().catalog().version(), V2);
+    converge(&late, &tally(&mine), Duration::from_secs(10));
 }

@@ -156,10 +156,13 @@ pub struct FleetStatus {
     pub duplicates: u64,
     /// Corrupt or foreign entries skipped (each logged).
     pub skipped: u64,
-    /// Valid deltas this instance could not merge for a reason of its own (its
-    /// `learning.segment_cells` table full, its dormant statistics at their limits),
-    /// each logged. They stay in the ledger, so the snapshots this instance stores hold
-    /// them for the others; this instance's own statistics lack them.
+    /// Valid entries this instance could not apply for a reason of its own, each
+    /// logged: deltas it could not merge (its `learning.segment_cells` table full, its
+    /// dormant statistics at their limits), and catalogs that compile but that it could
+    /// not install (its `catalog_builder`, persona model or configuration refused
+    /// them). They stay in the ledger, so the snapshots this instance stores hold them
+    /// for the others (a later instance starts from the newer catalog); this instance's
+    /// own statistics or catalog lack them.
     pub held_back: u64,
     /// Catalog versions installed from the log.
     pub catalogs: u64,
@@ -594,9 +597,22 @@ impl FleetSync {
                 Kind::Catalog => {
                     let spec = CatalogSpec::from_json(text)?;
                     if !own {
-                        let (selector, model) = self.build(&spec)?;
-                        let _kept_dormant = self.engine.publish(selector, model)?;
-                        st.status.catalogs += 1;
+                        match self
+                            .build(&spec)
+                            .and_then(|(selector, model)| self.engine.publish(selector, model))
+                        {
+                            Ok(_kept_dormant) => st.status.catalogs += 1,
+                            Err(e) => {
+                                // A catalog that does not compile is broken for every
+                                // instance: skipped. One that compiles but this instance
+                                // cannot install (its own builder, persona model or
+                                // configuration refuses it) is the fleet's all the same:
+                                // the ledger, and the snapshots later instances start
+                                // from, take it.
+                                Catalog::compile(&spec)?;
+                                held_back = Some(e);
+                            }
+                        }
                     }
                     Ok(Some(text.to_owned()))
                 }
@@ -612,9 +628,10 @@ impl FleetSync {
                 } else if let Some(e) = held_back {
                     st.status.held_back += 1;
                     (self.config.error_log)(&format!(
-                        "log entry {} ({instance} #{seq}) is in the fleet's ledger and snapshots but was not \
+                        "log entry {} ({instance} #{seq}, {}) is in the fleet's ledger and snapshots but was not \
                          merged into this instance: {e}",
-                        entry.position
+                        entry.position,
+                        kind.name()
                     ));
                 } else {
                     st.status.merged += 1;

@@ -373,6 +373,8 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
         (good.replace(r#""click":1"#, r#""click":2"#), "field 'chosen[0].reward.click': 2 is not 0 or 1"),
         (good.replace(r#""consent":["behavioral"]"#, r#""consent":["behavioural"]"#), "field 'consent[0]': unknown data class 'behavioural' (behavioral, purchase, location, demographic, declared, third_party)"),
         (good.replace(r#""eligible":["lux","fam"]"#, r#""eligible":["fam"]"#), "field 'chosen[0].creative': 'lux' is not among the eligible creatives"),
+        // One record cannot say which of the two declarations came last.
+        (good.replace(r#""consent":["#, r#""likes":["Luxury"],"dislikes":["Family","Luxury"],"consent":["#), "field 'dislikes[1]': 'Luxury' is also in likes"),
         (good.replace(r#""device":"desktop""#, r#""device":"desktop","daypart":"morning""#), "field 'context.daypart': 'morning' disagrees with the timestamp and utc_offset_minutes (evening)"),
         (good.replace(&format!("{NOW}"), "\"yesterday\""), "field 'timestamp': expected an integer, got \"yesterday\""),
         (good.replace(r#"{"timestamp""#, r#"{"v":2,"timestamp""#), "field 'v': version 2 is newer than this reader (1)"),
@@ -532,6 +534,9 @@ fn obd_csv_round_trips() {
         logged.records[1] = two;
     }
     logged.records[2].chosen[0].reward = None;
+    // Holdout arms travel too (a lift needs them).
+    logged.records[3].arm = Some(persona_engine::holdout::Arm::Holdout);
+    logged.records[4].arm = Some(persona_engine::holdout::Arm::Personalized);
     let mut csv = Vec::new();
     let export = write_obd_csv(&logged.records, &catalog, &mut csv, "decisions.csv").expect("export");
     assert_eq!(export.without_reward, 1);
@@ -603,6 +608,15 @@ fn obd_csv_errors_name_the_line_and_column() {
     ] {
         assert_eq!(read(body).unwrap_err().to_string(), message);
     }
+    // A conversion value on a row whose click is not known yet: refused, not dropped
+    // with the unknown reward.
+    let with_value = "timestamp,item_id,position,click,propensity_score,conversion_value\n1,0,1,,0.5,50\n";
+    let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+    let err = read_obd_csv(with_value.as_bytes(), "obd.csv", sel.catalog(), &mut options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "obd.csv line 2: field 'conversion_value': 50 is given but click is empty (the reward is not known yet)"
+    );
     let mut options = ObdImport::default();
     let err =
         read_obd_csv(format!("{header}\n").as_bytes(), "obd.csv", sel.catalog(), &mut options).unwrap_err();

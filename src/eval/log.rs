@@ -455,7 +455,8 @@ impl DecisionRecord {
     }
 
     /// Checks the record: a placement name, propensities in `(0, 1]`, finite conversion
-    /// values within limits, scores 0..=9, a UTC offset within ±18 h, and (when the
+    /// values within limits, scores 0..=9, no persona both liked and disliked, a UTC
+    /// offset within ±18 h, and (when the
     /// eligible creatives are recorded) chosen creatives among them. The error names the
     /// field, e.g. `chosen[0].propensity`.
     pub fn check(&self) -> std::result::Result<(), BadField> {
@@ -475,6 +476,13 @@ impl DecisionRecord {
                     format!("{} is out of range (scores are 0..=9)", s.score),
                 ));
             }
+        }
+        // A profile is never both: one record cannot say which declaration came last.
+        if let Some(i) = self.dislikes.iter().position(|d| self.likes.contains(d)) {
+            return Err(BadField::new(
+                format!("dislikes[{i}]"),
+                format!("'{}' is also in likes", quote(&self.dislikes[i])),
+            ));
         }
         for (i, c) in self.chosen.iter().enumerate() {
             if !(c.propensity > 0.0 && c.propensity <= 1.0) {

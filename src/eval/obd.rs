@@ -20,7 +20,7 @@ const REQUIRED: [&str; 5] = ["timestamp", "item_id", "position", "click", "prope
 
 /// Our columns after the feature columns. OBD tools select features by the
 /// `user_feature` / `item_feature` substrings, so these are ignored by them.
-const EXTRA: [&str; 14] = [
+const EXTRA: [&str; 15] = [
     "decision",
     "creative",
     "placement",
@@ -35,6 +35,7 @@ const EXTRA: [&str; 14] = [
     "region",
     "policy",
     "eligible",
+    "arm",
 ];
 
 /// What [`write_obd_csv`] wrote.
@@ -124,6 +125,7 @@ pub fn write_obd_csv<'r, W: Write>(
             row.push(c.region.clone().unwrap_or_default());
             row.push(record.policy.clone());
             row.push(serde_json::Value::from(record.eligible.clone()).to_string());
+            row.push(record.arm.map_or("", |a| a.name()).to_owned());
             write_row(&mut out, &row).map_err(io)?;
             export.rows += 1;
         }
@@ -397,6 +399,15 @@ pub fn read_obd_csv(
                     bad(line, "conversion_value", format!("'{}' is not a value ≥ 0", quote(t)))
                 })?,
             };
+        // A value without a click says the reward is known: refused rather than dropped
+        // with the unknown reward.
+        if click.is_none() && conversion_value != 0.0 {
+            return Err(bad(
+                line,
+                "conversion_value",
+                format!("{conversion_value} is given but click is empty (the reward is not known yet)"),
+            ));
+        }
         let chosen = ChosenRecord {
             creative: catalog.creative_id(creative).to_owned(),
             propensity,

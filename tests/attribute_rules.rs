@@ -283,3 +283,25 @@ fn a_rule_boost_below_the_smallest_factor_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_boosting_rule_leaves_fallbacks_alone() {
+    // A fallback matching a boosting rule compiles (a fallback is never scored, so the
+    // rule's boost has nothing to act on), and is still used when nothing is eligible.
+    let creatives = r#"
+        {"id": "lux-video", "placements": ["hero"], "personas": {"Luxury": 1.0},
+         "attributes": {"format": "video"}, "targeting": {"device": ["tv"]}},
+        {"id": "safe-video", "placements": ["hero"], "fallback": true, "attributes": {"format": "video"}}"#;
+    let cat = catalog(
+        r#"{"key": "format", "in": ["video"], "boosts": [{"when": {"device": ["mobile"]}, "factor": 2.0}]}"#,
+        creatives,
+    )
+    .expect("a fallback under a boosting rule compiles");
+    let sel = Selector::new(cat, SelectorConfig::default()).expect("selector");
+    let p = person(&sel, &[("Luxury", 9)]);
+    let mut s = sel.new_selection(1);
+    let hero = sel.placement("hero").unwrap();
+    sel.select(&p, &ctx().with_device(Device::Mobile), hero, &mut s).unwrap();
+    assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "safe-video");
+    assert_eq!(s.picks()[0].reason.boosts_matched, 0);
+}

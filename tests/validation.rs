@@ -221,6 +221,11 @@ fn fallbacks_must_be_safe_for_anyone() {
     );
     let err = compile_err(vec![tagged("a", "Luxury").fallback().intimacy("personal")]);
     assert!(err.ends_with("but this one has an intimacy above generic"), "{err}");
+    // Fallbacks are shown in catalog order, never scored: a boost would be ignored.
+    let err = compile_err(vec![tagged("a", "Luxury")
+        .fallback()
+        .boost(ConditionSpec { device: strings(&["mobile"]), ..when() }, 1.5)]);
+    assert!(err.starts_with("creative 'a': field 'boosts': a fallback is never boosted"), "{err}");
 }
 
 #[test]

@@ -931,6 +931,16 @@ impl Catalog {
                     format!("a fallback must be safe to show anyone at any time, but this one has {what}"),
                 ));
             }
+            // Fallbacks are shown in catalog order when nothing else is eligible, never
+            // scored: boosts on one would be ignored, so they are refused.
+            if !c.boosts.is_empty() {
+                return Err(Error::creative(
+                    id,
+                    "boosts",
+                    "a fallback is never boosted (fallbacks are shown in catalog order when nothing else \
+                     is eligible): remove its boosts",
+                ));
+            }
         }
 
         for pid in seen_placements.into_iter().filter(|_| listed) {

@@ -193,7 +193,11 @@ pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Resu
                 })?,
             });
         }
-        spec.boosts.extend(r.boosts.iter().cloned());
+        // A fallback is never scored, so never boosted: a rule's boosts do not apply to it
+        // (its own are refused when it is compiled).
+        if !spec.fallback {
+            spec.boosts.extend(r.boosts.iter().cloned());
+        }
         if spec.boosts.len() > MAX_BOOSTS {
             return Err(Error::creative(
                 &c.id,

@@ -731,12 +731,18 @@ fn creatives_the_candidate_catalog_does_not_know_count_as_never_chosen() {
     let warning = "1 of 4 logged creatives are not in the catalog (e.g. 'fam'): the target can never choose \
                    them, so those impressions weigh 0; evaluate with the catalog the log was written with \
                    to compare like with like";
-    assert_eq!(report.warnings, [warning]);
+    // Every decision listed 'fam' as eligible too: the target chose among the rest.
+    assert_eq!(report.unknown_eligible, 4);
+    let eligible = "4 logged eligible creatives (counted per decision) are not in the catalog: the target \
+                    chooses among the rest of each decision's eligible set, so a uniform target's \
+                    probabilities are 1/(known eligible), not 1/(logged eligible)";
+    assert_eq!(report.warnings, [warning, eligible]);
     assert!(report.table().contains(&format!("warning: {warning}\n")), "{}", report.table());
     assert_eq!(
         report.to_json()["unknown_creatives"],
         serde_json::json!({"impressions": 1, "examples": ["fam"]})
     );
+    assert_eq!(report.to_json()["unknown_eligible"], 4);
 }
 
 #[test]

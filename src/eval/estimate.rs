@@ -248,6 +248,10 @@ pub struct Report {
     /// Up to [`UNKNOWN_CREATIVE_EXAMPLES`] ids of those creatives, in the order first
     /// met.
     pub unknown_creative_examples: Vec<String>,
+    /// Logged eligible creatives (counted once per decision) left out of the target's
+    /// choice because the catalog does not have them, when the target is restricted to
+    /// the logged eligible set (a warning says so).
+    pub unknown_eligible: usize,
     /// Per position, in position order.
     pub positions: Vec<PositionReport>,
     /// What a reader must know before trusting the numbers (logged creatives missing
@@ -336,6 +340,7 @@ pub struct Evaluator<'a> {
     unknown: BTreeSet<String>,
     unknown_creatives: usize,
     unknown_creative_examples: Vec<String>,
+    unknown_eligible: usize,
     decisions: usize,
     evaluated: usize,
     slots: usize,
@@ -393,6 +398,7 @@ impl<'a> Evaluator<'a> {
             features: Vec::new(),
             unknown: BTreeSet::new(),
             unknown_creatives: 0,
+            unknown_eligible: 0,
             unknown_creative_examples: Vec::new(),
             decisions: 0,
             evaluated: 0,
@@ -464,6 +470,8 @@ impl<'a> Evaluator<'a> {
         if restrict {
             self.allowed.clear();
             self.allowed.extend(record.eligible.iter().filter_map(|id| catalog.creative(id).ok()));
+            self.unknown_eligible +=
+                record.eligible.iter().filter(|id| catalog.creative(id).is_err()).count();
         }
         let allowed = restrict.then_some(&self.allowed);
         let slots = record.chosen.len();
@@ -787,6 +795,14 @@ impl<'a> Evaluator<'a> {
                 examples.join(", ")
             ));
         }
+        if self.unknown_eligible > 0 && self.target != Target::Logged {
+            warnings.push(format!(
+                "{} logged eligible creatives (counted per decision) are not in the catalog: the target \
+                 chooses among the rest of each decision's eligible set, so a uniform target's \
+                 probabilities are 1/(known eligible), not 1/(logged eligible)",
+                self.unknown_eligible
+            ));
+        }
         if matched == 0 && unknown == n && self.target != Target::Logged {
             warnings.push(
                 "no logged creative is in the catalog: IPS is 0 and SNIPS undefined, whatever the \
@@ -828,6 +844,7 @@ impl<'a> Evaluator<'a> {
             unknown_personas: self.unknown.into_iter().collect(),
             unknown_creatives: self.unknown_creatives,
             unknown_creative_examples: self.unknown_creative_examples,
+            unknown_eligible: self.unknown_eligible,
             positions: per_position,
             warnings,
         })

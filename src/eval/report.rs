@@ -109,6 +109,7 @@ impl Report {
                 "impressions": self.unknown_creatives,
                 "examples": self.unknown_creative_examples,
             },
+            "unknown_eligible": self.unknown_eligible,
             "warnings": self.warnings,
         })
     }

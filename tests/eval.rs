@@ -540,6 +540,16 @@ fn obd_csv_round_trips() {
     let mut csv = Vec::new();
     let export = write_obd_csv(&logged.records, &catalog, &mut csv, "decisions.csv").expect("export");
     assert_eq!(export.without_reward, 1);
+    assert_eq!(export.unknown_persona_scores, 0);
+    // A score of a persona the menu no longer has has no column: counted, not dropped
+    // without a word.
+    let mut retired = logged.records[0].clone();
+    retired.persona_scores.push((
+        "Retired".into(),
+        persona_engine::profile::ScoreSpec { score: 7, sources: DataClasses::NONE },
+    ));
+    let odd = write_obd_csv(&[retired], &catalog, &mut Vec::new(), "odd.csv").expect("export");
+    assert_eq!((odd.rows, odd.unknown_persona_scores), (1, 1));
     let text = String::from_utf8(csv).expect("utf-8");
     let header = text.lines().next().expect("header");
     assert!(

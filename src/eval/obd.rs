@@ -46,6 +46,9 @@ pub struct ObdExport {
     /// Chosen creatives left out because their reward is not known yet (OBD needs a
     /// click for every row).
     pub without_reward: usize,
+    /// Persona scores left out because their persona is not on the catalog's menu (the
+    /// layout has a column per menu persona), counted once per decision written.
+    pub unknown_persona_scores: usize,
 }
 
 /// Options and result of [`read_obd_csv`].
@@ -90,6 +93,10 @@ pub fn write_obd_csv<'r, W: Write>(
     let mut export = ObdExport::default();
     let mut row: Vec<String> = Vec::with_capacity(header.len());
     for (d, record) in records.into_iter().enumerate() {
+        if record.chosen.iter().any(|c| c.reward.is_some()) {
+            export.unknown_persona_scores +=
+                record.persona_scores.iter().filter(|(name, _)| menu.get(name).is_none()).count();
+        }
         for (position, chosen) in record.chosen.iter().enumerate() {
             let Some(reward) = chosen.reward else {
                 export.without_reward += 1;

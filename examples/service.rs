@@ -330,9 +330,14 @@ pub fn run(options: &Options, out: &mut impl Write) -> Result<Summary, Report> {
             })
         };
 
+        // Every worker is joined and `done` is set before any error is returned: the
+        // watcher and the syncer run until `done`, and the scope waits for them, so an
+        // early return here would hang instead of failing.
         let mut first_error = None;
         for (i, worker) in workers.into_iter().enumerate() {
-            match worker.join().map_err(|_| std::io::Error::other("a worker panicked"))? {
+            let result =
+                worker.join().unwrap_or_else(|_| Err(std::io::Error::other("a worker panicked").into()));
+            match result {
                 Ok((mine, impressions, scored, late, late_clicks)) => {
                     summary.served[i / options.threads] += mine;
                     summary.impressions_recorded += impressions;

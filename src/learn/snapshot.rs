@@ -802,6 +802,10 @@ impl crate::Selector {
     /// does after the save.
     pub fn save_stats(&self) -> StatsSnapshot {
         if self.config().learning.learn_spread {
+            // New spreads change the model's prior, and so every estimate: a write to the
+            // learned state like a load or merge (requests under way meet it as one).
+            #[cfg(debug_assertions)]
+            let _write = self.writes.begin();
             self.after_bulk_change();
         }
         self.stats.snapshot(self.catalog())

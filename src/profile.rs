@@ -286,11 +286,12 @@ impl Profile {
         Profile { menu: Some(menu.key()), ..Profile::new(menu.len(), now) }
     }
 
-    /// Errors unless the profile was made for `menu` (or for no menu in particular):
-    /// its persona ids would be read as another menu's personas.
-    pub(crate) fn check_menu(&self, menu: &PersonaMenu, what: &'static str) -> Result<()> {
+    /// Errors unless the profile was made for the menu of `key` (or for no menu in
+    /// particular): its persona ids would be read as another menu's personas. `what`
+    /// names who refuses it.
+    pub(crate) fn check_menu(&self, key: MenuKey, what: &'static str) -> Result<()> {
         match self.menu {
-            Some(key) if key != menu.key() => Err(Error::invalid(
+            Some(own) if own != key => Err(Error::invalid(
                 what,
                 "menu",
                 "the profile was made for another persona menu (its persona ids would be read as \
@@ -302,7 +303,7 @@ impl Profile {
 
     /// [`Profile::check_menu`], then marks the profile as made for `menu`.
     fn bind(&mut self, menu: &PersonaMenu) -> Result<()> {
-        self.check_menu(menu, "profile")?;
+        self.check_menu(menu.key(), "profile")?;
         self.menu = Some(menu.key());
         Ok(())
     }
@@ -431,7 +432,7 @@ impl Profile {
     /// Converts to the named, serializable form. Errors for a profile made for another
     /// menu (its ids would be written as other personas' names).
     pub fn to_spec(&self, menu: &PersonaMenu) -> Result<ProfileSpec> {
-        self.check_menu(menu, "profile")?;
+        self.check_menu(menu.key(), "profile")?;
         let mut persona_scores = Vec::new();
         for (id, name) in menu.iter() {
             let score = self.scores.get(id);

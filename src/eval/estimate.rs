@@ -469,9 +469,15 @@ impl<'a> Evaluator<'a> {
         let restrict = self.options.restrict_to_logged && !record.eligible.is_empty();
         if restrict {
             self.allowed.clear();
-            self.allowed.extend(record.eligible.iter().filter_map(|id| catalog.creative(id).ok()));
-            self.unknown_eligible +=
-                record.eligible.iter().filter(|id| catalog.creative(id).is_err()).count();
+            // One lookup per id: the known ones are allowed, the others counted.
+            for id in &record.eligible {
+                match catalog.creative(id) {
+                    Ok(c) => {
+                        self.allowed.insert(c);
+                    }
+                    Err(_) => self.unknown_eligible += 1,
+                }
+            }
         }
         let allowed = restrict.then_some(&self.allowed);
         let slots = record.chosen.len();

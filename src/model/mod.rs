@@ -252,13 +252,7 @@ impl PersonaModel {
     /// Errors, changing nothing, for a profile made for another menu than the model's
     /// (the model's persona ids would land on other personas).
     pub fn apply(&self, profile: &mut Profile, now: i64) -> crate::Result<()> {
-        if profile.menu.is_some_and(|key| key != self.menu_key) {
-            return Err(crate::Error::invalid(
-                "persona model",
-                "menu",
-                "the profile was made for another persona menu than the model's: compile both against one menu",
-            ));
-        }
+        profile.check_menu(self.menu_key, "persona model")?;
         profile.menu = Some(self.menu_key);
         let scores = self.score(profile, now);
         // A profile started empty takes the menu's size, as `Profile::set_score` gives it.

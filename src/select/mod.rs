@@ -1082,7 +1082,7 @@ impl Selector {
     /// dislike names a persona id the menu does not have. Such a profile would otherwise
     /// be read with its scores on the wrong personas or some of them ignored.
     pub(crate) fn check_profile(&self, profile: &Profile) -> Result<()> {
-        profile.check_menu(&self.catalog.menu, "profile")?;
+        profile.check_menu(self.catalog.menu.key(), "profile")?;
         let n = self.catalog.menu.len();
         let held = profile.scores.len();
         if held != 0 && held != n {

@@ -664,6 +664,15 @@ fn obd_rows_of_one_decision_must_agree_and_a_header_names_each_column_once() {
             format!("obd.csv line 3: field '{column}': differs from line 2 of the same decision")
         );
     }
+    // A decision id that comes back after another decision: refused, not read as a
+    // second decision under the same id.
+    assert_eq!(
+        read(header, &format!("{first}5,1,1,0,0.5,8,u1,mobile,d2\n5,1,2,0,0.5,8,u1,mobile,d1\n"))
+            .unwrap_err()
+            .to_string(),
+        "obd.csv line 4: field 'decision': 'd1' began at line 2 and other decisions followed it: a decision's \
+         rows must be consecutive"
+    );
     // A column named twice is refused, whichever copy a reader would have used.
     let twice = "timestamp,item_id,position,click,propensity_score,click";
     assert_eq!(

@@ -614,3 +614,43 @@ fn a_catalog_one_instance_cannot_install_stays_in_the_snapshots_it_stores() {
     assert_eq!(late.engine().current().catalog().version(), V2);
     converge(&late, &tally(&mine), Duration::from_secs(10));
 }
+
+fn engine_of(spec: &CatalogSpec) -> Arc<Engine> {
+    let selector = Selector::new(Catalog::compile(spec).unwrap(), SelectorConfig::default()).unwrap();
+    Arc::new(Engine::new(selector, None))
+}
+
+/// An instance that starts with a catalog carrying the fleet's version label but other
+/// content installs the fleet's (and says so); one whose catalog is the fleet's keeps it.
+#[test]
+fn a_local_catalog_reusing_the_fleets_version_label_is_replaced_by_the_fleets() {
+    let redis = Redis::start("samelabel");
+    let url = redis.url();
+    let (a, _) = join(&url, "samelabel", "a");
+    let _swap = a.publish_catalog(&spec_v2()).unwrap();
+    let mine = events(7, 0, 200, false);
+    serve_syncing(&a, &mine);
+    assert!(a.status().compactions >= 1, "{:?}", a.status());
+
+    // Same label, one creative fewer.
+    let mut stale = sample::catalog_spec().unwrap();
+    stale.version = V2.into();
+    let log = RedisLog::open(&url, "samelabel").unwrap().with_timeout(Duration::from_millis(200));
+    let (stale_config, logged) = config("stale");
+    let b = FleetSync::join(engine_of(&stale), log, stale_config).unwrap();
+    let version = b.engine().current();
+    let catalog = version.catalog();
+    assert!(catalog.creative(NEW_CREATIVE).is_ok(), "the instance kept its own catalog labelled '{V2}'");
+    assert_eq!(catalog.content_key(), spec_v2().content_key());
+    assert_eq!((b.status().catalog_conflicts, b.status().catalogs), (1, 1), "{:?}", b.status());
+    let logged = logged.lock().unwrap().join("\n");
+    assert!(logged.contains("other content than the one this instance serves"), "{logged}");
+    converge(&b, &tally(&mine), Duration::from_secs(10));
+
+    // The fleet's own catalog: nothing to install.
+    let log = RedisLog::open(&url, "samelabel").unwrap().with_timeout(Duration::from_millis(200));
+    let (same_config, _) = config("same");
+    let c = FleetSync::join(engine_of(&spec_v2()), log, same_config).unwrap();
+    assert_eq!((c.status().catalog_conflicts, c.status().catalogs), (0, 0), "{:?}", c.status());
+    assert_eq!(c.engine().generation(), 1);
+}

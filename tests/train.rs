@@ -189,7 +189,20 @@ fn signals_without_consent_are_never_used() {
         p.consent = p.consent.without(DataClass::ThirdParty);
     }
     assert!(people.iter().any(|p| p.signals.iter().any(|s| s.class == DataClass::ThirdParty)));
+    let left_out: usize = people.iter().map(|p| p.signals.iter().filter(|s| !p.consent.has(s.class)).count()).sum();
+    // One consented signal dated after the training's `now`.
+    let future = people.iter().position(|p| p.consent.has(DataClass::Behavioral)).unwrap();
+    people[future].signals.push(Signal {
+        name: "viewed_later".into(),
+        value: 1.0,
+        class: DataClass::Behavioral,
+        at: set.now + 3600,
+    });
     let trained = train(&menu, &people, &positives, &quick(set.now), &mut |_| {}).unwrap();
+    // What was left out, and what was counted as fresh, is in the report.
+    let report = &trained.report;
+    assert_eq!((report.signals_without_consent, report.signals_after_now), (left_out, 1));
+    assert!(report.to_text().contains(&format!("{left_out} signal records without consent left out")));
     for (persona, w) in &trained.spec.personas {
         assert!(!w.weights.is_empty(), "{persona} learned something");
         for (signal, _) in &w.weights {

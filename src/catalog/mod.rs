@@ -418,6 +418,7 @@ fn shown(x: f64) -> String {
 #[derive(Debug)]
 pub struct Catalog {
     pub(crate) version: String,
+    content_key: u64,
     pub(crate) menu: PersonaMenu,
     pub(crate) placements: Vec<Placement>,
     placement_index: AHashMap<String, PlacementId>,
@@ -535,6 +536,7 @@ impl Catalog {
         let n = spec.creatives.len();
         let mut catalog = Catalog {
             version: spec.version.clone(),
+            content_key: spec.content_key(),
             menu,
             placements,
             placement_index,
@@ -1004,6 +1006,12 @@ impl Catalog {
     /// The catalog's version label.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The content fingerprint of the spec this catalog was compiled from
+    /// ([`CatalogSpec::content_key`]).
+    pub fn content_key(&self) -> u64 {
+        self.content_key
     }
 
     /// Number of creatives.

@@ -349,6 +349,10 @@ pub fn read_obd_csv(
         .collect();
     let mut records: Vec<(usize, DecisionRecord)> = Vec::new();
     let mut last_decision: Option<String> = None;
+    // Decision ids seen, with the line of their first row: a decision's rows are
+    // consecutive, so an id seen again later is refused rather than read as a second
+    // decision.
+    let mut seen: ahash::AHashMap<String, usize> = ahash::AHashMap::new();
     for (i, text) in lines {
         let line = i + 1;
         let text = text.map_err(|e| bad(line, "", e))?;
@@ -432,8 +436,22 @@ pub fn read_obd_csv(
                     format!("{position} does not follow position {shown} of the same decision"),
                 ));
             }
-        } else if decision.is_some() && position != 1 {
-            return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
+        } else if let Some(id) = &decision {
+            if let Some(first) = seen.get(id) {
+                return Err(bad(
+                    line,
+                    "decision",
+                    format!(
+                        "'{}' began at line {first} and other decisions followed it: a decision's rows must be \
+                         consecutive",
+                        quote(id)
+                    ),
+                ));
+            }
+            if position != 1 {
+                return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
+            }
+            seen.insert(id.clone(), line);
         }
         let grouped = decision.is_some();
         let timestamp_text = req("timestamp")?;

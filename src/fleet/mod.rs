@@ -166,6 +166,10 @@ pub struct FleetStatus {
     pub held_back: u64,
     /// Catalog versions installed from the log.
     pub catalogs: u64,
+    /// Times the fleet's catalog carried the version label of the one this instance
+    /// served but other content (each logged): the fleet's was installed, since the
+    /// fleet's snapshot is what every instance starts from.
+    pub catalog_conflicts: u64,
     /// Snapshots this instance stored.
     pub compactions: u64,
     /// Times this instance restarted from the snapshot (at start and after a gap).
@@ -303,6 +307,10 @@ struct State {
     pending: VecDeque<Pending>,
     next_seq: u64,
     ledger: Ledger,
+    /// The content key of the fleet catalog this sync last installed, with the engine
+    /// generation it became: while the engine still serves that generation, the catalog
+    /// is the fleet's even when a `catalog_builder` compiled it into something else.
+    installed: Option<(u64, u64)>,
     read_since_compact: u64,
     status: FleetStatus,
 }
@@ -342,6 +350,7 @@ impl FleetSync {
             pending: VecDeque::new(),
             next_seq: 1,
             ledger: Ledger::default(),
+            installed: None,
             read_since_compact: 0,
             status: FleetStatus::default(),
         };
@@ -409,7 +418,9 @@ impl FleetSync {
         self.append(&mut st, &pending)?;
         st.next_seq += 1;
         st.own_in_engine.insert(seq);
-        Ok(self.engine.publish(selector, model)?)
+        let report = self.engine.publish(selector, model)?;
+        st.installed = Some((spec.content_key(), report.generation));
+        Ok(report)
     }
 
     /// Runs [`FleetSync::tick`] every [`FleetConfig::interval`] on a thread of its own
@@ -601,7 +612,10 @@ impl FleetSync {
                             .build(&spec)
                             .and_then(|(selector, model)| self.engine.publish(selector, model))
                         {
-                            Ok(_kept_dormant) => st.status.catalogs += 1,
+                            Ok(report) => {
+                                st.status.catalogs += 1;
+                                st.installed = Some((spec.content_key(), report.generation));
+                            }
                             Err(e) => {
                                 // A catalog that does not compile is broken for every
                                 // instance: skipped. One that compiles but this instance
@@ -703,10 +717,26 @@ impl FleetSync {
         if let Some(snap) = snapshot {
             if let Some(catalog) = &snap.catalog {
                 let spec = CatalogSpec::from_json(catalog)?;
-                if spec.version != self.engine.current().catalog().version() {
+                let key = spec.content_key();
+                let current = self.engine.current();
+                let serving = current.catalog();
+                let same = match st.installed {
+                    Some((installed, generation)) if generation == current.generation() => installed == key,
+                    _ => serving.version() == spec.version && serving.content_key() == key,
+                };
+                if !same {
+                    if serving.version() == spec.version {
+                        st.status.catalog_conflicts += 1;
+                        (self.config.error_log)(&format!(
+                            "the fleet's catalog '{}' has other content than the one this instance serves under \
+                             the same version label; installing the fleet's",
+                            spec.version
+                        ));
+                    }
                     let (selector, model) = self.build(&spec)?;
-                    let _kept_dormant = self.engine.publish(selector, model)?;
+                    let report = self.engine.publish(selector, model)?;
                     st.status.catalogs += 1;
+                    st.installed = Some((key, report.generation));
                 }
             }
             let _kept_dormant = self.engine.load_stats(&snap.stats)?;
@@ -727,7 +757,8 @@ impl FleetSync {
                 } else {
                     let spec = CatalogSpec::from_json(&String::from_utf8_lossy(&p.body))?;
                     let (selector, model) = self.build(&spec)?;
-                    let _kept_dormant = self.engine.publish(selector, model)?;
+                    let report = self.engine.publish(selector, model)?;
+                    st.installed = Some((spec.content_key(), report.generation));
                 }
                 st.own_in_engine.insert(p.seq);
                 st.pending.push_back(p);

@@ -157,14 +157,24 @@ fn bytes(v: &Value) -> Vec<u8> {
     }
 }
 
-/// Entries of an XRANGE reply; malformed parts become empty fields (the caller skips
-/// such entries with an error).
-fn entries(reply: &Value) -> Vec<LogEntry> {
-    let Value::Array(items) = reply else { return Vec::new() };
+/// Entries of an XRANGE reply. Malformed fields become empty ones (the caller skips
+/// such an entry with an error, counted); a reply or an item that is not the shape
+/// Redis gives (an array of `[id, [field, value, ...]]`) is an error, never an entry
+/// dropped without a word or an empty read.
+fn entries(reply: &Value) -> Result<Vec<LogEntry>, LogError> {
+    let items = match reply {
+        Value::Array(items) => items,
+        Value::Nil => return Ok(Vec::new()),
+        other => return Err(LogError(format!("redis XRANGE: the reply is not an array: {other:?}"))),
+    };
     let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let Value::Array(parts) = item else { continue };
-        let (Some(id), fields) = (parts.first().and_then(text), parts.get(1)) else { continue };
+    for (k, item) in items.iter().enumerate() {
+        let Value::Array(parts) = item else {
+            return Err(LogError(format!("redis XRANGE: item {k} of the reply is not an array: {item:?}")));
+        };
+        let (Some(id), fields) = (parts.first().and_then(text), parts.get(1)) else {
+            return Err(LogError(format!("redis XRANGE: item {k} of the reply has no entry id: {item:?}")));
+        };
         let mut list = Vec::new();
         if let Some(Value::Array(kv)) = fields {
             for pair in kv.chunks(2) {
@@ -175,7 +185,7 @@ fn entries(reply: &Value) -> Vec<LogEntry> {
         }
         out.push(LogEntry { position: id, fields: list });
     }
-    out
+    Ok(out)
 }
 
 impl FleetLog for RedisLog {
@@ -195,7 +205,7 @@ impl FleetLog for RedisLog {
         let reply: Value = self.run("XRANGE", |c, k| {
             redis::cmd("XRANGE").arg(&k.stream).arg(&start).arg("+").arg("COUNT").arg(max).query(c)
         })?;
-        Ok(entries(&reply))
+        entries(&reply)
     }
 
     fn load_snapshot(&mut self) -> Result<Option<(String, Vec<u8>)>, LogError> {
@@ -259,5 +269,31 @@ impl FleetLog for RedisLog {
             Some((ms, seq)) => (ms, seq.saturating_add(1)) < trimmed,
             None => true,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_well_formed_reply_gives_every_entry_and_a_malformed_one_is_an_error() {
+        let item = |id: &str| Value::Array(vec![bulk(id), Value::Array(vec![bulk("body"), bulk("{}")])]);
+        let got = entries(&Value::Array(vec![item("1-0"), item("2-0")])).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[1].position.as_str(), got[1].fields[0].0.as_str()), ("2-0", "body"));
+        assert!(entries(&Value::Nil).unwrap().is_empty());
+
+        // An item that is not `[id, fields]` between two good ones: the read fails.
+        let err = entries(&Value::Array(vec![item("1-0"), Value::Int(7), item("3-0")])).unwrap_err();
+        assert!(err.0.contains("item 1") && err.0.contains("not an array"), "{}", err.0);
+        let err = entries(&Value::Array(vec![Value::Array(vec![Value::Int(1)])])).unwrap_err();
+        assert!(err.0.contains("no entry id"), "{}", err.0);
+        let err = entries(&Value::Int(3)).unwrap_err();
+        assert!(err.0.contains("not an array"), "{}", err.0);
     }
 }

@@ -312,6 +312,13 @@ pub struct ModelReport {
     pub signals: usize,
     /// Distinct signal names left out (past the training's `max_signals`).
     pub signals_dropped: usize,
+    /// Signal records left out because the person did not consent to their data class
+    /// (training uses only what scoring may use).
+    pub signals_without_consent: usize,
+    /// Signal records dated after the training's `now`: counted at full weight, as
+    /// scoring at that moment would count them (a clock or export-time mismatch shows
+    /// here).
+    pub signals_after_now: usize,
     /// One entry per persona on the menu, in menu order.
     pub personas: Vec<PersonaReport>,
     /// How much the trained personas' high groups overlap on the training population.
@@ -349,6 +356,8 @@ impl ModelReport {
             people: profiles.len(),
             signals,
             signals_dropped,
+            signals_without_consent: 0,
+            signals_after_now: 0,
             personas,
             overlap: Overlap::of(menu, model, profiles, now),
         }
@@ -357,16 +366,22 @@ impl ModelReport {
     /// The report as a text table for a terminal or a file.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        let mut notes = Vec::new();
+        if self.signals_dropped > 0 {
+            notes.push(format!("{} rarer signals left out", self.signals_dropped));
+        }
+        if self.signals_without_consent > 0 {
+            notes.push(format!("{} signal records without consent left out", self.signals_without_consent));
+        }
+        if self.signals_after_now > 0 {
+            notes.push(format!("{} signal records dated after now, counted as fresh", self.signals_after_now));
+        }
         let _ = writeln!(
             s,
             "{} people, {} signals{}; held-out scores from cross-validation\n",
             self.people,
             self.signals,
-            if self.signals_dropped > 0 {
-                format!(" ({} rarer signals left out)", self.signals_dropped)
-            } else {
-                String::new()
-            }
+            if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
         );
         let width = self.personas.iter().map(|p| p.persona.len()).max().unwrap_or(7).max(7);
         let _ = writeln!(

@@ -537,6 +537,9 @@ fn obd_csv_round_trips() {
     // Holdout arms travel too (a lift needs them).
     logged.records[3].arm = Some(persona_engine::holdout::Arm::Holdout);
     logged.records[4].arm = Some(persona_engine::holdout::Arm::Personalized);
+    // Context attributes travel too, one with a comma and a quote in it.
+    logged.records[5].context.attributes =
+        vec![("campaign".into(), "winter, \"b\"".into()), ("position".into(), "top".into())];
     let mut csv = Vec::new();
     let export = write_obd_csv(&logged.records, &catalog, &mut csv, "decisions.csv").expect("export");
     assert_eq!(export.without_reward, 1);
@@ -557,6 +560,7 @@ fn obd_csv_round_trips() {
         "{header}"
     );
     assert!(header.contains(",item_feature_persona-0,"));
+    assert!(text.contains(r#""{""campaign"":""winter, \""b\"""",""position"":""top""}""#), "{text}");
     let mut options = ObdImport::default();
     let back = read_obd_csv(text.as_bytes(), "decisions.csv", &catalog, &mut options).expect("import");
     let expected: Vec<DecisionRecord> = logged
@@ -564,14 +568,13 @@ fn obd_csv_round_trips() {
         .iter()
         .filter(|r| r.chosen[0].reward.is_some())
         .map(|r| {
-            // What the CSV layout does not carry: score sources, the person key,
-            // attributes, the seed.
+            // What the CSV layout does not carry: score sources, the person key, the
+            // seed.
             let mut r = r.clone();
             for (_, s) in &mut r.persona_scores {
                 s.sources = DataClasses::NONE;
             }
             r.person = None;
-            r.context.attributes.clear();
             r.context.seed = None;
             r
         })
@@ -581,6 +584,33 @@ fn obd_csv_round_trips() {
     for (a, b) in back.iter().zip(&expected) {
         assert_eq!(a, b);
     }
+}
+
+/// Rows of the Open Bandit Dataset read on their own (one decision each, with its
+/// position and hashed user features as context) are written back as they came: at
+/// their position, with their user feature columns.
+#[test]
+fn obd_rows_keep_their_position_and_user_features_through_an_export() {
+    let sel = tiny_selector(Policy::Rules);
+    let raw = "timestamp,item_id,position,click,propensity_score,user_feature_Luxury,user_feature_0\n\
+               5,1,3,1,0.05,8,81ce4d2a\n6,0,2,0,0.05,,x\n";
+    let read = |text: &str| {
+        let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+        let records = read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options).expect("import");
+        records.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+    };
+    let first = read(raw);
+    let mut csv = Vec::new();
+    let export = write_obd_csv(&first, sel.catalog(), &mut csv, "out.csv").expect("export");
+    assert_eq!(export.rows, 2);
+    let text = String::from_utf8(csv).expect("utf-8");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[column("position")]).collect::<Vec<_>>(), ["3", "2"]);
+    assert_eq!(rows.iter().map(|r| r[column("user_feature_0")]).collect::<Vec<_>>(), ["81ce4d2a", "x"]);
+    assert_eq!(read(&text), first);
 }
 
 #[test]
@@ -627,6 +657,20 @@ fn obd_csv_errors_name_the_line_and_column() {
         err.to_string(),
         "obd.csv line 2: field 'conversion_value': 50 is given but click is empty (the reward is not known yet)"
     );
+    // The attributes column: a JSON object of strings, naming nothing a column gives.
+    for (attributes, message) in [
+        (r#""{""n"": 3}""#, "field 'attributes': 'n' is not a string"),
+        (
+            r#""{""user_feature_0"": ""y""}""#,
+            "field 'attributes': 'user_feature_0' is also given by its own column",
+        ),
+        ("[1]", "field 'attributes': expected a JSON object of strings"),
+    ] {
+        let text = format!("{header},attributes\n1,0,1,1,0.5,8,x,{attributes}\n");
+        let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+        let err = read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("obd.csv line 2: {message}")), "{err}");
+    }
     let mut options = ObdImport::default();
     let err =
         read_obd_csv(format!("{header}\n").as_bytes(), "obd.csv", sel.catalog(), &mut options).unwrap_err();

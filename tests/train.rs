@@ -189,7 +189,8 @@ fn signals_without_consent_are_never_used() {
         p.consent = p.consent.without(DataClass::ThirdParty);
     }
     assert!(people.iter().any(|p| p.signals.iter().any(|s| s.class == DataClass::ThirdParty)));
-    let left_out: usize = people.iter().map(|p| p.signals.iter().filter(|s| !p.consent.has(s.class)).count()).sum();
+    let left_out: usize =
+        people.iter().map(|p| p.signals.iter().filter(|s| !p.consent.has(s.class)).count()).sum();
     // One consented signal dated after the training's `now`.
     let future = people.iter().position(|p| p.consent.has(DataClass::Behavioral)).unwrap();
     people[future].signals.push(Signal {

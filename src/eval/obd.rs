@@ -20,7 +20,7 @@ const REQUIRED: [&str; 5] = ["timestamp", "item_id", "position", "click", "prope
 
 /// Our columns after the feature columns. OBD tools select features by the
 /// `user_feature` / `item_feature` substrings, so these are ignored by them.
-const EXTRA: [&str; 15] = [
+const EXTRA: [&str; 16] = [
     "decision",
     "creative",
     "placement",
@@ -36,6 +36,7 @@ const EXTRA: [&str; 15] = [
     "policy",
     "eligible",
     "arm",
+    "attributes",
 ];
 
 /// What [`write_obd_csv`] wrote.
@@ -74,29 +75,61 @@ pub struct ObdImport {
 /// creative with a known reward. `item_id` is the creative's index in `catalog`,
 /// `position` counts from 1, `user_feature_<persona>` is the score (0..9) and
 /// `item_feature_<persona>` the creative's weight for every persona of the catalog's
-/// menu. Our own columns follow (`decision` groups the rows of one decision; `eligible`
-/// is a JSON array). Persona score sources, likes and dislikes, the person key,
-/// attributes and the seed are not carried. Errors for a creative not in `catalog`.
-pub fn write_obd_csv<'r, W: Write>(
-    records: impl IntoIterator<Item = &'r DecisionRecord>,
+/// menu. Context attributes named `user_feature_<x>` (OBD's hashed user features, as
+/// [`read_obd_csv`] reads them) get columns of their own after the persona scores; a
+/// one-slot decision with a numeric `position` attribute (an OBD row read on its own)
+/// is written at that position, as a row of its own (empty `decision`). Our own
+/// columns follow (`decision` groups the rows of one decision; `eligible` is a JSON
+/// array; `attributes` a JSON object of the other context attributes), so
+/// [`read_obd_csv`] reads back what was written. Persona score sources, likes and
+/// dislikes, the person key and the seed are not carried. Errors for a creative not in
+/// `catalog`.
+pub fn write_obd_csv<'r, I>(
+    records: I,
     catalog: &Catalog,
-    mut out: W,
+    mut out: impl Write,
     name: &str,
-) -> Result<ObdExport> {
+) -> Result<ObdExport>
+where
+    I: IntoIterator<Item = &'r DecisionRecord>,
+    I::IntoIter: Clone,
+{
     let io = |source| Error::Io { path: name.to_owned(), source };
+    let records = records.into_iter();
     let menu = catalog.menu();
+    // Hashed user features: a column each, unless the name is a persona's score column.
+    let mut features: Vec<&str> = records
+        .clone()
+        .flat_map(|r| r.context.attributes.iter().map(|(k, _)| k.as_str()))
+        .filter(|k| k.strip_prefix("user_feature_").is_some_and(|p| menu.get(p).is_none()))
+        .collect();
+    features.sort_unstable();
+    features.dedup();
     let mut header: Vec<String> = REQUIRED.iter().map(|s| (*s).to_owned()).collect();
     header.extend(menu.names().iter().map(|p| format!("user_feature_{p}")));
+    header.extend(features.iter().map(|f| (*f).to_owned()));
     header.extend(menu.names().iter().map(|p| format!("item_feature_{p}")));
     header.extend(EXTRA.iter().map(|s| (*s).to_owned()));
     write_row(&mut out, &header).map_err(io)?;
     let mut export = ObdExport::default();
     let mut row: Vec<String> = Vec::with_capacity(header.len());
-    for (d, record) in records.into_iter().enumerate() {
+    for (d, record) in records.enumerate() {
         if record.chosen.iter().any(|c| c.reward.is_some()) {
             export.unknown_persona_scores +=
                 record.persona_scores.iter().filter(|(name, _)| menu.get(name).is_none()).count();
         }
+        let attributes = &record.context.attributes;
+        // A row read on its own keeps its position (see above).
+        let own_position = attributes
+            .iter()
+            .find(|(k, _)| k == "position")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+            .filter(|p| *p >= 1 && record.chosen.len() == 1);
+        let others: serde_json::Map<String, serde_json::Value> = attributes
+            .iter()
+            .filter(|(k, _)| !(features.contains(&k.as_str()) || (k == "position" && own_position.is_some())))
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+            .collect();
         for (position, chosen) in record.chosen.iter().enumerate() {
             let Some(reward) = chosen.reward else {
                 export.without_reward += 1;
@@ -106,19 +139,24 @@ pub fn write_obd_csv<'r, W: Write>(
             row.clear();
             row.push(record.timestamp.to_string());
             row.push(item.0.to_string());
-            row.push((position + 1).to_string());
+            row.push(own_position.map_or(position + 1, |p| p as usize).to_string());
             row.push(u8::from(reward.click).to_string());
             row.push(chosen.propensity.to_string());
             for (_, p) in menu.iter() {
                 let score = record.persona_scores.iter().find(|(n, _)| n == p).map_or(0, |(_, s)| s.score);
                 row.push(score.to_string());
             }
+            for f in &features {
+                row.push(
+                    attributes.iter().find(|(k, _)| k == f).map_or_else(String::new, |(_, v)| v.clone()),
+                );
+            }
             for (id, _) in menu.iter() {
                 let w = catalog.tags(item).find(|(p, _)| *p == id).map_or(0.0, |(_, w)| w);
                 row.push(w.to_string());
             }
             let c = &record.context;
-            row.push((d + 1).to_string());
+            row.push(if own_position.is_some() { String::new() } else { (d + 1).to_string() });
             row.push(chosen.creative.clone());
             row.push(record.placement.clone());
             row.push(reward.conversion_value.to_string());
@@ -133,6 +171,11 @@ pub fn write_obd_csv<'r, W: Write>(
             row.push(record.policy.clone());
             row.push(serde_json::Value::from(record.eligible.clone()).to_string());
             row.push(record.arm.map_or("", |a| a.name()).to_owned());
+            row.push(if others.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(others.clone()).to_string()
+            });
             write_row(&mut out, &row).map_err(io)?;
             export.rows += 1;
         }
@@ -197,6 +240,7 @@ fn decision_difference(
             "policy" => first.policy != row.policy,
             "eligible" => first.eligible != row.eligible,
             "arm" => first.arm != row.arm,
+            "attributes" => a.attributes != b.attributes,
             _ => match personas.iter().find(|(i, _)| *i == c) {
                 Some((_, p)) => score(first, p) != score(row, p),
                 None => h.starts_with("user_feature_") && attribute(first, h) != attribute(row, h),
@@ -449,7 +493,11 @@ pub fn read_obd_csv(
                 ));
             }
             if position != 1 {
-                return Err(bad(line, "position", format!("a decision starts at position 1, not {position}")));
+                return Err(bad(
+                    line,
+                    "position",
+                    format!("a decision starts at position 1, not {position}"),
+                ));
             }
             seen.insert(id.clone(), line);
         }
@@ -546,6 +594,29 @@ pub fn read_obd_csv(
         if !grouped {
             // One decision per row: the position is part of its context.
             attributes.push(("position".to_owned(), position.to_string()));
+        }
+        if let Some(t) = get("attributes") {
+            let object =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).map_err(|e| {
+                    bad(
+                        line,
+                        "attributes",
+                        format!("expected a JSON object of strings: {}", crate::error::json_message(&e)),
+                    )
+                })?;
+            for (k, v) in object {
+                let serde_json::Value::String(v) = v else {
+                    return Err(bad(line, "attributes", format!("'{}' is not a string", quote(&k))));
+                };
+                if attributes.iter().any(|(have, _)| *have == k) {
+                    return Err(bad(
+                        line,
+                        "attributes",
+                        format!("'{}' is also given by its own column (or the row's position)", quote(&k)),
+                    ));
+                }
+                attributes.push((k, v));
+            }
         }
         attributes.sort();
         let mut record = DecisionRecord {

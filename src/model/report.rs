@@ -374,7 +374,8 @@ impl ModelReport {
             notes.push(format!("{} signal records without consent left out", self.signals_without_consent));
         }
         if self.signals_after_now > 0 {
-            notes.push(format!("{} signal records dated after now, counted as fresh", self.signals_after_now));
+            notes
+                .push(format!("{} signal records dated after now, counted as fresh", self.signals_after_now));
         }
         let _ = writeln!(
             s,

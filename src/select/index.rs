@@ -1040,7 +1040,15 @@ impl Selector {
     /// still rebuilt on the same count when the spreads are learned, to carry the new
     /// ones (see `learn::spread`).
     pub(crate) fn note_learned(&self, creative: CreativeId) {
+        // The model's weights moved before this call. The order under rebuild is read
+        // first and the stored one after (see `rebuild_prune_index` for why this order,
+        // and the fence, leave no event uncovered).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let next = self.prune_next.load();
         let index = self.prune.load();
+        if let Some(next) = next.as_ref().filter(|n| n.learned && !Arc::ptr_eq(n, &index)) {
+            let _ = self.raise_in(next, creative);
+        }
         if !index.learned && !self.config.learning.learn_spread {
             return;
         }
@@ -1107,20 +1115,27 @@ impl Selector {
         rebuild
     }
 
-    /// Builds and stores the next index, then checks every creative against it once
-    /// more: another thread's `record` may have moved weights after the build read
-    /// them and raised its bound in the index being replaced, and the new index must
-    /// cover that too (a raise that comes after the store lands in the new index
-    /// itself).
+    /// Builds the next index and stores it once it covers every event. Another
+    /// thread's `record` may move weights after the build read them; the new index is
+    /// therefore published as `prune_next` first, then every creative is checked
+    /// against it once more, and only then is it stored (requests keep the old index,
+    /// which `record` keeps raising, until then). A `record` (weights moved, a SeqCst
+    /// fence, `prune_next` read, then `prune` read) either sees the index under
+    /// rebuild and raises it itself, or read `prune_next` before it was published, so
+    /// the re-check (after a fence of its own) reads its weights, or read it after it
+    /// was cleared, so it reads the stored new index in `prune` and raises that.
     fn rebuild_prune_index(&self) {
         let generation = self.prune.load().generation.wrapping_add(1);
-        self.prune.store(Arc::new(self.build_prune_index(generation)));
-        let index = self.prune.load();
-        if index.learned {
+        let next = Arc::new(self.build_prune_index(generation));
+        if next.learned {
+            self.prune_next.store(Some(Arc::clone(&next)));
+            std::sync::atomic::fence(Ordering::SeqCst);
             for c in 0..self.catalog.len() {
-                let _ = self.raise_in(&index, CreativeId(c as u32));
+                let _ = self.raise_in(&next, CreativeId(c as u32));
             }
         }
+        self.prune.store(next);
+        self.prune_next.store(None);
     }
 
     /// After a load or merge changed many weights at once.

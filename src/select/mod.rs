@@ -558,6 +558,9 @@ pub struct Selector {
     /// The pruning order of the configured policy, rebuilt (off the `select` path) as
     /// learning moves the bounds.
     pub(crate) prune: ArcSwap<PruneIndex>,
+    /// The pruning order being rebuilt, before it is stored: `record` raises its
+    /// bounds too, so the stored order covers every event recorded meanwhile.
+    pub(crate) prune_next: arc_swap::ArcSwapOption<PruneIndex>,
     /// Serializes rebuilds of the pruning order.
     rebuild: Mutex<()>,
     /// Debug builds: writes to the learned state under way, for the pruned scan's check
@@ -673,6 +676,7 @@ impl Selector {
             prior,
             shadow,
             prune: ArcSwap::from_pointee(PruneIndex::default()),
+            prune_next: arc_swap::ArcSwapOption::empty(),
             rebuild: Mutex::new(()),
             #[cfg(debug_assertions)]
             writes: Writes::default(),

@@ -715,6 +715,14 @@ fn null_arguments_give_null_parameter() {
         fails(pe_profile_set_score(person.0, null(), 1, 1, 0), pe_status::NullParameter, "'persona'");
         fails(pe_profile_add_signal(person.0, null(), 1, 1.0, 0, 0), pe_status::NullParameter, "'name'");
         fails(pe_profile_add_signal(null_mut(), n, nl, 1.0, 0, 0), pe_status::NullParameter, "'profile'");
+        // A length that counts the terminator (`sizeof("clicks")`): refused, not stored
+        // as "clicks\0", a name no persona model would ever match.
+        let clicks = c"clicks";
+        fails(
+            pe_profile_add_signal(person.0, clicks.as_ptr(), clicks.count_bytes() + 1, 1.0, 0, 0),
+            pe_status::InvalidArgument,
+            "parameter 'name': byte 6 of 7 is NUL (pass the length without the terminator)",
+        );
         fails(pe_profile_set_consent(null_mut(), 0, true), pe_status::NullParameter, "'profile'");
         fails(pe_profile_set_consent_mask(null_mut(), 0), pe_status::NullParameter, "'profile'");
         fails(pe_profile_set_relationship(null_mut(), 0, 1), pe_status::NullParameter, "'profile'");

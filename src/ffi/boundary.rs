@@ -107,6 +107,8 @@ pub(crate) fn into_status(result: Result<(), Failure>) -> pe_status {
 }
 
 /// Reads a required string argument: `len` bytes of UTF-8 at `ptr` (no NUL needed).
+/// A NUL byte among them is refused: it is a length that counted the terminator
+/// (`sizeof("tier")`), and the name would otherwise never match what it should.
 ///
 /// # Safety
 /// `ptr` is NULL or valid for reads of `len` bytes for `'a`.
@@ -126,6 +128,11 @@ pub(crate) unsafe fn arg_str<'a>(
     // SAFETY: `ptr` is not NULL, `len` fits in `isize`, and the caller guarantees `len`
     // readable bytes at `ptr` for the duration of the call.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(Failure::invalid(format!(
+            "parameter '{parameter}': byte {at} of {len} is NUL (pass the length without the terminator)"
+        )));
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         Failure::new(pe_status::InvalidUtf8, format!("parameter '{parameter}' is not valid UTF-8: {e}"))
     })

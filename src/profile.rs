@@ -222,6 +222,21 @@ pub struct Exposure {
     pub at: i64,
 }
 
+/// Inserts `item` into `list` (oldest first by `at`) after every entry of the same
+/// time; when `list` holds `max` already, the oldest ages out: the first entry, or
+/// `item` itself when it is older than all of them.
+fn keep_in_time_order<T>(list: &mut Vec<T>, item: T, max: usize, at: impl Fn(&T) -> i64) {
+    let when = at(&item);
+    if list.len() >= max {
+        if list.first().is_some_and(|oldest| when < at(oldest)) {
+            return;
+        }
+        list.remove(0);
+    }
+    let i = list.partition_point(|x| at(x) <= when);
+    list.insert(i, item);
+}
+
 /// The most exposures a profile remembers; older ones age out first.
 pub const MAX_EXPOSURES: usize = 256;
 /// The most suppressed creatives a profile remembers; the oldest ages out first.
@@ -329,14 +344,13 @@ impl Profile {
         self.scores.set(id, score, sources)
     }
 
-    /// Adds a signal, dropping the oldest when more than [`MAX_SIGNALS`] are held.
-    /// Errors on an empty name or a value that is NaN or infinite.
+    /// Adds a signal, kept in time order; past [`MAX_SIGNALS`] the oldest by `at` ages
+    /// out (the new one itself, when it is older than every signal held: a backfill
+    /// never pushes out fresher evidence). Errors on an empty name or a value that is
+    /// NaN or infinite.
     pub fn add_signal(&mut self, signal: Signal) -> Result<()> {
         check_signal(&signal, self.signals.len())?;
-        if self.signals.len() >= MAX_SIGNALS {
-            self.signals.remove(0);
-        }
-        self.signals.push(signal);
+        keep_in_time_order(&mut self.signals, signal, MAX_SIGNALS, |s| s.at);
         Ok(())
     }
 
@@ -376,22 +390,18 @@ impl Profile {
         rules.stage(self.first_seen, self.visits, now)
     }
 
-    /// Remembers that a creative was shown at `at`; the oldest exposure ages out past
-    /// [`MAX_EXPOSURES`].
+    /// Remembers that a creative was shown at `at`, in time order; past
+    /// [`MAX_EXPOSURES`] the oldest by `at` ages out (the new one itself when it is the
+    /// oldest: an exposure recorded late never pushes out a recent one that a frequency
+    /// cap counts).
     pub fn remember_exposure(&mut self, creative: Symbol, at: i64) {
-        if self.exposures.len() >= MAX_EXPOSURES {
-            self.exposures.remove(0);
-        }
-        self.exposures.push(Exposure { creative, at });
+        keep_in_time_order(&mut self.exposures, Exposure { creative, at }, MAX_EXPOSURES, |e| e.at);
     }
 
     /// Remembers that the person engaged with a creative at `at` (a click, a conversion,
-    /// a thumbs up); the oldest ages out past [`MAX_ENGAGEMENTS`].
+    /// a thumbs up), in time order; past [`MAX_ENGAGEMENTS`] the oldest by `at` ages out.
     pub fn remember_engagement(&mut self, creative: Symbol, at: i64) {
-        if self.engagements.len() >= MAX_ENGAGEMENTS {
-            self.engagements.remove(0);
-        }
-        self.engagements.push(Exposure { creative, at });
+        keep_in_time_order(&mut self.engagements, Exposure { creative, at }, MAX_ENGAGEMENTS, |e| e.at);
     }
 
     /// Never show this creative to this person again. The oldest suppression ages out
@@ -484,6 +494,7 @@ impl Profile {
             check_signal(signal, i)?;
         }
         profile.signals = spec.signals;
+        profile.signals.sort_by_key(|s| s.at);
         for (field, names) in [("likes", &spec.likes), ("dislikes", &spec.dislikes)] {
             if names.len() > crate::persona::MAX_PERSONAS {
                 return Err(Error::invalid(
@@ -530,6 +541,9 @@ impl Profile {
             ));
         }
         profile.exposures = spec.exposures;
+        // Kept oldest first, whatever order the document lists them in (what ages out
+        // first is the oldest).
+        profile.exposures.sort_by_key(|e| e.at);
         if spec.suppressed.len() > MAX_SUPPRESSED {
             return Err(Error::invalid(
                 "profile",
@@ -548,6 +562,7 @@ impl Profile {
             ));
         }
         profile.engagements = spec.engagements;
+        profile.engagements.sort_by_key(|e| e.at);
         Ok(profile)
     }
 

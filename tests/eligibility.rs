@@ -226,6 +226,39 @@ fn frequency_caps_count_exposures_in_the_window() {
     assert_eq!(picks(&sel, &p, &persona_engine::Context::at(NOW + 3_600), 1), ["lux"]);
 }
 
+/// Exposures recorded late (a backfill from another device) age out themselves when
+/// they are the oldest: they never push out a recent exposure that a cap counts.
+#[test]
+fn a_late_backfill_of_old_exposures_keeps_the_recent_ones_a_cap_counts() {
+    use persona_engine::profile::{Signal, MAX_EXPOSURES, MAX_SIGNALS};
+    let sel = selector(vec![tagged("lux", "Luxury").frequency_cap(2, 3_600), tagged("budget", "Budget")]);
+    let mut p = person(&sel, &[("Luxury", 9)]);
+    p.remember_exposure(Symbol::of("lux"), NOW - 600);
+    p.remember_exposure(Symbol::of("lux"), NOW - 60);
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["budget"]);
+    for i in 0..MAX_EXPOSURES as i64 {
+        p.remember_exposure(Symbol::of("budget"), NOW - 30 * 86_400 + i);
+    }
+    assert_eq!(p.exposures.len(), MAX_EXPOSURES);
+    assert_eq!(picks(&sel, &p, &ctx(), 1), ["budget"], "the cap still holds");
+    assert!(p.exposures.windows(2).all(|w| w[0].at <= w[1].at), "kept oldest first");
+    // Newer exposures push out the oldest.
+    let second_oldest = p.exposures[1].at;
+    p.remember_exposure(Symbol::of("budget"), NOW);
+    assert_eq!(p.exposures.first().map(|e| e.at), Some(second_oldest));
+    assert_eq!(p.exposures.last().map(|e| e.at), Some(NOW));
+
+    // Signals: a year-old backfill after a fresh signal keeps the fresh one.
+    let fresh = Signal { name: "viewed_spa".into(), value: 1.0, class: DataClass::Behavioral, at: NOW };
+    p.add_signal(fresh.clone()).unwrap();
+    for i in 0..MAX_SIGNALS as i64 {
+        let old = Signal { name: format!("old{i}"), at: NOW - 365 * 86_400 + i, ..fresh.clone() };
+        p.add_signal(old).unwrap();
+    }
+    assert_eq!(p.signals.len(), MAX_SIGNALS);
+    assert!(p.signals.contains(&fresh));
+}
+
 #[test]
 fn the_caller_can_exclude_creatives_already_on_the_page() {
     let sel = selector(vec![tagged("lux", "Luxury"), tagged("budget", "Budget")]);

@@ -205,6 +205,14 @@ fn numbers_are_range_checked() {
     );
     let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(0, 60)]);
     assert_eq!(err, "creative 'a': field 'frequency_cap.impressions': must be at least 1");
+    // A cap above what a profile remembers could never be reached.
+    let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(257, 60)]);
+    assert_eq!(
+        err,
+        "creative 'a': field 'frequency_cap.impressions': 257 is more than a profile remembers (256 exposures, \
+         MAX_EXPOSURES): the cap could never be reached"
+    );
+    Catalog::compile(&spec(vec![tagged("a", "Luxury").frequency_cap(256, 60)])).expect("a cap of 256");
     let err = compile_err(vec![tagged("a", "Luxury").frequency_cap(1, 0)]);
     assert_eq!(
         err,

@@ -846,6 +846,18 @@ impl Catalog {
                 if cap.impressions == 0 {
                     return Err(Error::creative(id, "frequency_cap.impressions", "must be at least 1"));
                 }
+                if cap.impressions as usize > crate::profile::MAX_EXPOSURES {
+                    return Err(Error::creative(
+                        id,
+                        "frequency_cap.impressions",
+                        format!(
+                            "{} is more than a profile remembers ({} exposures, MAX_EXPOSURES): the cap could \
+                             never be reached",
+                            cap.impressions,
+                            crate::profile::MAX_EXPOSURES
+                        ),
+                    ));
+                }
                 if cap.window_seconds == 0 || cap.window_seconds > 366 * 86_400 {
                     return Err(Error::creative(
                         id,

@@ -47,7 +47,9 @@ pub use crate::catalog::{
 pub use crate::error::QUOTE_BYTES;
 pub use crate::model::MAX_MODEL_BYTES;
 pub use crate::persona::{MAX_PERSONAS, MAX_PERSONA_NAME};
-pub use crate::profile::{MAX_ENGAGEMENTS, MAX_EXPOSURES, MAX_PROFILE_BYTES, MAX_SIGNALS, MAX_SUPPRESSED};
+pub use crate::profile::{
+    MAX_ENGAGEMENTS, MAX_EXPOSURES, MAX_PROFILE_BYTES, MAX_SIGNALS, MAX_SIGNAL_NAME, MAX_SUPPRESSED,
+};
 pub use crate::select::MAX_K;
 
 use crate::error::{Error, Result};

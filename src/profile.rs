@@ -251,6 +251,10 @@ pub const MAX_ENGAGEMENTS: usize = 256;
 /// hundred KiB.
 pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 
+/// The longest signal name, in bytes (256, as a creative id): with [`MAX_SIGNALS`] of
+/// them a profile still saves within [`MAX_PROFILE_BYTES`].
+pub const MAX_SIGNAL_NAME: usize = 256;
+
 /// Everything the engine knows about one person, compiled against one persona menu.
 ///
 /// Build it with [`Profile::new`] (sized for a menu) and the setters, or from JSON with
@@ -576,12 +580,26 @@ impl Profile {
 
     /// Writes the profile as JSON in the [`ProfileSpec`] shape. Errors, writing nothing,
     /// on a profile [`Profile::from_json`] would refuse: visits counted with `first_seen`
-    /// 0 (as [`Profile::new`] leaves it when given 0 for `now`), and on a profile made
-    /// for another menu.
+    /// 0 (as [`Profile::new`] leaves it when given 0 for `now`), JSON larger than
+    /// [`MAX_PROFILE_BYTES`], and on a profile made for another menu.
     pub fn to_json(&self, menu: &PersonaMenu) -> Result<String> {
         check_relationship(self.first_seen, self.visits)?;
-        serde_json::to_string_pretty(&self.to_spec(menu)?)
-            .map_err(|source| Error::Json { what: "profile", source })
+        let json = serde_json::to_string_pretty(&self.to_spec(menu)?)
+            .map_err(|source| Error::Json { what: "profile", source })?;
+        // What `from_json` would refuse is not written: a saved profile always loads.
+        if json.len() > MAX_PROFILE_BYTES {
+            return Err(Error::invalid(
+                "profile",
+                "signals",
+                format!(
+                    "the profile is {} bytes as JSON, more than MAX_PROFILE_BYTES ({MAX_PROFILE_BYTES} bytes) that \
+                     a profile may be read back from (its {} signals take most of it)",
+                    json.len(),
+                    self.signals.len()
+                ),
+            ));
+        }
+        Ok(json)
     }
 }
 
@@ -602,6 +620,13 @@ pub(crate) fn check_relationship(first_seen: i64, visits: u32) -> Result<()> {
 fn check_signal(signal: &Signal, index: usize) -> Result<()> {
     if signal.name.trim().is_empty() {
         return Err(Error::invalid("profile", format!("signals[{index}].name"), "signal name is empty"));
+    }
+    if signal.name.len() > MAX_SIGNAL_NAME {
+        return Err(Error::invalid(
+            "profile",
+            format!("signals[{index}].name"),
+            format!("'{}' is longer than {MAX_SIGNAL_NAME} bytes (MAX_SIGNAL_NAME)", quote(&signal.name)),
+        ));
     }
     if !signal.value.is_finite() {
         return Err(Error::invalid(

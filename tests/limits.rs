@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use persona_engine::limits::*;
-use persona_engine::{Catalog, CatalogSpec, CreativeSpec, PersonaMenu, Profile, Selection, SelectorConfig};
+use persona_engine::profile::Signal;
+use persona_engine::{Catalog, CatalogSpec, CreativeSpec, DataClass, PersonaMenu, Profile, Selection, SelectorConfig};
 
 fn compile_error(spec: &CatalogSpec) -> String {
     Catalog::compile(spec).unwrap_err().to_string()
@@ -99,6 +100,23 @@ fn the_profile_limits() {
             format!("profile: field '{field}': more than {limit} {what} at line 1 column {column}")
         );
     }
+    // A signal name as long as the longest id, and one byte more (MAX_SIGNAL_NAME):
+    // with every signal at the limit the profile still saves and loads back.
+    let long = "s".repeat(persona_engine::limits::MAX_SIGNAL_NAME);
+    let mut p = Profile::for_menu(menu, 1_700_000_000);
+    for i in 0..MAX_SIGNALS {
+        let name = format!("{i:04}{}", &long[4..]);
+        p.add_signal(Signal { name, value: 1.0, class: DataClass::Behavioral, at: i as i64 }).unwrap();
+    }
+    let saved = p.to_json(menu).expect("the largest profile saves");
+    assert_eq!(Profile::from_json(menu, &saved).expect("and loads back").signals.len(), MAX_SIGNALS);
+    let err = p
+        .add_signal(Signal { name: format!("{long}x"), value: 1.0, class: DataClass::Behavioral, at: 0 })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("profile: field 'signals[1024].name': '{}… (257 bytes)' is longer than 256 bytes (MAX_SIGNAL_NAME)", &long[..QUOTE_BYTES])
+    );
     let scores: Vec<String> = (0..=MAX_PERSONAS).map(|i| format!(r#""p{i}": 1"#)).collect();
     let err =
         Profile::from_json(menu, &format!(r#"{{"persona_scores": {{{}}}}}"#, scores.join(","))).unwrap_err();

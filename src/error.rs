@@ -336,3 +336,13 @@ impl Error {
         Error::InvalidCreative { creative: creative.to_owned(), field, problem: problem.into() }
     }
 }
+
+/// The first control character of `name` (NUL, a line break, ...), as a problem to
+/// report: names (creative ids, placements, personas) are handed to C as C strings and
+/// written into logs line by line, where such a character cuts them short or splits
+/// them.
+pub(crate) fn control_character(name: &str) -> Option<String> {
+    name.char_indices()
+        .find(|(_, c)| c.is_control())
+        .map(|(at, c)| format!("contains the control character U+{:04X} at byte {at}", u32::from(c)))
+}

@@ -75,6 +75,9 @@ impl PersonaMenu {
                 format!("persona name is {} bytes long (at most {MAX_PERSONA_NAME})", name.len()),
             ));
         }
+        if let Some(problem) = crate::error::control_character(&name) {
+            return Err(Error::invalid("persona menu", field, format!("persona name {problem}")));
+        }
         if self.index.contains_key(&name) {
             return Err(Error::invalid(
                 "persona menu",

@@ -10,6 +10,25 @@ fn compile_err(creatives: Vec<CreativeSpec>) -> String {
     Catalog::compile(&spec(creatives)).unwrap_err().to_string()
 }
 
+/// Names with a control character would reach C cut short (a NUL) or split a log line:
+/// refused, naming the character and where it is.
+#[test]
+fn names_with_control_characters_are_refused() {
+    let err = compile_err(vec![tagged("lux\0-v2", "Luxury")]);
+    assert_eq!(err, "creative 'lux\0-v2': field 'id': id contains the control character U+0000 at byte 3");
+    let mut s = spec(vec![tagged("a", "Luxury")]);
+    s.placements.push("side\nbar".into());
+    assert_eq!(
+        Catalog::compile(&s).unwrap_err().to_string(),
+        "catalog: field 'placements[2]': placement name contains the control character U+000A at byte 4"
+    );
+    let err = persona_engine::PersonaMenu::new(["Luxury".to_owned(), "Fam\tily".to_owned()]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "persona menu: field 'personas[1]': persona name contains the control character U+0009 at byte 3"
+    );
+}
+
 #[test]
 fn duplicate_creative_ids() {
     let err = compile_err(vec![tagged("a", "Luxury"), tagged("b", "Luxury"), tagged("a", "Family")]);

@@ -515,6 +515,9 @@ impl Catalog {
                     format!("placement name longer than {MAX_ID_LEN} bytes"),
                 ));
             }
+            if let Some(problem) = crate::error::control_character(name) {
+                return Err(Error::invalid("catalog", field, format!("placement name {problem}")));
+            }
             if placement_index.insert(name.clone(), PlacementId(i as u16)).is_some() {
                 return Err(Error::invalid(
                     "catalog",
@@ -722,6 +725,9 @@ impl Catalog {
                 "id",
                 format!("id is {} bytes long (at most {MAX_ID_LEN})", id.len()),
             ));
+        }
+        if let Some(problem) = crate::error::control_character(id) {
+            return Err(Error::creative(id, "id", format!("id {problem}")));
         }
         let key = Symbol::of(id);
         let cid = CreativeId(index as u32);

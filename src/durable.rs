@@ -36,6 +36,9 @@ pub fn write_atomically(path: impl AsRef<Path>, contents: &[u8]) -> Result<()> {
 /// fsynced and renamed over `path`, and the directory fsynced. If `write` (or any later
 /// step) fails, the temporary file is removed and `path` is left exactly as it was.
 ///
+/// When `path` is a symbolic link, the file it points to is replaced (or created) and
+/// the link kept.
+///
 /// Errors: [`Error::Io`] naming the path. An error from the final directory fsync means
 /// the new file is in place but might not survive a power cut.
 pub fn write_atomically_with(
@@ -43,7 +46,12 @@ pub fn write_atomically_with(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let path = path.as_ref();
+    let given = path.as_ref();
+    // A symbolic link is followed: the file it points to is replaced (next to it), and
+    // the link stays, as a plain write through the link would leave it. Renaming over
+    // the link itself would replace it with a file and leave its target stale.
+    let resolved = resolve_links(given).map_err(|source| io_error(given, source))?;
+    let path = resolved.as_path();
     let Some(name) = path.file_name() else {
         return Err(io_error(path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")));
     };
@@ -69,9 +77,29 @@ pub fn write_atomically_with(
     })();
     if let Err(source) = written {
         let _ = fs::remove_file(&temp);
-        return Err(io_error(path, source));
+        return Err(io_error(given, source));
     }
     sync_dir(dir).map_err(|source| io_error(dir, source))
+}
+
+/// `path` with symbolic links at its end followed (a link to a file that does not exist
+/// yet gives that file's path); other paths are returned as they are.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    // As many links as the kernel follows in one lookup (Linux's limit).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidInput, "too many levels of symbolic links"))
 }
 
 /// Makes a rename in `dir` durable.

@@ -223,3 +223,25 @@ fn an_oversized_catalog_file_is_refused_before_it_is_read() {
         )
     );
 }
+
+/// Saving through a symbolic link replaces the file it points to and keeps the link (a
+/// rename over the link replaced the link with a file and left its target stale).
+#[cfg(unix)]
+#[test]
+fn a_save_through_a_symbolic_link_updates_its_target() {
+    let dir = dir("symlink");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let target = dir.join("data").join("stats.json");
+    std::fs::write(&target, b"OLD").unwrap();
+    let link = dir.join("stats.json");
+    std::os::unix::fs::symlink("data/stats.json", &link).unwrap();
+    write_atomically(&link, b"NEW").unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays");
+    assert_eq!(std::fs::read(&target).unwrap(), b"NEW");
+    assert_eq!(listing(&dir.join("data")), ["stats.json"], "no temporary file left");
+    // A link to a file not written yet: the file is created where the link points.
+    let fresh = dir.join("fresh.json");
+    std::os::unix::fs::symlink("data/fresh.json", &fresh).unwrap();
+    write_atomically(&fresh, b"{}").unwrap();
+    assert_eq!(std::fs::read(dir.join("data").join("fresh.json")).unwrap(), b"{}");
+}

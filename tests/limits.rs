@@ -7,7 +7,9 @@ mod common;
 use common::*;
 use persona_engine::limits::*;
 use persona_engine::profile::Signal;
-use persona_engine::{Catalog, CatalogSpec, CreativeSpec, DataClass, PersonaMenu, Profile, Selection, SelectorConfig};
+use persona_engine::{
+    Catalog, CatalogSpec, CreativeSpec, DataClass, PersonaMenu, Profile, Selection, SelectorConfig,
+};
 
 fn compile_error(spec: &CatalogSpec) -> String {
     Catalog::compile(spec).unwrap_err().to_string()

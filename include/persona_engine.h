@@ -556,8 +556,8 @@ typedef struct pe_context {
      */
     uint64_t seed;
     /**
-     * The region code (`"FR"`, `"US-CA"`) as UTF-8 bytes; `region_len` 0 means no
-     * region (then `region` may be NULL).
+     * The region code (`"FR"`, `"US-CA"`) as UTF-8 bytes, matched whatever its ASCII
+     * case; `region_len` 0 means no region (then `region` may be NULL).
      */
     const char *region;
     /**

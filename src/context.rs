@@ -174,7 +174,8 @@ pub struct Context {
     pub device: Device,
     /// The channel.
     pub channel: Channel,
-    /// The region code (e.g. `"FR"`, `"US-CA"`), as a key.
+    /// The region code (e.g. `"FR"`, `"US-CA"`), as a key: [`Symbol::region`] of the
+    /// code, as [`Context::with_region`] sets it.
     pub region: Option<Symbol>,
     /// The weather.
     pub weather: Weather,
@@ -222,9 +223,10 @@ impl Context {
         self
     }
 
-    /// Sets the region code.
+    /// Sets the region code. Matched against the catalog's `region` rules whatever its
+    /// ASCII case (`"fr"` is `"FR"`; see [`Symbol::region`]).
     pub fn with_region(mut self, region: &str) -> Self {
-        self.region = Some(Symbol::of(region));
+        self.region = Some(Symbol::region(region));
         self
     }
 

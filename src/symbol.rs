@@ -47,6 +47,23 @@ impl Symbol {
     }
 }
 
+impl Symbol {
+    /// The key of a region code, whatever its ASCII case: `"fr"`, `"Fr"` and `"FR"` are
+    /// one region (ISO 3166 codes are case-insensitive, and sources differ in how they
+    /// write them). Equal to [`Symbol::of`] of the upper-case code.
+    pub const fn region(s: &str) -> Symbol {
+        let bytes = s.as_bytes();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < bytes.len() {
+            hash ^= bytes[i].to_ascii_uppercase() as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        Symbol(hash)
+    }
+}
+
 impl From<&str> for Symbol {
     fn from(s: &str) -> Self {
         Symbol::of(s)

@@ -105,6 +105,12 @@ fn weather_channel_and_region_rules() {
     assert!(!shown(&sel, &ctx().with_region("US")));
     assert!(shown(&sel, &ctx().with_region("CA")));
     assert!(shown(&sel, &ctx()), "no region passes a deny-list");
+    // Region codes match whatever their case: a source that writes "be" or "us" is not
+    // silently outside every rule.
+    let sel = targeted(ConditionSpec { region: strings(&["FR", "be"]), ..when() });
+    assert!(shown(&sel, &ctx().with_region("fr")) && shown(&sel, &ctx().with_region("BE")));
+    let sel = targeted(ConditionSpec { not_region: strings(&["US"]), ..when() });
+    assert!(!shown(&sel, &ctx().with_region("us")));
 }
 
 #[test]

@@ -361,6 +361,10 @@ fn targeting_that_excludes_everything_it_allows_is_refused_naming_the_field_and_
             "region: the rules allow no region at all ('FR' is both allowed and excluded)",
         ),
         (
+            r#""targeting": {"region": ["FR"], "not_region": ["fr"]}"#,
+            "region: the rules allow no region at all ('FR' is both allowed and excluded)",
+        ),
+        (
             r#""targeting": {"region": ["FR", "DE"], "not_region": ["DE", "FR", "IT"]}"#,
             "region: the rules allow no region at all ('FR' and 'DE' are both allowed and excluded)",
         ),

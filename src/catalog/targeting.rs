@@ -69,8 +69,9 @@ impl ConditionPool {
             mask(creative, field, "weekday", &spec.weekday, &spec.not_weekday, Weekday::parse, |d| d.bit())?;
         let weather =
             mask(creative, field, "weather", &spec.weather, &spec.not_weather, Weather::parse, |d| d.bit())?;
-        let region_in = self.symbols_span(creative, field, "region", &spec.region)?;
-        let region_not = self.symbols_span(creative, field, "not_region", &spec.not_region)?;
+        let region_in = self.symbols_span(creative, field, "region", &spec.region, Symbol::region)?;
+        let region_not =
+            self.symbols_span(creative, field, "not_region", &spec.not_region, Symbol::region)?;
         let mut rules = Vec::new();
         for rule in &spec.attributes {
             if rule.key.is_empty() {
@@ -85,11 +86,12 @@ impl ConditionPool {
             }
             let key = Symbol::of(&rule.key);
             if !rule.any_of.is_empty() {
-                let values = self.symbols_span(creative, field, "attributes.in", &rule.any_of)?;
+                let values = self.symbols_span(creative, field, "attributes.in", &rule.any_of, Symbol::of)?;
                 rules.push(AttributeRule { key, values, negate: false });
             }
             if !rule.not_in.is_empty() {
-                let values = self.symbols_span(creative, field, "attributes.not_in", &rule.not_in)?;
+                let values =
+                    self.symbols_span(creative, field, "attributes.not_in", &rule.not_in, Symbol::of)?;
                 rules.push(AttributeRule { key, values, negate: true });
             }
         }
@@ -107,12 +109,13 @@ impl ConditionPool {
         field: &'static str,
         what: &str,
         values: &[String],
+        key: fn(&str) -> Symbol,
     ) -> Result<Span> {
         if values.iter().any(|v| v.is_empty()) {
             return Err(Error::creative(creative, field, format!("'{what}' lists an empty value")));
         }
         let span = Span { start: self.symbols.len() as u32, len: values.len() as u32 };
-        self.symbols.extend(values.iter().map(|v| Symbol::of(v)));
+        self.symbols.extend(values.iter().map(|v| key(v)));
         Ok(span)
     }
 
@@ -249,7 +252,11 @@ pub(crate) fn contradiction(spec: &ConditionSpec) -> Option<String> {
             )
         })
         .or_else(|| {
-            let left: Vec<&String> = spec.region.iter().filter(|r| !spec.not_region.contains(r)).collect();
+            let left: Vec<&String> = spec
+                .region
+                .iter()
+                .filter(|r| !spec.not_region.iter().any(|n| n.eq_ignore_ascii_case(r)))
+                .collect();
             (!spec.region.is_empty() && left.is_empty())
                 .then(|| format!("region: the rules allow no region at all ({})", both_ways(&spec.region)))
         })

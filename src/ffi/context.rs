@@ -112,8 +112,8 @@ pub struct pe_context {
     /// picks. 0 (as a zero-initialized struct has it) draws fresh randomness on every
     /// call, so exploration really explores and logged propensities are true.
     pub seed: u64,
-    /// The region code (`"FR"`, `"US-CA"`) as UTF-8 bytes; `region_len` 0 means no
-    /// region (then `region` may be NULL).
+    /// The region code (`"FR"`, `"US-CA"`) as UTF-8 bytes, matched whatever its ASCII
+    /// case; `region_len` 0 means no region (then `region` may be NULL).
     pub region: *const c_char,
     /// The region code's length in bytes.
     pub region_len: usize,

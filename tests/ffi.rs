@@ -995,6 +995,8 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
     let nine = [attribute; PE_CONTEXT_MAX_ATTRIBUTES + 1];
     let null_key = [pe_attribute { key: null(), ..attribute }];
     let bad_value = [pe_attribute { value: b"\xfe".as_ptr().cast(), ..attribute }];
+    let empty_key = [pe_attribute { key_len: 0, ..attribute }];
+    let with_nul = [pe_attribute { key: b"k\0".as_ptr().cast(), key_len: 2, ..attribute }];
     let keys = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7"];
     let eight: Vec<pe_attribute> =
         keys.iter().map(|k| pe_attribute { key: k.as_ptr().cast(), key_len: 2, ..attribute }).collect();
@@ -1051,6 +1053,16 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
             pe_context { attributes: nine.as_ptr(), attribute_count: 2, ..base },
             pe_status::InvalidArgument,
             "context.attributes[1].key: 'k' is given twice (also attributes[0])",
+        ),
+        (
+            pe_context { attributes: empty_key.as_ptr(), attribute_count: 1, ..base },
+            pe_status::InvalidArgument,
+            "context.attributes[0].key: is empty (no catalog rule can match it)",
+        ),
+        (
+            pe_context { attributes: with_nul.as_ptr(), attribute_count: 1, ..base },
+            pe_status::InvalidArgument,
+            "parameter 'context.attributes[].key': byte 1 of 2 is NUL (pass the length without the terminator)",
         ),
     ];
     for (ctx, status, needle) in cases {

@@ -185,6 +185,14 @@ pub(crate) unsafe fn read(ptr: *const pe_context) -> Result<Context, Failure> {
                     arg_str(a.value, a.value_len, "context.attributes[].value")?,
                 )
             };
+            // No catalog rule can name an empty key (refused there), so an attribute
+            // with one could never count: refused here too.
+            if key.is_empty() || value.is_empty() {
+                let which = if key.is_empty() { "key" } else { "value" };
+                return Err(Failure::invalid(format!(
+                    "context.attributes[{i}].{which}: is empty (no catalog rule can match it)"
+                )));
+            }
             if let Some(j) = keys[..i].iter().position(|k| *k == key) {
                 return Err(Failure::invalid(format!(
                     "context.attributes[{i}].key: '{}' is given twice (also attributes[{j}])",

@@ -162,6 +162,17 @@ impl Holdout {
         })?;
         // share · 2^53, exact for every share a person would type.
         let threshold = (config.share * (1u64 << 53) as f64) as u64;
+        if config.share > 0.0 && threshold == 0 {
+            return Err(Error::invalid(
+                "holdout",
+                "share",
+                format!(
+                    "{:e} is below 2^-53 (about 1.1e-16), the smallest share the assignment can hold out: \
+                     it would hold out nobody; use 0 for no holdout",
+                    config.share
+                ),
+            ));
+        }
         Ok(Holdout { config: config.clone(), threshold, policy })
     }
 

@@ -61,6 +61,11 @@ fn bad_configurations_name_the_field() {
     assert!(e.contains("'share'") && e.contains("1.5 is not a share in [0, 1]"), "{e}");
     let e = Holdout::new(&HoldoutConfig { share: f64::NAN, ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("'share'"), "{e}");
+    // A share so small it would hold out nobody: refused rather than silently 0.
+    let e = Holdout::new(&HoldoutConfig { share: 1e-17, ..Default::default() }).unwrap_err().to_string();
+    assert!(e.contains("'share'") && e.contains("1e-17 is below 2^-53"), "{e}");
+    Holdout::new(&HoldoutConfig { share: 1e-15, ..Default::default() }).expect("the smallest shares that count");
+    Holdout::new(&HoldoutConfig { share: 0.0, ..Default::default() }).expect("no holdout");
     let e = Holdout::from_json(r#"{"share": 0.1, "fallback_policy": "random"}"#).unwrap_err().to_string();
     assert!(e.contains("'fallback_policy'") && e.contains("unknown policy 'random'"), "{e}");
     let e = Holdout::from_json(r#"{"share": 0.1, "salty": "x"}"#).unwrap_err().to_string();

@@ -1781,7 +1781,9 @@ pe_status pe_decision_log_decision(struct pe_decision_log *log,
  * `pe_selection_creative`) of logged decision `decision`: `kind` is a
  * `pe_feedback_kind`; an impression makes the reward known (no click yet), a click sets
  * it, a conversion adds `value` (finite, 0 to 1e9; the pick's total too may not pass
- * 1e9). Log the impression of every pick you show: a pick without any outcome is
+ * 1e9); any other kind (a thumbs up or down, a dismissal) only makes the reward known,
+ * since the log's reward is a click and a value (record it with `pe_record` to teach
+ * the selector). Log the impression of every pick you show: a pick without any outcome is
  * written without a reward, and evaluation counts it as not known yet. Never writes to
  * the file.
  *

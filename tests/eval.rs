@@ -708,6 +708,13 @@ fn obd_rows_of_one_decision_must_agree_and_a_header_names_each_column_once() {
             format!("obd.csv line 3: field '{column}': differs from line 2 of the same decision")
         );
     }
+    // A slate whose first slot had no reward yet is exported from its second: the
+    // import says why a position is missing.
+    assert_eq!(
+        read(header, "5,1,2,0,0.5,8,u1,mobile,d1\n").unwrap_err().to_string(),
+        "obd.csv line 2: field 'position': a decision starts at position 1, not 2 (an export leaves out slots \
+         whose reward is not known yet)"
+    );
     // A decision id that comes back after another decision: refused, not read as a
     // second decision under the same id.
     assert_eq!(

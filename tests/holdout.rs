@@ -64,7 +64,8 @@ fn bad_configurations_name_the_field() {
     // A share so small it would hold out nobody: refused rather than silently 0.
     let e = Holdout::new(&HoldoutConfig { share: 1e-17, ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("'share'") && e.contains("1e-17 is below 2^-53"), "{e}");
-    Holdout::new(&HoldoutConfig { share: 1e-15, ..Default::default() }).expect("the smallest shares that count");
+    Holdout::new(&HoldoutConfig { share: 1e-15, ..Default::default() })
+        .expect("the smallest shares that count");
     Holdout::new(&HoldoutConfig { share: 0.0, ..Default::default() }).expect("no holdout");
     let e = Holdout::from_json(r#"{"share": 0.1, "fallback_policy": "random"}"#).unwrap_err().to_string();
     assert!(e.contains("'fallback_policy'") && e.contains("unknown policy 'random'"), "{e}");

@@ -477,7 +477,10 @@ pub fn read_obd_csv(
                 return Err(bad(
                     line,
                     "position",
-                    format!("{position} does not follow position {shown} of the same decision"),
+                    format!(
+                        "{position} does not follow position {shown} of the same decision (a slot in between is \
+                         missing: an export leaves out slots whose reward is not known yet)"
+                    ),
                 ));
             }
         } else if let Some(id) = &decision {
@@ -496,7 +499,10 @@ pub fn read_obd_csv(
                 return Err(bad(
                     line,
                     "position",
-                    format!("a decision starts at position 1, not {position}"),
+                    format!(
+                        "a decision starts at position 1, not {position} (an export leaves out slots whose reward \
+                         is not known yet)"
+                    ),
                 ));
             }
             seen.insert(id.clone(), line);

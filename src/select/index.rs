@@ -1410,8 +1410,10 @@ impl Selector {
                 Some(_)
                     if selection.picks.len() >= selection.k && env.policy == Policy::Thompson && learned =>
                 {
+                    // The first slot last: its rivals' placement is kept for its
+                    // propensity (see `Selector::thompson_support`).
                     let mut lowest = f64::INFINITY;
-                    for slot in 0..selection.picks.len() {
+                    for slot in (0..selection.picks.len()).rev() {
                         lowest = lowest.min(self.thompson_support(selection, slot));
                     }
                     tie_floor(lowest as f32) - selection.attribute_allowance

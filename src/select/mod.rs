@@ -384,6 +384,11 @@ pub struct Selection {
     band_pos: Vec<u32>,
     /// Thompson's rivals of a pick, for its propensity (`propensity::Rival`).
     rivals: Vec<propensity::Rival>,
+    /// What the support of the first pick left in `rivals`: the pick, how many
+    /// candidates were scored then, and where those rivals start to leave the pick a
+    /// chance (see `propensity::thompson_propensity_after`). Taken by the next
+    /// propensity.
+    placed: Option<(CreativeId, usize, f64)>,
     /// Set while the pruned scan may still score rivals: Thompson's picks then wait
     /// for their propensity (NaN) until the scan's last choice.
     defer_propensity: bool,
@@ -839,6 +844,7 @@ impl Selector {
         selection.shadow.clear();
         selection.catalog_key = self.catalog_key();
         selection.scored.clear();
+        selection.placed = None;
         selection.assemblies.clear();
         selection.visited = 0;
         let cat = &*self.catalog;

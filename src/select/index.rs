@@ -197,17 +197,13 @@ impl PlacementIndex {
         }
     }
 
-    fn list(&self, l: usize) -> &[Entry] {
-        match (self.persona_offsets.get(l), self.persona_offsets.get(l + 1)) {
-            (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
-            _ => &[],
-        }
-    }
-
-    fn bands(&self, l: usize) -> &[Band] {
+    /// Where list `l`'s entries start in `persona_entries`, and where its bands start in
+    /// `bands` and how many it has (a cursor keeps them, see [`Cursor::entries`]).
+    fn spans(&self, l: usize) -> (u32, u32, u32) {
+        let entries = self.persona_offsets.get(l).copied().unwrap_or(0);
         match (self.band_offsets.get(l), self.band_offsets.get(l + 1)) {
-            (Some(&a), Some(&b)) => &self.bands[a as usize..b as usize],
-            _ => &[],
+            (Some(&a), Some(&b)) if a <= b => (entries, a, b - a),
+            _ => (entries, 0, 0),
         }
     }
 }
@@ -292,6 +288,12 @@ pub(crate) struct Cursor {
     /// lists by their largest, not their sum.
     persona: u32,
     list: u32,
+    /// Where the list's entries start in `PlacementIndex::persona_entries`, and where its
+    /// bands start in `PlacementIndex::bands` and how many it has: read once per
+    /// request, not per step.
+    entries: u32,
+    bands_at: u32,
+    bands_len: u32,
     /// The band whose next entry bounds highest (the one the cursor takes next), and
     /// the first band with entries left (the largest value left: bands go by value).
     best: u32,
@@ -310,6 +312,13 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
+    /// Its list's bands.
+    #[inline]
+    fn bands<'a>(&self, pi: &'a PlacementIndex) -> &'a [Band] {
+        let at = self.bands_at as usize;
+        pi.bands.get(at..at + self.bands_len as usize).unwrap_or(&[])
+    }
+
     /// Recomputes what the cursor gives the bound, after it moved (or was made). Each
     /// band is sorted by static bound, so a band's next entry bounds all of the band's
     /// entries left, and the best of those bounds the list: the cursor takes entries
@@ -317,7 +326,7 @@ impl Cursor {
     /// walking a band of lower entries to reach a better one behind it.
     #[inline]
     fn refresh(&mut self, pi: &PlacementIndex, band_tree: &[(f32, u32)], band_pos: &[u32]) {
-        let bands = pi.bands(self.list as usize);
+        let bands = self.bands(pi);
         let at = self.suffix as usize;
         let left = |k: usize| bands.get(k).is_some_and(|b| band_pos.get(at + k).is_some_and(|&p| p < b.end));
         while (self.band as usize) < bands.len() && !left(self.band as usize) {
@@ -446,7 +455,8 @@ fn fill_band_bounds(
     band_pos.clear();
     groups.clear();
     for cur in cursors.iter_mut() {
-        let bands = pi.bands(cur.list as usize);
+        (cur.entries, cur.bands_at, cur.bands_len) = pi.spans(cur.list as usize);
+        let bands = cur.bands(pi);
         cur.suffix = band_pos.len() as u32;
         let leaves = bands.len().max(1);
         let at = band_tree.len();
@@ -1306,13 +1316,18 @@ impl Selector {
                             break;
                         };
                         // The next entry of its best band, then that band's next.
-                        let (l, slot) = (cur.list as usize, (cur.suffix + cur.best) as usize);
+                        let slot = (cur.suffix + cur.best) as usize;
                         let Some(pos) = selection.band_pos.get_mut(slot) else { break };
-                        let Some(entry) = pi.list(l).get(*pos as usize) else { break };
+                        let Some(band) = cur.bands(pi).get(cur.best as usize) else { break };
+                        let entries = cur.entries as usize;
+                        if *pos >= band.end {
+                            break; // (its best band bounds at −∞ only once it has no entry)
+                        }
+                        let Some(entry) = pi.persona_entries.get(entries + *pos as usize) else { break };
                         *pos += 1;
                         // The band's next entry bounds it, or −∞ once it has none left.
-                        let next = match (pi.bands(l).get(cur.best as usize), pi.list(l).get(*pos as usize)) {
-                            (Some(band), Some(e)) if *pos < band.end => e.a + cur.own * band.b,
+                        let next = match pi.persona_entries.get(entries + *pos as usize) {
+                            Some(e) if *pos < band.end => e.a + cur.own * band.b,
                             _ => f32::NEG_INFINITY,
                         };
                         let (at, leaves) = (cur.tree as usize, cur.leaves as usize);

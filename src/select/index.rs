@@ -197,17 +197,13 @@ impl PlacementIndex {
         }
     }
 
-    fn list(&self, l: usize) -> &[Entry] {
-        match (self.persona_offsets.get(l), self.persona_offsets.get(l + 1)) {
-            (Some(&a), Some(&b)) => &self.persona_entries[a as usize..b as usize],
-            _ => &[],
-        }
-    }
-
-    fn bands(&self, l: usize) -> &[Band] {
+    /// Where list `l`'s entries start in `persona_entries`, and where its bands start in
+    /// `bands` and how many it has (a cursor keeps them, see [`Cursor::entries`]).
+    fn spans(&self, l: usize) -> (u32, u32, u32) {
+        let entries = self.persona_offsets.get(l).copied().unwrap_or(0);
         match (self.band_offsets.get(l), self.band_offsets.get(l + 1)) {
-            (Some(&a), Some(&b)) => &self.bands[a as usize..b as usize],
-            _ => &[],
+            (Some(&a), Some(&b)) if a <= b => (entries, a, b - a),
+            _ => (entries, 0, 0),
         }
     }
 }
@@ -238,7 +234,8 @@ struct Band {
 }
 
 /// Cuts `entries` (one list, any order) into bands by value, each sorted by static
-/// bound; appends the bands (ends relative to the list) to `bands`.
+/// bound and holding at least one entry; appends the bands (ends relative to the list)
+/// to `bands`.
 fn band_list(entries: &mut [Entry], bands: &mut Vec<Band>) {
     entries.sort_by(|x, y| y.b.total_cmp(&x.b).then(x.id.cmp(&y.id)));
     // Band ends for a ratio, or None when there would be more than MAX_BANDS.
@@ -291,14 +288,22 @@ pub(crate) struct Cursor {
     /// lists by their largest, not their sum.
     persona: u32,
     list: u32,
+    /// Where the list's entries start in `PlacementIndex::persona_entries`, and where its
+    /// bands start in `PlacementIndex::bands` and how many it has: read once per
+    /// request, not per step.
+    entries: u32,
+    bands_at: u32,
+    bands_len: u32,
     /// The band whose next entry bounds highest (the one the cursor takes next), and
     /// the first band with entries left (the largest value left: bands go by value).
     best: u32,
     band: u32,
-    /// Where this request's per-band state of the list starts in
-    /// `Selection::band_bound` and `Selection::band_pos`: for band `k`, the bound of its
-    /// next entry and where that entry is in the list.
+    /// Where this request's per-band state of the list starts in `Selection::band_pos`
+    /// (for band `k`, where its next entry is in the list) and in
+    /// `Selection::band_tree` (see [`BandTree`]), and the tree's leaf count.
     suffix: u32,
+    tree: u32,
+    leaves: u32,
     /// What the cursor gives the bound (see [`Cursor::refresh`]): the shared-weight part
     /// a unit of the largest value left adds, and the most any entry left scores (`x`,
     /// its best band's next entry).
@@ -307,14 +312,21 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
+    /// Its list's bands.
+    #[inline]
+    fn bands<'a>(&self, pi: &'a PlacementIndex) -> &'a [Band] {
+        let at = self.bands_at as usize;
+        pi.bands.get(at..at + self.bands_len as usize).unwrap_or(&[])
+    }
+
     /// Recomputes what the cursor gives the bound, after it moved (or was made). Each
     /// band is sorted by static bound, so a band's next entry bounds all of the band's
     /// entries left, and the best of those bounds the list: the cursor takes entries
-    /// from whichever band bounds highest, instead of walking a band of lower entries
-    /// to reach a better one behind it.
+    /// from whichever band bounds highest (the root of its [`BandTree`]), instead of
+    /// walking a band of lower entries to reach a better one behind it.
     #[inline]
-    fn refresh(&mut self, pi: &PlacementIndex, band_bound: &[f32], band_pos: &[u32]) {
-        let bands = pi.bands(self.list as usize);
+    fn refresh(&mut self, pi: &PlacementIndex, band_tree: &[(f32, u32)], band_pos: &[u32]) {
+        let bands = self.bands(pi);
         let at = self.suffix as usize;
         let left = |k: usize| bands.get(k).is_some_and(|b| band_pos.get(at + k).is_some_and(|&p| p < b.end));
         while (self.band as usize) < bands.len() && !left(self.band as usize) {
@@ -325,18 +337,60 @@ impl Cursor {
             return;
         };
         self.shared = self.weight * first.b;
-        // A band with no entries left bounds at −∞ (see `fill_band_bounds` and the
-        // scan's step), so the best band is the first largest bound: no per-band check.
-        let from = self.band as usize;
-        let (mut best, mut x) = (from, f32::NEG_INFINITY);
-        if let Some(rest) = band_bound.get(at + from..at + bands.len()) {
-            for (k, &bound) in rest.iter().enumerate() {
-                if bound > x {
-                    (best, x) = (from + k, bound);
-                }
+        // The first band with the largest bound; a band with no entries left bounds at
+        // −∞ (see `fill_band_bounds` and the scan's step).
+        let (x, best) = band_tree.get(self.tree as usize + 1).copied().unwrap_or((f32::NEG_INFINITY, 0));
+        (self.best, self.x) = (if x > f32::NEG_INFINITY { best } else { self.band }, x);
+    }
+}
+
+/// Per cursor, a tournament tree over its list's bands (in `Selection::band_tree`, `2 ·
+/// leaves` nodes from `Cursor::tree`, `leaves` the band count, at least 1): node `i`'s
+/// children are `2i` and `2i + 1`, band `k`'s leaf is `leaves + k` and holds the bound
+/// of the band's next entry (−∞ for a band with none left), and each node holds the
+/// largest bound below it and the first band that has it. Taking an entry updates one
+/// leaf and its ancestors (at most five for [`MAX_BANDS`] bands), where a scan over the
+/// bands read every one of them per step.
+struct BandTree;
+
+impl BandTree {
+    /// The better of two nodes: the larger bound, the earlier band on a tie (a leaf's
+    /// depth depends on the band count, so the left node is not always the earlier).
+    #[inline]
+    fn better(l: (f32, u32), r: (f32, u32)) -> (f32, u32) {
+        if r.0 > l.0 || (r.0 == l.0 && r.1 < l.1) {
+            r
+        } else {
+            l
+        }
+    }
+
+    /// Fills the inner nodes of `tree` (`2 · leaves` nodes) from its leaves.
+    fn build(tree: &mut [(f32, u32)]) {
+        for i in (1..tree.len() / 2).rev() {
+            if let (Some(&l), Some(&r)) = (tree.get(2 * i), tree.get(2 * i + 1)) {
+                tree[i] = Self::better(l, r);
             }
         }
-        (self.best, self.x) = (best as u32, x);
+    }
+
+    /// Sets band `k`'s bound and updates its ancestors, each the better of the node
+    /// below it and that node's sibling.
+    #[inline]
+    fn set(tree: &mut [(f32, u32)], leaves: usize, k: usize, bound: f32) {
+        let mut i = leaves + k;
+        let mut node = (bound, k as u32);
+        while i > 1 {
+            let Some(&sibling) = tree.get(i ^ 1) else { return };
+            if let Some(slot) = tree.get_mut(i) {
+                *slot = node;
+            }
+            node = Self::better(node, sibling);
+            i /= 2;
+        }
+        if let Some(slot) = tree.get_mut(i) {
+            *slot = node;
+        }
     }
 }
 
@@ -387,33 +441,40 @@ fn scan_bound(groups: &[Group], f_u: f32) -> (f32, usize) {
     best
 }
 
-/// Per request: for each cursor, the bound of each band's first entry into
-/// `band_bound` (`a + factor · b`, the band's largest static bound and value) and where
-/// that entry is into `band_pos` (−∞ and the band's end for a band with no entries).
+/// Per request: for each cursor, where each band's first entry is into `band_pos`, and
+/// its [`BandTree`] into `band_tree`, with the bound of each band's first entry (`a +
+/// factor · b`, the band's largest static bound and value).
 fn fill_band_bounds(
     cursors: &mut [Cursor],
     groups: &mut Vec<Group>,
-    band_bound: &mut Vec<f32>,
+    band_tree: &mut Vec<(f32, u32)>,
     band_pos: &mut Vec<u32>,
     pi: &PlacementIndex,
 ) {
-    band_bound.clear();
+    band_tree.clear();
     band_pos.clear();
     groups.clear();
     for cur in cursors.iter_mut() {
-        let bands = pi.bands(cur.list as usize);
-        cur.suffix = band_bound.len() as u32;
+        (cur.entries, cur.bands_at, cur.bands_len) = pi.spans(cur.list as usize);
+        let bands = cur.bands(pi);
+        cur.suffix = band_pos.len() as u32;
+        let leaves = bands.len().max(1);
+        let at = band_tree.len();
+        (cur.tree, cur.leaves) = (at as u32, leaves as u32);
         let own = cur.own;
-        let starts = std::iter::once(0).chain(bands.iter().map(|b| b.end));
-        band_bound.extend(bands.iter().zip(starts.clone()).map(|(b, start)| {
-            if start < b.end {
-                b.a + own * b.b
-            } else {
-                f32::NEG_INFINITY
-            }
-        }));
-        band_pos.extend(starts.take(bands.len()));
-        cur.refresh(pi, band_bound, band_pos);
+        // Every band has an entry (see `band_list`): each starts where the one before
+        // ends.
+        if !bands.is_empty() {
+            band_pos.push(0);
+        }
+        band_pos.extend(bands.iter().take(bands.len().saturating_sub(1)).map(|b| b.end));
+        band_tree.resize(at + leaves, (f32::NEG_INFINITY, 0));
+        band_tree.extend(bands.iter().zip(0u32..).map(|(b, k)| (b.a + own * b.b, k)));
+        band_tree.extend((bands.len()..leaves).map(|k| (f32::NEG_INFINITY, k as u32)));
+        if let Some(tree) = band_tree.get_mut(at..) {
+            BandTree::build(tree);
+        }
+        cur.refresh(pi, band_tree, band_pos);
     }
     let mut start = 0;
     while let Some(first) = cursors.get(start) {
@@ -1217,7 +1278,7 @@ impl Selector {
         fill_band_bounds(
             &mut selection.cursors,
             &mut selection.groups,
-            &mut selection.band_bound,
+            &mut selection.band_tree,
             &mut selection.band_pos,
             pi,
         );
@@ -1270,19 +1331,25 @@ impl Selector {
                             break;
                         };
                         // The next entry of its best band, then that band's next.
-                        let (l, slot) = (cur.list as usize, (cur.suffix + cur.best) as usize);
+                        let slot = (cur.suffix + cur.best) as usize;
                         let Some(pos) = selection.band_pos.get_mut(slot) else { break };
-                        let Some(entry) = pi.list(l).get(*pos as usize) else { break };
+                        let Some(band) = cur.bands(pi).get(cur.best as usize) else { break };
+                        let entries = cur.entries as usize;
+                        if *pos >= band.end {
+                            break; // (its best band bounds at −∞ only once it has no entry)
+                        }
+                        let Some(entry) = pi.persona_entries.get(entries + *pos as usize) else { break };
                         *pos += 1;
                         // The band's next entry bounds it, or −∞ once it has none left.
-                        let next = match (pi.bands(l).get(cur.best as usize), pi.list(l).get(*pos as usize)) {
-                            (Some(band), Some(e)) if *pos < band.end => e.a + cur.own * band.b,
+                        let next = match pi.persona_entries.get(entries + *pos as usize) {
+                            Some(e) if *pos < band.end => e.a + cur.own * band.b,
                             _ => f32::NEG_INFINITY,
                         };
-                        if let Some(bound) = selection.band_bound.get_mut(slot) {
-                            *bound = next;
+                        let (at, leaves) = (cur.tree as usize, cur.leaves as usize);
+                        if let Some(tree) = selection.band_tree.get_mut(at..at + 2 * leaves) {
+                            BandTree::set(tree, leaves, cur.best as usize, next);
                         }
-                        cur.refresh(pi, &selection.band_bound, &selection.band_pos);
+                        cur.refresh(pi, &selection.band_tree, &selection.band_pos);
                         group.refresh(&selection.cursors);
                         entry.id
                     }
@@ -1373,8 +1440,10 @@ impl Selector {
                 Some(_)
                     if selection.picks.len() >= selection.k && env.policy == Policy::Thompson && learned =>
                 {
+                    // The first slot last: its rivals' placement is kept for its
+                    // propensity (see `Selector::thompson_support`).
                     let mut lowest = f64::INFINITY;
-                    for slot in 0..selection.picks.len() {
+                    for slot in (0..selection.picks.len()).rev() {
                         lowest = lowest.min(self.thompson_support(selection, slot));
                     }
                     tie_floor(lowest as f32) - selection.attribute_allowance

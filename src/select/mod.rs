@@ -378,12 +378,17 @@ pub struct Selection {
     /// rules would still allow, as many as picks are missing.
     allowed_top: Vec<f32>,
     cursors: Vec<Cursor>,
-    /// Per cursor and band of its list, the bound of the band's next entry and where
-    /// that entry is (see `index::Cursor::suffix`).
-    band_bound: Vec<f32>,
+    /// Per cursor and band of its list, where the band's next entry is, and the
+    /// cursor's tree of its bands' bounds (see `index::Cursor::suffix`).
+    band_tree: Vec<(f32, u32)>,
     band_pos: Vec<u32>,
     /// Thompson's rivals of a pick, for its propensity (`propensity::Rival`).
     rivals: Vec<propensity::Rival>,
+    /// What the support of the first pick left in `rivals`: the pick, how many
+    /// candidates were scored then, and where those rivals start to leave the pick a
+    /// chance (see `propensity::thompson_propensity_after`). Taken by the next
+    /// propensity.
+    placed: Option<(CreativeId, usize, f64)>,
     /// Set while the pruned scan may still score rivals: Thompson's picks then wait
     /// for their propensity (NaN) until the scan's last choice.
     defer_propensity: bool,
@@ -770,7 +775,7 @@ impl Selector {
         s.groups.reserve(personas);
         s.name_best
             .reserve(self.catalog.attribute_value_count().min(crate::learn::request::MAX_CACHED_ATTRIBUTES));
-        s.band_bound.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
+        s.band_tree.reserve(personas * crate::learn::model::TAG_RANKS * 2 * index::MAX_BANDS);
         s.band_pos.reserve(personas * crate::learn::model::TAG_RANKS * index::MAX_BANDS);
         s.unmatched_pos.reserve(index::MAX_COMBOS);
         s.combo_offset.reserve(index::MAX_COMBOS);
@@ -843,6 +848,7 @@ impl Selector {
         selection.shadow.clear();
         selection.catalog_key = self.catalog_key();
         selection.scored.clear();
+        selection.placed = None;
         selection.assemblies.clear();
         selection.visited = 0;
         let cat = &*self.catalog;

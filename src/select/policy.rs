@@ -224,6 +224,7 @@ impl Selector {
                     .unwrap_or(0);
                 (draw(s), last)
             });
+        selection.placed = None;
         propensity::thompson_joint(
             &selection.slate_draws,
             rivals,
@@ -241,6 +242,21 @@ impl Selector {
         let picks = if shadow { &selection.shadow } else { &selection.picks };
         let draw = |s: &Scored| propensity::Draw { priority: s.priority, logit: s.logit, sd: s.sd };
         let Some(me) = selection.scored.get(chosen) else { return 1.0 };
+        // The first slot's rivals as the support of the same pick placed them (every
+        // candidate scored then but the pick: at the first slot none is taken and the
+        // rules allow all), then those scored since, which come after them.
+        if let Some((creative, scored, start)) = selection.placed.take() {
+            if !shadow && picks.is_empty() && creative == me.creative && scored <= selection.scored.len() {
+                let more = selection
+                    .scored
+                    .iter()
+                    .enumerate()
+                    .skip(scored)
+                    .filter(|&(i, s)| i != chosen && !s.taken && diverse(rules, picks, s.creative, max_theme))
+                    .map(|(_, s)| draw(s));
+                return propensity::thompson_propensity_after(draw(me), start, more, &mut selection.rivals);
+            }
+        }
         let rivals = selection
             .scored
             .iter()
@@ -268,7 +284,11 @@ impl Selector {
             .iter()
             .filter(|s| s.creative != pick.creative && diverse(rules, before, s.creative, max_theme))
             .map(draw);
-        propensity::thompson_support(draw(me), rivals, &mut selection.rivals)
+        let (support, start) = propensity::thompson_support(draw(me), rivals, &mut selection.rivals);
+        // The first pick's placement, for its propensity (`thompson_propensity`).
+        selection.placed =
+            start.filter(|_| slot == 0).map(|start| (pick.creative, selection.scored.len(), start));
+        support
     }
 
     pub(super) fn fallback(&self, fallbacks: &[CreativeId], selection: &mut Selection) {

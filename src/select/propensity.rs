@@ -204,18 +204,44 @@ pub(super) fn thompson_propensity(me: Draw, rivals: impl Iterator<Item = Draw>, 
     }
 }
 
+/// [`thompson_propensity`] against the rivals [`thompson_support`] placed in `buf` for
+/// the same draw (`start`, what it returned with them) followed by `more`: the same
+/// rivals in the same order give the same placement, so those are not placed again.
+pub(super) fn thompson_propensity_after(
+    me: Draw,
+    start: f64,
+    more: impl Iterator<Item = Draw>,
+    buf: &mut Vec<Rival>,
+) -> f64 {
+    let me = Chosen::of(me);
+    match place_from(&me, start, more, buf).0 {
+        Setup::Done(p) => p,
+        Setup::From(lo) => integrate(&me, buf, lo),
+    }
+}
+
 /// The lowest `ln key` of `me`'s draw at which `rivals` leave it a chance that is not
 /// negligible: a rival whose draw cannot reach it there cannot change `me`'s
 /// propensity. Every rival beyond `rivals` that could reach it must be among them for
-/// the propensity to be right; more rivals only raise this.
-pub(super) fn thompson_support(me: Draw, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> f64 {
+/// the propensity to be right; more rivals only raise this. With it, for a draw with
+/// spread, where the placed rivals (left in `buf`) start to leave it a chance: what
+/// [`thompson_propensity_after`] continues from.
+pub(super) fn thompson_support(
+    me: Draw,
+    rivals: impl Iterator<Item = Draw>,
+    buf: &mut Vec<Rival>,
+) -> (f64, Option<f64>) {
     let chosen = Chosen::of(me);
-    let z = match setup(&chosen, rivals, buf) {
+    let (placed, start) = match spread_setup(&chosen, rivals, buf) {
+        Ok((placed, start)) => (placed, Some(start)),
+        Err(placed) => (placed, None),
+    };
+    let z = match placed {
         Setup::Done(_) if chosen.sd > 0.0 => RANGE,
         Setup::Done(_) => 0.0,
         Setup::From(lo) => lo,
     };
-    (chosen.priority * sigmoid(chosen.logit + chosen.sd * z)).max(f64::MIN_POSITIVE).ln()
+    ((chosen.priority * sigmoid(chosen.logit + chosen.sd * z)).max(f64::MIN_POSITIVE).ln(), start)
 }
 
 /// What [`setup`] found: the propensity already, or the rivals in the buffer and where
@@ -234,6 +260,18 @@ impl Chosen {
 /// Gathers the rivals that can reach `me`'s draw into `buf`
 /// and finds where the integration starts.
 fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) -> Setup {
+    match spread_setup(me, rivals, buf) {
+        Ok((placed, _)) | Err(placed) => placed,
+    }
+}
+
+/// [`setup`], and for a draw with spread (`Ok`) where the placed rivals start to leave
+/// it a chance.
+fn spread_setup(
+    me: &Chosen,
+    rivals: impl Iterator<Item = Draw>,
+    buf: &mut Vec<Rival>,
+) -> Result<(Setup, f64), Setup> {
     buf.clear();
     if me.priority <= 0.0 || me.sd.is_nan() || me.sd <= 0.0 {
         // A draw without spread: it beats the rivals that cannot reach it.
@@ -254,10 +292,24 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
                 0.0
             };
         }
-        return Setup::Done(p.clamp(MIN_PROPENSITY, 1.0));
+        return Err(Setup::Done(p.clamp(MIN_PROPENSITY, 1.0)));
     }
     // Below `start` some rival surely wins; above a rival's `above` it surely loses.
-    let mut start = -RANGE;
+    Ok(place_from(me, -RANGE, rivals, buf))
+}
+
+/// Places `rivals` after those already in `buf` (placed from `-RANGE` up to `start`),
+/// keeps those that reach past where the rivals leave `me` a chance, and finds where
+/// the integration starts; with where they leave it a chance. `buf` is kept in
+/// placement order, and a rival left out by an earlier `start` would be left out by the
+/// later one too (it only rises), so placing the rivals in two parts leaves what
+/// placing them at once does.
+fn place_from(
+    me: &Chosen,
+    mut start: f64,
+    rivals: impl Iterator<Item = Draw>,
+    buf: &mut Vec<Rival>,
+) -> (Setup, f64) {
     for r in rivals {
         // A rival surely beaten above where another surely wins would be left out below.
         if let Some(rival) = place(me, r, 0, &mut start, true) {
@@ -267,11 +319,11 @@ fn setup(me: &Chosen, rivals: impl Iterator<Item = Draw>, buf: &mut Vec<Rival>) 
     }
     if start >= RANGE {
         buf.clear();
-        return Setup::Done(MIN_PROPENSITY);
+        return (Setup::Done(MIN_PROPENSITY), start);
     }
     // Rivals the chosen draw surely beats over the whole range are left out.
     buf.retain(|r| r.above > start);
-    Setup::From(range_start(me, buf, start))
+    (Setup::From(range_start(me, buf, start)), start)
 }
 
 /// Where `r` stands against the chosen draw `me` (as the rival of `slot`): `None` when

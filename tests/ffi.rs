@@ -996,7 +996,7 @@ fn bad_context_values_give_invalid_argument_and_select_writes_nothing() {
     let null_key = [pe_attribute { key: null(), ..attribute }];
     let bad_value = [pe_attribute { value: b"\xfe".as_ptr().cast(), ..attribute }];
     let empty_key = [pe_attribute { key_len: 0, ..attribute }];
-    let with_nul = [pe_attribute { key: b"k\0".as_ptr().cast(), key_len: 2, ..attribute }];
+    let with_nul = [pe_attribute { key: c"k".as_ptr(), key_len: 2, ..attribute }];
     let keys = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7"];
     let eight: Vec<pe_attribute> =
         keys.iter().map(|k| pe_attribute { key: k.as_ptr().cast(), key_len: 2, ..attribute }).collect();

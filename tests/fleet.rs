@@ -641,7 +641,7 @@ fn a_local_catalog_reusing_the_fleets_version_label_is_replaced_by_the_fleets() 
     let version = b.engine().current();
     let catalog = version.catalog();
     assert!(catalog.creative(NEW_CREATIVE).is_ok(), "the instance kept its own catalog labelled '{V2}'");
-    assert_eq!(catalog.content_key(), spec_v2().content_key());
+    assert!(*catalog == Catalog::compile(&spec_v2()).unwrap(), "the fleet's catalog, content and all");
     assert_eq!((b.status().catalog_conflicts, b.status().catalogs), (1, 1), "{:?}", b.status());
     let logged = logged.lock().unwrap().join("\n");
     assert!(logged.contains("other content than the one this instance serves"), "{logged}");

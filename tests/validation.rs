@@ -29,6 +29,25 @@ fn names_with_control_characters_are_refused() {
     );
 }
 
+/// Catalogs compare by what they say: the same spec, from code or from its JSON text,
+/// compiles to equal catalogs; a changed payload, weight or label does not.
+#[test]
+fn catalogs_are_equal_when_they_say_the_same_thing() {
+    let base = spec(vec![tagged("a", "Luxury"), tagged("b", "Family").priority(2.0)]);
+    let a = Catalog::compile(&base).unwrap();
+    assert!(a == Catalog::compile(&base).unwrap());
+    assert!(a == Catalog::from_json(&base.to_json().unwrap()).unwrap(), "code and text alike");
+    let mut other = base.clone();
+    other.creatives[1].priority = 2.5;
+    assert!(a != Catalog::compile(&other).unwrap(), "a priority");
+    let mut other = base.clone();
+    other.creatives[0] = other.creatives[0].clone().payload_json(r#"{"img": "b.png"}"#).unwrap();
+    assert!(a != Catalog::compile(&other).unwrap(), "a payload");
+    let mut other = base.clone();
+    other.version = "v2".into();
+    assert!(a != Catalog::compile(&other).unwrap(), "the label");
+}
+
 #[test]
 fn duplicate_creative_ids() {
     let err = compile_err(vec![tagged("a", "Luxury"), tagged("b", "Luxury"), tagged("a", "Family")]);

@@ -15,7 +15,7 @@ use crate::error::{quote, Error, Result};
 pub(crate) const NO_VARIANT: u16 = u16::MAX;
 
 /// One compiled variant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Variant {
     /// Its internal creative.
     pub creative: CreativeId,
@@ -34,7 +34,7 @@ pub(crate) struct Variant {
 }
 
 /// One compiled slot: its name and its variants `variants[start..end]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Slot {
     pub name: Box<str>,
     pub start: u16,
@@ -42,7 +42,7 @@ pub(crate) struct Slot {
 }
 
 /// One compiled template.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Template {
     /// The creative standing for the template in its placements.
     pub anchor: CreativeId,
@@ -85,7 +85,7 @@ impl Template {
 }
 
 /// Every template of a catalog, and which creative belongs to which.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Templates {
     pub list: Vec<Template>,
     /// The first creative id that belongs to a template (every later one does too).

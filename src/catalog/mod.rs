@@ -138,7 +138,7 @@ pub struct FrequencyCap {
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// The hot, fixed-size part of one creative: everything eligibility and scoring read.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Rules {
     pub start: i64,
     pub end: i64,
@@ -162,7 +162,7 @@ pub(crate) struct Rules {
 }
 
 /// One placement: its name and the creatives that fit it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Placement {
     pub name: String,
     /// Non-fallback creatives, in catalog order.
@@ -418,7 +418,6 @@ fn shown(x: f64) -> String {
 #[derive(Debug)]
 pub struct Catalog {
     pub(crate) version: String,
-    content_key: u64,
     pub(crate) menu: PersonaMenu,
     pub(crate) placements: Vec<Placement>,
     placement_index: AHashMap<String, PlacementId>,
@@ -453,6 +452,70 @@ pub struct Catalog {
     /// The templates (assembled creatives): their anchors and variants are creatives
     /// from `templates.first` on.
     pub(crate) templates: crate::assemble::compile::Templates,
+}
+
+/// Two catalogs are equal when they say the same thing: the same version label, menu,
+/// placements, creatives (ids, payloads byte for byte, rules, tags, targeting, boosts,
+/// attributes) and templates, whichever spec text or code they were compiled from. A
+/// fleet compares the catalog it serves with the one its snapshot holds this way.
+impl PartialEq for Catalog {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured, so that a field added to `Catalog` must be added here.
+        let Catalog {
+            version,
+            menu,
+            placements,
+            placement_index: _,
+            ids,
+            creative_index: _,
+            keys: _,
+            payloads,
+            components,
+            rules,
+            tag_persona,
+            tag_weight,
+            tag_share,
+            tag_rank,
+            conditions,
+            boost_condition,
+            boost_factor,
+            pool,
+            groups,
+            attribute_span,
+            attribute_pairs,
+            attribute_value,
+            attribute_values,
+            attribute_value_index: _,
+            templates,
+        } = self;
+        // The indexes (`placement_index`, `creative_index`, `keys`,
+        // `attribute_value_index`) follow from the fields compared.
+        *version == other.version
+            && menu.names() == other.menu.names()
+            && *placements == other.placements
+            && *ids == other.ids
+            && payloads.len() == other.payloads.len()
+            && payloads
+                .iter()
+                .zip(&other.payloads)
+                .all(|(a, b)| a.as_ref().map(|p| p.get()) == b.as_ref().map(|p| p.get()))
+            && *components == other.components
+            && *rules == other.rules
+            && *tag_persona == other.tag_persona
+            && *tag_weight == other.tag_weight
+            && *tag_share == other.tag_share
+            && *tag_rank == other.tag_rank
+            && *conditions == other.conditions
+            && *boost_condition == other.boost_condition
+            && *boost_factor == other.boost_factor
+            && *pool == other.pool
+            && *groups == other.groups
+            && *attribute_span == other.attribute_span
+            && *attribute_pairs == other.attribute_pairs
+            && *attribute_value == other.attribute_value
+            && *attribute_values == other.attribute_values
+            && *templates == other.templates
+    }
 }
 
 impl Catalog {
@@ -539,7 +602,6 @@ impl Catalog {
         let n = spec.creatives.len();
         let mut catalog = Catalog {
             version: spec.version.clone(),
-            content_key: spec.content_key(),
             menu,
             placements,
             placement_index,
@@ -1024,12 +1086,6 @@ impl Catalog {
     /// The catalog's version label.
     pub fn version(&self) -> &str {
         &self.version
-    }
-
-    /// The content fingerprint of the spec this catalog was compiled from
-    /// ([`CatalogSpec::content_key`]).
-    pub fn content_key(&self) -> u64 {
-        self.content_key
     }
 
     /// Number of creatives.

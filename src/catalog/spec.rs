@@ -65,29 +65,6 @@ impl CatalogSpec {
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|source| Error::Json { what: "catalog spec", source })
     }
-
-    /// The spec's content fingerprint: 64-bit FNV-1a over its compact JSON (fields in
-    /// declaration order, payloads byte for byte). Two specs with the same key say the
-    /// same thing; the version label is part of it. [`Catalog::content_key`](super::Catalog::content_key)
-    /// gives the key of the spec a catalog was compiled from, so a fleet can tell a
-    /// catalog that reuses a version label with other content from the one it serves.
-    pub fn content_key(&self) -> u64 {
-        struct Fnv(u64);
-        impl std::io::Write for Fnv {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0 = crate::holdout::fnv1a(self.0, bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut hash = Fnv(crate::holdout::FNV_OFFSET);
-        // Writing into the hasher cannot fail, and a spec always serializes (string
-        // keys only); an error would leave a key that still differs from other specs'.
-        let _ = serde_json::to_writer(&mut hash, self);
-        hash.0
-    }
 }
 
 /// Names the creative (and the field) behind a shape error of a catalog spec that is

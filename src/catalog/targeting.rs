@@ -45,7 +45,7 @@ pub(crate) struct Condition {
 }
 
 /// Shared storage for the variable-length parts of conditions.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ConditionPool {
     pub symbols: Vec<Symbol>,
     pub attribute_rules: Vec<AttributeRule>,

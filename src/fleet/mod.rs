@@ -307,10 +307,10 @@ struct State {
     pending: VecDeque<Pending>,
     next_seq: u64,
     ledger: Ledger,
-    /// The content key of the fleet catalog this sync last installed, with the engine
-    /// generation it became: while the engine still serves that generation, the catalog
-    /// is the fleet's even when a `catalog_builder` compiled it into something else.
-    installed: Option<(u64, u64)>,
+    /// The fleet catalog (its text in the log) this sync last installed, with the
+    /// engine generation it became: while the engine still serves that generation, the
+    /// catalog is that one, whatever a `catalog_builder` compiled it into.
+    installed: Option<(String, u64)>,
     read_since_compact: u64,
     status: FleetStatus,
 }
@@ -414,12 +414,12 @@ impl FleetSync {
         // Events recorded under the previous catalog go first.
         self.export(&mut st)?;
         let seq = st.next_seq;
-        let pending = Pending { seq, kind: Kind::Catalog, body: json.into_bytes() };
+        let pending = Pending { seq, kind: Kind::Catalog, body: json.clone().into_bytes() };
         self.append(&mut st, &pending)?;
         st.next_seq += 1;
         st.own_in_engine.insert(seq);
         let report = self.engine.publish(selector, model)?;
-        st.installed = Some((spec.content_key(), report.generation));
+        st.installed = Some((json, report.generation));
         Ok(report)
     }
 
@@ -614,7 +614,7 @@ impl FleetSync {
                         {
                             Ok(report) => {
                                 st.status.catalogs += 1;
-                                st.installed = Some((spec.content_key(), report.generation));
+                                st.installed = Some((text.to_owned(), report.generation));
                             }
                             Err(e) => {
                                 // A catalog that does not compile is broken for every
@@ -717,26 +717,29 @@ impl FleetSync {
         if let Some(snap) = snapshot {
             if let Some(catalog) = &snap.catalog {
                 let spec = CatalogSpec::from_json(catalog)?;
-                let key = spec.content_key();
                 let current = self.engine.current();
-                let serving = current.catalog();
-                let same = match st.installed {
-                    Some((installed, generation)) if generation == current.generation() => installed == key,
-                    _ => serving.version() == spec.version && serving.content_key() == key,
-                };
-                if !same {
-                    if serving.version() == spec.version {
-                        st.status.catalog_conflicts += 1;
-                        (self.config.error_log)(&format!(
-                            "the fleet's catalog '{}' has other content than the one this instance serves under \
-                             the same version label; installing the fleet's",
-                            spec.version
-                        ));
-                    }
+                // The catalog this sync installed last, still served: nothing to do.
+                let known = matches!(&st.installed,
+                    Some((text, generation)) if *generation == current.generation() && text == catalog);
+                if !known {
+                    // Compared by content, not by label: the instance may have started with
+                    // a catalog of its own that carries the fleet's label.
                     let (selector, model) = self.build(&spec)?;
-                    let report = self.engine.publish(selector, model)?;
-                    st.status.catalogs += 1;
-                    st.installed = Some((key, report.generation));
+                    if selector.catalog() == current.catalog() {
+                        st.installed = Some((catalog.clone(), current.generation()));
+                    } else {
+                        if current.catalog().version() == spec.version {
+                            st.status.catalog_conflicts += 1;
+                            (self.config.error_log)(&format!(
+                                "the fleet's catalog '{}' has other content than the one this instance serves \
+                                 under the same version label; installing the fleet's",
+                                spec.version
+                            ));
+                        }
+                        let report = self.engine.publish(selector, model)?;
+                        st.status.catalogs += 1;
+                        st.installed = Some((catalog.clone(), report.generation));
+                    }
                 }
             }
             let _kept_dormant = self.engine.load_stats(&snap.stats)?;
@@ -755,10 +758,10 @@ impl FleetSync {
                     let text = String::from_utf8_lossy(&p.body).into_owned();
                     let _kept_dormant = self.engine.merge_stats(&StatsSnapshot::from_json(&text)?)?;
                 } else {
-                    let spec = CatalogSpec::from_json(&String::from_utf8_lossy(&p.body))?;
-                    let (selector, model) = self.build(&spec)?;
+                    let text = String::from_utf8_lossy(&p.body).into_owned();
+                    let (selector, model) = self.build(&CatalogSpec::from_json(&text)?)?;
                     let report = self.engine.publish(selector, model)?;
-                    st.installed = Some((spec.content_key(), report.generation));
+                    st.installed = Some((text, report.generation));
                 }
                 st.own_in_engine.insert(p.seq);
                 st.pending.push_back(p);

@@ -94,12 +94,9 @@ impl PersonaMenu {
         }
         let id = PersonaId(self.names.len() as u16);
         // FNV-1a over the name's bytes, then a byte no UTF-8 text holds as a separator.
-        if self.names.is_empty() {
-            self.key = 0xcbf2_9ce4_8422_2325;
-        }
-        for &b in name.as_bytes().iter().chain(&[0xff]) {
-            self.key = (self.key ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        use crate::holdout::{fnv1a, FNV_OFFSET};
+        let start = if self.names.is_empty() { FNV_OFFSET } else { self.key };
+        self.key = fnv1a(fnv1a(start, name.as_bytes()), &[0xff]);
         self.index.insert(name.clone(), id);
         self.names.push(name);
         Ok(id)

@@ -35,28 +35,24 @@ impl<'de> Deserialize<'de> for Symbol {
 impl Symbol {
     /// The key of `s`. Case and whitespace are significant.
     pub const fn of(s: &str) -> Symbol {
-        let bytes = s.as_bytes();
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut i = 0;
-        while i < bytes.len() {
-            hash ^= bytes[i] as u64;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            i += 1;
-        }
-        Symbol(hash)
+        Symbol::fnv1a(s, false)
     }
-}
 
-impl Symbol {
     /// The key of a region code, whatever its ASCII case: `"fr"`, `"Fr"` and `"FR"` are
     /// one region (ISO 3166 codes are case-insensitive, and sources differ in how they
     /// write them). Equal to [`Symbol::of`] of the upper-case code.
     pub const fn region(s: &str) -> Symbol {
+        Symbol::fnv1a(s, true)
+    }
+
+    /// FNV-1a over the bytes of `s`, ASCII letters upper-cased first when `upper`.
+    const fn fnv1a(s: &str, upper: bool) -> Symbol {
         let bytes = s.as_bytes();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let mut i = 0;
         while i < bytes.len() {
-            hash ^= bytes[i].to_ascii_uppercase() as u64;
+            let b = if upper { bytes[i].to_ascii_uppercase() } else { bytes[i] };
+            hash ^= b as u64;
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
             i += 1;
         }

@@ -519,10 +519,8 @@ impl<'a> Evaluator<'a> {
         let segment = selector.segment(&profile).map_or(u16::MAX, |p| p.0);
         let logged_position = record
             .context
-            .attributes
-            .iter()
-            .find(|(k, _)| k == "position")
-            .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+            .attribute("position")
+            .and_then(|v| v.trim().parse::<u32>().ok())
             .filter(|_| slots == 1);
         for (k, chosen) in record.chosen.iter().enumerate() {
             let Some(reward) = chosen.reward else { continue };

@@ -83,6 +83,11 @@ impl ContextRecord {
         }
     }
 
+    /// The value of free attribute `key`, if the record has it.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
     /// The engine context at `timestamp` (region and attributes hashed again).
     pub fn to_context(&self, timestamp: i64) -> Context {
         let mut ctx = Context::at(timestamp)

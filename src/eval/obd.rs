@@ -120,16 +120,19 @@ where
         }
         let attributes = &record.context.attributes;
         // A row read on its own keeps its position (see above).
-        let own_position = attributes
-            .iter()
-            .find(|(k, _)| k == "position")
-            .and_then(|(_, v)| v.parse::<u32>().ok())
+        let own_position = record
+            .context
+            .attribute("position")
+            .and_then(|v| v.parse::<u32>().ok())
             .filter(|p| *p >= 1 && record.chosen.len() == 1);
         let others: serde_json::Map<String, serde_json::Value> = attributes
             .iter()
             .filter(|(k, _)| !(features.contains(&k.as_str()) || (k == "position" && own_position.is_some())))
             .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
             .collect();
+        // Written the same on every row of the decision: serialized once.
+        let others =
+            if others.is_empty() { String::new() } else { serde_json::Value::Object(others).to_string() };
         for (position, chosen) in record.chosen.iter().enumerate() {
             let Some(reward) = chosen.reward else {
                 export.without_reward += 1;
@@ -147,9 +150,7 @@ where
                 row.push(score.to_string());
             }
             for f in &features {
-                row.push(
-                    attributes.iter().find(|(k, _)| k == f).map_or_else(String::new, |(_, v)| v.clone()),
-                );
+                row.push(record.context.attribute(f).unwrap_or_default().to_owned());
             }
             for (id, _) in menu.iter() {
                 let w = catalog.tags(item).find(|(p, _)| *p == id).map_or(0.0, |(_, w)| w);
@@ -171,11 +172,7 @@ where
             row.push(record.policy.clone());
             row.push(serde_json::Value::from(record.eligible.clone()).to_string());
             row.push(record.arm.map_or("", |a| a.name()).to_owned());
-            row.push(if others.is_empty() {
-                String::new()
-            } else {
-                serde_json::Value::Object(others.clone()).to_string()
-            });
+            row.push(others.clone());
             write_row(&mut out, &row).map_err(io)?;
             export.rows += 1;
         }
@@ -221,9 +218,6 @@ fn decision_difference(
 ) -> Option<String> {
     let score =
         |r: &DecisionRecord, p: &str| r.persona_scores.iter().find(|(n, _)| n == p).map(|(_, s)| s.score);
-    let attribute = |r: &DecisionRecord, k: &str| {
-        r.context.attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    };
     let (a, b) = (&first.context, &row.context);
     header.iter().enumerate().find_map(|(c, h)| {
         let differs = match h.as_str() {
@@ -243,7 +237,9 @@ fn decision_difference(
             "attributes" => a.attributes != b.attributes,
             _ => match personas.iter().find(|(i, _)| *i == c) {
                 Some((_, p)) => score(first, p) != score(row, p),
-                None => h.starts_with("user_feature_") && attribute(first, h) != attribute(row, h),
+                None => {
+                    h.starts_with("user_feature_") && first.context.attribute(h) != row.context.attribute(h)
+                }
             },
         };
         differs.then(|| h.clone())

@@ -342,7 +342,8 @@ fn xml(s: &str) -> String {
 }
 
 impl ModelReport {
-    /// Assembles the report; computes the overlap of `model` on `profiles` at `now`.
+    /// Assembles the report; computes the overlap of `model` on `profiles` at `now`, and
+    /// counts their signals left out for want of consent or dated after `now`.
     pub fn new(
         menu: &PersonaMenu,
         model: &PersonaModel,
@@ -356,8 +357,14 @@ impl ModelReport {
             people: profiles.len(),
             signals,
             signals_dropped,
-            signals_without_consent: 0,
-            signals_after_now: 0,
+            signals_without_consent: profiles
+                .iter()
+                .map(|p| p.signals.iter().filter(|s| !p.consent.has(s.class)).count())
+                .sum(),
+            signals_after_now: profiles
+                .iter()
+                .map(|p| super::consented(p).filter(|s| s.at > now).count())
+                .sum(),
             personas,
             overlap: Overlap::of(menu, model, profiles, now),
         }

@@ -587,12 +587,8 @@ pub fn train(
     }
     calibrate(menu, &mut spec, &profiles, config.now)?;
     let model = PersonaModel::compile(menu, &spec)?;
-    let mut report =
+    let report =
         ModelReport::new(menu, &model, &profiles, config.now, reports, feats.names.len(), feats.dropped);
-    for p in &profiles {
-        report.signals_without_consent += p.signals.iter().filter(|s| !p.consent.has(s.class)).count();
-        report.signals_after_now += consented(p).filter(|s| s.at > config.now).count();
-    }
     Ok(Trained { spec, report })
 }
 

@@ -26,7 +26,10 @@ const RANGE: f64 = 5.5;
 const MAX_STEP: f64 = 0.8;
 
 /// The widest interval, as a share of the narrowest transition's standard deviation.
-const RESOLVE: f64 = 1.0;
+/// At 1.0 the propensities of one request's possible picks summed to 1.0013 on a
+/// catalog of 300 with about 60 possible winners (each a little high); at 0.5 to
+/// 1.0000, for about 9 % more instructions per cold Thompson pick.
+const RESOLVE: f64 = 0.5;
 
 /// The widest interval of a slate's integrals (their cumulative sums converge more
 /// slowly than a whole integral).

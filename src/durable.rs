@@ -127,9 +127,64 @@ pub fn read_stats(path: impl AsRef<Path>) -> Result<StatsSnapshot> {
     )
 }
 
-/// Writes a statistics snapshot to `path` atomically.
+/// Writes a statistics snapshot to `path` atomically. A snapshot that is larger than
+/// [`MAX_SNAPSHOT_BYTES`] as JSON, which [`read_stats`] would refuse, is not written:
+/// the error says how large it is, and the file at `path` stays as it was.
 pub fn write_stats(path: impl AsRef<Path>, snapshot: &StatsSnapshot) -> Result<()> {
-    write_atomically_with(path, |out| serde_json::to_writer(out, snapshot).map_err(io::Error::from))
+    write_stats_within(path.as_ref(), snapshot, MAX_SNAPSHOT_BYTES)
+}
+
+/// [`write_stats`] with the size limit given.
+fn write_stats_within(path: &Path, snapshot: &StatsSnapshot, limit: usize) -> Result<()> {
+    let size = std::cell::Cell::new(0usize);
+    let written = write_atomically_with(path, |out| {
+        let mut bounded = Bounded { out, limit, size: &size };
+        serde_json::to_writer(&mut bounded, snapshot).map_err(io::Error::from)?;
+        if size.get() > limit {
+            // Fails the write: the temporary file is removed, the old file kept.
+            return Err(io::Error::other("the snapshot is too large to be read back"));
+        }
+        Ok(())
+    });
+    if size.get() > limit {
+        return Err(Error::invalid(
+            "stats snapshot",
+            "creatives",
+            format!(
+                "the snapshot of {} creatives and {} model weights is {} bytes as JSON, more than \
+                 MAX_SNAPSHOT_BYTES ({limit} bytes) that a snapshot may be read back from: not written, \
+                 '{}' is as it was",
+                snapshot.creatives.len(),
+                snapshot.model.len(),
+                size.get(),
+                path.display()
+            ),
+        ));
+    }
+    written
+}
+
+/// A writer that passes at most `limit` bytes on and counts all of them: past the
+/// limit, the rest is only counted (so the error can say how large the whole is).
+struct Bounded<'a> {
+    out: &'a mut dyn Write,
+    limit: usize,
+    size: &'a std::cell::Cell<usize>,
+}
+
+impl Write for Bounded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let before = self.size.get();
+        self.size.set(before.saturating_add(buf.len()));
+        if self.size.get() <= self.limit {
+            self.out.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 impl Selector {
@@ -175,5 +230,49 @@ impl Profile {
         crate::limits::parse_file(path.as_ref(), "profile", MAX_PROFILE_BYTES, "MAX_PROFILE_BYTES", |json| {
             Profile::from_json(menu, json)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::{CreativeStats, SnapshotKind, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+
+    fn snapshot(creatives: usize) -> StatsSnapshot {
+        StatsSnapshot {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            version: SNAPSHOT_VERSION,
+            kind: SnapshotKind::Full,
+            catalog_version: "v1".to_owned(),
+            creatives: (0..creatives).map(|i| (format!("creative-{i}"), CreativeStats::default())).collect(),
+            model: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_too_large_to_read_back_is_not_written_and_the_old_file_stays() {
+        let dir = std::env::temp_dir().join(format!("pe-durable-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.json");
+        let small = snapshot(1);
+        let json = serde_json::to_string(&small).unwrap();
+        // Exactly at the limit: written, and read back.
+        write_stats_within(&path, &small, json.len()).unwrap();
+        assert_eq!(read_stats(&path).unwrap(), small);
+        // Past it: refused, naming the size and the limit; the old file is untouched and
+        // no temporary file is left.
+        let large = snapshot(50);
+        let size = serde_json::to_string(&large).unwrap().len();
+        let err = write_stats_within(&path, &large, json.len()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("50 creatives and 0 model weights is {size} bytes as JSON"))
+                && err.contains(&format!("MAX_SNAPSHOT_BYTES ({} bytes)", json.len()))
+                && err.contains("not written"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), json);
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

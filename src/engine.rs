@@ -172,7 +172,7 @@ pub struct SwapReport {
     /// [`MAX_CREATIVES`](crate::catalog::MAX_CREATIVES) dormant (or unexported) creatives; 0 in any sane deployment.
     pub dropped: usize,
     /// Segment cells dropped because one creative would hold more than
-    /// [`MAX_SNAPSHOT_CELLS`](crate::limits::MAX_SNAPSHOT_CELLS); 0 in any sane deployment.
+    /// [`MAX_DORMANT_CELLS`](crate::limits::MAX_DORMANT_CELLS); 0 in any sane deployment.
     pub dropped_segments: usize,
     /// Model weights dropped because the dormant (or unexported) ones would exceed
     /// [`MAX_SNAPSHOT_MODEL_ENTRIES`](crate::limits::MAX_SNAPSHOT_MODEL_ENTRIES).

@@ -54,19 +54,28 @@ pub use crate::select::MAX_K;
 
 use crate::error::{Error, Result};
 
-/// The largest statistics snapshot in JSON, in bytes (256 MiB: room for every cell of a
-/// catalog of [`MAX_CREATIVES`]): [`StatsSnapshot::from_json`](crate::StatsSnapshot::from_json)
-/// and the file loaders refuse a larger one before parsing it.
-pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
+/// The largest statistics snapshot in JSON, in bytes (1 GiB: a creative that has met
+/// every device, daypart and segment of a 40-persona menu takes about 10 KiB with its
+/// model weights, so about 100,000 such creatives):
+/// [`StatsSnapshot::from_json`](crate::StatsSnapshot::from_json) and the file loaders
+/// refuse a larger one before parsing it, and the file writers refuse to write one.
+pub const MAX_SNAPSHOT_BYTES: usize = 1024 * 1024 * 1024;
 
 /// The most creatives a statistics snapshot may hold (2,000,000): those of a catalog
 /// of [`MAX_CREATIVES`] plus as many dormant ones an `Engine` keeps.
 pub const MAX_SNAPSHOT_CREATIVES: usize = 2 * MAX_CREATIVES;
 
 /// The most cells (device, daypart or segment entries) one creative of a statistics
-/// snapshot may hold (8,192): every device and daypart, and a segment for each persona
-/// of several menus the creative lived through.
-pub const MAX_SNAPSHOT_CELLS: usize = 8 * MAX_PERSONAS;
+/// snapshot may hold (9,217): every device and daypart, and a segment for each persona
+/// of several menus the creative lived through. An `Engine` keeps at most
+/// [`MAX_DORMANT_CELLS`] of one creative's cells for personas its menu lacks, and its
+/// menu adds at most [`MAX_PERSONAS`] + 1 (a segment per persona and the one for people
+/// with no score), so whatever it saves loads again.
+pub const MAX_SNAPSHOT_CELLS: usize = MAX_DORMANT_CELLS + MAX_PERSONAS + 1;
+
+/// The most cells of one kind an `Engine` keeps per creative for what its catalog lacks
+/// (8,192: a segment for each persona of eight full menus the creative lived through).
+pub const MAX_DORMANT_CELLS: usize = 8 * MAX_PERSONAS;
 
 /// The most learned-model entries a statistics snapshot may hold (4,194,304: one per
 /// 64 bytes of the largest snapshot, the least a written entry takes).

@@ -413,7 +413,7 @@ fn dormant_statistics_are_checked_like_the_rest_so_what_the_engine_keeps_always_
 #[test]
 fn dormant_segment_cells_past_the_snapshot_limit_are_refused_not_cut() {
     let engine = engine(vec![tagged("lux", "Luxury")]);
-    let limit = persona_engine::limits::MAX_SNAPSHOT_CELLS;
+    let limit = persona_engine::limits::MAX_DORMANT_CELLS;
     let cells = |from: usize, to: usize| {
         (from..to).map(|i| format!(r#""p{i}":{{"impressions":1}}"#)).collect::<Vec<_>>().join(",")
     };
@@ -428,12 +428,38 @@ fn dormant_segment_cells_past_the_snapshot_limit_are_refused_not_cut() {
     let kept = engine.save_stats();
     let err = engine.merge_stats(&delta(cells(limit, limit + 1))).unwrap_err();
     assert!(
-        err.to_string().contains("creatives.gone.segments") && err.to_string().contains("MAX_SNAPSHOT_CELLS"),
+        err.to_string().contains("creatives.gone.segments") && err.to_string().contains("MAX_DORMANT_CELLS"),
         "{err}"
     );
     assert_eq!(normalized(&engine.save_stats()), normalized(&kept));
     // A cell already held is added to, within the limit.
     let _ = engine.merge_stats(&delta(cells(0, 1))).unwrap();
+}
+
+#[test]
+fn a_creative_with_every_dormant_cell_and_live_ones_saves_a_snapshot_that_loads() {
+    // The most dormant segment cells for personas the menu lacks, on a creative the
+    // catalog has, plus the live cells its own menu adds: the engine's save holds more
+    // than the dormant limit, and must load again (through JSON, as from a file).
+    let engine = engine_with_lux();
+    let dormant = persona_engine::limits::MAX_DORMANT_CELLS;
+    let cells =
+        (0..dormant).map(|i| format!(r#""gone-{i}":{{"impressions":1}}"#)).collect::<Vec<_>>().join(",");
+    let delta = StatsSnapshot::from_json(&format!(
+        r#"{{"format":"persona-engine/learned-stats","version":2,"kind":"delta",
+            "creatives":{{"lux":{{"segments":{{{cells}}}}}}}}}"#
+    ))
+    .unwrap();
+    let _ = engine.merge_stats(&delta).unwrap();
+    let mut p = person(engine.current().selector(), &[("Luxury", 9)]);
+    traffic(&engine, &mut p, "lux", 3, 1);
+    let saved = engine.save_stats();
+    let lux = &saved.creatives.iter().find(|(id, _)| id == "lux").unwrap().1;
+    assert!(lux.segments.len() > dormant, "{} segment cells", lux.segments.len());
+    let read = StatsSnapshot::from_json(&saved.to_json().unwrap()).unwrap();
+    let restarted = engine_with_lux();
+    let _ = restarted.load_stats(&read).unwrap();
+    assert_eq!(normalized(&restarted.save_stats()), normalized(&saved));
 }
 
 fn engine_with_lux() -> Engine {

@@ -12,7 +12,7 @@ use crate::learn::{
     holds_model_entry, holds_segment, Counts, CreativeStats, ModelEntry, Natural, SnapshotKind,
     StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
-use crate::limits::{MAX_SNAPSHOT_CELLS, MAX_SNAPSHOT_MODEL_ENTRIES};
+use crate::limits::{MAX_DORMANT_CELLS, MAX_SNAPSHOT_MODEL_ENTRIES};
 
 /// A model weight's name: (scope, name, feature) as in [`ModelEntry`].
 pub(super) type ModelKey = (String, String, String);
@@ -184,7 +184,7 @@ impl Ledger {
     /// Whether `other` can be added to this ledger without losing anything: every count
     /// stays within its range (as [`Counts::checked_add`]), every model weight's sums
     /// within `i64`, and the result within what a snapshot may hold ([`MAX_CREATIVES`]
-    /// creatives, [`MAX_SNAPSHOT_CELLS`] cells of each kind per creative,
+    /// creatives, [`MAX_DORMANT_CELLS`] cells of each kind per creative,
     /// [`MAX_SNAPSHOT_MODEL_ENTRIES`] weights), so that what the engine keeps always
     /// saves into a snapshot that loads. An error names the creative, cell or weight.
     pub fn check_add(&self, other: &Ledger) -> Result<()> {
@@ -224,11 +224,11 @@ impl Ledger {
                         None => cells += 1,
                     }
                 }
-                if cells > MAX_SNAPSHOT_CELLS {
+                if cells > MAX_DORMANT_CELLS {
                     return Err(Error::invalid(
                         "dormant statistics",
                         field(format!("{}.{group}", quote(id))),
-                        format!("{cells} cells, above {MAX_SNAPSHOT_CELLS} (MAX_SNAPSHOT_CELLS); nothing was applied"),
+                        format!("{cells} cells, above {MAX_DORMANT_CELLS} (MAX_DORMANT_CELLS); nothing was applied"),
                     ));
                 }
             }
@@ -264,7 +264,7 @@ impl Ledger {
     }
 
     /// Keeps what a snapshot may hold: at most [`MAX_CREATIVES`] creatives (the last ids
-    /// in order go), [`MAX_SNAPSHOT_CELLS`] segment cells per creative and
+    /// in order go), [`MAX_DORMANT_CELLS`] segment cells per creative and
     /// [`MAX_SNAPSHOT_MODEL_ENTRIES`] weights; returns how many of each went.
     pub fn cap(&mut self) -> Tally {
         let mut dropped = Tally::default();
@@ -273,9 +273,9 @@ impl Ledger {
             dropped.creatives += 1;
         }
         for stats in self.creatives.values_mut() {
-            if stats.segments.len() > MAX_SNAPSHOT_CELLS {
-                dropped.segments += stats.segments.len() - MAX_SNAPSHOT_CELLS;
-                stats.segments.truncate(MAX_SNAPSHOT_CELLS);
+            if stats.segments.len() > MAX_DORMANT_CELLS {
+                dropped.segments += stats.segments.len() - MAX_DORMANT_CELLS;
+                stats.segments.truncate(MAX_DORMANT_CELLS);
             }
         }
         while self.model.len() > MAX_SNAPSHOT_MODEL_ENTRIES {

@@ -1067,7 +1067,8 @@ pe_status pe_engine_record_id(const struct pe_engine *engine,
  * header). Load it back with `pe_engine_stats_load`. Thread-safe; allocates.
  *
  * Errors: `PE_STATUS_NULL_PARAMETER` (`engine`, `out_len`, or `buf` with `cap > 0`),
- * `PE_STATUS_BUFFER_TOO_SMALL`.
+ * `PE_STATUS_BUFFER_TOO_SMALL`, `PE_STATUS_INVALID_SPEC` (the snapshot is larger than
+ * `MAX_SNAPSHOT_BYTES` as JSON, which `pe_engine_stats_load` would refuse).
  */
 pe_status pe_engine_stats_save(const struct pe_engine *engine,
                                char *buf,
@@ -1626,7 +1627,8 @@ pe_status pe_record_assembly(const struct pe_selector *selector,
  * Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
  * `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header),
  * `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
- * `pe_engine_stats_save`).
+ * `pe_engine_stats_save`), `PE_STATUS_INVALID_SPEC` (the snapshot is larger than
+ * `MAX_SNAPSHOT_BYTES` as JSON, which `pe_selector_stats_load` would refuse).
  */
 pe_status pe_selector_stats_save(const struct pe_selector *selector,
                                  char *buf,

@@ -147,19 +147,8 @@ fn write_stats_within(path: &Path, snapshot: &StatsSnapshot, limit: usize) -> Re
         Ok(())
     });
     if size.get() > limit {
-        return Err(Error::invalid(
-            "stats snapshot",
-            "creatives",
-            format!(
-                "the snapshot of {} creatives and {} model weights is {} bytes as JSON, more than \
-                 MAX_SNAPSHOT_BYTES ({limit} bytes) that a snapshot may be read back from: not written, \
-                 '{}' is as it was",
-                snapshot.creatives.len(),
-                snapshot.model.len(),
-                size.get(),
-                path.display()
-            ),
-        ));
+        let then = format!(": not written, '{}' is as it was", path.display());
+        return Err(snapshot.too_large(size.get(), limit, &then));
     }
     written
 }

@@ -433,7 +433,8 @@ pub unsafe extern "C" fn pe_engine_record_id(
 /// header). Load it back with `pe_engine_stats_load`. Thread-safe; allocates.
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`engine`, `out_len`, or `buf` with `cap > 0`),
-/// `PE_STATUS_BUFFER_TOO_SMALL`.
+/// `PE_STATUS_BUFFER_TOO_SMALL`, `PE_STATUS_INVALID_SPEC` (the snapshot is larger than
+/// `MAX_SNAPSHOT_BYTES` as JSON, which `pe_engine_stats_load` would refuse).
 #[no_mangle]
 pub unsafe extern "C" fn pe_engine_stats_save(
     engine: *const pe_engine,
@@ -511,7 +512,7 @@ pub unsafe extern "C" fn pe_engine_stats_export_delta(
         // SAFETY: a live engine (or NULL) and a writable pointer slot (or NULL), both
         // checked before the export.
         let (engine, out) = unsafe { (box_ref(engine, "engine")?, Out::new(out_blob, "out_blob")?) };
-        let json = engine.engine.export_delta().to_json()?;
+        let json = engine.engine.export_delta().delta_json()?;
         out.write(box_into_ptr::<pe_stats_blob>(json));
         Ok(())
     })

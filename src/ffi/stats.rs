@@ -53,7 +53,8 @@ impl From<&LoadReport> for pe_stats_report {
 /// Errors: `PE_STATUS_NULL_PARAMETER` (`selector`, `out_len`, or `buf` with `cap > 0`),
 /// `PE_STATUS_BUFFER_TOO_SMALL` (see the buffer rule at the top of this header),
 /// `PE_STATUS_INVALID_ARGUMENT` (`selector` is a version of a `pe_engine`: use
-/// `pe_engine_stats_save`).
+/// `pe_engine_stats_save`), `PE_STATUS_INVALID_SPEC` (the snapshot is larger than
+/// `MAX_SNAPSHOT_BYTES` as JSON, which `pe_selector_stats_load` would refuse).
 #[no_mangle]
 pub unsafe extern "C" fn pe_selector_stats_save(
     selector: *const pe_selector,
@@ -188,7 +189,7 @@ pub unsafe extern "C" fn pe_selector_stats_export_delta(
         // Serializing a snapshot cannot fail (string keys and integers only); if it
         // ever did, the error would be reported and this delta lost to other instances.
         let selector = selector.own("pe_selector_stats_export_delta", "pe_engine_stats_export_delta")?;
-        let json = selector.export_delta().to_json()?;
+        let json = selector.export_delta().delta_json()?;
         out.write(box_into_ptr::<pe_stats_blob>(json));
         Ok(())
     })

@@ -486,11 +486,14 @@ impl FleetSync {
         self.flush_pending(st)?;
         let delta = self.engine.export_delta();
         if !is_empty(&delta) {
-            let body = delta.to_json().map_err(|e| LogError(e.to_string()))?;
+            // Not `to_json`, which refuses a snapshot too large to read back: the delta
+            // has left the engine's counters, so it is kept pending (and retried, and
+            // logged) rather than dropped here.
+            let body = delta.delta_json().map_err(|e| LogError(e.to_string()))?.into_bytes();
             let seq = st.next_seq;
             st.next_seq += 1;
             st.own_in_engine.insert(seq);
-            st.pending.push_back(Pending { seq, kind: Kind::Delta, body: body.into_bytes() });
+            st.pending.push_back(Pending { seq, kind: Kind::Delta, body });
             self.flush_pending(st)?;
         }
         Ok(())
@@ -777,7 +780,7 @@ impl FleetSync {
             st.next_seq = st.next_seq.max(p.seq + 1);
         }
         if !is_empty(&local) {
-            let body = local.to_json()?.into_bytes();
+            let body = local.delta_json()?.into_bytes();
             let seq = st.next_seq;
             st.next_seq += 1;
             st.own_in_engine.insert(seq);

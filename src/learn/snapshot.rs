@@ -188,9 +188,40 @@ impl StatsSnapshot {
         Ok(snap)
     }
 
-    /// Writes the snapshot as JSON.
+    /// Writes the snapshot as JSON. A snapshot larger than
+    /// [`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES) as JSON, which
+    /// [`StatsSnapshot::from_json`] would refuse, is an error: what is written here
+    /// always reads back.
     pub fn to_json(&self) -> Result<String> {
+        use crate::limits::MAX_SNAPSHOT_BYTES;
+        let json = self.delta_json()?;
+        if json.len() > MAX_SNAPSHOT_BYTES {
+            return Err(self.too_large(json.len(), MAX_SNAPSHOT_BYTES, ""));
+        }
+        Ok(json)
+    }
+
+    /// The snapshot as JSON whatever its size: for a delta that has already left the
+    /// engine's counters, which is handed over rather than dropped (a reader refuses one
+    /// above [`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES), and says so).
+    pub(crate) fn delta_json(&self) -> Result<String> {
         serde_json::to_string(self).map_err(|source| Error::Json { what: "stats snapshot", source })
+    }
+
+    /// The error for this snapshot written as `size` bytes of JSON, more than `limit`
+    /// ([`MAX_SNAPSHOT_BYTES`](crate::limits::MAX_SNAPSHOT_BYTES)); `then` says what
+    /// became of it.
+    pub(crate) fn too_large(&self, size: usize, limit: usize, then: &str) -> Error {
+        Error::invalid(
+            "stats snapshot",
+            "creatives",
+            format!(
+                "the snapshot of {} creatives and {} model weights is {size} bytes as JSON, more than \
+                 MAX_SNAPSHOT_BYTES ({limit} bytes) that a snapshot may be read back from{then}",
+                self.creatives.len(),
+                self.model.len(),
+            ),
+        )
     }
 
     fn check_header(&self) -> Result<()> {

@@ -543,7 +543,7 @@ impl<'a> Evaluator<'a> {
             let start = self.support.len() as u32;
             self.support.extend(dist.iter().map(|(c, p)| (c.0, *p)));
             let fstart = self.features.len() as u32;
-            push_context_features(&mut self.features, record, position, segment);
+            push_context_features(&mut self.features, record, position, logged_position.is_some(), segment);
             self.rows.push(Row {
                 decision,
                 position,
@@ -856,16 +856,23 @@ impl<'a> Evaluator<'a> {
 }
 
 /// The context features of one impression (hashed): its position, the device, daypart
-/// and channel, the free attributes (OBD user features land here), each persona score
-/// and the top persona.
-fn push_context_features(out: &mut Vec<u64>, record: &DecisionRecord, position: u32, segment: u16) {
+/// and channel, the free attributes (OBD user features land here; a `position`
+/// attribute only when it was not read as the position), each persona score and the top
+/// persona.
+fn push_context_features(
+    out: &mut Vec<u64>,
+    record: &DecisionRecord,
+    position: u32,
+    position_attribute_read: bool,
+    segment: u16,
+) {
     let ctx = record.to_context();
     out.push(feature_hash(&format!("pos={position}")));
     out.push(feature_hash(&format!("dev={}", record.context.device.name())));
     out.push(feature_hash(&format!("day={}", ctx.daypart().name())));
     out.push(feature_hash(&format!("ch={}", record.context.channel.name())));
     for (k, v) in &record.context.attributes {
-        if k != "position" {
+        if !(position_attribute_read && k == "position") {
             out.push(feature_hash(&format!("a:{k}={v}")));
         }
     }
@@ -886,5 +893,30 @@ fn example_features(context: &[u64], item: &[u64], out: &mut Vec<u64>) {
         for &i in item {
             out.push(cross_hash(c, i));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(position: &str) -> DecisionRecord {
+        let line = format!(
+            r#"{{"timestamp":1700000000,"placement":"hero","context":{{"device":"desktop","attributes":{{"position":"{position}"}}}},"stage":"loyal","persona_scores":{{}},"consent":[],"chosen":[{{"creative":"lux","propensity":0.5}}],"policy":"uniform"}}"#
+        );
+        DecisionRecord::from_json_line(&line).expect("a valid decision")
+    }
+
+    #[test]
+    fn a_position_attribute_not_read_as_the_position_stays_a_feature() {
+        // A `position` the evaluator reads as the slot is that feature, not an attribute
+        // too; one it cannot read ("top") is an attribute like any other, not dropped.
+        let mut read = Vec::new();
+        push_context_features(&mut read, &record("2"), 2, true, 0);
+        assert!(!read.contains(&feature_hash("a:position=2")));
+        assert!(read.contains(&feature_hash("pos=2")));
+        let mut kept = Vec::new();
+        push_context_features(&mut kept, &record("top"), 1, false, 0);
+        assert!(kept.contains(&feature_hash("a:position=top")), "the attribute was dropped");
     }
 }

@@ -305,3 +305,32 @@ fn a_boosting_rule_leaves_fallbacks_alone() {
     assert_eq!(sel.catalog().creative_id(s.picks()[0].creative), "safe-video");
     assert_eq!(s.picks()[0].reason.boosts_matched, 0);
 }
+
+#[test]
+fn a_rule_reaches_template_variants_by_their_attributes_never_the_template_itself() {
+    // "Nothing but video goes out by email": the template's only variant is a video, so
+    // the template may go by email. The template itself carries no attributes; were the
+    // rule applied to it, `not_in` alone would keep every template out of email.
+    let json = |template_targeting: &str| {
+        format!(
+            r#"{{"personas": ["Luxury"], "placements": ["hero"],
+            "creatives": [{{"id": "img", "placements": ["hero"], "attributes": {{"format": "image"}}}}],
+            "templates": [{{"id": "t", "placements": ["hero"], "targeting": {template_targeting}, "slots": [
+                {{"name": "clip", "variants": [{{"id": "v", "attributes": {{"format": "video"}}}}]}}]}}],
+            "attribute_rules": [{{"key": "format", "not_in": ["video"], "targeting": {{"device": ["mobile"], "not_channel": ["email"]}}}}]}}"#
+        )
+    };
+    let sel = Selector::new(
+        std::sync::Arc::new(Catalog::from_json(&json("{}")).expect("compiles")),
+        SelectorConfig::default(),
+    )
+    .expect("selector");
+    let p = person(&sel, &[]);
+    let email = ctx().with_channel(Channel::Email);
+    assert_eq!(picks(&sel, &p, &email, 3), ["t"], "the video template goes by email; the image does not");
+    let mut on_mobile = picks(&sel, &p, &ctx().with_device(Device::Mobile).with_channel(Channel::Web), 3);
+    on_mobile.sort();
+    assert_eq!(on_mobile, ["img", "t"]);
+    // The template's own targeting is not joined with the rule's either.
+    Catalog::from_json(&json(r#"{"device": ["desktop"]}"#)).expect("the template's own targeting stands");
+}

@@ -640,7 +640,15 @@ impl Catalog {
         catalog.templates =
             crate::assemble::compile::compile(&spec.templates, &mut catalog, |cat, c, listed| {
                 let index = cat.ids.len();
-                let c = rules::apply(&spec.attribute_rules, c)?;
+                // A template's anchor (`listed`) carries no attributes: the rules reach its
+                // variants, which do. Applied to the anchor, a rule with `not_in` alone
+                // (which a creative without the attribute passes) would put its targeting
+                // on every template, whatever its variants' attributes.
+                let c = if listed {
+                    std::borrow::Cow::Borrowed(c)
+                } else {
+                    rules::apply(&spec.attribute_rules, c)?
+                };
                 cat.add_creative(index, &c, &mut group_index, listed).map(|()| CreativeId(index as u32))
             })?;
         let personas = catalog.menu.len();

@@ -334,3 +334,21 @@ fn a_rule_reaches_template_variants_by_their_attributes_never_the_template_itsel
     // The template's own targeting is not joined with the rule's either.
     Catalog::from_json(&json(r#"{"device": ["desktop"]}"#)).expect("the template's own targeting stands");
 }
+
+#[test]
+fn joined_regions_compare_without_regard_to_case_as_the_context_does() {
+    // The creative runs in France and Germany; the rule keeps videos to 'fr': France.
+    let own = r#"{"id": "v", "placements": ["hero"], "attributes": {"format": "video"},
+                  "targeting": {"region": ["FR", "DE"]}}"#;
+    let cat = catalog(r#"{"key": "format", "in": ["video"], "targeting": {"region": ["fr"]}}"#, own)
+        .expect("'fr' is the region 'FR'");
+    let sel = Selector::new(cat, SelectorConfig::default()).expect("selector");
+    let p = person(&sel, &[]);
+    assert_eq!(picks(&sel, &p, &ctx().with_region("fr"), 1), ["v"]);
+    assert!(picks(&sel, &p, &ctx().with_region("DE"), 1).is_empty());
+    // Regions with nothing in common, whatever their case, are still refused.
+    let err = catalog(r#"{"key": "format", "in": ["video"], "targeting": {"region": ["es"]}}"#, own)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("region: [\"FR\", \"DE\"] and [\"es\"] have no value in common"), "{err}");
+}

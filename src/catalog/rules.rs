@@ -216,12 +216,15 @@ pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Resu
 /// rules add up. An allowed list whose intersection is empty, or a joined condition that
 /// can never hold (one side excludes what the other allows), is an error ("key: problem").
 fn join(a: &ConditionSpec, b: &ConditionSpec) -> std::result::Result<ConditionSpec, String> {
+    /// `same` compares two values as the context does: regions without regard to ASCII
+    /// case (`fr` is `FR`), everything else exactly.
     fn allowed(key: &'static str, x: &[String], y: &[String]) -> std::result::Result<Vec<String>, String> {
+        let same = |a: &String, b: &String| if key == "region" { a.eq_ignore_ascii_case(b) } else { a == b };
         match (x.is_empty(), y.is_empty()) {
             (true, _) => Ok(y.to_vec()),
             (_, true) => Ok(x.to_vec()),
             _ => {
-                let both: Vec<String> = x.iter().filter(|v| y.contains(v)).cloned().collect();
+                let both: Vec<String> = x.iter().filter(|v| y.iter().any(|w| same(v, w))).cloned().collect();
                 if both.is_empty() {
                     Err(format!("{key}: {x:?} and {y:?} have no value in common: nothing would be allowed"))
                 } else {

@@ -352,3 +352,39 @@ fn joined_regions_compare_without_regard_to_case_as_the_context_does() {
         .to_string();
     assert!(err.contains("region: [\"FR\", \"DE\"] and [\"es\"] have no value in common"), "{err}");
 }
+
+#[test]
+fn a_rule_is_checked_on_its_own_and_refused_when_it_applies_to_nothing() {
+    // Every creative has a format, and every format is video: 'not_in video' reaches none.
+    let videos = r#"{"id": "a", "placements": ["hero"], "attributes": {"format": "video"}},
+                    {"id": "b", "placements": ["hero"], "attributes": {"format": "video"}}"#;
+    let err = catalog(r#"{"key": "format", "not_in": ["video"], "targeting": {"device": ["tv"]}}"#, videos)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "catalog: field 'attribute_rules[0]': the rule applies to no creative or variant: every one has \
+         attribute 'format' with a value the rule leaves out"
+    );
+    // Its conditions are checked even so: a misspelt device or one that allows nothing is
+    // named with the rule, whether or not a creative matches.
+    let cases = [
+        (
+            r#"{"key": "format", "not_in": ["video"], "targeting": {"device": ["phablet"]}}"#,
+            "catalog: field 'attribute_rules[0].targeting': device: unknown device 'phablet'",
+        ),
+        (
+            r#"{"key": "format", "in": ["video"], "boosts": [{"when": {"weather": ["rain"], "not_weather": ["rain"]}, "factor": 2}]}"#,
+            "catalog: field 'attribute_rules[0].boosts': weather: the rules allow no weather at all ('rain' is both \
+             allowed and excluded)",
+        ),
+    ];
+    for (rule, message) in cases {
+        assert_eq!(catalog(rule, videos).unwrap_err().to_string(), message, "{rule}");
+    }
+    // A rule that reaches a creative without the attribute applies.
+    let mixed = r#"{"id": "a", "placements": ["hero"], "attributes": {"format": "video"}},
+                   {"id": "b", "placements": ["hero"]}"#;
+    catalog(r#"{"key": "format", "not_in": ["video"], "targeting": {"device": ["tv"]}}"#, mixed)
+        .expect("'b' has no format");
+}

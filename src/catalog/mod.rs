@@ -633,8 +633,9 @@ impl Catalog {
             spec.creatives.iter().flat_map(|c| &c.attributes).chain(variants.flat_map(|v| &v.attributes))
         })?;
         let mut group_index: AHashMap<String, u32> = AHashMap::new();
+        let mut matched = vec![false; spec.attribute_rules.len()];
         for (i, c) in spec.creatives.iter().enumerate() {
-            let c = rules::apply(&spec.attribute_rules, c)?;
+            let c = rules::apply(&spec.attribute_rules, c, &mut matched)?;
             catalog.add_creative(i, &c, &mut group_index, true)?;
         }
         catalog.templates =
@@ -647,10 +648,11 @@ impl Catalog {
                 let c = if listed {
                     std::borrow::Cow::Borrowed(c)
                 } else {
-                    rules::apply(&spec.attribute_rules, c)?
+                    rules::apply(&spec.attribute_rules, c, &mut matched)?
                 };
                 cat.add_creative(index, &c, &mut group_index, listed).map(|()| CreativeId(index as u32))
             })?;
+        rules::check_matched(&spec.attribute_rules, &matched)?;
         let personas = catalog.menu.len();
         for p in &mut catalog.placements {
             let rules = &catalog.rules;

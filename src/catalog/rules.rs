@@ -101,6 +101,19 @@ pub(crate) fn validate(rules: &[CreativeRuleSpec]) -> Result<()> {
                 return bad("boosts", problem);
             }
         }
+        // The rule's own conditions are checked here, not only once joined with a
+        // creative's: a misspelt value ('phablet') or a condition that allows nothing
+        // would otherwise pass unseen whenever no creative happens to match yet.
+        let mut pool = super::ConditionPool::default();
+        let conditions =
+            r.targeting.iter().map(|t| ("targeting", t)).chain(r.boosts.iter().map(|b| ("boosts", &b.when)));
+        for (field, condition) in conditions {
+            match pool.compile("", field, condition) {
+                Ok(_) => {}
+                Err(Error::InvalidCreative { problem, .. }) => return bad(field, problem),
+                Err(other) => return bad(field, other.to_string()),
+            }
+        }
     }
     Ok(())
 }
@@ -169,11 +182,20 @@ where
 /// matching rules' targeting joined to its own and their boosts appended. Errors name
 /// the creative, the field and the rule (a joined targeting that allows nothing, too
 /// many boosts, targeting on a fallback).
-pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Result<Cow<'a, CreativeSpec>> {
+///
+/// `matched[i]` is set for every rule `i` that matches the creative.
+pub(crate) fn apply<'a>(
+    rules: &[CreativeRuleSpec],
+    c: &'a CreativeSpec,
+    matched: &mut [bool],
+) -> Result<Cow<'a, CreativeSpec>> {
     let mut out: Option<CreativeSpec> = None;
     for (i, r) in rules.iter().enumerate() {
         if !r.matches(&c.attributes) {
             continue;
+        }
+        if let Some(m) = matched.get_mut(i) {
+            *m = true;
         }
         let spec = out.get_or_insert_with(|| c.clone());
         if let Some(t) = &r.targeting {
@@ -210,6 +232,24 @@ pub(crate) fn apply<'a>(rules: &[CreativeRuleSpec], c: &'a CreativeSpec) -> Resu
         }
     }
     Ok(out.map_or(Cow::Borrowed(c), Cow::Owned))
+}
+
+/// Refuses a rule that matched no creative and no template variant (`matched[i]` false):
+/// every creative carrying its key has a value in its `not_in` (or outside its `in`),
+/// and none lacks it where that would do. Such a rule is silently a no-op.
+pub(crate) fn check_matched(rules: &[CreativeRuleSpec], matched: &[bool]) -> Result<()> {
+    match rules.iter().zip(matched).position(|(_, m)| !m) {
+        Some(i) => Err(Error::invalid(
+            "catalog",
+            format!("attribute_rules[{i}]"),
+            format!(
+                "the rule applies to no creative or variant: every one has attribute '{}' with a value the rule \
+                 leaves out",
+                quote(&rules[i].key)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Both rule sets at once: allowed lists intersect, excluded lists unite, attribute

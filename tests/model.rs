@@ -183,3 +183,31 @@ fn a_model_refuses_a_profile_made_for_another_menu() {
     model.apply(&mut q, NOW).unwrap();
     assert_eq!(q.menu, Some(menu().key()));
 }
+
+#[test]
+fn a_model_built_in_code_refuses_a_signal_weighted_twice_for_one_persona() {
+    // JSON refuses the repeated key; built in code, both weights would have counted.
+    let weights = |list: Vec<(&str, f64)>| persona_engine::model::PersonaWeights {
+        bias: 0.0,
+        weights: list.into_iter().map(|(n, w)| (n.to_owned(), w)).collect(),
+        deciles: None,
+    };
+    let spec = persona_engine::PersonaModelSpec {
+        half_life_days: 10.0,
+        personas: vec![("Luxury".into(), weights(vec![("viewed_5star", 1.0), ("viewed_5star", 2.0)]))],
+    };
+    let err = PersonaModel::compile(&menu(), &spec).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "persona model: field 'personas.Luxury.weights.viewed_5star': signal listed twice (give it one weight)"
+    );
+    // One signal weighted for two personas is fine.
+    let spec = persona_engine::PersonaModelSpec {
+        half_life_days: 10.0,
+        personas: vec![
+            ("Luxury".into(), weights(vec![("viewed_5star", 1.0)])),
+            ("Family".into(), weights(vec![("viewed_5star", -1.0)])),
+        ],
+    };
+    PersonaModel::compile(&menu(), &spec).expect("compiles");
+}

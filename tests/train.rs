@@ -587,3 +587,21 @@ fn training_is_deterministic() {
     assert_eq!(ticks.last(), Some(&(44, 44)));
     let _unused: Option<PersonaWeights> = None;
 }
+
+#[test]
+fn a_previous_model_weighting_a_signal_twice_is_refused() {
+    let set = world();
+    let (mut people, positives) = training_half(set, set.now);
+    people.truncate(50);
+    let menu = PersonaMenu::new(["Beach Lover", "City Breaks", "Ski Fan", "Wellness & Spa"]).unwrap();
+    let mut previous = previous_model(&["Ski Fan"]);
+    // Built in code: blending would have read the first weight and skipped the second.
+    previous.personas[0].1.weights.push(("viewed_ski".into(), -4.0));
+    let config = TrainConfig { previous: Some(previous), ..quick(set.now) };
+    let err = train(&menu, &people, &positives, &config, &mut |_| {}).expect_err("a signal weighted twice");
+    assert_eq!(
+        err.to_string(),
+        "train config: field 'previous.personas.Ski Fan.weights.viewed_ski': signal listed twice (give it one \
+         weight)"
+    );
+}

@@ -164,7 +164,17 @@ impl PersonaModel {
                         format!("{weight} is not finite"),
                     ));
                 }
-                weights.entry(signal.clone()).or_default().push((slot, *weight));
+                // A spec built in code can list a signal twice (JSON refuses the repeated
+                // key): both weights would count, one on top of the other.
+                let entries = weights.entry(signal.clone()).or_default();
+                if entries.iter().any(|(s, _)| *s == slot) {
+                    return Err(Error::invalid(
+                        "persona model",
+                        format!("{field}.weights.{}", quote(signal)),
+                        "signal listed twice (give it one weight)",
+                    ));
+                }
+                entries.push((slot, *weight));
             }
         }
         Ok(PersonaModel {

@@ -610,7 +610,14 @@ fn check_previous_menu(menu: &PersonaMenu, config: &TrainConfig) -> Result<()> {
             "not on the persona menu: a renamed persona's weights cannot be blended and a removed \
              one's cannot be carried forward; rename it in the previous model or leave it out",
         )),
-        None => Ok(()),
+        // Checked as a model: a weight that is not finite, or a signal weighted twice
+        // (possible in a spec built in code), whose second weight blending would skip.
+        None => PersonaModel::compile(menu, previous).map(|_| ()).map_err(|e| match e {
+            Error::Invalid { field, problem, .. } => {
+                Error::invalid("train config", format!("previous.{field}"), problem)
+            }
+            other => other,
+        }),
     }
 }
 

@@ -446,3 +446,37 @@ fn the_quoted_output_matches_the_sample_catalog() {
     }
     assert_eq!(quoted.lines().count(), 3);
 }
+
+#[test]
+fn template_variants_are_dead_only_when_no_assembly_uses_them() {
+    // hero holds template t alone: a Luxury headline, a generic one and one for TV only
+    // (nobody in the sample is on a TV). side holds template u and a creative that always
+    // wins there.
+    let cat = Arc::new(
+        Catalog::from_json(
+            r#"{"personas": ["Luxury", "Family"], "placements": ["hero", "side"],
+                "creatives": [{"id": "side-star", "placements": ["side"], "priority": 5}],
+                "templates": [
+                  {"id": "t", "placements": ["hero"], "slots": [{"name": "headline", "variants": [
+                    {"id": "lux-h", "personas": {"Luxury": 1.0}},
+                    {"id": "gen-h"},
+                    {"id": "tv-h", "targeting": {"device": ["tv"]}}]}]},
+                  {"id": "u", "placements": ["side"], "slots": [{"name": "s", "variants": [{"id": "u-gen"}]}]}]}"#,
+        )
+        .expect("compiles"),
+    );
+    let sample =
+        vec![person(&cat, &[("Luxury", 9)], Device::Desktop, 1), person(&cat, &[], Device::Desktop, 2)];
+    let r = coverage::report(cat, SelectorConfig::default(), &sample, None).expect("report builds");
+    let dead: Vec<(&str, DeadReason, usize)> =
+        r.dead.iter().map(|d| (d.creative.as_str(), d.reason, d.eligible)).collect();
+    // The Luxury person's assembly uses lux-h, the other's gen-h: neither is dead.
+    assert_eq!(
+        dead,
+        vec![
+            ("t/tv-h", DeadReason::NeverEligible, 0),
+            ("u", DeadReason::NeverPicked, 2),
+            ("u/u-gen", DeadReason::NeverPicked, 2)
+        ]
+    );
+}

@@ -112,7 +112,9 @@ impl DeadReason {
     }
 }
 
-/// A creative (not a fallback) that the sample never sees.
+/// A creative (not a fallback) that the sample never sees. A template variant counts as
+/// eligible where it is part of its template's assembly for the request, and as picked
+/// where it is part of the top pick's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadCreative {
     /// Its id.
@@ -259,9 +261,14 @@ pub fn report(
             scan_sel.clear_exclusions();
             for _ in 0..place.candidates.len() {
                 selector.select(profile, context, placement, &mut scan_sel)?;
-                match scan_sel.picks().first() {
+                match scan_sel.picks().first().copied() {
                     Some(p) if p.reason.kind != ReasonKind::Fallback => {
                         eligible_list.push(p.creative);
+                        // A template's variants are never candidates on their own: one
+                        // counts as eligible where it is part of its template's assembly.
+                        if let Some(assembly) = scan_sel.assembly(&p) {
+                            eligible_list.extend(assembly.slots().iter().map(|s| s.variant));
+                        }
                         scan_sel.exclude(p.creative);
                     }
                     _ => break,
@@ -276,6 +283,12 @@ pub fn report(
             if let Some(p) = pick {
                 if p.reason.kind != ReasonKind::Fallback {
                     picked[p.creative.index()] += 1;
+                    // A variant is picked when it is in the top pick's assembly.
+                    if let Some(assembly) = pick_sel.assembly(&p) {
+                        for slot in assembly.slots() {
+                            picked[slot.variant.index()] += 1;
+                        }
+                    }
                 }
             }
             let rate = match pick {

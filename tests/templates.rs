@@ -855,3 +855,27 @@ fn the_documented_template_example_compiles() {
     let t = catalog.creative("email-hero-weekly").unwrap();
     assert_eq!(catalog.slot_names(t).collect::<Vec<_>>(), ["headline", "call_to_action"]);
 }
+
+#[test]
+fn a_slot_name_is_bounded_and_free_of_control_characters() {
+    // Handed to C NUL-terminated, "head\0line" would read as "head".
+    let named = |name: &str| {
+        TemplateSpec::new("t")
+            .placement("hero")
+            .slot(SlotSpec::new("first").variant(variant("a", None)))
+            .slot(SlotSpec::new(name).variant(variant("b", None)))
+    };
+    assert_eq!(
+        compile_error(named("head\0line")),
+        "template 't': field 'slots[1].name': slot name contains the control character U+0000 at byte 4"
+    );
+    assert_eq!(
+        compile_error(named("x\ny")),
+        "template 't': field 'slots[1].name': slot name contains the control character U+000A at byte 1"
+    );
+    assert_eq!(
+        compile_error(named(&"s".repeat(257))),
+        "template 't': field 'slots[1].name': slot name is 257 bytes long (at most 256, MAX_ID_LEN)"
+    );
+    Catalog::compile(&spec_with(vec![], vec![named(&"s".repeat(256))])).expect("256 bytes is fine");
+}

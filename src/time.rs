@@ -47,7 +47,7 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     let bad = || format!("'{}' is not a date-time like 2026-12-01T00:00:00Z", quote(text));
     if text.len() == 10 {
         let date: jiff::civil::Date = text.parse().map_err(|_| not_real(text, "date").unwrap_or_else(bad))?;
-        let midnight = date.to_zoned(TimeZone::UTC).map_err(|_| bad())?;
+        let midnight = date.to_zoned(TimeZone::UTC).map_err(|_| beyond(text).unwrap_or_else(bad))?;
         return Ok(midnight.timestamp().as_second());
     }
     // jiff's parser is wider than RFC 3339 (it takes `+0100`, `+01`, a bracketed zone):
@@ -55,7 +55,8 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     if !is_rfc3339_shape(text) {
         return Err(not_real(text, "time").unwrap_or_else(bad));
     }
-    let at: jiff::Timestamp = text.parse().map_err(|_| not_real(text, "time").unwrap_or_else(bad))?;
+    let at: jiff::Timestamp =
+        text.parse().map_err(|_| not_real(text, "time").or_else(|| beyond(text)).unwrap_or_else(bad))?;
     Ok(at.as_second())
 }
 
@@ -83,6 +84,19 @@ fn is_rfc3339_shape(text: &str) -> bool {
         Some(b'+' | b'-') => b.len() == i + 6 && digits(i + 1, 2) && at(i + 3, b":") && digits(i + 4, 2),
         _ => false,
     }
+}
+
+/// When the text names a moment in the year 9999 past the last one a timestamp holds
+/// (`9999-12-31`, read as "for ever"), says so: it is a real date, not a malformed one.
+fn beyond(text: &str) -> Option<String> {
+    text.starts_with("9999-").then(|| {
+        let last =
+            jiff::Timestamp::from_second(jiff::Timestamp::MAX.as_second()).unwrap_or(jiff::Timestamp::MAX);
+        format!(
+            "'{}' is after the latest moment supported, {last} (a schedule with no end runs for ever)",
+            quote(text)
+        )
+    })
 }
 
 /// When the text has the right shape but names a day or time that does not exist

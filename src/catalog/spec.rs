@@ -457,6 +457,22 @@ mod tests {
     }
 
     #[test]
+    fn a_real_date_past_the_last_supported_moment_is_said_to_be_so() {
+        // A real date, read as "for ever", not a malformed one.
+        for text in ["9999-12-31", "9999-12-31T12:00:00Z", "9999-12-30T23:00:00Z"] {
+            assert_eq!(
+                parse_rfc3339(text).unwrap_err(),
+                format!(
+                    "'{text}' is after the latest moment supported, 9999-12-30T22:00:00Z (a schedule with no \
+                     end runs for ever)"
+                )
+            );
+        }
+        assert!(parse_rfc3339("9999-12-30T21:59:59Z").is_ok());
+        assert_eq!(parse_rfc3339("9999-02-30").unwrap_err(), "'9999-02-30' is not a real date");
+    }
+
+    #[test]
     fn rejects_malformed_dates_with_the_text() {
         for bad in [
             "",

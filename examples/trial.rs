@@ -10,7 +10,8 @@
 //! Options: `--family rank|format|cross|mixed|all` (default all), `--seeds K` (5),
 //! `--seed S` (first seed, 1000), `--impressions N` (20,000), `--threads T` (all cores),
 //! `--spread learned|fixed` (the engine's prior spreads learned, the default, or kept
-//! as configured).
+//! as configured), `--export DIR` (write every world, request by request with its hidden
+//! rates, for a peer learner: `benches/peers/vw_trial.py`).
 //!
 //! **What it measures.** Each world has 40 personas of skewed popularity, 200 creatives
 //! tagged with 1–3 personas (plus a fallback), 3,000 people scored 0–9 and N impressions
@@ -707,7 +708,12 @@ impl World {
     /// Whether the person clicks creative `c` at impression `i`: one coin per impression,
     /// shared by every strategy (common random numbers).
     fn clicks(&self, i: usize, c: usize) -> bool {
-        unit(mix(self.coin_seed ^ mix(i as u64))) < self.rate(i, c)
+        self.coin(i) < self.rate(i, c)
+    }
+
+    /// The click coin of impression `i`, in `[0, 1)`.
+    fn coin(&self, i: usize) -> f64 {
+        unit(mix(self.coin_seed ^ mix(i as u64)))
     }
 
     /// The static persona rule: of the person's personas by score (ties: menu order),
@@ -979,7 +985,83 @@ pub fn run_world(family: Family, seed: u64, impressions: usize) -> Result<Run, T
         let at = ((rates.len() - 1) as f64 * q) as usize;
         f64::from(*rates.select_nth_unstable_by(at, f32::total_cmp).1)
     });
+    if let Some(dir) = EXPORT.get() {
+        export_world(dir, &world, &tallies)?;
+    }
     Ok(Run { family, seed, weak_requests, rate_quantiles, tallies, elapsed: started.elapsed() })
+}
+
+/// `--export DIR`: where each world is written for a learner outside this program.
+static EXPORT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Writes `world` to `DIR/trial-<family>-<seed>.jsonl` for a peer learner
+/// (`benches/peers/vw_trial.py`): a first line with the catalog and what every strategy
+/// here earned (the sums of hidden rates of what it showed, all requests and requests of
+/// people with no score ≥ 7), then one line per request in order with what the engine
+/// can see (the person's index and non-zero scores, device, daypart and weekend as the
+/// engine reads them from the timestamp), the request's click coin (a pick clicks when
+/// the coin is below its rate) and the hidden rate of every creative (fallback last).
+fn export_world(dir: &std::path::Path, world: &World, tallies: &[Tally]) -> Result<(), TrialError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| TrialError(format!("--export: {e}"));
+    let path = dir.join(format!("{}.jsonl", world.spec.version));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    let creatives: Vec<serde_json::Value> = world
+        .creatives
+        .iter()
+        .enumerate()
+        .map(|(c, creative)| {
+            let tags: Vec<serde_json::Value> =
+                creative.tags.iter().map(|&(p, w)| serde_json::json!([PERSONA_NAMES[p], w])).collect();
+            serde_json::json!({
+                "id": world.spec.creatives[c].id,
+                "tags": if c < CREATIVES { tags } else { Vec::new() },
+                "format": creative.format.name(),
+                "tone": TONES[creative.tone],
+                "fallback": c == CREATIVES,
+            })
+        })
+        .collect();
+    let strategies: serde_json::Map<String, serde_json::Value> = STRATEGIES
+        .iter()
+        .zip(tallies)
+        .map(|(&(name, _), t)| (name.to_owned(), serde_json::json!([t.expected, t.expected_weak])))
+        .collect();
+    let header = serde_json::json!({
+        "family": world.family.name(),
+        "world": world.spec.version,
+        "personas": PERSONA_NAMES.to_vec(),
+        "creatives": creatives,
+        "strategies": strategies,
+    });
+    writeln!(out, "{header}").map_err(io)?;
+    for (i, imp) in world.impressions.iter().enumerate() {
+        let person = &world.people[imp.person];
+        let moment = Context::at(imp.at).with_device(imp.device);
+        let scores: Vec<String> = person
+            .scores
+            .iter()
+            .enumerate()
+            .filter(|&(_, &s)| s > 0)
+            .map(|(p, s)| format!("[{p},{s}]"))
+            .collect();
+        let rates: Vec<String> =
+            (0..=CREATIVES).map(|c| world.rates[i * (CREATIVES + 1) + c].to_string()).collect();
+        writeln!(
+            out,
+            r#"{{"person":{},"strong":{},"scores":[{}],"device":"{}","daypart":"{}","weekend":{},"coin":{},"rates":[{}]}}"#,
+            imp.person,
+            person.strong,
+            scores.join(","),
+            imp.device.name(),
+            moment.daypart().name(),
+            moment.weekday().is_weekend(),
+            world.coin(i),
+            rates.join(",")
+        )
+        .map_err(io)?;
+    }
+    out.flush().map_err(io)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1144,7 +1226,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: trial [--family rank|format|cross|mixed|all] [--seeds K] [--seed S] [--impressions N] [--threads T] \
-     [--spread learned|fixed]";
+     [--spread learned|fixed] [--export DIR]";
 
 fn parse_args() -> Result<Args, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -1168,6 +1250,10 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = number(&value)?,
             "--impressions" => args.impressions = number(&value)?.max(1) as usize,
             "--threads" => args.threads = number(&value)?.max(1) as usize,
+            "--export" => {
+                std::fs::create_dir_all(&value).map_err(|e| format!("--export {value}: {e}"))?;
+                let _ = EXPORT.set(value.into());
+            }
             "--spread" if value == "learned" || value == "fixed" => {
                 FIXED_SPREAD.store(value == "fixed", Ordering::Relaxed)
             }

@@ -11,7 +11,8 @@
 //! `--seed S` (first seed, 1000), `--impressions N` (20,000), `--threads T` (all cores),
 //! `--spread learned|fixed` (the engine's prior spreads learned, the default, or kept
 //! as configured), `--export DIR` (write every world, request by request with its hidden
-//! rates, for a peer learner: `benches/peers/vw_trial.py`).
+//! rates, for a peer learner: `benches/peers/vw_trial.py`), `--curve on` (print each
+//! world's learning curves, share of the oracle per 2,000 requests).
 //!
 //! **What it measures.** Each world has 40 personas of skewed popularity, 200 creatives
 //! tagged with 1–3 personas (plus a fallback), 3,000 people scored 0–9 and N impressions
@@ -850,7 +851,13 @@ pub struct Tally {
     regret_tied: f64,
     /// Distinct creatives shown.
     distinct: usize,
+    /// Per window of [`CURVE_WINDOW`] requests: the sum of the hidden rates of what was
+    /// shown and of the best rate (`--curve`).
+    curve: Vec<(f64, f64)>,
 }
+
+/// Requests per point of a learning curve (`--curve`).
+const CURVE_WINDOW: usize = 2_000;
 
 /// Plays `strategy` over every impression of `world`.
 fn play(
@@ -933,6 +940,13 @@ fn play(
         };
         let rate = world.rate(i, c);
         let best = (0..=CREATIVES).map(|x| world.rate(i, x)).fold(0.0, f64::max);
+        if i % CURVE_WINDOW == 0 {
+            tally.curve.push((0.0, 0.0));
+        }
+        if let Some(point) = tally.curve.last_mut() {
+            point.0 += rate;
+            point.1 += best;
+        }
         tally.regret += best - rate;
         if world.people[imp.person].tied_top {
             tally.regret_tied += best - rate;
@@ -1148,6 +1162,21 @@ fn report_family(family: Family, runs: &[&Run], impressions: usize) -> Summary {
             ratio_cell(&summary.ratio_weak[s]),
         );
     }
+    if CURVE.load(Ordering::Relaxed) {
+        println!("\nLearning curves: share of the oracle per {CURVE_WINDOW} requests.\n");
+        for run in runs {
+            for (s, (name, _)) in
+                STRATEGIES.iter().enumerate().filter(|&(s, _)| (3..=5).contains(&s) || s == 7)
+            {
+                let points: Vec<String> = run.tallies[s]
+                    .curve
+                    .iter()
+                    .map(|(got, best)| format!("{:.0}", 100.0 * got / best))
+                    .collect();
+                println!("- seed {} {name}: {}", run.seed, points.join(" "));
+            }
+        }
+    }
     let engines = 2..ORACLE;
     let best = engines
         .clone()
@@ -1211,6 +1240,10 @@ impl From<persona_engine::Error> for TrialError {
     }
 }
 
+/// `--curve`: print each world's learning curves (engine greedy, ε-greedy, Thompson and
+/// the first reference learner).
+static CURVE: AtomicBool = AtomicBool::new(false);
+
 /// `--spread fixed`: engine strategies keep the configured prior spreads
 /// (`learning.learn_spread` off), to measure what learning them changes.
 static FIXED_SPREAD: AtomicBool = AtomicBool::new(false);
@@ -1226,7 +1259,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: trial [--family rank|format|cross|mixed|all] [--seeds K] [--seed S] [--impressions N] [--threads T] \
-     [--spread learned|fixed] [--export DIR]";
+     [--spread learned|fixed] [--export DIR] [--curve on|off]";
 
 fn parse_args() -> Result<Args, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -1250,6 +1283,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = number(&value)?,
             "--impressions" => args.impressions = number(&value)?.max(1) as usize,
             "--threads" => args.threads = number(&value)?.max(1) as usize,
+            "--curve" if value == "on" || value == "off" => CURVE.store(value == "on", Ordering::Relaxed),
             "--export" => {
                 std::fs::create_dir_all(&value).map_err(|e| format!("--export {value}: {e}"))?;
                 let _ = EXPORT.set(value.into());

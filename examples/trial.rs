@@ -1162,6 +1162,31 @@ fn report_family(family: Family, runs: &[&Run], impressions: usize) -> Summary {
             ratio_cell(&summary.ratio_weak[s]),
         );
     }
+    if runs.len() >= 3 {
+        // The spread over worlds: a mean hides the runs that got stuck.
+        let quantile = |values: &[f64], q: f64| {
+            let mut v = values.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * q).round() as usize]
+        };
+        let cells: Vec<String> = (3..=5)
+            .map(|s| {
+                let v = &summary.share[s];
+                format!(
+                    "{} {:.1} / {:.1} / {:.1} %",
+                    STRATEGIES[s].0,
+                    100.0 * quantile(v, 0.1),
+                    100.0 * quantile(v, 0.5),
+                    100.0 * quantile(v, 0.9)
+                )
+            })
+            .collect();
+        println!(
+            "\nShare of the oracle over the {} worlds, p10 / p50 / p90: {}.",
+            runs.len(),
+            cells.join("; ")
+        );
+    }
     if CURVE.load(Ordering::Relaxed) {
         println!("\nLearning curves: share of the oracle per {CURVE_WINDOW} requests.\n");
         for run in runs {

@@ -211,3 +211,22 @@ fn a_model_built_in_code_refuses_a_signal_weighted_twice_for_one_persona() {
     };
     PersonaModel::compile(&menu(), &spec).expect("compiles");
 }
+
+#[test]
+fn a_model_weight_on_a_signal_name_no_profile_can_carry_is_refused() {
+    let limit = persona_engine::limits::MAX_SIGNAL_NAME;
+    let spec = |name: &str| {
+        format!(r#"{{"half_life_days":10,"personas":{{"Luxury":{{"bias":0,"weights":{{"{name}":1.0}}}}}}}}"#)
+    };
+    let long = "s".repeat(limit + 1);
+    let err = PersonaModel::from_json(&menu(), &spec(&long)).unwrap_err().to_string();
+    assert!(
+        err.starts_with("persona model: field 'personas.Luxury.weights': signal name 'ssss")
+            && err.ends_with(&format!(
+                "is {} bytes, longer than MAX_SIGNAL_NAME ({limit} bytes): no profile can carry it",
+                limit + 1
+            )),
+        "{err}"
+    );
+    PersonaModel::from_json(&menu(), &spec(&long[1..])).expect("a name at the limit compiles");
+}

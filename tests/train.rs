@@ -478,6 +478,19 @@ fn bad_training_files_are_refused_naming_the_line_and_field() {
     )
     .unwrap_err();
     assert_eq!(err.to_string(), "people.jsonl line 1: field 'signals[0].name': signal name is empty");
+    // A signal name no profile can carry: a weight learned for it would never apply.
+    let long = "v".repeat(persona_engine::limits::MAX_SIGNAL_NAME + 1);
+    let line =
+        format!(r#"{{"person":"a","signals":[{{"name":"{long}","value":1,"class":"behavioral","at":0}}]}}"#);
+    let err = read_people(line.as_bytes(), "people.jsonl").unwrap_err().to_string();
+    assert!(
+        err.starts_with("people.jsonl line 1: field 'signals[0].name': signal name 'vvvv")
+            && err
+                .ends_with("is 257 bytes, longer than MAX_SIGNAL_NAME (256 bytes): no profile can carry it"),
+        "{err}"
+    );
+    let at_limit = line.replace(&long, &long[1..]);
+    let _ = read_people(at_limit.as_bytes(), "people.jsonl").expect("a name at the limit is read");
     let err = read_people(r#"{"person":"a","consent":["psychic"]}"#.as_bytes(), "people.jsonl").unwrap_err();
     assert!(err.to_string().starts_with("people.jsonl line 1: unknown variant `psychic`"), "{err}");
     let err = read_positives(r#"{"person":"a","persona":"Beach Lovr"}"#.as_bytes(), "labels.jsonl", &menu)

@@ -157,6 +157,14 @@ impl PersonaModel {
                         "empty signal name",
                     ));
                 }
+                if signal.len() > crate::profile::MAX_SIGNAL_NAME {
+                    // No profile can carry it: the weight would never apply.
+                    return Err(Error::invalid(
+                        "persona model",
+                        format!("{field}.weights"),
+                        long_signal_name(signal),
+                    ));
+                }
                 if !weight.is_finite() {
                     return Err(Error::invalid(
                         "persona model",
@@ -362,4 +370,15 @@ pub fn to_score(logit: f64) -> u8 {
         return 0;
     }
     ((p * 10.0).floor() as u8).min(MAX_SCORE)
+}
+
+/// The problem with a signal name longer than a profile may hold.
+pub(crate) fn long_signal_name(name: &str) -> String {
+    let head: String = name.chars().take(40).collect();
+    format!(
+        "signal name '{}…' is {} bytes, longer than MAX_SIGNAL_NAME ({} bytes): no profile can carry it",
+        quote(&head),
+        name.len(),
+        crate::profile::MAX_SIGNAL_NAME
+    )
 }

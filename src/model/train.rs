@@ -127,7 +127,8 @@ fn read_lines<T: for<'de> Deserialize<'de>>(reader: impl BufRead, log: &str) -> 
 
 /// Reads a people file (JSON Lines of [`TrainingPerson`]; blank lines are skipped).
 /// `log` names the file in errors. Errors name the line and field: an empty or
-/// duplicate id, more than [`MAX_SIGNALS`](crate::limits::MAX_SIGNALS) signals, an empty signal name, a value that
+/// duplicate id, more than [`MAX_SIGNALS`](crate::limits::MAX_SIGNALS) signals, an empty signal name or one longer
+/// than [`MAX_SIGNAL_NAME`](crate::profile::MAX_SIGNAL_NAME), a value that
 /// is not finite, a line longer than [`MAX_LOG_LINE_BYTES`].
 pub fn read_people(reader: impl BufRead, log: &str) -> Result<Vec<TrainingPerson>> {
     let mut seen = AHashSet::new();
@@ -151,6 +152,15 @@ pub fn read_people(reader: impl BufRead, log: &str) -> Result<Vec<TrainingPerson
                     line,
                     Some(&format!("signals[{i}].name")),
                     "signal name is empty",
+                ));
+            }
+            if s.name.len() > crate::profile::MAX_SIGNAL_NAME {
+                // A weight learned for it would never apply to a profile.
+                return Err(line_error(
+                    log,
+                    line,
+                    Some(&format!("signals[{i}].name")),
+                    super::long_signal_name(&s.name),
                 ));
             }
             if !s.value.is_finite() {

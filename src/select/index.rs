@@ -678,11 +678,12 @@ impl Selector {
         for &a in &cat.attribute_value[span.range()] {
             logit += f64::from(attribute.get(a as usize).copied().unwrap_or(0.0));
         }
-        // The optimism's lift: its own standard deviation only shrinks from now on (the
-        // slope of the bound in the logit does not depend on it, so a bound computed
-        // later holds as well).
+        // The optimism's lift: its own standard deviation only shrinks from now on, and
+        // so does the first look's extra as its impressions grow (the slope of the bound
+        // in the logit does not depend on them, so a bound computed later holds as well;
+        // a load or merge, which may lower them, rebuilds the index).
         let learning = &self.config.learning;
-        let optimism = learning.optimism_under(learning.policy);
+        let optimism = learning.lift_under(learning.policy, self.stats.impressions(c));
         let logit =
             if optimism > 0.0 { logit + optimism * self.widest_own_variance(prior, c).sqrt() } else { logit };
         let (key, logit) = match learning.policy {

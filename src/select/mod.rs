@@ -1021,9 +1021,10 @@ impl Selector {
             let (m, v, own) = self.stats.predict_with(cat, i, &person, env.when, &env.prior, terms, offset);
             let learning = &self.config.learning;
             mean = r.priority * mean_rate(m, v) as f32;
-            // Ranked as if `optimism` own standard deviations better than the mean: a
-            // bonus that fades as the creative is shown (`LearningConfig::optimism`).
-            let lifted = m + learning.optimism_under(env.policy) * own.sqrt();
+            // Ranked as if `optimism` own standard deviations better than the mean (more
+            // for a creative little shown): a bonus that fades as the creative is shown
+            // (`LearningConfig::optimism`, `first_look`).
+            let lifted = m + learning.lift_under(env.policy, self.stats.impressions(i)) * own.sqrt();
             logit = lifted as f32;
             // Thompson draws around the lifted mean at the creative's own uncertainty,
             // as the optimism counts it: the shared persona and attribute weights pool

@@ -73,11 +73,6 @@ fn selector_from_json(json: &str, config: Option<&str>) -> Result<Sel, pe_status
     }
 }
 
-/// A configuration whose optimism gives no first look (`learning.first_look` 0): with
-/// the default, the luxury creatives never shown are tried before the one a test taught
-/// to be clicked, and these tests are about what crosses the C boundary, not exploring.
-const FIXED_LIFT: &str = r#"{"learning": {"first_look": 0}}"#;
-
 fn selector() -> Sel {
     selector_from_json(sample::CATALOG_JSON, None).unwrap()
 }
@@ -1445,7 +1440,7 @@ fn recording_from_many_threads_while_others_select() {
 
 #[test]
 fn statistics_save_and_load_through_c() {
-    let sel = selector_from_json(sample::CATALOG_JSON, Some(FIXED_LIFT)).unwrap();
+    let sel = selector();
     let (person, ctx, ..) = luxury_traveller(&sel);
     let hero = placement(&sel, "home_hero");
     // Teach the selector that the third pick is what this person clicks.
@@ -1472,7 +1467,7 @@ fn statistics_save_and_load_through_c() {
     ok(unsafe { pe_select(sel.0, fresh.0, &ctx, hero, picks.0) });
     let learned = read_picks(&sel, &picks);
     assert_eq!(learned[0].0, before[2].0, "still first after the save: {learned:?}");
-    let restarted = selector_from_json(sample::CATALOG_JSON, Some(FIXED_LIFT)).unwrap();
+    let restarted = selector();
     ok(load_stats(&restarted, &snapshot));
     assert_eq!(save_stats(&restarted), snapshot);
     let again = profile_from_json(&restarted, &profile_json(&fresh)).unwrap();
@@ -1802,10 +1797,8 @@ fn deltas_merge_in_any_order_through_the_c_abi() {
 #[test]
 fn shadow_mode_and_reason_details_through_c() {
     use persona_engine::{CreativeId, Feedback, FeedbackKind, PlacementId};
-    let sel = selector_from_json(sample::CATALOG_JSON, Some(FIXED_LIFT)).unwrap();
-    let (person, ctx, _, mut rust_person) = luxury_traveller(&sel);
-    let rust =
-        Selector::new(sample::catalog().unwrap(), SelectorConfig::from_json(FIXED_LIFT).unwrap()).unwrap();
+    let sel = selector();
+    let (person, ctx, rust, mut rust_person) = luxury_traveller(&sel);
     let hero = placement(&sel, "home_hero");
     let picks = selection(&sel, 3);
     // Before shadow mode, and before any select, there are no shadow picks.

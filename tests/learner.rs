@@ -342,15 +342,16 @@ fn greedy_tries_a_creative_never_shown_before_one_known_to_do_a_little_better() 
 fn greedy_gives_a_creative_never_shown_a_first_look_even_after_a_rival_beat_its_optimistic_start() {
     // `shown` clicks at 17 % where the persona prior says 5 %: better than an untried
     // creative's start lifted by 1.5 of its own standard deviations, not by 3. A fixed
-    // lift (`first_look` 0) never tries `untried`; the first look (default 1: twice the
-    // lift while never shown) does, once, deterministically. Shown once, its lift falls
-    // back towards the fixed one.
+    // lift (`first_look` 0, the default) never tries `untried`; a first look of 1 (twice
+    // the lift while never shown) does, deterministically. Shown a few times without a
+    // click, its lift falls back towards the fixed one.
     let creatives = || vec![tagged("shown", "Luxury"), tagged("untried", "Luxury")];
     let mut config = greedy_config();
     config.learning.learn_spread = false;
+    config.learning.first_look = 1.0;
     let mut fixed = config;
     fixed.learning.first_look = 0.0;
-    assert_eq!(SelectorConfig::default().learning.first_look, 1.0);
+    assert_eq!(SelectorConfig::default().learning.first_look, 0.0);
     let pick = |sel: &Selector, p: &Profile| {
         let mut s = sel.new_selection(1);
         sel.select(p, &ctx(), sel.placement("hero").unwrap(), &mut s).unwrap();

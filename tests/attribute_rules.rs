@@ -77,6 +77,24 @@ fn not_in_and_a_missing_attribute_follow_the_context_rule_semantics() {
 }
 
 #[test]
+fn a_rule_with_neither_in_nor_not_in_applies_to_the_creatives_that_carry_the_key() {
+    // Only `lux-text` has an `offer`: a rule on `offer` with no values boosts it alone
+    // (it applied to every creative, the key meaning nothing, and `lux-video` stayed
+    // first on its priority).
+    let boosted = rules_selector(r#"{"key": "offer", "boosts": [{"when": {}, "factor": 3.0}]}"#);
+    let p = person(&boosted, &[("Luxury", 9)]);
+    assert_eq!(picks(&boosted, &p, &ctx(), 1), ["lux-text"]);
+    let hero = boosted.placement("hero").expect("hero");
+    let mut s = boosted.new_selection(3);
+    boosted.select(&p, &ctx(), hero, &mut s).expect("select");
+    for pick in s.picks() {
+        let id = boosted.catalog().creative_id(pick.creative);
+        let why = boosted.explain(pick);
+        assert_eq!(why.contains("context boost x3.00"), id == "lux-text", "{id}: {why}");
+    }
+}
+
+#[test]
 fn rules_join_the_creatives_own_targeting_and_refuse_what_allows_nothing() {
     let own = r#"{"id": "v", "placements": ["hero"], "attributes": {"format": "video"},
                   "targeting": {"device": ["mobile", "tablet"]}}"#;

@@ -18,9 +18,10 @@ use crate::error::{quote, Error, Result};
 pub const MAX_ATTRIBUTE_RULES: usize = 256;
 
 /// A catalog-wide rule on creative attributes: every creative (and template variant)
-/// whose attribute `key` has a value in `in` (when non-empty) and not in `not_in` gets
-/// `targeting` added to its own (both must hold) and `boosts` appended to its own. A
-/// creative without the attribute fails a non-empty `in` and passes `not_in`. The key
+/// whose attribute `key` has a value in `in` (any value when empty) and not in `not_in`
+/// gets `targeting` added to its own (both must hold) and `boosts` appended to its own. A
+/// creative without the attribute fails a non-empty `in`, passes `not_in`, and fails a
+/// rule with neither (which is about the creatives that carry the key). The key
 /// must be an attribute some creative or variant of the catalog carries, and every value
 /// in `in` and `not_in` one it takes: the catalog refuses a rule that would otherwise
 /// match nothing, or everything, because of a typo.
@@ -29,7 +30,8 @@ pub const MAX_ATTRIBUTE_RULES: usize = 256;
 pub struct CreativeRuleSpec {
     /// The attribute's name, e.g. `format`.
     pub key: String,
-    /// The values the rule applies to (empty: any value, or none).
+    /// The values the rule applies to (empty: any value; with no `not_in` either, the
+    /// creative must carry the attribute, or the key would mean nothing).
     #[serde(default, rename = "in", skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<String>,
     /// Values the rule does not apply to.
@@ -47,7 +49,13 @@ impl CreativeRuleSpec {
     /// Whether the rule applies to a creative with these attributes.
     fn matches(&self, attributes: &[(String, String)]) -> bool {
         let value = attributes.iter().find(|(k, _)| *k == self.key).map(|(_, v)| v.as_str());
-        let allowed = self.any_of.is_empty() || value.is_some_and(|v| self.any_of.iter().any(|a| a == v));
+        let allowed = if self.any_of.is_empty() {
+            // `not_in` alone lets a creative without the attribute pass (as context rules
+            // do); with neither list the rule is about creatives that carry the key.
+            value.is_some() || !self.not_in.is_empty()
+        } else {
+            value.is_some_and(|v| self.any_of.iter().any(|a| a == v))
+        };
         let excluded = value.is_some_and(|v| self.not_in.iter().any(|n| n == v));
         allowed && !excluded
     }

@@ -163,8 +163,7 @@ struct Bounded<'a> {
 
 impl Write for Bounded<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let before = self.size.get();
-        self.size.set(before.saturating_add(buf.len()));
+        self.size.set(self.size.get().saturating_add(buf.len()));
         if self.size.get() <= self.limit {
             self.out.write_all(buf)?;
         }

@@ -7,17 +7,12 @@
 #
 # Needs python3 (3.8+) and network access to the Python package index the first time.
 set -eu
-VW_VERSION=9.11.9
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${1:-$ROOT/target/peers/venv}
 OUT=$ROOT/target/peers
 mkdir -p "$OUT"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c "import vowpalwabbit, sys; sys.exit(vowpalwabbit.__version__ != '$VW_VERSION')" 2>/dev/null; then
-    "$VENV/bin/pip" install --quiet "vowpalwabbit==$VW_VERSION"
-fi
+. "$ROOT/benches/peers/venv.sh"
+vw_venv "$VENV"
 cd "$ROOT"
 uptime || true
 cargo run --quiet --release --example peer_bench -- --json > "$OUT/engine.json"

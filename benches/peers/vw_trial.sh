@@ -8,7 +8,6 @@
 # Needs python3 (3.8+), network access to the Python package index the first time, and
 # about 35 MB of disk per world under target/peers/trial.
 set -eu
-VW_VERSION=9.11.9
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SEEDS=${1:-3}
 FIRST=${2:-2000}
@@ -16,12 +15,8 @@ VENV=${3:-$ROOT/target/peers/venv}
 OUT=$ROOT/target/peers/trial
 rm -rf "$OUT"
 mkdir -p "$OUT"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c "import vowpalwabbit, sys; sys.exit(vowpalwabbit.__version__ != '$VW_VERSION')" 2>/dev/null; then
-    "$VENV/bin/pip" install --quiet "vowpalwabbit==$VW_VERSION"
-fi
+. "$ROOT/benches/peers/venv.sh"
+vw_venv "$VENV"
 cd "$ROOT"
 cargo run --quiet --release --example trial -- --seeds "$SEEDS" --seed "$FIRST" --export "$OUT" > "$OUT/engine.md"
 "$VENV/bin/python" "$ROOT/benches/peers/vw_trial.py" "$OUT"

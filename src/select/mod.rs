@@ -1021,10 +1021,11 @@ impl Selector {
             let (m, v, own) = self.stats.predict_with(cat, i, &person, env.when, &env.prior, terms, offset);
             let learning = &self.config.learning;
             mean = r.priority * mean_rate(m, v) as f32;
+            let shown = self.stats.impressions(i);
             // Ranked as if `optimism` own standard deviations better than the mean (more
             // for a creative little shown): a bonus that fades as the creative is shown
             // (`LearningConfig::optimism`, `first_look`).
-            let lifted = m + learning.lift_under(env.policy, self.stats.impressions(i)) * own.sqrt();
+            let lifted = m + learning.lift_under(env.policy, shown) * own.sqrt();
             logit = lifted as f32;
             // Thompson draws around the lifted mean at the creative's own uncertainty,
             // as the optimism counts it: the shared persona and attribute weights pool
@@ -1033,7 +1034,7 @@ impl Selector {
             // draws where the creative itself is unknown").
             let draw_sd = (own * learning.thompson_scale).sqrt();
             sd = draw_sd as f32;
-            evidence = self.stats.impressions(i) as f32;
+            evidence = shown as f32;
             key = match env.policy {
                 Policy::Rules => base,
                 Policy::Thompson => r.priority * sigmoid(lifted + draw_sd * env.draw(cid)) as f32,

@@ -238,7 +238,7 @@ fn the_selection_and_config_limits() {
     );
     assert_eq!(
         SelectorConfig::from_json(r#"{"learning": {"optimism": -1}}"#).unwrap_err().to_string(),
-        "selector config: field 'learning.optimism': -1 must be finite and between 0 and 10"
+        "selector config: field 'learning.optimism': -1 must be finite and between 0 and 20"
     );
     assert_eq!(
         SelectorConfig::from_json(r#"{"learning": {"prior_from_score": 0}}"#).unwrap_err().to_string(),

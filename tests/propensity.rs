@@ -10,8 +10,15 @@ use common::*;
 use persona_engine::{CreativeSpec, Policy, Selector, SelectorConfig};
 
 fn world(policy: Policy) -> Selector {
+    world_reaching(policy, persona_engine::LearningConfig::default().explore_reach)
+}
+
+/// [`world`] with epsilon-greedy's `explore_reach` (`None`: among every eligible
+/// creative).
+fn world_reaching(policy: Policy, reach: Option<f64>) -> Selector {
     let mut config = SelectorConfig::with_policy(policy);
     config.max_per_persona = 0;
+    config.learning.explore_reach = reach;
     let creatives: Vec<CreativeSpec> = vec![
         tagged("lux", "Luxury"),
         tagged("fam", "Family"),
@@ -50,16 +57,35 @@ fn the_default_context_has_no_seed() {
 #[test]
 fn epsilon_greedy_explores_at_rate_epsilon_without_a_seed() {
     let n = 20_000;
-    let sel = world(Policy::EpsilonGreedy { epsilon: 0.2 });
+    // Among every eligible creative: four, so the greedy one is picked with 0.8 + 0.2/4,
+    // each other with 0.05.
+    let sel = world_reaching(Policy::EpsilonGreedy { epsilon: 0.2 }, None);
     let seen = observe(&sel, n);
-    // Four eligible creatives: the greedy one is picked with 0.8 + 0.2/4, each other
-    // with 0.05.
     let greedy = seen.iter().max_by_key(|(_, v)| v.0).map(|(k, _)| k.clone()).unwrap();
     let explored = n - seen[&greedy].0;
     let rate = f64::from(explored) / f64::from(n);
     // 0.15 expected; 5 standard deviations of a binomial share is ±0.0126.
     assert!((rate - 0.15).abs() < 0.0126, "explored {rate:.4} of picks: {seen:?}");
     assert_eq!(seen.len(), 4, "every eligible creative is explored: {seen:?}");
+
+    // Among the creatives that could be the best (the default): the person scores Family
+    // 8 and Luxury 7, so the creative matching nothing ('house') and the one for a
+    // persona they do not have ('adv') are left out of the draw. It still happens at
+    // rate ε, and goes to each of the n creatives explored among with ε/n: the greedy
+    // one keeps 1 − ε + ε/n.
+    let sel = world(Policy::EpsilonGreedy { epsilon: 0.2 });
+    let seen = observe(&sel, n);
+    assert!(!seen.contains_key("house") && !seen.contains_key("adv"), "{seen:?}");
+    let greedy = seen.iter().max_by_key(|(_, v)| v.0).map(|(k, _)| k.clone()).unwrap();
+    let others: Vec<f64> = seen.iter().filter(|(k, _)| **k != greedy).map(|(_, v)| v.1).collect();
+    assert!(!others.is_empty(), "something was explored: {seen:?}");
+    let among = (0.2 / others[0]).round();
+    assert_eq!(among as usize, others.len() + 1, "{seen:?}");
+    assert!((seen[&greedy].1 - (0.8 + 0.2 / among)).abs() < 1e-6, "{seen:?}");
+    let rate = f64::from(n - seen[&greedy].0) / f64::from(n);
+    let expected = 0.2 * (1.0 - 1.0 / among);
+    let sd = (expected * (1.0 - expected) / f64::from(n)).sqrt();
+    assert!((rate - expected).abs() < 5.0 * sd, "explored {rate:.4} of picks, expected {expected}: {seen:?}");
 }
 
 /// For every policy, each creative's reported propensity matches how often it was
@@ -109,7 +135,8 @@ fn a_caller_seed_replays_the_same_pick() {
 #[test]
 fn epsilon_greedy_propensities_with_several_slots_are_conditional_on_earlier_picks() {
     let n = 20_000u32;
-    let sel = world(Policy::EpsilonGreedy { epsilon: 0.3 });
+    // Among every eligible creative, so that every pair of picks happens.
+    let sel = world_reaching(Policy::EpsilonGreedy { epsilon: 0.3 }, None);
     let p = person(&sel, &[("Family", 8), ("Luxury", 7)]);
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(2);

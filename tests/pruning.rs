@@ -10,9 +10,21 @@ fn pair(shape: &Synthetic, policy: Policy, max_per_persona: u8) -> (Selector, Se
 }
 
 fn pair_of(spec: persona_engine::CatalogSpec, policy: Policy, max_per_persona: u8) -> (Selector, Selector) {
+    pair_reaching(spec, policy, max_per_persona, persona_engine::LearningConfig::default().explore_reach)
+}
+
+/// [`pair_of`] with epsilon-greedy's `explore_reach` set (`None`: among every eligible
+/// creative).
+fn pair_reaching(
+    spec: persona_engine::CatalogSpec,
+    policy: Policy,
+    max_per_persona: u8,
+    reach: Option<f64>,
+) -> (Selector, Selector) {
     let catalog = std::sync::Arc::new(Catalog::compile(&spec).unwrap());
     let mut config = SelectorConfig::with_policy(policy);
     config.max_per_persona = max_per_persona;
+    config.learning.explore_reach = reach;
     let pruned = Selector::new(catalog.clone(), config).unwrap();
     config.prune = false;
     let full = Selector::new(catalog, config).unwrap();
@@ -161,12 +173,14 @@ fn thompson_pruned_picks_follow_the_full_scan_distribution() {
 
 /// Epsilon-greedy through the index (one slot) makes the full scan's picks with the
 /// full scan's propensities: the same greedy pick, the same exploring draw among the
-/// eligible creatives, the same eligible count.
+/// creatives that could be best (or among every eligible creative), the same count.
 #[test]
 fn epsilon_greedy_pruned_matches_the_full_scan() {
-    for (seed, creatives) in [(3u64, 120usize), (17, 300)] {
+    for ((seed, creatives), reach) in
+        [(3u64, 120usize), (17, 300)].into_iter().flat_map(|c| [(c, Some(1.0)), (c, None)])
+    {
         let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
-        let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, 1);
+        let (pruned, full) = pair_reaching(shape.spec(), Policy::EpsilonGreedy { epsilon: 0.3 }, 1, reach);
         let mut people = shape.people(40);
         teach_both((&pruned, &full), &shape, &mut people, seed, 1_500);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
@@ -177,7 +191,7 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
                 let context = context.clone().with_seed(draw * 1_000 + i as u64);
                 pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
                 full.select(profile, &context, placements[i % 2], &mut b).unwrap();
-                assert_eq!(a.picks(), b.picks(), "seed {seed}, person {i}, draw {draw}");
+                assert_eq!(a.picks(), b.picks(), "seed {seed}, reach {reach:?}, person {i}, draw {draw}");
                 explored += usize::from(
                     a.picks().first().is_some_and(|p| p.reason.kind == persona_engine::ReasonKind::Exploring),
                 );
@@ -200,10 +214,19 @@ fn epsilon_greedy_pruned_matches_the_full_scan() {
 /// check every grouped count against the candidate-by-candidate one.)
 #[test]
 fn epsilon_greedy_counts_the_eligible_exactly_from_filter_groups() {
+    for reach in [None, Some(1.0)] {
+        epsilon_greedy_on_filter_groups(reach);
+    }
+}
+
+/// [`epsilon_greedy_counts_the_eligible_exactly_from_filter_groups`] with
+/// `explore_reach` at `reach` (with one, it counts the creatives that could be best).
+fn epsilon_greedy_on_filter_groups(reach: Option<f64>) {
     let shape = Synthetic { personas: 16, placements: 2, creatives: 2_000, seed: 41 };
     let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec_with_templates(40, 2, 3)).unwrap());
     let mut config = SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.3 });
     config.max_per_persona = 1;
+    config.learning.explore_reach = reach;
     let pruned = Selector::new(catalog.clone(), config).unwrap();
     config.prune = false;
     let full = Selector::new(catalog, config).unwrap();
@@ -246,7 +269,7 @@ fn epsilon_greedy_counts_the_eligible_exactly_from_filter_groups() {
             }
             pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
             full.select(profile, &context, placements[i % 2], &mut b).unwrap();
-            assert_eq!(a.picks(), b.picks(), "person {i}, draw {draw}");
+            assert_eq!(a.picks(), b.picks(), "reach {reach:?}, person {i}, draw {draw}");
             if let Some(p) = a.picks().first() {
                 propensities.insert(p.propensity.to_bits());
             }
@@ -264,11 +287,14 @@ fn epsilon_greedy_counts_the_eligible_exactly_from_filter_groups() {
 /// serves for a while after a deep pruned scan makes the same picks.
 #[test]
 fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
-    for (seed, creatives, k, max_per_persona) in
+    for ((seed, creatives, k, max_per_persona), reach) in
         [(5u64, 150usize, 2usize, 1u8), (23, 300, 3, 0), (31, 400, 5, 1)]
+            .into_iter()
+            .flat_map(|c| [(c, Some(1.0)), (c, None)])
     {
         let shape = Synthetic { personas: 16, placements: 2, creatives, seed };
-        let (pruned, full) = pair(&shape, Policy::EpsilonGreedy { epsilon: 0.3 }, max_per_persona);
+        let (pruned, full) =
+            pair_reaching(shape.spec(), Policy::EpsilonGreedy { epsilon: 0.3 }, max_per_persona, reach);
         let mut people = shape.people(40);
         teach_both((&pruned, &full), &shape, &mut people, seed, 1_500);
         let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
@@ -283,7 +309,11 @@ fn epsilon_greedy_pruned_with_several_slots_matches_the_full_scan() {
                 pruned.select(profile, &context, placements[i % 2], &mut fresh).unwrap();
                 pruned.select(profile, &context, placements[i % 2], &mut a).unwrap();
                 full.select(profile, &context, placements[i % 2], &mut b).unwrap();
-                assert_eq!(fresh.picks(), b.picks(), "seed {seed}, k {k}, person {i}, draw {draw}");
+                assert_eq!(
+                    fresh.picks(),
+                    b.picks(),
+                    "seed {seed}, k {k}, reach {reach:?}, person {i}, draw {draw}"
+                );
                 assert_eq!(
                     a.picks(),
                     b.picks(),

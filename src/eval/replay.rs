@@ -101,7 +101,10 @@ fn list_all(
 /// - Epsilon-greedy and softmax are computed exactly from the candidate's scores: a
 ///   private greedy selector with the candidate's configuration and a copy of its
 ///   learned statistics lists every eligible creative with its estimate (the key both
-///   policies rank by), and the policy's formula does the rest, as `select` does.
+///   policies rank by), and the policy's formula does the rest, as `select` does. For
+///   epsilon-greedy with an [`explore_reach`](crate::LearningConfig::explore_reach), a
+///   second one lists each creative's reach (the key with the optimism raised by it),
+///   which decides the creatives explored among.
 /// - Thompson sampling has no closed form: the probabilities are the pick frequencies of
 ///   `draws` selections with different seeds (derived from the request's seed, so the
 ///   estimate is reproducible). Their noise averages out in IPS and DR (the estimate of
@@ -116,6 +119,10 @@ pub struct CandidatePolicy<'a> {
     selector: &'a Selector,
     one: Selection,
     ranker: Option<(Selector, Selection)>,
+    /// Epsilon-greedy with a reach: a greedy selector whose key is the reach (its
+    /// optimism raised by `explore_reach`), and per creative the reach it listed.
+    reacher: Option<(Selector, Selection)>,
+    reach: Vec<f32>,
     draws: u32,
     picks: Vec<Pick>,
     slate: Option<Selection>,
@@ -141,10 +148,36 @@ impl<'a> CandidatePolicy<'a> {
             }
             _ => None,
         };
+        // Greedy's key with the optimism raised by the reach is the key epsilon-greedy's
+        // exploring draw compares, `m + (lift + reach)·sd` (the first look's share of the
+        // lift kept as it is: exact when it is 0, the default).
+        let learning = &selector.config().learning;
+        let reacher = match (learning.policy, learning.reach_under(learning.policy)) {
+            (policy @ Policy::EpsilonGreedy { .. }, Some(reach)) => {
+                let mut config = *selector.config();
+                config.learning.policy = Policy::Greedy;
+                let optimism = learning.optimism_under(policy);
+                config.learning.optimism = optimism + reach;
+                config.learning.first_look = if optimism + reach > 0.0 {
+                    learning.first_look * optimism / (optimism + reach)
+                } else {
+                    0.0
+                };
+                config.max_per_persona = 0;
+                config.prune = false;
+                let reacher = Selector::new(selector.catalog_arc().clone(), config)?;
+                let _same_catalog = reacher.load_stats(&selector.save_stats())?;
+                let selection = reacher.new_selection(MAX_K);
+                Some((reacher, selection))
+            }
+            _ => None,
+        };
         Ok(CandidatePolicy {
             selector,
             one: selector.new_selection(1),
             ranker,
+            reacher,
+            reach: Vec::new(),
             draws: draws.max(1),
             picks: Vec::new(),
             slate: None,
@@ -195,8 +228,24 @@ impl<'a> CandidatePolicy<'a> {
             }
             Policy::EpsilonGreedy { epsilon } => {
                 if self.ranked(profile, context, placement, allowed)? {
-                    let n = self.picks.len() as f64;
-                    out.extend(self.picks.iter().map(|p| (p.creative, epsilon / n)));
+                    self.reaches(profile, context, placement)?;
+                    let top = self.picks[0].score;
+                    let reach = &self.reach;
+                    // Among every eligible creative, or those whose reach attains the
+                    // greedy choice's key (the greedy choice first).
+                    let explored = |(i, p): &(usize, &Pick)| {
+                        *i == 0
+                            || reach.is_empty()
+                            || reach.get(p.creative.index()).is_some_and(|&r| r >= top)
+                    };
+                    let n = self.picks.iter().enumerate().filter(explored).count() as f64;
+                    out.extend(
+                        self.picks
+                            .iter()
+                            .enumerate()
+                            .filter(explored)
+                            .map(|(_, p)| (p.creative, epsilon / n)),
+                    );
                     out[0].1 += 1.0 - epsilon;
                 } else if let Some(c) = self.restricted_pick(profile, context, placement, allowed)? {
                     out.push((c, 1.0));
@@ -297,6 +346,22 @@ impl<'a> CandidatePolicy<'a> {
             }
             self.one.exclude(c);
         }
+    }
+
+    /// Epsilon-greedy with a reach: fills `self.reach` with every eligible creative's
+    /// reach (−∞ for the others); leaves it empty without one.
+    fn reaches(&mut self, profile: &Profile, context: &Context, placement: PlacementId) -> Result<()> {
+        self.reach.clear();
+        let Some((reacher, selection)) = self.reacher.as_mut() else { return Ok(()) };
+        let mut listed = Vec::new();
+        list_all(reacher, selection, profile, context, placement, &mut listed)?;
+        self.reach.resize(reacher.catalog().len(), f32::NEG_INFINITY);
+        for p in &listed {
+            if let Some(r) = self.reach.get_mut(p.creative.index()) {
+                *r = p.score;
+            }
+        }
+        Ok(())
     }
 
     /// Fills `self.picks` with the allowed eligible creatives and their estimates, best

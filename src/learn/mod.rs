@@ -36,8 +36,9 @@ pub enum Policy {
     Rules,
     /// Highest estimated click rate (the posterior mean), no exploration. Deterministic.
     Greedy,
-    /// With probability `epsilon` a slot goes to a uniformly chosen eligible creative,
-    /// otherwise to the greedy best.
+    /// With probability `epsilon` a slot goes to a uniformly chosen creative among those
+    /// that could plausibly be the best (see [`LearningConfig::explore_reach`]; every
+    /// eligible creative when that is `None`), otherwise to the greedy best.
     EpsilonGreedy {
         /// Exploration probability, `0..=1`.
         epsilon: f64,
@@ -130,6 +131,20 @@ pub struct LearningConfig {
     /// unknown"). With the `optimism` lift doing the directed part of the exploring, a
     /// narrow draw did best in the simulations.
     pub thompson_scale: f64,
+    /// Epsilon-greedy only: how far its exploring draw reaches (default `Some(1.0)`). A
+    /// slot explores uniformly among the allowed creatives that could plausibly be the
+    /// best: those whose key, with their log-odds raised this many more of their *own*
+    /// standard deviations (beyond the [`optimism`](Self::optimism) lift), reaches the
+    /// greedy choice's key. The greedy choice is always among them, so the set shrinks
+    /// to it as the creatives become known and exploring stops costing clicks; a
+    /// creative whose optimistic start sits just below a rival's learned rate still
+    /// gets looks. `None` explores among every eligible creative, the textbook
+    /// epsilon-greedy. Either way a pick's propensity is exact: `ε / n` for each of the
+    /// `n` creatives explored among, plus `1 − ε` for the greedy choice. In the
+    /// simulations at 1 epsilon-greedy (ε = 0.1) gained about 6 points of the oracle
+    /// over `None` at 20,000 impressions and came level with greedy; see the decisions
+    /// record ("Epsilon-greedy explores where it could matter"). At most 10.
+    pub explore_reach: Option<f64>,
     /// The lowest persona score the learned model's persona prior counts (default 5,
     /// 1..=9): a new creative starts `β · min(w, 1) · s/9` log-odds above `ctr_no_match` for a
     /// person scoring `s` at least this on one of its personas (its best such tag). Below
@@ -160,6 +175,7 @@ impl Default for LearningConfig {
             optimism: 1.5,
             first_look: 0.0,
             thompson_scale: 0.05,
+            explore_reach: Some(1.0),
             prior_from_score: 5,
             segment_cells: 0,
         }
@@ -202,8 +218,10 @@ impl LearningConfig {
                 return bad(field, format!("{v} must be finite and between 0.01 and 100"));
             }
         }
-        if !(self.optimism.is_finite() && (0.0..=10.0).contains(&self.optimism)) {
-            return bad("optimism", format!("{} must be finite and between 0 and 10", self.optimism));
+        // Up to 20: the offline evaluation of epsilon-greedy ranks by the optimism plus
+        // `explore_reach` (each up to 10).
+        if !(self.optimism.is_finite() && (0.0..=20.0).contains(&self.optimism)) {
+            return bad("optimism", format!("{} must be finite and between 0 and 20", self.optimism));
         }
         if !(self.first_look.is_finite() && (0.0..=10.0).contains(&self.first_look)) {
             return bad("first_look", format!("{} must be finite and between 0 and 10", self.first_look));
@@ -213,6 +231,11 @@ impl LearningConfig {
                 "thompson_scale",
                 format!("{} must be finite and between 0 and 100", self.thompson_scale),
             );
+        }
+        if let Some(reach) = self.explore_reach {
+            if !(reach.is_finite() && (0.0..=10.0).contains(&reach)) {
+                return bad("explore_reach", format!("{reach} must be finite and between 0 and 10"));
+            }
         }
         if !(1..=9).contains(&self.prior_from_score) {
             return bad("prior_from_score", format!("{} must be between 1 and 9", self.prior_from_score));
@@ -241,6 +264,17 @@ impl LearningConfig {
     #[inline]
     pub(crate) fn lift_under(&self, policy: Policy, impressions: u64) -> f64 {
         self.optimism_under(policy) * (1.0 + self.first_look / (1.0 + impressions as f64))
+    }
+
+    /// How many more own standard deviations epsilon-greedy's exploring draw reaches
+    /// under `policy` ([`Self::explore_reach`]): `None` for the other policies and for
+    /// epsilon-greedy among every eligible creative.
+    #[inline]
+    pub(crate) fn reach_under(&self, policy: Policy) -> Option<f64> {
+        match policy {
+            Policy::EpsilonGreedy { .. } => self.explore_reach,
+            _ => None,
+        }
     }
 
     /// The model's prior: the log-odds of a creative that matches nothing, the slope

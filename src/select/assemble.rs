@@ -498,6 +498,7 @@ pub(crate) fn nudge_theme(profile: &mut Profile, kind: FeedbackKind, assembly: &
 struct Sum {
     n: f32,
     key: f32,
+    reach: f32,
     base: f32,
     mean: f32,
     logit: f32,
@@ -514,6 +515,7 @@ impl Sum {
         self.evidence = if self.n == 0.0 { s.evidence } else { self.evidence.min(s.evidence) };
         self.n += 1.0;
         self.key += s.key;
+        self.reach += s.reach;
         self.base += s.base;
         self.mean += s.mean;
         self.logit += s.logit;
@@ -538,6 +540,7 @@ impl Sum {
         Scored {
             creative: anchor,
             key: priority * self.key / n,
+            reach: priority * self.reach / n,
             base: priority * self.base / n,
             mean: priority * self.mean / n,
             logit: self.logit / n,

@@ -682,8 +682,11 @@ impl Selector {
         // so does the first look's extra as its impressions grow (the slope of the bound
         // in the logit does not depend on them, so a bound computed later holds as well;
         // a load or merge, which may lower them, rebuilds the index).
+        // Epsilon-greedy with a reach bounds the key its exploring draw compares (the
+        // reach's own standard deviations further up), which is at least its key.
         let learning = &self.config.learning;
-        let optimism = learning.lift_under(learning.policy, self.stats.impressions(c));
+        let optimism = learning.lift_under(learning.policy, self.stats.impressions(c))
+            + learning.reach_under(learning.policy).unwrap_or(0.0);
         let logit =
             if optimism > 0.0 { logit + optimism * self.widest_own_variance(prior, c).sqrt() } else { logit };
         let (key, logit) = match learning.policy {
@@ -1307,6 +1310,10 @@ impl Selector {
         }
         let mut unmatched = next_unmatched(pi, &selection.unmatched_head, &selection.unmatched_pos);
         let raised = index.raised_len.load(Ordering::Acquire).min(index.raised.len());
+        // Epsilon-greedy with a reach draws in `choose`: each pass draws from the same
+        // start, so the last pass draws what the full scan would.
+        let reach = self.config.learning.reach_under(env.policy).is_some();
+        let rng_start = *rng;
         let mut target = selection.floor();
         let mut adaptive = true;
         // Whether `target` is the lowest draw Thompson's propensities depend on.
@@ -1388,6 +1395,7 @@ impl Selector {
                                 let draw = f64::from(s.logit) + DRAW_SPREAD * f64::from(s.sd);
                                 (f64::from(s.priority) * sigmoid(draw)).max(f64::MIN_POSITIVE).ln() as f32
                             }
+                            Policy::EpsilonGreedy { .. } => s.reach.max(f32::MIN_POSITIVE).ln(),
                             _ => key(s),
                         };
                         let over = scored.map(|s| most(&s) - selection.attribute_allowance - bound);
@@ -1423,6 +1431,7 @@ impl Selector {
             // Thompson's propensities wait for the last pass (a deeper pass may score
             // more of the rivals they count; it does not change the picks).
             selection.defer_propensity = env.policy == Policy::Thompson;
+            *rng = rng_start;
             self.choose(selection, env.policy, rank, rng, false);
             // The diversity rules may have skipped some of the raw top k: the picks are
             // final only when nothing unscored could beat the last of them. Once every
@@ -1448,6 +1457,12 @@ impl Selector {
                         lowest = lowest.min(self.thompson_support(selection, slot));
                     }
                     tie_floor(lowest as f32) - selection.attribute_allowance
+                }
+                // Epsilon-greedy with a reach: every candidate whose reach attains a
+                // slot's greedy choice may be drawn, and each pass bounds the reach.
+                Some(_) if selection.picks.len() >= selection.k && reach => {
+                    tie_floor(selection.least_greedy.max(f32::MIN_POSITIVE).ln())
+                        - selection.attribute_allowance
                 }
                 Some(p) if selection.picks.len() >= selection.k => {
                     tie_floor(if learned { p.score.max(f32::MIN_POSITIVE).ln() } else { p.score })

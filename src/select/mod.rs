@@ -261,6 +261,10 @@ struct Scored {
     creative: CreativeId,
     /// What the active policy ranks by.
     key: f32,
+    /// Epsilon-greedy with a reach: the key with the log-odds raised that many more own
+    /// standard deviations (it explores among the candidates whose reach attains the
+    /// greedy choice's key); otherwise the key.
+    reach: f32,
     base: f32,
     /// `priority ·` the posterior mean click rate.
     mean: f32,
@@ -423,6 +427,10 @@ pub struct Selection {
     /// and how many more k > 1 requests take the full scan (see `select::explore`).
     eligible: Vec<CreativeId>,
     full_scans_left: u8,
+    /// The lowest key among the greedy choices of the slots the last `choose` filled:
+    /// epsilon-greedy with a reach explores among what attains it, so the pruned scan
+    /// goes down to it.
+    least_greedy: f32,
     stamp: u32,
     visited: u32,
     /// The assemblies of the templates scored by the last `select` (see
@@ -914,7 +922,8 @@ impl Selector {
             }
             self.choose(selection, policy, key, &mut rng, true);
         } else if self.config.prune
-            && matches!(policy, Policy::Rules | Policy::Greedy | Policy::Thompson)
+            && (matches!(policy, Policy::Rules | Policy::Greedy | Policy::Thompson)
+                || self.config.learning.reach_under(policy).is_some())
             && self.scan_pruned(placement, place, profile, &env, selection, &mut rng)
         {
             // Done by the pruned scan.
@@ -922,7 +931,8 @@ impl Selector {
             && matches!(policy, Policy::EpsilonGreedy { .. })
             && self.epsilon_pruned(placement, place, profile, &mut env, selection, &mut rng)
         {
-            // Done by the pruned greedy scan and an exploring draw.
+            // Done by the pruned greedy scan and an exploring draw among every eligible
+            // candidate.
         } else {
             // Every eligible creative has a chance (epsilon-greedy, softmax), pruning is
             // off, or the pruning order is being rebuilt: score every candidate.
@@ -1004,6 +1014,7 @@ impl Selector {
         let x = (self.config.prior + persona_match) * context_boost * fatigue;
         let base = r.priority * x;
         let (mut mean, mut logit, mut sd, mut evidence, mut key) = (0.0, 0.0, 0.0, 0.0, base);
+        let mut reach = None;
         if env.learning {
             let person = Person {
                 scores: &selection.person_score,
@@ -1025,7 +1036,8 @@ impl Selector {
             // Ranked as if `optimism` own standard deviations better than the mean (more
             // for a creative little shown): a bonus that fades as the creative is shown
             // (`LearningConfig::optimism`, `first_look`).
-            let lifted = m + learning.lift_under(env.policy, shown) * own.sqrt();
+            let lift = learning.lift_under(env.policy, shown);
+            let lifted = m + lift * own.sqrt();
             logit = lifted as f32;
             // Thompson draws around the lifted mean at the creative's own uncertainty,
             // as the optimism counts it: the shared persona and attribute weights pool
@@ -1041,12 +1053,18 @@ impl Selector {
                 Policy::Greedy | Policy::EpsilonGreedy { .. } => r.priority * mean_rate(lifted, v) as f32,
                 Policy::Softmax { .. } => mean,
             };
+            // Epsilon-greedy explores among the creatives whose key this many more own
+            // standard deviations up reaches the greedy choice's (`explore_reach`).
+            reach = learning
+                .reach_under(env.policy)
+                .map(|z| r.priority * mean_rate(m + (lift + z) * own.sqrt(), v) as f32);
         }
         let persona_score =
             if best.0 == u16::MAX { 0 } else { self.effective_score(profile, PersonaId(best.0)) };
         Some(Scored {
             creative: cid,
             key,
+            reach: reach.unwrap_or(key),
             base,
             mean,
             logit,

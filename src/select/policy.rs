@@ -17,6 +17,8 @@ impl Selector {
     ) {
         let rules = &self.catalog.rules;
         let max_theme = usize::from(self.config.max_per_persona);
+        let reach = self.config.learning.reach_under(policy).is_some();
+        selection.least_greedy = f32::INFINITY;
         loop {
             let picks = if shadow { &selection.shadow } else { &selection.picks };
             if picks.len() >= selection.k {
@@ -44,8 +46,12 @@ impl Selector {
                 }
             }
             let Some(greedy) = best else { break };
+            selection.least_greedy = selection.least_greedy.min(key(&selection.scored[greedy]));
             let (chosen, propensity) = match policy {
                 Policy::Rules | Policy::Greedy => (greedy, 1.0),
+                Policy::EpsilonGreedy { epsilon } if reach => {
+                    self.explore_plausible(selection, shadow, greedy, &key, epsilon, rng)
+                }
                 Policy::EpsilonGreedy { epsilon } => {
                     if rng.unit() < epsilon {
                         let target = rng.below(allowed);
@@ -112,6 +118,49 @@ impl Selector {
                 selection.picks.push(pick);
             }
         }
+    }
+
+    /// Epsilon-greedy with a reach ([`LearningConfig::explore_reach`]): with probability
+    /// `epsilon` the slot goes to one of the allowed candidates whose reach attains the
+    /// greedy choice's key, uniformly (the `n`-th by catalog order, so the pruned scan,
+    /// which scores in another order, draws the same one); otherwise to the greedy
+    /// choice. Returns it and its exact probability. Every such candidate is scored:
+    /// the pruned scan bounds the reach, not the key.
+    ///
+    /// [`LearningConfig::explore_reach`]: crate::LearningConfig::explore_reach
+    fn explore_plausible(
+        &self,
+        selection: &mut Selection,
+        shadow: bool,
+        greedy: usize,
+        key: &impl Fn(&Scored) -> f32,
+        epsilon: f64,
+        rng: &mut Rng,
+    ) -> (usize, f64) {
+        let rules = &self.catalog.rules;
+        let max_theme = usize::from(self.config.max_per_persona);
+        let picks = if shadow { &selection.shadow } else { &selection.picks };
+        let top = key(&selection.scored[greedy]);
+        // Reserved for every candidate of the largest placement: never grows.
+        let plausible = &mut selection.eligible;
+        plausible.clear();
+        for (i, s) in selection.scored.iter().enumerate() {
+            if (i == greedy || s.reach >= top) && !s.taken && diverse(rules, picks, s.creative, max_theme) {
+                plausible.push(s.creative);
+            }
+        }
+        let n = plausible.len().max(1);
+        if rng.unit() >= epsilon {
+            return (greedy, 1.0 - epsilon + epsilon / n as f64);
+        }
+        let target = rng.below(n);
+        plausible.sort_unstable();
+        let chosen = plausible
+            .get(target)
+            .and_then(|&c| selection.scored.iter().position(|s| s.creative == c))
+            .unwrap_or(greedy);
+        let p = epsilon / n as f64 + if chosen == greedy { 1.0 - epsilon } else { 0.0 };
+        (chosen, p)
     }
 
     /// The index of the `target`-th allowed candidate.

@@ -21,7 +21,7 @@ pub use spec::{
 };
 pub(crate) use targeting::{Condition, ConditionPool, Moment, Span};
 
-use crate::error::{quote, Error, Result};
+use crate::error::{quote, shown, Error, Result};
 use crate::persona::{PersonaId, PersonaMenu};
 use crate::profile::{DataClass, DataClasses};
 use crate::symbol::Symbol;
@@ -392,25 +392,6 @@ fn as_f32(x: f64) -> &'static str {
         ": as f32 it would be 0"
     } else {
         ""
-    }
-}
-
-/// A number as a person would write it: plain for everyday magnitudes, with an
-/// exponent (`1e39`, `1e-46`) for very large or very small ones.
-fn shown(x: f64) -> String {
-    let magnitude = x.abs();
-    if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&magnitude) {
-        // 15 significant digits at most, so a JSON parser's last-bit rounding
-        // (1e-50 read as 9.999999999999999e-51) does not show.
-        let text = format!("{x:.14e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if mantissa.contains('.') => {
-                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
-            }
-            _ => text,
-        }
-    } else {
-        format!("{x}")
     }
 }
 

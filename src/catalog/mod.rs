@@ -268,6 +268,18 @@ pub const MAX_CREATIVES: usize = 1_000_000;
 pub const MAX_PLACEMENTS: usize = 4_096;
 /// The longest creative id or placement name, in bytes.
 pub const MAX_ID_LEN: usize = 256;
+/// Why a name the catalog keeps and hands back (a template's slot, an exclusion group;
+/// `kind` says which, e.g. `"slot name"`) is refused, if it is: longer than
+/// [`MAX_ID_LEN`] bytes, or holding a control character, which C would read as its end
+/// (a NUL) and a log as a line break, as for ids. Whether it may be empty is the
+/// caller's own check.
+pub(crate) fn name_problem(kind: &str, name: &str) -> Option<String> {
+    if name.len() > MAX_ID_LEN {
+        return Some(format!("{kind} is {} bytes long (at most {MAX_ID_LEN}, MAX_ID_LEN)", name.len()));
+    }
+    crate::error::control_character(name).map(|problem| format!("{kind} {problem}"))
+}
+
 /// The most persona tags on one creative.
 pub const MAX_TAGS: usize = 64;
 /// The largest persona tag weight (100). Weights count as shares once a creative's add
@@ -964,6 +976,9 @@ impl Catalog {
                 return Err(Error::creative(id, "exclusion_group", "group name is empty"));
             }
             Some(g) => {
+                if let Some(problem) = name_problem("group name", g) {
+                    return Err(Error::creative(id, "exclusion_group", problem));
+                }
                 let next = self.groups.len() as u32;
                 let gid = *groups.entry(g.clone()).or_insert(next);
                 if gid == next {

@@ -337,6 +337,25 @@ impl Error {
     }
 }
 
+/// A number as a person would write it: plain for everyday magnitudes, with an
+/// exponent (`1e39`, `1e-46`) for very large or very small ones.
+pub(crate) fn shown(x: f64) -> String {
+    let magnitude = x.abs();
+    if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&magnitude) {
+        // 15 significant digits at most, so a JSON parser's last-bit rounding
+        // (1e-50 read as 9.999999999999999e-51) does not show.
+        let text = format!("{x:.14e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if mantissa.contains('.') => {
+                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => text,
+        }
+    } else {
+        format!("{x}")
+    }
+}
+
 /// The first control character of `name` (NUL, a line break, ...), as a problem to
 /// report: names (creative ids, placements, personas) are handed to C as C strings and
 /// written into logs line by line, where such a character cuts them short or splits

@@ -24,7 +24,7 @@
 //! remaining limits (lengths, payload size, persona tag weights: [`MAX_TAG_WEIGHT`],
 //! [`MIN_TAG_WEIGHT`]; priorities: [`MIN_PRIORITY`], [`MAX_PRIORITY`]; boosts:
 //! [`MIN_BOOST_FACTOR`], [`MAX_BOOST_FACTOR`], [`MIN_BOOST_PRODUCT`],
-//! [`MAX_BOOST_PRODUCT`]).
+//! [`MAX_BOOST_PRODUCT`]; persona model weights and biases: [`MAX_MODEL_WEIGHT`]).
 //!
 //! Learned counts, checked by `record`, `merge` and `load`: [`MAX_EVENT_COUNT`],
 //! [`MAX_MICROS`].
@@ -97,6 +97,20 @@ pub const MAX_EVENT_COUNT: u64 = 1 << 53;
 /// millionths: room for 9·10^6 conversions at the largest value), enforced like
 /// [`MAX_EVENT_COUNT`].
 pub const MAX_MICROS: u64 = i64::MAX as u64;
+
+/// The largest magnitude of a persona model's weight or bias (1e12). A persona's logit
+/// is its bias plus weight × value × decay summed over the profile's signals, each value
+/// a finite `f32` (at most about 3.4·10^38) and each decay at most 1, so with
+/// [`MAX_SIGNALS`] signals every partial sum stays within 1e12 + 1024 · 1e12 · 3.4·10^38
+/// ≈ 3.5·10^53, whatever the order: far from `f64::MAX` (1.8·10^308), so no sum reaches
+/// ±∞ (and +∞ − ∞, a NaN score), its square stays finite too, and even a profile built in
+/// code past [`MAX_SIGNALS`] would need 10^257 signals to overflow. A logistic model
+/// saturates at a logit of about ±37, so a weight this large only matters for signal
+/// values below 1e-11: no model needs more. [`PersonaModel::compile`](crate::PersonaModel::compile)
+/// (and so every JSON load) refuses a larger one; training divides each fitted weight by
+/// its signal's root mean square and refuses to produce one past the bound, naming the
+/// signal.
+pub const MAX_MODEL_WEIGHT: f64 = 1e12;
 
 /// The limits counted while parsing, one marker type per counted field.
 pub(crate) mod counted {

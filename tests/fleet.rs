@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use persona_engine::fleet::{FleetConfig, FleetSync, RedisLog};
+use persona_engine::fleet::{FleetConfig, FleetLog, FleetSync, LogEntry, LogError, RedisLog, SnapshotBody};
+use persona_engine::limits::MAX_SNAPSHOT_BYTES;
 use persona_engine::{
     sample, Catalog, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
     SelectorConfig, StatsSnapshot,
@@ -24,23 +25,42 @@ struct Redis {
     child: Child,
     port: u16,
     dir: PathBuf,
+    appendonly: &'static str,
 }
 
 impl Redis {
     fn start(name: &str) -> Redis {
+        Redis::start_with(name, "yes")
+    }
+
+    /// A Redis that keeps nothing on disk (`appendonly no`), for data too large to log.
+    fn start_volatile(name: &str) -> Redis {
+        Redis::start_with(name, "no")
+    }
+
+    fn start_with(name: &str, appendonly: &'static str) -> Redis {
         let dir = std::env::temp_dir().join(format!("pe-fleet-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Redis::spawn(&dir, port);
-        Redis { child, port, dir }
+        let child = Redis::spawn(&dir, port, appendonly);
+        Redis { child, port, dir, appendonly }
     }
 
     // The child is returned to `Redis`, which kills and waits for it when dropped.
     #[allow(clippy::zombie_processes)]
-    fn spawn(dir: &Path, port: u16) -> Child {
+    fn spawn(dir: &Path, port: u16, appendonly: &str) -> Child {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                appendonly,
+            ])
             .args(["--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"])
             .arg("--dir")
             .arg(dir)
@@ -75,7 +95,7 @@ impl Redis {
     }
 
     fn restart(&mut self) {
-        self.child = Redis::spawn(&self.dir, self.port);
+        self.child = Redis::spawn(&self.dir, self.port, self.appendonly);
     }
 
     fn conn(&self) -> redis::Connection {
@@ -653,4 +673,125 @@ fn a_local_catalog_reusing_the_fleets_version_label_is_replaced_by_the_fleets() 
     let c = FleetSync::join(engine_of(&spec_v2()), log, same_config).unwrap();
     assert_eq!((c.status().catalog_conflicts, c.status().catalogs), (0, 0), "{:?}", c.status());
     assert_eq!(c.engine().generation(), 1);
+}
+
+// ---------------------------------------------------------------- snapshot size
+
+/// A log whose stored snapshot has a body of `body_len` bytes (zeros, never touched, so
+/// even 1 GiB costs no memory until read) and nothing else. It reports the body's length
+/// when asked for less, as a log should, unless it is `lax`: then it returns the body
+/// whatever was asked.
+struct OversizedSnapshot {
+    body_len: usize,
+    lax: bool,
+    asked: Arc<Mutex<Vec<usize>>>,
+}
+
+impl FleetLog for OversizedSnapshot {
+    fn append(&mut self, _fields: &[(&str, &[u8])]) -> Result<String, LogError> {
+        Ok("1-0".into())
+    }
+    fn read_after(&mut self, _after: Option<&str>, _max: usize) -> Result<Vec<LogEntry>, LogError> {
+        Ok(Vec::new())
+    }
+    fn load_snapshot(&mut self, max_bytes: usize) -> Result<Option<(String, SnapshotBody)>, LogError> {
+        self.asked.lock().unwrap().push(max_bytes);
+        if self.body_len > max_bytes && !self.lax {
+            return Ok(Some(("5-0".into(), SnapshotBody::TooLarge(self.body_len as u64))));
+        }
+        Ok(Some(("5-0".into(), SnapshotBody::Bytes(vec![0; self.body_len]))))
+    }
+    fn store_snapshot(&mut self, _position: &str, _body: &[u8]) -> Result<bool, LogError> {
+        Ok(false)
+    }
+    fn report_cursor(&mut self, _instance: &str, _position: &str) -> Result<(), LogError> {
+        Ok(())
+    }
+    fn trim_before(&mut self, _position: &str) -> Result<Option<String>, LogError> {
+        Ok(None)
+    }
+    fn has_gap(&mut self, _cursor: Option<&str>) -> Result<bool, LogError> {
+        Ok(false)
+    }
+}
+
+/// A snapshot body larger than `MAX_SNAPSHOT_BYTES`, the limit of a local snapshot
+/// load, is refused by joining, whatever log holds it, before it is parsed: the log is
+/// asked for at most that much, and a log that returns more anyway is refused too.
+#[test]
+fn a_fleet_snapshot_larger_than_max_snapshot_bytes_is_refused() {
+    let want = format!(
+        "fleet snapshot: {} bytes is more than MAX_SNAPSHOT_BYTES ({MAX_SNAPSHOT_BYTES} bytes)",
+        MAX_SNAPSHOT_BYTES + 1
+    );
+    for lax in [false, true] {
+        let asked = Arc::default();
+        let log = OversizedSnapshot { body_len: MAX_SNAPSHOT_BYTES + 1, lax, asked: Arc::clone(&asked) };
+        let err = FleetSync::join(engine(), log, config("big").0).unwrap_err().to_string();
+        assert_eq!(err, want, "lax: {lax}");
+        assert_eq!(*asked.lock().unwrap(), [MAX_SNAPSHOT_BYTES]);
+    }
+}
+
+/// Redis checks the body's length and reads it in one script: a body longer than asked
+/// for is reported by its length and never sent (a separate length check and read
+/// could see two snapshots, if one were stored between them).
+#[test]
+fn redis_reports_a_snapshot_body_longer_than_asked_for_without_sending_it() {
+    let redis = Redis::start("snaplen");
+    let mut log = RedisLog::open(&redis.url(), "snaplen").unwrap();
+    assert_eq!(log.load_snapshot(1024).unwrap(), None, "nothing stored yet");
+    let body = vec![b'x'; 256 * 1024];
+    assert!(log.store_snapshot("5-0", &body).unwrap());
+    let mut conn = redis.conn();
+    let sent = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("total_net_output_bytes:")).unwrap().trim().parse().unwrap()
+    };
+    let before = sent(&mut conn);
+    let got = log.load_snapshot(body.len() - 1).unwrap();
+    let during = sent(&mut conn) - before;
+    assert_eq!(got, Some(("5-0".to_owned(), SnapshotBody::TooLarge(body.len() as u64))));
+    assert!(during < 16 * 1024, "Redis sent {during} bytes for a body it was not to send");
+    let got = log.load_snapshot(body.len()).unwrap();
+    assert_eq!(got, Some(("5-0".to_owned(), SnapshotBody::Bytes(body))), "at the limit it is read");
+}
+
+/// The same on Redis, at the real limit: a body of 1 GiB + 1 byte stored in the hash
+/// (built inside Redis, about 3 GiB of its memory and several seconds: run with
+/// `cargo test --release --features redis --test fleet -- --ignored`).
+#[test]
+#[ignore]
+fn a_redis_snapshot_larger_than_max_snapshot_bytes_is_refused_without_reading_it() {
+    let redis = Redis::start_volatile("huge");
+    let mut conn = redis.conn();
+    let () = redis::cmd("CONFIG").arg("SET").arg("proto-max-bulk-len").arg("2gb").query(&mut conn).unwrap();
+    let script = "redis.call('SETRANGE', 'tmp', tonumber(ARGV[1]) - 1, 'x') \
+                  local body = redis.call('GET', 'tmp') redis.call('DEL', 'tmp') \
+                  redis.call('HSET', KEYS[1], 'position', '5-0', 'body', body) \
+                  return redis.call('HSTRLEN', KEYS[1], 'body')";
+    let stored: usize = redis::cmd("EVAL")
+        .arg(script)
+        .arg(1)
+        .arg("huge:snapshot")
+        .arg(MAX_SNAPSHOT_BYTES + 1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(stored, MAX_SNAPSHOT_BYTES + 1);
+    let sent = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("total_net_output_bytes:")).unwrap().trim().parse().unwrap()
+    };
+    let before = sent(&mut conn);
+    let log = RedisLog::open(&redis.url(), "huge").unwrap().with_timeout(Duration::from_secs(60));
+    let err = FleetSync::join(engine(), log, config("big").0).unwrap_err().to_string();
+    let during = sent(&mut conn) - before;
+    assert_eq!(
+        err,
+        format!(
+            "fleet snapshot: {} bytes is more than MAX_SNAPSHOT_BYTES ({MAX_SNAPSHOT_BYTES} bytes)",
+            MAX_SNAPSHOT_BYTES + 1
+        )
+    );
+    assert!(during < 64 * 1024, "Redis sent {during} bytes while the join was refused");
 }

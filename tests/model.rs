@@ -230,3 +230,70 @@ fn a_model_weight_on_a_signal_name_no_profile_can_carry_is_refused() {
     );
     PersonaModel::from_json(&menu(), &spec(&long[1..])).expect("a name at the limit compiles");
 }
+
+/// A weight or bias so large that a sum of them overflows would give a score of +inf or
+/// NaN (inf − inf), silently scoring 0 or 9: refused, from JSON and from code, naming
+/// the persona and the field. At the bound, a profile of every signal at its largest
+/// value still sums to a finite logit.
+#[test]
+fn a_model_weight_too_large_to_sum_is_refused() {
+    use persona_engine::limits::{MAX_MODEL_WEIGHT, MAX_SIGNALS};
+    let json = |bias: &str, a: &str, b: &str| {
+        format!(
+            r#"{{"half_life_days":10,"personas":{{"Luxury":{{"bias":{bias},"weights":{{"a":{a},"b":{b}}}}}}}}}"#
+        )
+    };
+    // Each weight is finite, their sum is not: 1e300 × 1e30 overflows, one way for
+    // each signal, and +inf − inf is NaN.
+    let mut huge = Profile::new(3, NOW - 100 * DAY);
+    huge.consent = DataClasses::ALL;
+    huge.add_signal(signal("a", 1e30, DataClass::Behavioral, NOW)).unwrap();
+    huge.add_signal(signal("b", 1e30, DataClass::Behavioral, NOW)).unwrap();
+    let err = match PersonaModel::from_json(&menu(), &json("0", "1e300", "-1e300")) {
+        Ok(model) => panic!("accepted; its logits for two signals: {:?}", model.logits(&huge, NOW)),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        "persona model: field 'personas.Luxury.weights.a': 1e300 is beyond ±1e12 (MAX_MODEL_WEIGHT): \
+         a score's sum of weighted signals could overflow"
+    );
+    let err = PersonaModel::from_json(&menu(), &json("-1.7e308", "1", "1")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "persona model: field 'personas.Luxury.bias': -1.7e308 is beyond ±1e12 (MAX_MODEL_WEIGHT): \
+         a score's sum of weighted signals could overflow"
+    );
+    let spec = persona_engine::PersonaModelSpec {
+        half_life_days: 10.0,
+        personas: vec![(
+            "Family".into(),
+            persona_engine::model::PersonaWeights {
+                bias: 0.0,
+                weights: vec![("a".into(), 1.0), ("b".into(), -2e12)],
+                deciles: None,
+            },
+        )],
+    };
+    let err = PersonaModel::compile(&menu(), &spec).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "persona model: field 'personas.Family.weights.b': -2e12 is beyond ±1e12 (MAX_MODEL_WEIGHT): \
+         a score's sum of weighted signals could overflow"
+    );
+
+    // At the bound: every signal a profile may hold, at the largest value, sums finite.
+    let bound = format!("{MAX_MODEL_WEIGHT:e}");
+    let model = PersonaModel::from_json(&menu(), &json(&bound, &bound, &format!("-{bound}"))).unwrap();
+    let mut p = Profile::new(3, NOW - 100 * DAY);
+    p.consent = DataClasses::ALL;
+    for i in 0..MAX_SIGNALS {
+        let name = if i % 2 == 0 { "a" } else { "b" };
+        let value = if i < MAX_SIGNALS / 2 { f32::MAX } else { -f32::MAX };
+        p.add_signal(signal(name, value, DataClass::Behavioral, NOW)).unwrap();
+    }
+    let logits = model.logits(&p, NOW);
+    assert!(logits.iter().all(|(z, _)| z.is_finite()), "{logits:?}");
+    let all_a: f64 = f64::from(f32::MAX) * MAX_MODEL_WEIGHT * MAX_SIGNALS as f64;
+    assert!(all_a.is_finite() && (all_a + MAX_MODEL_WEIGHT).is_finite());
+}

@@ -618,3 +618,62 @@ fn a_previous_model_weighting_a_signal_twice_is_refused() {
          weight)"
     );
 }
+
+/// Training writes weight / (the signal's root mean square): a signal whose values are
+/// all tiny would get a weight beyond `MAX_MODEL_WEIGHT`, and a model that cannot be
+/// loaded. Training refuses it, naming the signal and the persona; a previous model
+/// with such a weight is refused as a model is.
+#[test]
+fn a_signal_too_small_to_weigh_within_the_bound_is_refused_by_training() {
+    use persona_engine::limits::MAX_MODEL_WEIGHT;
+    let now = 1_800_000_000;
+    let menu = PersonaMenu::new(["Ski Fan", "Foodie"]).unwrap();
+    let mut people = Vec::new();
+    let mut positives = Vec::new();
+    for i in 0..200 {
+        let positive = i % 2 == 0;
+        // Most positives and a few negatives show the signal, at a value of 1e-20.
+        let shows = if positive { i % 10 != 0 } else { i % 10 == 1 };
+        let signals = if shows {
+            vec![Signal { name: "tiny".into(), value: 1e-20, class: DataClass::Behavioral, at: now }]
+        } else {
+            Vec::new()
+        };
+        let person = format!("p{i}");
+        if positive {
+            positives.push(Positive { person: person.clone(), persona: "Ski Fan".into() });
+        }
+        people.push(TrainingPerson { person, consent: DataClasses::ALL, signals });
+    }
+    let err = match train(&menu, &people, &positives, &quick(now), &mut |_| {}) {
+        Ok(trained) => panic!("trained: {:?}", trained.spec.personas),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        "training set: field 'signals.tiny': persona 'Ski Fan' would weigh it 2.070e20, beyond ±1e12 \
+         (MAX_MODEL_WEIGHT): its values are too small (root mean square 7.071e-21); scale them up"
+    );
+    // Scaled up to ordinary values, the same data trains.
+    for p in &mut people {
+        for s in &mut p.signals {
+            s.value = 1.0;
+        }
+    }
+    let trained = train(&menu, &people, &positives, &quick(now), &mut |_| {}).unwrap();
+    for (_, w) in &trained.spec.personas {
+        assert!(
+            w.bias.abs() <= MAX_MODEL_WEIGHT && w.weights.iter().all(|(_, x)| x.abs() <= MAX_MODEL_WEIGHT)
+        );
+    }
+
+    let mut previous = previous_model(&["Ski Fan"]);
+    previous.personas[0].1.weights[0].1 = 1e300;
+    let config = TrainConfig { previous: Some(previous), ..quick(now) };
+    let err = train(&menu, &people, &positives, &config, &mut |_| {}).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "train config: field 'previous.personas.Ski Fan.weights.viewed_ski': 1e300 is beyond ±1e12 \
+         (MAX_MODEL_WEIGHT): a score's sum of weighted signals could overflow"
+    );
+}

@@ -530,3 +530,42 @@ fn priorities_and_boosts_at_the_limits_keep_scores_positive_and_finite() {
         }
     }
 }
+
+/// An exclusion group name is a name like any other the catalog keeps and hands back
+/// (`Catalog::exclusion_group`): bounded as an id is (`MAX_ID_LEN`) and free of control
+/// characters, from code and from JSON, on creatives and templates alike.
+#[test]
+fn an_exclusion_group_name_is_bounded_and_free_of_control_characters() {
+    use persona_engine::assemble::{SlotSpec, TemplateSpec, VariantSpec};
+    use persona_engine::limits::MAX_ID_LEN;
+    let grouped =
+        |group: &str| spec(vec![tagged("a", "Luxury").exclusion_group(group), tagged("b", "Family")]);
+    let long = "g".repeat(MAX_ID_LEN + 1);
+    assert_eq!(
+        Catalog::compile(&grouped(&long)).err().map(|e| e.to_string()).as_deref(),
+        Some("creative 'a': field 'exclusion_group': group name is 257 bytes long (at most 256, MAX_ID_LEN)")
+    );
+    assert_eq!(
+        Catalog::compile(&grouped("winter\noffer")).err().map(|e| e.to_string()).as_deref(),
+        Some("creative 'a': field 'exclusion_group': group name contains the control character U+000A at byte 6")
+    );
+    // From JSON: the same checks, the same words.
+    let json = grouped("winter\0offer").to_json().unwrap();
+    assert_eq!(
+        Catalog::from_json(&json).err().map(|e| e.to_string()).as_deref(),
+        Some("creative 'a': field 'exclusion_group': group name contains the control character U+0000 at byte 6")
+    );
+    // A template's group.
+    let mut s = spec(vec![tagged("b", "Family")]);
+    let mut template = TemplateSpec::new("t")
+        .placement("hero")
+        .slot(SlotSpec::new("headline").variant(VariantSpec::new("v").persona("Luxury", 1.0)));
+    template.exclusion_group = Some(long.clone());
+    s.templates.push(template);
+    assert_eq!(
+        Catalog::compile(&s).err().map(|e| e.to_string()).as_deref(),
+        Some("template 't': field 'exclusion_group': group name is 257 bytes long (at most 256, MAX_ID_LEN)")
+    );
+    let ok = Catalog::compile(&grouped(&long[1..])).expect("256 bytes is fine");
+    assert_eq!(ok.exclusion_group(ok.creative("a").unwrap()), Some(&long[1..]));
+}

@@ -340,22 +340,9 @@ fn check_slot(name: &str, slot: &SlotSpec, before: &[SlotSpec]) -> Result<()> {
     }
     // A slot name is handed to C as a C string (`pe_selector_slot_name`) and shown in
     // explanations line by line: bounded and free of control characters like any name.
-    let field = format!("slots[{}].name", before.len());
-    if slot.name.len() > crate::catalog::MAX_ID_LEN {
-        return Err(template_error(
-            name,
-            None,
-            None,
-            &field,
-            format!(
-                "slot name is {} bytes long (at most {}, MAX_ID_LEN)",
-                slot.name.len(),
-                crate::catalog::MAX_ID_LEN
-            ),
-        ));
-    }
-    if let Some(problem) = crate::error::control_character(&slot.name) {
-        return Err(template_error(name, None, None, &field, format!("slot name {problem}")));
+    if let Some(problem) = crate::catalog::name_problem("slot name", &slot.name) {
+        let field = format!("slots[{}].name", before.len());
+        return Err(template_error(name, None, None, &field, problem));
     }
     if before.iter().any(|b| b.name == slot.name) {
         return Err(template_error(name, Some(&slot.name), None, "name", "duplicate slot name".to_owned()));

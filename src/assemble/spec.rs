@@ -38,7 +38,9 @@ pub struct TemplateSpec {
     /// At most this many impressions of the template per person per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_cap: Option<FrequencyCapSpec>,
-    /// Templates and creatives of one exclusion group never appear together.
+    /// Templates and creatives of one exclusion group never appear together. Named as
+    /// a creative's group is (not empty, at most
+    /// [`MAX_ID_LEN`](crate::limits::MAX_ID_LEN) bytes, no control characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusion_group: Option<String>,
 }

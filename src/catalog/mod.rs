@@ -21,7 +21,7 @@ pub use spec::{
 };
 pub(crate) use targeting::{Condition, ConditionPool, Moment, Span};
 
-use crate::error::{quote, Error, Result};
+use crate::error::{quote, shown, Error, Result};
 use crate::persona::{PersonaId, PersonaMenu};
 use crate::profile::{DataClass, DataClasses};
 use crate::symbol::Symbol;
@@ -268,6 +268,18 @@ pub const MAX_CREATIVES: usize = 1_000_000;
 pub const MAX_PLACEMENTS: usize = 4_096;
 /// The longest creative id or placement name, in bytes.
 pub const MAX_ID_LEN: usize = 256;
+/// Why a name the catalog keeps and hands back (a template's slot, an exclusion group;
+/// `kind` says which, e.g. `"slot name"`) is refused, if it is: longer than
+/// [`MAX_ID_LEN`] bytes, or holding a control character, which C would read as its end
+/// (a NUL) and a log as a line break, as for ids. Whether it may be empty is the
+/// caller's own check.
+pub(crate) fn name_problem(kind: &str, name: &str) -> Option<String> {
+    if name.len() > MAX_ID_LEN {
+        return Some(format!("{kind} is {} bytes long (at most {MAX_ID_LEN}, MAX_ID_LEN)", name.len()));
+    }
+    crate::error::control_character(name).map(|problem| format!("{kind} {problem}"))
+}
+
 /// The most persona tags on one creative.
 pub const MAX_TAGS: usize = 64;
 /// The largest persona tag weight (100). Weights count as shares once a creative's add
@@ -392,25 +404,6 @@ fn as_f32(x: f64) -> &'static str {
         ": as f32 it would be 0"
     } else {
         ""
-    }
-}
-
-/// A number as a person would write it: plain for everyday magnitudes, with an
-/// exponent (`1e39`, `1e-46`) for very large or very small ones.
-fn shown(x: f64) -> String {
-    let magnitude = x.abs();
-    if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&magnitude) {
-        // 15 significant digits at most, so a JSON parser's last-bit rounding
-        // (1e-50 read as 9.999999999999999e-51) does not show.
-        let text = format!("{x:.14e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if mantissa.contains('.') => {
-                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
-            }
-            _ => text,
-        }
-    } else {
-        format!("{x}")
     }
 }
 
@@ -983,6 +976,9 @@ impl Catalog {
                 return Err(Error::creative(id, "exclusion_group", "group name is empty"));
             }
             Some(g) => {
+                if let Some(problem) = name_problem("group name", g) {
+                    return Err(Error::creative(id, "exclusion_group", problem));
+                }
                 let next = self.groups.len() as u32;
                 let gid = *groups.entry(g.clone()).or_insert(next);
                 if gid == next {

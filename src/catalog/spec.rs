@@ -179,7 +179,9 @@ pub struct CreativeSpec {
     /// A fallback is shown only when nothing else in the placement is eligible.
     #[serde(default)]
     pub fallback: bool,
-    /// Creatives of one exclusion group never appear together in one selection.
+    /// Creatives of one exclusion group never appear together in one selection. The
+    /// name is not empty, at most [`MAX_ID_LEN`](crate::limits::MAX_ID_LEN) bytes and
+    /// free of control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusion_group: Option<String>,
     /// Opaque payload (any JSON: asset URL, text...), handed back byte for byte.

@@ -32,7 +32,8 @@ pub(crate) struct ModelHandle {
 ///
 /// Errors: `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_INVALID_UTF8`,
 /// `PE_STATUS_INVALID_JSON` (syntax or shape), `PE_STATUS_INVALID_SPEC` (a persona not
-/// on the menu, more than `MAX_PERSONAS` personas, a weight that is not finite, decile
+/// on the menu, more than `MAX_PERSONAS` personas, a weight or bias that is not finite
+/// or larger than 1e12 in magnitude (`MAX_MODEL_WEIGHT`), decile
 /// edges that are not 9 non-decreasing numbers: the message names the field), `PE_STATUS_INVALID_ARGUMENT` (larger than
 /// 16 MiB).
 #[no_mangle]

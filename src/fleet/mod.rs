@@ -30,6 +30,7 @@ use crate::engine::Engine;
 use crate::learn::{
     Counts, CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
+use crate::limits::MAX_SNAPSHOT_BYTES;
 use crate::model::PersonaModel;
 use crate::select::Selector;
 
@@ -77,8 +78,12 @@ pub trait FleetLog: Send {
     /// Up to `max` entries after position `after` (from the start when `None`), in log
     /// order.
     fn read_after(&mut self, after: Option<&str>, max: usize) -> Result<Vec<LogEntry>, LogError>;
-    /// The stored snapshot: the position it covers and its body.
-    fn load_snapshot(&mut self) -> Result<Option<(String, Vec<u8>)>, LogError>;
+    /// The stored snapshot: the position it covers and its body, unless the body is
+    /// longer than `max_bytes`: then its length alone ([`SnapshotBody::TooLarge`]),
+    /// found without reading the body. The length check and the read must see the same
+    /// snapshot (one atomic step of the log, as [`RedisLog`]'s script is), so a larger
+    /// snapshot stored meanwhile cannot slip past the check.
+    fn load_snapshot(&mut self, max_bytes: usize) -> Result<Option<(String, SnapshotBody)>, LogError>;
     /// Stores a snapshot covering the log up to `position`, atomically, unless the
     /// stored one already covers as much; returns whether it was stored.
     fn store_snapshot(&mut self, position: &str, body: &[u8]) -> Result<bool, LogError>;
@@ -89,6 +94,27 @@ pub trait FleetLog: Send {
     fn trim_before(&mut self, position: &str) -> Result<Option<String>, LogError>;
     /// True when entries right after `cursor` were trimmed before this reader read them.
     fn has_gap(&mut self, cursor: Option<&str>) -> Result<bool, LogError>;
+}
+
+/// A stored snapshot's body as [`FleetLog::load_snapshot`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotBody {
+    /// The body, at most the length asked for.
+    Bytes(Vec<u8>),
+    /// A body longer than the length asked for, not read: its length in bytes.
+    TooLarge(u64),
+}
+
+/// [`crate::Error::TooLarge`] for a fleet snapshot body of `size` bytes: above
+/// [`MAX_SNAPSHOT_BYTES`], the limit of a local statistics snapshot, which the body
+/// holds with the fleet's catalog and sequences.
+fn too_large(size: u64) -> crate::Error {
+    crate::Error::TooLarge {
+        what: "fleet snapshot",
+        size,
+        limit: MAX_SNAPSHOT_BYTES as u64,
+        limit_name: "MAX_SNAPSHOT_BYTES",
+    }
 }
 
 /// Builds the selector (and persona model) for a catalog version read from the log.
@@ -334,7 +360,8 @@ impl FleetSync {
     /// newer), reads the log's tail and merges it, so the engine holds everything the
     /// fleet learned so far. Call before serving: loading replaces the engine's
     /// statistics (events recorded before the call are kept and shared). Errors when the
-    /// log cannot be reached or the snapshot cannot be loaded; the engine can serve
+    /// log cannot be reached or the snapshot cannot be loaded (a body larger than
+    /// [`MAX_SNAPSHOT_BYTES`] is refused without being read); the engine can serve
     /// alone meanwhile and the call be retried.
     pub fn join(
         engine: Arc<Engine>,
@@ -676,6 +703,13 @@ impl FleetSync {
             stats: st.ledger.snapshot(),
         };
         let json = serde_json::to_vec(&body).map_err(|e| LogError(format!("snapshot: {e}")))?;
+        if json.len() > MAX_SNAPSHOT_BYTES {
+            // Every instance would refuse to join from it, and the trim after it would
+            // leave them nothing else: the previous snapshot and the log stay as they are.
+            (self.config.error_log)(&format!("{}: not stored", too_large(json.len() as u64)));
+            st.read_since_compact = 0;
+            return Ok(());
+        }
         if st.log.store_snapshot(&position, &json)? {
             st.status.compactions += 1;
             st.log.trim_before(&position)?;
@@ -687,9 +721,16 @@ impl FleetSync {
     /// Starts from the snapshot and the log's tail, keeping this instance's own events
     /// that the log does not have yet (see the module documentation).
     fn rejoin(&self, st: &mut State) -> Result<(), FleetError> {
-        let stored = st.log.load_snapshot()?;
+        // Bounded as a local snapshot load is: a larger body is refused unread.
+        let stored = st.log.load_snapshot(MAX_SNAPSHOT_BYTES)?;
         let snapshot = match stored {
             Some((position, body)) => {
+                let body = match body {
+                    SnapshotBody::Bytes(body) if body.len() <= MAX_SNAPSHOT_BYTES => body,
+                    // A log that read more than it was asked for: refused all the same.
+                    SnapshotBody::Bytes(body) => return Err(too_large(body.len() as u64).into()),
+                    SnapshotBody::TooLarge(size) => return Err(too_large(size).into()),
+                };
                 let snap: FleetSnapshot = serde_json::from_slice(&body)
                     .map_err(|e| crate::Error::invalid("fleet snapshot", "body", e.to_string()))?;
                 if snap.format != SNAPSHOT_BODY_FORMAT || snap.version != 1 {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, Value};
 
-use super::{FleetLog, LogEntry, LogError};
+use super::{FleetLog, LogEntry, LogError, SnapshotBody};
 
 /// Compare-and-set of the snapshot: stored only when its position is past the stored
 /// one, so a slow instance never replaces a newer snapshot with an older one.
@@ -24,6 +24,19 @@ if old then
 end
 redis.call('HSET', KEYS[1], 'position', ARGV[1], 'body', ARGV[2])
 return 1
+";
+
+/// Loads the snapshot in one atomic step: its position, and its body only when it is at
+/// most ARGV[1] bytes long, else the body's length (HSTRLEN, which reads no bytes). A
+/// script runs alone, so a snapshot stored between the check and the read cannot slip a
+/// larger body through (as it could between a separate HSTRLEN and HGET). Nothing is
+/// stored at all (or half of it): false, a nil reply.
+const LOAD_SNAPSHOT: &str = r"
+local position = redis.call('HGET', KEYS[1], 'position')
+if not position or redis.call('HEXISTS', KEYS[1], 'body') == 0 then return false end
+local length = redis.call('HSTRLEN', KEYS[1], 'body')
+if length > tonumber(ARGV[1]) then return {position, length} end
+return {position, redis.call('HGET', KEYS[1], 'body')}
 ";
 
 /// The keys a [`RedisLog`] uses, all under one prefix.
@@ -188,6 +201,34 @@ fn entries(reply: &Value) -> Result<Vec<LogEntry>, LogError> {
     Ok(out)
 }
 
+/// The snapshot in a reply of [`LOAD_SNAPSHOT`]: nil, or `[position, body]` with the
+/// body as bytes, or as its length when it was too long to read. Any other shape is an
+/// error, never taken for "no snapshot".
+fn snapshot(reply: Value) -> Result<Option<(String, SnapshotBody)>, LogError> {
+    let parts = match reply {
+        Value::Nil => return Ok(None),
+        Value::Array(parts) => parts,
+        other => return Err(LogError(format!("redis load snapshot: the reply is not an array: {other:?}"))),
+    };
+    let mut parts = parts.into_iter();
+    let (Some(position), Some(body)) = (parts.next().as_ref().and_then(text), parts.next()) else {
+        return Err(LogError("redis load snapshot: the reply is not [position, body]".into()));
+    };
+    let body = match body {
+        Value::BulkString(bytes) => SnapshotBody::Bytes(bytes),
+        Value::Int(length) => SnapshotBody::TooLarge(
+            u64::try_from(length)
+                .map_err(|_| LogError(format!("redis load snapshot: a body length of {length}")))?,
+        ),
+        other => {
+            return Err(LogError(format!(
+                "redis load snapshot: the body is neither bytes nor a length: {other:?}"
+            )))
+        }
+    };
+    Ok(Some((position, body)))
+}
+
 impl FleetLog for RedisLog {
     fn append(&mut self, fields: &[(&str, &[u8])]) -> Result<String, LogError> {
         self.run("XADD", |c, k| {
@@ -208,11 +249,11 @@ impl FleetLog for RedisLog {
         entries(&reply)
     }
 
-    fn load_snapshot(&mut self) -> Result<Option<(String, Vec<u8>)>, LogError> {
-        let (position, body): (Option<String>, Option<Vec<u8>>) = self.run("HMGET snapshot", |c, k| {
-            redis::cmd("HMGET").arg(&k.snapshot).arg("position").arg("body").query(c)
+    fn load_snapshot(&mut self, max_bytes: usize) -> Result<Option<(String, SnapshotBody)>, LogError> {
+        let reply: Value = self.run("load snapshot", |c, k| {
+            redis::Script::new(LOAD_SNAPSHOT).key(&k.snapshot).arg(max_bytes).invoke(c)
         })?;
-        Ok(position.zip(body))
+        snapshot(reply)
     }
 
     fn store_snapshot(&mut self, position: &str, body: &[u8]) -> Result<bool, LogError> {
@@ -275,6 +316,28 @@ impl FleetLog for RedisLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_reply_gives_the_body_or_its_length_and_a_malformed_one_is_an_error() {
+        assert_eq!(snapshot(Value::Nil).unwrap(), None);
+        let reply = |body: Value| Value::Array(vec![bulk("5-0"), body]);
+        assert_eq!(
+            snapshot(reply(bulk("{}"))).unwrap(),
+            Some(("5-0".to_owned(), SnapshotBody::Bytes(b"{}".to_vec())))
+        );
+        assert_eq!(
+            snapshot(reply(Value::Int(1 << 31))).unwrap(),
+            Some(("5-0".to_owned(), SnapshotBody::TooLarge(1 << 31)))
+        );
+        let err = snapshot(reply(Value::Int(-1))).unwrap_err();
+        assert!(err.0.contains("a body length of -1"), "{}", err.0);
+        let err = snapshot(reply(Value::Nil)).unwrap_err();
+        assert!(err.0.contains("neither bytes nor a length"), "{}", err.0);
+        let err = snapshot(Value::Array(vec![bulk("5-0")])).unwrap_err();
+        assert!(err.0.contains("not [position, body]"), "{}", err.0);
+        let err = snapshot(Value::Int(3)).unwrap_err();
+        assert!(err.0.contains("not an array"), "{}", err.0);
+    }
 
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())

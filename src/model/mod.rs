@@ -13,7 +13,8 @@ pub mod train;
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{quote, Error, Result};
+use crate::error::{quote, shown, Error, Result};
+use crate::limits::MAX_MODEL_WEIGHT;
 use crate::persona::{PersonaId, PersonaMenu, PersonaScores, MAX_SCORE};
 use crate::profile::ordered_map;
 use crate::profile::{DataClass, DataClasses, Profile, Signal};
@@ -64,6 +65,7 @@ fn thirty() -> f64 {
 }
 
 /// One persona's logistic model: `p = sigmoid(bias + Σ weight[signal] · decayed value)`.
+/// The bias and every weight are finite and at most [`MAX_MODEL_WEIGHT`] in magnitude.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersonaWeights {
@@ -137,13 +139,7 @@ impl PersonaModel {
                     crate::suggest::unknown("persona", name, names),
                 )
             })?;
-            if !w.bias.is_finite() {
-                return Err(Error::invalid(
-                    "persona model",
-                    format!("{field}.bias"),
-                    format!("{} is not finite", w.bias),
-                ));
-            }
+            check_magnitude(|| format!("{field}.bias"), w.bias)?;
             if personas.iter().any(|(p, _)| *p == id) {
                 return Err(Error::invalid("persona model", field, "persona listed twice"));
             }
@@ -165,13 +161,7 @@ impl PersonaModel {
                         long_signal_name(signal),
                     ));
                 }
-                if !weight.is_finite() {
-                    return Err(Error::invalid(
-                        "persona model",
-                        format!("{field}.weights.{}", quote(signal)),
-                        format!("{weight} is not finite"),
-                    ));
-                }
+                check_magnitude(|| format!("{field}.weights.{}", quote(signal)), *weight)?;
                 // A spec built in code can list a signal twice (JSON refuses the repeated
                 // key): both weights would count, one on top of the other.
                 let entries = weights.entry(signal.clone()).or_default();
@@ -370,6 +360,26 @@ pub fn to_score(logit: f64) -> u8 {
         return 0;
     }
     ((p * 10.0).floor() as u8).min(MAX_SCORE)
+}
+
+/// Refuses a weight or bias that is not finite or beyond [`MAX_MODEL_WEIGHT`]: a sum of
+/// such weights could overflow to an infinite or NaN score.
+fn check_magnitude(field: impl FnOnce() -> String, x: f64) -> Result<()> {
+    if !x.is_finite() {
+        return Err(Error::invalid("persona model", field(), format!("{x} is not finite")));
+    }
+    if x.abs() > MAX_MODEL_WEIGHT {
+        return Err(Error::invalid(
+            "persona model",
+            field(),
+            format!(
+                "{} is beyond ±{MAX_MODEL_WEIGHT:e} (MAX_MODEL_WEIGHT): a score's sum of weighted signals \
+                 could overflow",
+                shown(x)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The problem with a signal name longer than a profile may hold.

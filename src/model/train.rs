@@ -52,7 +52,7 @@ use crate::catalog::MAX_SPEC_BYTES;
 use crate::error::{json_message, quote, Error, Result};
 use crate::limits::bounded::{self, json_error};
 use crate::limits::counted::MenuPersonas;
-use crate::limits::{read_limited, Lines, MAX_LOG_LINE_BYTES};
+use crate::limits::{read_limited, Lines, MAX_LOG_LINE_BYTES, MAX_MODEL_WEIGHT};
 use crate::persona::PersonaMenu;
 use crate::profile::{Consent, Profile, Signal};
 
@@ -582,6 +582,7 @@ pub fn train(
                 b.effect.abs().total_cmp(&a.effect.abs()).then_with(|| a.signal.cmp(&b.signal))
             });
         }
+        check_fitted(name, bias, &weights, &feats)?;
         spec.personas.push((name.to_owned(), PersonaWeights { bias, weights, deciles: None }));
         let mut report = PersonaReport::from_predictions(name, &fitted.held_out, y);
         report.lambda = Some(fitted.lambda);
@@ -600,6 +601,45 @@ pub fn train(
     let report =
         ModelReport::new(menu, &model, &profiles, config.now, reports, feats.names.len(), feats.dropped);
     Ok(Trained { spec, report })
+}
+
+/// Refuses a fitted persona whose bias or a weight is beyond [`MAX_MODEL_WEIGHT`], which
+/// no model may hold: a weight is the fitted one divided by its signal's root mean
+/// square, so a signal whose values are all tiny gets a huge one (so does any signal
+/// under a vanishing regularization strength). Blending with a previous model, itself
+/// within the bound, cannot leave it: a blend lies between the two weights.
+fn check_fitted(persona: &str, bias: f64, weights: &[(String, f64)], feats: &Features) -> Result<()> {
+    for (signal, w) in weights {
+        if w.abs() <= MAX_MODEL_WEIGHT {
+            continue;
+        }
+        let rms = feats.names.iter().position(|n| n == signal).map_or(1.0, |j| feats.scale[j]);
+        let why = if rms < 1.0 {
+            format!("its values are too small (root mean square {rms:.3e}); scale them up")
+        } else {
+            "the regularization is too weak; try larger lambdas".to_owned()
+        };
+        return Err(Error::invalid(
+            "training set",
+            format!("signals.{}", quote(signal)),
+            format!(
+                "persona '{}' would weigh it {w:.3e}, beyond ±{MAX_MODEL_WEIGHT:e} (MAX_MODEL_WEIGHT): {why}",
+                quote(persona)
+            ),
+        ));
+    }
+    if bias.abs() > MAX_MODEL_WEIGHT {
+        return Err(Error::invalid(
+            "train config",
+            "lambdas",
+            format!(
+                "persona '{}' would get a bias of {bias:.3e}, beyond ±{MAX_MODEL_WEIGHT:e} (MAX_MODEL_WEIGHT): \
+                 the regularization is too weak; try larger lambdas",
+                quote(persona)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The previous model's weights for persona `name`, if it has them.

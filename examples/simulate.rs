@@ -10,6 +10,7 @@
 //! ```sh
 //! cargo run --release --example simulate -- [--variant NAME|all] [--impressions N]
 //!     [--seed S] [--seeds K] [--svg PATH] [--json PATH] [--spread learned|fixed]
+//!     [--explore-reach Z|none]
 //! ```
 //!
 //! Defaults: variant `mixed`, 20,000 impressions, seed 42, one world (`--seeds K` runs
@@ -26,7 +27,7 @@ use persona_engine::simulate::{
 
 const USAGE: &str =
     "usage: simulate [--variant NAME|all] [--impressions N] [--seed S] [--seeds K] [--spread learned|fixed] \
-                     [--svg PATH] [--json PATH]\nvariants: classic graded quality attributes multitag \
+                     [--explore-reach Z|none] [--svg PATH] [--json PATH]\nvariants: classic graded quality attributes multitag \
                      longtail mixed";
 
 struct Args {
@@ -61,6 +62,8 @@ fn parse_args() -> Result<Args, String> {
             "--svg" => svg = PathBuf::from(&value),
             "--json" => json = Some(PathBuf::from(&value)),
             "--spread" if value == "learned" || value == "fixed" => config.fixed_spread = value == "fixed",
+            "--explore-reach" if value == "none" => config.explore_reach = None,
+            "--explore-reach" => config.explore_reach = Some(value.parse().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
     }

@@ -875,6 +875,7 @@ fn play(
         Strategy::Engine(policy) => {
             let mut config = SelectorConfig::with_policy(policy);
             config.learning.learn_spread = !FIXED_SPREAD.load(Ordering::Relaxed);
+            config.learning.explore_reach = EXPLORE_REACH.get().copied().flatten();
             let selector = Selector::new(Arc::clone(catalog), config)?;
             let placement = selector.placement(PLACEMENT)?;
             let selection = selector.new_selection(1);
@@ -1273,6 +1274,10 @@ static CURVE: AtomicBool = AtomicBool::new(false);
 /// (`learning.learn_spread` off), to measure what learning them changes.
 static FIXED_SPREAD: AtomicBool = AtomicBool::new(false);
 
+/// `--explore-reach Z`: epsilon-greedy explores among the creatives that could be the
+/// best (`learning.explore_reach`), rather than among every eligible one.
+static EXPLORE_REACH: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+
 /// The command line.
 struct Args {
     families: Vec<Family>,
@@ -1284,7 +1289,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: trial [--family rank|format|cross|mixed|all] [--seeds K] [--seed S] [--impressions N] [--threads T] \
-     [--spread learned|fixed] [--export DIR] [--curve on|off]";
+     [--spread learned|fixed] [--explore-reach Z|none] [--export DIR] [--curve on|off]";
 
 fn parse_args() -> Result<Args, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -1312,6 +1317,18 @@ fn parse_args() -> Result<Args, String> {
             "--export" => {
                 std::fs::create_dir_all(&value).map_err(|e| format!("--export {value}: {e}"))?;
                 let _ = EXPORT.set(value.into());
+            }
+            "--explore-reach" => {
+                let reach = if value == "none" {
+                    None
+                } else {
+                    Some(
+                        value
+                            .parse::<f64>()
+                            .map_err(|_| format!("{flag}: '{value}' is not a number\n{USAGE}"))?,
+                    )
+                };
+                let _first_wins = EXPLORE_REACH.set(reach);
             }
             "--spread" if value == "learned" || value == "fixed" => {
                 FIXED_SPREAD.store(value == "fixed", Ordering::Relaxed)

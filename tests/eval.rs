@@ -236,9 +236,15 @@ fn exact_probabilities_match_what_select_does() {
     // reports for its own pick and with pick frequencies over many seeds.
     let catalog = world_catalog();
     let logged = uniform_log(&catalog, 40, 6);
-    for policy in [Policy::EpsilonGreedy { epsilon: 0.3 }, Policy::Softmax { temperature: 0.1 }] {
-        let candidate =
-            Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).expect("selector");
+    // Epsilon-greedy among every eligible creative and among those that could be the best.
+    for (policy, reach) in [
+        (Policy::EpsilonGreedy { epsilon: 0.3 }, None),
+        (Policy::EpsilonGreedy { epsilon: 0.3 }, Some(1.0)),
+        (Policy::Softmax { temperature: 0.1 }, None),
+    ] {
+        let mut config = SelectorConfig::with_policy(policy);
+        config.learning.explore_reach = reach;
+        let candidate = Selector::new(catalog.clone(), config).expect("selector");
         let placement = candidate.placement("placement-0").expect("placement");
         let mut replay = CandidatePolicy::new(&candidate, 1).expect("candidate");
         let mut selection = candidate.new_selection(1);

@@ -183,6 +183,7 @@ fn epsilon_greedy_explores_among_the_creatives_that_could_be_best() {
         ["good", "poor", "new1", "new2", "new3"].iter().map(|id| tagged(id, "Family")).collect();
     let mut config = SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.4 });
     config.max_per_persona = 0;
+    config.learning.explore_reach = Some(1.0);
     let sel = selector_with(creatives, config);
     let p = person(&sel, &[("Family", 9)]);
     teach(&sel, &p, "good", 4_000, 1_000);
@@ -198,7 +199,7 @@ fn epsilon_greedy_explores_among_the_creatives_that_could_be_best() {
         assert!((reported[id] - 0.1).abs() < 1e-6, "{reported:?}");
     }
     frequencies_match(&reported, &seen, n);
-    // The textbook form explores the poor one too.
+    // The textbook form (the default) explores the poor one too.
     let mut config = SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.4 });
     config.max_per_persona = 0;
     config.learning.explore_reach = None;

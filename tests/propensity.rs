@@ -68,12 +68,12 @@ fn epsilon_greedy_explores_at_rate_epsilon_without_a_seed() {
     assert!((rate - 0.15).abs() < 0.0126, "explored {rate:.4} of picks: {seen:?}");
     assert_eq!(seen.len(), 4, "every eligible creative is explored: {seen:?}");
 
-    // Among the creatives that could be the best (the default): the person scores Family
+    // Among the creatives that could be the best (`explore_reach`): the person scores Family
     // 8 and Luxury 7, so the creative matching nothing ('house') and the one for a
     // persona they do not have ('adv') are left out of the draw. It still happens at
     // rate ε, and goes to each of the n creatives explored among with ε/n: the greedy
     // one keeps 1 − ε + ε/n.
-    let sel = world(Policy::EpsilonGreedy { epsilon: 0.2 });
+    let sel = world_reaching(Policy::EpsilonGreedy { epsilon: 0.2 }, Some(1.0));
     let seen = observe(&sel, n);
     assert!(!seen.contains_key("house") && !seen.contains_key("adv"), "{seen:?}");
     let greedy = seen.iter().max_by_key(|(_, v)| v.0).map(|(k, _)| k.clone()).unwrap();
@@ -93,14 +93,15 @@ fn epsilon_greedy_explores_at_rate_epsilon_without_a_seed() {
 #[test]
 fn reported_propensities_match_observed_frequencies_for_every_policy() {
     let n = 8_000;
-    for (policy, slack) in [
-        (Policy::Greedy, 0.0),
-        (Policy::Rules, 0.0),
-        (Policy::EpsilonGreedy { epsilon: 0.1 }, 0.0),
-        (Policy::Softmax { temperature: 0.05 }, 0.0),
-        (Policy::Thompson, 0.0),
+    for (policy, reach, slack) in [
+        (Policy::Greedy, None, 0.0),
+        (Policy::Rules, None, 0.0),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, None, 0.0),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, Some(1.0), 0.0),
+        (Policy::Softmax { temperature: 0.05 }, None, 0.0),
+        (Policy::Thompson, None, 0.0),
     ] {
-        let sel = world(policy);
+        let sel = world_reaching(policy, reach);
         let seen = observe(&sel, n);
         for (id, (count, reported)) in &seen {
             let observed = f64::from(*count) / f64::from(n);

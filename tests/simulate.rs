@@ -108,6 +108,7 @@ fn the_expected_click_rate_is_the_mean_hidden_probability_of_what_was_shown() {
         windows: 3,
         strategies: vec![Strategy::UniformRandom, Strategy::PersonaRule, Strategy::Oracle],
         fixed_spread: false,
+        explore_reach: None,
     };
     let report = run(&config).expect("simulation runs");
     let world = World::build(&config).expect("world builds");
@@ -294,6 +295,7 @@ fn the_default_learner_beats_the_hand_written_rule() {
                 Strategy::Oracle,
             ],
             fixed_spread: false,
+            explore_reach: None,
         };
         let report = run(&config).expect("simulation runs");
         tables.push_str(&format!("seed {seed}\n{}\n", report.to_markdown()));
@@ -340,6 +342,7 @@ fn reference_learners_sit_between_the_rule_and_the_oracle() {
             Strategy::Oracle,
         ],
         fixed_spread: false,
+        explore_reach: None,
     };
     let report = run(&config).expect("simulation runs");
     let table = report.to_markdown();

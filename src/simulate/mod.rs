@@ -145,6 +145,9 @@ pub struct SimConfig {
     /// ([`LearningConfig::learn_spread`](crate::LearningConfig::learn_spread) off) rather
     /// than learn them: to measure what learning them changes.
     pub fixed_spread: bool,
+    /// Epsilon-greedy's [`LearningConfig::explore_reach`](crate::LearningConfig::explore_reach)
+    /// for the engine strategies (default `None`, as the selector's).
+    pub explore_reach: Option<f64>,
 }
 
 impl Default for SimConfig {
@@ -161,6 +164,7 @@ impl Default for SimConfig {
             windows: 20,
             strategies: Strategy::all(),
             fixed_spread: false,
+            explore_reach: None,
         }
     }
 }
@@ -193,7 +197,9 @@ impl SimConfig {
         }
         for strategy in &self.strategies {
             if let Strategy::Engine(policy) = strategy {
-                SelectorConfig::with_policy(*policy).validate()?;
+                let mut config = SelectorConfig::with_policy(*policy);
+                config.learning.explore_reach = self.explore_reach;
+                config.validate()?;
             }
         }
         Ok(())
@@ -228,7 +234,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     let mut sums = Vec::with_capacity(config.strategies.len());
     let mut rows = Vec::with_capacity(config.strategies.len());
     for &strategy in &config.strategies {
-        let mut play = Play::new(&world, strategy, config.fixed_spread)?;
+        let mut play = Play::new(&world, strategy, config)?;
         let (mut clicks, mut expected, mut expected_no_high, mut off_persona) = (0u64, 0.0, 0.0, 0u64);
         let mut window_expected = vec![0.0f64; windows];
         for (i, imp) in plan.iter().enumerate() {
@@ -311,11 +317,12 @@ struct Play<'w> {
 }
 
 impl<'w> Play<'w> {
-    fn new(world: &'w World, strategy: Strategy, fixed_spread: bool) -> Result<Self> {
+    fn new(world: &'w World, strategy: Strategy, sim: &SimConfig) -> Result<Self> {
         let selector = match strategy {
             Strategy::Engine(policy) => Some(Selector::new(std::sync::Arc::clone(world.catalog()), {
                 let mut c = SelectorConfig::with_policy(policy);
-                c.learning.learn_spread = !fixed_spread;
+                c.learning.learn_spread = !sim.fixed_spread;
+                c.learning.explore_reach = sim.explore_reach;
                 c
             })?),
             Strategy::UniformRandom

@@ -105,14 +105,18 @@ fn select_with_templates_in_the_catalog_never_allocates() {
     let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec_with_templates(60, 4, 8)).unwrap());
     assert_eq!(catalog.template_count(), 60);
     let mut people = shape.people(90);
-    for policy in [
-        Policy::Rules,
-        Policy::Greedy,
-        Policy::EpsilonGreedy { epsilon: 0.1 },
-        Policy::Softmax { temperature: 0.2 },
-        Policy::Thompson,
+    // Epsilon-greedy among every eligible creative and among those that could be best.
+    for (policy, reach) in [
+        (Policy::Rules, None),
+        (Policy::Greedy, None),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, None),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, Some(1.0)),
+        (Policy::Softmax { temperature: 0.2 }, None),
+        (Policy::Thompson, None),
     ] {
-        let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
+        let mut config = SelectorConfig::with_policy(policy);
+        config.learning.explore_reach = reach;
+        let selector = Selector::new(catalog.clone(), config).unwrap();
         let placements: Vec<_> =
             (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
         let mut selection = selector.new_selection(3);
@@ -149,14 +153,17 @@ fn select_with_learning_and_exploration_never_allocates_between_records() {
     let shape = Synthetic { personas: 40, placements: 3, creatives: 600, seed: 11 };
     let catalog = std::sync::Arc::new(Catalog::compile(&shape.spec()).unwrap());
     let policies = [
-        Policy::Greedy,
-        Policy::EpsilonGreedy { epsilon: 0.1 },
-        Policy::Softmax { temperature: 0.2 },
-        Policy::Thompson,
+        (Policy::Greedy, None),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, None),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, Some(1.0)),
+        (Policy::Softmax { temperature: 0.2 }, None),
+        (Policy::Thompson, None),
     ];
     let mut people = shape.people(300);
-    for policy in policies {
-        let selector = Selector::new(catalog.clone(), SelectorConfig::with_policy(policy)).unwrap();
+    for (policy, reach) in policies {
+        let mut config = SelectorConfig::with_policy(policy);
+        config.learning.explore_reach = reach;
+        let selector = Selector::new(catalog.clone(), config).unwrap();
         let placements: Vec<_> =
             (0..3).map(|i| selector.placement(&format!("placement-{i}")).unwrap()).collect();
         selector.set_shadow(placements[2], true).unwrap();

@@ -238,7 +238,7 @@ fn run(args: &Args) -> Result<(), String> {
         let new = PersonaModel::compile(&menu, &trained.spec).map_err(|e| e.to_string())?;
         let profiles: Vec<_> = people.iter().map(|p| p.to_profile(&menu, now)).collect();
         println!("\npeople whose score changed against the previous model (smoothing {}):", config.smoothing);
-        for m in movement(&menu, old, &new, &profiles, now) {
+        for m in movement(&menu, old, &new, &profiles, now).map_err(|e| e.to_string())? {
             println!(
                 "  {:<24} {:>5.1}% changed, {:>5.2}% by more than one",
                 m.persona,

@@ -348,6 +348,20 @@ impl Profile {
         self.scores.set(id, score, sources)
     }
 
+    /// Errors when the signals are ones no profile document may hold: more than
+    /// [`MAX_SIGNALS`], an empty name or one longer than [`MAX_SIGNAL_NAME`], a value
+    /// that is NaN or infinite. [`Profile::signals`] is a public field, so a profile
+    /// built in code can hold them; everything that reads the signals (a persona
+    /// model's scoring, training, writing the profile) refuses such a profile with
+    /// this error, naming the field, rather than read all or part of it.
+    pub fn check_signals(&self) -> Result<()> {
+        check_signal_count(self.signals.len())?;
+        for (i, signal) in self.signals.iter().enumerate() {
+            check_signal(signal, i)?;
+        }
+        Ok(())
+    }
+
     /// Adds a signal, kept in time order; past [`MAX_SIGNALS`] the oldest by `at` ages
     /// out (the new one itself, when it is older than every signal held: a backfill
     /// never pushes out fresher evidence). Errors on an empty name or a value that is
@@ -444,9 +458,12 @@ impl Profile {
     }
 
     /// Converts to the named, serializable form. Errors for a profile made for another
-    /// menu (its ids would be written as other personas' names).
+    /// menu (its ids would be written as other personas' names) and for signals
+    /// [`Profile::from_spec`] would refuse ([`Profile::check_signals`]).
     pub fn to_spec(&self, menu: &PersonaMenu) -> Result<ProfileSpec> {
         self.check_menu(menu.key(), "profile")?;
+        // What `from_spec` would refuse is not written.
+        self.check_signals()?;
         let mut persona_scores = Vec::new();
         for (id, name) in menu.iter() {
             let score = self.scores.get(id);
@@ -487,13 +504,7 @@ impl Profile {
             }
             profile.scores.set(id, s.score, s.sources)?;
         }
-        if spec.signals.len() > MAX_SIGNALS {
-            return Err(Error::invalid(
-                "profile",
-                "signals",
-                format!("{} signals (at most {MAX_SIGNALS})", spec.signals.len()),
-            ));
-        }
+        check_signal_count(spec.signals.len())?;
         for (i, signal) in spec.signals.iter().enumerate() {
             check_signal(signal, i)?;
         }
@@ -612,6 +623,17 @@ pub(crate) fn check_relationship(first_seen: i64, visits: u32) -> Result<()> {
             "profile",
             "first_seen",
             format!("missing (or 0) while visits is {visits}: give when the person was first seen, in Unix seconds"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_signal_count(signals: usize) -> Result<()> {
+    if signals > MAX_SIGNALS {
+        return Err(Error::invalid(
+            "profile",
+            "signals",
+            format!("{signals} signals (at most {MAX_SIGNALS}, MAX_SIGNALS)"),
         ));
     }
     Ok(())

@@ -127,7 +127,7 @@ fn a_model_scores_a_profile_from_its_consented_signals_as_the_rust_api_does() {
     ] {
         p.add_signal(Signal { name: name.into(), value: 1.0, class, at }).unwrap();
     }
-    let scores = rust_model.score(&p, NOW);
+    let scores = rust_model.score(&p, NOW).unwrap();
     for persona in ["Luxury Travel", "Foodie"] {
         let id = menu.id(persona).unwrap();
         assert_eq!(score(&spec, persona), (scores.get(id), scores.sources(id)), "{persona}");

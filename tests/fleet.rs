@@ -12,8 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use persona_engine::fleet::{FleetConfig, FleetLog, FleetSync, LogEntry, LogError, RedisLog, SnapshotBody};
-use persona_engine::limits::MAX_SNAPSHOT_BYTES;
+use persona_engine::fleet::{
+    FleetConfig, FleetLog, FleetSync, LogEntry, LogError, ReadLimits, RedisLog, SnapshotBody, Withheld,
+};
+use persona_engine::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
 use persona_engine::{
     sample, Catalog, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
     SelectorConfig, StatsSnapshot,
@@ -691,7 +693,7 @@ impl FleetLog for OversizedSnapshot {
     fn append(&mut self, _fields: &[(&str, &[u8])]) -> Result<String, LogError> {
         Ok("1-0".into())
     }
-    fn read_after(&mut self, _after: Option<&str>, _max: usize) -> Result<Vec<LogEntry>, LogError> {
+    fn read_after(&mut self, _after: Option<&str>, _limits: &ReadLimits) -> Result<Vec<LogEntry>, LogError> {
         Ok(Vec::new())
     }
     fn load_snapshot(&mut self, max_bytes: usize) -> Result<Option<(String, SnapshotBody)>, LogError> {
@@ -794,4 +796,167 @@ fn a_redis_snapshot_larger_than_max_snapshot_bytes_is_refused_without_reading_it
         )
     );
     assert!(during < 64 * 1024, "Redis sent {during} bytes while the join was refused");
+}
+
+// ---------------------------------------------------------------- entry size
+
+/// Bytes Redis has sent to all its clients so far.
+fn redis_sent(conn: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("total_net_output_bytes:")).unwrap().trim().parse().unwrap()
+}
+
+/// Appends (inside Redis, so the test sends none of it) an entry of instance `instance`
+/// whose body is `len` bytes (zeros, then a space), and returns its id.
+fn xadd_sized(
+    conn: &mut redis::Connection,
+    stream: &str,
+    instance: &str,
+    seq: u64,
+    kind: &str,
+    len: usize,
+) -> String {
+    let script = "redis.call('SETRANGE', 'tmp', tonumber(ARGV[1]) - 1, ' ') \
+                  local body = redis.call('GET', 'tmp') redis.call('DEL', 'tmp') \
+                  return redis.call('XADD', KEYS[1], '*', 'fleet', 'persona-engine/fleet/1', \
+                  'instance', ARGV[2], 'seq', ARGV[3], 'kind', ARGV[4], 'body', body)";
+    redis::cmd("EVAL")
+        .arg(script)
+        .arg(1)
+        .arg(stream)
+        .arg(len)
+        .arg(instance)
+        .arg(seq)
+        .arg(kind)
+        .query(conn)
+        .unwrap()
+}
+
+/// A catalog entry one byte longer than `MAX_SPEC_BYTES` cannot be installed by any
+/// instance: it is skipped, counted and logged, naming the entry and the limit, and
+/// Redis never sends its body; the valid delta after it is merged.
+#[test]
+fn a_log_entry_larger_than_its_limit_is_skipped_with_an_error_and_never_sent() {
+    let redis = Redis::start_volatile("bigentry");
+    let mut conn = redis.conn();
+    let log = RedisLog::open(&redis.url(), "bigentry").unwrap().with_timeout(Duration::from_secs(10));
+    let (config, logged) = config("b");
+    let b = FleetSync::join(engine(), log, config).unwrap();
+
+    let big = xadd_sized(&mut conn, "bigentry:log", "x", 1, "catalog", MAX_SPEC_BYTES + 1);
+    let source = engine();
+    let mine = events(5, 0, 60, false);
+    serve(&source, &mine);
+    let delta = source.export_delta().to_json().unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("bigentry:log")
+        .arg("*")
+        .arg("fleet")
+        .arg("persona-engine/fleet/1")
+        .arg("instance")
+        .arg("a")
+        .arg("seq")
+        .arg("1")
+        .arg("kind")
+        .arg("delta")
+        .arg("body")
+        .arg(delta)
+        .query(&mut conn)
+        .unwrap();
+
+    let before = redis_sent(&mut conn);
+    let status = b.tick();
+    let during = redis_sent(&mut conn) - before;
+    assert!(status.connected, "{:?}", logged.lock().unwrap());
+    assert_eq!((status.skipped, status.merged), (1, 1), "{:?}", logged.lock().unwrap());
+    assert_eq!(tally_of(&b.engine().save_stats()), tally(&mine));
+    let logged = logged.lock().unwrap().join("\n");
+    assert!(logged.contains(&format!("skipped log entry {big}: x #1: catalog spec: ")), "{logged}");
+    assert!(logged.contains("is more than MAX_SPEC_BYTES (67108864 bytes)"), "{logged}");
+    assert!(during < 1 << 20, "Redis sent {during} bytes for an entry it was not to send");
+}
+
+/// One read of the Redis log stops once the entries it read reach the byte budget, and
+/// an entry past its kind's body limit, or with other fields past theirs, comes back
+/// withheld: its sizes and short fields, never its body. Reading on from the last
+/// position returns every entry exactly once.
+#[test]
+fn redis_reads_up_to_a_byte_budget_and_withholds_oversized_entries() {
+    let redis = Redis::start_volatile("budget");
+    let mut conn = redis.conn();
+    let mut ids = Vec::new();
+    for seq in 1..=5 {
+        ids.push(xadd_sized(&mut conn, "budget:log", "x", seq, "delta", 100_000));
+    }
+    let big = xadd_sized(&mut conn, "budget:log", "x", 6, "catalog", 300_001);
+    let long_instance = "i".repeat(5000);
+    let wide = xadd_sized(&mut conn, "budget:log", &long_instance, 7, "delta", 10);
+    let mut log = RedisLog::open(&redis.url(), "budget").unwrap();
+    let limits = ReadLimits {
+        entries: 100,
+        batch_bytes: 250_000,
+        delta_body_bytes: 200_000,
+        catalog_body_bytes: 300_000,
+        other_fields_bytes: 4096,
+    };
+    let header = "fleetpersona-engine/fleet/1instancexseq1kinddelta".len() as u64 + "body".len() as u64;
+
+    let first = log.read_after(None, &limits).unwrap();
+    assert_eq!(first.iter().map(|e| e.position.clone()).collect::<Vec<_>>(), ids[..3]);
+    let sizes: Vec<_> = first.iter().map(|e| (e.size, e.withheld)).collect();
+    assert_eq!(sizes, [(100_000 + header, None); 3]);
+
+    let before = redis_sent(&mut conn);
+    let rest = log.read_after(Some(&first[2].position), &limits).unwrap();
+    let sent = redis_sent(&mut conn) - before;
+    let positions: Vec<_> = rest.iter().map(|e| e.position.clone()).collect();
+    // The withheld entry counts by its size: the read ends with it.
+    assert_eq!(positions, [ids[3].clone(), ids[4].clone(), big.clone()]);
+    let withheld = &rest[2];
+    assert_eq!(withheld.size, 300_001 + header + 2);
+    assert_eq!(
+        withheld.withheld,
+        Some(Withheld { body_bytes: 300_001, other_bytes: header - "body".len() as u64 + 2 })
+    );
+    assert!(withheld.fields.iter().all(|(name, _)| name != "body"), "{:?}", withheld.fields);
+    assert!(withheld.fields.iter().any(|(name, value)| name == "instance" && value == b"x"));
+    assert!(sent < 250_000, "Redis sent {sent} bytes: the withheld body was sent");
+    let last = log.read_after(Some(&big), &limits).unwrap();
+    assert_eq!(last.iter().map(|e| e.position.clone()).collect::<Vec<_>>(), [wide]);
+    let wide = &last[0];
+    assert_eq!(wide.withheld.map(|w| w.body_bytes), Some(10));
+    assert!(wide.fields.iter().all(|(name, _)| name != "instance" && name != "body"));
+    assert!(log.read_after(Some(&wide.position), &limits).unwrap().is_empty());
+}
+
+/// An instance reading entries whose total passes its byte budget reads them over
+/// several calls and merges every one of them; an entry whose fields other than its
+/// body pass `MAX_ENTRY_FIELDS_BYTES` is skipped unread, named by its position.
+#[test]
+fn an_instance_reads_a_large_tail_in_budgeted_batches_and_merges_all_of_it() {
+    let redis = Redis::start_volatile("batches");
+    let url = redis.url();
+    let log = RedisLog::open(&url, "batches").unwrap();
+    let (mut config_a, _) = config("a");
+    config_a.compact_every = 0;
+    let a = FleetSync::join(engine(), log, config_a).unwrap();
+    let log = RedisLog::open(&url, "batches").unwrap().with_timeout(Duration::from_secs(2));
+    let (mut config, logged) = config("b");
+    config.read_batch_bytes = 1;
+    config.compact_every = 0;
+    let b = FleetSync::join(engine(), log, config).unwrap();
+    let mine = events(6, 0, 200, false);
+    serve_syncing(&a, &mine);
+    let wide = xadd_sized(&mut redis.conn(), "batches:log", &"i".repeat(5000), 1, "delta", 10);
+    let status = b.tick();
+    assert_eq!((status.merged, status.skipped), (20, 1), "{:?}", logged.lock().unwrap());
+    assert_eq!(tally_of(&b.engine().save_stats()), tally(&mine));
+    let logged = logged.lock().unwrap().join("\n");
+    assert!(
+        logged.contains(&format!(
+            "skipped log entry {wide}: field 'instance' is missing; fleet entry: fields other than 'body': 5048 \
+             bytes is more than MAX_ENTRY_FIELDS_BYTES (4096 bytes)"
+        )),
+        "{logged}"
+    );
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use persona_engine::limits::MAX_SIGNALS;
 use persona_engine::model::to_score;
 use persona_engine::{DataClass, DataClasses, PersonaMenu, PersonaModel, Profile, Signal};
 
@@ -45,7 +46,7 @@ fn consented_signals_score_and_record_their_sources() {
     let menu = menu();
     let model = PersonaModel::from_json(&menu, MODEL).unwrap();
     let lux = menu.id("Luxury").unwrap();
-    let all = model.score(&profile(DataClasses::ALL), NOW);
+    let all = model.score(&profile(DataClasses::ALL), NOW).unwrap();
     // logit = -2 + 2·1 + 1·2 + 1·1.5 = 3.5 → sigmoid 0.97 → 9
     assert_eq!(all.get(lux), 9);
     assert_eq!(
@@ -53,11 +54,11 @@ fn consented_signals_score_and_record_their_sources() {
         DataClasses::only(DataClass::Behavioral).with(DataClass::Purchase).with(DataClass::ThirdParty)
     );
     // Only behavioural consent: logit = -2 + 2 = 0 → 5, built on behavioural data only.
-    let some = model.score(&profile(DataClasses::only(DataClass::Behavioral)), NOW);
+    let some = model.score(&profile(DataClasses::only(DataClass::Behavioral)), NOW).unwrap();
     assert_eq!(some.get(lux), 5);
     assert_eq!(some.sources(lux), DataClasses::only(DataClass::Behavioral));
     // No consent: only the bias: sigmoid(-2) = 0.12 → 1, relying on no data.
-    let none = model.score(&profile(DataClasses::NONE), NOW);
+    let none = model.score(&profile(DataClasses::NONE), NOW).unwrap();
     assert_eq!(none.get(lux), 1);
     assert_eq!(none.sources(lux), DataClasses::NONE);
 }
@@ -75,9 +76,9 @@ fn signals_decay_with_the_half_life() {
     p.add_signal(signal("bought_first_class", 2.0, DataClass::Purchase, NOW - 10 * DAY)).unwrap();
     let lux = menu.id("Luxury").unwrap();
     // Fresh: -2 + 4 = 2 → 8. Ten days old: -2 + 2 = 0 → 5. Sixty days: ≈ -1.97 → 1.
-    assert_eq!(model.score(&p, NOW - 10 * DAY).get(lux), 8);
-    assert_eq!(model.score(&p, NOW).get(lux), 5);
-    assert_eq!(model.score(&p, NOW + 50 * DAY).get(lux), 1);
+    assert_eq!(model.score(&p, NOW - 10 * DAY).unwrap().get(lux), 8);
+    assert_eq!(model.score(&p, NOW).unwrap().get(lux), 5);
+    assert_eq!(model.score(&p, NOW + 50 * DAY).unwrap().get(lux), 1);
 }
 
 #[test]
@@ -86,7 +87,7 @@ fn the_model_explains_which_signals_moved_a_score() {
     let model = PersonaModel::from_json(&menu, MODEL).unwrap();
     let mut p = profile(DataClasses::ALL.without(DataClass::ThirdParty));
     p.add_signal(signal("viewed_5star", 1.0, DataClass::Behavioral, NOW)).unwrap();
-    let why = model.explain(&p, menu.id("Luxury").unwrap(), NOW);
+    let why = model.explain(&p, menu.id("Luxury").unwrap(), NOW).unwrap();
     let names: Vec<(&str, f64)> = why.iter().map(|c| (c.signal.as_str(), c.contribution)).collect();
     // viewed_5star: 2 + 1 observations → 3.0; bought_first_class: 2.0; third party absent.
     assert_eq!(names, [("viewed_5star", 3.0), ("bought_first_class", 2.0)]);
@@ -160,7 +161,7 @@ fn a_profile_started_empty_and_scored_by_the_model_is_read_by_a_selector() {
     let hero = sel.placement("hero").unwrap();
     let mut s = sel.new_selection(1);
     assert_eq!(sel.select(&p, &ctx(), hero, &mut s).unwrap(), 1);
-    assert_eq!(model.score(&Profile::default(), NOW).len(), menu.len());
+    assert_eq!(model.score(&Profile::default(), NOW).unwrap().len(), menu.len());
 }
 
 #[test]
@@ -237,7 +238,7 @@ fn a_model_weight_on_a_signal_name_no_profile_can_carry_is_refused() {
 /// value still sums to a finite logit.
 #[test]
 fn a_model_weight_too_large_to_sum_is_refused() {
-    use persona_engine::limits::{MAX_MODEL_WEIGHT, MAX_SIGNALS};
+    use persona_engine::limits::MAX_MODEL_WEIGHT;
     let json = |bias: &str, a: &str, b: &str| {
         format!(
             r#"{{"half_life_days":10,"personas":{{"Luxury":{{"bias":{bias},"weights":{{"a":{a},"b":{b}}}}}}}}}"#
@@ -250,7 +251,7 @@ fn a_model_weight_too_large_to_sum_is_refused() {
     huge.add_signal(signal("a", 1e30, DataClass::Behavioral, NOW)).unwrap();
     huge.add_signal(signal("b", 1e30, DataClass::Behavioral, NOW)).unwrap();
     let err = match PersonaModel::from_json(&menu(), &json("0", "1e300", "-1e300")) {
-        Ok(model) => panic!("accepted; its logits for two signals: {:?}", model.logits(&huge, NOW)),
+        Ok(model) => panic!("accepted; its logits for two signals: {:?}", model.logits(&huge, NOW).unwrap()),
         Err(e) => e.to_string(),
     };
     assert_eq!(
@@ -292,8 +293,37 @@ fn a_model_weight_too_large_to_sum_is_refused() {
         let value = if i < MAX_SIGNALS / 2 { f32::MAX } else { -f32::MAX };
         p.add_signal(signal(name, value, DataClass::Behavioral, NOW)).unwrap();
     }
-    let logits = model.logits(&p, NOW);
+    let logits = model.logits(&p, NOW).unwrap();
     assert!(logits.iter().all(|(z, _)| z.is_finite()), "{logits:?}");
     let all_a: f64 = f64::from(f32::MAX) * MAX_MODEL_WEIGHT * MAX_SIGNALS as f64;
     assert!(all_a.is_finite() && (all_a + MAX_MODEL_WEIGHT).is_finite());
+}
+
+/// `Profile::signals` is a public field, so a profile built in code can hold more than
+/// `MAX_SIGNALS` signals or a signal no document could carry: the persona model refuses
+/// it, naming the field, rather than score it (or part of it).
+#[test]
+fn a_profile_built_in_code_past_max_signals_is_refused_by_the_model() {
+    let menu = menu();
+    let model = PersonaModel::from_json(&menu, MODEL).unwrap();
+    let mut p = profile(DataClasses::ALL);
+    p.signals = vec![signal("viewed_5star", 1.0, DataClass::Behavioral, NOW); MAX_SIGNALS + 1];
+    let before = p.clone();
+    let err = model.apply(&mut p, NOW).unwrap_err().to_string();
+    assert_eq!(err, "profile: field 'signals': 1025 signals (at most 1024, MAX_SIGNALS)");
+    assert_eq!(p, before, "nothing changes");
+    let want = "profile: field 'signals': 1025 signals (at most 1024, MAX_SIGNALS)";
+    assert_eq!(model.logits(&p, NOW).unwrap_err().to_string(), want);
+    assert_eq!(model.score(&p, NOW).unwrap_err().to_string(), want);
+    assert_eq!(model.explain(&p, menu.id("Luxury").unwrap(), NOW).unwrap_err().to_string(), want);
+    assert_eq!(p.to_json(&menu).unwrap_err().to_string(), want, "a saved profile always loads");
+
+    p.signals.truncate(1);
+    p.signals[0].name = "x".repeat(257);
+    let err = model.apply(&mut p, NOW).unwrap_err().to_string();
+    assert!(
+        err.starts_with("profile: field 'signals[0].name': '")
+            && err.ends_with("(257 bytes)' is longer than 256 bytes (MAX_SIGNAL_NAME)"),
+        "{err}"
+    );
 }

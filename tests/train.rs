@@ -72,7 +72,7 @@ fn trained_scores_rank_within_two_points_of_auc_of_the_ground_truth() {
         let labels = &set.labels(name)[TRAIN..];
         let positives = labels.iter().filter(|b| **b).count();
         let truth = &set.true_logits(name).unwrap()[TRAIN..];
-        let trained: Vec<f64> = holdout.iter().map(|p| model.logits(p, set.now)[slot].0).collect();
+        let trained: Vec<f64> = holdout.iter().map(|p| model.logits(p, set.now).unwrap()[slot].0).collect();
         let (truth_auc, trained_auc) = (auc(truth, labels).unwrap(), auc(&trained, labels).unwrap());
         println!("{name}: {positives} held-out positives, truth AUC {truth_auc:.4}, trained AUC {trained_auc:.4}, gap {:.4}", truth_auc - trained_auc);
         if positives >= 50 {
@@ -94,7 +94,7 @@ fn each_decile_holds_a_tenth_of_the_training_population() {
     let (people, _) = training_half(set, set.now);
     let mut counts = vec![[0usize; 10]; menu.len()];
     for p in profiles(&people, set.now) {
-        let scores = model.score(&p, set.now);
+        let scores = model.score(&p, set.now).unwrap();
         for (id, _) in menu.iter() {
             counts[id.index()][usize::from(scores.get(id))] += 1;
         }
@@ -128,7 +128,7 @@ fn the_trained_spec_round_trips_through_from_json() {
     let (a, b) =
         (PersonaModel::compile(&menu, spec).unwrap(), PersonaModel::from_json(&menu, &json).unwrap());
     for p in profiles(&set.people[..200], set.now) {
-        assert_eq!(a.score(&p, set.now), b.score(&p, set.now));
+        assert_eq!(a.score(&p, set.now).unwrap(), b.score(&p, set.now).unwrap());
     }
     for (_, w) in &spec.personas {
         let edges = w.deciles.as_ref().expect("trained personas carry decile edges");
@@ -145,14 +145,14 @@ fn an_old_model_without_edges_scores_as_before() {
     let mut p = Profile::new(1, 0);
     p.consent = DataClasses::ALL;
     // sigmoid(0) = 0.5 → 5, as `to_score` always did.
-    assert_eq!(model.score(&p, 0).get(menu.id("Luxury").unwrap()), 5);
+    assert_eq!(model.score(&p, 0).unwrap().get(menu.id("Luxury").unwrap()), 5);
     let with_edges = r#"{"personas": {"Luxury": {"bias": 0.0, "weights": {"x": 1.0},
         "deciles": [-4, -3, -2, -1, 0, 1, 2, 3, 4]}}}"#;
     let model = PersonaModel::from_json(&menu, with_edges).unwrap();
     // Logit 0 is at or above five edges: decile 5.
-    assert_eq!(model.score(&p, 0).get(menu.id("Luxury").unwrap()), 5);
+    assert_eq!(model.score(&p, 0).unwrap().get(menu.id("Luxury").unwrap()), 5);
     p.add_signal(Signal { name: "x".into(), value: 3.5, class: DataClass::Behavioral, at: 0 }).unwrap();
-    assert_eq!(model.score(&p, 0).get(menu.id("Luxury").unwrap()), 8);
+    assert_eq!(model.score(&p, 0).unwrap().get(menu.id("Luxury").unwrap()), 8);
 }
 
 #[test]
@@ -215,13 +215,13 @@ fn signals_without_consent_are_never_used() {
     spec.personas[0].1.weights.push(("tp_beach".into(), 50.0));
     let model = PersonaModel::compile(&menu, &spec).unwrap();
     let mut p = people[0].to_profile(&menu, set.now);
-    let before = model.score(&p, set.now);
+    let before = model.score(&p, set.now).unwrap();
     p.add_signal(Signal { name: "tp_beach".into(), value: 1.0, class: DataClass::ThirdParty, at: set.now })
         .unwrap();
-    assert_eq!(model.score(&p, set.now), before);
+    assert_eq!(model.score(&p, set.now).unwrap(), before);
     p.set_consent(DataClass::ThirdParty, true);
     let id = menu.id(&spec.personas[0].0).unwrap();
-    assert_eq!(model.score(&p, set.now).get(id), 9, "with consent the same signal counts");
+    assert_eq!(model.score(&p, set.now).unwrap().get(id), 9, "with consent the same signal counts");
 }
 
 #[test]
@@ -353,8 +353,8 @@ fn a_retrain_with_one_more_day_moves_few_people() {
     let today = profiles(&people, set.now);
     let compile = |spec| PersonaModel::compile(&menu, spec).unwrap();
     let old = compile(&old.spec);
-    let fresh_moves = movement(&menu, &old, &compile(&fresh.spec), &today, set.now);
-    let smoothed_moves = movement(&menu, &old, &compile(&smoothed.spec), &today, set.now);
+    let fresh_moves = movement(&menu, &old, &compile(&fresh.spec), &today, set.now).unwrap();
+    let smoothed_moves = movement(&menu, &old, &compile(&smoothed.spec), &today, set.now).unwrap();
     let mut failures = Vec::new();
     for (f, s) in fresh_moves.iter().zip(&smoothed_moves) {
         println!(
@@ -675,5 +675,21 @@ fn a_signal_too_small_to_weigh_within_the_bound_is_refused_by_training() {
         err,
         "train config: field 'previous.personas.Ski Fan.weights.viewed_ski': 1e300 is beyond ±1e12 \
          (MAX_MODEL_WEIGHT): a score's sum of weighted signals could overflow"
+    );
+}
+
+/// `TrainingPerson::signals` is a public field: a person built in code with more than
+/// `MAX_SIGNALS` signals is refused, naming the person and the field, as a people file
+/// with them is, never trained on in part.
+#[test]
+fn a_training_person_built_in_code_past_max_signals_is_refused() {
+    let menu = menu();
+    let mut people = read_people(r#"{"person":"a"}"#.as_bytes(), "people.jsonl").unwrap();
+    let signal = Signal { name: "viewed_spa".into(), value: 1.0, class: DataClass::Behavioral, at: 0 };
+    people[0].signals = vec![signal; persona_engine::limits::MAX_SIGNALS + 1];
+    let err = train(&menu, &people, &[], &TrainConfig::at(0), &mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "training set: field 'people['a'].signals': 1025 signals (at most 1024, MAX_SIGNALS)"
     );
 }

@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::learn::{
     Counts, CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
-use crate::limits::MAX_SNAPSHOT_BYTES;
+use crate::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
 use crate::model::PersonaModel;
 use crate::select::Selector;
 
@@ -57,13 +57,58 @@ pub enum FleetError {
     Log(#[from] LogError),
 }
 
+/// The most bytes the fields of a log entry other than its `body` may take together,
+/// names and values (4 KiB): those this crate writes (`fleet`, `instance`, `seq`,
+/// `kind`) take well under 300 with an instance id of 256 bytes. A larger entry is
+/// withheld by the log and skipped, as one with a body past its limit is.
+pub const MAX_ENTRY_FIELDS_BYTES: usize = 4096;
+
 /// One entry read from the log: its position and its fields as the log holds them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogEntry {
     /// The entry's position (for Redis, the stream id `ms-seq`).
     pub position: String,
-    /// Field name → bytes, in the order written.
+    /// Field name → bytes, in the order written. For a withheld entry, only its short
+    /// fields other than `body` (so that it can be named), never its body.
     pub fields: Vec<(String, Vec<u8>)>,
+    /// The entry's size in bytes (the names and values of all its fields, withheld or
+    /// not) as the log measured it for [`ReadLimits::batch_bytes`]; 0 from a log that
+    /// does not bound its reads by bytes.
+    pub size: u64,
+    /// `Some` when the entry is larger than [`ReadLimits`] allows and was not read.
+    pub withheld: Option<Withheld>,
+}
+
+/// The sizes of an entry a log did not read because they pass [`ReadLimits`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Withheld {
+    /// The length of its (first) `body` field in bytes (0 when it has none).
+    pub body_bytes: u64,
+    /// The names and values of its other fields, in bytes.
+    pub other_bytes: u64,
+}
+
+/// How much one [`FleetLog::read_after`] may read. An entry is measured before it is
+/// read: one whose (first) `body` field is longer than the limit for its `kind` field
+/// ([`ReadLimits::delta_body_bytes`], [`ReadLimits::catalog_body_bytes`]; the smaller of
+/// the two for any other kind) or whose other fields take more than
+/// [`ReadLimits::other_fields_bytes`] is returned withheld ([`LogEntry::withheld`]),
+/// never with its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The most entries one read returns.
+    pub entries: usize,
+    /// The read stops once the entries it returned (withheld ones by their size) reach
+    /// this many bytes, so it returns at most this plus one entry within its limits.
+    /// A read that returns fewer than [`ReadLimits::entries`] entries whose sizes sum to
+    /// less than this reached the end of the log.
+    pub batch_bytes: usize,
+    /// The longest body of a `delta` entry.
+    pub delta_body_bytes: usize,
+    /// The longest body of a `catalog` entry.
+    pub catalog_body_bytes: usize,
+    /// The most bytes of an entry's fields other than its body, names and values.
+    pub other_fields_bytes: usize,
 }
 
 /// The small surface a shared, ordered log offers the fleet: append, read in order past
@@ -75,9 +120,11 @@ pub struct LogEntry {
 pub trait FleetLog: Send {
     /// Appends an entry; returns its position.
     fn append(&mut self, fields: &[(&str, &[u8])]) -> Result<String, LogError>;
-    /// Up to `max` entries after position `after` (from the start when `None`), in log
-    /// order.
-    fn read_after(&mut self, after: Option<&str>, max: usize) -> Result<Vec<LogEntry>, LogError>;
+    /// Entries after position `after` (from the start when `None`), in log order, as
+    /// many as `limits` allow: each measured before it is read, one past its limits
+    /// returned withheld (its position, sizes and short fields, never its body), and
+    /// the read stopped once the entries' sizes reach [`ReadLimits::batch_bytes`].
+    fn read_after(&mut self, after: Option<&str>, limits: &ReadLimits) -> Result<Vec<LogEntry>, LogError>;
     /// The stored snapshot: the position it covers and its body, unless the body is
     /// longer than `max_bytes`: then its length alone ([`SnapshotBody::TooLarge`]),
     /// found without reading the body. The length check and the read must see the same
@@ -134,6 +181,10 @@ pub struct FleetConfig {
     pub interval: Duration,
     /// Entries read per log call.
     pub read_batch: usize,
+    /// Bytes read per log call: a call stops once the entries it read reach this much,
+    /// so it reads at most this plus one entry (whose body is at most
+    /// [`MAX_SNAPSHOT_BYTES`] for a delta, [`MAX_SPEC_BYTES`] for a catalog).
+    pub read_batch_bytes: usize,
     /// Entries read between two compactions by this instance (0: never compact).
     pub compact_every: u64,
     /// Builds the next version when a catalog arrives; `None`: compile it and keep the
@@ -149,19 +200,21 @@ impl std::fmt::Debug for FleetConfig {
             .field("instance", &self.instance)
             .field("interval", &self.interval)
             .field("read_batch", &self.read_batch)
+            .field("read_batch_bytes", &self.read_batch_bytes)
             .field("compact_every", &self.compact_every)
             .finish()
     }
 }
 
 impl FleetConfig {
-    /// Defaults for `instance`: sync every 100 ms, read 500 entries per call, compact
-    /// every 1,000 entries, errors to standard error.
+    /// Defaults for `instance`: sync every 100 ms, read 500 entries and 16 MiB per call,
+    /// compact every 1,000 entries, errors to standard error.
     pub fn new(instance: impl Into<String>) -> Self {
         FleetConfig {
             instance: instance.into(),
             interval: Duration::from_millis(100),
             read_batch: 500,
+            read_batch_bytes: 16 * 1024 * 1024,
             compact_every: 1_000,
             catalog_builder: None,
             error_log: Arc::new(|message: &str| eprintln!("persona-engine fleet: {message}")),
@@ -180,7 +233,8 @@ pub struct FleetStatus {
     pub merged: u64,
     /// Entries read again (a retried append, a re-read) and not applied again.
     pub duplicates: u64,
-    /// Corrupt or foreign entries skipped (each logged).
+    /// Corrupt, foreign or oversized entries skipped (each logged; an entry whose body
+    /// is longer than its kind's limit is skipped without being read).
     pub skipped: u64,
     /// Valid entries this instance could not apply for a reason of its own, each
     /// logged: deltas it could not merge (its `learning.segment_cells` table full, its
@@ -209,6 +263,9 @@ pub struct FleetStatus {
     /// Bytes of entry bodies read.
     pub bytes_read: u64,
 }
+
+/// An entry's instance, sequence, kind and body (if it has one).
+type Header<'a> = (String, u64, Kind, Option<&'a [u8]>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -548,26 +605,68 @@ impl FleetSync {
     }
 
     fn read_all(&self, st: &mut State) -> Result<(), LogError> {
-        let batch = self.config.read_batch.max(1);
+        let limits = ReadLimits {
+            entries: self.config.read_batch.max(1),
+            batch_bytes: self.config.read_batch_bytes.max(1),
+            delta_body_bytes: MAX_SNAPSHOT_BYTES,
+            catalog_body_bytes: MAX_SPEC_BYTES,
+            other_fields_bytes: MAX_ENTRY_FIELDS_BYTES,
+        };
         loop {
-            let entries = st.log.read_after(st.cursor.as_deref(), batch)?;
+            let entries = st.log.read_after(st.cursor.as_deref(), &limits)?;
             let n = entries.len();
+            let bytes = entries.iter().fold(0u64, |sum, e| sum.saturating_add(e.size));
             for entry in entries {
                 self.apply(st, &entry);
                 st.read_since_compact += 1;
                 st.cursor = Some(entry.position);
             }
-            if n < batch {
+            if n == 0 || (n < limits.entries && bytes < limits.batch_bytes as u64) {
                 return Ok(());
             }
         }
+    }
+
+    /// Why an entry was withheld (or, from a log that read it anyway, should have been):
+    /// the limit its body or other fields pass, as the parser of its kind would say it.
+    fn oversized(entry: &LogEntry, kind: Option<Kind>) -> Option<String> {
+        let (body, other) = match entry.withheld {
+            Some(w) => (w.body_bytes, w.other_bytes),
+            None => {
+                let at = entry.fields.iter().position(|(n, _)| n == "body");
+                let body = at.and_then(|at| entry.fields.get(at)).map_or(0, |(_, v)| v.len());
+                let other: usize = (entry.fields.iter().enumerate())
+                    .filter(|(i, _)| Some(*i) != at)
+                    .map(|(_, (n, v))| n.len() + v.len())
+                    .sum();
+                (body as u64, other as u64)
+            }
+        };
+        if other > MAX_ENTRY_FIELDS_BYTES as u64 {
+            return Some(
+                crate::Error::TooLarge {
+                    what: "fleet entry: fields other than 'body'",
+                    size: other,
+                    limit: MAX_ENTRY_FIELDS_BYTES as u64,
+                    limit_name: "MAX_ENTRY_FIELDS_BYTES",
+                }
+                .to_string(),
+            );
+        }
+        let (what, limit, limit_name) = match kind {
+            Some(Kind::Delta) => ("stats snapshot", MAX_SNAPSHOT_BYTES, "MAX_SNAPSHOT_BYTES"),
+            Some(Kind::Catalog) => ("catalog spec", MAX_SPEC_BYTES, "MAX_SPEC_BYTES"),
+            None => ("fleet entry: field 'body'", MAX_SPEC_BYTES.min(MAX_SNAPSHOT_BYTES), "MAX_SPEC_BYTES"),
+        };
+        (body > limit as u64 || entry.withheld.is_some())
+            .then(|| crate::Error::TooLarge { what, size: body, limit: limit as u64, limit_name }.to_string())
     }
 
     /// Applies one entry read from the log, or skips it with a logged error.
     fn apply(&self, st: &mut State, entry: &LogEntry) {
         let field = |name: &str| entry.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
         st.status.bytes_read += field("body").map_or(0, |b| b.len() as u64);
-        let parsed = (|| -> Result<(String, u64, Kind, &[u8]), String> {
+        let parsed = (|| -> Result<Header<'_>, String> {
             match field("fleet") {
                 Some(f) if f == ENTRY_FORMAT.as_bytes() => {}
                 Some(f) => {
@@ -600,12 +699,27 @@ impl FleetSync {
                     ))
                 }
             };
-            let body = field("body").ok_or("field 'body' is missing")?;
-            Ok((instance, seq, kind, body))
+            Ok((instance, seq, kind, field("body")))
         })();
         let (instance, seq, kind, body) = match parsed {
             Ok(p) => p,
-            Err(problem) => return self.skip(st, entry, &problem),
+            Err(problem) => {
+                // A withheld entry is skipped for its size too, named by its position
+                // when its short fields do not name it.
+                let problem = match Self::oversized(entry, None) {
+                    Some(size) if entry.withheld.is_some() => format!("{problem}; {size}"),
+                    _ => problem,
+                };
+                return self.skip(st, entry, &problem);
+            }
+        };
+        // Larger than any instance may read (withheld unread, or from a log that read
+        // it anyway): skipped, as a body that does not parse is.
+        if let Some(problem) = Self::oversized(entry, Some(kind)) {
+            return self.skip(st, entry, &format!("{instance} #{seq}: {problem}"));
+        }
+        let Some(body) = body else {
+            return self.skip(st, entry, "field 'body' is missing");
         };
         if seq <= st.applied.get(&instance).copied().unwrap_or(0) {
             st.status.duplicates += 1;

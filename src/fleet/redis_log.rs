@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, Value};
 
-use super::{FleetLog, LogEntry, LogError, SnapshotBody};
+use super::{FleetLog, LogEntry, LogError, ReadLimits, SnapshotBody, Withheld};
 
 /// Compare-and-set of the snapshot: stored only when its position is past the stored
 /// one, so a slow instance never replaces a newer snapshot with an older one.
@@ -37,6 +37,62 @@ if not position or redis.call('HEXISTS', KEYS[1], 'body') == 0 then return false
 local length = redis.call('HSTRLEN', KEYS[1], 'body')
 if length > tonumber(ARGV[1]) then return {position, length} end
 return {position, redis.call('HGET', KEYS[1], 'body')}
+";
+
+/// Reads the stream past ARGV[1] (`-` or `(id`) one entry at a time, so that each
+/// entry is measured before anything of it is sent: its first `body` field (against the
+/// limit of its `kind`: ARGV[4] for delta, ARGV[5] for catalog, the smaller for any
+/// other) and its other fields' names and values together (against ARGV[6]). An entry
+/// within both is returned as XRANGE gives it, with its size; a larger one by its id, its
+/// short fields other than `body` (names up to 64 bytes, values up to 256) and its
+/// sizes, never its body. Stops after ARGV[2] entries or once the entries it looked at
+/// reach ARGV[3] bytes, so one call sends at most that plus one entry within its limits.
+/// Redis has no command that gives a stream field's length without its bytes, so each
+/// entry is copied into the script (on the server, one at a time) to be measured.
+const READ_AFTER: &str = r"
+local start = ARGV[1]
+local want = tonumber(ARGV[2])
+local budget = tonumber(ARGV[3])
+local limits = {delta = tonumber(ARGV[4]), catalog = tonumber(ARGV[5])}
+local smaller = math.min(limits.delta, limits.catalog)
+local other_limit = tonumber(ARGV[6])
+local out = {}
+local seen = 0
+while #out < want and seen < budget do
+  local item = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1)[1]
+  if not item then break end
+  local id, fields = item[1], item[2]
+  start = '(' .. id
+  local body, other, kind = nil, 0, nil
+  for i = 1, #fields, 2 do
+    local name, value = fields[i], fields[i + 1]
+    if name == 'body' and body == nil then
+      body = #value
+    else
+      other = other + #name + #value
+      if name == 'kind' and kind == nil then kind = value end
+    end
+  end
+  local size = other
+  if body then size = size + 4 + body else body = 0 end
+  seen = seen + size
+  local limit = smaller
+  if kind == 'delta' or kind == 'catalog' then limit = limits[kind] end
+  if body > limit or other > other_limit then
+    local short = {}
+    for i = 1, #fields, 2 do
+      local name, value = fields[i], fields[i + 1]
+      if name ~= 'body' and #name <= 64 and #value <= 256 then
+        short[#short + 1] = name
+        short[#short + 1] = value
+      end
+    end
+    out[#out + 1] = {id, short, size, body, other}
+  else
+    out[#out + 1] = {id, fields, size}
+  end
+end
+return out
 ";
 
 /// The keys a [`RedisLog`] uses, all under one prefix.
@@ -170,23 +226,33 @@ fn bytes(v: &Value) -> Vec<u8> {
     }
 }
 
-/// Entries of an XRANGE reply. Malformed fields become empty ones (the caller skips
-/// such an entry with an error, counted); a reply or an item that is not the shape
-/// Redis gives (an array of `[id, [field, value, ...]]`) is an error, never an entry
+/// A non-negative integer of a reply, as bytes.
+fn length(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+/// Entries of a [`READ_AFTER`] reply (an XRANGE reply, each item with its size and, for
+/// an entry withheld, its body's and other fields' sizes). Malformed fields become
+/// empty ones (the caller skips such an entry with an error, counted); a reply or an
+/// item that is not the shape the script gives (an array of `[id, [field, value, ...],
+/// size]`, or `[id, fields, size, body size, other size]`) is an error, never an entry
 /// dropped without a word or an empty read.
 fn entries(reply: &Value) -> Result<Vec<LogEntry>, LogError> {
     let items = match reply {
         Value::Array(items) => items,
         Value::Nil => return Ok(Vec::new()),
-        other => return Err(LogError(format!("redis XRANGE: the reply is not an array: {other:?}"))),
+        other => return Err(LogError(format!("redis read: the reply is not an array: {other:?}"))),
     };
     let mut out = Vec::with_capacity(items.len());
     for (k, item) in items.iter().enumerate() {
         let Value::Array(parts) = item else {
-            return Err(LogError(format!("redis XRANGE: item {k} of the reply is not an array: {item:?}")));
+            return Err(LogError(format!("redis read: item {k} of the reply is not an array: {item:?}")));
         };
         let (Some(id), fields) = (parts.first().and_then(text), parts.get(1)) else {
-            return Err(LogError(format!("redis XRANGE: item {k} of the reply has no entry id: {item:?}")));
+            return Err(LogError(format!("redis read: item {k} of the reply has no entry id: {item:?}")));
         };
         let mut list = Vec::new();
         if let Some(Value::Array(kv)) = fields {
@@ -196,7 +262,19 @@ fn entries(reply: &Value) -> Result<Vec<LogEntry>, LogError> {
                 }
             }
         }
-        out.push(LogEntry { position: id, fields: list });
+        let sizes: Option<Vec<u64>> = parts.iter().skip(2).map(length).collect();
+        let (size, withheld) = match sizes.as_deref() {
+            Some([size]) => (*size, None),
+            Some([size, body_bytes, other_bytes]) => {
+                (*size, Some(Withheld { body_bytes: *body_bytes, other_bytes: *other_bytes }))
+            }
+            _ => {
+                return Err(LogError(format!(
+                    "redis read: item {k} of the reply has no size or sizes that are not lengths: {item:?}"
+                )))
+            }
+        };
+        out.push(LogEntry { position: id, fields: list, size, withheld });
     }
     Ok(out)
 }
@@ -241,10 +319,18 @@ impl FleetLog for RedisLog {
         })
     }
 
-    fn read_after(&mut self, after: Option<&str>, max: usize) -> Result<Vec<LogEntry>, LogError> {
+    fn read_after(&mut self, after: Option<&str>, limits: &ReadLimits) -> Result<Vec<LogEntry>, LogError> {
         let start = after.map_or_else(|| "-".to_owned(), |p| format!("({p}"));
-        let reply: Value = self.run("XRANGE", |c, k| {
-            redis::cmd("XRANGE").arg(&k.stream).arg(&start).arg("+").arg("COUNT").arg(max).query(c)
+        let reply: Value = self.run("read", |c, k| {
+            redis::Script::new(READ_AFTER)
+                .key(&k.stream)
+                .arg(&start)
+                .arg(limits.entries.max(1))
+                .arg(limits.batch_bytes.max(1))
+                .arg(limits.delta_body_bytes)
+                .arg(limits.catalog_body_bytes)
+                .arg(limits.other_fields_bytes)
+                .invoke(c)
         })?;
         entries(&reply)
     }
@@ -345,11 +431,30 @@ mod tests {
 
     #[test]
     fn a_well_formed_reply_gives_every_entry_and_a_malformed_one_is_an_error() {
-        let item = |id: &str| Value::Array(vec![bulk(id), Value::Array(vec![bulk("body"), bulk("{}")])]);
-        let got = entries(&Value::Array(vec![item("1-0"), item("2-0")])).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!((got[1].position.as_str(), got[1].fields[0].0.as_str()), ("2-0", "body"));
+        let item = |id: &str| {
+            Value::Array(vec![bulk(id), Value::Array(vec![bulk("body"), bulk("{}")]), Value::Int(6)])
+        };
+        let withheld = Value::Array(vec![
+            bulk("3-0"),
+            Value::Array(vec![bulk("kind"), bulk("catalog")]),
+            Value::Int(70_000_011),
+            Value::Int(70_000_000),
+            Value::Int(11),
+        ]);
+        let got = entries(&Value::Array(vec![item("1-0"), item("2-0"), withheld])).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[1].position.as_str(), got[1].fields[0].0.as_str(), got[1].size), ("2-0", "body", 6));
+        assert_eq!(got[1].withheld, None);
+        assert_eq!(got[2].withheld, Some(Withheld { body_bytes: 70_000_000, other_bytes: 11 }));
+        assert_eq!(got[2].size, 70_000_011);
         assert!(entries(&Value::Nil).unwrap().is_empty());
+
+        // Without its size, or with a negative one: the read fails.
+        let no_size = Value::Array(vec![bulk("1-0"), Value::Array(vec![])]);
+        let err = entries(&Value::Array(vec![no_size])).unwrap_err();
+        assert!(err.0.contains("no size"), "{}", err.0);
+        let negative = Value::Array(vec![bulk("1-0"), Value::Array(vec![]), Value::Int(-1)]);
+        assert!(entries(&Value::Array(vec![negative])).is_err());
 
         // An item that is not `[id, fields]` between two good ones: the read fails.
         let err = entries(&Value::Array(vec![item("1-0"), Value::Int(7), item("3-0")])).unwrap_err();

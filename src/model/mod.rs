@@ -212,7 +212,17 @@ impl PersonaModel {
     /// The logit of every modelled persona (in [`PersonaModel::personas`] order) from
     /// the profile's consented signals at `now`, with the classes of the signals that
     /// moved each.
-    pub fn logits(&self, profile: &Profile, now: i64) -> Vec<(f64, DataClasses)> {
+    ///
+    /// Errors for signals no profile document may hold ([`Profile::check_signals`]:
+    /// more than [`MAX_SIGNALS`](crate::limits::MAX_SIGNALS), a name that is empty or too
+    /// long, a value that is not finite).
+    pub fn logits(&self, profile: &Profile, now: i64) -> crate::Result<Vec<(f64, DataClasses)>> {
+        profile.check_signals()?;
+        Ok(self.logits_checked(profile, now))
+    }
+
+    /// [`PersonaModel::logits`] of a profile whose signals were checked.
+    pub(crate) fn logits_checked(&self, profile: &Profile, now: i64) -> Vec<(f64, DataClasses)> {
         let mut out: Vec<(f64, DataClasses)> =
             self.personas.iter().map(|(_, bias)| (*bias, DataClasses::NONE)).collect();
         for (signal, weights) in self.usable(profile) {
@@ -242,9 +252,15 @@ impl PersonaModel {
     /// Scores every modelled persona from the profile's consented signals at `now`,
     /// held for every persona of the model's menu (or more, if the profile holds more).
     /// Personas the model does not cover are left at 0. Each score's sources are the
-    /// classes of the signals that moved it.
-    pub fn score(&self, profile: &Profile, now: i64) -> PersonaScores {
-        let logits = self.logits(profile, now);
+    /// classes of the signals that moved it. Errors as [`PersonaModel::logits`] does.
+    pub fn score(&self, profile: &Profile, now: i64) -> crate::Result<PersonaScores> {
+        profile.check_signals()?;
+        Ok(self.score_checked(profile, now))
+    }
+
+    /// [`PersonaModel::score`] of a profile whose signals were checked.
+    pub(crate) fn score_checked(&self, profile: &Profile, now: i64) -> PersonaScores {
+        let logits = self.logits_checked(profile, now);
         let mut scores = PersonaScores::new(profile.scores.len().max(self.menu_len));
         for (slot, (&(persona, _), &(logit, sources))) in self.personas.iter().zip(&logits).enumerate() {
             // `set` cannot fail: a score is at most MAX_SCORE.
@@ -258,11 +274,12 @@ impl PersonaModel {
     /// marked as made for the model's menu.
     ///
     /// Errors, changing nothing, for a profile made for another menu than the model's
-    /// (the model's persona ids would land on other personas).
+    /// (the model's persona ids would land on other personas) and for signals no
+    /// profile document may hold ([`Profile::check_signals`]).
     pub fn apply(&self, profile: &mut Profile, now: i64) -> crate::Result<()> {
         profile.check_menu(self.menu_key, "persona model")?;
+        let scores = self.score(profile, now)?;
         profile.menu = Some(self.menu_key);
-        let scores = self.score(profile, now);
         // A profile started empty takes the menu's size, as `Profile::set_score` gives it.
         profile.scores.grow_to(self.menu_len);
         for &(persona, _) in &self.personas {
@@ -273,10 +290,17 @@ impl PersonaModel {
 
     /// The signals that moved `persona`'s logit for this profile at `now`, largest
     /// absolute contribution first, one entry per signal name and class. Signals without
-    /// consent do not appear: they did not count.
-    pub fn explain(&self, profile: &Profile, persona: PersonaId, now: i64) -> Vec<Contribution> {
+    /// consent do not appear: they did not count. Errors as [`PersonaModel::logits`]
+    /// does.
+    pub fn explain(
+        &self,
+        profile: &Profile,
+        persona: PersonaId,
+        now: i64,
+    ) -> crate::Result<Vec<Contribution>> {
+        profile.check_signals()?;
         let Some(slot) = self.personas.iter().position(|(p, _)| *p == persona) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let mut out: Vec<Contribution> = Vec::new();
         for (signal, weights) in self.usable(profile) {
@@ -298,7 +322,7 @@ impl PersonaModel {
         out.sort_by(|a, b| {
             b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.signal.cmp(&b.signal))
         });
-        out
+        Ok(out)
     }
 }
 

@@ -205,13 +205,15 @@ pub struct Overlap {
 }
 
 impl Overlap {
-    /// The overlap of `model`'s personas over `profiles` scored at `now`.
-    pub fn of(menu: &PersonaMenu, model: &PersonaModel, profiles: &[Profile], now: i64) -> Self {
+    /// The overlap of `model`'s personas over `profiles` scored at `now`. Errors for a
+    /// profile whose signals no profile document may hold
+    /// ([`Profile::check_signals`]).
+    pub fn of(menu: &PersonaMenu, model: &PersonaModel, profiles: &[Profile], now: i64) -> Result<Self> {
         let personas: Vec<_> = model.personas().collect();
         let k = personas.len();
         let mut both = vec![vec![0usize; k]; k];
         for p in profiles {
-            let scores = model.score(p, now);
+            let scores = model.score(p, now)?;
             let high: Vec<bool> = personas.iter().map(|id| scores.get(*id) >= HIGH_SCORE).collect();
             for a in 0..k {
                 if !high[a] {
@@ -239,11 +241,11 @@ impl Overlap {
                     .collect()
             })
             .collect();
-        Overlap {
+        Ok(Overlap {
             personas: personas.iter().map(|id| menu.name(*id).to_owned()).collect(),
             both: both.iter().map(|row| row.iter().map(|c| *c as f64 / n).collect()).collect(),
             jaccard,
-        }
+        })
     }
 
     /// Pairs whose high groups overlap at least `min_jaccard`, most similar first.
@@ -273,18 +275,19 @@ pub struct Movement {
 }
 
 /// Scores `profiles` at `now` with `old` and `new` and counts, per persona both model,
-/// the share of people whose score changed.
+/// the share of people whose score changed. Errors for a profile whose signals no
+/// profile document may hold ([`Profile::check_signals`]).
 pub fn movement(
     menu: &PersonaMenu,
     old: &PersonaModel,
     new: &PersonaModel,
     profiles: &[Profile],
     now: i64,
-) -> Vec<Movement> {
+) -> Result<Vec<Movement>> {
     let shared: Vec<_> = new.personas().filter(|p| old.personas().any(|q| q == *p)).collect();
     let mut moved = vec![(0usize, 0usize); shared.len()];
     for p in profiles {
-        let (a, b) = (old.score(p, now), new.score(p, now));
+        let (a, b) = (old.score(p, now)?, new.score(p, now)?);
         for (k, id) in shared.iter().enumerate() {
             let delta = a.get(*id).abs_diff(b.get(*id));
             moved[k].0 += usize::from(delta > 0);
@@ -292,7 +295,7 @@ pub fn movement(
         }
     }
     let n = profiles.len().max(1) as f64;
-    shared
+    Ok(shared
         .iter()
         .zip(moved)
         .map(|(id, (m, f))| Movement {
@@ -300,7 +303,7 @@ pub fn movement(
             moved: m as f64 / n,
             moved_far: f as f64 / n,
         })
-        .collect()
+        .collect())
 }
 
 /// The whole report of one training run.
@@ -343,7 +346,8 @@ fn xml(s: &str) -> String {
 
 impl ModelReport {
     /// Assembles the report; computes the overlap of `model` on `profiles` at `now`, and
-    /// counts their signals left out for want of consent or dated after `now`.
+    /// counts their signals left out for want of consent or dated after `now`. Errors
+    /// as [`Overlap::of`] does.
     pub fn new(
         menu: &PersonaMenu,
         model: &PersonaModel,
@@ -352,8 +356,8 @@ impl ModelReport {
         personas: Vec<PersonaReport>,
         signals: usize,
         signals_dropped: usize,
-    ) -> Self {
-        ModelReport {
+    ) -> Result<Self> {
+        Ok(ModelReport {
             people: profiles.len(),
             signals,
             signals_dropped,
@@ -366,8 +370,8 @@ impl ModelReport {
                 .map(|p| super::consented(p).filter(|s| s.at > now).count())
                 .sum(),
             personas,
-            overlap: Overlap::of(menu, model, profiles, now),
-        }
+            overlap: Overlap::of(menu, model, profiles, now)?,
+        })
     }
 
     /// The report as a text table for a terminal or a file.

@@ -185,7 +185,10 @@ pub fn generate(config: &SyntheticConfig) -> Result<SyntheticSet> {
             personas: vec![(config.personas[0].clone(), PersonaWeights { bias: 0.0, ..w.clone() })],
         };
         let model = PersonaModel::compile(&menu, &single)?;
-        let logits: Vec<f64> = profiles.iter().map(|p| model.logits(p, config.now)[0].0).collect();
+        let mut logits = Vec::with_capacity(profiles.len());
+        for p in &profiles {
+            logits.push(model.logits(p, config.now)?.first().map_or(0.0, |(z, _)| *z));
+        }
         // Bisection on the bias for the target mean propensity.
         let (mut lo, mut hi) = (-20.0, 20.0);
         for _ in 0..60 {
@@ -204,7 +207,7 @@ pub fn generate(config: &SyntheticConfig) -> Result<SyntheticSet> {
     let model = PersonaModel::compile(&menu, &truth)?;
     let mut positives = Vec::new();
     for (person, profile) in people.iter().zip(&profiles) {
-        for (slot, (z, _)) in model.logits(profile, config.now).into_iter().enumerate() {
+        for (slot, (z, _)) in model.logits(profile, config.now)?.into_iter().enumerate() {
             if rng.unit() < 1.0 / (1.0 + (-z).exp()) {
                 let at = config.now - (rng.unit() * span as f64) as i64;
                 positives.push((
@@ -248,21 +251,20 @@ impl SyntheticSet {
     }
 
     /// The true logit of `persona` for every person at `now` (people order), from all
-    /// their signals; `None` for a persona the set was not generated for.
+    /// their signals; `None` for a persona the set was not generated for (or a person
+    /// with signals no profile may hold).
     pub fn true_logits(&self, persona: &str) -> Option<Vec<f64>> {
         let names: Vec<&str> = self.truth.personas.iter().map(|(n, _)| n.as_str()).collect();
         let menu = PersonaMenu::new(names.iter().copied()).ok()?;
         let model = PersonaModel::compile(&menu, &self.truth).ok()?;
         let slot = names.iter().position(|n| *n == persona)?;
-        Some(
-            self.people
-                .iter()
-                .map(|p| {
-                    let mut profile = p.to_profile(&menu, self.now);
-                    profile.consent = DataClasses::ALL;
-                    model.logits(&profile, self.now)[slot].0
-                })
-                .collect(),
-        )
+        self.people
+            .iter()
+            .map(|p| {
+                let mut profile = p.to_profile(&menu, self.now);
+                profile.consent = DataClasses::ALL;
+                Some(model.logits(&profile, self.now).ok()?.get(slot)?.0)
+            })
+            .collect()
     }
 }

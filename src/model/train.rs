@@ -505,6 +505,18 @@ pub fn train(
         labels[persona.index()][person] = true;
     }
     let profiles: Vec<Profile> = people.iter().map(|p| p.to_profile(menu, config.now)).collect();
+    // `TrainingPerson::signals` is public: people built in code are checked as a
+    // people file is, never trained on in part.
+    for (person, profile) in people.iter().zip(&profiles) {
+        profile.check_signals().map_err(|e| match e {
+            Error::Invalid { field, problem, .. } => Error::invalid(
+                "training set",
+                format!("people['{}'].{field}", quote(&person.person)),
+                problem,
+            ),
+            other => other,
+        })?;
+    }
     let half_life_seconds = config.half_life_days * 86_400.0;
     let feats = features(&profiles, half_life_seconds, config.now, config.max_signals);
     let folds = assign_folds(people, config);
@@ -599,7 +611,7 @@ pub fn train(
     calibrate(menu, &mut spec, &profiles, config.now)?;
     let model = PersonaModel::compile(menu, &spec)?;
     let report =
-        ModelReport::new(menu, &model, &profiles, config.now, reports, feats.names.len(), feats.dropped);
+        ModelReport::new(menu, &model, &profiles, config.now, reports, feats.names.len(), feats.dropped)?;
     Ok(Trained { spec, report })
 }
 
@@ -690,7 +702,7 @@ pub fn calibrate(
     let model = PersonaModel::compile(menu, spec)?;
     let mut logits: Vec<Vec<f64>> = vec![Vec::with_capacity(profiles.len()); spec.personas.len()];
     for p in profiles {
-        for (slot, (z, _)) in model.logits(p, now).into_iter().enumerate() {
+        for (slot, (z, _)) in model.logits(p, now)?.into_iter().enumerate() {
             logits[slot].push(z);
         }
     }

@@ -94,6 +94,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         config.creatives,
         config.people,
     );
+    if let Some(reach) = config.explore_reach {
+        println!(
+            "Epsilon-greedy explores among the creatives that could be the best (explore_reach {reach}).\n"
+        );
+    }
     let started = Instant::now();
     let mut results: Vec<(Summary, Vec<SimReport>)> = Vec::new();
     for &variant in &args.variants {

@@ -1414,6 +1414,11 @@ fn run(args: &Args) -> Result<(), TrialError> {
         }
         println!();
     }
+    if let Some(reach) = EXPLORE_REACH.get().copied().flatten() {
+        println!(
+            "Engine ε-greedy explored among the creatives that could be the best (explore_reach {reach}).\n"
+        );
+    }
     println!(
         "Run time: {:.1} s on {} thread(s) for {} world(s).",
         started.elapsed().as_secs_f64(),

@@ -368,13 +368,15 @@ fn propensity_of_an_assembled_pick_is_its_observed_frequency() {
         .slot(SlotSpec::new("a").variant(variant("x", Some("Family"))).variant(variant("y", None)));
     // Thompson's propensity is a Monte Carlo estimate (for an assembly, from a normal
     // approximation of the mean of its variants' draws): 0.03 of slack, as for creatives.
-    for (policy, slack) in [
-        (Policy::EpsilonGreedy { epsilon: 0.3 }, 0.0),
-        (Policy::Softmax { temperature: 0.5 }, 0.0),
-        (Policy::Thompson, 0.03),
+    for (policy, reach, slack) in [
+        (Policy::EpsilonGreedy { epsilon: 0.3 }, None, 0.0),
+        (Policy::EpsilonGreedy { epsilon: 0.3 }, Some(1.0), 0.0),
+        (Policy::Softmax { temperature: 0.5 }, None, 0.0),
+        (Policy::Thompson, None, 0.03),
     ] {
         let mut config = SelectorConfig::with_policy(policy);
         config.max_per_persona = 0;
+        config.learning.explore_reach = reach;
         let sel = selector_of(
             vec![
                 tagged("lux", "Luxury"),
@@ -395,7 +397,7 @@ fn propensity_of_an_assembled_pick_is_its_observed_frequency() {
             let tolerance = 5.0 * (propensity * (1.0 - propensity) / n as f64).sqrt() + 1e-3 + slack;
             assert!(
                 (share - propensity).abs() < tolerance,
-                "{policy:?} {key}: observed {share:.4}, reported {propensity:.4}"
+                "{policy:?} {reach:?} {key}: observed {share:.4}, reported {propensity:.4}"
             );
         }
     }
@@ -426,6 +428,26 @@ fn pruned_and_full_scans_agree_with_templates() {
             assert!(a.contains(&"hero-tpl".to_owned()), "{policy:?} {scores:?}: {a:?}");
         }
     }
+    // Epsilon-greedy among the candidates that could be the best, templates among them:
+    // the same seeded picks and propensities, slot by slot.
+    let mut config = SelectorConfig::with_policy(Policy::EpsilonGreedy { epsilon: 0.5 });
+    config.learning.explore_reach = Some(1.0);
+    let pruned = selector_of(creatives.clone(), vec![hero_template().priority(1.5)], config);
+    config.prune = false;
+    let full = selector_of(creatives.clone(), vec![hero_template().priority(1.5)], config);
+    let hero = pruned.placement("hero").unwrap();
+    let (mut a, mut b) = (pruned.new_selection(3), full.new_selection(3));
+    let mut templates = 0;
+    for scores in [&[("Luxury", 9)][..], &[("Family", 8), ("Budget", 6)], &[]] {
+        for seed in 0..40 {
+            let context = ctx().with_seed(seed);
+            pruned.select(&person(&pruned, scores), &context, hero, &mut a).unwrap();
+            full.select(&person(&full, scores), &context, hero, &mut b).unwrap();
+            assert_eq!(a.picks(), b.picks(), "{scores:?}, seed {seed}");
+            templates += a.picks().iter().filter(|p| a.assembly(p).is_some()).count();
+        }
+    }
+    assert!(templates > 0, "assembled picks were compared");
 }
 
 fn compile_error(t: TemplateSpec) -> String {

@@ -43,9 +43,13 @@ struct World {
 
 impl World {
     fn new(creatives: usize, personas: usize, policy: Policy, prune: bool) -> World {
-        let shape = Synthetic { personas, placements: 1, creatives, seed: SEED };
         let mut config = SelectorConfig::with_policy(policy);
         config.prune = prune;
+        World::configured(creatives, personas, config)
+    }
+
+    fn configured(creatives: usize, personas: usize, config: SelectorConfig) -> World {
+        let shape = Synthetic { personas, placements: 1, creatives, seed: SEED };
         let catalog = Catalog::compile(&shape.spec()).expect("the synthetic spec compiles");
         let selector = Arc::new(Selector::new(catalog, config).expect("a valid configuration"));
         let placement = selector.placement("placement-0").expect("the synthetic placement");
@@ -60,8 +64,8 @@ impl World {
     /// A world that looks like traffic: varied people (several high personas, mid and
     /// low scores, some likes and dislikes) and statistics warmed by `events` of the
     /// learner's own picks (impressions, a click in 25), people keeping their exposures.
-    fn warm(creatives: usize, policy: Policy, events: usize) -> World {
-        let mut world = World::new(creatives, PERSONAS, policy, true);
+    fn warm_configured(creatives: usize, config: SelectorConfig, events: usize) -> World {
+        let mut world = World::configured(creatives, PERSONAS, config);
         world.people = world.shape.people(PEOPLE);
         for (i, (p, _)) in world.people.iter_mut().enumerate() {
             if i % 5 == 0 {
@@ -178,17 +182,23 @@ fn templates(c: &mut Criterion) {
     group.finish();
 }
 
-/// `warm/1000/{greedy,epsilon,thompson}`: k = 1 on 1,000 candidates after 100,000
-/// events of the learner's own picks, varied people (the traffic-like figures).
+/// `warm/1000/{greedy,epsilon,epsilon-reach,thompson}`: k = 1 on 1,000 candidates
+/// after 100,000 events of the learner's own picks, varied people (the traffic-like
+/// figures); `epsilon-reach` explores among the creatives that could be the best
+/// (`learning.explore_reach` 1).
 fn warm(c: &mut Criterion) {
     let mut group = c.benchmark_group("warm");
     configure(&mut group);
-    for (policy, name) in [
-        (Policy::Greedy, "greedy"),
-        (Policy::EpsilonGreedy { epsilon: 0.1 }, "epsilon"),
-        (Policy::Thompson, "thompson"),
+    let epsilon = Policy::EpsilonGreedy { epsilon: 0.1 };
+    let mut reaching = SelectorConfig::with_policy(epsilon);
+    reaching.learning.explore_reach = Some(1.0);
+    for (config, name) in [
+        (SelectorConfig::with_policy(Policy::Greedy), "greedy"),
+        (SelectorConfig::with_policy(epsilon), "epsilon"),
+        (reaching, "epsilon-reach"),
+        (SelectorConfig::with_policy(Policy::Thompson), "thompson"),
     ] {
-        let world = World::warm(1_000, policy, 100_000);
+        let world = World::warm_configured(1_000, config, 100_000);
         bench_select(&mut group, &format!("1000/{name}"), &world, 1);
     }
     group.finish();

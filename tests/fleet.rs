@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use persona_engine::fleet::{
     FleetConfig, FleetLog, FleetSync, LogEntry, LogError, ReadLimits, RedisLog, SnapshotBody, Withheld,
 };
-use persona_engine::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
+use persona_engine::limits::{MAX_INSTANCE_ID_LEN, MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
 use persona_engine::{
     sample, Catalog, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
     SelectorConfig, StatsSnapshot,
@@ -536,6 +536,46 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
     // Compacting after all that still holds exactly the good events.
     let (late, _) = join(&url, "corrupt", "late");
     assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
+}
+
+/// An instance id the other instances could not read the entries of (empty, with a
+/// control character, or so long that an entry's short fields pass what readers take) is
+/// refused by joining, naming the field, before anything is written; an id of exactly
+/// `MAX_INSTANCE_ID_LEN` bytes joins, and its events reach the others.
+#[test]
+fn an_instance_id_the_others_could_not_read_is_refused_on_joining() {
+    let redis = Redis::start_volatile("ids");
+    let url = redis.url();
+    let long = "i".repeat(MAX_INSTANCE_ID_LEN + 1);
+    for (id, want) in [
+        ("", "fleet config: field 'instance': instance id is empty".to_owned()),
+        (
+            "web\n7",
+            "fleet config: field 'instance': instance id contains the control character U+000A at byte 3".to_owned(),
+        ),
+        (
+            long.as_str(),
+            format!(
+                "fleet config: field 'instance': instance id is {} bytes long (at most {MAX_INSTANCE_ID_LEN}, \
+                 MAX_INSTANCE_ID_LEN)",
+                MAX_INSTANCE_ID_LEN + 1
+            ),
+        ),
+    ] {
+        let log = RedisLog::open(&url, "ids").unwrap();
+        let err = FleetSync::join(engine(), log, config(id).0).unwrap_err().to_string();
+        assert_eq!(err, want);
+    }
+    let written: usize = redis::cmd("XLEN").arg("ids:log").query(&mut redis.conn()).unwrap();
+    assert_eq!(written, 0, "a refused instance wrote to the log");
+
+    let longest = "i".repeat(MAX_INSTANCE_ID_LEN);
+    let (a, _) = join(&url, "ids", &longest);
+    let (b, b_log) = join(&url, "ids", "b");
+    let mine = events(7, 0, 60, false);
+    serve_syncing(&a, &mine);
+    converge(&b, &tally(&mine), Duration::from_secs(10));
+    assert_eq!(b.status().skipped, 0, "{:?}", b_log.lock().unwrap());
 }
 
 /// A valid delta one instance cannot hold (its segment table is too small) is merged by

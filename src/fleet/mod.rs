@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::learn::{
     Counts, CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
-use crate::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
+use crate::limits::{MAX_INSTANCE_ID_LEN, MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
 use crate::model::PersonaModel;
 use crate::select::Selector;
 
@@ -59,7 +59,7 @@ pub enum FleetError {
 
 /// The most bytes the fields of a log entry other than its `body` may take together,
 /// names and values (4 KiB): those this crate writes (`fleet`, `instance`, `seq`,
-/// `kind`) take well under 300 with an instance id of 256 bytes. A larger entry is
+/// `kind`) take at most 325 with an instance id of [`MAX_INSTANCE_ID_LEN`] (256) bytes. A larger entry is
 /// withheld by the log and skipped, as one with a body past its limit is.
 pub const MAX_ENTRY_FIELDS_BYTES: usize = 4096;
 
@@ -164,6 +164,26 @@ fn too_large(size: u64) -> crate::Error {
     }
 }
 
+/// Why `instance` cannot be a fleet instance id, if it cannot: empty, longer than
+/// [`MAX_INSTANCE_ID_LEN`] bytes (its entries' short fields would pass what readers
+/// take), or holding a control character (which breaks a log line).
+fn check_instance_id(instance: &str) -> crate::Result<()> {
+    let problem = if instance.is_empty() {
+        Some("instance id is empty".to_owned())
+    } else if instance.len() > MAX_INSTANCE_ID_LEN {
+        Some(format!(
+            "instance id is {} bytes long (at most {MAX_INSTANCE_ID_LEN}, MAX_INSTANCE_ID_LEN)",
+            instance.len()
+        ))
+    } else {
+        crate::error::control_character(instance).map(|problem| format!("instance id {problem}"))
+    };
+    match problem {
+        Some(problem) => Err(crate::Error::invalid("fleet config", "instance", problem)),
+        None => Ok(()),
+    }
+}
+
 /// Builds the selector (and persona model) for a catalog version read from the log.
 pub type CatalogBuilder =
     Arc<dyn Fn(&CatalogSpec) -> crate::Result<(Selector, Option<PersonaModel>)> + Send + Sync>;
@@ -175,7 +195,9 @@ pub type ErrorLog = Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Clone)]
 pub struct FleetConfig {
     /// This instance's id, unique in the fleet and stable across restarts (a host name
-    /// plus a slot, a pod name): a restarted instance continues its sequence.
+    /// plus a slot, a pod name): a restarted instance continues its sequence. Not empty,
+    /// at most [`MAX_INSTANCE_ID_LEN`] bytes, no control character ([`FleetSync::join`]
+    /// refuses any other: the other instances could not read its entries).
     pub instance: String,
     /// Time between two syncs of the background thread ([`FleetSync::spawn`]).
     pub interval: Duration,
@@ -419,12 +441,15 @@ impl FleetSync {
     /// statistics (events recorded before the call are kept and shared). Errors when the
     /// log cannot be reached or the snapshot cannot be loaded (a body larger than
     /// [`MAX_SNAPSHOT_BYTES`] is refused without being read); the engine can serve
-    /// alone meanwhile and the call be retried.
+    /// alone meanwhile and the call be retried. Refuses, before touching the log, an
+    /// instance id the other instances could not read the entries of (see
+    /// [`FleetConfig::instance`]): `fleet config: field 'instance': instance id is empty`.
     pub fn join(
         engine: Arc<Engine>,
         log: impl FleetLog + 'static,
         config: FleetConfig,
     ) -> Result<Self, FleetError> {
+        check_instance_id(&config.instance)?;
         let state = State {
             log: Box::new(log),
             cursor: None,
@@ -980,5 +1005,32 @@ impl FleetThread {
 impl Drop for FleetThread {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_id_is_checked_for_emptiness_length_in_bytes_and_control_characters() {
+        let message = |id: &str| check_instance_id(id).map_err(|e| e.to_string());
+        assert_eq!(message("web-7"), Ok(()));
+        assert_eq!(message(&"é".repeat(MAX_INSTANCE_ID_LEN / 2)), Ok(()), "at the limit, in bytes");
+        assert_eq!(
+            message(&format!("{}x", "é".repeat(MAX_INSTANCE_ID_LEN / 2))),
+            Err(format!(
+                "fleet config: field 'instance': instance id is {} bytes long (at most 256, MAX_INSTANCE_ID_LEN)",
+                MAX_INSTANCE_ID_LEN + 1
+            ))
+        );
+        assert_eq!(
+            message("pod\t3"),
+            Err(
+                "fleet config: field 'instance': instance id contains the control character U+0009 at byte 3"
+                    .into()
+            )
+        );
+        assert_eq!(message(""), Err("fleet config: field 'instance': instance id is empty".into()));
     }
 }

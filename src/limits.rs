@@ -81,6 +81,33 @@ pub const MAX_DORMANT_CELLS: usize = 8 * MAX_PERSONAS;
 /// 64 bytes of the largest snapshot, the least a written entry takes).
 pub const MAX_SNAPSHOT_MODEL_ENTRIES: usize = MAX_SNAPSHOT_BYTES / 64;
 
+/// The longest fleet instance id, in bytes (256, as [`MAX_ID_LEN`]). Every fleet log
+/// entry carries its instance's id among its short fields, which readers bound by
+/// `fleet::MAX_ENTRY_FIELDS_BYTES` (4 KiB): at this length the fields this crate writes
+/// (`fleet`, `instance`, `seq`, `kind`) take at most 325 bytes, far within it. It also
+/// keeps the id whole where it is quoted: in an error message ([`QUOTE_BYTES`]) and in
+/// the short fields the Redis log returns for an entry it withholds (values of up to
+/// 256 bytes), which name the entry. `FleetSync::join` refuses a longer id, an empty
+/// one, and one with a control character (which a log line would break on), since every
+/// other instance would have to skip all of its entries.
+pub const MAX_INSTANCE_ID_LEN: usize = 256;
+
+/// The smallest bound on one fleet delta entry's body (`FleetConfig::max_delta_bytes`),
+/// in bytes (16 KiB). A delta larger than its bound is split into several entries, down
+/// to single cells and model weights; the largest of those the engine can export, with
+/// its creative's id and a part's header, is under 2 KiB (ids at most [`MAX_ID_LEN`],
+/// persona names at most [`MAX_PERSONA_NAME`], attribute names and values at most
+/// [`MAX_ATTRIBUTE_LEN`] bytes, each at most twice as long escaped in JSON), so at this
+/// bound or above every delta splits.
+pub const MIN_DELTA_ENTRY_BYTES: usize = 16 * 1024;
+
+/// The largest bound on one fleet delta entry's body (`FleetConfig::max_delta_bytes`),
+/// in bytes (512 MiB − 4 KiB): with its short fields (at most `MAX_ENTRY_FIELDS_BYTES`,
+/// 4 KiB) an entry stays within Redis's default limit on one value
+/// (`proto-max-bulk-len`, 512 MiB), which refuses a larger one however often it is
+/// retried, and within the [`MAX_SNAPSHOT_BYTES`] every reader takes.
+pub const MAX_DELTA_ENTRY_BYTES: usize = 512 * 1024 * 1024 - 4096;
+
 /// The longest line of a decision log (JSON Lines or OBD CSV), in bytes (1 MiB): a
 /// longer line is an error naming the line, found without holding more than this much
 /// of it. A decision with 1,000 eligible creatives is about 30 KiB.

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use persona_engine::fleet::{
     FleetConfig, FleetLog, FleetSync, LogEntry, LogError, ReadLimits, RedisLog, SnapshotBody, Withheld,
 };
-use persona_engine::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
+use persona_engine::limits::{
+    MAX_DELTA_ENTRY_BYTES, MAX_INSTANCE_ID_LEN, MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES, MIN_DELTA_ENTRY_BYTES,
+};
 use persona_engine::{
     sample, Catalog, CatalogSpec, Context, CreativeSpec, DataClasses, Device, Engine, FeedbackKind, Selector,
     SelectorConfig, StatsSnapshot,
@@ -538,6 +540,46 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
     assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
 }
 
+/// An instance id the other instances could not read the entries of (empty, with a
+/// control character, or so long that an entry's short fields pass what readers take) is
+/// refused by joining, naming the field, before anything is written; an id of exactly
+/// `MAX_INSTANCE_ID_LEN` bytes joins, and its events reach the others.
+#[test]
+fn an_instance_id_the_others_could_not_read_is_refused_on_joining() {
+    let redis = Redis::start_volatile("ids");
+    let url = redis.url();
+    let long = "i".repeat(MAX_INSTANCE_ID_LEN + 1);
+    for (id, want) in [
+        ("", "fleet config: field 'instance': instance id is empty".to_owned()),
+        (
+            "web\n7",
+            "fleet config: field 'instance': instance id contains the control character U+000A at byte 3".to_owned(),
+        ),
+        (
+            long.as_str(),
+            format!(
+                "fleet config: field 'instance': instance id is {} bytes long (at most {MAX_INSTANCE_ID_LEN}, \
+                 MAX_INSTANCE_ID_LEN)",
+                MAX_INSTANCE_ID_LEN + 1
+            ),
+        ),
+    ] {
+        let log = RedisLog::open(&url, "ids").unwrap();
+        let err = FleetSync::join(engine(), log, config(id).0).unwrap_err().to_string();
+        assert_eq!(err, want);
+    }
+    let written: usize = redis::cmd("XLEN").arg("ids:log").query(&mut redis.conn()).unwrap();
+    assert_eq!(written, 0, "a refused instance wrote to the log");
+
+    let longest = "i".repeat(MAX_INSTANCE_ID_LEN);
+    let (a, _) = join(&url, "ids", &longest);
+    let (b, b_log) = join(&url, "ids", "b");
+    let mine = events(7, 0, 60, false);
+    serve_syncing(&a, &mine);
+    converge(&b, &tally(&mine), Duration::from_secs(10));
+    assert_eq!(b.status().skipped, 0, "{:?}", b_log.lock().unwrap());
+}
+
 /// A valid delta one instance cannot hold (its segment table is too small) is merged by
 /// the others, and stays in the held-back instance's ledger: a snapshot it stores, and
 /// an instance that joins from that snapshot, still hold every event.
@@ -959,4 +1001,124 @@ fn an_instance_reads_a_large_tail_in_budgeted_batches_and_merges_all_of_it() {
         )),
         "{logged}"
     );
+}
+
+// ---------------------------------------------------------------- delta size
+
+/// The sample catalog plus `n` creatives, and one event on each new creative.
+fn wide_catalog(n: usize) -> (CatalogSpec, Vec<Event>) {
+    let mut spec = sample::catalog_spec().unwrap();
+    spec.version = "wide".into();
+    let personas = spec.personas.clone();
+    let mut events = Vec::new();
+    for k in 0..n {
+        let id = format!("wide-{k:05}");
+        spec.creatives.push(CreativeSpec::new(&id).placement("home_hero").persona("Luxury Travel", 1.0));
+        events.push((id, personas[k % personas.len()].clone(), (k % 3) as u8));
+    }
+    (spec, events)
+}
+
+/// The bodies of the delta entries `instance` appended, in log order.
+fn delta_bodies(conn: &mut redis::Connection, stream: &str, instance: &str) -> Vec<Vec<u8>> {
+    let entries: redis::streams::StreamRangeReply =
+        redis::cmd("XRANGE").arg(stream).arg("-").arg("+").query(conn).unwrap();
+    let field = |e: &redis::streams::StreamId, name: &str| -> Vec<u8> {
+        e.map.get(name).map(|v| redis::from_redis_value(v).unwrap()).unwrap_or_default()
+    };
+    entries
+        .ids
+        .iter()
+        .filter(|e| field(e, "instance") == instance.as_bytes() && field(e, "kind") == b"delta")
+        .map(|e| field(e, "body"))
+        .collect()
+}
+
+/// A delta larger than Redis takes in one value (`proto-max-bulk-len` at its smallest
+/// setting, 1 MiB) is appended as several entries, each a valid delta within the default
+/// bound, instead of being refused and retried forever: another instance merges exactly
+/// the whole, and so does one that joins later.
+#[test]
+fn a_delta_larger_than_the_log_takes_is_split_into_entries_that_sum_to_it() {
+    let redis = Redis::start_volatile("split");
+    let url = redis.url();
+    let mut conn = redis.conn();
+    let () = redis::cmd("CONFIG").arg("SET").arg("proto-max-bulk-len").arg("1mb").query(&mut conn).unwrap();
+    let (spec, mine) = wide_catalog(3000);
+    let open = || RedisLog::open(&url, "split").unwrap().with_timeout(Duration::from_secs(2));
+    let (config_a, _) = config("a");
+    let a = FleetSync::join(engine_of(&spec), open(), config_a).unwrap();
+    let (config_b, b_log) = config("b");
+    let b = FleetSync::join(engine_of(&spec), open(), config_b).unwrap();
+    for event in &mine {
+        record(a.engine(), event);
+    }
+    converge_all(&[&a, &b], &tally(&mine), Duration::from_secs(20));
+    assert_eq!(b.status().skipped, 0, "{:?}", b_log.lock().unwrap());
+    // A few entries: below `compact_every`, so none is trimmed yet.
+    let bodies = delta_bodies(&mut conn, "split:log", "a");
+    let total: usize = bodies.iter().map(Vec::len).sum();
+    assert!(bodies.len() > 1 && total > 1 << 20, "{} entries, {total} bytes", bodies.len());
+    for body in &bodies {
+        assert!(body.len() <= 1024 * 1024 - 4096, "an entry of {} bytes", body.len());
+        StatsSnapshot::from_json(std::str::from_utf8(body).unwrap()).unwrap();
+    }
+    let (config_late, _) = config("late");
+    let late = FleetSync::join(engine_of(&spec), open(), config_late).unwrap();
+    assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
+}
+
+/// With the smallest bound an instance may set, a busy sync's delta goes out as many
+/// small entries, each a valid delta within it, and every instance (one joining later
+/// too) counts exactly the events recorded; a bound outside the range is refused on
+/// joining, naming the field.
+#[test]
+fn a_configured_delta_bound_splits_every_delta_exactly_and_is_refused_out_of_range() {
+    let redis = Redis::start_volatile("smallsplit");
+    let url = redis.url();
+    let open = || RedisLog::open(&url, "smallsplit").unwrap().with_timeout(Duration::from_secs(2));
+    for (bound, want) in [
+        (
+            MIN_DELTA_ENTRY_BYTES - 1,
+            format!(
+                "fleet config: field 'max_delta_bytes': {} bytes is below {MIN_DELTA_ENTRY_BYTES} \
+                 (MIN_DELTA_ENTRY_BYTES): a delta might not split into entries that small",
+                MIN_DELTA_ENTRY_BYTES - 1
+            ),
+        ),
+        (
+            MAX_DELTA_ENTRY_BYTES + 1,
+            format!(
+                "fleet config: field 'max_delta_bytes': {} bytes is above {MAX_DELTA_ENTRY_BYTES} \
+                 (MAX_DELTA_ENTRY_BYTES): Redis refuses a value over 512 MiB by default (proto-max-bulk-len)",
+                MAX_DELTA_ENTRY_BYTES + 1
+            ),
+        ),
+    ] {
+        let (mut config, _) = config("a");
+        config.max_delta_bytes = bound;
+        assert_eq!(FleetSync::join(engine(), open(), config).unwrap_err().to_string(), want);
+    }
+
+    let (mut config_a, _) = config("a");
+    config_a.max_delta_bytes = MIN_DELTA_ENTRY_BYTES;
+    config_a.compact_every = 0; // the entries stay in the stream until `b` compacts
+    let a = FleetSync::join(engine(), open(), config_a).unwrap();
+    let (b, b_log) = join(&url, "smallsplit", "b");
+    let mine = events(8, 0, 3000, false);
+    serve(a.engine(), &mine);
+    let status = a.tick();
+    assert_eq!(status.pending, 0, "{status:?}");
+    // Read before the others compact and trim them.
+    let bodies = delta_bodies(&mut redis.conn(), "smallsplit:log", "a");
+    assert!(bodies.len() > 2, "{} entries", bodies.len());
+    for body in &bodies {
+        assert!(body.len() <= MIN_DELTA_ENTRY_BYTES, "an entry of {} bytes", body.len());
+        StatsSnapshot::from_json(std::str::from_utf8(body).unwrap()).unwrap();
+    }
+    converge_all(&[&a, &b], &tally(&mine), Duration::from_secs(20));
+    assert_eq!(b.status().skipped, 0, "{:?}", b_log.lock().unwrap());
+    assert!(b.status().compactions > 0, "{:?}", b.status());
+    let (late, _) = join(&url, "smallsplit", "late");
+    assert_eq!(tally_of(&late.engine().save_stats()), tally(&mine));
 }

@@ -14,6 +14,7 @@
 //! Only with the cargo feature `redis`; see docs/fleet.md.
 
 mod redis_log;
+mod split;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,9 @@ use crate::engine::Engine;
 use crate::learn::{
     Counts, CreativeStats, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
-use crate::limits::{MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES};
+use crate::limits::{
+    MAX_DELTA_ENTRY_BYTES, MAX_INSTANCE_ID_LEN, MAX_SNAPSHOT_BYTES, MAX_SPEC_BYTES, MIN_DELTA_ENTRY_BYTES,
+};
 use crate::model::PersonaModel;
 use crate::select::Selector;
 
@@ -59,9 +62,18 @@ pub enum FleetError {
 
 /// The most bytes the fields of a log entry other than its `body` may take together,
 /// names and values (4 KiB): those this crate writes (`fleet`, `instance`, `seq`,
-/// `kind`) take well under 300 with an instance id of 256 bytes. A larger entry is
+/// `kind`) take at most 325 with an instance id of [`MAX_INSTANCE_ID_LEN`] (256) bytes. A larger entry is
 /// withheld by the log and skipped, as one with a body past its limit is.
 pub const MAX_ENTRY_FIELDS_BYTES: usize = 4096;
+
+/// The default bound on one delta entry's body ([`FleetConfig::max_delta_bytes`]),
+/// in bytes (1 MiB − 4 KiB): with its short fields (at most [`MAX_ENTRY_FIELDS_BYTES`])
+/// an entry is at most 1 MiB, within the smallest limit on one value Redis can be set to
+/// (`proto-max-bulk-len` 1mb) and the default message limits of Kafka
+/// (`message.max.bytes`) and NATS (`max_payload`), about 1 MB each; and sent within
+/// [`RedisLog`]'s 500 ms call timeout on a link of 20 Mbit/s or more. A sync's delta is
+/// usually a few KiB; one larger than this is split into several entries.
+pub const DEFAULT_MAX_DELTA_BYTES: usize = 1024 * 1024 - MAX_ENTRY_FIELDS_BYTES;
 
 /// One entry read from the log: its position and its fields as the log holds them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -164,6 +176,46 @@ fn too_large(size: u64) -> crate::Error {
     }
 }
 
+/// Why `instance` cannot be a fleet instance id, if it cannot: empty, longer than
+/// [`MAX_INSTANCE_ID_LEN`] bytes (its entries' short fields would pass what readers
+/// take), or holding a control character (which breaks a log line).
+fn check_instance_id(instance: &str) -> crate::Result<()> {
+    let problem = if instance.is_empty() {
+        Some("instance id is empty".to_owned())
+    } else if instance.len() > MAX_INSTANCE_ID_LEN {
+        Some(format!(
+            "instance id is {} bytes long (at most {MAX_INSTANCE_ID_LEN}, MAX_INSTANCE_ID_LEN)",
+            instance.len()
+        ))
+    } else {
+        crate::error::control_character(instance).map(|problem| format!("instance id {problem}"))
+    };
+    match problem {
+        Some(problem) => Err(crate::Error::invalid("fleet config", "instance", problem)),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a [`FleetConfig::max_delta_bytes`] outside [`MIN_DELTA_ENTRY_BYTES`] ..=
+/// [`MAX_DELTA_ENTRY_BYTES`]: below, a delta might not split into parts that small;
+/// above, Redis (by default) refuses the entry however often it is retried.
+fn check_max_delta_bytes(max_delta_bytes: usize) -> crate::Result<()> {
+    let problem = if max_delta_bytes < MIN_DELTA_ENTRY_BYTES {
+        format!(
+            "{max_delta_bytes} bytes is below {MIN_DELTA_ENTRY_BYTES} (MIN_DELTA_ENTRY_BYTES): a delta might not \
+             split into entries that small"
+        )
+    } else if max_delta_bytes > MAX_DELTA_ENTRY_BYTES {
+        format!(
+            "{max_delta_bytes} bytes is above {MAX_DELTA_ENTRY_BYTES} (MAX_DELTA_ENTRY_BYTES): Redis refuses a \
+             value over 512 MiB by default (proto-max-bulk-len)"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::invalid("fleet config", "max_delta_bytes", problem))
+}
+
 /// Builds the selector (and persona model) for a catalog version read from the log.
 pub type CatalogBuilder =
     Arc<dyn Fn(&CatalogSpec) -> crate::Result<(Selector, Option<PersonaModel>)> + Send + Sync>;
@@ -175,7 +227,9 @@ pub type ErrorLog = Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Clone)]
 pub struct FleetConfig {
     /// This instance's id, unique in the fleet and stable across restarts (a host name
-    /// plus a slot, a pod name): a restarted instance continues its sequence.
+    /// plus a slot, a pod name): a restarted instance continues its sequence. Not empty,
+    /// at most [`MAX_INSTANCE_ID_LEN`] bytes, no control character ([`FleetSync::join`]
+    /// refuses any other: the other instances could not read its entries).
     pub instance: String,
     /// Time between two syncs of the background thread ([`FleetSync::spawn`]).
     pub interval: Duration,
@@ -187,6 +241,14 @@ pub struct FleetConfig {
     pub read_batch_bytes: usize,
     /// Entries read between two compactions by this instance (0: never compact).
     pub compact_every: u64,
+    /// The most bytes of one delta entry's body this instance appends (default
+    /// [`DEFAULT_MAX_DELTA_BYTES`], 1 MiB − 4 KiB). A larger delta is split into several
+    /// entries, each a valid delta within this bound (down to single cells and model
+    /// weights), which the others merge into exactly the whole: no delta is ever too
+    /// large for the log to take or for the others to read. From
+    /// [`MIN_DELTA_ENTRY_BYTES`] (16 KiB) to [`MAX_DELTA_ENTRY_BYTES`] (512 MiB − 4 KiB,
+    /// for Redis's default `proto-max-bulk-len`); [`FleetSync::join`] refuses any other.
+    pub max_delta_bytes: usize,
     /// Builds the next version when a catalog arrives; `None`: compile it and keep the
     /// current selector configuration, no persona model.
     pub catalog_builder: Option<CatalogBuilder>,
@@ -202,13 +264,15 @@ impl std::fmt::Debug for FleetConfig {
             .field("read_batch", &self.read_batch)
             .field("read_batch_bytes", &self.read_batch_bytes)
             .field("compact_every", &self.compact_every)
+            .field("max_delta_bytes", &self.max_delta_bytes)
             .finish()
     }
 }
 
 impl FleetConfig {
     /// Defaults for `instance`: sync every 100 ms, read 500 entries and 16 MiB per call,
-    /// compact every 1,000 entries, errors to standard error.
+    /// compact every 1,000 entries, delta entries of at most 1 MiB − 4 KiB, errors to
+    /// standard error.
     pub fn new(instance: impl Into<String>) -> Self {
         FleetConfig {
             instance: instance.into(),
@@ -216,6 +280,7 @@ impl FleetConfig {
             read_batch: 500,
             read_batch_bytes: 16 * 1024 * 1024,
             compact_every: 1_000,
+            max_delta_bytes: DEFAULT_MAX_DELTA_BYTES,
             catalog_builder: None,
             error_log: Arc::new(|message: &str| eprintln!("persona-engine fleet: {message}")),
         }
@@ -419,12 +484,16 @@ impl FleetSync {
     /// statistics (events recorded before the call are kept and shared). Errors when the
     /// log cannot be reached or the snapshot cannot be loaded (a body larger than
     /// [`MAX_SNAPSHOT_BYTES`] is refused without being read); the engine can serve
-    /// alone meanwhile and the call be retried.
+    /// alone meanwhile and the call be retried. Refuses, before touching the log, an
+    /// instance id the other instances could not read the entries of (see
+    /// [`FleetConfig::instance`]): `fleet config: field 'instance': instance id is empty`.
     pub fn join(
         engine: Arc<Engine>,
         log: impl FleetLog + 'static,
         config: FleetConfig,
     ) -> Result<Self, FleetError> {
+        check_instance_id(&config.instance)?;
+        check_max_delta_bytes(config.max_delta_bytes)?;
         let state = State {
             log: Box::new(log),
             cursor: None,
@@ -570,15 +639,30 @@ impl FleetSync {
         self.flush_pending(st)?;
         let delta = self.engine.export_delta();
         if !is_empty(&delta) {
-            // Not `to_json`, which refuses a snapshot too large to read back: the delta
-            // has left the engine's counters, so it is kept pending (and retried, and
-            // logged) rather than dropped here.
-            let body = delta.delta_json().map_err(|e| LogError(e.to_string()))?.into_bytes();
+            self.queue_delta(st, &delta)?;
+            self.flush_pending(st)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `delta`, which has left the engine's counters, pending: as one entry, or as
+    /// several within [`FleetConfig::max_delta_bytes`] when it is larger, each with its
+    /// own sequence number.
+    fn queue_delta(&self, st: &mut State, delta: &StatsSnapshot) -> Result<(), LogError> {
+        let bodies = match split::delta_parts(delta, self.config.max_delta_bytes) {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                // Not reachable with a bound `join` accepts and the engine's own names;
+                // kept whole and pending (the log may refuse it) rather than dropped.
+                (self.config.error_log)(&format!("a delta could not be split, appending it whole: {e}"));
+                vec![delta.delta_json().map_err(|e| LogError(e.to_string()))?]
+            }
+        };
+        for body in bodies {
             let seq = st.next_seq;
             st.next_seq += 1;
             st.own_in_engine.insert(seq);
-            st.pending.push_back(Pending { seq, kind: Kind::Delta, body });
-            self.flush_pending(st)?;
+            st.pending.push_back(Pending { seq, kind: Kind::Delta, body: body.into_bytes() });
         }
         Ok(())
     }
@@ -935,11 +1019,7 @@ impl FleetSync {
             st.next_seq = st.next_seq.max(p.seq + 1);
         }
         if !is_empty(&local) {
-            let body = local.delta_json()?.into_bytes();
-            let seq = st.next_seq;
-            st.next_seq += 1;
-            st.own_in_engine.insert(seq);
-            st.pending.push_back(Pending { seq, kind: Kind::Delta, body });
+            self.queue_delta(st, &local)?;
         }
         st.status.rejoins += 1;
         Ok(())
@@ -980,5 +1060,32 @@ impl FleetThread {
 impl Drop for FleetThread {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_id_is_checked_for_emptiness_length_in_bytes_and_control_characters() {
+        let message = |id: &str| check_instance_id(id).map_err(|e| e.to_string());
+        assert_eq!(message("web-7"), Ok(()));
+        assert_eq!(message(&"é".repeat(MAX_INSTANCE_ID_LEN / 2)), Ok(()), "at the limit, in bytes");
+        assert_eq!(
+            message(&format!("{}x", "é".repeat(MAX_INSTANCE_ID_LEN / 2))),
+            Err(format!(
+                "fleet config: field 'instance': instance id is {} bytes long (at most 256, MAX_INSTANCE_ID_LEN)",
+                MAX_INSTANCE_ID_LEN + 1
+            ))
+        );
+        assert_eq!(
+            message("pod\t3"),
+            Err(
+                "fleet config: field 'instance': instance id contains the control character U+0009 at byte 3"
+                    .into()
+            )
+        );
+        assert_eq!(message(""), Err("fleet config: field 'instance': instance id is empty".into()));
     }
 }

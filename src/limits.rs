@@ -83,7 +83,7 @@ pub const MAX_SNAPSHOT_MODEL_ENTRIES: usize = MAX_SNAPSHOT_BYTES / 64;
 
 /// The longest fleet instance id, in bytes (256, as [`MAX_ID_LEN`]). Every fleet log
 /// entry carries its instance's id among its short fields, which readers bound by
-/// `fleet::MAX_ENTRY_FIELDS_BYTES` (4 KiB): at this length the fields this crate writes
+/// [`MAX_ENTRY_FIELDS_BYTES`] (4 KiB): at this length the fields this crate writes
 /// (`fleet`, `instance`, `seq`, `kind`) take at most 325 bytes, far within it. It also
 /// keeps the id whole where it is quoted: in an error message ([`QUOTE_BYTES`]) and in
 /// the short fields the Redis log returns for an entry it withholds (values of up to
@@ -91,6 +91,13 @@ pub const MAX_SNAPSHOT_MODEL_ENTRIES: usize = MAX_SNAPSHOT_BYTES / 64;
 /// one, and one with a control character (which a log line would break on), since every
 /// other instance would have to skip all of its entries.
 pub const MAX_INSTANCE_ID_LEN: usize = 256;
+
+/// The most bytes the fields of a fleet log entry other than its `body` may take
+/// together, names and values (4 KiB): those this crate writes (`fleet`, `instance`,
+/// `seq`, `kind`) take at most 325 with an instance id of [`MAX_INSTANCE_ID_LEN`] (256)
+/// bytes. A larger entry is withheld by the log and skipped, as one with a body past its
+/// limit is.
+pub const MAX_ENTRY_FIELDS_BYTES: usize = 4096;
 
 /// The smallest bound on one fleet delta entry's body (`FleetConfig::max_delta_bytes`),
 /// in bytes (16 KiB). A delta larger than its bound is split into several entries, down
@@ -102,11 +109,11 @@ pub const MAX_INSTANCE_ID_LEN: usize = 256;
 pub const MIN_DELTA_ENTRY_BYTES: usize = 16 * 1024;
 
 /// The largest bound on one fleet delta entry's body (`FleetConfig::max_delta_bytes`),
-/// in bytes (512 MiB − 4 KiB): with its short fields (at most `MAX_ENTRY_FIELDS_BYTES`,
+/// in bytes (512 MiB − 4 KiB): with its short fields (at most [`MAX_ENTRY_FIELDS_BYTES`],
 /// 4 KiB) an entry stays within Redis's default limit on one value
 /// (`proto-max-bulk-len`, 512 MiB), which refuses a larger one however often it is
 /// retried, and within the [`MAX_SNAPSHOT_BYTES`] every reader takes.
-pub const MAX_DELTA_ENTRY_BYTES: usize = 512 * 1024 * 1024 - 4096;
+pub const MAX_DELTA_ENTRY_BYTES: usize = 512 * 1024 * 1024 - MAX_ENTRY_FIELDS_BYTES;
 
 /// The longest line of a decision log (JSON Lines or OBD CSV), in bytes (1 MiB): a
 /// longer line is an error naming the line, found without holding more than this much

@@ -60,11 +60,7 @@ pub enum FleetError {
     Log(#[from] LogError),
 }
 
-/// The most bytes the fields of a log entry other than its `body` may take together,
-/// names and values (4 KiB): those this crate writes (`fleet`, `instance`, `seq`,
-/// `kind`) take at most 325 with an instance id of [`MAX_INSTANCE_ID_LEN`] (256) bytes. A larger entry is
-/// withheld by the log and skipped, as one with a body past its limit is.
-pub const MAX_ENTRY_FIELDS_BYTES: usize = 4096;
+pub use crate::limits::MAX_ENTRY_FIELDS_BYTES;
 
 /// The default bound on one delta entry's body ([`FleetConfig::max_delta_bytes`]),
 /// in bytes (1 MiB − 4 KiB): with its short fields (at most [`MAX_ENTRY_FIELDS_BYTES`])

@@ -356,6 +356,39 @@ fn pruning_regression_seed_3492243404585469770() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Epsilon-greedy exploring among the creatives that could be the best: after
+    /// random learning, every seeded request gets the full scan's picks and
+    /// propensities from the pruned scan, whatever the catalog, k and the diversity
+    /// rules.
+    #[test]
+    fn pruning_never_changes_epsilon_greedy_with_a_reach(
+        seed in any::<u64>(),
+        personas in 4usize..40,
+        creatives in 20usize..300,
+        k in 1usize..4,
+        max_per_persona in 0u8..3,
+        events in 0usize..2_000,
+        reach in 0.0f64..3.0,
+    ) {
+        let shape = Synthetic { personas, placements: 2, creatives, seed };
+        let (pruned, full) =
+            pair_reaching(shape.spec(), Policy::EpsilonGreedy { epsilon: 0.4 }, max_per_persona, Some(reach));
+        let mut people = shape.people(40);
+        let placements = [pruned.placement("placement-0").unwrap(), pruned.placement("placement-1").unwrap()];
+        teach_both((&pruned, &full), &shape, &mut people, seed, events);
+        let (mut a, mut b) = (pruned.new_selection(k), full.new_selection(k));
+        for (i, (profile, context)) in people.iter().enumerate() {
+            let context = context.clone().with_seed(seed ^ i as u64);
+            let placement = placements[i % 2];
+            pruned.select(profile, &context, placement, &mut a).unwrap();
+            full.select(profile, &context, placement, &mut b).unwrap();
+            prop_assert_eq!(a.picks(), b.picks(), "person {}", i);
+        }
+    }
+}
+proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// With templates among the candidates (their bounds from the index's per-persona

@@ -123,6 +123,7 @@ pub struct CandidatePolicy<'a> {
     /// optimism raised by `explore_reach`), and per creative the reach it listed.
     reacher: Option<(Selector, Selection)>,
     reach: Vec<f32>,
+    reach_picks: Vec<Pick>,
     draws: u32,
     picks: Vec<Pick>,
     slate: Option<Selection>,
@@ -132,45 +133,40 @@ impl<'a> CandidatePolicy<'a> {
     /// The candidate `selector`, with `draws` selections per decision for Thompson
     /// sampling (at least 1). The candidate's statistics are read, never changed.
     pub fn new(selector: &'a Selector, draws: u32) -> Result<Self> {
-        let ranker = match selector.config().learning.policy {
-            policy @ (Policy::EpsilonGreedy { .. } | Policy::Softmax { .. }) => {
-                let mut config = *selector.config();
-                config.learning.policy = Policy::Greedy;
-                // Greedy's key with the policy's optimism: epsilon-greedy's greedy choice
-                // takes it, softmax weighs the posterior means.
-                config.learning.optimism = config.learning.optimism_under(policy);
-                config.max_per_persona = 0;
-                config.prune = false;
-                let ranker = Selector::new(selector.catalog_arc().clone(), config)?;
-                let _same_catalog = ranker.load_stats(&selector.save_stats())?;
-                let selection = ranker.new_selection(MAX_K);
-                Some((ranker, selection))
-            }
-            _ => None,
-        };
-        // Greedy's key with the optimism raised by the reach is the key epsilon-greedy's
-        // exploring draw compares, `m + (lift + reach)·sd` (the first look's share of the
-        // lift kept as it is: exact when it is 0, the default).
+        // Private greedy selectors over a copy of the candidate's statistics (one
+        // snapshot for both): `ranker` ranks by greedy's key with the policy's optimism
+        // (epsilon-greedy's greedy choice takes it, softmax weighs the posterior means);
+        // `reacher`, for epsilon-greedy with a reach, by the key its exploring draw
+        // compares, `m + (lift + reach)·sd` (the first look's share of the lift kept as it
+        // is: exact when it is 0, the default).
         let learning = &selector.config().learning;
-        let reacher = match (learning.policy, learning.reach_under(learning.policy)) {
-            (policy @ Policy::EpsilonGreedy { .. }, Some(reach)) => {
-                let mut config = *selector.config();
-                config.learning.policy = Policy::Greedy;
-                let optimism = learning.optimism_under(policy);
-                config.learning.optimism = optimism + reach;
-                config.learning.first_look = if optimism + reach > 0.0 {
-                    learning.first_look * optimism / (optimism + reach)
-                } else {
-                    0.0
-                };
-                config.max_per_persona = 0;
-                config.prune = false;
-                let reacher = Selector::new(selector.catalog_arc().clone(), config)?;
-                let _same_catalog = reacher.load_stats(&selector.save_stats())?;
-                let selection = reacher.new_selection(MAX_K);
-                Some((reacher, selection))
+        let policy = learning.policy;
+        let (ranked, reaching) = match policy {
+            Policy::EpsilonGreedy { .. } | Policy::Softmax { .. } => (true, learning.reach_under(policy)),
+            _ => (false, None),
+        };
+        let snapshot = ranked.then(|| selector.save_stats());
+        let greedy = |optimism: f64, first_look: f64| -> Result<Option<(Selector, Selection)>> {
+            let Some(snapshot) = &snapshot else { return Ok(None) };
+            let mut config = *selector.config();
+            config.learning.policy = Policy::Greedy;
+            config.learning.optimism = optimism;
+            config.learning.first_look = first_look;
+            config.max_per_persona = 0;
+            config.prune = false;
+            let ranker = Selector::new(selector.catalog_arc().clone(), config)?;
+            let _same_catalog = ranker.load_stats(snapshot)?;
+            let selection = ranker.new_selection(MAX_K);
+            Ok(Some((ranker, selection)))
+        };
+        let optimism = learning.optimism_under(policy);
+        let ranker = greedy(optimism, learning.first_look)?;
+        let reacher = match reaching {
+            Some(reach) => {
+                let raised = optimism + reach;
+                greedy(raised, if raised > 0.0 { learning.first_look * optimism / raised } else { 0.0 })?
             }
-            _ => None,
+            None => None,
         };
         Ok(CandidatePolicy {
             selector,
@@ -178,6 +174,7 @@ impl<'a> CandidatePolicy<'a> {
             ranker,
             reacher,
             reach: Vec::new(),
+            reach_picks: Vec::new(),
             draws: draws.max(1),
             picks: Vec::new(),
             slate: None,
@@ -353,10 +350,10 @@ impl<'a> CandidatePolicy<'a> {
     fn reaches(&mut self, profile: &Profile, context: &Context, placement: PlacementId) -> Result<()> {
         self.reach.clear();
         let Some((reacher, selection)) = self.reacher.as_mut() else { return Ok(()) };
-        let mut listed = Vec::new();
-        list_all(reacher, selection, profile, context, placement, &mut listed)?;
+        let listed = &mut self.reach_picks;
+        list_all(reacher, selection, profile, context, placement, listed)?;
         self.reach.resize(reacher.catalog().len(), f32::NEG_INFINITY);
-        for p in &listed {
+        for p in listed.iter() {
             if let Some(r) = self.reach.get_mut(p.creative.index()) {
                 *r = p.score;
             }

@@ -13,8 +13,8 @@ use super::{Env, Scored, Selection, Selector};
 use crate::catalog::{CreativeId, Placement, PlacementId};
 use crate::learn::features::{attribute_most, Prior, ATTRIBUTE_SLOTS};
 use crate::learn::model::{
-    probit_scale, sigmoid, ATTRIBUTE_PARAMS, CREATIVE_PARAMS, GRADED, PERSON_RANKS, RANKED, SCORES, SLOPES,
-    TAG_RANKS,
+    probit_scale, sigmoid, ATTRIBUTE_CROSSES, ATTRIBUTE_PARAMS, ATTRIBUTE_WEEKEND, CREATIVE_PARAMS, GRADED,
+    PERSON_RANKS, RANKED, SCORES, SLOPES, TAG_RANKS,
 };
 use crate::learn::request::MAX_CACHED_ATTRIBUTES;
 use crate::learn::{Padded, Policy, PriorSpread, Rng, DAYPARTS, DEVICES};
@@ -24,6 +24,12 @@ use crate::profile::Profile;
 /// with before the index is rebuilt (log-odds). Shared weights move slowly; the margin
 /// spares a rebuild per click.
 const ATTRIBUTE_MARGIN: f32 = 0.1;
+
+/// How far an attribute value's base (see [`PruneIndex::attribute`]) may move from the
+/// one the index folded into its static bounds before the index is rebuilt (log-odds).
+/// The bounds stay exact either way; what each request allows for beyond the base at
+/// the steepest slope of `ln key` grows, and with it the candidates offered in vain.
+const ATTRIBUTE_REBASE: f32 = 0.25;
 
 /// Standard deviations of a Thompson draw the bounds allow for: a creative is skipped
 /// only when its draw would have to land further out than this (probability < 4e-6).
@@ -54,14 +60,18 @@ pub(crate) struct PruneIndex {
     /// Learned: the tags and attribute values of the creatives with more than
     /// [`SCREEN_INLINE`] of them (see [`Screen::items`]).
     screen_items: Box<[ScreenItem]>,
-    /// Learned, for catalogs with too many attribute values to read each per request:
-    /// per attribute value, the most its effect could add when built, plus
-    /// [`ATTRIBUTE_MARGIN`] (part of every static bound). Empty otherwise.
+    /// Learned: per attribute value, the log-odds every static bound carrying it
+    /// includes. For catalogs with too many attribute values to read each per request,
+    /// the most its effect could add when built, plus [`ATTRIBUTE_MARGIN`]. For the
+    /// others (`attribute_name` non-empty), its main effect when built: the part of its
+    /// effect no moment changes, folded into the bound exactly, so that each request
+    /// allows only for how far the moment moves it (see [`attribute_allowance`]).
+    /// Empty otherwise.
     attribute: Box<[f32]>,
     /// Learned, for catalogs whose attribute values are all read once per request: per
-    /// attribute value, the dense index of its name. The static bounds then leave the
-    /// attribute effects out, and each request allows for them exactly (see
-    /// [`attribute_allowance`]). Empty otherwise.
+    /// attribute value, the dense index of its name. The static bounds then carry each
+    /// value's main effect as built (`attribute`), and each request allows exactly for
+    /// what its effect is now beyond that (see [`attribute_allowance`]). Empty otherwise.
     attribute_name: Box<[u16]>,
     /// Learned, with `attribute_name`: the distinct sets of attribute values the
     /// creatives carry (set `k`'s values are `combo_values[combo_start[k] as usize..
@@ -487,14 +497,20 @@ fn fill_band_bounds(
     }
 }
 
-/// The summed effect (mean log-odds) of attribute `values` in this request, in their
+/// The summed effect (mean log-odds) of attribute `values` in this request beyond what
+/// the static bounds carry for them (`base`, see [`PruneIndex::attribute`]), in their
 /// order, in f64: the second bound and the unmatched sets' bounds sum alike. `None` when
-/// a value is not among the request's terms.
+/// a value is not among the request's terms or has no base.
 #[inline]
-fn attribute_effect(values: impl Iterator<Item = u32>, terms: &[crate::learn::request::Term]) -> Option<f64> {
+fn attribute_effect(
+    values: impl Iterator<Item = u32>,
+    terms: &[crate::learn::request::Term],
+    base: &[f32],
+) -> Option<f64> {
     let mut effect = 0.0f64;
     for a in values {
-        effect += terms.get(a as usize)?.0;
+        let a = a as usize;
+        effect += terms.get(a)?.0 - f64::from(*base.get(a)?);
     }
     Some(effect)
 }
@@ -560,28 +576,38 @@ impl Selection {
     }
 }
 
-/// The most the attribute effects can add to any candidate's log-odds in this request,
-/// when the index leaves them out of the static bounds (`names` non-empty): per
-/// attribute name, the largest of its values' effects at this moment (`terms`, read
-/// once per request, as scoring reads them), or 0 when every value takes away; summed
-/// over names, since a creative has at most one value per name. Adding it to a bound in
-/// log space is enough: `ln σ` rises by less than its argument does. 0 when the static
-/// bounds carry the attribute effects; infinite (nothing pruned) if the terms are
-/// missing.
-fn attribute_allowance(names: &[u16], terms: &[crate::learn::request::Term], best: &mut Vec<f32>) -> f32 {
+/// The most the attribute effects can add to any candidate's log-odds in this request
+/// beyond what the static bounds carry for them (`base`, each value's main effect when
+/// the index was built; `names` non-empty): per attribute name, the largest of its
+/// values' effects at this moment (`terms`, read once per request, as scoring reads
+/// them) less their base, or 0 when every value falls short of it; summed over names,
+/// since a creative has at most one value per name. Adding it to a bound in log space
+/// is enough: `ln σ` rises by less than its argument does. With the base in the bounds,
+/// what is allowed for is only how far the moment moves the effects (and how far they
+/// moved since), not the effects themselves: an effect every creative shares (all
+/// values of a name well above 0, as when the catalog's click rate is above the
+/// prior's) would otherwise be allowed for at the steepest slope of `ln σ`, and every
+/// candidate within that slack of the best offered. 0 when the static bounds carry the
+/// attribute effects at their most; infinite (nothing pruned) if the terms are missing.
+fn attribute_allowance(
+    names: &[u16],
+    terms: &[crate::learn::request::Term],
+    base: &[f32],
+    best: &mut Vec<f32>,
+) -> f32 {
     if names.is_empty() {
         return 0.0;
     }
-    if terms.len() != names.len() {
+    if terms.len() != names.len() || base.len() != names.len() {
         return f32::INFINITY;
     }
     best.clear();
-    for (&n, &(m, _)) in names.iter().zip(terms) {
+    for ((&n, &(m, _)), &b) in names.iter().zip(terms).zip(base) {
         let n = usize::from(n);
         if best.len() <= n {
             best.resize(n + 1, 0.0);
         }
-        best[n] = best[n].max(m as f32);
+        best[n] = best[n].max((m - f64::from(b)) as f32);
     }
     best.iter().sum()
 }
@@ -636,6 +662,31 @@ impl Selector {
     #[inline]
     fn creative_mean(&self, c: usize, k: usize, q0: f64) -> f64 {
         self.stats.model.creative.get(c * CREATIVE_PARAMS + k).map_or(0.0, |w| w.posterior(0.0, q0).0)
+    }
+
+    /// The base of attribute value `a` (see [`PruneIndex::attribute`]): the least its
+    /// learned effect is at any moment, reading each cross (device, daypart, channel,
+    /// weather) only at the values some event taught, as the per-request terms read them
+    /// under `prior`. A value no event taught is left out: a moment no data has seen
+    /// yet would otherwise hold every other moment's base at the prior.
+    fn attribute_base(&self, a: usize, prior: &Prior) -> f32 {
+        let Some(w) = self.stats.model.attributes.get(a * ATTRIBUTE_PARAMS..(a + 1) * ATTRIBUTE_PARAMS)
+        else {
+            return 0.0;
+        };
+        let mean = |p: &crate::learn::model::Param| p.posterior(0.0, prior.q0_attribute).0;
+        let weekend = w.get(ATTRIBUTE_WEEKEND).map_or(0.0, mean);
+        let mut base = w.first().map_or(0.0, mean) + weekend.min(0.0);
+        let mut at = 1;
+        for n in ATTRIBUTE_CROSSES {
+            let seen = w.get(at..at + n).unwrap_or(&[]).iter().filter(|p| p.load().precision > 0);
+            let least = seen.map(mean).fold(f64::INFINITY, f64::min);
+            if least.is_finite() {
+                base += least;
+            }
+            at += n;
+        }
+        base as f32
     }
 
     /// The most attribute value `a`'s learned effect adds in any context.
@@ -840,24 +891,29 @@ impl Selector {
     }
 
     /// Builds the pruning index of every placement from the current bounds, and the
-    /// prior spreads it scores with from the current statistics.
-    pub(crate) fn build_prune_index(&self, generation: u32) -> PruneIndex {
+    /// prior spreads it scores with from the current statistics, or `keep` (the
+    /// current index's, when only the bounds are due).
+    pub(crate) fn build_prune_index(&self, generation: u32, keep: Option<PriorSpread>) -> PruneIndex {
         let cat = &*self.catalog;
         let n = cat.len();
         let learned = self.prunes_learned();
         // The spreads this generation scores with (`learn::spread`); `select` and
         // `record` read them from the index, so bounds and scores always agree.
-        let (spread, prior) = if self.config.learning.learn_spread {
-            let spread = self.stats.learned_spread(&self.prior);
-            (spread, spread.apply(&self.prior))
-        } else {
-            (PriorSpread::of(&self.prior), self.prior)
+        let (spread, prior) = match keep {
+            Some(spread) if self.config.learning.learn_spread => (spread, spread.apply(&self.prior)),
+            None if self.config.learning.learn_spread => {
+                let spread = self.stats.learned_spread(&self.prior);
+                (spread, spread.apply(&self.prior))
+            }
+            _ => (PriorSpread::of(&self.prior), self.prior),
         };
         if learned {
             self.stats.refresh_segment_max(&prior);
         }
         let per_request = learned && cat.attribute_value_count() <= MAX_CACHED_ATTRIBUTES;
-        let attribute: Box<[f32]> = if learned && !per_request {
+        let attribute: Box<[f32]> = if per_request {
+            (0..cat.attribute_value_count()).map(|a| self.attribute_base(a, &prior)).collect()
+        } else if learned {
             (0..cat.attribute_value_count()).map(|a| self.attribute_effect(a) + ATTRIBUTE_MARGIN).collect()
         } else {
             Box::new([])
@@ -1100,10 +1156,12 @@ impl Selector {
     /// until the next rebuild); if an attribute's effect outgrew its margin, the index
     /// goes stale (full scans) until rebuilt. Whichever `record` gets there first
     /// rebuilds, off the `select` path: after every catalog-size worth of events (so
-    /// that bounds learning lowered tighten again), or once 1/16 of the catalog was
-    /// raised, or when stale. An index that does not prune on the learned model is
-    /// still rebuilt on the same count when the spreads are learned, to carry the new
-    /// ones (see `learn::spread`).
+    /// that bounds learning lowered tighten again, and the spreads are learned afresh),
+    /// or once 1/16 of the catalog was raised, or when stale, or when an attribute
+    /// value's base moved by more than [`ATTRIBUTE_REBASE`] (these three keep the
+    /// spreads). An index that does not prune on the learned model is still rebuilt on
+    /// the same count when the spreads are learned, to carry the new ones (see
+    /// `learn::spread`).
     pub(crate) fn note_learned(&self, creative: CreativeId) {
         // The model's weights moved before this call. The order under rebuild is read
         // first and the stored one after (see `rebuild_prune_index` for why this order,
@@ -1118,14 +1176,15 @@ impl Selector {
             return;
         }
         let events = index.events.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut rebuild = events as usize >= self.catalog.len().max(1_024);
+        let spreads_due = events as usize >= self.catalog.len().max(1_024);
+        let mut rebuild = spreads_due;
         if index.learned {
             rebuild |= self.raise_in(&index, creative);
         }
         if rebuild {
             if let Ok(_guard) = self.rebuild.try_lock() {
                 if self.prune.load().generation == index.generation {
-                    self.rebuild_prune_index();
+                    self.rebuild_prune_index(spreads_due);
                 }
             }
         }
@@ -1141,8 +1200,15 @@ impl Selector {
         let span = cat.attribute_span.get(c).copied().unwrap_or_default();
         for &a in &cat.attribute_value[span.range()] {
             let a = a as usize;
-            if index.attribute.get(a).is_some_and(|&built| self.attribute_effect(a) > built) {
-                index.stale.store(true, Ordering::Release);
+            let Some(&built) = index.attribute.get(a) else { continue };
+            if index.attribute_name.is_empty() {
+                if self.attribute_effect(a) > built {
+                    index.stale.store(true, Ordering::Release);
+                    rebuild = true;
+                }
+            } else if (self.attribute_base(a, &index.prior) - built).abs() > ATTRIBUTE_REBASE {
+                // Still exact (each request allows for the effect beyond the base), but
+                // the walk's bounds loosen as the base falls behind: fold it in afresh.
                 rebuild = true;
             }
         }
@@ -1189,15 +1255,28 @@ impl Selector {
     /// rebuild and raises it itself, or read `prune_next` before it was published, so
     /// the re-check (after a fence of its own) reads its weights, or read it after it
     /// was cleared, so it reads the stored new index in `prune` and raises that.
-    fn rebuild_prune_index(&self) {
-        let generation = self.prune.load().generation.wrapping_add(1);
-        let next = Arc::new(self.build_prune_index(generation));
+    ///
+    /// The spreads are learned afresh (`spreads`) only on their own count of events (and
+    /// after a load, merge or save); a rebuild that only the bounds called for (raised
+    /// creatives, an attribute's effect or base moved) keeps them and carries the count
+    /// on. So what the model scores with never depends on when the pruning index needed
+    /// rebuilding: a selector that prunes learns exactly as one that scans in full.
+    fn rebuild_prune_index(&self, spreads: bool) {
+        let current = self.prune.load();
+        let generation = current.generation.wrapping_add(1);
+        let keep = (!spreads).then_some(current.spread);
+        let next = Arc::new(self.build_prune_index(generation, keep));
         if next.learned {
             self.prune_next.store(Some(Arc::clone(&next)));
             std::sync::atomic::fence(Ordering::SeqCst);
             for c in 0..self.catalog.len() {
                 let _ = self.raise_in(&next, CreativeId(c as u32));
             }
+        }
+        if !spreads {
+            // (Read last: the events counted on the current index while this one was
+            // built count towards the next refresh too.)
+            next.events.store(current.events.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         self.prune.store(next);
         self.prune_next.store(None);
@@ -1206,7 +1285,7 @@ impl Selector {
     /// After a load or merge changed many weights at once.
     pub(crate) fn after_bulk_change(&self) {
         let _guard = self.rebuild.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.rebuild_prune_index();
+        self.rebuild_prune_index(true);
     }
 
     /// The pruned scan (rules, greedy, Thompson): candidates are taken from the unmatched
@@ -1243,7 +1322,12 @@ impl Selector {
         let key = |s: &Scored| if learned { s.key.max(f32::MIN_POSITIVE).ln() } else { s.base };
         let stamp = selection.next_stamp(cat.len());
         selection.attribute_allowance = if learned {
-            attribute_allowance(&index.attribute_name, &selection.attribute_terms, &mut selection.name_best)
+            attribute_allowance(
+                &index.attribute_name,
+                &selection.attribute_terms,
+                &index.attribute,
+                &mut selection.name_best,
+            )
         } else {
             0.0
         };
@@ -1302,8 +1386,9 @@ impl Selector {
                 _ => None,
             };
             // Summed as `prescreen` sums a creative's effects.
-            let effect = values
-                .and_then(|values| attribute_effect(values.iter().copied(), &selection.attribute_terms));
+            let effect = values.and_then(|values| {
+                attribute_effect(values.iter().copied(), &selection.attribute_terms, &index.attribute)
+            });
             let offset = effect.map_or(0.0, |e| e.max(0.0) as f32 - selection.attribute_allowance);
             selection.combo_offset.push(offset);
             selection.unmatched_head.push(unmatched_head(pi, k, pi.unmatched_start[k], offset));
@@ -1591,7 +1676,7 @@ impl Selector {
         bound += prior;
         if !index.attribute_name.is_empty() {
             let values = attributes.iter().map(|a| a.key);
-            let Some(effect) = attribute_effect(values, &selection.attribute_terms) else {
+            let Some(effect) = attribute_effect(values, &selection.attribute_terms, &index.attribute) else {
                 return f32::INFINITY;
             };
             effect_logit = effect;
@@ -1744,15 +1829,32 @@ impl Selector {
     ) {
         for slot in &index.raised[..raised] {
             let cid = CreativeId(slot.load(Ordering::Acquire));
-            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp)
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
+                continue;
+            }
+            // The bound first: one record to read, where the placement's list is a
+            // search through many.
+            let target = floor.unwrap_or_else(|| selection.floor());
+            if self.raised_bound_of(index, cid.index(), selection) < target
                 || place.candidates.binary_search(&cid).is_err()
             {
                 continue;
             }
-            let target = floor.unwrap_or_else(|| selection.floor());
-            if self.raised_bound_of(index, cid.index(), selection) >= target {
-                self.visit(cid, stamp, profile, env, selection, key);
+            // The second bound first, as for a candidate the lists offer: a creative
+            // raised by one lucky click is seldom the best for this request.
+            if cid.0 < self.catalog.templates.first {
+                let bound = self.prescreen(index, cid.index(), env, selection, target);
+                if bound < target {
+                    if let Some(seen) = selection.seen.get_mut(cid.index()) {
+                        *seen = stamp;
+                    }
+                    if bound > f32::NEG_INFINITY {
+                        selection.skipped.push((bound, cid));
+                    }
+                    continue;
+                }
             }
+            self.visit(cid, stamp, profile, env, selection, key);
         }
     }
 
@@ -1768,12 +1870,13 @@ impl Selector {
         let mut most = f32::NEG_INFINITY;
         for slot in &index.raised[..raised] {
             let cid = CreativeId(slot.load(Ordering::Acquire));
-            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp)
-                || place.candidates.binary_search(&cid).is_err()
-            {
+            if selection.seen.get(cid.index()).is_none_or(|&s| s == stamp) {
                 continue;
             }
-            most = most.max(self.raised_bound_of(index, cid.index(), selection));
+            let bound = self.raised_bound_of(index, cid.index(), selection);
+            if bound > most && place.candidates.binary_search(&cid).is_ok() {
+                most = bound;
+            }
         }
         most
     }

@@ -694,7 +694,7 @@ impl Selector {
             #[cfg(debug_assertions)]
             writes: Writes::default(),
         };
-        selector.prune.store(Arc::new(selector.build_prune_index(0)));
+        selector.prune.store(Arc::new(selector.build_prune_index(0, None)));
         Ok(selector)
     }
 

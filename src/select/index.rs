@@ -31,6 +31,12 @@ const ATTRIBUTE_MARGIN: f32 = 0.1;
 /// the steepest slope of `ln key` grows, and with it the candidates offered in vain.
 const ATTRIBUTE_REBASE: f32 = 0.25;
 
+/// One event in this many checks the attribute values of the creative it taught
+/// against [`ATTRIBUTE_REBASE`] (each check reads every weight of their blocks): an
+/// effect that moves far enough moves over many events, and a value many creatives
+/// share is checked often.
+const REBASE_EVERY: u64 = 16;
+
 /// Standard deviations of a Thompson draw the bounds allow for: a creative is skipped
 /// only when its draw would have to land further out than this (probability < 4e-6).
 const DRAW_SPREAD: f64 = super::propensity::SPREAD;
@@ -1180,6 +1186,9 @@ impl Selector {
         let mut rebuild = spreads_due;
         if index.learned {
             rebuild |= self.raise_in(&index, creative);
+            if events % REBASE_EVERY == 0 {
+                rebuild |= self.attribute_base_moved(&index, creative);
+            }
         }
         if rebuild {
             if let Ok(_guard) = self.rebuild.try_lock() {
@@ -1188,6 +1197,26 @@ impl Selector {
                 }
             }
         }
+    }
+
+    /// Whether the base of one of `creative`'s attribute values (see
+    /// [`PruneIndex::attribute`]) moved by more than [`ATTRIBUTE_REBASE`] from the one
+    /// `index` folded into its bounds. The bounds are still exact (each request allows
+    /// for the effect beyond the base), but the walk's bounds loosen as the base falls
+    /// behind: a rebuild folds it in afresh.
+    fn attribute_base_moved(&self, index: &PruneIndex, creative: CreativeId) -> bool {
+        if index.attribute_name.is_empty() {
+            return false;
+        }
+        let cat = &*self.catalog;
+        let span = cat.attribute_span.get(creative.index()).copied().unwrap_or_default();
+        cat.attribute_value[span.range()].iter().any(|&a| {
+            let a = a as usize;
+            index
+                .attribute
+                .get(a)
+                .is_some_and(|&built| (self.attribute_base(a, &index.prior) - built).abs() > ATTRIBUTE_REBASE)
+        })
     }
 
     /// Raises creative `creative`'s bounds in `index` where its weights now exceed
@@ -1200,15 +1229,11 @@ impl Selector {
         let span = cat.attribute_span.get(c).copied().unwrap_or_default();
         for &a in &cat.attribute_value[span.range()] {
             let a = a as usize;
-            let Some(&built) = index.attribute.get(a) else { continue };
-            if index.attribute_name.is_empty() {
-                if self.attribute_effect(a) > built {
-                    index.stale.store(true, Ordering::Release);
-                    rebuild = true;
-                }
-            } else if (self.attribute_base(a, &index.prior) - built).abs() > ATTRIBUTE_REBASE {
-                // Still exact (each request allows for the effect beyond the base), but
-                // the walk's bounds loosen as the base falls behind: fold it in afresh.
+            // (Read per request instead when the index names the attributes.)
+            if index.attribute_name.is_empty()
+                && index.attribute.get(a).is_some_and(|&built| self.attribute_effect(a) > built)
+            {
+                index.stale.store(true, Ordering::Release);
                 rebuild = true;
             }
         }

@@ -242,6 +242,25 @@ fn epsilon_greedy_on_filter_groups(reach: Option<f64>) {
             profile.declare_dislike(menu, &second).unwrap();
         }
     }
+    // With one dislike (counted per filter group), creatives tagged with it that the
+    // person also rejected or the caller excludes below are counted once: the person
+    // rejects the first two in the catalog, the caller excludes the second and third.
+    let catalog = pruned.catalog();
+    let tagged_with = |persona: usize| -> Vec<usize> {
+        (0..2_000)
+            .filter(|&c| {
+                catalog.tags(persona_engine::CreativeId(c as u32)).any(|(p, _)| p.index() == persona)
+            })
+            .take(3)
+            .collect()
+    };
+    for (i, (profile, context)) in people.iter_mut().enumerate().filter(|(i, _)| i % 3 == 2) {
+        for c in tagged_with(i % 16).into_iter().take(2) {
+            let fb = Feedback::new(persona_engine::CreativeId(c as u32), FeedbackKind::Dismiss, context);
+            pruned.record(&mut profile.clone(), &fb).unwrap();
+            full.record(profile, &fb).unwrap();
+        }
+    }
     // Rejected creatives, some of which the caller also excludes below (counted once).
     for (i, (profile, context)) in people.iter_mut().enumerate().filter(|(i, _)| i % 4 == 0) {
         for c in [i * 7 % 2_000, (i * 11 + 3) % 2_000] {
@@ -261,7 +280,12 @@ fn epsilon_greedy_on_filter_groups(reach: Option<f64>) {
             b.clear_exclusions();
             if draw % 2 == 1 {
                 // What the page already shows: a few creatives, one of them twice.
-                for c in [i * 7 % 2_000, (i * 13 + 5) % 2_000, i * 7 % 2_000, 1_999 - i] {
+                let disliked =
+                    if i % 3 == 2 { tagged_with(i % 16).into_iter().skip(1).collect() } else { vec![] };
+                for c in [i * 7 % 2_000, (i * 13 + 5) % 2_000, i * 7 % 2_000, 1_999 - i]
+                    .into_iter()
+                    .chain(disliked)
+                {
                     a.exclude(persona_engine::CreativeId(c as u32));
                     b.exclude(persona_engine::CreativeId(c as u32));
                 }

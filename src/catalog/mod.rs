@@ -182,6 +182,14 @@ pub(crate) struct Placement {
     /// per eight candidates) or cannot be exact (a tag weight of 0, which the per-persona
     /// lists leave out but a declared dislike still filters).
     pub gates: Vec<Gate>,
+    /// With `gates` (CSR): per group `g`, how many of its candidates are tagged with
+    /// each persona, the personas sorted in
+    /// `gate_personas[gate_persona_start[g]..gate_persona_start[g + 1]]` and the counts
+    /// at the same places of `gate_counts`. A person's one declared dislike is then
+    /// counted per group, not candidate by candidate.
+    pub gate_persona_start: Vec<u32>,
+    pub gate_personas: Vec<u16>,
+    pub gate_counts: Vec<u32>,
 }
 
 /// Candidates of one placement that share every request-level filter (see
@@ -212,6 +220,19 @@ impl Gate {
 }
 
 impl Placement {
+    /// How many of group `g`'s candidates (see [`Placement::gates`]) are tagged with
+    /// `persona`.
+    #[inline]
+    pub fn gate_tagged(&self, g: usize, persona: usize) -> u32 {
+        let (Some(&a), Some(&b)) = (self.gate_persona_start.get(g), self.gate_persona_start.get(g + 1))
+        else {
+            return 0;
+        };
+        let Some(list) = self.gate_personas.get(a as usize..b as usize) else { return 0 };
+        let Ok(at) = list.binary_search_by_key(&persona, |&p| usize::from(p)) else { return 0 };
+        self.gate_counts.get(a as usize + at).copied().unwrap_or(0)
+    }
+
     /// The candidates tagged with `persona`.
     #[inline]
     pub fn tagged(&self, persona: usize) -> &[CreativeId] {
@@ -223,44 +244,74 @@ impl Placement {
 }
 
 /// Groups placement `p`'s non-template candidates by their request-level filters (see
-/// [`Placement::gates`]); empty when that would not pay or could not be exact.
+/// [`Placement::gates`]), and counts each group's candidates per persona they are
+/// tagged with (see [`Placement::gate_personas`]); empty when that would not pay or
+/// could not be exact.
 fn gates_of(
     p: &Placement,
     rules: &[Rules],
     conditions: &[Condition],
-    tag_weight: &[f32],
+    (tag_weight, tag_persona): (&[f32], &[PersonaId]),
     template: impl Fn(CreativeId) -> bool,
-) -> Vec<Gate> {
+) -> GateIndex {
+    let none = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let sorted = p.candidates.windows(2).all(|w| w[0] < w[1]);
     let zero_weight =
         p.candidates.iter().any(|c| rules[c.index()].tags.range().any(|t| tag_weight[t] <= 0.0));
     if !sorted || zero_weight {
-        return Vec::new();
+        return none;
     }
     let limit = p.candidates.len() / 8;
     // Creatives with equal targeting conditions (each has its own index) share a group.
     let mut index: AHashMap<(i64, i64, Intimacy, DataClasses, Option<Condition>), usize> = AHashMap::new();
     let mut gates: Vec<Gate> = Vec::new();
+    let mut tagged: AHashMap<(usize, u16), u32> = AHashMap::new();
     for &c in &p.candidates {
         if template(c) {
             continue;
         }
         let r = &rules[c.index()];
         let key = (r.start, r.end, r.intimacy, r.needs, conditions.get(r.targeting as usize).copied());
-        match index.get(&key) {
-            Some(&i) => gates[i].count += 1,
+        let g = match index.get(&key) {
+            Some(&i) => {
+                gates[i].count += 1;
+                i
+            }
             None => {
                 if gates.len() >= limit {
-                    return Vec::new();
+                    return none;
                 }
                 index.insert(key, gates.len());
                 gates.push(Gate::of(r));
+                gates.len() - 1
             }
+        };
+        for t in r.tags.range() {
+            // A creative lists a persona once (the spec refuses a repeat).
+            *tagged.entry((g, tag_persona[t].0)).or_default() += 1;
         }
     }
     gates.shrink_to_fit();
-    gates
+    let mut pairs: Vec<((usize, u16), u32)> = tagged.into_iter().collect();
+    pairs.sort_unstable();
+    let mut start = Vec::with_capacity(gates.len() + 1);
+    let (mut personas, mut counts) = (Vec::with_capacity(pairs.len()), Vec::with_capacity(pairs.len()));
+    for ((g, persona), count) in pairs {
+        while start.len() <= g {
+            start.push(personas.len() as u32);
+        }
+        personas.push(persona);
+        counts.push(count);
+    }
+    while start.len() <= gates.len() {
+        start.push(personas.len() as u32);
+    }
+    (gates, start, personas, counts)
 }
+
+/// [`Placement::gates`], [`Placement::gate_persona_start`],
+/// [`Placement::gate_personas`] and [`Placement::gate_counts`].
+type GateIndex = (Vec<Gate>, Vec<u32>, Vec<u16>, Vec<u32>);
 
 /// The most creatives a catalog may hold.
 pub const MAX_CREATIVES: usize = 1_000_000;
@@ -589,6 +640,9 @@ impl Catalog {
                 persona_members: Vec::new(),
                 templates: Vec::new(),
                 gates: Vec::new(),
+                gate_persona_start: Vec::new(),
+                gate_personas: Vec::new(),
+                gate_counts: Vec::new(),
             });
         }
 
@@ -679,9 +733,10 @@ impl Catalog {
             p.persona_members = members;
             let templates = &catalog.templates;
             p.templates = p.candidates.iter().copied().filter(|&c| templates.anchored(c).is_some()).collect();
-            p.gates = gates_of(p, rules, &catalog.conditions, &catalog.tag_weight, |c| {
-                templates.anchored(c).is_some()
-            });
+            (p.gates, p.gate_persona_start, p.gate_personas, p.gate_counts) =
+                gates_of(p, rules, &catalog.conditions, (&catalog.tag_weight, &catalog.tag_persona), |c| {
+                    templates.anchored(c).is_some()
+                });
         }
         catalog.tag_persona.shrink_to_fit();
         catalog.tag_weight.shrink_to_fit();

@@ -76,8 +76,35 @@ impl Selector {
                 removed += 1;
             }
         }
-        if env.dislikes {
-            let disliked = |p: usize| selection.persona_weight.get(p).is_some_and(|&w| w < 0.0);
+        let disliked = |p: usize| selection.persona_weight.get(p).is_some_and(|&w| w < 0.0);
+        let mut dislikes = (0..selection.persona_weight.len()).filter(|&p| env.dislikes && disliked(p));
+        if let (Some(p), None) = (dislikes.next(), dislikes.next()) {
+            // One disliked persona (the common case): its tagged candidates per group
+            // that passed, less those already removed above (excluded or blocked).
+            let tagged_with_p = |c: CreativeId| {
+                cat.rules
+                    .get(c.index())
+                    .is_some_and(|r| r.tags.range().any(|t| cat.tag_persona[t].index() == p))
+            };
+            let mut tagged: usize = 0;
+            for (g, gate) in place.gates.iter().enumerate() {
+                if env.admits(cat, gate) {
+                    tagged += place.gate_tagged(g, p) as usize;
+                }
+            }
+            for (i, &c) in selection.excluded.iter().enumerate() {
+                if !selection.excluded[..i].contains(&c) && counted(c) && tagged_with_p(c) {
+                    tagged = tagged.saturating_sub(1);
+                }
+            }
+            for m in &selection.memo {
+                let c = CreativeId(m.creative);
+                if m.kind != 0 && !selection.excluded.contains(&c) && counted(c) && tagged_with_p(c) {
+                    tagged = tagged.saturating_sub(1);
+                }
+            }
+            removed += tagged;
+        } else if env.dislikes {
             for p in (0..selection.persona_weight.len()).filter(|&p| disliked(p)) {
                 for &c in place.tagged(p) {
                     let Some(r) = cat.rules.get(c.index()) else { continue };

@@ -31,12 +31,6 @@ const ATTRIBUTE_MARGIN: f32 = 0.1;
 /// the steepest slope of `ln key` grows, and with it the candidates offered in vain.
 const ATTRIBUTE_REBASE: f32 = 0.25;
 
-/// One event in this many checks the attribute values of the creative it taught
-/// against [`ATTRIBUTE_REBASE`] (each check reads every weight of their blocks): an
-/// effect that moves far enough moves over many events, and a value many creatives
-/// share is checked often.
-const REBASE_EVERY: u64 = 16;
-
 /// Standard deviations of a Thompson draw the bounds allow for: a creative is skipped
 /// only when its draw would have to land further out than this (probability < 4e-6).
 const DRAW_SPREAD: f64 = super::propensity::SPREAD;
@@ -1185,10 +1179,7 @@ impl Selector {
         let spreads_due = events as usize >= self.catalog.len().max(1_024);
         let mut rebuild = spreads_due;
         if index.learned {
-            rebuild |= self.raise_in(&index, creative);
-            if events % REBASE_EVERY == 0 {
-                rebuild |= self.attribute_base_moved(&index, creative);
-            }
+            rebuild |= self.raise_in(&index, creative) || self.attribute_base_moved(&index, creative);
         }
         if rebuild {
             if let Ok(_guard) = self.rebuild.try_lock() {

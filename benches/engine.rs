@@ -185,7 +185,9 @@ fn templates(c: &mut Criterion) {
 /// `warm/1000/{greedy,epsilon,epsilon-reach,thompson}`: k = 1 on 1,000 candidates
 /// after 100,000 events of the learner's own picks, varied people (the traffic-like
 /// figures); `epsilon-reach` explores among the creatives that could be the best
-/// (`learning.explore_reach` 1).
+/// (`learning.explore_reach` 1). `warm/100000/{greedy,epsilon}`: 100,000 candidates
+/// after 5,000 of greedy's own events; `warm/100000/greedy-spread-events`: after
+/// 200,000 events spread evenly over the catalog (as `perf_report`'s rows).
 fn warm(c: &mut Criterion) {
     let mut group = c.benchmark_group("warm");
     configure(&mut group);
@@ -201,6 +203,31 @@ fn warm(c: &mut Criterion) {
         let world = World::warm_configured(1_000, config, 100_000);
         bench_select(&mut group, &format!("1000/{name}"), &world, 1);
     }
+    // 100,000 candidates after 5,000 of greedy's own events, then ε-greedy on the same
+    // statistics and people (what its eligible count costs, dislikes included).
+    let world = World::warm_configured(100_000, SelectorConfig::with_policy(Policy::Greedy), 5_000);
+    bench_select(&mut group, "100000/greedy", &world, 1);
+    let eps = Selector::new(world.selector.catalog_arc().clone(), SelectorConfig::with_policy(epsilon))
+        .expect("a valid configuration");
+    let loaded = eps.load_stats(&world.selector.save_stats()).expect("the same catalog");
+    assert!(loaded.unknown_creatives.is_empty(), "the same catalog");
+    let world = World { selector: Arc::new(eps), ..world };
+    bench_select(&mut group, "100000/epsilon", &world, 1);
+    // 100,000 candidates after 200,000 impressions (a click in 20) spread evenly over
+    // the catalog: every creative a little learned, the attribute values a lot.
+    let world = World::new(100_000, PERSONAS, Policy::Greedy, true);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for e in 0..200_000 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let creative = CreativeId(((x >> 33) % 100_000) as u32);
+        let (p, c) = &world.people[e % PEOPLE];
+        let mut p = p.clone();
+        let _ = world.selector.record(&mut p, &Feedback::new(creative, FeedbackKind::Impression, c));
+        if (x >> 20) % 20 == 0 {
+            let _ = world.selector.record(&mut p, &Feedback::new(creative, FeedbackKind::Click, c));
+        }
+    }
+    bench_select(&mut group, "100000/greedy-spread-events", &world, 1);
     group.finish();
 }
 

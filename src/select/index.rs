@@ -72,15 +72,15 @@ pub(crate) struct PruneIndex {
     /// Learned: per attribute value, the log-odds every static bound carrying it
     /// includes. For catalogs with too many attribute values to read each per request,
     /// the most its effect could add when built, plus [`ATTRIBUTE_MARGIN`]. For the
-    /// others (`attribute_name` non-empty), its main effect when built: the part of its
-    /// effect no moment changes, folded into the bound exactly, so that each request
-    /// allows only for how far the moment moves it (see [`attribute_allowance`]).
-    /// Empty otherwise.
+    /// others (`attribute_name` non-empty), its base when built (the least its effect is
+    /// at any moment, see [`Selector::attribute_base`]), folded into the bound exactly,
+    /// so that each request allows only for how far its moment lifts the effect above
+    /// that (see [`attribute_allowance`]). Empty otherwise.
     attribute: Box<[f32]>,
     /// Learned, for catalogs whose attribute values are all read once per request: per
     /// attribute value, the dense index of its name. The static bounds then carry each
-    /// value's main effect as built (`attribute`), and each request allows exactly for
-    /// what its effect is now beyond that (see [`attribute_allowance`]). Empty otherwise.
+    /// value's base as built (`attribute`), and each request allows exactly for what its
+    /// effect is now beyond that (see [`attribute_allowance`]). Empty otherwise.
     attribute_name: Box<[u16]>,
     /// Learned, with `attribute_name`: the distinct sets of attribute values the
     /// creatives carry (set `k`'s values are `combo_values[combo_start[k] as usize..
@@ -586,7 +586,7 @@ impl Selection {
 }
 
 /// The most the attribute effects can add to any candidate's log-odds in this request
-/// beyond what the static bounds carry for them (`base`, each value's main effect when
+/// beyond what the static bounds carry for them (`base`, each value's least effect when
 /// the index was built; `names` non-empty): per attribute name, the largest of its
 /// values' effects at this moment (`terms`, read once per request, as scoring reads
 /// them) less their base, or 0 when every value falls short of it; summed over names,

@@ -64,46 +64,47 @@ impl Selector {
                 && cat.rules.get(c.index()).is_some_and(|r| env.admits(cat, &Gate::of(r)))
         };
         let blocked = |c: CreativeId| selection.fatigue_of(c).is_none();
-        let mut removed: usize = 0;
+        let disliked = |p: usize| selection.persona_weight.get(p).is_some_and(|&w| w < 0.0);
+        // One disliked persona (the common case) is counted per group below; the
+        // excluded and blocked candidates it tags are then removed twice, and counted
+        // here to be given back.
+        let mut dislikes = (0..selection.persona_weight.len()).filter(|&p| env.dislikes && disliked(p));
+        let single = match (dislikes.next(), dislikes.next()) {
+            (Some(p), None) => Some(p),
+            _ => None,
+        };
+        let tagged_with_single = |c: CreativeId| {
+            single.is_some_and(|p| {
+                cat.rules
+                    .get(c.index())
+                    .is_some_and(|r| r.tags.range().any(|t| cat.tag_persona[t].index() == p))
+            })
+        };
+        let (mut removed, mut twice): (usize, usize) = (0, 0);
+        let mut remove = |c: CreativeId| {
+            removed += 1;
+            twice += usize::from(tagged_with_single(c));
+        };
         for (i, &c) in selection.excluded.iter().enumerate() {
             if !selection.excluded[..i].contains(&c) && counted(c) {
-                removed += 1;
+                remove(c);
             }
         }
         for m in &selection.memo {
             let c = CreativeId(m.creative);
             if m.kind != 0 && !selection.excluded.contains(&c) && counted(c) {
-                removed += 1;
+                remove(c);
             }
         }
-        let disliked = |p: usize| selection.persona_weight.get(p).is_some_and(|&w| w < 0.0);
-        let mut dislikes = (0..selection.persona_weight.len()).filter(|&p| env.dislikes && disliked(p));
-        if let (Some(p), None) = (dislikes.next(), dislikes.next()) {
-            // One disliked persona (the common case): its tagged candidates per group
-            // that passed, less those already removed above (excluded or blocked).
-            let tagged_with_p = |c: CreativeId| {
-                cat.rules
-                    .get(c.index())
-                    .is_some_and(|r| r.tags.range().any(|t| cat.tag_persona[t].index() == p))
-            };
+        if let Some(p) = single {
+            // Its tagged candidates per group that passed.
             let mut tagged: usize = 0;
             for (g, gate) in place.gates.iter().enumerate() {
                 if env.admits(cat, gate) {
                     tagged += place.gate_tagged(g, p) as usize;
                 }
             }
-            for (i, &c) in selection.excluded.iter().enumerate() {
-                if !selection.excluded[..i].contains(&c) && counted(c) && tagged_with_p(c) {
-                    tagged = tagged.saturating_sub(1);
-                }
-            }
-            for m in &selection.memo {
-                let c = CreativeId(m.creative);
-                if m.kind != 0 && !selection.excluded.contains(&c) && counted(c) && tagged_with_p(c) {
-                    tagged = tagged.saturating_sub(1);
-                }
-            }
-            removed += tagged;
+            removed += tagged.saturating_sub(twice);
         } else if env.dislikes {
             for p in (0..selection.persona_weight.len()).filter(|&p| disliked(p)) {
                 for &c in place.tagged(p) {

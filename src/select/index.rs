@@ -1286,7 +1286,7 @@ impl Selector {
     /// after a load, merge or save); a rebuild that only the bounds called for (raised
     /// creatives, an attribute's effect or base moved) keeps them and carries the count
     /// on. So what the model scores with never depends on when the pruning index needed
-    /// rebuilding: a selector that prunes learns exactly as one that scans in full.
+    /// rebuilding for its bounds' sake.
     fn rebuild_prune_index(&self, spreads: bool) {
         let current = self.prune.load();
         let generation = current.generation.wrapping_add(1);

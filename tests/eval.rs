@@ -364,6 +364,11 @@ fn a_zero_propensity_is_an_error_naming_the_line() {
     let mut evaluator = Evaluator::new(&candidate, EvalOptions::default(), "memory").expect("evaluator");
     let err = evaluator.add(17, &record).unwrap_err();
     assert_eq!(err.to_string(), "memory line 17: field 'chosen[0].propensity': 0 is not in (0, 1]");
+    let mut record = DecisionRecord::from_json_line(&line(r#""Luxury":9"#, "lux", "0.5", 1)).expect("valid");
+    record.context.utc_offset_minutes = i32::MIN;
+    let err = record.check().unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("context.utc_offset_minutes"));
+    assert_eq!(err.problem, "-2147483648 is beyond ±1080 minutes");
 }
 
 #[test]
@@ -383,6 +388,9 @@ fn the_reader_names_the_line_and_field_of_every_bad_line() {
         (good.replace(r#""consent":["#, r#""likes":["Luxury"],"dislikes":["Family","Luxury"],"consent":["#), "field 'dislikes[1]': 'Luxury' is also in likes"),
         (good.replace(r#""device":"desktop""#, r#""device":"desktop","daypart":"morning""#), "field 'context.daypart': 'morning' disagrees with the timestamp and utc_offset_minutes (evening)"),
         (good.replace(&format!("{NOW}"), "\"yesterday\""), "field 'timestamp': expected an integer, got \"yesterday\""),
+        (good.replace(r#""device":"desktop""#, r#""device":"desktop","utc_offset_minutes":-1081"#), "field 'context.utc_offset_minutes': -1081 is beyond ±1080 minutes"),
+        // The most negative i32 has no absolute value: still an error, never a panic.
+        (good.replace(r#""device":"desktop""#, r#""device":"desktop","utc_offset_minutes":-2147483648"#), "field 'context.utc_offset_minutes': -2147483648 is beyond ±1080 minutes"),
         (good.replace(r#"{"timestamp""#, r#"{"v":2,"timestamp""#), "field 'v': version 2 is newer than this reader (1)"),
         ("{\"timestamp\": 1,".to_owned(), "invalid JSON: EOF while parsing a value at line 1 column 16"),
         ("[1, 2]".to_owned(), "the line must be a JSON object, got [1,2]"),
@@ -663,6 +671,17 @@ fn obd_csv_errors_name_the_line_and_column() {
         err.to_string(),
         "obd.csv line 2: field 'conversion_value': 50 is given but click is empty (the reward is not known yet)"
     );
+    // The offset column: within ±18 h, and the most negative i32 (no absolute value)
+    // refused like any other, never a panic.
+    for offset in ["-1081", "-2147483648"] {
+        let text = format!("{header},utc_offset_minutes\n1,0,1,1,0.5,8,x,{offset}\n");
+        let mut options = ObdImport { placement: Some("hero".into()), ..ObdImport::default() };
+        let err = read_obd_csv(text.as_bytes(), "obd.csv", sel.catalog(), &mut options).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("obd.csv line 2: field 'utc_offset_minutes': '{offset}' is not an offset within ±1080 minutes")
+        );
+    }
     // The attributes column: a JSON object of strings, naming nothing a column gives.
     for (attributes, message) in [
         (r#""{""n"": 3}""#, "field 'attributes': 'n' is not a string"),

@@ -468,7 +468,7 @@ impl DecisionRecord {
         if self.placement.is_empty() {
             return Err(BadField::new("placement", "is empty"));
         }
-        if self.context.utc_offset_minutes.abs() > MAX_UTC_OFFSET_MINUTES {
+        if !(-MAX_UTC_OFFSET_MINUTES..=MAX_UTC_OFFSET_MINUTES).contains(&self.context.utc_offset_minutes) {
             return Err(BadField::new(
                 "context.utc_offset_minutes",
                 format!("{} is beyond ±{MAX_UTC_OFFSET_MINUTES} minutes", self.context.utc_offset_minutes),
@@ -982,7 +982,10 @@ fn parse_context(value: &Value, timestamp: i64) -> Parsed<ContextRecord> {
         None => 0,
         Some(_) => {
             let m = o.i64("utc_offset_minutes")?;
-            i32::try_from(m).ok().filter(|m| m.abs() <= MAX_UTC_OFFSET_MINUTES).ok_or_else(|| {
+            i32::try_from(m)
+                .ok()
+                .filter(|m| (-MAX_UTC_OFFSET_MINUTES..=MAX_UTC_OFFSET_MINUTES).contains(m))
+                .ok_or_else(|| {
                 BadField::new(
                     o.field("utc_offset_minutes"),
                     format!("{m} is beyond ±{MAX_UTC_OFFSET_MINUTES} minutes"),

@@ -563,7 +563,10 @@ pub fn read_obd_csv(
             Some(t) => t
                 .parse::<i32>()
                 .ok()
-                .filter(|m| m.abs() <= crate::context::MAX_UTC_OFFSET_MINUTES)
+                .filter(|m| {
+                    (-crate::context::MAX_UTC_OFFSET_MINUTES..=crate::context::MAX_UTC_OFFSET_MINUTES)
+                        .contains(m)
+                })
                 .ok_or_else(|| {
                     bad(
                         line,

@@ -1764,7 +1764,9 @@ pe_status pe_decision_log_open(const char *path,
  * Errors (nothing is logged): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE`
  * (`placement` is not an id of this catalog), `PE_STATUS_INVALID_ARGUMENT` (`arm` is not
  * a `pe_arm`; the selection is empty; a context value that does not exist; a profile
- * made for another persona menu), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
+ * made for another persona menu; a `person` key, region or attributes so long that the
+ * decision's line, with room for its rewards, would pass `MAX_LOG_LINE_BYTES`, which a
+ * reader refuses), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
  * oldest decision failed: it still waits, and is written by a later call, flush or
  * close).
  */

@@ -9,6 +9,7 @@ use persona_engine::eval::{
     Eligibility, EvalOptions, Evaluator, ObdImport, Report, Reward,
 };
 use persona_engine::learn::Rng;
+use persona_engine::limits::MAX_LOG_LINE_BYTES;
 use persona_engine::sample::Synthetic;
 use persona_engine::{
     Catalog, Context, CreativeId, DataClass, DataClasses, FeedbackKind, Policy, Profile, Selector,
@@ -529,6 +530,51 @@ fn a_conversion_value_the_log_cannot_hold_is_refused_when_observed() {
     assert_eq!(record.chosen[0].reward, Some(Reward { click: false, conversion_value: 1e9 }));
     // What observe accepted can always be written.
     DecisionLogWriter::new(Vec::new(), "decisions.jsonl").write(&record).expect("a writable record");
+}
+
+#[test]
+fn a_line_longer_than_a_reader_takes_is_never_written() {
+    let catalog = world_catalog();
+    let logged = uniform_log(&catalog, 1, 8);
+    let good = logged.records[0].clone();
+    // At exactly MAX_LOG_LINE_BYTES the line is written and read back; one byte more and
+    // the writer refuses it, naming the field that made it long.
+    let mut edge = good.clone();
+    edge.person = Some(String::new());
+    let short = edge.to_json_line().len();
+    edge.person = Some("p".repeat(MAX_LOG_LINE_BYTES - short));
+    assert_eq!(edge.to_json_line().len(), MAX_LOG_LINE_BYTES);
+    let mut over = edge.clone();
+    over.person = Some("p".repeat(MAX_LOG_LINE_BYTES - short + 1));
+    // A large catalog's eligible list, the documented way to get there.
+    let mut wide = good.clone();
+    wide.eligible.extend((0..60_000).map(|i| format!("creative-{i:013}")));
+    let mut writer = DecisionLogWriter::new(Vec::new(), "decisions.jsonl");
+    writer.write(&good).expect("a short line");
+    writer.write(&edge).expect("a line of exactly the limit");
+    let err = writer.write(&over).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "decisions.jsonl line 3: field 'person': {} bytes make the line {} bytes long, more than \
+             MAX_LOG_LINE_BYTES ({MAX_LOG_LINE_BYTES} bytes)",
+            MAX_LOG_LINE_BYTES - short + 3,
+            MAX_LOG_LINE_BYTES + 1
+        )),
+        "{err}"
+    );
+    let err = writer.write(&wide).unwrap_err().to_string();
+    assert!(err.starts_with("decisions.jsonl line 3: field 'eligible': "), "{err}");
+    assert_eq!(writer.lines(), 2);
+    writer.write(&good).expect("writing goes on");
+    let bytes = writer.into_inner().expect("flush");
+    let back: Vec<_> = DecisionLogReader::new(bytes.as_slice(), "decisions.jsonl")
+        .map(|r| r.expect("every written line reads back").1)
+        .collect();
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[1].person.as_ref().map(String::len), edge.person.as_ref().map(String::len));
+    // The OBD layout: the row is refused, naming its line and column.
+    let err = write_obd_csv([&good, &wide], &catalog, &mut Vec::new(), "decisions.csv").unwrap_err();
+    assert!(err.to_string().starts_with("decisions.csv line 3: field 'eligible': "), "{err}");
 }
 
 #[test]

@@ -242,6 +242,25 @@ fn bad_arguments_name_the_problem() {
         )
     };
     fails(status, pe_status::NullParameter, "'log'");
+    // A person key so long that the line could never be read back (even before the
+    // outcomes add their rewards): refused, naming the field, and nothing is queued.
+    let key = "k".repeat(1 << 20);
+    let status = unsafe {
+        pe_decision_log_decision(
+            log,
+            w.selector,
+            w.profile,
+            &ctx,
+            w.hero,
+            w.selection,
+            key.as_ptr().cast(),
+            key.len(),
+            0,
+            &mut n,
+        )
+    };
+    fails(status, pe_status::InvalidArgument, "field 'person': 1048578 bytes make the line");
+    assert!(last_error().contains("kept for outcomes, more than MAX_LOG_LINE_BYTES"), "{}", last_error());
     ok(unsafe {
         pe_decision_log_decision(log, w.selector, w.profile, &ctx, w.hero, w.selection, null(), 0, 1, &mut n)
     });

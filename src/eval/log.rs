@@ -526,6 +526,31 @@ impl DecisionRecord {
     /// The record as one JSON object (the line, without its newline), fields in the
     /// documented order.
     pub fn to_json_line(&self) -> String {
+        self.json_line().0
+    }
+
+    /// The line [`DecisionLogReader`] reads back, or the field that makes it longer than
+    /// the reader takes ([`MAX_LOG_LINE_BYTES`]) with `room` bytes to spare (for rewards
+    /// an outcome adds later): such a line could be written but never read.
+    pub(crate) fn checked_line(&self, room: usize) -> std::result::Result<String, BadField> {
+        let (line, largest) = self.json_line();
+        if line.len().saturating_add(room) <= MAX_LOG_LINE_BYTES {
+            return Ok(line);
+        }
+        let (field, bytes) = largest.unwrap_or_default();
+        let spare = if room > 0 { format!(" with {room} bytes kept for outcomes") } else { String::new() };
+        Err(BadField::new(
+            field,
+            format!(
+                "{bytes} bytes make the line {} bytes long{spare}, more than MAX_LOG_LINE_BYTES \
+                 ({MAX_LOG_LINE_BYTES} bytes), which a reader refuses",
+                line.len()
+            ),
+        ))
+    }
+
+    /// The JSON line and its largest top-level field (name, bytes).
+    fn json_line(&self) -> (String, Option<(String, usize)>) {
         let ctx = self.to_context();
         let c = &self.context;
         let mut cm = Ordered::default();
@@ -598,7 +623,8 @@ impl DecisionRecord {
         if let Some(arm) = self.arm {
             m.put("arm", json!(arm.name()));
         }
-        m.end()
+        let largest = m.1.take();
+        (m.end(), largest)
     }
 
     /// Parses one line. The error names the field at fault (`chosen[0].propensity`; for
@@ -621,9 +647,14 @@ impl DecisionRecord {
     }
 }
 
+/// The most one pick's reward adds to a logged line:
+/// `,"reward":{"click":1,"conversion_value":999999999.9999999}` is 58 bytes.
+pub(crate) const REWARD_LINE_BYTES: usize = 64;
+
 /// A JSON object written with its keys in insertion order (`serde_json::Map` sorts them).
+/// It remembers its largest value, to name the field when a line is too long.
 #[derive(Default)]
-struct Ordered(String);
+struct Ordered(String, Option<(String, usize)>);
 
 impl Ordered {
     fn raw(&mut self, key: &str, value: &str) {
@@ -631,6 +662,9 @@ impl Ordered {
         self.0.push_str(&Value::from(key).to_string());
         self.0.push(':');
         self.0.push_str(value);
+        if self.1.as_ref().is_none_or(|(_, len)| value.len() > *len) {
+            self.1 = Some((key.to_owned(), value.len()));
+        }
     }
 
     fn put(&mut self, key: &str, value: Value) {
@@ -1076,11 +1110,12 @@ impl<W: Write> DecisionLogWriter<W> {
     }
 
     /// Checks the record (see [`DecisionRecord::check`]) and writes it as one line. A
-    /// record that fails the check is not written; the error names the line it would
-    /// have been and the field.
+    /// record that fails the check, or whose line would be longer than a reader takes
+    /// ([`MAX_LOG_LINE_BYTES`]: a large `eligible` list, say), is not written; the error
+    /// names the line it would have been and the field.
     pub fn write(&mut self, record: &DecisionRecord) -> Result<()> {
         record.check().map_err(|bad| bad.at(&self.name, self.lines + 1))?;
-        let mut line = record.to_json_line();
+        let mut line = record.checked_line(0).map_err(|bad| bad.at(&self.name, self.lines + 1))?;
         line.push('\n');
         self.out
             .write_all(line.as_bytes())

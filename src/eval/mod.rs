@@ -27,6 +27,7 @@ pub use estimate::{
     UNKNOWN_CREATIVE_EXAMPLES,
 };
 pub use lift::{holdout_impressions_needed, lift, normal_cdf, ArmStats, Interval, LiftReport};
+pub(crate) use log::REWARD_LINE_BYTES;
 pub use log::{
     parse_policy, policy_name, BadField, ChosenRecord, ContextRecord, DecisionLogReader, DecisionLogWriter,
     DecisionRecord, Reward, LOG_VERSION,

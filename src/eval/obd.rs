@@ -83,7 +83,8 @@ pub struct ObdImport {
 /// array; `attributes` a JSON object of the other context attributes), so
 /// [`read_obd_csv`] reads back what was written. Persona score sources, likes and
 /// dislikes, the person key and the seed are not carried. Errors for a creative not in
-/// `catalog`.
+/// `catalog`, and for a row longer than [`read_obd_csv`] takes ([`MAX_LOG_LINE_BYTES`]),
+/// naming its line and its largest column (the rows before it are written).
 pub fn write_obd_csv<'r, I>(
     records: I,
     catalog: &Catalog,
@@ -110,7 +111,7 @@ where
     header.extend(features.iter().map(|f| (*f).to_owned()));
     header.extend(menu.names().iter().map(|p| format!("item_feature_{p}")));
     header.extend(EXTRA.iter().map(|s| (*s).to_owned()));
-    write_row(&mut out, &header).map_err(io)?;
+    write_row(&mut out, &header, (name, 1, &header))?;
     let mut export = ObdExport::default();
     let mut row: Vec<String> = Vec::with_capacity(header.len());
     for (d, record) in records.enumerate() {
@@ -173,7 +174,7 @@ where
             row.push(serde_json::Value::from(record.eligible.clone()).to_string());
             row.push(record.arm.map_or("", |a| a.name()).to_owned());
             row.push(others.clone());
-            write_row(&mut out, &row).map_err(io)?;
+            write_row(&mut out, &row, (name, export.rows + 2, &header))?;
             export.rows += 1;
         }
     }
@@ -255,12 +256,21 @@ fn stage_name(stage: RelationshipStage) -> &'static str {
     }
 }
 
-fn write_row(out: &mut impl Write, fields: &[String]) -> std::io::Result<()> {
+/// Writes one row as line `number` of `name`, unless it is longer than a reader takes
+/// ([`MAX_LOG_LINE_BYTES`]): the error then names the column of `header` with the most
+/// bytes (a long `eligible` list, say), and nothing of the row is written.
+fn write_row(
+    out: &mut impl Write,
+    fields: &[String],
+    (name, number, header): (&str, usize, &[String]),
+) -> Result<()> {
     let mut line = String::new();
+    let mut largest = (0, 0);
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             line.push(',');
         }
+        let from = line.len();
         if f.contains([',', '"', '\n', '\r']) {
             line.push('"');
             line.push_str(&f.replace('"', "\"\""));
@@ -268,9 +278,25 @@ fn write_row(out: &mut impl Write, fields: &[String]) -> std::io::Result<()> {
         } else {
             line.push_str(f);
         }
+        if line.len() - from > largest.1 {
+            largest = (i, line.len() - from);
+        }
+    }
+    if line.len() > MAX_LOG_LINE_BYTES {
+        return Err(Error::LogLine {
+            log: name.to_owned(),
+            line: number,
+            field: header.get(largest.0).cloned(),
+            problem: format!(
+                "{} bytes make the line {} bytes long, more than MAX_LOG_LINE_BYTES ({MAX_LOG_LINE_BYTES} \
+                 bytes), which a reader refuses",
+                largest.1,
+                line.len()
+            ),
+        });
     }
     line.push('\n');
-    out.write_all(line.as_bytes())
+    out.write_all(line.as_bytes()).map_err(|source| Error::Io { path: name.to_owned(), source })
 }
 
 /// Splits one CSV line (RFC 4180 quoting; a field may not span lines).

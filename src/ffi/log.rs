@@ -18,7 +18,8 @@ use super::selector::creative_index;
 use super::status::pe_status;
 use crate::catalog::PlacementId;
 use crate::error::Error;
-use crate::eval::{DecisionLogWriter, DecisionRecord};
+use crate::eval::REWARD_LINE_BYTES;
+use crate::eval::{BadField, DecisionLogWriter, DecisionRecord};
 use crate::holdout::Arm;
 
 /// The holdout arm of a logged decision (values for the `arm` of
@@ -121,7 +122,9 @@ pub unsafe extern "C" fn pe_decision_log_open(
 /// Errors (nothing is logged): `PE_STATUS_NULL_PARAMETER`, `PE_STATUS_OUT_OF_RANGE`
 /// (`placement` is not an id of this catalog), `PE_STATUS_INVALID_ARGUMENT` (`arm` is not
 /// a `pe_arm`; the selection is empty; a context value that does not exist; a profile
-/// made for another persona menu), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
+/// made for another persona menu; a `person` key, region or attributes so long that the
+/// decision's line, with room for its rewards, would pass `MAX_LOG_LINE_BYTES`, which a
+/// reader refuses), `PE_STATUS_INVALID_UTF8`, `PE_STATUS_IO` (writing the
 /// oldest decision failed: it still waits, and is written by a later call, flush or
 /// close).
 #[no_mangle]
@@ -203,12 +206,15 @@ pub unsafe extern "C" fn pe_decision_log_decision(
         record.arm = arm;
         // Checked now, so that every waiting record can be written: a write then fails
         // only for I/O.
-        record.check().map_err(|bad| {
+        let invalid = |bad: BadField| {
             Failure::invalid(match bad.field {
                 Some(field) => format!("field '{field}': {}", bad.problem),
                 None => bad.problem,
             })
-        })?;
+        };
+        record.check().map_err(invalid)?;
+        // Its line must stay readable once the outcomes have added their rewards.
+        record.checked_line(REWARD_LINE_BYTES * record.chosen.len()).map_err(invalid)?;
         // Make room first: when writing the oldest fails, this decision is not logged
         // (the caller gets no number) and the oldest still waits.
         let capacity = log.capacity;

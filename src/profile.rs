@@ -320,6 +320,37 @@ impl Profile {
         }
     }
 
+    /// [`Profile::check_menu`], and errors when the profile's sizes do not fit a menu of
+    /// `n` personas (`whose` names it in the message): scores held for another number
+    /// of personas (an empty score list, as [`Profile::default`] has, means no scores), or
+    /// a declared like or dislike of a persona id the menu does not have. Such a profile
+    /// would otherwise be read with its scores on the wrong personas or some ignored.
+    pub(crate) fn check_fits(&self, key: MenuKey, n: usize, whose: &str) -> Result<()> {
+        self.check_menu(key, "profile")?;
+        let held = self.scores.len();
+        if held != 0 && held != n {
+            return Err(Error::invalid(
+                "profile",
+                "scores",
+                format!(
+                    "holds scores for {held} personas, but {whose} has {n}: the profile was made for \
+                     another menu (build it with Profile::new(menu.len(), ..) or from JSON against this \
+                     menu)"
+                ),
+            ));
+        }
+        for (field, ids) in [("likes", &self.likes), ("dislikes", &self.dislikes)] {
+            if let Some(p) = ids.iter().find(|p| p.index() >= n) {
+                return Err(Error::invalid(
+                    "profile",
+                    field,
+                    format!("persona id {} is not on {whose} of {n}", p.0),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// [`Profile::check_menu`], then marks the profile as made for `menu`.
     fn bind(&mut self, menu: &PersonaMenu) -> Result<()> {
         self.check_menu(menu.key(), "profile")?;
@@ -458,10 +489,12 @@ impl Profile {
     }
 
     /// Converts to the named, serializable form. Errors for a profile made for another
-    /// menu (its ids would be written as other personas' names) and for signals
-    /// [`Profile::from_spec`] would refuse ([`Profile::check_signals`]).
+    /// menu (its ids would be written as other personas' names), for one whose scores,
+    /// likes or dislikes do not fit `menu` (some would be left out or written as names
+    /// no menu has), and for signals [`Profile::from_spec`] would refuse
+    /// ([`Profile::check_signals`]).
     pub fn to_spec(&self, menu: &PersonaMenu) -> Result<ProfileSpec> {
-        self.check_menu(menu.key(), "profile")?;
+        self.check_fits(menu.key(), menu.len(), "the persona menu")?;
         // What `from_spec` would refuse is not written.
         self.check_signals()?;
         let mut persona_scores = Vec::new();

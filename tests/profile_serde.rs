@@ -113,3 +113,37 @@ fn a_profile_its_loader_would_refuse_is_not_written() {
     assert!(Profile::load_from(&path, menu).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_profile_that_does_not_fit_the_menu_is_not_written() {
+    let sel = selector(vec![tagged("a", "Luxury")]);
+    let menu = sel.catalog().menu();
+    let n = menu.len();
+    // Scores for one persona more than the menu has: the extra score had no column and
+    // was left out of the JSON without a word.
+    let mut wider = Profile::new(n + 1, NOW);
+    wider.scores.set(persona_engine::PersonaId(n as u16), 9, DataClasses::NONE).unwrap();
+    assert_eq!(
+        wider.to_json(menu).unwrap_err().to_string(),
+        format!(
+            "profile: field 'scores': holds scores for {} personas, but the persona menu has {n}: the \
+             profile was made for another menu (build it with Profile::new(menu.len(), ..) or from JSON \
+             against this menu)",
+            n + 1
+        )
+    );
+    // A like of a persona id the menu does not have was written as the name "?", which
+    // the loader then refused.
+    let mut liking = Profile::new(n, NOW);
+    liking.likes.push(persona_engine::PersonaId(200));
+    assert_eq!(
+        liking.to_json(menu).unwrap_err().to_string(),
+        format!("profile: field 'likes': persona id 200 is not on the persona menu of {n}")
+    );
+    let mut disliking = Profile::new(n, NOW);
+    disliking.dislikes.push(persona_engine::PersonaId(n as u16));
+    assert!(disliking.to_json(menu).unwrap_err().to_string().starts_with("profile: field 'dislikes'"));
+    // A profile with no scores yet (Profile::default) still writes.
+    let empty = Profile { first_seen: NOW, visits: 1, ..Profile::default() };
+    assert!(Profile::from_json(menu, &empty.to_json(menu).unwrap()).is_ok());
+}

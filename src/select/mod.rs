@@ -1112,30 +1112,7 @@ impl Selector {
     /// dislike names a persona id the menu does not have. Such a profile would otherwise
     /// be read with its scores on the wrong personas or some of them ignored.
     pub(crate) fn check_profile(&self, profile: &Profile) -> Result<()> {
-        profile.check_menu(self.catalog.menu.key(), "profile")?;
-        let n = self.catalog.menu.len();
-        let held = profile.scores.len();
-        if held != 0 && held != n {
-            return Err(Error::invalid(
-                "profile",
-                "scores",
-                format!(
-                    "holds scores for {held} personas, but this selector's persona menu has {n}: \
-                     the profile was made for another menu (build it with Profile::new(menu.len(), ..) \
-                     or from JSON against this menu)"
-                ),
-            ));
-        }
-        for (field, ids) in [("likes", &profile.likes), ("dislikes", &profile.dislikes)] {
-            if let Some(p) = ids.iter().find(|p| p.index() >= n) {
-                return Err(Error::invalid(
-                    "profile",
-                    field,
-                    format!("persona id {} is not on this selector's persona menu of {n}", p.0),
-                ));
-            }
-        }
-        Ok(())
+        profile.check_fits(self.catalog.menu.key(), self.catalog.menu.len(), "this selector's persona menu")
     }
 
     /// Fills, per persona, the score the learned model counts (every score 0..=9 with

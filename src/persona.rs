@@ -261,14 +261,12 @@ impl PersonaScores {
         &self.scores
     }
 
-    /// The persona with the highest score among those whose sources are within
-    /// `consent` (ties go to the lower id), or `None` when every usable score is 0.
+    /// The persona with the highest score among those that count under `consent` (its
+    /// [`PersonaScores::required_consent`] is given: a score of unknown origin needs every
+    /// inferred class), ties to the lower id, or `None` when no score counts.
     pub fn top(&self, consent: DataClasses) -> Option<(PersonaId, u8)> {
         let mut best: Option<(PersonaId, u8)> = None;
-        for (i, &s) in self.scores.iter().enumerate() {
-            if s == 0 || !consent.contains(self.sources[i]) {
-                continue;
-            }
+        for (i, s) in self.counted(consent) {
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((PersonaId(i as u16), s));
             }

@@ -344,9 +344,13 @@ fn a_score_of_unknown_provenance_needs_consent_to_every_inferred_class() {
     p.consent = DataClasses::only(DataClass::Behavioral);
     assert_eq!(sel.segment(&p), None, "an unsourced score counted under narrow consent");
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["house"], "an unsourced score matched under narrow consent");
+    let lux = menu.id("Luxury").unwrap();
+    assert_eq!(p.scores.top(p.consent), None, "the public top persona follows the same rule");
+    assert_eq!(p.scores.top(DataClasses::NONE), None);
     // With consent to every class a score can be inferred from, it counts.
     p.consent = DataClasses::INFERRED;
     assert_eq!(picks(&sel, &p, &ctx(), 1), ["lux"]);
+    assert_eq!(p.scores.top(p.consent), Some((lux, 9)));
     // And a recorded source needs only its own class.
     p.set_score(&menu, "Luxury", 9, DataClasses::only(DataClass::Behavioral)).unwrap();
     p.consent = DataClasses::only(DataClass::Behavioral);

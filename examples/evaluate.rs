@@ -87,7 +87,13 @@ fn parse_args() -> Result<Args, String> {
         truth: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
+    let mut given: Vec<String> = Vec::new();
     while let Some(flag) = it.next() {
+        // A flag given twice would silently lose its first value (`--policy` adds up).
+        if flag != "--policy" && given.contains(&flag) {
+            return Err(format!("{flag} is given twice\n{}", usage()));
+        }
+        given.push(flag.clone());
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{}", usage()));
         match flag.as_str() {
             "--log" => args.log = value()?,
@@ -130,6 +136,45 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.obd.is_none() && (args.log.is_empty() || args.spec.is_empty()) {
         return Err(format!("give --obd DIR, or --log and --spec\n{}", usage()));
+    }
+    // A flag the chosen mode does not read is refused, never ignored.
+    let refuse = |flags: &[&str], why: &str| match flags.iter().find(|f| given.iter().any(|g| g == *f)) {
+        Some(f) => Err(format!("{f} {why}\n{}", usage())),
+        None => Ok(()),
+    };
+    if args.generate.is_some() {
+        refuse(
+            &[
+                "--obd",
+                "--policy",
+                "--config",
+                "--policy-config",
+                "--stats",
+                "--csv",
+                "--json",
+                "--report",
+                "--lift",
+                "--min-lift",
+                "--power",
+                "--bootstrap",
+                "--folds",
+                "--dr-model",
+                "--reward",
+                "--draws",
+            ],
+            "does not apply with --generate (it writes a log; evaluate it in a second run)",
+        )?;
+    } else {
+        refuse(&["--holdout", "--truth"], "applies only with --generate")?;
+    }
+    if args.obd.is_some() {
+        refuse(
+            &["--log", "--spec"],
+            "does not apply with --obd (the directory holds the log and the catalog)",
+        )?;
+    }
+    if !args.lift {
+        refuse(&["--min-lift", "--power"], "applies only with --lift")?;
     }
     if args.policies.is_empty() && args.config.is_none() && !args.lift {
         args.policies.push("greedy".into());
@@ -227,7 +272,7 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     for (target, config) in targets {
         let selector = Selector::new(catalog.clone(), config)?;
         if let Some(path) = &args.stats {
-            let _ = selector.load_stats(&StatsSnapshot::from_json(&read(path)?)?)?;
+            eprintln!("{}", load_stats(&selector, path)?);
         }
         let started = Instant::now();
         let mut evaluator = Evaluator::with_target(&selector, target, args.options, &name)?;
@@ -257,11 +302,40 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let out = BufWriter::new(create(path)?);
         let export = write_obd_csv(records.iter().map(|(_, r)| r), &catalog, out, path)?;
         eprintln!(
-            "wrote {} rows to {path} (Open Bandit Dataset layout; {} without a reward left out)",
-            export.rows, export.without_reward
+            "wrote {} rows to {path} (Open Bandit Dataset layout; {} without a reward left out; {} persona \
+             scores left out as the menu has no column for them)",
+            export.rows, export.without_reward, export.unknown_persona_scores
         );
     }
     Ok(())
+}
+
+/// Loads the statistics snapshot at `path` into `selector` and says what was applied
+/// and what was left out; refuses one of which nothing applies (another catalog's
+/// statistics would be evaluated as if nothing had been learned).
+pub fn load_stats(selector: &Selector, path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let snapshot = StatsSnapshot::from_json(&read(path)?)?;
+    if !snapshot.creatives.is_empty()
+        && !snapshot.creatives.iter().any(|(id, _)| selector.catalog().creative(id).is_ok())
+    {
+        return Err(format!(
+            "{path}: none of the snapshot's {} creatives is in the catalog (snapshot of catalog version \
+             '{}', catalog version '{}'): nothing would be applied",
+            snapshot.creatives.len(),
+            snapshot.catalog_version,
+            selector.catalog().version()
+        )
+        .into());
+    }
+    let loaded = selector.load_stats(&snapshot)?;
+    Ok(format!(
+        "{path}: statistics of {} creatives applied; left out as this catalog lacks them: {} creatives, {} \
+         segment entries, {} model weights",
+        loaded.creatives,
+        loaded.unknown_creatives.len(),
+        loaded.unknown_segments,
+        loaded.unknown_model_entries
+    ))
 }
 
 fn read(path: &str) -> Result<String, persona_engine::Error> {

@@ -49,7 +49,12 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut args = Args { count: 20_000, ..Args::default() };
     let mut it = std::env::args().skip(1);
+    let mut given: Vec<String> = Vec::new();
     while let Some(flag) = it.next() {
+        if given.contains(&flag) {
+            return Err(format!("{flag} is given twice"));
+        }
+        given.push(flag.clone());
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         let number = |v: String, what: &str| v.parse().map_err(|_| format!("{what}: '{v}' is not a number"));
         match flag.as_str() {
@@ -69,6 +74,33 @@ fn parse() -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option '{other}'")),
         }
+    }
+    // A flag the chosen mode does not read is refused, never ignored.
+    let (mode_flags, why): (&[&str], &str) = if args.generate.is_some() {
+        (&["--generate", "--count", "--seed"], "does not apply with --generate (it writes a training set)")
+    } else {
+        (
+            &[
+                "--people",
+                "--labels",
+                "--menu",
+                "--out",
+                "--report",
+                "--now",
+                "--half-life-days",
+                "--folds",
+                "--seed",
+                "--previous",
+                "--smoothing",
+            ],
+            "applies only with --generate",
+        )
+    };
+    if let Some(flag) = given.iter().find(|g| !mode_flags.contains(&g.as_str()) && g.starts_with("--")) {
+        return Err(format!("{flag} {why}"));
+    }
+    if args.smoothing.is_some() && args.previous.is_none() {
+        return Err("--smoothing applies only with --previous".into());
     }
     Ok(args)
 }

@@ -1303,20 +1303,25 @@ fn parse_args() -> Result<Args, String> {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let number =
             |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: '{v}' is not a number\n{USAGE}"));
+        // A count of 0 would run nothing: refused, not taken as 1.
+        let count = |v: &str| match number(v)? {
+            0 => Err(format!("{flag}: must be at least 1\n{USAGE}")),
+            n => Ok(n),
+        };
         match flag.as_str() {
             "--family" if value == "all" => args.families = Family::ALL.to_vec(),
             "--family" => {
                 args.families = vec![Family::parse(&value)
                     .ok_or_else(|| format!("unknown family '{value}' (rank, format, cross, mixed, all)"))?]
             }
-            "--seeds" => args.seeds = number(&value)?.max(1),
+            "--seeds" => args.seeds = count(&value)?,
             "--seed" => args.seed = number(&value)?,
-            "--impressions" => args.impressions = number(&value)?.max(1) as usize,
-            "--threads" => args.threads = number(&value)?.max(1) as usize,
+            "--impressions" => args.impressions = count(&value)? as usize,
+            "--threads" => args.threads = count(&value)? as usize,
             "--curve" if value == "on" || value == "off" => CURVE.store(value == "on", Ordering::Relaxed),
             "--export" => {
                 std::fs::create_dir_all(&value).map_err(|e| format!("--export {value}: {e}"))?;
-                let _ = EXPORT.set(value.into());
+                EXPORT.set(value.into()).map_err(|_| format!("--export is given twice\n{USAGE}"))?;
             }
             "--explore-reach" => {
                 let reach = if value == "none" {
@@ -1328,7 +1333,7 @@ fn parse_args() -> Result<Args, String> {
                             .map_err(|_| format!("{flag}: '{value}' is not a number\n{USAGE}"))?,
                     )
                 };
-                let _first_wins = EXPLORE_REACH.set(reach);
+                EXPLORE_REACH.set(reach).map_err(|_| format!("--explore-reach is given twice\n{USAGE}"))?;
             }
             "--spread" if value == "learned" || value == "fixed" => {
                 FIXED_SPREAD.store(value == "fixed", Ordering::Relaxed)

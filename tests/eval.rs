@@ -532,6 +532,41 @@ fn a_conversion_value_the_log_cannot_hold_is_refused_when_observed() {
     DecisionLogWriter::new(Vec::new(), "decisions.jsonl").write(&record).expect("a writable record");
 }
 
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/evaluate.rs"]
+mod evaluate_example;
+
+#[test]
+fn the_evaluate_example_refuses_statistics_of_another_catalog() {
+    let catalog = world_catalog();
+    let learned = Selector::new(catalog.clone(), SelectorConfig::default()).expect("selector");
+    let placement = learned.placement("placement-0").expect("placement");
+    let mut p = Profile::new(catalog.menu().len(), NOW);
+    let mut selection = learned.new_selection(1);
+    learned.select(&p, &ctx(), placement, &mut selection).expect("select");
+    let shown = selection.picks()[0].creative;
+    learned
+        .record(&mut p, &persona_engine::Feedback::new(shown, FeedbackKind::Impression, &ctx()))
+        .expect("record");
+    let dir = std::env::temp_dir().join(format!("pe-evaluate-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut snapshot = learned.save_stats();
+    std::fs::write(path("same.json"), snapshot.to_json().expect("json")).expect("write");
+    for (id, _) in &mut snapshot.creatives {
+        id.insert_str(0, "retired-");
+    }
+    std::fs::write(path("other.json"), snapshot.to_json().expect("json")).expect("write");
+    let fresh = || Selector::new(catalog.clone(), SelectorConfig::default()).expect("selector");
+    let said = evaluate_example::load_stats(&fresh(), &path("same.json")).expect("same catalog");
+    assert!(said.ends_with("statistics of 1 creatives applied; left out as this catalog lacks them: 0 creatives, 0 segment entries, 0 model weights"), "{said}");
+    // Before, the example dropped the load's report and evaluated as if nothing had been
+    // learned, with exit status 0.
+    let err = evaluate_example::load_stats(&fresh(), &path("other.json")).unwrap_err().to_string();
+    assert!(err.contains("other.json: none of the snapshot's 1 creatives is in the catalog"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_line_longer_than_a_reader_takes_is_never_written() {
     let catalog = world_catalog();

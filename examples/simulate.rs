@@ -70,7 +70,10 @@ fn parse_args() -> Result<Args, String> {
     if seeds == 0 {
         return Err(format!("--seeds must be at least 1\n{USAGE}"));
     }
-    config.windows = config.windows.min(config.impressions.max(1));
+    if config.impressions == 0 {
+        return Err(format!("--impressions must be at least 1\n{USAGE}"));
+    }
+    config.windows = config.windows.min(config.impressions);
     Ok(Args { config, variants, seeds, svg, json })
 }
 

@@ -329,8 +329,8 @@ pub fn load_stats(selector: &Selector, path: &str) -> Result<String, Box<dyn std
     }
     let loaded = selector.load_stats(&snapshot)?;
     Ok(format!(
-        "{path}: statistics of {} creatives applied; left out as this catalog lacks them: {} creatives, {} \
-         segment entries, {} model weights",
+        "{path}: creatives applied: {}; left out as this catalog lacks them: creatives {}, segment entries {}, \
+         model weights {}",
         loaded.creatives,
         loaded.unknown_creatives.len(),
         loaded.unknown_segments,

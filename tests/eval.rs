@@ -559,7 +559,7 @@ fn the_evaluate_example_refuses_statistics_of_another_catalog() {
     std::fs::write(path("other.json"), snapshot.to_json().expect("json")).expect("write");
     let fresh = || Selector::new(catalog.clone(), SelectorConfig::default()).expect("selector");
     let said = evaluate_example::load_stats(&fresh(), &path("same.json")).expect("same catalog");
-    assert!(said.ends_with("statistics of 1 creatives applied; left out as this catalog lacks them: 0 creatives, 0 segment entries, 0 model weights"), "{said}");
+    assert!(said.ends_with("creatives applied: 1; left out as this catalog lacks them: creatives 0, segment entries 0, model weights 0"), "{said}");
     // Before, the example dropped the load's report and evaluated as if nothing had been
     // learned, with exit status 0.
     let err = evaluate_example::load_stats(&fresh(), &path("other.json")).unwrap_err().to_string();

@@ -507,6 +507,10 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
     xadd(&[header[0], header[1], ("seq", "1"), header[2], ("body", "not json")]);
     xadd(&[header[0], header[1], ("seq", "1"), header[2], ("body", bad_device)]);
     xadd(&[header[0], header[1], ("seq", "1"), ("kind", "sql"), ("body", "{}")]);
+    // A sequence number with no next one, under the id of an instance that joins later:
+    // read as its own last entry, it overflowed that instance's next number on joining.
+    let empty = r#"{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{}}"#;
+    xadd(&[header[0], ("instance", "late"), ("seq", "18446744073709551615"), header[2], ("body", empty)]);
 
     let mine = events(4, 0, 120, false);
     serve(a.engine(), &mine);
@@ -522,13 +526,14 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
 
     converge(&b, &tally(&mine), Duration::from_secs(10));
     let status = b.status();
-    assert_eq!(status.skipped, 6, "{:?}", b_log.lock().unwrap());
+    assert_eq!(status.skipped, 7, "{:?}", b_log.lock().unwrap());
     assert!(status.duplicates >= 1);
     let logged = b_log.lock().unwrap().join("\n");
     for expected in [
         "foreign entry: no 'fleet' field",
         "field 'fleet' is 'someone-else/9'",
-        "field 'seq' is 'one', not a positive integer",
+        "field 'seq' is 'one', not an integer from 1 to 2^53 (MAX_SEQ)",
+        "field 'seq' is '18446744073709551615', not an integer from 1 to 2^53",
         "x #1: ",
         "unknown device 'toaster'",
         "field 'kind' is 'sql', not delta or catalog",

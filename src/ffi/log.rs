@@ -18,8 +18,7 @@ use super::selector::creative_index;
 use super::status::pe_status;
 use crate::catalog::PlacementId;
 use crate::error::Error;
-use crate::eval::REWARD_LINE_BYTES;
-use crate::eval::{BadField, DecisionLogWriter, DecisionRecord};
+use crate::eval::{BadField, DecisionLogWriter, DecisionRecord, REWARD_LINE_BYTES};
 use crate::holdout::Arm;
 
 /// The holdout arm of a logged decision (values for the `arm` of

@@ -417,6 +417,14 @@ impl Ledger {
     }
 }
 
+/// The largest sequence number an entry or a snapshot may carry (2^53): far beyond what
+/// an instance appends (a million entries a second for 285 years), and far enough below
+/// `u64::MAX` that the next number after any accepted one exists. A larger one, which
+/// only a corrupt or foreign entry carries, is refused like any malformed field (a
+/// `u64::MAX` overflowed the next number: a panic in a debug build, and in a release
+/// build a next number of 0, which dropped every later delta as read back already).
+pub const MAX_SEQ: u64 = 1 << 53;
+
 /// The compacted snapshot's body.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -766,9 +774,13 @@ impl FleetSync {
                 return Err("field 'instance' is empty".into());
             }
             let seq_text = text("seq")?;
-            let seq = seq_text.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
-                format!("field 'seq' is '{}', not a positive integer", lossy(seq_text.as_bytes()))
-            })?;
+            let seq =
+                seq_text.parse::<u64>().ok().filter(|s| (1..=MAX_SEQ).contains(s)).ok_or_else(|| {
+                    format!(
+                        "field 'seq' is '{}', not an integer from 1 to 2^53 (MAX_SEQ)",
+                        lossy(seq_text.as_bytes())
+                    )
+                })?;
             let kind = match text("kind")?.as_str() {
                 "delta" => Kind::Delta,
                 "catalog" => Kind::Catalog,
@@ -935,6 +947,14 @@ impl FleetSync {
                             "'{}' version {} is not '{SNAPSHOT_BODY_FORMAT}' version 1",
                             snap.format, snap.version
                         ),
+                    )
+                    .into());
+                }
+                if let Some((instance, seq)) = snap.applied.iter().find(|(_, s)| **s > MAX_SEQ) {
+                    return Err(crate::Error::invalid(
+                        "fleet snapshot",
+                        format!("applied.{instance}"),
+                        format!("sequence number {seq} is above 2^53 (MAX_SEQ)"),
                     )
                     .into());
                 }

@@ -511,6 +511,11 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
     // read as its own last entry, it overflowed that instance's next number on joining.
     let empty = r#"{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{}}"#;
     xadd(&[header[0], ("instance", "late"), ("seq", "18446744073709551615"), header[2], ("body", empty)]);
+    // A count past its range on a creative no catalog has: wrong in itself, skipped (it
+    // was held back as if this instance's dormant statistics were full, and so kept in
+    // the shared snapshot that every later join then refused).
+    let ghost = r#"{"format":"persona-engine/learned-stats","version":2,"kind":"delta","creatives":{"ghost":{"overall":{"impressions":9007199254740993}}}}"#;
+    xadd(&[header[0], header[1], ("seq", "2"), header[2], ("body", ghost)]);
 
     let mine = events(4, 0, 120, false);
     serve(a.engine(), &mine);
@@ -526,7 +531,8 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
 
     converge(&b, &tally(&mine), Duration::from_secs(10));
     let status = b.status();
-    assert_eq!(status.skipped, 7, "{:?}", b_log.lock().unwrap());
+    assert_eq!(status.skipped, 8, "{:?}", b_log.lock().unwrap());
+    assert_eq!(status.held_back, 0, "{:?}", b_log.lock().unwrap());
     assert!(status.duplicates >= 1);
     let logged = b_log.lock().unwrap().join("\n");
     for expected in [
@@ -534,6 +540,7 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
         "field 'fleet' is 'someone-else/9'",
         "field 'seq' is 'one', not an integer from 1 to 2^53 (MAX_SEQ)",
         "field 'seq' is '18446744073709551615', not an integer from 1 to 2^53",
+        "x #2: stats delta: field 'creatives.ghost.overall'",
         "x #1: ",
         "unknown device 'toaster'",
         "field 'kind' is 'sql', not delta or catalog",

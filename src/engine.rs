@@ -460,9 +460,13 @@ impl Engine {
         let version = self.current.load();
         let lacking = Ledger::of(snapshot).lacking(version.catalog());
         // A count past its range on its own is the delta's fault, not a limit of what
-        // this engine keeps: named so, a fleet skips the delta everywhere instead of
-        // holding it back here and storing it in the shared snapshot.
-        lacking.check_counts("stats delta")?;
+        // this engine keeps: refused as the selector's own check would refuse it (a
+        // `stats snapshot` error), before the dormant books' limits, so a fleet skips the
+        // delta everywhere instead of holding it back here and storing it in the shared
+        // snapshot.
+        for (id, stats) in &lacking.creatives {
+            crate::learn::check_ranges(id, stats)?;
+        }
         books.dormant.check_add(&lacking)?;
         let report = version.selector.merge_stats(snapshot)?;
         books.dormant.add(&lacking);

@@ -540,7 +540,7 @@ fn corrupt_foreign_and_repeated_entries_are_skipped_never_merged() {
         "field 'fleet' is 'someone-else/9'",
         "field 'seq' is 'one', not an integer from 1 to 2^53 (MAX_SEQ)",
         "field 'seq' is '18446744073709551615', not an integer from 1 to 2^53",
-        "x #2: stats delta: field 'creatives.ghost.overall'",
+        "x #2: stats snapshot: field 'creatives.ghost.overall.impressions': 9007199254740993 is above 9007199254740992 (MAX_EVENT_COUNT)",
         "x #1: ",
         "unknown device 'toaster'",
         "field 'kind' is 'sql', not delta or catalog",

@@ -53,29 +53,6 @@ impl Ledger {
         ledger
     }
 
-    /// Errors when a count it holds is past its range on its own (from zero), naming the
-    /// creative and cell as `what`'s field: such statistics are wrong in themselves,
-    /// whatever the books they would be added to hold.
-    pub fn check_counts(&self, what: &'static str) -> Result<()> {
-        let zero = crate::learn::Counts::default();
-        for (id, stats) in &self.creatives {
-            let overall = std::iter::once((format!("{}.overall", quote(id)), &stats.overall));
-            let cells =
-                [("devices", &stats.devices), ("dayparts", &stats.dayparts), ("segments", &stats.segments)]
-                    .into_iter()
-                    .flat_map(|(group, cells)| {
-                        cells
-                            .iter()
-                            .map(move |(name, c)| (format!("{}.{group}.{}", quote(id), quote(name)), c))
-                    });
-            for (at, counts) in overall.chain(cells) {
-                zero.checked_add(counts)
-                    .map_err(|e| Error::invalid(what, format!("creatives.{at}"), e.to_string()))?;
-            }
-        }
-        Ok(())
-    }
-
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.creatives.is_empty() && self.model.is_empty()

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use model::Natural;
 pub(crate) use padded::Padded;
 pub use rng::{fresh_seed, inverse_normal_cdf, normal_cdf, Rng};
-pub(crate) use snapshot::{holds_model_entry, holds_segment};
+pub(crate) use snapshot::{check_ranges, holds_model_entry, holds_segment};
 pub use snapshot::{
     CreativeStats, LoadReport, ModelEntry, SnapshotKind, StatsSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };

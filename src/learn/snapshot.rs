@@ -284,14 +284,7 @@ impl StatsSnapshot {
         let mut seen = ahash::AHashSet::new();
         for (id, stats) in &self.creatives {
             // Every creative, including those this catalog lacks (an engine keeps them).
-            check_range(id, "overall", &stats.overall)?;
-            for (group, cells) in
-                [("devices", &stats.devices), ("dayparts", &stats.dayparts), ("segments", &stats.segments)]
-            {
-                for (name, counts) in cells {
-                    check_range(id, &format!("{group}.{}", quote(name)), counts)?;
-                }
-            }
+            check_ranges(id, stats)?;
             if !seen.insert(id.as_str()) {
                 return Err(Error::invalid(
                     "stats snapshot",
@@ -872,6 +865,20 @@ impl crate::Selector {
         self.after_bulk_change();
         Ok(report)
     }
+}
+
+/// [`check_range`] on every count of creative `id`'s statistics: its overall counts and
+/// each device, daypart and segment cell.
+pub(crate) fn check_ranges(id: &str, stats: &CreativeStats) -> Result<()> {
+    check_range(id, "overall", &stats.overall)?;
+    for (group, cells) in
+        [("devices", &stats.devices), ("dayparts", &stats.dayparts), ("segments", &stats.segments)]
+    {
+        for (name, counts) in cells {
+            check_range(id, &format!("{group}.{}", quote(name)), counts)?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses counts above their bounds ([`MAX_EVENT_COUNT`](crate::limits::MAX_EVENT_COUNT),

@@ -311,13 +311,12 @@ fn evaluate(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Loads the statistics snapshot at `path` into `selector` and says what was applied
-/// and what was left out; refuses one of which nothing applies (another catalog's
-/// statistics would be evaluated as if nothing had been learned).
+/// and what was left out; errors when nothing applied (another catalog's statistics
+/// would be evaluated as if nothing had been learned).
 pub fn load_stats(selector: &Selector, path: &str) -> Result<String, Box<dyn std::error::Error>> {
     let snapshot = StatsSnapshot::from_json(&read(path)?)?;
-    if !snapshot.creatives.is_empty()
-        && !snapshot.creatives.iter().any(|(id, _)| selector.catalog().creative(id).is_ok())
-    {
+    let loaded = selector.load_stats(&snapshot)?;
+    if loaded.creatives == 0 && !snapshot.creatives.is_empty() {
         return Err(format!(
             "{path}: none of the snapshot's {} creatives is in the catalog (snapshot of catalog version \
              '{}', catalog version '{}'): nothing would be applied",
@@ -327,7 +326,6 @@ pub fn load_stats(selector: &Selector, path: &str) -> Result<String, Box<dyn std
         )
         .into());
     }
-    let loaded = selector.load_stats(&snapshot)?;
     Ok(format!(
         "{path}: creatives applied: {}; left out as this catalog lacks them: creatives {}, segment entries {}, \
          model weights {}",
